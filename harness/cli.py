@@ -20,15 +20,20 @@ from typing import Any
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.syntax import Syntax
 from rich.table import Table
+from rich.text import Text
 
+from harness.apply import Target, apply_profile, dry_run, in_effect, lab_targets, ssh_targets
 from harness.bench import BenchPlan
 from harness.faults import parse_faults
+from harness.hosts import HostError
+from harness.inventory import load_inventory
 from harness.lab import Lab, LabError, Topology
 from harness.lab.balancers import BALANCERS
 from harness.lab.lab import SESSION_STORES
 from harness.lab.topology import DEFAULT_NET, DEFAULT_RUN_DIR
-from harness.profiles import ProfileError, available_profiles, load_profile
+from harness.profiles import Profile, ProfileError, available_profiles, load_profile
 from harness.results import RESULTS_DIR
 
 log = logging.getLogger("harness")
@@ -284,6 +289,70 @@ def cmd_profile(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- apply / verify ----------------------------------------------------------
+
+
+def _targets(args: argparse.Namespace, profile: Profile) -> tuple[list[Target], Lab | None]:
+    if args.inventory:
+        return ssh_targets(load_inventory(Path(args.inventory)), profile), None
+    lab = Lab.attach(Path(args.run_dir))
+    if not lab.running():
+        raise LabError(f"{lab.state_path}: the lab is not running (run `lab up` first)")
+    return lab_targets(lab, profile), lab
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    profile = load_profile(args.profile)
+    targets, lab = _targets(args, profile)
+    if args.dry_run:
+        text = dry_run(targets)
+        if not text:
+            console.print("no file would change")
+        elif console.is_terminal:
+            console.print(Syntax(text, "diff", word_wrap=True))
+        else:
+            print(text, end="")  # a diff to a file or a pipe: whole lines, no markup
+        return 0
+    with console.status(f"apply {profile.name}") as status:
+        results = apply_profile(targets, profile, progress=status.update)
+    table = Table("node", "changed", "backups", "restart s", "in effect (from the JVM)", "result")
+    for result in results:
+        effect = result.in_effect.summary() if result.in_effect else {}
+        table.add_row(
+            Text(result.node),
+            Text("\n".join(result.changed) or "-"),
+            Text("\n".join(Path(b).name for b in result.backups) or "-"),
+            f"{result.restart_s:.1f}" if result.restart_s is not None else "-",
+            Text(_effect_words(effect)),
+            Text(f"rolled back: {result.error}" if result.error else "applied"),
+        )
+    console.print(table)
+    failed = any(result.error for result in results)
+    if lab is not None and not failed:
+        lab.record_profile(profile.name)
+    return 1 if failed else 0
+
+
+def _effect_words(effect: dict[str, Any]) -> str:
+    if not effect:
+        return "-"
+    heap = "heap " + "/".join(
+        f"{int(effect[k]) // 2**20} MiB" for k in ("InitialHeapSize", "MaxHeapSize") if k in effect
+    )
+    return f"pid {effect['pid']}, {heap}, {', '.join(effect['gc']) or 'gc ?'}"
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    name = args.profile
+    if not name and not args.inventory:
+        name = Lab.attach(Path(args.run_dir)).state.profile  # type: ignore[union-attr]
+    profile = load_profile(name or "best-practice")
+    targets, _ = _targets(args, profile)
+    states = in_effect(targets, profile)
+    print(json.dumps({state.node: state.summary() for state in states}, indent=2))
+    return 1 if any(state.mismatches for state in states) else 0
+
+
 # -- main ------------------------------------------------------------------
 
 
@@ -352,6 +421,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compare.set_defaults(func=cmd_compare)
 
+    apply = sub.add_parser("apply", help="put a profile on every node; verify; roll back")
+    apply.add_argument("profile", help="profile name or .toml path")
+    _add(apply, "inventory", "", "TOML file of hosts reached over SSH (default: the lab)")
+    apply.add_argument("--dry-run", action="store_true", help="show the diff, change nothing")
+    _add_lab_options(apply)
+    apply.set_defaults(func=cmd_apply)
+
+    verify = sub.add_parser("verify", help="read the profile back from the running JVMs")
+    verify.add_argument("profile", nargs="?", default="", help="default: the lab's profile")
+    _add(verify, "inventory", "", "TOML file of hosts reached over SSH (default: the lab)")
+    _add_lab_options(verify)
+    verify.set_defaults(func=cmd_verify)
+
     profile = sub.add_parser("profile", help="list profiles or show one's effective settings")
     profile.add_argument("action", choices=("list", "show"))
     profile.add_argument("name", nargs="?", default="best-practice")
@@ -367,11 +449,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         handlers=[RichHandler(console=console, show_path=False)],
     )
     logging.getLogger("redis").setLevel(logging.WARNING)
+    logging.getLogger("asyncssh").setLevel(logging.WARNING)
     signal.signal(signal.SIGTERM, _on_sigterm)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
-    except (ProfileError, LabError, ValueError, FileNotFoundError) as error:
+    except (ProfileError, LabError, HostError, ValueError, FileNotFoundError) as error:
         console.print(f"error: {error}", style="red", markup=False, highlight=False)
         return 2
     except KeyboardInterrupt:

@@ -162,6 +162,12 @@ class Lab:
         assert self.state is not None
         write_atomically(self.state_path, json.dumps(self.state.to_json(), indent=2), mode=0o600)
 
+    def record_profile(self, name: str) -> None:
+        """`apply` changed the running nodes' profile: lab status and benches say so."""
+        assert self.state is not None
+        self.state.profile = name
+        self._save()
+
     @classmethod
     def attach(cls, run_dir: Path) -> Lab:
         """The lab described by run_dir/lab.json (running or not)."""

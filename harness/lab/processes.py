@@ -217,6 +217,7 @@ def stop(record: ProcessRecord, *, grace: float = 10.0) -> None:
     """SIGTERM the server's group, then SIGKILL whatever is left after grace seconds."""
     proc = record.process()
     if proc is None:
+        _reap(record.pid)  # stopped by someone else (another harness process): collect it
         return
     members = _group_members(proc)
     _signal_group(proc, signal.SIGTERM)

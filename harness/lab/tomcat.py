@@ -6,12 +6,13 @@ import filecmp
 import json
 import shutil
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.artifacts import Artifacts
 from harness.lab.processes import Endpoint, ProcessRecord, start
-from harness.lab.render import WEBAPP_DIR, render_to
+from harness.lab.render import WEBAPP_DIR, render, render_to, write_atomically
 from harness.lab.topology import CLUSTER_PORT, NodeSpec
 from harness.profiles import Profile
 
@@ -67,27 +68,64 @@ def prepare_base(
         "shutdown_port": node.shutdown_port,
         "shutdown_command": shutdown_command,
     }
+    for config in lab_configs(node_context, profile, store):
+        write_atomically(base / config.path, config.text, config.mode)
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    """One rendered file, relative to CATALINA_BASE."""
+
+    path: str
+    text: str
+    mode: int = 0o644
+
+
+def profile_context(profile: Profile) -> dict[str, Any]:
+    """What every Tomcat template takes from a profile."""
     effective = profile.effective()
-    render_to(
-        base / "conf" / "server.xml",
-        "server.xml.j2",
-        mode=0o600,
-        node=node_context,
-        profile=profile,
-        executor=effective["executor"],
-        connector=effective["connector"],
-        cluster=store if store["kind"] == "replication" else None,
-    )
-    render_to(base / "conf" / "context.xml", "context.xml.j2", node=node_context, store=store)
-    render_to(
-        base / "bin" / "setenv.sh",
-        "setenv.sh.j2",
-        node=node_context,
-        profile=profile,
-        jvm_flags=effective["jvm"],
-    )
+    ajp = None
+    if profile.ajp.enabled:
+        ajp = {"port": profile.ajp.port, "secret": profile.ajp.resolved_secret()}
+    return {
+        "profile": profile,
+        "executor": effective["executor"],
+        "connector": effective["connector"],
+        "deploy": effective["deploy"],
+        "ajp": ajp,
+        "jvm_flags": profile.jvm.system_properties() + effective["jvm"],
+    }
+
+
+def lab_configs(node: dict[str, Any], profile: Profile, store: dict[str, Any]) -> list[ConfigFile]:
+    """The lab node's server.xml, context.xml and setenv.sh (and Redisson's config)."""
+    context = profile_context(profile)
+    cluster = store if store["kind"] == "replication" else None
+    files = [
+        # 0600: server.xml holds the shutdown command (and the AJP secret, if any).
+        ConfigFile(
+            "conf/server.xml", render("server.xml.j2", node=node, cluster=cluster, **context), 0o600
+        ),
+        ConfigFile("conf/context.xml", render("context.xml.j2", node=node, store=store, **context)),
+        ConfigFile("bin/setenv.sh", render("setenv.sh.j2", node=node, **context)),
+    ]
     if store["kind"] == "redis":
-        render_to(base / "conf" / "redisson.yaml", "redisson.yaml.j2", mode=0o600, redis=store)
+        files.append(
+            ConfigFile("conf/redisson.yaml", render("redisson.yaml.j2", redis=store), 0o600)
+        )
+    return files
+
+
+def stock_configs(node: dict[str, Any], profile: Profile) -> list[ConfigFile]:
+    """A real node's files: Tomcat's stock server.xml, context.xml, with the profile in."""
+    context = profile_context(profile)
+    return [
+        ConfigFile("conf/server.xml", render("stock/server.xml.j2", node=node, **context), 0o600),
+        ConfigFile("conf/context.xml", render("stock/context.xml.j2", **context)),
+        ConfigFile(
+            "bin/setenv.sh", render("stock/setenv.sh.j2", pid_file=node.get("pid_file"), **context)
+        ),
+    ]
 
 
 def _manager_jars(store: dict[str, Any], artifacts: Artifacts) -> tuple[Path, ...]:

@@ -21,17 +21,14 @@ NODE = {
 }
 
 
+def _lab_file(profile_name: str, path: str, store: dict[str, str] | None = None) -> str:
+    store = store or {"kind": "none"}
+    files = tomcat.lab_configs(NODE, load_profile(profile_name), store)
+    return next(config.text for config in files if config.path == path)
+
+
 def _server_xml(profile_name: str) -> ET.Element:
-    profile = load_profile(profile_name)
-    effective = profile.effective()
-    text = render(
-        "server.xml.j2",
-        node=NODE,
-        profile=profile,
-        executor=effective["executor"],
-        connector=effective["connector"],
-    )
-    return ET.fromstring(text.encode())
+    return ET.fromstring(_lab_file(profile_name, "conf/server.xml").encode())
 
 
 def test_best_practice_server_xml_has_the_executor_and_no_ajp() -> None:
@@ -64,16 +61,21 @@ def test_default_server_xml_uses_the_connectors_own_pool() -> None:
 
 
 def test_setenv_carries_the_heap_flags() -> None:
-    profile = load_profile("best-practice")
-    text = render("setenv.sh.j2", node=NODE, profile=profile, jvm_flags=profile.jvm.flags())
+    text = _lab_file("best-practice", "bin/setenv.sh")
     assert "-Xms1024m -Xmx1024m" in text
     assert "-DjvmRoute=node1" in text
 
 
 @pytest.mark.parametrize("kind", ["redis", "none"])
 def test_context_xml_is_valid_and_names_the_manager(kind: str) -> None:
-    store = {"kind": kind, "read_mode": "REDIS", "update_mode": "DEFAULT", "key_prefix": "x"}
-    context = ET.fromstring(render("context.xml.j2", node=NODE, store=store).encode())
+    store = {
+        "kind": kind,
+        "read_mode": "REDIS",
+        "update_mode": "DEFAULT",
+        "key_prefix": "x",
+        **({"address": "127.0.9.20", "port": 6379, "password": "p"} if kind == "redis" else {}),
+    }
+    context = ET.fromstring(_lab_file("default", "conf/context.xml", store).encode())
     manager = context.find("Manager")
     assert manager is not None
     if kind == "redis":

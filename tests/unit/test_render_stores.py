@@ -33,23 +33,18 @@ def _node(name: str) -> dict[str, Any]:
     }
 
 
+def _file(store: dict[str, Any], node: str, path: str) -> ET.Element:
+    files = tomcat.lab_configs(_node(node), load_profile("default"), store)
+    text = next(config.text for config in files if config.path == path)
+    return ET.fromstring(text.encode())
+
+
 def _context_manager(store: dict[str, Any], node: str) -> ET.Element | None:
-    text = render("context.xml.j2", node=_node(node), store=store)
-    return ET.fromstring(text.encode()).find("Manager")
+    return _file(store, node, "conf/context.xml").find("Manager")
 
 
 def _server(store: dict[str, Any], node: str) -> ET.Element:
-    profile = load_profile("default")
-    effective = profile.effective()
-    text = render(
-        "server.xml.j2",
-        node=_node(node),
-        profile=profile,
-        executor=effective["executor"],
-        connector=effective["connector"],
-        cluster=store if store["kind"] == "replication" else None,
-    )
-    return ET.fromstring(text.encode())
+    return _file(store, node, "conf/server.xml")
 
 
 def test_sticky_msm_stores_on_the_other_memcached_and_fails_over_to_its_neighbour(

@@ -3,6 +3,9 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
+import pytest
+
 from harness.telemetry import Sampler, summarize_samples
 
 
@@ -33,16 +36,26 @@ def test_a_saturated_machine_where_locust_dominates_is_generator_bound() -> None
 def test_sampler_measures_a_busy_process(tmp_path: Path) -> None:
     busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
-        sampler = Sampler(parts={"busy": busy.pid}, start_epoch=time.time(), interval_s=0.2)
+        watched = psutil.Process(busy.pid)
+        start_epoch = time.time()
+        sampler = Sampler(parts={"busy": busy.pid}, start_epoch=start_epoch, interval_s=0.2)
+        before = sum(watched.cpu_times()[:2])
         sampler.start()
         time.sleep(1.2)
         sampler.stop()
+        used = sum(watched.cpu_times()[:2]) - before
     finally:
         busy.kill()
         busy.wait()
-    cpu = [c for _, part, c, _ in sampler.rows if part == "busy"]
-    assert len(cpu) >= 4
-    # One spinning thread: close to one core, never more than one.
-    assert 0.3 < max(cpu) <= 1.1
+    samples = [(t, c) for t, part, c, _ in sampler.rows if part == "busy"]
+    assert len(samples) >= 4
+    # One spinning thread never uses more than one core, however loaded the machine.
+    assert all(0 <= c <= 1.1 for _, c in samples)
+    # What the samples add up to is the CPU time the process really used (psutil's own
+    # count over the same window), whatever share of a core it got on a busy machine.
+    times = [t for t, _ in samples]
+    measured = sum(c * (t - prev) for (t, c), prev in zip(samples[1:], times, strict=False))
+    assert measured == pytest.approx(used, abs=0.25)
+    assert measured > 0
     path = sampler.write(tmp_path)
     assert path.read_text().splitlines()[0] == "t_s,part,cpu_cores,rss_bytes"

@@ -1,0 +1,60 @@
+"""Reading a profile back from a JVM: the parsing and the comparison (on recorded output)."""
+
+from pathlib import Path
+
+import pytest
+
+from harness.inventory import InventoryError, load_inventory
+from harness.profiles import load_profile
+from harness.verify import flag_mismatches, parse_vm_flags
+
+# `jcmd <pid> VM.flags` of a JVM started with jvm-g1's flags (Java 17, recorded here).
+RECORDED = (
+    "18917:\n-XX:CICompilerCount=2 -XX:InitialHeapSize=536870912 -XX:MaxGCPauseMillis=50 "
+    "-XX:MaxHeapSize=536870912 -XX:MaxMetaspaceSize=268435456 -XX:MaxNewSize=134217728 "
+    "-XX:MetaspaceSize=67108864 -XX:NewSize=134217728 -XX:SurvivorRatio=8 "
+    "-XX:-THPStackMitigation -XX:ThreadStackSize=512 -XX:+UseCompressedOops -XX:+UseG1GC\n"
+)
+
+
+def test_parse_vm_flags_reads_values_and_booleans() -> None:
+    flags = parse_vm_flags(RECORDED)
+    assert flags["MaxHeapSize"] == "536870912"
+    assert flags["UseG1GC"] == "true"
+    assert flags["THPStackMitigation"] == "false"
+
+
+def test_the_profile_that_started_the_jvm_matches_it() -> None:
+    assert flag_mismatches(load_profile("jvm-g1"), parse_vm_flags(RECORDED)) == []
+
+
+def test_another_profile_is_a_mismatch_naming_the_flag() -> None:
+    mismatches = flag_mismatches(load_profile("best-practice"), parse_vm_flags(RECORDED))
+    assert "MaxHeapSize: profile sets 1073741824, the JVM runs with 536870912" in mismatches
+    assert any(m.startswith("NewSize:") for m in mismatches)
+
+
+def test_a_flag_the_jvm_does_not_report_is_a_mismatch() -> None:
+    flags = parse_vm_flags(RECORDED.replace("-XX:+UseG1GC", "-XX:+UseParallelGC"))
+    assert "UseG1GC: profile sets true, the JVM does not report it" in flag_mismatches(
+        load_profile("jvm-g1"), flags
+    )
+
+
+def test_inventory_errors_name_file_and_key(tmp_path: Path) -> None:
+    path = tmp_path / "hosts.toml"
+    path.write_text('[[nodes]]\nname = "web1"\nhost = "127.0.0.1"\n')
+    with pytest.raises(InventoryError, match=rf"^{path}: nodes\.0\.catalina_home: Field required$"):
+        load_inventory(path)
+    path.write_text('[ssh]\npassword = "x"\n[[nodes]]\nname="a"\nhost="h"\ncatalina_home="/t"\n')
+    with pytest.raises(InventoryError, match=rf"^{path}: ssh\.password: unknown key$"):
+        load_inventory(path)
+    with pytest.raises(InventoryError, match="no such inventory file"):
+        load_inventory(tmp_path / "missing.toml")
+
+
+def test_example_inventory_is_valid_and_loopback_only() -> None:
+    inventory = load_inventory(Path(__file__).resolve().parents[2] / "inventories" / "example.toml")
+    for node in inventory.nodes:
+        assert node.host.startswith("127.")
+        assert (node.http_address or "127.").startswith("127.")
