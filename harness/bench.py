@@ -15,6 +15,7 @@ from typing import Any
 
 from harness.artifacts import REPO_ROOT
 from harness.faults import FaultSpec, Schedule
+from harness.hosts import LocalHost
 from harness.lab import Lab, LabState, Topology
 from harness.lab.balancers import balancer
 from harness.lab.l4hash import Director
@@ -31,6 +32,7 @@ from harness.results import (
 )
 from harness.telemetry import TELEMETRY_FILE, Sampler
 from harness.verdicts import VERDICTS_FILE, cell, write_verdicts
+from harness.verify import read_in_effect
 
 log = logging.getLogger(__name__)
 
@@ -205,6 +207,19 @@ def _copy_logs(state: LabState, run_dir: Path) -> None:
             shutil.copy2(source, logs / f"{name}.log")
 
 
+def _read_in_effect(lab: Lab, profile: Profile) -> dict[str, Any]:
+    """What each node's JVM really runs with, read before the load starts."""
+    assert lab.state is not None
+    found = {}
+    for node in lab.topology.nodes:
+        record = lab.state.processes[node.name]
+        state = read_in_effect(LocalHost(), node.name, record.pid, profile, address=node.address)
+        if state.mismatches:
+            log.warning("%s does not run the profile: %s", node.name, "; ".join(state.mismatches))
+        found[node.name] = state.summary()
+    return found
+
+
 def run_bench(
     plan: BenchPlan, *, tick: Tick = _no_tick, progress: Callable[[str], None]
 ) -> BenchResult:
@@ -214,6 +229,7 @@ def run_bench(
         state = lab.up(
             plan.profile, balancer_name=plan.balancer, sessions=plan.sessions, progress=progress
         )
+        in_effect = _read_in_effect(lab, plan.profile)
         # Made only once the lab is up, so a lab that fails to start leaves no empty run.
         run_dir = new_run_dir(plan.label or plan.profile.name, plan.results_dir)
         raw = run_dir / "requests.raw.csv"
@@ -254,6 +270,7 @@ def run_bench(
             "name": plan.profile.name,
             "description": plan.profile.description,
             "requested": plan.profile.effective(),
+            "in_effect": in_effect,
         },
         lab={
             "kind": "embedded",

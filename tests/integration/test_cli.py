@@ -52,6 +52,10 @@ def test_bench_writes_a_results_folder_with_report_and_manifest(tmp_path: Path) 
     for key in ("requests", "failures", "rps", "p50_ms", "p95_ms", "p99_ms", "users"):
         assert summary[key] > 0 or key == "failures", key
     assert summary["users"] == 10
+    # The profile as the JVMs ran it, read back before the load (best-practice: 1 GiB).
+    for node in ("node1", "node2"):
+        assert manifest["profile"]["in_effect"][node]["MaxHeapSize"] == str(1024**3)
+        assert manifest["profile"]["in_effect"][node]["mismatches"] == []
     # Redis holds every session: a SIGKILLed node loses nothing.
     assert summary["sessions_kept"] == 10
     assert summary["sessions_lost"] == 0
