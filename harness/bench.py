@@ -171,8 +171,14 @@ def _drive(
         sampler.start()
         # An L4 director checks no health itself: the harness does, as keepalived would.
         director = None
-        if lab.state.nft_table:
-            director = Director(lab.state.nft_table, plan.topology.nodes, start_epoch=launched)
+        kind = (lab.state.l4_director or {}).get("kind")
+        if kind is not None:
+            director = Director(
+                lab.state.nft_table or "",
+                plan.topology.nodes,
+                start_epoch=launched,
+                ipvs_service=plan.topology.balancer if kind == "ipvs" else None,
+            )
             director.start()
         schedule = Schedule(lab, plan.fault_specs(), launched)
         try:
@@ -251,7 +257,8 @@ def run_bench(
     reactions = [f for f in faults if f["action"].startswith("director")]
     if reactions and faults[0] is not reactions[0]:
         summary["director"] = {
-            "how": reactions[0]["checks"] + "; a dead node's hash bucket is re-pointed",
+            **(state.l4_director or {}),
+            "checks": reactions[0]["checks"],
             "reaction_s": round(reactions[0]["at_s"] - faults[0]["at_s"], 3),
         }
     verdict = cell(
@@ -281,6 +288,7 @@ def run_bench(
             "nodes": [{"name": n.name, "address": str(n.http)} for n in plan.topology.nodes],
             "entry": plan.topology.balancer_url,
             "up_s": state.timings_s.get("up"),
+            "l4_director": state.l4_director,
             "timings_s": state.timings_s,
         },
         load={

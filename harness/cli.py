@@ -34,6 +34,7 @@ from harness.lab.balancers import BALANCERS
 from harness.lab.lab import SESSION_STORES
 from harness.lab.topology import DEFAULT_NET, DEFAULT_RUN_DIR
 from harness.profiles import Profile, ProfileError, available_profiles, load_profile
+from harness.report import director_words
 from harness.results import RESULTS_DIR
 
 log = logging.getLogger("harness")
@@ -194,10 +195,7 @@ def print_summary(
         )
     director = summary.get("director")
     if director:
-        table.add_row(
-            "L4 director",
-            f"failed over {director['reaction_s']:.2f} s after the fault ({director['how']})",
-        )
+        table.add_row("L4 director", director_words(director))
     telemetry = summary.get("telemetry")
     if telemetry:
         cpu = telemetry["cpu_cores_mean"]

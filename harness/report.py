@@ -563,6 +563,9 @@ def _summary_rows(
         if isinstance(verdict, dict):
             cell = f"{verdict.get('balancer')} + {verdict.get('sessions')}, {verdict.get('fault')}"
             rows.append(("Verdict", f"{cell}: {verdict.get('verdict')}"))
+    director = s("director")
+    if isinstance(director, dict):
+        rows.append(("L4 director", director_words(director)))
     bound = s("generator_bound")
     if bound is not None:
         rows.append(
@@ -572,6 +575,18 @@ def _summary_rows(
             )
         )
     return rows
+
+
+def director_words(director: dict[str, Any]) -> str:
+    """How the L4 director ran and how fast the harness's health checks made it react."""
+    parts = [
+        f"{director.get('kind', 'nftables')}: {director.get('how', '')}",
+        f"health checked by the harness ({director.get('checks', '?')})",
+        f"failed over {_fmt(director.get('reaction_s'), 's')} after the fault",
+    ]
+    if director.get("why"):
+        parts.append(str(director["why"]))
+    return "; ".join(parts)
 
 
 def _failures_text(failures: object, requests: object) -> str:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.lab import ipvs
 from harness.lab.processes import Endpoint, is_listening
 from harness.lab.render import render_to
 from harness.lab.topology import NodeSpec
@@ -100,6 +101,7 @@ class Director(Periodic):
     fall: int = 2
     rise: int = 2
     events: list[dict[str, Any]] = field(default_factory=list)
+    ipvs_service: Endpoint | None = None  # set when LVS itself directs: weights, not a map
     thread_name = "l4-director"
 
     def begin(self) -> None:
@@ -115,10 +117,13 @@ class Director(Periodic):
                 self._reroute(self._up, i, healthy)
 
     def _reroute(self, up: list[bool], changed: int, healthy: bool) -> None:
-        live = [n for n, ok in zip(self.nodes, up, strict=True) if ok]
-        for i, node in enumerate(self.nodes):
-            target = node if up[i] else (live[i % len(live)] if live else node)
-            route(self.table, i, target.address)
+        if self.ipvs_service is not None:
+            ipvs.set_weights(self.ipvs_service, self.nodes, up)
+        else:
+            live = [n for n, ok in zip(self.nodes, up, strict=True) if ok]
+            for i, node in enumerate(self.nodes):
+                target = node if up[i] else (live[i % len(live)] if live else node)
+                route(self.table, i, target.address)
         what = "restored" if healthy else "failed over"
         self.events.append(
             {

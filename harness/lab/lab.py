@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.artifacts import Artifacts, catalina_home, find_artifacts, version_of
-from harness.lab import haproxy, l4hash, nginx, stores, tomcat
+from harness.lab import haproxy, ipvs, l4hash, nginx, stores, tomcat
 from harness.lab.balancers import Balancer, balancer
 from harness.lab.processes import (
     Endpoint,
@@ -65,6 +65,7 @@ class LabState:
     timings_s: dict[str, float] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     nft_table: str | None = None  # the L4 director's table, removed by down()
+    l4_director: dict[str, str] | None = None  # which L4 director ran (IPVS or nftables), why
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -76,6 +77,7 @@ class LabState:
             "timings_s": self.timings_s,
             "versions": self.versions,
             "nft_table": self.nft_table,
+            "l4_director": self.l4_director,
         }
 
     @classmethod
@@ -91,6 +93,7 @@ class LabState:
             timings_s=data.get("timings_s", {}),
             versions=data.get("versions", {}),
             nft_table=data.get("nft_table"),
+            l4_director=data.get("l4_director"),
         )
 
 
@@ -309,6 +312,18 @@ class Lab:
 
     def _start_l4_director(self, directory: Path) -> None:
         assert self.state is not None
+        reason = ipvs.unavailable_reason()
+        if reason is None:
+            # LVS itself; recorded first, so a crash right after still lets down() remove it.
+            self.state.l4_director = {"kind": "ipvs", "how": "ipvsadm -s sh -b sh-fallback, NAT"}
+            self._save()
+            ipvs.install(self.topology.balancer, self.topology.nodes)
+            return
+        self.state.l4_director = {
+            "kind": "nftables",
+            "how": f"nft DNAT to jhash ip saddr, seed {l4hash.SEED}, map of buckets",
+            "why": f"no IPVS in this kernel (ipvsadm: {reason})",
+        }
         table = l4hash.table_name(self.topology.net)
         # Recorded before it exists, so a crash right after still lets down() remove it.
         self.state.nft_table = table
@@ -445,6 +460,9 @@ class Lab:
         stopped = []
         if self.state.nft_table and l4hash.remove(self.state.nft_table):
             stopped.append(f"nft table {self.state.nft_table}")
+        director = self.state.l4_director or {}
+        if director.get("kind") == "ipvs" and ipvs.remove(self.topology.balancer):
+            stopped.append(f"ipvs service {self.topology.balancer}")
         for name in sorted(self.state.processes, key=_sort_key):
             record = self.state.processes[name]
             if record.process() is not None:

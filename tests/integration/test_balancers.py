@@ -119,6 +119,12 @@ def l4_hash(tmp_path: Path) -> Iterator[Lab]:
 def test_l4_source_hash_pins_users_and_the_director_fails_over(l4_hash: Lab) -> None:
     table = l4hash.table_name("127.0.38")
     assert l4hash.exists(table)
+    # This kernel has no IPVS: the lab says so and which director it used instead.
+    assert l4_hash.state is not None
+    director_info = l4_hash.state.l4_director
+    assert director_info is not None
+    assert director_info["kind"] == "nftables"
+    assert director_info["why"].startswith("no IPVS in this kernel (ipvsadm: ")
     url = l4_hash.topology.balancer_url
     users = [Browser(url, source=f"127.100.{n}.7") for n in range(1, 11)]
     pinned = []
