@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 HEALTH_TIMEOUT_S = 90.0
 _SHUTDOWN = re.compile(r'<Server\b[^>]*\bshutdown="([^"]+)"')
 # What a diff on the terminal must not show.
-_SECRETS = re.compile(r'\b(shutdown|secret)="[^"]*"')
+_SECRETS = re.compile(r'\b(shutdown="|secret="|password: ")[^"]*"')
 
 
 class ApplyError(RuntimeError):
@@ -229,8 +229,8 @@ def diff(target: Target, planned: list[tuple[ConfigFile, str | None]]) -> str:
             continue
         path = str(target.base / config.path)
         lines = difflib.unified_diff(
-            _SECRETS.sub(r'\1="********"', current or "").splitlines(keepends=True),
-            _SECRETS.sub(r'\1="********"', config.text).splitlines(keepends=True),
+            _SECRETS.sub(r'\1********"', current or "").splitlines(keepends=True),
+            _SECRETS.sub(r'\1********"', config.text).splitlines(keepends=True),
             fromfile=f"{target.name}:{path}" if current is not None else "/dev/null",
             tofile=f"{target.name}:{path} (profile)",
         )

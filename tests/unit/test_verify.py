@@ -58,3 +58,18 @@ def test_example_inventory_is_valid_and_loopback_only() -> None:
     for node in inventory.nodes:
         assert node.host.startswith("127.")
         assert (node.http_address or "127.").startswith("127.")
+
+
+def test_diff_masks_every_secret(tmp_path: Path) -> None:
+    from harness.apply import Target, diff  # noqa: PLC0415
+    from harness.hosts import LocalHost  # noqa: PLC0415
+    from harness.lab.tomcat import ConfigFile  # noqa: PLC0415
+
+    old = '<Server shutdown="old-cmd">\n<Connector secret="old-secret"/>\npassword: "old-pw"\n'
+    new = '<Server shutdown="new-cmd">\n<Executor/>\n<Connector secret="new-secret"/>\npassword: "new-pw"\n'
+    target = Target("n", LocalHost(), tmp_path, lambda _: [], lambda: None, lambda: None, None)  # type: ignore[arg-type]
+    text = diff(target, [(ConfigFile("conf/server.xml", new), old)])
+    for secret in ("old-cmd", "new-cmd", "old-secret", "new-secret", "old-pw", "new-pw"):
+        assert secret not in text
+    assert "+<Executor/>" in text
+    assert ' <Server shutdown="********">' in text  # a secret that changed is not shown either
