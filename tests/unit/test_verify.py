@@ -1,6 +1,6 @@
 """Reading a profile back from a JVM: the parsing and the comparison (on recorded output)."""
 
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 
@@ -66,8 +66,12 @@ def test_diff_masks_every_secret(tmp_path: Path) -> None:
     from harness.lab.tomcat import ConfigFile  # noqa: PLC0415
 
     old = '<Server shutdown="old-cmd">\n<Connector secret="old-secret"/>\npassword: "old-pw"\n'
-    new = '<Server shutdown="new-cmd">\n<Executor/>\n<Connector secret="new-secret"/>\npassword: "new-pw"\n'
-    target = Target("n", LocalHost(), tmp_path, lambda _: [], lambda: None, lambda: None, None)  # type: ignore[arg-type]
+    new = (
+        '<Server shutdown="new-cmd">\n<Executor/>\n'
+        '<Connector secret="new-secret"/>\npassword: "new-pw"\n'
+    )
+    base = PurePosixPath(tmp_path)
+    target = Target("n", LocalHost(), base, lambda _: [], lambda: None, lambda: None, None)
     text = diff(target, [(ConfigFile("conf/server.xml", new), old)])
     for secret in ("old-cmd", "new-cmd", "old-secret", "new-secret", "old-pw", "new-pw"):
         assert secret not in text
