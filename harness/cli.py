@@ -250,6 +250,90 @@ def _names(value: str, known: Sequence[str], option: str) -> list[str]:
     return names
 
 
+# -- storebench ------------------------------------------------------------
+
+
+def _sizes(value: str, option: str) -> tuple[int, ...]:
+    """ "1k,10k,1m" -> bytes; k and m are 1024 and 1024*1024."""
+    factors = {"k": 1024, "m": 1024 * 1024}
+    sizes = []
+    for part in (p.strip().lower() for p in value.split(",") if p.strip()):
+        factor = factors.get(part[-1], 1)
+        digits = part[:-1] if part[-1] in factors else part
+        if not digits.isdigit():
+            raise ValueError(f"{option} {value}: sizes like 1k,10k,100k,500k,1m")
+        sizes.append(int(digits) * factor)
+    if not sizes:
+        raise ValueError(f"{option}: no size given")
+    return tuple(sizes)
+
+
+def _ints(value: str, option: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(p) for p in value.split(",") if p.strip())
+    except ValueError:
+        raise ValueError(f"{option} {value}: comma-separated whole numbers") from None
+
+
+def _storebench_plan(args: argparse.Namespace) -> Any:
+    from harness.storebench import StorebenchPlan  # noqa: PLC0415
+
+    phases = "cells,native,memory,restart,e2e" if args.phases == "all" else args.phases
+    return StorebenchPlan(
+        sizes=_sizes(args.sizes, "--sizes"),
+        conns=_ints(args.conns, "--conns"),
+        cell_ops=int(args.cell_ops),
+        cell_seconds=float(args.cell_seconds),
+        native_ops=int(args.native_ops),
+        sessions=int(args.sessions),
+        restart_sessions=int(args.restart_sessions),
+        redis_instances=int(args.redis_instances),
+        memcached_threads=int(args.memcached_threads),
+        e2e_strategies=tuple(s.strip() for s in args.e2e_strategies.split(",") if s.strip()),
+        e2e_sizes=_sizes(args.e2e_sizes, "--e2e-sizes"),
+        e2e_duration_s=float(args.e2e_duration),
+        e2e_users=int(args.e2e_users),
+        phases=tuple(p.strip() for p in phases.split(",") if p.strip()),
+        net=args.net,
+        results_dir=Path(args.results_dir),
+    )
+
+
+def cmd_storebench(args: argparse.Namespace) -> int:
+    from harness.storebench import Step, run_storebench  # noqa: PLC0415
+    from harness.storebench.report import write_report  # noqa: PLC0415
+
+    plan = _storebench_plan(args)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:.0f}/{task.total:.0f}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("starting", total=plan.steps())
+        outcome = run_storebench(
+            plan, Step(lambda text, done: bar.update(task, description=text, completed=done))
+        )
+        write_report(outcome.run_dir)
+    table = Table("claim", "verdict", title=f"storebench: {outcome.run_dir.name}")
+    for verdict in outcome.verdicts:
+        table.add_row(verdict["claim"], verdict["verdict"])
+    console.print(table)
+    console.print(f"report: {outcome.run_dir / 'report.html'}", soft_wrap=True)
+    if not outcome.complete:
+        console.print(
+            f"error: incomplete run ({outcome.error}); partial results in {outcome.run_dir}",
+            style="red",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        return 1
+    return 0
+
+
 # -- report, profile -------------------------------------------------------
 
 
@@ -332,6 +416,30 @@ def build_parser() -> argparse.ArgumentParser:
     _add(matrix, "balancers", "all", "comma-separated balancers, or all")
     _add(matrix, "strategies", "all", "comma-separated session strategies, or all")
     matrix.set_defaults(func=cmd_matrix)
+
+    store = sub.add_parser("storebench", help="Redis against Memcached: raw, memory, restart, e2e")
+    _add(store, "sizes", "1k,10k,100k,500k,1m", "value sizes of the raw cells")
+    _add(store, "conns", "1,8,32", "concurrent connections of the raw cells")
+    _add(store, "cell-ops", "20000", "at most this many operations per Python-client cell")
+    _add(store, "cell-seconds", "1.5", "at most this many seconds per Python-client cell")
+    _add(store, "native-ops", "20000", "operations per native cell (fewer for large values)")
+    _add(store, "sessions", "100000", "sessions stored per layout for bytes/session")
+    _add(store, "restart-sessions", "10000", "sessions stored before each restart")
+    _add(store, "redis-instances", "1", "Redis instances for the native cells (the remedy)")
+    _add(store, "memcached-threads", "4", "memcached -t (its default is 4)")
+    _add(
+        store,
+        "e2e-strategies",
+        "redis,memcached-sticky,memcached-nonsticky",
+        "session strategies end to end",
+    )
+    _add(store, "e2e-sizes", "1k,10k,100k", "session payload sizes end to end")
+    _add(store, "e2e-duration", "8", "seconds of each end-to-end bench")
+    _add(store, "e2e-users", "10", "Locust users of each end-to-end bench")
+    _add(store, "phases", "all", "comma-separated: cells,native,memory,restart,e2e (or all)")
+    _add(store, "net", "127.0.70", "first three octets of the storebench's loopback addresses")
+    _add(store, "results-dir", str(RESULTS_DIR), "where results/<run-id>/ folders go")
+    store.set_defaults(func=cmd_storebench)
 
     report = sub.add_parser("report", help="write report.html for a results folder")
     report.add_argument("run", help="results/<run-id> folder")
