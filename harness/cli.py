@@ -425,7 +425,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add(store, "native-ops", "20000", "operations per native cell (fewer for large values)")
     _add(store, "sessions", "100000", "sessions stored per layout for bytes/session")
     _add(store, "restart-sessions", "10000", "sessions stored before each restart")
-    _add(store, "redis-instances", "1", "Redis instances for the native cells (the remedy)")
+    _add(
+        store,
+        "redis-instances",
+        "2",
+        "Redis instances for extra native cells (the remedy; 1: none)",
+    )
     _add(store, "memcached-threads", "4", "memcached -t (its default is 4)")
     _add(
         store,

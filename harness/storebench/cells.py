@@ -208,6 +208,8 @@ def _client_cpu() -> float:
 
 def run_cell(spec: CellSpec, servers: Sequence[Server], value: bytes) -> dict[str, Any]:
     """Measure one cell; connection i talks to servers[i % len(servers)]."""
+    for server in servers:
+        check_alive(server, spec.label)
     workers = [_Worker(new_histogram()) for _ in range(spec.conns)]
     start = threading.Barrier(spec.conns + 1)
     deadline = [0.0]

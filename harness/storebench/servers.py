@@ -45,7 +45,7 @@ def cpu_seconds(record: ProcessRecord) -> float:
     """User + system CPU of the server process (and any children), from the kernel."""
     proc = record.process()
     if proc is None:
-        raise StoreDied(f"{record.name} (pid {record.pid}) is not running")
+        raise StoreDied(f"{record.name} (pid {record.pid}) died: no longer running")
     total = 0.0
     for member in [proc, *proc.children(recursive=True)]:
         with contextlib.suppress(psutil.NoSuchProcess):
@@ -57,7 +57,7 @@ def cpu_seconds(record: ProcessRecord) -> float:
 def rss_bytes(record: ProcessRecord) -> int:
     proc = record.process()
     if proc is None:
-        raise StoreDied(f"{record.name} (pid {record.pid}) is not running")
+        raise StoreDied(f"{record.name} (pid {record.pid}) died: no longer running")
     return int(proc.memory_info().rss)
 
 
