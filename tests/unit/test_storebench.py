@@ -17,6 +17,7 @@ import pytest
 from harness.cli import _sizes, main
 from harness.storebench import StorebenchPlan
 from harness.storebench.cells import CellSpec, _Worker, new_histogram, summarize, window_keys
+from harness.storebench.memory import plain_value, session_attributes
 from harness.storebench.native import (
     get_phase,
     parse_memaslap,
@@ -271,3 +272,12 @@ def test_report_is_self_contained_and_answers_each_claim(tmp_path: Path) -> None
         assert verdict["claim"] in page
     assert "What belongs to the servers" in page
     assert "What belongs to the Python clients" in page
+
+
+def test_a_session_is_deterministic_json_of_a_few_attributes() -> None:
+    first = session_attributes(42)
+    assert first == session_attributes(42) != session_attributes(43)
+    value = json.loads(plain_value(first))
+    assert list(value) == ["user", "roles", "csrf", "locale", "last_seen", "prefs", "cart"]
+    assert value["user"]["id"] == 42 and len(value["cart"]) == 12
+    assert 1200 < len(plain_value(first)) < 2000  # "a few attributes, a few KB"
