@@ -421,7 +421,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add(store, "sizes", "1k,10k,100k,500k,1m", "value sizes of the raw cells")
     _add(store, "conns", "1,8,32", "concurrent connections of the raw cells")
     _add(store, "cell-ops", "20000", "at most this many operations per Python-client cell")
-    _add(store, "cell-seconds", "1.5", "at most this many seconds per Python-client cell")
+    _add(store, "cell-seconds", "1.2", "at most this many seconds per Python-client cell")
     _add(store, "native-ops", "20000", "operations per native cell (fewer for large values)")
     _add(store, "sessions", "100000", "sessions stored per layout for bytes/session")
     _add(store, "restart-sessions", "10000", "sessions stored before each restart")
@@ -439,7 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
         "session strategies end to end",
     )
     _add(store, "e2e-sizes", "1k,10k,100k", "session payload sizes end to end")
-    _add(store, "e2e-duration", "8", "seconds of each end-to-end bench")
+    _add(store, "e2e-duration", "6", "seconds of each end-to-end bench")
     _add(store, "e2e-users", "10", "Locust users of each end-to-end bench")
     _add(store, "phases", "all", "comma-separated: cells,native,memory,restart,e2e (or all)")
     _add(store, "net", "127.0.70", "first three octets of the storebench's loopback addresses")

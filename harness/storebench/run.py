@@ -34,7 +34,7 @@ from harness.lab.topology import check_net
 from harness.results import RESULTS_DIR, manifest, new_run_dir, write_manifest
 from harness.storebench import cells, e2e, memory, native, restart
 from harness.storebench.servers import MemcachedServer, RedisServer, Running, Server, StoreDied
-from harness.storebench.verdicts import VERDICTS_FILE, judge
+from harness.storebench.verdicts import CONTROL, VERDICTS_FILE, judge
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class StorebenchPlan:
     sizes: tuple[int, ...] = DEFAULT_SIZES
     conns: tuple[int, ...] = DEFAULT_CONNS
     cell_ops: int = 20_000
-    cell_seconds: float = 1.5
+    cell_seconds: float = 1.2
     native_ops: int = 20_000
     native_bytes: int = 200 * MB  # a native cell moves at most this much: big values, fewer ops
     sessions: int = 100_000
@@ -62,7 +62,7 @@ class StorebenchPlan:
     memcached_threads: int = 4  # memcached's own default
     e2e_strategies: tuple[str, ...] = tuple(e2e.STRATEGIES)
     e2e_sizes: tuple[int, ...] = (KB, 10 * KB, 100 * KB)
-    e2e_duration_s: float = 8.0
+    e2e_duration_s: float = 6.0
     e2e_users: int = 10
     phases: tuple[str, ...] = PHASES
     net: str = "127.0.70"
@@ -97,7 +97,7 @@ class StorebenchPlan:
         raw = len(self.sizes) * len(self.conns) * 2
         counts = {
             "cells": raw * 2,
-            "native": raw * (2 + (self.redis_instances > 1)),
+            "native": raw * 2 + (self.redis_instances > 1) * len(self.sizes) * 2 * 2,
             "memory": len(memory.LAYOUTS),
             "restart": len(restart.CASES),
             "e2e": len(self.e2e_strategies) * len(self.e2e_sizes),
@@ -238,18 +238,24 @@ def _phase_native(ctx: _Context, redis_servers: list[RedisServer], mem: Memcache
                     ),
                 )
                 ctx.step.tick(f"redis-benchmark {label}")
-                if k > 1:
-                    ctx.add(
-                        "native",
-                        native.run_redis_benchmark(
-                            redis_servers,
-                            keyspace=keyspace,
-                            value=value,
-                            store=f"redis-x{k}",
-                            **shape,
-                        ),
-                    )
-                    ctx.step.tick(f"redis-benchmark x{k} {label}")
+                if k > 1 and conns == max(ctx.plan.conns):
+                    # The remedy, and its control: k tool processes against one instance.
+                    for servers, store in (
+                        (redis_servers[:1], CONTROL),
+                        (redis_servers, f"redis-x{k}"),
+                    ):
+                        ctx.add(
+                            "native",
+                            native.run_redis_benchmark(
+                                servers,
+                                keyspace=keyspace,
+                                value=value,
+                                store=store,
+                                processes=k,
+                                **shape,
+                            ),
+                        )
+                        ctx.step.tick(f"redis-benchmark {store} {label}")
                 ctx.step.text(f"memaslap {label}")
                 ctx.add(
                     "native", native.run_memaslap(mem, work_dir=ctx.run_dir / "servers", **shape)

@@ -62,12 +62,18 @@ def test_raw_memory_and_restart_phases_on_real_servers(tmp_path: Path) -> None:
 
     native = written["native"]
     by_tool = {(r["tool"], r["store"]) for r in native}
-    assert by_tool == {("redis-benchmark", "redis"), ("redis-benchmark", "redis-x2"),
-                       ("memaslap", "memcached")}  # fmt: skip
+    assert by_tool == {
+        ("redis-benchmark", "redis"),
+        ("redis-benchmark", "redis-x2"),
+        ("redis-benchmark", "redis-one-instance"),
+        ("memaslap", "memcached"),
+    }
+    # Two instances and their control run at the top concurrency only, with 2 processes.
+    remedy = [r for r in native if r["store"] in ("redis-x2", "redis-one-instance")]
+    assert {(r["conns"], r["processes"]) for r in remedy} == {(4, 2)}
+    assert len(remedy) == 2 * 2 * 2  # sizes x ops x (remedy, control)
     for row in native:
-        if row["skipped"]:
-            assert row["store"] == "redis-x2" and row["conns"] == 1
-            continue
+        assert not row["skipped"], row
         assert row["misses"] == 0, row
         assert row["ops"] > 0 and row["ops_per_s"] > 0
     memaslap_get = [r for r in native if r["tool"] == "memaslap" and r["op"] == "get"]

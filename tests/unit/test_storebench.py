@@ -123,7 +123,7 @@ def test_a_warm_restart_that_keeps_sessions_qualifies_the_memcached_claim() -> N
 def test_several_instances_judged_by_their_throughput() -> None:
     data = recorded()
     doubled = [
-        {**r, "store": "redis-x2", "ops_per_s": r["ops_per_s"] * 1.5}
+        {**r, "store": "redis-x2", "ops_per_s": r["ops_per_s"] * 1.5, "processes": 2}
         for r in data["native"]
         if r["store"] == "redis" and r["conns"] == 8
     ]
@@ -131,6 +131,15 @@ def test_several_instances_judged_by_their_throughput() -> None:
     verdict = _by_name(judge(**data, redis_instances=2))["instances"]
     assert verdict["verdict"] == "holds"
     assert any("(1.50x)" in line for line in verdict["numbers"])
+    # With the control (as many tool processes against one instance) the gain is gone.
+    data["native"] += [
+        {**r, "store": "redis-one-instance", "ops_per_s": r["ops_per_s"], "processes": 2}
+        for r in doubled
+    ]
+    verdict = _by_name(judge(**data, redis_instances=2))["instances"]
+    assert verdict["verdict"] == "does not hold"
+    assert any(line.endswith("(1.00x, both with 2 redis-benchmark processes)")
+               for line in verdict["numbers"])  # fmt: skip
 
 
 def test_nothing_measured_says_so() -> None:
