@@ -17,6 +17,7 @@ from typing import Any
 from harness.bench import BenchPlan, run_bench
 from harness.lab import Topology
 from harness.profiles import load_profile
+from harness.report import write_report
 from harness.storebench.cells import human_size
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,7 @@ def run_e2e(
                 session_size=size,
             )
             result = run_bench(plan, progress=lambda _: None)
+            write_report(result.run_dir)  # each cell's own bench report, linked from ours
             row = cell_row(strategy, size, result.summary, duration_s)
             row["run"] = str(result.run_dir.relative_to(directory.parent))
             rows.append(row)

@@ -66,5 +66,6 @@ def test_an_end_to_end_cell_reports_latency_and_store_cpu(tmp_path: Path) -> Non
     assert row["p50_ms"] <= row["p99_ms"]
     assert row["store_cpu_us_per_request"] is not None
     run = json.loads((tmp_path / row["run"] / "run.json").read_text())
+    assert (tmp_path / row["run"] / "report.html").exists()
     assert run["load"]["session_size"] == 1024
     assert run["lab"]["session_store"] == "memcached-sticky"
