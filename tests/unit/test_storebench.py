@@ -290,3 +290,14 @@ def test_a_session_is_deterministic_json_of_a_few_attributes() -> None:
     assert list(value) == ["user", "roles", "csrf", "locale", "last_seen", "prefs", "cart"]
     assert value["user"]["id"] == 42 and len(value["cart"]) == 12
     assert 1200 < len(plain_value(first)) < 2000  # "a few attributes, a few KB"
+
+
+def test_the_bench_passes_the_session_size_to_locust(tmp_path: Path) -> None:
+    from harness.bench import BenchPlan, _locust_command  # noqa: PLC0415
+    from harness.profiles import load_profile  # noqa: PLC0415
+
+    plan = BenchPlan(profile=load_profile("default"), fault_target=None, session_size=1024)
+    argv = _locust_command(plan, tmp_path, tmp_path / "raw.csv")
+    assert argv[argv.index("--session-size") + 1] == "1024"
+    plain = BenchPlan(profile=load_profile("default"), fault_target=None)
+    assert "--session-size" not in _locust_command(plain, tmp_path, tmp_path / "raw.csv")
