@@ -6,7 +6,7 @@ LB       ?= nginx-rr
 SESSIONS ?= redis
 PY       := .venv/bin/python
 
-.PHONY: setup bench matrix compare ci-bench lab-up lab-status lab-down report test lint unit integration
+.PHONY: setup bench storebench matrix compare ci-bench lab-up lab-status lab-down report test lint unit integration
 
 setup:
 	@scripts/setup
@@ -21,6 +21,11 @@ MATRIX_SESSIONS ?= all
 matrix: setup
 	$(PY) -m harness matrix --profile $(PROFILE) --balancers $(MATRIX_LB) \
 		--strategies $(MATRIX_SESSIONS)
+
+# Redis against Memcached: raw cells, native tools, memory, restarts, end to end (~8 min).
+# Options as TOMCAT_BENCH_<OPTION> variables; see python -m harness storebench --help.
+storebench: setup
+	$(PY) -m harness storebench
 
 lab-up: setup
 	$(PY) -m harness lab up --profile $(PROFILE) --balancer $(LB) --sessions $(SESSIONS)

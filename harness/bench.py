@@ -57,6 +57,7 @@ class BenchPlan:
     # Each user sends from its own loopback address, so source-hash balancers spread them.
     source_net: str | None = "127.100"
     label: str | None = None  # names the results folder; default: the profile's name
+    session_size: int = 0  # bytes of payload session.jsp keeps in each session (?size=)
 
     def __post_init__(self) -> None:
         if self.duration_s < 5:
@@ -128,6 +129,7 @@ def _locust_command(plan: BenchPlan, run_dir: Path, raw: Path) -> list[str]:
         "--session-wait",
         str(plan.wait_s),
         *(["--source-net", plan.source_net] if plan.source_net else []),
+        *(["--session-size", str(plan.session_size)] if plan.session_size else []),
     ]
 
 
@@ -299,6 +301,7 @@ def run_bench(
             "duration_s": plan.duration_s,
             "wait_s": plan.wait_s,
             "source_net": plan.source_net,
+            "session_size": plan.session_size,
         },
         versions={**state.versions, "locust": version("locust")},
         faults=faults,

@@ -253,6 +253,90 @@ def _names(value: str, known: Sequence[str], option: str) -> list[str]:
     return names
 
 
+# -- storebench ------------------------------------------------------------
+
+
+def _sizes(value: str, option: str) -> tuple[int, ...]:
+    """ "1k,10k,1m" -> bytes; k and m are 1024 and 1024*1024."""
+    factors = {"k": 1024, "m": 1024 * 1024}
+    sizes = []
+    for part in (p.strip().lower() for p in value.split(",") if p.strip()):
+        factor = factors.get(part[-1], 1)
+        digits = part[:-1] if part[-1] in factors else part
+        if not digits.isdigit():
+            raise ValueError(f"{option} {value}: sizes like 1k,10k,100k,500k,1m")
+        sizes.append(int(digits) * factor)
+    if not sizes:
+        raise ValueError(f"{option}: no size given")
+    return tuple(sizes)
+
+
+def _ints(value: str, option: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(p) for p in value.split(",") if p.strip())
+    except ValueError:
+        raise ValueError(f"{option} {value}: comma-separated whole numbers") from None
+
+
+def _storebench_plan(args: argparse.Namespace) -> Any:
+    from harness.storebench import StorebenchPlan  # noqa: PLC0415
+
+    phases = "cells,native,memory,restart,e2e" if args.phases == "all" else args.phases
+    return StorebenchPlan(
+        sizes=_sizes(args.sizes, "--sizes"),
+        conns=_ints(args.conns, "--conns"),
+        cell_ops=int(args.cell_ops),
+        cell_seconds=float(args.cell_seconds),
+        native_ops=int(args.native_ops),
+        sessions=int(args.sessions),
+        restart_sessions=int(args.restart_sessions),
+        redis_instances=int(args.redis_instances),
+        memcached_threads=int(args.memcached_threads),
+        e2e_strategies=tuple(s.strip() for s in args.e2e_strategies.split(",") if s.strip()),
+        e2e_sizes=_sizes(args.e2e_sizes, "--e2e-sizes"),
+        e2e_duration_s=float(args.e2e_duration),
+        e2e_users=int(args.e2e_users),
+        phases=tuple(p.strip() for p in phases.split(",") if p.strip()),
+        net=args.net,
+        results_dir=Path(args.results_dir),
+    )
+
+
+def cmd_storebench(args: argparse.Namespace) -> int:
+    from harness.storebench import Step, run_storebench  # noqa: PLC0415
+    from harness.storebench.report import write_report  # noqa: PLC0415
+
+    plan = _storebench_plan(args)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:.0f}/{task.total:.0f}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("starting", total=plan.steps())
+        outcome = run_storebench(
+            plan, Step(lambda text, done: bar.update(task, description=text, completed=done))
+        )
+        write_report(outcome.run_dir)
+    table = Table("claim", "verdict", title=f"storebench: {outcome.run_dir.name}")
+    for verdict in outcome.verdicts:
+        table.add_row(verdict["claim"], verdict["verdict"])
+    console.print(table)
+    console.print(f"report: {outcome.run_dir / 'report.html'}", soft_wrap=True)
+    if not outcome.complete:
+        console.print(
+            f"error: incomplete run ({outcome.error}); partial results in {outcome.run_dir}",
+            style="red",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        return 1
+    return 0
+
+
 # -- report, profile -------------------------------------------------------
 
 
@@ -379,31 +463,66 @@ def _add_bench_options(parser: argparse.ArgumentParser, *, duration: str, users:
     _add_lab_options(parser)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__)
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def _parser_lab(sub: Any) -> None:
     lab = sub.add_parser("lab", help="start, inspect or stop the embedded lab")
     lab.add_argument("action", choices=("up", "status", "down"))
     _add(lab, "profile", "best-practice", "profile name or .toml path (lab up)")
     _add_lab_options(lab)
     lab.set_defaults(func=cmd_lab)
 
+
+def _parser_bench(sub: Any) -> None:
     bench = sub.add_parser("bench", help="lab up, load with a node killed mid-run, report")
     _add_bench_options(bench, duration="60", users="20")
     bench.set_defaults(func=cmd_bench)
 
+
+def _parser_matrix(sub: Any) -> None:
     matrix = sub.add_parser("matrix", help="a short bench per balancer x session strategy")
     _add_bench_options(matrix, duration="15", users="10")
     _add(matrix, "balancers", "all", "comma-separated balancers, or all")
     _add(matrix, "strategies", "all", "comma-separated session strategies, or all")
     matrix.set_defaults(func=cmd_matrix)
 
+
+def _parser_store(sub: Any) -> None:
+    store = sub.add_parser("storebench", help="Redis against Memcached: raw, memory, restart, e2e")
+    _add(store, "sizes", "1k,10k,100k,500k,1m", "value sizes of the raw cells")
+    _add(store, "conns", "1,8,32", "concurrent connections of the raw cells")
+    _add(store, "cell-ops", "20000", "at most this many operations per Python-client cell")
+    _add(store, "cell-seconds", "1.2", "at most this many seconds per Python-client cell")
+    _add(store, "native-ops", "20000", "operations per native cell (fewer for large values)")
+    _add(store, "sessions", "100000", "sessions stored per layout for bytes/session")
+    _add(store, "restart-sessions", "10000", "sessions stored before each restart")
+    _add(
+        store,
+        "redis-instances",
+        "2",
+        "Redis instances for extra native cells (the remedy; 1: none)",
+    )
+    _add(store, "memcached-threads", "4", "memcached -t (its default is 4)")
+    _add(
+        store,
+        "e2e-strategies",
+        "redis,memcached-sticky,memcached-nonsticky",
+        "session strategies end to end",
+    )
+    _add(store, "e2e-sizes", "1k,10k,100k", "session payload sizes end to end")
+    _add(store, "e2e-duration", "6", "seconds of each end-to-end bench")
+    _add(store, "e2e-users", "10", "Locust users of each end-to-end bench")
+    _add(store, "phases", "all", "comma-separated: cells,native,memory,restart,e2e (or all)")
+    _add(store, "net", "127.0.70", "first three octets of the storebench's loopback addresses")
+    _add(store, "results-dir", str(RESULTS_DIR), "where results/<run-id>/ folders go")
+    store.set_defaults(func=cmd_storebench)
+
+
+def _parser_report(sub: Any) -> None:
     report = sub.add_parser("report", help="write report.html for a results folder")
     report.add_argument("run", help="results/<run-id> folder")
     report.set_defaults(func=cmd_report)
 
+
+def _parser_compare(sub: Any) -> None:
     compare = sub.add_parser(
         "compare", help="compare two results folders: exit 0 same, 1 regression, 2 cannot"
     )
@@ -419,6 +538,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compare.set_defaults(func=cmd_compare)
 
+
+def _parser_apply(sub: Any) -> None:
     apply = sub.add_parser("apply", help="put a profile on every node; verify; roll back")
     apply.add_argument("profile", help="profile name or .toml path")
     _add(apply, "inventory", "", "TOML file of hosts reached over SSH (default: the lab)")
@@ -426,16 +547,42 @@ def build_parser() -> argparse.ArgumentParser:
     _add_lab_options(apply)
     apply.set_defaults(func=cmd_apply)
 
+
+def _parser_verify(sub: Any) -> None:
     verify = sub.add_parser("verify", help="read the profile back from the running JVMs")
     verify.add_argument("profile", nargs="?", default="", help="default: the lab's profile")
     _add(verify, "inventory", "", "TOML file of hosts reached over SSH (default: the lab)")
     _add_lab_options(verify)
     verify.set_defaults(func=cmd_verify)
 
+
+def _parser_profile(sub: Any) -> None:
     profile = sub.add_parser("profile", help="list profiles or show one's effective settings")
     profile.add_argument("action", choices=("list", "show"))
     profile.add_argument("name", nargs="?", default="best-practice")
     profile.set_defaults(func=cmd_profile)
+
+
+# One function per subcommand, in the order `--help` lists them.
+_SUBCOMMANDS = (
+    _parser_lab,
+    _parser_bench,
+    _parser_matrix,
+    _parser_store,
+    _parser_report,
+    _parser_compare,
+    _parser_apply,
+    _parser_verify,
+    _parser_profile,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for register in _SUBCOMMANDS:
+        register(sub)
     return parser
 
 

@@ -14,6 +14,8 @@ Options (each with an environment twin):
                            n differing per user, so source-hash balancers (nginx ip_hash
                            uses three octets) spread users as they would real clients
                            (LOCUST_SOURCE_NET; loopback only, e.g. 127.100)
+  --session-size BYTES     ask session.jsp to keep a payload of this many bytes in each
+                           session (?size=BYTES; LOCUST_SESSION_SIZE; 0: no payload)
 """
 
 from __future__ import annotations
@@ -78,6 +80,13 @@ def _add_options(parser: Any) -> None:
         env_var="LOCUST_SOURCE_NET",
         default="",
         help="first two octets of each user's own loopback source address, e.g. 127.100",
+    )
+    parser.add_argument(
+        "--session-size",
+        env_var="LOCUST_SESSION_SIZE",
+        type=int,
+        default=0,
+        help="bytes of payload session.jsp keeps in each session (0: none)",
     )
 
 
@@ -152,10 +161,14 @@ class SessionUser(FastHttpUser):
 
     def on_start(self) -> None:
         self.tracker = SessionTracker()
+        options = self.environment.parsed_options
+        size = int(getattr(options, "session_size", 0) or 0) if options else 0
+        self.path = f"/session.jsp?size={size}" if size > 0 else "/session.jsp"
 
     @task
     def session_page(self) -> None:
-        with self.client.get("/session.jsp", catch_response=True) as response:
+        # One name in Locust's stats whatever the payload size.
+        with self.client.get(self.path, name="/session.jsp", catch_response=True) as response:
             reply = None
             if response.status_code == 200:
                 try:

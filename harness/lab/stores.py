@@ -64,11 +64,26 @@ def redis_version(endpoint: Endpoint, password: str) -> str:
     return str(client(endpoint, password).info("server")["redis_version"])
 
 
-def start_memcached(name: str, directory: Path, endpoint: Endpoint) -> ProcessRecord:
-    """memcached in the foreground, TCP on one loopback address only (-U 0: no UDP)."""
-    argv = [MEMCACHED, "-l", endpoint.address, "-p", str(endpoint.port), "-U", "0", "-m", "64"]
+def start_memcached(
+    name: str,
+    directory: Path,
+    endpoint: Endpoint,
+    *,
+    memory_mb: int = 64,
+    threads: int = 2,
+    item_size: str | None = None,
+    extra: tuple[str, ...] = (),
+) -> ProcessRecord:
+    """memcached in the foreground, TCP on one loopback address only (-U 0: no UDP).
+
+    item_size raises the largest item (-I, e.g. "2m"; memcached's default is 1 MB
+    including the item's header, so a 1 MB value needs more)."""
+    argv = [MEMCACHED, "-l", endpoint.address, "-p", str(endpoint.port), "-U", "0"]
     # Two worker threads are plenty for the lab and leave the 2 cores to the JVMs.
-    argv += ["-t", "2"]
+    argv += ["-m", str(memory_mb), "-t", str(threads)]
+    if item_size:
+        argv += ["-I", item_size]
+    argv += list(extra)
     if os.geteuid() == 0:
         # memcached refuses to run as root; it drops to nobody after binding.
         argv += ["-u", "nobody"]

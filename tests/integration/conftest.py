@@ -42,8 +42,8 @@ class Browser:
             handlers.append(_BoundHTTPHandler(source))
         self._opener = urllib.request.build_opener(*handlers)
 
-    def session_page(self) -> Reply:
-        with self._opener.open(f"{self.base_url}/session.jsp", timeout=10) as reply:
+    def session_page(self, query: str = "") -> Reply:
+        with self._opener.open(f"{self.base_url}/session.jsp{query}", timeout=10) as reply:
             return parse_reply(reply.read())
 
 

@@ -1,0 +1,303 @@
+"""storebench without servers: verdicts on recorded numbers, parsers, options, the report.
+
+tests/fixtures/storebench/recorded.json holds rows recorded by a short storebench on the
+2-core build machine (1 KB, 100 KB and 1 MB at 1 and 8 connections; 5000 sessions;
+1000 per restart case; one end-to-end cell), trimmed to the fields the verdicts read.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.cli import _sizes, main
+from harness.storebench import StorebenchPlan
+from harness.storebench.cells import CellSpec, _Worker, new_histogram, summarize, window_keys
+from harness.storebench.memory import plain_value, session_attributes
+from harness.storebench.native import (
+    get_phase,
+    parse_memaslap,
+    parse_redis_benchmark_csv,
+)
+from harness.storebench.report import write_report
+from harness.storebench.verdicts import cpu_per_op_by_size, judge
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "storebench" / "recorded.json"
+KB = 1024
+
+
+def recorded() -> dict[str, list[dict[str, Any]]]:
+    data: dict[str, list[dict[str, Any]]] = json.loads(FIXTURE.read_text())
+    return data
+
+
+def _by_name(verdicts: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {v["name"]: v for v in verdicts}
+
+
+def test_verdicts_on_recorded_numbers() -> None:
+    verdicts = _by_name(judge(**recorded()))
+    assert {k: v["verdict"] for k, v in verdicts.items()} == {
+        "small-values": "does not hold",
+        "large-values": "does not hold",
+        "instances": "not measured (only one Redis instance)",
+        "memory-plain": "does not hold",
+        "memory-hash": "holds",
+        "redis-persists": "holds only for redis-rdb, redis-aof, redis-aof-sigkill",
+        "redis-replicates": "holds",
+        "memcached-loses": "holds",
+        "clients": "holds",
+        "end-to-end": "observed",
+    }
+    assert verdicts["small-values"]["numbers"] == [
+        "1 KB: server CPU per op Redis 19.2 us, memcached 20.0 us (memcached/Redis 0.95x, "
+        "median of 8 cells): equal"
+    ]
+    assert verdicts["memory-plain"]["numbers"][0] == (
+        "server accounting: memcached-plain 2517 B/session, redis-plain 2143 B/session"
+    )
+
+
+def test_per_size_medians_pair_only_cells_measured_alike() -> None:
+    data = recorded()
+    rows = [{**c, "source": "python"} for c in data["cells"]]
+    rows += [{**n, "source": "native"} for n in data["native"]]
+    by_size = {i["size"]: i for i in cpu_per_op_by_size(rows)}
+    assert sorted(by_size) == [KB, 100 * KB, 1024 * KB]
+    assert by_size[KB]["cells"] == 8  # 2 sources x 2 ops x 2 concurrencies
+    # memaslap's 1 MB GET at 8 connections was skipped and its x1 GET had 58 misses:
+    # both are left out, so 1 MB has 6 comparable pairs.
+    assert by_size[1024 * KB]["cells"] == 6
+    assert by_size[1024 * KB]["cheaper"] == "redis"
+
+
+def _scaled(rows: list[dict[str, Any]], store: str, size: int, factor: float) -> None:
+    for row in rows:
+        if row["store"] == store and row["size"] == size and row.get("server_cpu_us_per_op"):
+            row["server_cpu_us_per_op"] *= factor
+
+
+def test_a_claim_that_holds_for_some_sizes_names_them() -> None:
+    data = recorded()
+    for rows in (data["cells"], data["native"]):
+        _scaled(rows, "memcached", 100 * KB, 3.0)  # Redis clearly cheaper at 100 KB
+        _scaled(rows, "redis", 1024 * KB, 3.0)  # memcached clearly cheaper at 1 MB
+    verdicts = _by_name(judge(**data))
+    assert verdicts["large-values"]["verdict"] == "holds only for 1 MB"
+
+
+def test_misses_and_skipped_cells_never_enter_a_comparison() -> None:
+    data = recorded()
+    for row in data["cells"]:
+        if row["store"] == "memcached" and row["size"] == KB:
+            row["misses"] = row["ops"]  # half its operations missed: cheap, must not count
+            row["server_cpu_us_per_op"] = 0.1
+    numbers = _by_name(judge(**data))["small-values"]["numbers"]
+    # Only the four native pairs remain (their own misses are 0).
+    assert numbers[0] == (
+        "1 KB: server CPU per op Redis 15.0 us, memcached 19.4 us (memcached/Redis 1.29x, "
+        "median of 4 cells): Redis cheaper"
+    )
+
+
+def test_memory_claim_that_holds_by_one_measure_only() -> None:
+    data = recorded()
+    plain = next(m for m in data["memory"] if m["layout"] == "memcached-plain")
+    plain["server_bytes_per_session"] = 1500.0  # better by its own accounting, not by RSS
+    verdict = _by_name(judge(**data))["memory-plain"]
+    assert verdict["verdict"] == "holds only for server accounting"
+
+
+def test_a_warm_restart_that_keeps_sessions_qualifies_the_memcached_claim() -> None:
+    data = recorded()
+    warm = next(r for r in data["restart"] if r["case"] == "memcached-warm")
+    warm["survived"] = warm["sessions"]
+    verdict = _by_name(judge(**data))["memcached-loses"]
+    assert verdict["verdict"] == "holds only for a plain restart (a warm restart with -e kept them)"
+
+
+def test_several_instances_judged_by_their_throughput() -> None:
+    data = recorded()
+    doubled = [
+        {**r, "store": "redis-x2", "ops_per_s": r["ops_per_s"] * 1.5, "processes": 2}
+        for r in data["native"]
+        if r["store"] == "redis" and r["conns"] == 8
+    ]
+    data["native"] += doubled
+    verdict = _by_name(judge(**data, redis_instances=2))["instances"]
+    assert verdict["verdict"] == "holds"
+    assert any("(1.50x)" in line for line in verdict["numbers"])
+    # With the control (as many tool processes against one instance) the gain is gone.
+    data["native"] += [
+        {**r, "store": "redis-one-instance", "ops_per_s": r["ops_per_s"], "processes": 2}
+        for r in doubled
+    ]
+    verdict = _by_name(judge(**data, redis_instances=2))["instances"]
+    assert verdict["verdict"] == "does not hold"
+    assert any(line.endswith("(1.00x, both with 2 redis-benchmark processes)")
+               for line in verdict["numbers"])  # fmt: skip
+
+
+def test_nothing_measured_says_so() -> None:
+    verdicts = judge(cells=[], native=[], memory=[], restart=[], e2e=[])
+    assert {v["verdict"] for v in verdicts} == {"not measured"}
+
+
+# ------------------------------------------------------------------ cells and parsers
+
+
+def test_a_miss_is_counted_and_never_timed() -> None:
+    spec = CellSpec("redis", "get", KB, 2, 100, 1.0, 16)
+    workers = [_Worker(new_histogram(), misses=3), _Worker(new_histogram(), errors=1)]
+    for us in (100, 200, 300):
+        workers[0].histogram.record_value(us)
+    workers[1].histogram.record_value(5000)
+    row = summarize(spec, workers, seconds=2.0, server_cpu=0.007, client_cpu=0.014)
+    assert (row["ops"], row["misses"], row["errors"]) == (4, 3, 1)
+    assert row["ops_per_s"] == 2.0  # hits only
+    assert row["server_cpu_us_per_op"] == 1000.0  # 7 ms over 7 answered operations
+    assert row["p50_us"] == 200
+    assert row["max_us"] == pytest.approx(5000, rel=1e-3)
+
+
+def test_key_window_fits_memory() -> None:
+    assert window_keys(KB, 64 << 20) == 1000
+    assert window_keys(1 << 20, 64 << 20) == 64
+    assert window_keys(1 << 20, 1 << 20) == 16
+
+
+MEMASLAP_GET = """servers: 127.0.70.21:11211
+threads count: 1
+concurrency: 8
+execute number: 3000
+windows size: 1k
+set proportion: set_prop=0.00
+get proportion: get_prop=1.00
+Get Statistics (3000 events)
+   Min:        48
+   Max:      9120
+   Avg:       233
+   Geo:    201.10
+   Std:    301.25
+
+Total Statistics (11192 events)
+   Min:        30
+   Max:     11761
+   Avg:       530
+
+cmd_get: 3000
+cmd_set: 8192
+get_misses: 1152
+written_bytes: 839392592
+read_bytes: 189409984
+object_bytes: 839122944
+
+Run time: 0.4s Ops: 11192 TPS: 28590 Net_rate: 2506.3M/s
+"""
+
+
+def test_memaslap_output_counts_its_warmup_writes_separately() -> None:
+    parsed = parse_memaslap(MEMASLAP_GET, "get")
+    assert parsed["cmd_get"] == 3000
+    assert parsed["cmd_set"] == 8192  # the warm-up window, not part of the GET cell
+    assert parsed["get_misses"] == 1152
+    assert parsed["tool_ops"] == 11192
+    assert (parsed["min_us"], parsed["avg_us"], parsed["max_us"]) == (48, 233, 9120)
+
+
+def test_memaslap_garbage_is_an_error() -> None:
+    with pytest.raises(ValueError, match="memaslap: unexpected output"):
+        parse_memaslap("Please specify the item window size. :-)", "get")
+
+
+def test_redis_benchmark_csv() -> None:
+    text = (
+        '"test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms",'
+        '"p99_latency_ms","max_latency_ms"\n"GET","24096.39","0.212","0.072","0.199","0.319",'
+        '"0.551","1.471"\n'
+    )
+    parsed = parse_redis_benchmark_csv(text)
+    assert parsed["rps"] == 24096.39
+    assert parsed["p99_latency_ms"] == 0.551
+
+
+def test_get_phase_leaves_the_warmup_out() -> None:
+    # (time, cmd_get, get_misses, cpu): warm-up until t=1.0, then 100 GETs/0.1 s.
+    samples = [(0.0, 0, 0, 0.0), (0.5, 0, 0, 0.4), (1.0, 0, 0, 0.8)]
+    samples += [(1.0 + i / 10, 100 * i, 0, 0.8 + 0.01 * i) for i in range(1, 11)]
+    phase = get_phase(samples)
+    assert phase is not None
+    assert phase["gets"] == 900
+    assert phase["seconds"] == pytest.approx(0.9)
+    assert phase["cpu_s"] == pytest.approx(0.09)
+    assert get_phase(samples[:3]) is None  # no GET served at all
+
+
+# ------------------------------------------------------------------ options and report
+
+
+def test_sizes_option() -> None:
+    assert _sizes("1k,10K,1m,512", "--sizes") == (KB, 10 * KB, 1 << 20, 512)
+    with pytest.raises(ValueError, match="--sizes 1kb: sizes like"):
+        _sizes("1kb", "--sizes")
+
+
+def test_bad_options_exit_2_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["storebench", "--sizes", "2m"]) == 2
+    assert "--sizes: at most 1 MB" in capsys.readouterr().out
+    assert main(["storebench", "--phases", "cells,warp"]) == 2
+    assert "--phases: unknown warp" in capsys.readouterr().out
+
+
+def test_plan_steps_and_native_counts() -> None:
+    plan = StorebenchPlan(sizes=(KB, 1 << 20), conns=(1, 8), redis_instances=1,
+                          phases=("cells", "native"))  # fmt: skip
+    assert plan.steps() == 2 * 2 * 2 * 2 + 2 * 2 * 2 * 2
+    assert plan.native_n(KB) == 20_000
+    assert plan.native_n(1 << 20) == 200
+
+
+def test_report_is_self_contained_and_answers_each_claim(tmp_path: Path) -> None:
+    data = recorded()
+    for name in ("cells", "native"):
+        lines = "".join(json.dumps(r) + "\n" for r in data[name])
+        (tmp_path / f"{name}.jsonl").write_text(lines)
+    for name in ("memory", "restart", "e2e"):
+        (tmp_path / f"{name}.json").write_text(json.dumps(data[name]))
+    verdicts = judge(**copy.deepcopy(data))
+    (tmp_path / "verdicts.json").write_text(json.dumps(verdicts))
+    run = {"run_id": "fixture", "complete": False, "incomplete": "StoreDied: redis died",
+           "fairness": ["both stores side by side"], "versions": {"redis": "7.0.15"}}  # fmt: skip
+    (tmp_path / "run.json").write_text(json.dumps(run))
+    page = write_report(tmp_path).read_text()
+    assert "<script src=" not in page
+    assert "Plotly" in page
+    assert "Incomplete run: StoreDied: redis died" in page
+    for verdict in verdicts:
+        assert verdict["claim"] in page
+    assert "What belongs to the servers" in page
+    assert "What belongs to the Python clients" in page
+
+
+def test_a_session_is_deterministic_json_of_a_few_attributes() -> None:
+    first = session_attributes(42)
+    assert first == session_attributes(42) != session_attributes(43)
+    value = json.loads(plain_value(first))
+    assert list(value) == ["user", "roles", "csrf", "locale", "last_seen", "prefs", "cart"]
+    assert value["user"]["id"] == 42 and len(value["cart"]) == 12
+    assert 1200 < len(plain_value(first)) < 2000  # "a few attributes, a few KB"
+
+
+def test_the_bench_passes_the_session_size_to_locust(tmp_path: Path) -> None:
+    from harness.bench import BenchPlan, _locust_command  # noqa: PLC0415
+    from harness.profiles import load_profile  # noqa: PLC0415
+
+    plan = BenchPlan(profile=load_profile("default"), fault_target=None, session_size=1024)
+    argv = _locust_command(plan, tmp_path, tmp_path / "raw.csv")
+    assert argv[argv.index("--session-size") + 1] == "1024"
+    plain = BenchPlan(profile=load_profile("default"), fault_target=None)
+    assert "--session-size" not in _locust_command(plain, tmp_path, tmp_path / "raw.csv")
