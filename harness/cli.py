@@ -26,6 +26,7 @@ from harness.bench import BenchPlan
 from harness.faults import parse_faults
 from harness.lab import Lab, LabError, Topology
 from harness.lab.balancers import BALANCERS
+from harness.lab.jvm import NodeJvm, Pool
 from harness.lab.lab import SESSION_STORES
 from harness.lab.topology import DEFAULT_NET, DEFAULT_RUN_DIR
 from harness.profiles import ProfileError, available_profiles, load_profile
@@ -100,7 +101,57 @@ def cmd_lab(args: argparse.Namespace) -> int:
         )
         table.add_row(row["name"], str(row["pid"]), "yes" if row["running"] else "no", listening)
     console.print(table)
+    _print_jvms(lab)
     return 0 if all(row["running"] for row in rows) else 1
+
+
+def _mib(value: int | None) -> str:
+    return "-" if value is None else f"{value / 2**20:.0f}"
+
+
+def _jvm_rows(nodes: Sequence[NodeJvm]) -> list[tuple[str, list[str]]]:
+    def each(get: Callable[[NodeJvm], object]) -> list[str]:
+        return ["-" if (v := get(n)) is None else str(v) for n in nodes]
+
+    def pool(get: Callable[[Pool], object]) -> list[str]:
+        return each(lambda n: get(n.pool) if n.pool else None)
+
+    return [
+        ("pid", each(lambda n: n.pid)),
+        ("GC", each(lambda n: n.gc)),
+        ("heap initial/max MiB", each(lambda n: f"{_mib(n.initial_heap_bytes)}/"
+                                      f"{_mib(n.max_heap_bytes)}")),
+        ("NewSize/MaxNewSize MiB", each(lambda n: f"{_mib(n.new_size_bytes)}/"
+                                        f"{_mib(n.max_new_size_bytes)}")),
+        ("heap used MiB", each(lambda n: _mib(n.heap.used_bytes))),
+        ("pool", pool(lambda p: f"{p.kind} {p.name}")),
+        ("maxThreads", pool(lambda p: p.max_threads)),
+        ("minSpareThreads", pool(lambda p: p.min_spare_threads)),
+        ("maxQueueSize", pool(lambda p: p.max_queue_size)),
+        ("threads current/busy", pool(lambda p: f"{p.current_threads}/{p.busy_threads}")),
+        ("queued now", pool(lambda p: p.queue_size)),
+        ("rejected (log)", each(lambda n: n.rejections)),
+        ("connectors", each(lambda n: ", ".join(
+            f"{c.port} {(c.handler or c.protocol).split('.')[-1]}" for c in n.connectors))),
+        ("AJP", each(lambda n: "yes" if n.ajp else "no")),
+        ("sessions", each(lambda n: n.sessions)),
+    ]  # fmt: skip
+
+
+def _print_jvms(lab: Lab) -> None:
+    """What each running node really runs with, read back from its JVM and Tomcat's MBeans."""
+    from harness.lab import jvm  # noqa: PLC0415
+
+    try:
+        nodes = jvm.read_lab(lab)
+    except jvm.JvmReadError as error:
+        console.print(f"JVM values: could not read them: {error}", markup=False)
+        return
+    # One column per node, one row per value: readable in an 80-column terminal.
+    table = Table("in effect", *(n.node for n in nodes), title="read from the running JVMs")
+    for label, values in _jvm_rows(nodes):
+        table.add_row(label, *values)
+    console.print(table)
 
 
 # -- bench -----------------------------------------------------------------
