@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 
 from harness.artifacts import REPO_ROOT
 from harness.faults import FaultSpec, Schedule
-from harness.lab import Lab, LabState, Topology
+from harness.lab import Lab, LabState, Topology, jvm
 from harness.lab.balancers import balancer
 from harness.lab.l4hash import Director
 from harness.profiles import Profile
@@ -29,7 +30,7 @@ from harness.results import (
     write_manifest,
     write_records,
 )
-from harness.telemetry import TELEMETRY_FILE, Sampler
+from harness.telemetry import JVM_TELEMETRY_FILE, TELEMETRY_FILE, JvmSampler, Sampler
 from harness.verdicts import VERDICTS_FILE, cell, write_verdicts
 
 log = logging.getLogger(__name__)
@@ -148,10 +149,10 @@ def _wait_first_request(proc: subprocess.Popen[bytes], raw: Path) -> None:
 
 def _drive(
     plan: BenchPlan, lab: Lab, run_dir: Path, raw: Path, tick: Tick
-) -> tuple[float, list[dict[str, Any]], Sampler]:
+) -> tuple[float, list[dict[str, Any]], Sampler, JvmSampler]:
     """Run Locust to its end, delivering the fault on time.
 
-    Returns the start epoch, the faults delivered and the telemetry sampler."""
+    Returns the start epoch, the faults delivered and the two telemetry samplers."""
     faults: list[dict[str, Any]] = []
     with (run_dir / "locust.log").open("wb") as out:
         launched = time.time()
@@ -167,6 +168,12 @@ def _drive(
         parts |= {name: rec.pid for name, rec in lab.state.processes.items()}
         sampler = Sampler(parts=parts, start_epoch=launched)
         sampler.start()
+        jvms = JvmSampler(
+            targets=lambda: jvm.lab_targets(lab),
+            secrets_dir=jvm.lab_secrets_dir(lab),
+            start_epoch=launched,
+        )
+        jvms.start()
         # An L4 director checks no health itself: the harness does, as keepalived would.
         director = None
         if lab.state.nft_table:
@@ -183,6 +190,7 @@ def _drive(
         finally:
             faults += schedule.close()
             sampler.stop()
+            jvms.stop()
             if director is not None:
                 director.stop()
                 faults += director.events
@@ -193,7 +201,22 @@ def _drive(
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
-    return launched, faults, sampler
+    return launched, faults, sampler, jvms
+
+
+def read_in_effect(lab: Lab) -> dict[str, Any]:
+    """What each node runs with, read from its JVM before the load (also starts the JMX
+    agents the JVM telemetry reads). A node that cannot be read is named, not fatal."""
+    out: dict[str, Any] = {}
+    with ThreadPoolExecutor(max_workers=len(lab.topology.nodes)) as pool:
+        futures = {n.name: pool.submit(jvm.read_lab_node, lab, n.name) for n in lab.topology.nodes}
+        for name, future in futures.items():
+            try:
+                out[name] = future.result().model_dump(mode="json")
+            except (jvm.JvmReadError, OSError) as error:
+                log.warning("%s: could not read the JVM: %s", name, error)
+                out[name] = {"error": str(error)}
+    return out
 
 
 def _copy_logs(state: LabState, run_dir: Path) -> None:
@@ -217,8 +240,10 @@ def run_bench(
         # Made only once the lab is up, so a lab that fails to start leaves no empty run.
         run_dir = new_run_dir(plan.label or plan.profile.name, plan.results_dir)
         raw = run_dir / "requests.raw.csv"
+        progress("reading the settings in effect from the JVMs")
+        in_effect = read_in_effect(lab)
         progress("running load")
-        start_epoch, faults, sampler = _drive(plan, lab, run_dir, raw, tick)
+        start_epoch, faults, sampler, jvms = _drive(plan, lab, run_dir, raw, tick)
         end_epoch = time.time()
     finally:
         lab.down()
@@ -232,6 +257,8 @@ def run_bench(
     sampler.write(run_dir)
     summary["telemetry"] = sampler.summary()
     summary["generator_bound"] = summary["telemetry"]["generator_bound"]
+    jvms.write(run_dir)
+    summary["jvm"] = jvms.summary()
     reactions = [f for f in faults if f["action"].startswith("director")]
     if reactions and faults[0] is not reactions[0]:
         summary["director"] = {
@@ -265,6 +292,7 @@ def run_bench(
             "entry": plan.topology.balancer_url,
             "up_s": state.timings_s.get("up"),
             "timings_s": state.timings_s,
+            "in_effect": in_effect,
         },
         load={
             "tool": "locust",
@@ -283,6 +311,7 @@ def run_bench(
             "requests": REQUESTS_FILE,
             "verdicts": VERDICTS_FILE,
             "telemetry": TELEMETRY_FILE,
+            "jvm_telemetry": JVM_TELEMETRY_FILE,
             "locust_stats": "locust_stats.csv",
             "locust_history": "locust_stats_history.csv",
             "logs": "logs/",

@@ -210,6 +210,21 @@ def _fault_words(fault: dict[str, Any]) -> str:
     return f"{fault['action']} of {fault['target']}"
 
 
+def _jvm_summary_text(j: dict[str, Any]) -> str:
+    def val(key: str) -> str:
+        return "-" if j.get(key) is None else str(j[key])
+
+    heap = j.get("heap_used_peak_bytes")
+    return (
+        f"threads busy peak {val('busy_threads_peak')}/{val('pool_max')} "
+        f"(current peak {val('current_threads_peak')}), queue peak {val('queue_peak')}, "
+        f"rejected {val('rejections')}; heap used peak "
+        f"{'-' if heap is None else f'{heap / 2**20:.0f} MiB'}; GC young "
+        f"{val('young_gc_count')} ({val('young_gc_time_ms')} ms), old {val('old_gc_count')} "
+        f"({val('old_gc_time_ms')} ms)"
+    )
+
+
 def print_summary(
     summary: dict[str, Any], run_dir: Path, lab_up_s: float, verdict: dict[str, Any]
 ) -> None:
@@ -256,6 +271,8 @@ def print_summary(
             f"generator {cpu.get('generator', 0):.2f}, {servers}; machine "
             f"{cpu.get('machine', 0):.2f}/{telemetry['cores']}; generator-bound: {bound}",
         )
+    for node, j in (summary.get("jvm") or {}).items():
+        table.add_row(f"{node} JVM", _jvm_summary_text(j))
     table.add_row(
         "verdict",
         f"{verdict['balancer']} + sessions {verdict['sessions']}, fault {verdict['fault']}: "

@@ -519,6 +519,29 @@ def lab_secrets_dir(lab: Lab) -> Path:
     return lab.run_dir / "jmx"
 
 
+@dataclass(frozen=True)
+class NodeTarget:
+    """A Tomcat node to read: its JVM's pid, loopback address and log file."""
+
+    pid: int
+    address: str
+    log: Path
+
+
+def lab_targets(lab: Lab) -> dict[str, NodeTarget]:
+    """The lab's Tomcat nodes as recorded now (a restarted node has a new pid)."""
+    if lab.state is None:
+        return {}
+    processes = dict(lab.state.processes)  # a fault may replace a record meanwhile
+    return {
+        node.name: NodeTarget(
+            processes[node.name].pid, node.address, Path(processes[node.name].log)
+        )
+        for node in lab.topology.nodes
+        if node.name in processes
+    }
+
+
 def _lab_node(lab: Lab, name: str) -> tuple[int, str, Path]:
     """The node's pid, loopback address and log, as the lab recorded them."""
     if lab.state is None or name not in lab.state.processes:
