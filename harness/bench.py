@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.artifacts import REPO_ROOT
+from harness.effects import fault_effects
 from harness.faults import FaultSpec, Schedule
 from harness.lab import Lab, LabState, Topology, jvm
 from harness.lab.balancers import balancer
@@ -254,6 +255,11 @@ def run_bench(
     write_records(run_dir / REQUESTS_FILE, records)
     raw.unlink(missing_ok=True)
     summary = summarize(records, faults)
+    summary["fault_effects"] = [
+        fault_effects(records, f)
+        for f in faults
+        if "at_s" in f and not str(f.get("action", "")).startswith("director")
+    ]
     sampler.write(run_dir)
     summary["telemetry"] = sampler.summary()
     summary["generator_bound"] = summary["telemetry"]["generator_bound"]

@@ -23,6 +23,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from harness.bench import BenchPlan
+from harness.effects import describe_effects
 from harness.faults import parse_faults
 from harness.lab import Lab, LabError, Topology
 from harness.lab.balancers import BALANCERS
@@ -271,6 +272,8 @@ def print_summary(
             f"generator {cpu.get('generator', 0):.2f}, {servers}; machine "
             f"{cpu.get('machine', 0):.2f}/{telemetry['cores']}; generator-bound: {bound}",
         )
+    for effects in summary.get("fault_effects") or []:
+        table.add_row(f"effect of {effects['fault']}", describe_effects(effects))
     for node, j in (summary.get("jvm") or {}).items():
         table.add_row(f"{node} JVM", _jvm_summary_text(j))
     table.add_row(
@@ -368,7 +371,8 @@ def _add_bench_options(parser: argparse.ArgumentParser, *, duration: str, users:
         "faults",
         "",
         "a fault schedule, overriding the two above: ACTION:TARGET@T[-T2],... "
-        "(sigkill, shutdown, sigstop, restart, reload; e.g. sigstop:node1@10-15)",
+        "(sigkill, shutdown, sigstop, restart, reload, context-reload, redeploy; "
+        "e.g. sigstop:node1@10-15, context-reload:node1@10, redeploy:node1@10)",
     )
     _add(parser, "results-dir", str(RESULTS_DIR), "where results/<run-id>/ folders go")
     _add(

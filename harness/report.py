@@ -20,6 +20,7 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
+from harness.effects import describe_effects
 from harness.results import Record, dig, load_records, nearest_rank, number, percentile
 
 __all__ = [
@@ -637,6 +638,10 @@ def _summary_rows(
     if faults:
         rows.append(("Faults", "; ".join(_fault_text(f) for f in faults)))
         rows.append(("Across the fault", _across_fault_text(dig(run, "summary", "across_fault"))))
+        listed = dig(run, "summary", "fault_effects")
+        for effects in listed if isinstance(listed, list) else []:
+            if isinstance(effects, dict):
+                rows.append((f"Effect of {effects.get('fault')}", _effects_text(effects)))
     for verdict in run.get("verdicts") or []:
         if isinstance(verdict, dict):
             cell = f"{verdict.get('balancer')} + {verdict.get('sessions')}, {verdict.get('fault')}"
@@ -650,6 +655,13 @@ def _summary_rows(
             )
         )
     return rows
+
+
+def _effects_text(effects: dict[str, Any]) -> str:
+    try:
+        return describe_effects(effects)
+    except (KeyError, TypeError, ValueError):
+        return MISSING  # an older or hand-edited run.json
 
 
 def _failures_text(failures: object, requests: object) -> str:
