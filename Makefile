@@ -6,7 +6,7 @@ LB       ?= nginx-rr
 SESSIONS ?= redis
 PY       := .venv/bin/python
 
-.PHONY: setup bench matrix compare ci-bench lab-up lab-status lab-down report test lint unit integration
+.PHONY: setup bench profiles matrix compare ci-bench lab-up lab-status lab-down report test lint unit integration
 
 setup:
 	@scripts/setup
@@ -14,6 +14,12 @@ setup:
 bench: setup
 	$(PY) -m harness bench --profile $(PROFILE) --duration $(DURATION) --users $(USERS) \
 		--balancer $(LB) --sessions $(SESSIONS)
+
+# One short bench per profile, side by side (no fault unless FAULTS=... is given).
+PROFILES ?= default best-practice small-pool
+profiles: setup
+	$(PY) -m harness profiles $(PROFILES) --duration $(DURATION) --users $(USERS) \
+		--balancer $(LB) --sessions $(SESSIONS) $(if $(FAULTS),--faults $(FAULTS))
 
 # A short bench per balancer x session strategy (default: all of them, with a node kill).
 MATRIX_LB       ?= all

@@ -313,6 +313,36 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_profiles(args: argparse.Namespace) -> int:
+    from harness.profilebench import INDEX_FILE, run_profiles  # noqa: PLC0415
+
+    names = [n for part in args.names for n in part.replace(",", " ").split()]
+    if not names:
+        raise ValueError("profiles: name at least one profile (e.g. default best-practice)")
+    profiles = [load_profile(name) for name in names]  # all checked before any lab starts
+    with console.status("profiles") as status:
+        out = run_profiles(_plan(args), profiles, progress=status.update)
+    index = json.loads((out / INDEX_FILE).read_text())
+    table = Table("profile", "req/s", "p50 ms", "p95 ms", "p99 ms", "failures", "throughput is")
+    for entry in index["runs"]:
+        if "error" in entry:
+            table.add_row(entry["profile"], f"could not run: {entry['error']}")
+            continue
+        s = json.loads((out / entry["run"] / "run.json").read_text())["summary"]
+        table.add_row(
+            entry["profile"],
+            f"{s['rps']:.1f}",
+            f"{s['p50_ms']:.2f}",
+            f"{s['p95_ms']:.2f}",
+            f"{s['p99_ms']:.2f}",
+            str(s["failures"]),
+            "the generator's (generator-bound)" if s.get("generator_bound") else "the servers'",
+        )
+    console.print(table)
+    console.print(f"comparison: {out / 'profiles.html'}", soft_wrap=True)
+    return 0 if all("run" in entry for entry in index["runs"]) else 1
+
+
 def _names(value: str, known: Sequence[str], option: str) -> list[str]:
     names = [n.strip() for n in value.split(",") if n.strip()] if value != "all" else list(known)
     unknown = [n for n in names if n not in known]
@@ -327,7 +357,13 @@ def _names(value: str, known: Sequence[str], option: str) -> list[str]:
 def cmd_report(args: argparse.Namespace) -> int:
     from harness.report import write_report  # noqa: PLC0415
 
-    console.print(str(write_report(Path(args.run))))
+    run = Path(args.run)
+    if (run / "profiles.json").exists():  # a profile comparison: rebuild its page
+        from harness.profilebench import write_comparison  # noqa: PLC0415
+
+        console.print(str(write_comparison(run)))
+        return 0
+    console.print(str(write_report(run)))
     return 0
 
 
@@ -404,6 +440,24 @@ def build_parser() -> argparse.ArgumentParser:
     _add(matrix, "balancers", "all", "comma-separated balancers, or all")
     _add(matrix, "strategies", "all", "comma-separated session strategies, or all")
     matrix.set_defaults(func=cmd_matrix)
+
+    profiles = sub.add_parser(
+        "profiles", help="a short bench per profile, side by side in one report"
+    )
+    profiles.add_argument(
+        "names",
+        nargs="*",
+        default=[_env("profiles", "default best-practice small-pool")],
+        help="profile names or .toml paths [env TOMCAT_BENCH_PROFILES; "
+        "default: default best-practice small-pool]",
+    )
+    _add_bench_options(profiles, duration="20", users="20")
+    # Profiles are compared on the same undisturbed load; a fault is opt-in here.
+    for action in profiles._actions:
+        if action.dest == "fault_target":
+            action.default = _env("fault-target", "none")
+            action.help = "node to SIGKILL mid-run [env TOMCAT_BENCH_FAULT_TARGET; default none]"
+    profiles.set_defaults(func=cmd_profiles)
 
     report = sub.add_parser("report", help="write report.html for a results folder")
     report.add_argument("run", help="results/<run-id> folder")

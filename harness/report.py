@@ -62,11 +62,11 @@ TITLES = {
 }
 # (column of jvm_telemetry.csv, y-axis title, scale); row order of the JVM figure.
 JVM_PANELS = (
-    (("pool_busy", "pool_current"), "pool threads (busy, current dashed)", 1.0),
-    (("queue_size", "rejections"), "queued tasks (rejected dashed)", 1.0),
+    (("pool_busy", "pool_current"), "threads: busy (current --)", 1.0),
+    (("queue_size", "rejections"), "queued (rejected --)", 1.0),
     (("heap_used_bytes",), "heap used (MiB)", 1 / 2**20),
-    (("young_gc_count", "old_gc_count"), "GCs since start (young, old dashed)", 1.0),
-    (("young_gc_time_ms", "old_gc_time_ms"), "GC time since start, ms (young, old dashed)", 1.0),
+    (("young_gc_count", "old_gc_count"), "GCs: young (old --)", 1.0),
+    (("young_gc_time_ms", "old_gc_time_ms"), "GC ms: young (old --)", 1.0),
 )
 _GC_COLUMNS = frozenset({"young_gc_count", "old_gc_count", "young_gc_time_ms", "old_gc_time_ms"})
 
@@ -794,3 +794,10 @@ def write_report(run_dir: Path) -> Path:
     tmp.write_text(page, encoding="utf-8")
     tmp.replace(out)
     return out
+
+
+# Building blocks other pages (the profile comparison) draw with, so they look the same.
+time_figure = _time_figure
+PALETTE = _PALETTE
+hdr_points = _hdr_points
+latency_by_second = _bin_latency
