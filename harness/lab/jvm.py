@@ -164,10 +164,14 @@ def parse_jstat_gc(text: str) -> dict[str, float]:
     lines = [line.split() for line in text.strip().splitlines() if line.strip()]
     if len(lines) < 2 or len(lines[0]) != len(lines[-1]):
         raise JvmReadError(f"jstat -gc: expected a header and a row, got {text.strip()[:200]!r}")
-    try:
-        row = {name: float(value) for name, value in zip(lines[0], lines[-1], strict=True)}
-    except ValueError:
-        raise JvmReadError(f"jstat -gc: not numbers: {lines[-1]}") from None
+    row: dict[str, float] = {}
+    for name, value in zip(lines[0], lines[-1], strict=True):
+        if value == "-":
+            continue  # a column this collector does not have (Serial: no concurrent GC)
+        try:
+            row[name] = float(value)
+        except ValueError:
+            raise JvmReadError(f"jstat -gc: {name} is not a number: {value!r}") from None
     row["heap_used_kb"] = sum(row.get(k, 0.0) for k in ("S0U", "S1U", "EU", "OU"))
     return row
 

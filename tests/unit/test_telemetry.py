@@ -46,3 +46,21 @@ def test_sampler_measures_a_busy_process(tmp_path: Path) -> None:
     assert 0.3 < max(cpu) <= 1.1
     path = sampler.write(tmp_path)
     assert path.read_text().splitlines()[0] == "t_s,part,cpu_cores,rss_bytes"
+
+
+def test_rejections_are_counted_from_new_whole_lines_only(tmp_path: Path) -> None:
+    from harness.telemetry import _RejectionCounter  # noqa: PLC0415
+
+    log = tmp_path / "console.log"
+    line = "WARNING [http-nio-exec] Executor rejected socket [x] for processing\n"
+    log.write_text(line * 2)  # before sampling began: not this run's
+    counter = _RejectionCounter(log)
+    assert counter.update() == 0
+    with log.open("a") as out:
+        out.write(line + "at org.apache.tomcat...\n" + line[:20])  # the last one half-written
+    assert counter.update() == 1
+    with log.open("a") as out:
+        out.write(line[20:])
+    assert counter.update() == 2
+    log.write_text(line)  # replaced (shorter than what was read): counted from its start
+    assert counter.update() == 3
