@@ -273,6 +273,8 @@ class JvmSampler(Periodic):
                 probe.proc.kill()
                 probe.proc.wait()
         probe.reader.join(timeout=5)
+        if probe.proc.stdout is not None:
+            probe.proc.stdout.close()
 
     def stop(self) -> None:
         super().stop()
