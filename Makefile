@@ -13,7 +13,7 @@ setup:
 
 bench: setup
 	$(PY) -m harness bench --profile $(PROFILE) --duration $(DURATION) --users $(USERS) \
-		--balancer $(LB) --sessions $(SESSIONS)
+		--balancer $(LB) --sessions $(SESSIONS) $(if $(FAULTS),--faults $(FAULTS))
 
 # One short bench per profile, side by side (no fault unless FAULTS=... is given).
 PROFILES ?= default best-practice small-pool

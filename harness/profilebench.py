@@ -123,6 +123,7 @@ def row_of(profile: str, run: dict[str, Any]) -> dict[str, Any]:
         "profile": profile,
         "requests": s.get("requests"),
         "rps": s.get("rps"),
+        "good_rps": _good_rps(s),
         "p50_ms": s.get("p50_ms"),
         "p95_ms": s.get("p95_ms"),
         "p99_ms": s.get("p99_ms"),
@@ -143,6 +144,14 @@ def row_of(profile: str, run: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _good_rps(s: dict[str, Any]) -> float | None:
+    """Throughput of successful replies only: a node answering errors fast is not faster."""
+    rps, requests, errors = s.get("rps"), s.get("requests"), s.get("errors")
+    if not isinstance(rps, int | float) or not isinstance(requests, int) or not requests:
+        return None
+    return round(rps * (1 - (errors or 0) / requests), 2)
+
+
 def _share(part: object, whole: object) -> str | None:
     if not isinstance(part, int) or not isinstance(whole, int) or not whole:
         return None
@@ -160,6 +169,7 @@ COLUMNS = (
     ("gc", "GC"),
     ("requests", "requests"),
     ("rps", "throughput (req/s)"),
+    ("good_rps", "good replies (/s)"),
     ("throughput_is", "throughput is"),
     ("p50_ms", "p50 ms"),
     ("p95_ms", "p95 ms"),
@@ -313,14 +323,15 @@ body {{ font-family: system-ui, sans-serif; margin: 0 auto; max-width: 1300px;
        padding: 1rem 2rem; }}
 table {{ border-collapse: collapse; font-size: 0.9rem; }}
 th, td {{ border: 1px solid #ccc; padding: 3px 6px; text-align: left; vertical-align: top; }}
-tr.bound td:nth-child(7) {{ background: #fbecc8; }}
+tr.bound td:nth-child(8) {{ background: #fbecc8; }}
 </style></head><body>
 <h1>Profiles side by side: {title}</h1>
 <p>{setup}. Each row is one bench on a fresh lab with that profile; "pool read back" and
 "max heap" are what the running JVMs reported, not what the profile asked for. Latency
-{percentiles} over the whole run. "Throughput is the generator's" means Locust, not Tomcat,
-was the limit in that run (see telemetry's generator-bound rule): its throughput does not
-rank the profile.</p>
+{percentiles} and throughput count every request, failed ones too (an error answered at once
+is fast); "good replies" counts the successful ones only. "Throughput is the generator's"
+means Locust, not Tomcat, was the limit in that run (see telemetry's generator-bound
+rule): its throughput does not rank the profile.</p>
 {table}
 {figures}
 </body></html>
