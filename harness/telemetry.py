@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import itertools
 import json
+import logging
 import subprocess
 import threading
 import time
@@ -23,6 +24,8 @@ import psutil
 
 from harness.lab import jvm
 from harness.periodic import Periodic
+
+log = logging.getLogger(__name__)
 
 TELEMETRY_FILE = "telemetry.csv"
 FIELDS = ("t_s", "part", "cpu_cores", "rss_bytes")
@@ -207,9 +210,20 @@ class JvmSampler(Periodic):
         self._rejections = {
             name: _RejectionCounter(target.log) for name, target in self.targets().items()
         }
-        self._classes = jvm.compile_probe()
+        try:
+            self._classes: Path | None = jvm.compile_probe()
+        except jvm.JvmReadError as error:
+            # No JDK here: the run goes on without JVM telemetry, and says why.
+            log.warning("no JVM telemetry: %s", error)
+            self.errors["all"] = str(error)
+            self._classes = None
 
     def tick(self) -> None:
+        if self._classes is None:
+            return
+        self._tick()
+
+    def _tick(self) -> None:
         for name, target in self.targets().items():
             if name not in self._rejections:
                 self._rejections[name] = _RejectionCounter(target.log)
