@@ -205,18 +205,29 @@ def _drive(
     return launched, faults, sampler, jvms
 
 
-def read_in_effect(lab: Lab) -> dict[str, Any]:
+def read_in_effect(lab: Lab, profile: Profile) -> dict[str, Any]:
     """What each node runs with, read from its JVM before the load (also starts the JMX
-    agents the JVM telemetry reads). A node that cannot be read is named, not fatal."""
+    agents the JVM telemetry reads), and how it differs from what the profile asked for.
+    A node that cannot be read is named, not fatal."""
     out: dict[str, Any] = {}
+    requested = profile.effective()
     with ThreadPoolExecutor(max_workers=len(lab.topology.nodes)) as pool:
         futures = {n.name: pool.submit(jvm.read_lab_node, lab, n.name) for n in lab.topology.nodes}
         for name, future in futures.items():
             try:
-                out[name] = future.result().model_dump(mode="json")
+                node = future.result()
             except (jvm.JvmReadError, OSError) as error:
                 log.warning("%s: could not read the JVM: %s", name, error)
                 out[name] = {"error": str(error)}
+                continue
+            wrong, unseen = jvm.mismatches(node, requested)
+            for line in wrong:
+                log.warning("%s does not run what profile %s asks: %s", name, profile.name, line)
+            out[name] = {
+                **node.model_dump(mode="json"),
+                "mismatches": wrong,
+                "unverified": unseen,
+            }
     return out
 
 
@@ -242,7 +253,7 @@ def run_bench(
         run_dir = new_run_dir(plan.label or plan.profile.name, plan.results_dir)
         raw = run_dir / "requests.raw.csv"
         progress("reading the settings in effect from the JVMs")
-        in_effect = read_in_effect(lab)
+        in_effect = read_in_effect(lab, plan.profile)
         progress("running load")
         start_epoch, faults, sampler, jvms = _drive(plan, lab, run_dir, raw, tick)
         end_epoch = time.time()

@@ -152,6 +152,17 @@ def _print_jvms(lab: Lab) -> None:
     table = Table("in effect", *(n.node for n in nodes), title="read from the running JVMs")
     for label, values in _jvm_rows(nodes):
         table.add_row(label, *values)
+    assert lab.state is not None
+    try:
+        requested = load_profile(lab.state.profile).effective()
+    except ProfileError:
+        requested = None  # the profile file changed or went away since lab up
+    if requested is not None:
+        checks = [jvm.mismatches(n, requested) for n in nodes]
+        table.add_row(
+            f"as profile {lab.state.profile} asks",
+            *("yes" if not wrong else "NO: " + "; ".join(wrong) for wrong, _ in checks),
+        )
     console.print(table)
 
 

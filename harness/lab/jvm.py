@@ -572,3 +572,88 @@ def read_lab(lab: Lab) -> list[NodeJvm]:
     """Every running node of the lab, as read from its JVM."""
     running = set(lab.running())
     return [read_lab_node(lab, n.name) for n in lab.topology.nodes if n.name in running]
+
+
+# --------------------------------------------------------------------------- requested vs in effect
+
+_SIZE = re.compile(r"^(\d+)([kKmMgGtT]?)$")
+# -X options and the VM flag each one sets.
+_X_OPTIONS = {"-Xms": ("InitialHeapSize",), "-Xmx": ("MaxHeapSize",),
+              "-Xmn": ("NewSize", "MaxNewSize")}  # fmt: skip
+
+
+def size_bytes(text: str) -> int | None:
+    found = _SIZE.match(text)
+    if not found:
+        return None
+    scale = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}[found[2].lower()]
+    return int(found[1]) * scale
+
+
+def _expected_flags(jvm_flags: Sequence[str]) -> dict[str, str]:
+    """Command-line JVM options -> the VM.flags values they should produce."""
+    out: dict[str, str] = {}
+    for option in jvm_flags:
+        for prefix, names in _X_OPTIONS.items():
+            if option.startswith(prefix) and (size := size_bytes(option[len(prefix) :])):
+                out |= dict.fromkeys(names, str(size))
+        if option.startswith("-Xss") and (size := size_bytes(option[4:])):
+            out["ThreadStackSize"] = str(size // 2**10)  # VM.flags counts it in KB
+        found = _FLAG.fullmatch(option)
+        if found and found["value"] is not None:
+            value = found["value"]
+            sized = size_bytes(value) if value[-1:].isalpha() else None
+            out[found["name"]] = str(sized) if sized is not None else value
+        elif found:
+            out[found["name"]] = "false" if found["sign"] == "-" else "true"
+    return out
+
+
+def _same(asked: object, seen: object) -> bool:
+    def norm(value: object) -> str:
+        return str(value).lower()
+
+    return norm(asked) == norm(seen)
+
+
+def mismatches(node: NodeJvm, requested: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """Compare what a profile asks for (Profile.effective(): executor and connector
+    attributes, JVM options) with what the node runs. Returns (mismatches, unverified):
+    each a "key: asked X, running Y" line; unverified names what Tomcat does not show."""
+    wrong: list[str] = []
+    unseen: list[str] = []
+    pool = node.pool
+    executor = requested.get("executor") or {}
+    if executor and (pool is None or pool.kind != "executor"):
+        wrong.append("executor: asked for a shared Executor, the connector runs its own pool")
+    pool_values = {
+        "maxThreads": pool.max_threads if pool else None,
+        "minSpareThreads": pool.min_spare_threads if pool else None,
+        "maxQueueSize": pool.max_queue_size if pool else None,
+        "maxIdleTime": pool.max_idle_time_ms if pool else None,
+    }
+    for key, asked in executor.items():
+        if pool_values.get(key) is None:
+            unseen.append(f"executor.{key}")
+        elif not _same(asked, pool_values[key]):
+            wrong.append(f"executor.{key}: asked {asked}, running {pool_values[key]}")
+    http = [c for c in node.connectors if not c.is_ajp]
+    for key, asked in (requested.get("connector") or {}).items():
+        if not http:
+            unseen.append(f"connector.{key}")
+            continue
+        seen = http[0].handler if key == "protocol" else http[0].attributes.get(key)
+        if seen is None:
+            unseen.append(f"connector.{key}")
+        elif not _same(asked, seen):
+            wrong.append(f"connector.{key}: asked {asked}, running {seen}")
+    ajp = requested.get("ajp")
+    if isinstance(ajp, dict) and "enabled" in ajp and bool(ajp["enabled"]) != node.ajp:
+        wrong.append(f"ajp.enabled: asked {ajp['enabled']}, running {node.ajp}")
+    for name, asked in _expected_flags(requested.get("jvm") or []).items():
+        seen = node.flags.get(name)
+        if seen is None:
+            unseen.append(f"jvm.{name}")
+        elif not _same(asked, seen):
+            wrong.append(f"jvm.{name}: asked {asked}, running {seen}")
+    return wrong, unseen

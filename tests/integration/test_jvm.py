@@ -64,6 +64,10 @@ def test_small_pool_values_read_back_from_the_jvms(tmp_path: Path) -> None:
                 (8080, "org.apache.coyote.http11.Http11NioProtocol")
             ]
             assert node.connectors[0].attributes["maxConnections"] == 10000
+            # Everything the profile asks for runs, but what Tomcat's MBeans do not show.
+            assert jvm.mismatches(node, profile.effective()) == (
+                [], ["executor.prestartminSpareThreads"],
+            )  # fmt: skip
             # The JMX agent listens on the node's own address only, beside HTTP and shutdown.
             assert node.listening == sorted(
                 [str(spec.http), str(spec.shutdown), f"{spec.address}:{jvm.JMX_PORT}"]
@@ -90,11 +94,14 @@ def test_small_pool_values_read_back_from_the_jvms(tmp_path: Path) -> None:
         assert re.search(r"│\s*4\s*│\s*4\s*│", rows["maxThreads"])
         assert re.search(r"│\s*8\s*│\s*8\s*│", rows["maxQueueSize"])
         assert rows["heap initial/max MiB"].count("1024/1024") == 2
+        assert re.search(r"│\s*yes\s*│\s*yes\s*│", rows["as profile small-pool asks"])
 
 
 def test_default_profile_uses_the_connectors_own_pool(tmp_path: Path) -> None:
-    with running_lab(load_profile("default"), tmp_path / "lab") as lab:
+    profile = load_profile("default")
+    with running_lab(profile, tmp_path / "lab") as lab:
         node = jvm.read_lab_node(lab, "node1")
+        assert jvm.mismatches(node, profile.effective()) == ([], [])
         assert node.pool is not None
         # No Executor: the connector's pool with Tomcat's default of 200 threads.
         assert (node.pool.kind, node.pool.max_threads, node.pool.queue_size) == (

@@ -184,3 +184,40 @@ def test_summary_counts_gcs_across_a_restart() -> None:
     assert summary["young_gc_count"] == 2 + 1 + 1
     assert summary["young_gc_time_ms"] == 20 + 10 + 5
     assert summary["queue_peak"] is None  # empty: the connector's pool tells no queue
+
+
+def _node() -> jvm.NodeJvm:
+    probe = _probe()
+    return jvm.NodeJvm(
+        node="node1", pid=1,
+        flags=jvm.parse_vm_flags((FIXTURES / "vm_flags_serial.txt").read_text()),
+        gc="Serial", max_heap_bytes=None, initial_heap_bytes=None, new_size_bytes=None,
+        max_new_size_bytes=None, heap=jvm.Heap(init_bytes=1, used_bytes=1, committed_bytes=1,
+                                              max_bytes=1),
+        collectors=[], jstat={}, pool=jvm.pool_from(probe),
+        connectors=jvm.connectors_from(probe), ajp=False, listening=[], rejections=0,
+        sessions=None, live_threads=None,
+    )  # fmt: skip
+
+
+def test_what_the_profile_asks_is_compared_with_what_runs() -> None:
+    requested = {
+        "executor": {"maxThreads": "4", "minSpareThreads": "2", "maxQueueSize": "8",
+                     "prestartminSpareThreads": "true"},
+        "connector": {"protocol": "org.apache.coyote.http11.Http11NioProtocol",
+                      "enableLookups": "false", "maxConnections": "10000"},
+        "jvm": ["-Xms64m", "-Xmx128m", "-XX:NewSize=32m", "-XX:+UseSerialGC", "-Dx=y"],
+    }  # fmt: skip
+    assert jvm.mismatches(_node(), requested) == ([], ["executor.prestartminSpareThreads"])
+
+    requested["executor"]["maxThreads"] = "400"
+    requested["jvm"] = ["-Xmx256m", "-XX:-UseSerialGC", "-Xss256k"]
+    requested["ajp"] = {"enabled": True}
+    wrong, unseen = jvm.mismatches(_node(), requested)
+    assert wrong == [
+        "executor.maxThreads: asked 400, running 4",
+        "ajp.enabled: asked True, running False",
+        f"jvm.MaxHeapSize: asked {256 * 2**20}, running {128 * 2**20}",
+        "jvm.UseSerialGC: asked false, running true",
+    ]
+    assert unseen == ["executor.prestartminSpareThreads", "jvm.ThreadStackSize"]
