@@ -6,14 +6,20 @@ LB       ?= nginx-rr
 SESSIONS ?= redis
 PY       := .venv/bin/python
 
-.PHONY: setup bench storebench matrix compare ci-bench lab-up lab-status lab-down report test lint unit integration
+.PHONY: setup bench storebench profiles matrix compare ci-bench lab-up lab-status lab-down report test lint unit integration
 
 setup:
 	@scripts/setup
 
 bench: setup
 	$(PY) -m harness bench --profile $(PROFILE) --duration $(DURATION) --users $(USERS) \
-		--balancer $(LB) --sessions $(SESSIONS)
+		--balancer $(LB) --sessions $(SESSIONS) $(if $(FAULTS),--faults $(FAULTS))
+
+# One short bench per profile, side by side (no fault unless FAULTS=... is given).
+PROFILES ?= default best-practice small-pool
+profiles: setup
+	$(PY) -m harness profiles $(PROFILES) --duration $(DURATION) --users $(USERS) \
+		--balancer $(LB) --sessions $(SESSIONS) $(if $(FAULTS),--faults $(FAULTS))
 
 # A short bench per balancer x session strategy (default: all of them, with a node kill).
 MATRIX_LB       ?= all

@@ -8,15 +8,16 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 from harness.artifacts import REPO_ROOT
+from harness.effects import fault_effects
 from harness.faults import FaultSpec, Schedule
-from harness.hosts import LocalHost
-from harness.lab import Lab, LabState, Topology
+from harness.lab import Lab, LabState, Topology, jvm
 from harness.lab.balancers import balancer
 from harness.lab.l4hash import Director
 from harness.profiles import Profile
@@ -30,9 +31,8 @@ from harness.results import (
     write_manifest,
     write_records,
 )
-from harness.telemetry import TELEMETRY_FILE, Sampler
+from harness.telemetry import JVM_TELEMETRY_FILE, TELEMETRY_FILE, JvmSampler, Sampler
 from harness.verdicts import VERDICTS_FILE, cell, write_verdicts
-from harness.verify import read_in_effect
 
 log = logging.getLogger(__name__)
 
@@ -152,10 +152,10 @@ def _wait_first_request(proc: subprocess.Popen[bytes], raw: Path) -> None:
 
 def _drive(
     plan: BenchPlan, lab: Lab, run_dir: Path, raw: Path, tick: Tick
-) -> tuple[float, list[dict[str, Any]], Sampler]:
+) -> tuple[float, list[dict[str, Any]], Sampler, JvmSampler]:
     """Run Locust to its end, delivering the fault on time.
 
-    Returns the start epoch, the faults delivered and the telemetry sampler."""
+    Returns the start epoch, the faults delivered and the two telemetry samplers."""
     faults: list[dict[str, Any]] = []
     with (run_dir / "locust.log").open("wb") as out:
         launched = time.time()
@@ -171,6 +171,12 @@ def _drive(
         parts |= {name: rec.pid for name, rec in lab.state.processes.items()}
         sampler = Sampler(parts=parts, start_epoch=launched)
         sampler.start()
+        jvms = JvmSampler(
+            targets=lambda: jvm.lab_targets(lab),
+            secrets_dir=jvm.lab_secrets_dir(lab),
+            start_epoch=launched,
+        )
+        jvms.start()
         # An L4 director checks no health itself: the harness does, as keepalived would.
         director = None
         kind = (lab.state.l4_director or {}).get("kind")
@@ -193,6 +199,7 @@ def _drive(
         finally:
             faults += schedule.close()
             sampler.stop()
+            jvms.stop()
             if director is not None:
                 director.stop()
                 faults += director.events
@@ -203,7 +210,33 @@ def _drive(
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
-    return launched, faults, sampler
+    return launched, faults, sampler, jvms
+
+
+def read_in_effect(lab: Lab, profile: Profile) -> dict[str, Any]:
+    """What each node runs with, read from its JVM before the load (also starts the JMX
+    agents the JVM telemetry reads), and how it differs from what the profile asked for.
+    A node that cannot be read is named, not fatal."""
+    out: dict[str, Any] = {}
+    requested = profile.effective()
+    with ThreadPoolExecutor(max_workers=len(lab.topology.nodes)) as pool:
+        futures = {n.name: pool.submit(jvm.read_lab_node, lab, n.name) for n in lab.topology.nodes}
+        for name, future in futures.items():
+            try:
+                node = future.result()
+            except (jvm.JvmReadError, OSError) as error:
+                log.warning("%s: could not read the JVM: %s", name, error)
+                out[name] = {"error": str(error)}
+                continue
+            wrong, unseen = jvm.mismatches(node, requested)
+            for line in wrong:
+                log.warning("%s does not run what profile %s asks: %s", name, profile.name, line)
+            out[name] = {
+                **node.model_dump(mode="json"),
+                "mismatches": wrong,
+                "unverified": unseen,
+            }
+    return out
 
 
 def _copy_logs(state: LabState, run_dir: Path) -> None:
@@ -215,19 +248,6 @@ def _copy_logs(state: LabState, run_dir: Path) -> None:
             shutil.copy2(source, logs / f"{name}.log")
 
 
-def _read_in_effect(lab: Lab, profile: Profile) -> dict[str, Any]:
-    """What each node's JVM really runs with, read before the load starts."""
-    assert lab.state is not None
-    found = {}
-    for node in lab.topology.nodes:
-        record = lab.state.processes[node.name]
-        state = read_in_effect(LocalHost(), node.name, record.pid, profile, address=node.address)
-        if state.mismatches:
-            log.warning("%s does not run the profile: %s", node.name, "; ".join(state.mismatches))
-        found[node.name] = state.summary()
-    return found
-
-
 def run_bench(
     plan: BenchPlan, *, tick: Tick = _no_tick, progress: Callable[[str], None]
 ) -> BenchResult:
@@ -237,12 +257,13 @@ def run_bench(
         state = lab.up(
             plan.profile, balancer_name=plan.balancer, sessions=plan.sessions, progress=progress
         )
-        in_effect = _read_in_effect(lab, plan.profile)
         # Made only once the lab is up, so a lab that fails to start leaves no empty run.
         run_dir = new_run_dir(plan.label or plan.profile.name, plan.results_dir)
         raw = run_dir / "requests.raw.csv"
+        progress("reading the settings in effect from the JVMs")
+        in_effect = read_in_effect(lab, plan.profile)
         progress("running load")
-        start_epoch, faults, sampler = _drive(plan, lab, run_dir, raw, tick)
+        start_epoch, faults, sampler, jvms = _drive(plan, lab, run_dir, raw, tick)
         end_epoch = time.time()
     finally:
         lab.down()
@@ -253,9 +274,16 @@ def run_bench(
     write_records(run_dir / REQUESTS_FILE, records)
     raw.unlink(missing_ok=True)
     summary = summarize(records, faults)
+    summary["fault_effects"] = [
+        fault_effects(records, f)
+        for f in faults
+        if "at_s" in f and not str(f.get("action", "")).startswith("director")
+    ]
     sampler.write(run_dir)
     summary["telemetry"] = sampler.summary()
     summary["generator_bound"] = summary["telemetry"]["generator_bound"]
+    jvms.write(run_dir)
+    summary["jvm"] = jvms.summary()
     reactions = [f for f in faults if f["action"].startswith("director")]
     if reactions and faults[0] is not reactions[0]:
         summary["director"] = {
@@ -279,7 +307,6 @@ def run_bench(
             "name": plan.profile.name,
             "description": plan.profile.description,
             "requested": plan.profile.effective(),
-            "in_effect": in_effect,
         },
         lab={
             "kind": "embedded",
@@ -292,6 +319,7 @@ def run_bench(
             "up_s": state.timings_s.get("up"),
             "l4_director": state.l4_director,
             "timings_s": state.timings_s,
+            "in_effect": in_effect,
         },
         load={
             "tool": "locust",
@@ -311,6 +339,7 @@ def run_bench(
             "requests": REQUESTS_FILE,
             "verdicts": VERDICTS_FILE,
             "telemetry": TELEMETRY_FILE,
+            "jvm_telemetry": JVM_TELEMETRY_FILE,
             "locust_stats": "locust_stats.csv",
             "locust_history": "locust_stats_history.csv",
             "logs": "logs/",

@@ -26,11 +26,13 @@ from rich.text import Text
 
 from harness.apply import Target, apply_profile, dry_run, in_effect, lab_targets, ssh_targets
 from harness.bench import BenchPlan
+from harness.effects import describe_effects
 from harness.faults import parse_faults
 from harness.hosts import HostError
 from harness.inventory import load_inventory
 from harness.lab import Lab, LabError, Topology
 from harness.lab.balancers import BALANCERS
+from harness.lab.jvm import NodeJvm, Pool
 from harness.lab.lab import SESSION_STORES
 from harness.lab.topology import DEFAULT_NET, DEFAULT_RUN_DIR
 from harness.profiles import Profile, ProfileError, available_profiles, load_profile
@@ -106,7 +108,68 @@ def cmd_lab(args: argparse.Namespace) -> int:
         )
         table.add_row(row["name"], str(row["pid"]), "yes" if row["running"] else "no", listening)
     console.print(table)
+    _print_jvms(lab)
     return 0 if all(row["running"] for row in rows) else 1
+
+
+def _mib(value: int | None) -> str:
+    return "-" if value is None else f"{value / 2**20:.0f}"
+
+
+def _jvm_rows(nodes: Sequence[NodeJvm]) -> list[tuple[str, list[str]]]:
+    def each(get: Callable[[NodeJvm], object]) -> list[str]:
+        return ["-" if (v := get(n)) is None else str(v) for n in nodes]
+
+    def pool(get: Callable[[Pool], object]) -> list[str]:
+        return each(lambda n: get(n.pool) if n.pool else None)
+
+    return [
+        ("pid", each(lambda n: n.pid)),
+        ("GC", each(lambda n: n.gc)),
+        ("heap initial/max MiB", each(lambda n: f"{_mib(n.initial_heap_bytes)}/"
+                                      f"{_mib(n.max_heap_bytes)}")),
+        ("NewSize/MaxNewSize MiB", each(lambda n: f"{_mib(n.new_size_bytes)}/"
+                                        f"{_mib(n.max_new_size_bytes)}")),
+        ("heap used MiB", each(lambda n: _mib(n.heap.used_bytes))),
+        ("pool", pool(lambda p: f"{p.kind} {p.name}")),
+        ("maxThreads", pool(lambda p: p.max_threads)),
+        ("minSpareThreads", pool(lambda p: p.min_spare_threads)),
+        ("maxQueueSize", pool(lambda p: p.max_queue_size)),
+        ("threads current/busy", pool(lambda p: f"{p.current_threads}/{p.busy_threads}")),
+        ("queued now", pool(lambda p: p.queue_size)),
+        ("rejected (log)", each(lambda n: n.rejections)),
+        ("connectors", each(lambda n: ", ".join(
+            f"{c.port} {(c.handler or c.protocol).split('.')[-1]}" for c in n.connectors))),
+        ("AJP", each(lambda n: "yes" if n.ajp else "no")),
+        ("sessions", each(lambda n: n.sessions)),
+    ]  # fmt: skip
+
+
+def _print_jvms(lab: Lab) -> None:
+    """What each running node really runs with, read back from its JVM and Tomcat's MBeans."""
+    from harness.lab import jvm  # noqa: PLC0415
+
+    try:
+        nodes = jvm.read_lab(lab)
+    except jvm.JvmReadError as error:
+        console.print(f"JVM values: could not read them: {error}", markup=False)
+        return
+    # One column per node, one row per value: readable in an 80-column terminal.
+    table = Table("in effect", *(n.node for n in nodes), title="read from the running JVMs")
+    for label, values in _jvm_rows(nodes):
+        table.add_row(label, *values)
+    assert lab.state is not None
+    try:
+        requested = load_profile(lab.state.profile).effective()
+    except ProfileError:
+        requested = None  # the profile file changed or went away since lab up
+    if requested is not None:
+        checks = [jvm.mismatches(n, requested) for n in nodes]
+        table.add_row(
+            f"as profile {lab.state.profile} asks",
+            *("yes" if not wrong else "NO: " + "; ".join(wrong) for wrong, _ in checks),
+        )
+    console.print(table)
 
 
 # -- bench -----------------------------------------------------------------
@@ -165,6 +228,21 @@ def _fault_words(fault: dict[str, Any]) -> str:
     return f"{fault['action']} of {fault['target']}"
 
 
+def _jvm_summary_text(j: dict[str, Any]) -> str:
+    def val(key: str) -> str:
+        return "-" if j.get(key) is None else str(j[key])
+
+    heap = j.get("heap_used_peak_bytes")
+    return (
+        f"threads busy peak {val('busy_threads_peak')}/{val('pool_max')} "
+        f"(current peak {val('current_threads_peak')}), queue peak {val('queue_peak')}, "
+        f"rejected {val('rejections')}; heap used peak "
+        f"{'-' if heap is None else f'{heap / 2**20:.0f} MiB'}; GC young "
+        f"{val('young_gc_count')} ({val('young_gc_time_ms')} ms), old {val('old_gc_count')} "
+        f"({val('old_gc_time_ms')} ms)"
+    )
+
+
 def print_summary(
     summary: dict[str, Any], run_dir: Path, lab_up_s: float, verdict: dict[str, Any]
 ) -> None:
@@ -208,6 +286,10 @@ def print_summary(
             f"generator {cpu.get('generator', 0):.2f}, {servers}; machine "
             f"{cpu.get('machine', 0):.2f}/{telemetry['cores']}; generator-bound: {bound}",
         )
+    for effects in summary.get("fault_effects") or []:
+        table.add_row(f"effect of {effects['fault']}", describe_effects(effects))
+    for node, j in (summary.get("jvm") or {}).items():
+        table.add_row(f"{node} JVM", _jvm_summary_text(j))
     table.add_row(
         "verdict",
         f"{verdict['balancer']} + sessions {verdict['sessions']}, fault {verdict['fault']}: "
@@ -243,6 +325,36 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     console.print(table)
     console.print(f"matrix: {matrix_dir / 'matrix.html'}", soft_wrap=True)
     return 0
+
+
+def cmd_profiles(args: argparse.Namespace) -> int:
+    from harness.profilebench import INDEX_FILE, run_profiles  # noqa: PLC0415
+
+    names = [n for part in args.names for n in part.replace(",", " ").split()]
+    if not names:
+        raise ValueError("profiles: name at least one profile (e.g. default best-practice)")
+    profiles = [load_profile(name) for name in names]  # all checked before any lab starts
+    with console.status("profiles") as status:
+        out = run_profiles(_plan(args), profiles, progress=status.update)
+    index = json.loads((out / INDEX_FILE).read_text())
+    table = Table("profile", "req/s", "p50 ms", "p95 ms", "p99 ms", "failures", "throughput is")
+    for entry in index["runs"]:
+        if "error" in entry:
+            table.add_row(entry["profile"], f"could not run: {entry['error']}")
+            continue
+        s = json.loads((out / entry["run"] / "run.json").read_text())["summary"]
+        table.add_row(
+            entry["profile"],
+            f"{s['rps']:.1f}",
+            f"{s['p50_ms']:.2f}",
+            f"{s['p95_ms']:.2f}",
+            f"{s['p99_ms']:.2f}",
+            str(s["failures"]),
+            "the generator's (generator-bound)" if s.get("generator_bound") else "the servers'",
+        )
+    console.print(table)
+    console.print(f"comparison: {out / 'profiles.html'}", soft_wrap=True)
+    return 0 if all("run" in entry for entry in index["runs"]) else 1
 
 
 def _names(value: str, known: Sequence[str], option: str) -> list[str]:
@@ -343,7 +455,13 @@ def cmd_storebench(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from harness.report import write_report  # noqa: PLC0415
 
-    console.print(str(write_report(Path(args.run))))
+    run = Path(args.run)
+    if (run / "profiles.json").exists():  # a profile comparison: rebuild its page
+        from harness.profilebench import write_comparison  # noqa: PLC0415
+
+        console.print(str(write_comparison(run)))
+        return 0
+    console.print(str(write_report(run)))
     return 0
 
 
@@ -451,7 +569,8 @@ def _add_bench_options(parser: argparse.ArgumentParser, *, duration: str, users:
         "faults",
         "",
         "a fault schedule, overriding the two above: ACTION:TARGET@T[-T2],... "
-        "(sigkill, shutdown, sigstop, restart, reload; e.g. sigstop:node1@10-15)",
+        "(sigkill, shutdown, sigstop, restart, reload, context-reload, redeploy; "
+        "e.g. sigstop:node1@10-15, context-reload:node1@10, redeploy:node1@10)",
     )
     _add(parser, "results-dir", str(RESULTS_DIR), "where results/<run-id>/ folders go")
     _add(
@@ -516,6 +635,26 @@ def _parser_store(sub: Any) -> None:
     store.set_defaults(func=cmd_storebench)
 
 
+def _parser_profiles(sub: Any) -> None:
+    profiles = sub.add_parser(
+        "profiles", help="a short bench per profile, side by side in one report"
+    )
+    profiles.add_argument(
+        "names",
+        nargs="*",
+        default=[_env("profiles", "default best-practice small-pool")],
+        help="profile names or .toml paths [env TOMCAT_BENCH_PROFILES; "
+        "default: default best-practice small-pool]",
+    )
+    _add_bench_options(profiles, duration="20", users="20")
+    # Profiles are compared on the same undisturbed load; a fault is opt-in here.
+    for action in profiles._actions:
+        if action.dest == "fault_target":
+            action.default = _env("fault-target", "none")
+            action.help = "node to SIGKILL mid-run [env TOMCAT_BENCH_FAULT_TARGET; default none]"
+    profiles.set_defaults(func=cmd_profiles)
+
+
 def _parser_report(sub: Any) -> None:
     report = sub.add_parser("report", help="write report.html for a results folder")
     report.add_argument("run", help="results/<run-id> folder")
@@ -568,6 +707,7 @@ _SUBCOMMANDS = (
     _parser_lab,
     _parser_bench,
     _parser_matrix,
+    _parser_profiles,
     _parser_store,
     _parser_report,
     _parser_compare,

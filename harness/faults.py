@@ -9,6 +9,11 @@ Written ACTION:TARGET@T or ACTION:TARGET@T-T2 (seconds from the start of the loa
   restart:node1@20        graceful stop and start at once
   sigkill:redis@30        a store dies (also memA, memB)
   reload:nginx@30         the balancer re-reads its config (haproxy: a restart)
+  context-reload:node1@20 the node reloads its web application (what reloadable="true"
+                          does when a class changes), under load
+  redeploy:node1@20       the application's directory is removed and added again, so the
+                          Host undeploys and deploys it (what autoDeploy does)
+  redeploy:node1@20-25    ... removed at 20 s, added again at 25 s
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from harness.lab import Lab, LabError
+from harness.lab import Lab, LabError, jvm, webapps
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +37,11 @@ ACTIONS: dict[str, str | None] = {
     "sigstop": "sigcont",
     "restart": None,
     "reload": None,
+    "context-reload": None,
+    "redeploy": "deploy",  # optional: without a restore time it deploys again at once
 }
 _SPEC = re.compile(
-    r"^(?P<action>[a-z]+):(?P<target>[\w-]+)@(?P<at>\d+(\.\d+)?)(-(?P<until>\d+(\.\d+)?))?$"
+    r"^(?P<action>[a-z][a-z-]*):(?P<target>[\w-]+)@(?P<at>\d+(\.\d+)?)(-(?P<until>\d+(\.\d+)?))?$"
 )
 
 
@@ -73,7 +80,14 @@ def parse_faults(text: str) -> tuple[FaultSpec, ...]:
     return tuple(parse_fault(part) for part in text.split(",") if part.strip())
 
 
-def inject(lab: Lab, spec: FaultSpec) -> None:
+def inject(lab: Lab, spec: FaultSpec) -> dict[str, float]:
+    """Deliver the fault; returns the epoch times of its steps where it has several."""
+    if spec.action == "context-reload":
+        return webapps.reload_context(lab, spec.target)
+    if spec.action == "redeploy":
+        if spec.restore_at_s is None:
+            return webapps.redeploy(lab, spec.target)
+        return webapps.undeploy(lab, spec.target)
     if spec.action == "sigkill":
         lab.signal(spec.target, signal.SIGKILL)
     elif spec.action == "sigstop":
@@ -84,13 +98,17 @@ def inject(lab: Lab, spec: FaultSpec) -> None:
         lab.restart(spec.target)
     elif spec.action == "reload":
         lab.reload(spec.target)
+    return {}
 
 
-def restore(lab: Lab, spec: FaultSpec) -> None:
+def restore(lab: Lab, spec: FaultSpec) -> dict[str, float]:
     if ACTIONS[spec.action] == "sigcont":
         lab.signal(spec.target, signal.SIGCONT)
+    elif ACTIONS[spec.action] == "deploy":
+        return webapps.deploy(lab, spec.target)
     else:
         lab.start_again(spec.target)
+    return {}
 
 
 class Schedule:
@@ -122,6 +140,10 @@ class Schedule:
     def _now(self) -> float:
         return round(time.time() - self.start_epoch, 3)
 
+    def _relative(self, epochs: dict[str, float]) -> dict[str, float]:
+        """{"reloaded_at": epoch} -> {"reloaded_at_s": seconds since the start}."""
+        return {f"{k}_s": round(v - self.start_epoch, 3) for k, v in epochs.items()}
+
     def _deliver(self, kind: str, spec: FaultSpec) -> None:
         try:
             if kind == "fault":
@@ -129,13 +151,14 @@ class Schedule:
                          "restored_at_s": None, "spec": str(spec)}  # fmt: skip
                 self._by_spec[spec] = event
                 self.events.append(event)
-                inject(self.lab, spec)
+                event.update(self._relative(inject(self.lab, spec)))
             else:
-                restore(self.lab, spec)
+                steps = restore(self.lab, spec)
                 self._by_spec[spec]["restored_at_s"] = self._now()
+                self._by_spec[spec].update(self._relative(steps))
                 self._by_spec[spec]["restore"] = ACTIONS[spec.action]
             log.info("%s %s at %.2f s", kind, spec, self._now())
-        except (LabError, OSError) as error:
+        except (LabError, jvm.JvmReadError, OSError) as error:
             # A fault that cannot be delivered is a finding of the run, not a crash of it.
             log.warning("%s %s failed: %s", kind, spec, error)
             self._by_spec.setdefault(spec, {"spec": str(spec)})[f"{kind}_error"] = str(error)

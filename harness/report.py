@@ -20,11 +20,13 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
+from harness.effects import describe_effects
 from harness.results import Record, dig, load_records, nearest_rank, number, percentile
 
 __all__ = [
     "Record",
     "bin_by_second",
+    "jvm_figure",
     "load_records",
     "percentile",
     "render_page",
@@ -56,7 +58,17 @@ TITLES = {
     "continuity": "Session continuity over time",
     "latency": "Latency distribution (percentile spectrum)",
     "telemetry": "CPU and memory of the load generator and each server",
+    "jvm": "Thread pool, heap and GC of each Tomcat node",
 }
+# (column of jvm_telemetry.csv, y-axis title, scale); row order of the JVM figure.
+JVM_PANELS = (
+    (("pool_busy", "pool_current"), "threads: busy (current --)", 1.0),
+    (("queue_size", "rejections"), "queued (rejected --)", 1.0),
+    (("heap_used_bytes",), "heap used (MiB)", 1 / 2**20),
+    (("young_gc_count", "old_gc_count"), "GCs: young (old --)", 1.0),
+    (("young_gc_time_ms", "old_gc_time_ms"), "GC ms: young (old --)", 1.0),
+)
+_GC_COLUMNS = frozenset({"young_gc_count", "old_gc_count", "young_gc_time_ms", "old_gc_time_ms"})
 
 
 @dataclass(frozen=True)
@@ -311,6 +323,19 @@ def load_telemetry(path: Path) -> list[TelemetryRow]:
         ]
 
 
+def load_jvm_telemetry(path: Path) -> list[dict[str, Any]]:
+    """jvm_telemetry.csv (telemetry.JvmSampler's) as dicts of numbers, None where empty."""
+    if not path.is_file():
+        return []
+    out = []
+    with path.open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            out.append(
+                {k: (v if k == "node" else (float(v) if v != "" else None)) for k, v in row.items()}
+            )
+    return out
+
+
 def _fig_telemetry(rows: Sequence[TelemetryRow], faults: Sequence[Fault], x_end: float) -> Any:
     fig = _time_figure(2, TITLES["telemetry"], 560)
     parts = sorted({part for _, part, _, _ in rows}, key=_natural_key)
@@ -339,6 +364,56 @@ def _fig_telemetry(rows: Sequence[TelemetryRow], faults: Sequence[Fault], x_end:
     fig.update_yaxes(title_text="RSS (MiB)", rangemode="tozero", row=2, col=1)
     _add_faults(fig, faults, x_end)
     return fig
+
+
+def jvm_figure(
+    runs: dict[str, Sequence[dict[str, Any]]],
+    faults: Sequence[Fault] = (),
+    x_end: float | None = None,
+    title: str = TITLES["jvm"],
+) -> Any:
+    """One subplot per JVM_PANELS row; one line per (run label, node). GC counters are drawn
+    from the node's first reading, so runs that started at different counts line up."""
+    fig = _time_figure(len(JVM_PANELS), title, 240 * len(JVM_PANELS))
+    colours = iter(_PALETTE * 8)
+    last = 0.0
+    for label, rows in runs.items():
+        for node in sorted({str(r["node"]) for r in rows}, key=_natural_key):
+            mine = [r for r in rows if r["node"] == node]
+            name = f"{label} {node}".strip()
+            colour = next(colours)
+            last = max([last, *(float(r["t_s"]) for r in mine)])
+            for row, (columns, _, scale) in enumerate(JVM_PANELS, start=1):
+                for k, column in enumerate(columns):
+                    fig.add_trace(
+                        go.Scatter(
+                            x=[r["t_s"] for r in mine],
+                            y=_jvm_values(mine, column, scale),
+                            name=name,
+                            legendgroup=name,
+                            showlegend=row == 1 and k == 0,
+                            mode="lines",
+                            line={"color": colour, "dash": "dash" if k else "solid"},
+                            hovertemplate=f"{html.escape(name)} {column} %{{y}}<extra></extra>",
+                        ),
+                        row=row,
+                        col=1,
+                    )
+    for row, (_, axis, _) in enumerate(JVM_PANELS, start=1):
+        fig.update_yaxes(title_text=axis, rangemode="tozero", row=row, col=1)
+    _add_faults(fig, faults, x_end if x_end is not None else last + 1)
+    return fig
+
+
+_PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
+
+
+def _jvm_values(rows: Sequence[dict[str, Any]], column: str, scale: float) -> list[float | None]:
+    values = [r.get(column) for r in rows]
+    if column in _GC_COLUMNS:
+        first = next((v for v in values if v is not None), 0.0)
+        return [None if v is None else v - first for v in values]
+    return [None if v is None else v * scale for v in values]
 
 
 def _fig_continuity(bins: Sequence[Sequence[Record]], faults: Sequence[Fault], x_end: float) -> Any:
@@ -501,6 +576,10 @@ _CAPTIONS = {
     "the slowest request. Per-node curves leave out errors.",
     "telemetry": "CPU in cores (1.0 = one core busy) and resident memory, sampled once a "
     "second. A generator near one core means Locust, not Tomcat, limited the throughput.",
+    "jvm": "Read once a second over JMX from each node: the request pool's busy and current "
+    "threads (the Executor's activeCount and poolSize), tasks waiting in its queue, "
+    "rejections counted in the node's log, heap used, and collections and their time since "
+    "the first reading. A gap means the node did not answer (killed, stopped, restarting).",
 }
 
 
@@ -559,6 +638,10 @@ def _summary_rows(
     if faults:
         rows.append(("Faults", "; ".join(_fault_text(f) for f in faults)))
         rows.append(("Across the fault", _across_fault_text(dig(run, "summary", "across_fault"))))
+        listed = dig(run, "summary", "fault_effects")
+        for effects in listed if isinstance(listed, list) else []:
+            if isinstance(effects, dict):
+                rows.append((f"Effect of {effects.get('fault')}", _effects_text(effects)))
     for verdict in run.get("verdicts") or []:
         if isinstance(verdict, dict):
             cell = f"{verdict.get('balancer')} + {verdict.get('sessions')}, {verdict.get('fault')}"
@@ -587,6 +670,13 @@ def director_words(director: dict[str, Any]) -> str:
     if director.get("why"):
         parts.append(str(director["why"]))
     return "; ".join(parts)
+
+
+def _effects_text(effects: dict[str, Any]) -> str:
+    try:
+        return describe_effects(effects)
+    except (KeyError, TypeError, ValueError):
+        return MISSING  # an older or hand-edited run.json
 
 
 def _failures_text(failures: object, requests: object) -> str:
@@ -645,6 +735,7 @@ def _figures(
     records: Sequence[Record],
     faults: Sequence[Fault],
     telemetry: Sequence[TelemetryRow] = (),
+    jvm_rows: Sequence[dict[str, Any]] = (),
 ) -> list[str]:
     bins = bin_by_second(records)
     # Widen the axis to every fault so a fault after the last request is still drawn.
@@ -658,6 +749,8 @@ def _figures(
     }
     if telemetry:
         figures["telemetry"] = _fig_telemetry(telemetry, faults, x_end)
+    if jvm_rows:
+        figures["jvm"] = jvm_figure({"": jvm_rows}, faults, x_end)
     return [_figure_html(key, fig) for key, fig in figures.items()]
 
 
@@ -667,6 +760,8 @@ def render_page(
     requests_name: str,
     found: bool,
     telemetry: Sequence[TelemetryRow] = (),
+    *,
+    jvm_rows: Sequence[dict[str, Any]] = (),
 ) -> str:
     """Assemble the page; plotly.js is inlined once, in <head>, and only if there are figures."""
     faults = _faults(run)
@@ -677,7 +772,7 @@ def render_page(
     ]
     if records:
         scripts = f"<script>{get_plotlyjs()}</script>"
-        body = "\n".join(_figures(run, records, faults, telemetry))
+        body = "\n".join(_figures(run, records, faults, telemetry, jvm_rows))
     else:
         why = "is empty" if found else "was not found"
         scripts = ""
@@ -705,10 +800,19 @@ def write_report(run_dir: Path) -> Path:
     records = load_records(requests_path) if found else []
     telemetry_name = str(dig(run, "files", "telemetry") or "telemetry.csv")
     telemetry = load_telemetry(run_dir / telemetry_name)
-    page = render_page(run, records, requests_name, found, telemetry)
+    jvm_name = str(dig(run, "files", "jvm_telemetry") or "jvm_telemetry.csv")
+    jvm_rows = load_jvm_telemetry(run_dir / jvm_name)
+    page = render_page(run, records, requests_name, found, telemetry, jvm_rows=jvm_rows)
     out = run_dir / "report.html"
     # Write then rename, so a viewer never opens a half-written multi-megabyte page.
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(page, encoding="utf-8")
     tmp.replace(out)
     return out
+
+
+# Building blocks other pages (the profile comparison) draw with, so they look the same.
+time_figure = _time_figure
+PALETTE = _PALETTE
+hdr_points = _hdr_points
+latency_by_second = _bin_latency

@@ -1,4 +1,5 @@
-"""Samples the load generator, the lab's servers and the machine once a second during a run.
+"""Samples the load generator, the lab's servers and the machine once a second during a run,
+and each Tomcat node's thread pool, heap and GC (JvmSampler, jvm_telemetry.csv).
 
 Why: on a 2-core lab, Locust can saturate a core long before Tomcat does; a
 throughput number from such a run measures Locust. The samples tell which side
@@ -8,15 +9,23 @@ was the bottleneck, and the run is marked "generator-bound" when it was Locust.
 from __future__ import annotations
 
 import csv
+import itertools
+import json
+import logging
+import subprocess
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psutil
 
+from harness.lab import jvm
 from harness.periodic import Periodic
+
+log = logging.getLogger(__name__)
 
 TELEMETRY_FILE = "telemetry.csv"
 FIELDS = ("t_s", "part", "cpu_cores", "rss_bytes")
@@ -117,3 +126,248 @@ def summarize_samples(rows: list[tuple[float, str, float, int]], cores: int) -> 
             "least as much CPU as all servers together"
         ),
     }
+
+
+# --------------------------------------------------------------------------- the JVMs
+
+JVM_TELEMETRY_FILE = "jvm_telemetry.csv"
+JVM_FIELDS = (
+    "t_s",
+    "node",
+    "pool_current",
+    "pool_busy",
+    "pool_max",
+    "queue_size",
+    "rejections",
+    "heap_used_bytes",
+    "heap_committed_bytes",
+    "heap_max_bytes",
+    "young_gc_count",
+    "young_gc_time_ms",
+    "old_gc_count",
+    "old_gc_time_ms",
+    "live_threads",
+    "sessions",
+)
+# A probe that exits (its node was killed or restarted) is started again at most this often.
+PROBE_RETRY_S = 2.0
+PROBE_MAX_READINGS = 24 * 3600
+
+
+class _RejectionCounter:
+    """Counts the Executor's rejections logged since sampling began, reading only new lines."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = path.stat().st_size if path.exists() else 0
+        self.count = 0
+
+    def update(self) -> int:
+        try:
+            size = self.path.stat().st_size
+        except FileNotFoundError:
+            return self.count
+        if size < self.offset:
+            self.offset = 0  # the log was replaced; count it from its start
+        with self.path.open("rb") as handle:
+            handle.seek(self.offset)
+            chunk = handle.read(size - self.offset)
+        # Only whole lines: a line being written now is counted on the next pass.
+        whole = chunk[: chunk.rfind(b"\n") + 1]
+        self.offset += len(whole)
+        self.count += whole.count(jvm.REJECTED.encode())
+        return self.count
+
+
+@dataclass
+class _Probe:
+    proc: subprocess.Popen[str]
+    pid: int
+    reader: threading.Thread
+
+
+@dataclass
+class JvmSampler(Periodic):
+    """Each node's pool, heap and GC once a second, read over JMX by one streaming JvmProbe
+    per node (a JVM start per reading would cost more CPU than the node under test).
+
+    targets() is asked at every tick, so a node restarted by a fault (a new pid) gets a new
+    probe; while a node is down or stopped it has no rows: the gap is the signal."""
+
+    targets: Callable[[], Mapping[str, jvm.NodeTarget]]
+    secrets_dir: Path
+    start_epoch: float
+    interval_s: float = 1.0
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+    thread_name = "jvm-telemetry"
+
+    def begin(self) -> None:
+        # Nothing slow here (the caller is starting the load): probes start at the first tick.
+        self._lock = threading.Lock()
+        self._probes: dict[str, _Probe] = {}
+        self._tried: dict[str, float] = {}
+        self._rejections = {
+            name: _RejectionCounter(target.log) for name, target in self.targets().items()
+        }
+        try:
+            self._classes: Path | None = jvm.compile_probe()
+        except jvm.JvmReadError as error:
+            # No JDK here: the run goes on without JVM telemetry, and says why.
+            log.warning("no JVM telemetry: %s", error)
+            self.errors["all"] = str(error)
+            self._classes = None
+
+    def tick(self) -> None:
+        if self._classes is None:
+            return
+        self._tick()
+
+    def _tick(self) -> None:
+        for name, target in self.targets().items():
+            if name not in self._rejections:
+                self._rejections[name] = _RejectionCounter(target.log)
+            probe = self._probes.get(name)
+            if probe is not None and probe.proc.poll() is None and probe.pid == target.pid:
+                continue
+            if time.monotonic() - self._tried.get(name, -PROBE_RETRY_S) < PROBE_RETRY_S:
+                continue
+            self._tried[name] = time.monotonic()
+            if probe is not None:
+                self._end(probe)
+            self._start_probe(name, target)
+
+    def _start_probe(self, name: str, target: jvm.NodeTarget) -> None:
+        if psutil.pid_exists(target.pid) is False:
+            return
+        try:
+            access = jvm.ensure_agent(target.pid, target.address, self.secrets_dir)
+        except (jvm.JvmReadError, OSError) as error:
+            self.errors[name] = str(error)
+            return
+        argv = jvm.probe_command(
+            access.host, access.port, every_ms=int(self.interval_s * 1000),
+            count=PROBE_MAX_READINGS, classes=self._classes,
+        )  # fmt: skip
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,
+        )
+        assert proc.stdin is not None
+        proc.stdin.write(access.credentials + "\n")
+        proc.stdin.close()
+        reader = threading.Thread(
+            target=self._read, args=(name, proc), name=f"jvm-{name}", daemon=True
+        )
+        reader.start()
+        self._probes[name] = _Probe(proc, target.pid, reader)
+
+    def _read(self, name: str, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            try:
+                reading = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            row = jvm_row(name, reading, self.start_epoch, self._rejections[name].update())
+            with self._lock:
+                self.rows.append(row)
+
+    @staticmethod
+    def _end(probe: _Probe) -> None:
+        if probe.proc.poll() is None:
+            probe.proc.terminate()
+            try:
+                probe.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                probe.proc.kill()
+                probe.proc.wait()
+        probe.reader.join(timeout=5)
+        if probe.proc.stdout is not None:
+            probe.proc.stdout.close()
+
+    def stop(self) -> None:
+        super().stop()
+        for probe in getattr(self, "_probes", {}).values():
+            self._end(probe)
+
+    def write(self, run_dir: Path) -> Path:
+        path = run_dir / JVM_TELEMETRY_FILE
+        with path.open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(JVM_FIELDS)
+            ordered = sorted(self.rows, key=_by_time_and_node)
+            writer.writerows(ordered)
+        return path
+
+    def summary(self) -> dict[str, Any]:
+        return summarize_jvm(self.rows)
+
+
+def _by_time_and_node(row: tuple[Any, ...]) -> tuple[float, str]:
+    return float(row[0]), str(row[1])
+
+
+def jvm_row(
+    node: str, reading: Mapping[str, Any], start_epoch: float, rejections: int
+) -> tuple[Any, ...]:
+    """One JvmProbe reading as a jvm_telemetry.csv row (empty where Tomcat tells nothing)."""
+    pool = jvm.pool_from(dict(reading))
+    heap = reading.get("heap", {})
+    gc = jvm.gc_totals(jvm.collectors_from(dict(reading)))
+    values: dict[str, Any] = {
+        "t_s": round(float(reading["t_ms"]) / 1000 - start_epoch, 3),
+        "node": node,
+        "pool_current": pool.current_threads if pool else "",
+        "pool_busy": pool.busy_threads if pool else "",
+        "pool_max": pool.max_threads if pool else "",
+        "queue_size": pool.queue_size if pool and pool.queue_size is not None else "",
+        "rejections": rejections,
+        "heap_used_bytes": heap.get("used", ""),
+        "heap_committed_bytes": heap.get("committed", ""),
+        "heap_max_bytes": heap.get("max", ""),
+        **gc,
+        "live_threads": reading.get("live_threads", ""),
+        "sessions": jvm.sessions_from(dict(reading)),
+    }
+    return tuple("" if values[f] is None else values[f] for f in JVM_FIELDS)
+
+
+def summarize_jvm(rows: list[tuple[Any, ...]]) -> dict[str, Any]:
+    """Per node over the run: peak busy/current threads and queue, rejections, peak heap,
+    and the GCs (count and time) that happened between its first and last reading."""
+    index = {name: i for i, name in enumerate(JVM_FIELDS)}
+    by_node: dict[str, list[tuple[Any, ...]]] = {}
+    for row in sorted(rows, key=lambda r: r[0]):
+        by_node.setdefault(row[index["node"]], []).append(row)
+    out: dict[str, Any] = {}
+    for node, mine in sorted(by_node.items()):
+
+        def peak(field_name: str, mine: list[tuple[Any, ...]] = mine) -> Any:
+            values = [r[index[field_name]] for r in mine if r[index[field_name]] != ""]
+            return max(values) if values else None
+
+        def delta(field_name: str, mine: list[tuple[Any, ...]] = mine) -> Any:
+            values = [r[index[field_name]] for r in mine if r[index[field_name]] != ""]
+            # A restart starts the JVM's counters again from zero.
+            return sum(b - a if b >= a else b for a, b in itertools.pairwise(values))
+
+        out[node] = {
+            "samples": len(mine),
+            "pool_max": peak("pool_max"),
+            "busy_threads_peak": peak("pool_busy"),
+            "current_threads_peak": peak("pool_current"),
+            "queue_peak": peak("queue_size"),
+            "rejections": peak("rejections"),
+            "heap_used_peak_bytes": peak("heap_used_bytes"),
+            "heap_max_bytes": peak("heap_max_bytes"),
+            "young_gc_count": delta("young_gc_count"),
+            "young_gc_time_ms": delta("young_gc_time_ms"),
+            "old_gc_count": delta("old_gc_count"),
+            "old_gc_time_ms": delta("old_gc_time_ms"),
+        }
+    return out

@@ -54,8 +54,8 @@ def test_bench_writes_a_results_folder_with_report_and_manifest(tmp_path: Path) 
     assert summary["users"] == 10
     # The profile as the JVMs ran it, read back before the load (best-practice: 1 GiB).
     for node in ("node1", "node2"):
-        assert manifest["profile"]["in_effect"][node]["MaxHeapSize"] == str(1024**3)
-        assert manifest["profile"]["in_effect"][node]["mismatches"] == []
+        assert manifest["lab"]["in_effect"][node]["max_heap_bytes"] == 1024**3
+        assert manifest["lab"]["in_effect"][node]["mismatches"] == []
     # Redis holds every session: a SIGKILLed node loses nothing.
     assert summary["sessions_kept"] == 10
     assert summary["sessions_lost"] == 0

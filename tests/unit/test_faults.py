@@ -25,3 +25,14 @@ def test_fault_forms() -> None:
 def test_bad_faults_are_named(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_fault(text)
+
+
+def test_reload_and_redeploy_faults() -> None:
+    reload = parse_fault("context-reload:node1@10")
+    assert (reload.action, reload.target, reload.at_s, reload.restore_at_s) == (
+        "context-reload", "node1", 10.0, None,
+    )  # fmt: skip
+    assert parse_fault("redeploy:node2@5").restore_at_s is None  # deployed again at once
+    assert parse_fault("redeploy:node2@5-8").restore_at_s == 8.0
+    with pytest.raises(ValueError, match="nothing to restore"):
+        parse_fault("context-reload:node1@10-12")

@@ -1,0 +1,112 @@
+"""What the running JVMs report equals what the profile set: read back with jcmd, jstat and
+the nodes' JMX agents from a real lab on 127.0.96.x."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from harness.lab import Lab, Topology, jvm
+from harness.lab.processes import Endpoint, is_listening
+from harness.profiles import Profile, load_profile
+from tests.integration.conftest import assert_lab_gone, repo_root
+
+pytestmark = pytest.mark.integration
+
+LAB_NET = "127.0.96"
+
+
+@contextmanager
+def running_lab(profile: Profile, run_dir: Path) -> Iterator[Lab]:
+    lab = Lab(Topology(net=LAB_NET, run_dir=run_dir))
+    lab.up(profile, balancer_name="nginx-rr", sessions="none")
+    try:
+        yield lab
+    finally:
+        lab.down()
+        assert_lab_gone(lab)
+
+
+def _bytes(size: str) -> int:
+    number, unit = re.fullmatch(r"(\d+)([kKmMgG]?)", size).groups()  # type: ignore[union-attr]
+    return int(number) * {"": 1, "k": 2**10, "m": 2**20, "g": 2**30}[unit.lower()]
+
+
+def test_small_pool_values_read_back_from_the_jvms(tmp_path: Path) -> None:
+    profile = load_profile("small-pool")  # extends best-practice: its heap flags too
+    assert profile.executor is not None
+    with running_lab(profile, tmp_path / "lab") as lab:
+        nodes = jvm.read_lab(lab)
+        assert [n.node for n in nodes] == ["node1", "node2"]
+        for node, spec in zip(nodes, lab.topology.nodes, strict=True):
+            pool = node.pool
+            assert pool is not None
+            assert pool.kind == "executor"
+            assert pool.max_threads == profile.executor.maxThreads == 4
+            assert pool.min_spare_threads == profile.executor.minSpareThreads
+            assert pool.max_queue_size == profile.executor.maxQueueSize
+            assert 0 <= pool.busy_threads <= pool.current_threads <= pool.max_threads
+            assert profile.jvm.xmx is not None and profile.jvm.xms is not None
+            assert node.max_heap_bytes == node.heap.max_bytes == _bytes(profile.jvm.xmx)
+            assert node.initial_heap_bytes == _bytes(profile.jvm.xms)
+            assert node.new_size_bytes == node.max_new_size_bytes == 512 * 2**20
+            assert node.gc == "G1"
+            assert not node.ajp
+            assert [(c.port, c.handler) for c in node.connectors] == [
+                (8080, "org.apache.coyote.http11.Http11NioProtocol")
+            ]
+            assert node.connectors[0].attributes["maxConnections"] == 10000
+            # Everything the profile asks for runs, but what Tomcat's MBeans do not show.
+            assert jvm.mismatches(node, profile.effective()) == (
+                [], ["executor.prestartminSpareThreads"],
+            )  # fmt: skip
+            # The JMX agent listens on the node's own address only, beside HTTP and shutdown.
+            assert node.listening == sorted(
+                [str(spec.http), str(spec.shutdown), f"{spec.address}:{jvm.JMX_PORT}"]
+            )
+            with urllib.request.urlopen(f"{spec.url}/meminfo.jsp?format=json") as reply:
+                assert json.loads(reply.read())["max_bytes"] == node.max_heap_bytes
+
+        # Not through the balancer, and not without the generated password.
+        assert not is_listening(Endpoint(lab.topology.balancer.address, jvm.JMX_PORT))
+        node1 = lab.topology.nodes[0]
+        argv = jvm.probe_command(node1.address, jvm.JMX_PORT, classes=jvm.compile_probe())
+        with pytest.raises(jvm.JvmReadError, match=r"Authentication failed|SecurityException"):
+            jvm.run(argv, stdin=f"{jvm.JMX_USER} not-the-password\n")
+
+        status = subprocess.run(
+            [sys.executable, "-m", "harness", "lab", "status", "--run-dir", str(lab.run_dir)],
+            cwd=repo_root(), capture_output=True, text=True, timeout=120, check=False,
+            env={"COLUMNS": "120", "PATH": "/usr/bin:/bin"},
+        )  # fmt: skip
+        assert status.returncode == 0, status.stderr
+        rows = {
+            line.split("│")[1].strip(): line for line in status.stdout.splitlines() if "│" in line
+        }
+        assert re.search(r"│\s*4\s*│\s*4\s*│", rows["maxThreads"])
+        assert re.search(r"│\s*8\s*│\s*8\s*│", rows["maxQueueSize"])
+        assert rows["heap initial/max MiB"].count("1024/1024") == 2
+        assert re.search(r"│\s*yes\s*│\s*yes\s*│", rows["as profile small-pool asks"])
+
+
+def test_default_profile_uses_the_connectors_own_pool(tmp_path: Path) -> None:
+    profile = load_profile("default")
+    with running_lab(profile, tmp_path / "lab") as lab:
+        node = jvm.read_lab_node(lab, "node1")
+        assert jvm.mismatches(node, profile.effective()) == ([], [])
+        assert node.pool is not None
+        # No Executor: the connector's pool with Tomcat's default of 200 threads.
+        assert (node.pool.kind, node.pool.max_threads, node.pool.queue_size) == (
+            "connector", 200, None,
+        )  # fmt: skip
+        assert node.connectors[0].executor in (None, "Internal")
+        # No heap flags: the JVM's own choice, the same in VM.flags and in the MBean.
+        assert node.max_heap_bytes == node.heap.max_bytes

@@ -1,0 +1,75 @@
+"""Hot reload against hot deploy under load, on a real lab (127.0.98.x).
+
+Sessions live in each node's memory (SESSIONS=none) and nginx ip_hash pins every user to
+one node, so the users on the other node are the control group. The lab's StandardManager
+has pathname="" (sessions are not written out when the context stops), so here a reload
+loses sessions just as a redeploy does; the difference is in the requests: a reload
+pauses them, a redeploy answers 404 until the application is back.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.bench import BenchPlan, BenchResult, run_bench
+from harness.faults import parse_faults
+from harness.lab import Topology
+from harness.profiles import load_profile
+from harness.results import read_manifest
+
+pytestmark = pytest.mark.integration
+
+LAB_NET = "127.0.98"
+
+
+def _bench(tmp_path: Path, faults: str) -> BenchResult:
+    plan = BenchPlan(
+        profile=load_profile("best-practice"),
+        duration_s=16,
+        users=8,
+        faults=parse_faults(faults),
+        topology=Topology(net=LAB_NET, run_dir=tmp_path / "lab"),
+        results_dir=tmp_path / "results",
+        balancer="nginx-ip-hash",
+        sessions="none",
+    )
+    return run_bench(plan, progress=lambda _: None)
+
+
+def _effects(result: BenchResult) -> dict[str, Any]:
+    (effects,) = result.summary["fault_effects"]
+    # Both groups exist: ip_hash spreads these users' /24s over both nodes.
+    assert effects["users_on_target"] >= 1 and effects["users_elsewhere"] >= 1
+    # The control group is untouched either way.
+    assert effects["kept_elsewhere"] == effects["users_elsewhere"]
+    assert effects["lost_elsewhere"] == 0
+    return effects
+
+
+def test_context_reload_pauses_requests_and_with_no_persistence_loses_sessions(
+    tmp_path: Path,
+) -> None:
+    result = _bench(tmp_path, "context-reload:node1@5")
+    effects = _effects(result)
+    assert effects["lost_on_target"] == effects["users_on_target"]
+    assert effects["errors_in_window"] == 0
+    assert result.summary["errors"] == 0
+    (fault,) = read_manifest(result.run_dir)["faults"]
+    assert fault["at_s"] <= fault["reloaded_at_s"]
+
+
+def test_redeploy_answers_404_meanwhile_and_loses_sessions(tmp_path: Path) -> None:
+    result = _bench(tmp_path, "redeploy:node1@5")
+    effects = _effects(result)
+    assert effects["lost_on_target"] == effects["users_on_target"]
+    assert effects["unanswered_on_target"] == 0
+    assert effects["errors_in_window"] > 0
+    assert set(effects["error_statuses"]) == {"404"}
+    assert result.summary["errors"] == effects["errors_in_window"]
+    (fault,) = read_manifest(result.run_dir)["faults"]
+    steps = ("at_s", "removed_at_s", "undeployed_at_s", "added_at_s", "deployed_at_s")
+    times = [fault[step] for step in steps]
+    assert times == sorted(times)

@@ -1,0 +1,223 @@
+"""The (command, parser) pairs of harness.lab.jvm, on outputs captured from the real tools
+(tests/fixtures/jvm: jcmd VM.flags and jstat -gc of a JDK 17 JVM, a JvmProbe reading of a
+small-pool lab node)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.lab import jvm
+from harness.lab.processes import Endpoint
+from harness.telemetry import JVM_FIELDS, jvm_row, summarize_jvm
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "jvm"
+
+
+def _probe() -> dict[str, object]:
+    data: dict[str, object] = json.loads((FIXTURES / "probe_small_pool.json").read_text())
+    return data
+
+
+def test_vm_flags_give_heap_sizes_and_the_collector() -> None:
+    flags = jvm.parse_vm_flags((FIXTURES / "vm_flags_serial.txt").read_text())
+    assert flags["MaxHeapSize"] == str(128 * 2**20)
+    assert flags["InitialHeapSize"] == str(64 * 2**20)
+    assert flags["NewSize"] == flags["MaxNewSize"] == str(32 * 2**20)
+    assert flags["UseSerialGC"] == "true"
+    assert flags["THPStackMitigation"] == "false"
+    assert jvm.gc_in_use(flags) == "Serial"
+
+
+def test_vm_flags_without_flags_is_an_error() -> None:
+    with pytest.raises(jvm.JvmReadError, match="no -XX flags"):
+        jvm.parse_vm_flags("12345:\nCommand executed successfully\n")
+
+
+def test_jstat_sums_the_heap_and_skips_columns_a_collector_lacks() -> None:
+    row = jvm.parse_jstat_gc((FIXTURES / "jstat_gc_serial.txt").read_text())
+    assert row["EU"] == 2099.3
+    assert row["YGC"] == 0.0
+    assert "CGC" not in row  # "-" for the Serial collector
+    assert row["heap_used_kb"] == pytest.approx(2099.3)
+
+
+def test_jstat_garbage_is_named() -> None:
+    with pytest.raises(jvm.JvmReadError, match="expected a header and a row"):
+        jvm.parse_jstat_gc("jstat: could not attach\n")
+
+
+def test_the_executor_is_the_pool_when_the_connector_names_it() -> None:
+    pool = jvm.pool_from(_probe())
+    assert pool is not None
+    assert (pool.kind, pool.name, pool.max_threads, pool.min_spare_threads) == (
+        "executor",
+        "tomcatThreadPool",
+        4,
+        2,
+    )
+    assert (pool.max_queue_size, pool.current_threads, pool.busy_threads, pool.queue_size) == (
+        8,
+        2,
+        0,
+        0,
+    )
+    assert pool.prestart_min_spare_threads is None  # Tomcat 9 does not expose it
+
+
+def test_without_an_executor_the_connectors_own_pool_is_read() -> None:
+    probe = _probe()
+    probe["executors"] = []
+    probe["connectors"] = [{"port": 8080, "protocol": "HTTP/1.1", "executorName": "Internal"}]
+    probe["thread_pools"] = [
+        {"name": "http-nio-x-8080", "maxThreads": 200, "minSpareThreads": 10,
+         "currentThreadCount": 10, "currentThreadsBusy": 3},
+    ]  # fmt: skip
+    pool = jvm.pool_from(probe)
+    assert pool is not None
+    assert (pool.kind, pool.max_threads, pool.busy_threads, pool.queue_size) == (
+        "connector",
+        200,
+        3,
+        None,
+    )
+
+
+def test_connectors_and_ajp() -> None:
+    connectors = jvm.connectors_from(_probe())
+    assert [(c.port, c.address, c.handler, c.is_ajp) for c in connectors] == [
+        (8080, "127.0.95.11", "org.apache.coyote.http11.Http11NioProtocol", False)
+    ]
+    assert connectors[0].attributes["maxConnections"] == 10000
+    ajp = jvm.connectors_from(
+        {"connectors": [{"port": 8009, "protocol": "AJP/1.3", "protocolHandlerClassName": "x"}]}
+    )
+    assert ajp[0].is_ajp
+
+
+def test_collectors_sessions_and_totals() -> None:
+    collectors = jvm.collectors_from(_probe())
+    assert [(c.name, c.generation, c.count) for c in collectors] == [
+        ("G1 Old Generation", "old", 0),
+        ("G1 Young Generation", "young", 1),
+    ]
+    assert jvm.gc_totals(collectors) == {
+        "young_gc_count": 1,
+        "young_gc_time_ms": 38,
+        "old_gc_count": 0,
+        "old_gc_time_ms": 0,
+    }
+    assert jvm.sessions_from(_probe()) == 1
+
+
+def test_listening_sockets_of_one_pid() -> None:
+    text = (
+        'LISTEN 0 100 [::ffff:127.0.95.11]:8080 *:* users:(("java",pid=17106,fd=44))\n'
+        'LISTEN 0 50 [::ffff:127.0.95.11]:9010 *:* users:(("java",pid=17106,fd=55))\n'
+        'LISTEN 0 511 127.0.95.10:8080 0.0.0.0:* users:(("nginx",pid=17370,fd=6))\n'
+    )
+    assert jvm.parse_listening(text, 17106) == [
+        Endpoint("127.0.95.11", 8080),
+        Endpoint("127.0.95.11", 9010),
+    ]
+
+
+def test_the_agent_binds_the_node_address_and_no_secret_is_on_the_command_line(
+    tmp_path: Path,
+) -> None:
+    secrets = jvm.jmx_secrets(tmp_path / "jmx")
+    argv = jvm.agent_start_command(42, "127.0.96.11", 9010, secrets)
+    assert "jmxremote.host=127.0.96.11" in argv
+    assert "jmxremote.authenticate=true" in argv
+    password = (secrets / "jmx.client").read_text().split()[1]
+    assert len(password) >= 24
+    assert not any(password in arg for arg in argv)
+    assert not any(password in arg for arg in jvm.probe_command("127.0.96.11", 9010))
+    for name in ("jmx.password", "jmx.access", "jmx.client"):
+        assert (secrets / name).stat().st_mode & 0o777 == 0o600
+    access = jvm.JmxAccess("127.0.96.11", 9010, secrets)
+    assert password not in repr(access)
+    # Generated once: a second call keeps the credentials the running agents know.
+    jvm.jmx_secrets(tmp_path / "jmx")
+    assert (secrets / "jmx.client").read_text().split()[1] == password
+
+
+def test_counts_and_probe_lines() -> None:
+    assert jvm.parse_count("0\n") == 0
+    assert jvm.parse_count("13\n") == 13
+    assert len(jvm.parse_probe('{"a": 1}\n\n{"a": 2}\n')) == 2
+    with pytest.raises(jvm.JvmReadError, match="not JSON"):
+        jvm.parse_probe("Exception in thread main\n")
+
+
+def test_a_probe_reading_becomes_a_telemetry_row() -> None:
+    row = dict(zip(JVM_FIELDS, jvm_row("node1", _probe(), 1795475200.0, 3), strict=True))
+    assert row["t_s"] == 12.169
+    assert (row["pool_current"], row["pool_busy"], row["pool_max"], row["queue_size"]) == (
+        2,
+        0,
+        4,
+        0,
+    )
+    assert (row["rejections"], row["heap_used_bytes"], row["young_gc_count"]) == (3, 28332048, 1)
+    assert row["sessions"] == 1
+
+
+def _row(t: float, node: str, busy: int, young: int, young_ms: int) -> tuple[object, ...]:
+    values = dict.fromkeys(JVM_FIELDS, 0)
+    values |= {"t_s": t, "node": node, "pool_busy": busy, "pool_max": 4}
+    values |= {"young_gc_count": young, "young_gc_time_ms": young_ms, "queue_size": ""}
+    return tuple(values[f] for f in JVM_FIELDS)
+
+
+def test_summary_counts_gcs_across_a_restart() -> None:
+    rows = [
+        _row(1, "node1", 1, 5, 50),
+        _row(2, "node1", 4, 7, 70),
+        _row(3, "node1", 2, 1, 10),  # restarted: the counters began again
+        _row(4, "node1", 3, 2, 15),
+    ]
+    summary = summarize_jvm(rows)["node1"]
+    assert summary["busy_threads_peak"] == 4
+    assert summary["young_gc_count"] == 2 + 1 + 1
+    assert summary["young_gc_time_ms"] == 20 + 10 + 5
+    assert summary["queue_peak"] is None  # empty: the connector's pool tells no queue
+
+
+def _node() -> jvm.NodeJvm:
+    probe = _probe()
+    return jvm.NodeJvm(
+        node="node1", pid=1,
+        flags=jvm.parse_vm_flags((FIXTURES / "vm_flags_serial.txt").read_text()),
+        gc="Serial", max_heap_bytes=None, initial_heap_bytes=None, new_size_bytes=None,
+        max_new_size_bytes=None, heap=jvm.Heap(init_bytes=1, used_bytes=1, committed_bytes=1,
+                                              max_bytes=1),
+        collectors=[], jstat={}, pool=jvm.pool_from(probe),
+        connectors=jvm.connectors_from(probe), ajp=False, listening=[], rejections=0,
+        sessions=None, live_threads=None,
+    )  # fmt: skip
+
+
+def test_what_the_profile_asks_is_compared_with_what_runs() -> None:
+    requested = {
+        "executor": {"maxThreads": "4", "minSpareThreads": "2", "maxQueueSize": "8",
+                     "prestartminSpareThreads": "true"},
+        "connector": {"protocol": "org.apache.coyote.http11.Http11NioProtocol",
+                      "enableLookups": "false", "maxConnections": "10000"},
+        "jvm": ["-Xms64m", "-Xmx128m", "-XX:NewSize=32m", "-XX:+UseSerialGC", "-Dx=y"],
+    }  # fmt: skip
+    assert jvm.mismatches(_node(), requested) == ([], ["executor.prestartminSpareThreads"])
+
+    requested["executor"]["maxThreads"] = "400"
+    requested["jvm"] = ["-Xmx256m", "-XX:-UseSerialGC", "-Xss256k"]
+    requested["ajp"] = {"enabled": True}
+    wrong, unseen = jvm.mismatches(_node(), requested)
+    assert wrong == [
+        "executor.maxThreads: asked 400, running 4",
+        "ajp.enabled: asked True, running False",
+        f"jvm.MaxHeapSize: asked {256 * 2**20}, running {128 * 2**20}",
+        "jvm.UseSerialGC: asked false, running true",
+    ]
+    assert unseen == ["executor.prestartminSpareThreads", "jvm.ThreadStackSize"]
