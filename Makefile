@@ -6,13 +6,20 @@ LB       ?= nginx-rr
 SESSIONS ?= redis
 PY       := .venv/bin/python
 
-.PHONY: setup bench matrix compare ci-bench lab-up lab-status lab-down report test lint unit integration
+.PHONY: setup bench webui matrix compare ci-bench lab-up lab-status lab-down report test lint unit integration
 
 setup:
 	@scripts/setup
 
 bench: setup
 	$(PY) -m harness bench --profile $(PROFILE) --duration $(DURATION) --users $(USERS) \
+		--balancer $(LB) --sessions $(SESSIONS)
+
+# The lab plus Locust's web UI with its Sessions tab (WORKERS=N: a master and N workers);
+# Ctrl-C stops everything and writes the results.
+WORKERS ?= 0
+webui: setup
+	$(PY) -m harness webui --profile $(PROFILE) --users $(USERS) --workers $(WORKERS) \
 		--balancer $(LB) --sessions $(SESSIONS)
 
 # A short bench per balancer x session strategy (default: all of them, with a node kill).

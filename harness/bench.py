@@ -20,9 +20,11 @@ from harness.lab.balancers import balancer
 from harness.lab.l4hash import Director
 from harness.profiles import Profile
 from harness.results import (
+    HDR_FILE,
     REQUESTS_FILE,
     RESULTS_DIR,
     convert_raw_records,
+    hdr_summary,
     manifest,
     new_run_dir,
     summarize,
@@ -125,6 +127,8 @@ def _locust_command(plan: BenchPlan, run_dir: Path, raw: Path) -> list[str]:
         str(raw),
         "--session-wait",
         str(plan.wait_s),
+        "--session-hdr",
+        str(run_dir / HDR_FILE),
         *(["--source-net", plan.source_net] if plan.source_net else []),
     ]
 
@@ -229,6 +233,7 @@ def run_bench(
     write_records(run_dir / REQUESTS_FILE, records)
     raw.unlink(missing_ok=True)
     summary = summarize(records, faults)
+    summary["latency_hdr"] = hdr_summary(run_dir / HDR_FILE)
     sampler.write(run_dir)
     summary["telemetry"] = sampler.summary()
     summary["generator_bound"] = summary["telemetry"]["generator_bound"]
@@ -281,6 +286,7 @@ def run_bench(
         verdicts=[verdict],
         files={
             "requests": REQUESTS_FILE,
+            "latency_hdr": HDR_FILE,
             "verdicts": VERDICTS_FILE,
             "telemetry": TELEMETRY_FILE,
             "locust_stats": "locust_stats.csv",

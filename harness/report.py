@@ -11,16 +11,26 @@ import html
 import json
 import math
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
 import plotly.graph_objects as go
+from hdrh.histogram import HdrHistogram
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
-from harness.results import Record, dig, load_records, nearest_rank, number, percentile
+from harness.results import (
+    HDR_FILE,
+    Record,
+    dig,
+    load_histograms,
+    load_records,
+    nearest_rank,
+    number,
+    percentile,
+)
 
 __all__ = [
     "Record",
@@ -408,7 +418,27 @@ def _hdr_ticks(x_max: float) -> tuple[list[float], list[str]]:
     return values, text
 
 
-def _fig_latency(records: Sequence[Record]) -> Any:
+def _histogram_points(histogram: HdrHistogram) -> tuple[list[float], list[float], list[str]]:
+    """The same percentile spectrum as _hdr_points, read from an HDR histogram (us -> ms)."""
+    n = int(histogram.get_total_count())
+    xs: list[float] = []
+    ys: list[float] = []
+    labels: list[str] = []
+    for k in range(math.ceil(HDR_POINTS_PER_DECADE * math.log10(n)) if n > 1 else 0):
+        x = 10 ** (k / HDR_POINTS_PER_DECADE)
+        p = 100.0 * (1.0 - 1.0 / x)
+        xs.append(x)
+        ys.append(histogram.get_value_at_percentile(p) / 1000)
+        labels.append(_percent_label(p) + " (HDR)")
+    xs.append(float(max(n, 1)))
+    ys.append(histogram.get_max_value() / 1000)
+    labels.append("max (HDR)")
+    return xs, ys, labels
+
+
+def _fig_latency(
+    records: Sequence[Record], histograms: Mapping[str, HdrHistogram] | None = None
+) -> Any:
     groups: dict[str, list[float]] = {"all requests": [r.latency_ms for r in records]}
     per_node: dict[str, list[float]] = {}
     for r in records:
@@ -429,6 +459,21 @@ def _fig_latency(records: Sequence[Record]) -> Any:
                 name=name,
                 mode="lines",
                 line={"width": 3} if name == "all requests" else {"width": 1.5},
+                hovertemplate="%{customdata}: %{y:.3f} ms",
+            )
+        )
+    merged = (histograms or {}).get("all")
+    if merged is not None and merged.get_total_count():
+        xs, ys, labels = _histogram_points(merged)
+        x_max = max(x_max, xs[-1])
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                customdata=labels,
+                name="all requests, HDR histogram (merged across Locust processes)",
+                mode="lines",
+                line={"width": 2, "dash": "dot", "color": "#000000"},
                 hovertemplate="%{customdata}: %{y:.3f} ms",
             )
         )
@@ -551,6 +596,7 @@ def _summary_rows(
             "Latency p50 / p95 / p99",
             " / ".join(_fmt(s(k)) for k in ("p50_ms", "p95_ms", "p99_ms")) + " ms",
         ),
+        *_hdr_rows(run),
         ("Sessions kept / lost", f"{_fmt(s('sessions_kept'))} / {_fmt(s('sessions_lost'))}"),
         ("Data lost", _fmt(s("data_lost"))),
         ("Replayed", _fmt(s("replayed"))),
@@ -572,6 +618,19 @@ def _summary_rows(
             )
         )
     return rows
+
+
+def _hdr_rows(run: dict[str, Any]) -> list[tuple[str, str]]:
+    hdr = dig(run, "summary", "latency_hdr")
+    if not isinstance(hdr, dict) or "p50_ms" not in hdr:
+        return []  # schema 1, or a run without the HDR file
+    keys = ("p50_ms", "p95_ms", "p99_ms", "p999_ms")
+    return [
+        (
+            f"Latency p50 / p95 / p99 / p99.9 (HDR, {_fmt(hdr.get('processes'))} process(es))",
+            " / ".join(_fmt(hdr.get(k)) for k in keys) + " ms",
+        )
+    ]
 
 
 def _failures_text(failures: object, requests: object) -> str:
@@ -630,6 +689,7 @@ def _figures(
     records: Sequence[Record],
     faults: Sequence[Fault],
     telemetry: Sequence[TelemetryRow] = (),
+    histograms: Mapping[str, HdrHistogram] | None = None,
 ) -> list[str]:
     bins = bin_by_second(records)
     # Widen the axis to every fault so a fault after the last request is still drawn.
@@ -639,7 +699,7 @@ def _figures(
         "throughput": _fig_throughput_latency(bins, faults, x_end),
         "nodes": _fig_nodes(bins, faults, x_end, _nodes(run)),
         "continuity": _fig_continuity(bins, faults, x_end),
-        "latency": _fig_latency(records),
+        "latency": _fig_latency(records, histograms),
     }
     if telemetry:
         figures["telemetry"] = _fig_telemetry(telemetry, faults, x_end)
@@ -652,6 +712,8 @@ def render_page(
     requests_name: str,
     found: bool,
     telemetry: Sequence[TelemetryRow] = (),
+    *,
+    histograms: Mapping[str, HdrHistogram] | None = None,
 ) -> str:
     """Assemble the page; plotly.js is inlined once, in <head>, and only if there are figures."""
     faults = _faults(run)
@@ -662,7 +724,7 @@ def render_page(
     ]
     if records:
         scripts = f"<script>{get_plotlyjs()}</script>"
-        body = "\n".join(_figures(run, records, faults, telemetry))
+        body = "\n".join(_figures(run, records, faults, telemetry, histograms))
     else:
         why = "is empty" if found else "was not found"
         scripts = ""
@@ -690,7 +752,9 @@ def write_report(run_dir: Path) -> Path:
     records = load_records(requests_path) if found else []
     telemetry_name = str(dig(run, "files", "telemetry") or "telemetry.csv")
     telemetry = load_telemetry(run_dir / telemetry_name)
-    page = render_page(run, records, requests_name, found, telemetry)
+    hdr_path = run_dir / str(dig(run, "files", "latency_hdr") or HDR_FILE)
+    histograms = load_histograms(hdr_path) if hdr_path.is_file() else None
+    page = render_page(run, records, requests_name, found, telemetry, histograms=histograms)
     out = run_dir / "report.html"
     # Write then rename, so a viewer never opens a half-written multi-megabyte page.
     tmp = out.with_name(out.name + ".tmp")
