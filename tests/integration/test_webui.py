@@ -1,0 +1,37 @@
+"""The Sessions tab in a real headless Chromium, Locust in one process (net 127.0.91)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.integration.webui_browser import USERS, run_scenario
+
+pytestmark = pytest.mark.integration
+NET = "127.0.91"
+
+
+def test_sessions_tab_moves_and_a_fault_click_lands_in_the_results(tmp_path: Path) -> None:
+    manifest, records, tab = run_scenario(tmp_path, NET, workers=0)
+
+    assert manifest["schema_version"] == 2
+    (fault,) = manifest["faults"]
+    assert (fault["action"], fault["target"], fault["source"]) == ("sigkill", "node1", "web UI")
+    # The time the tab showed is the time the results keep.
+    assert tab["fault"][1].startswith(f"at {fault['at_utc']} ")
+    assert tab["status"][0] == f"sigkill node1 at {fault['at_utc']}"
+    node1 = [float(r["t_s"]) for r in records if r["node"] == "node1"]
+    assert node1, "node1 served before the fault"
+    # SIGKILL is immediate: node1 answers nothing after the fault (0.5 s for its delivery).
+    assert max(node1) < fault["at_s"] + 0.5
+    assert any(r["node"] == "node2" and float(r["t_s"]) > fault["at_s"] + 1 for r in records)
+
+    summary = manifest["summary"]
+    assert summary["users"] == USERS
+    assert summary["faults"][0]["at_s"] == fault["at_s"]
+    hdr = summary["latency_hdr"]
+    assert hdr["count"] == len(records) == summary["requests"]
+    assert hdr["processes"] == 1
+    # HDR keeps 3 significant digits: its p50 is within 0.1% of the exact one.
+    assert hdr["p50_ms"] == pytest.approx(summary["p50_ms"], rel=2e-3, abs=0.002)
