@@ -474,6 +474,8 @@ def _write_results(
             "mode": "web UI",
             "locustfile": str(LOCUSTFILE.relative_to(REPO_ROOT)),
             "workers": plan.workers,
+            # From the first request to the end: the time on the start form is not load.
+            "duration_s": round(end_epoch - start_epoch, 1),
             "wait_s": plan.wait_s,
             "source_net": plan.source_net,
             "users": summary["users"],
