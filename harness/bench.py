@@ -209,6 +209,28 @@ def _copy_logs(state: LabState, run_dir: Path) -> None:
             shutil.copy2(source, logs / f"{name}.log")
 
 
+def profile_section(profile: Profile) -> dict[str, Any]:
+    """run.json's "profile": the name and what it asked Tomcat for."""
+    return {
+        "name": profile.name,
+        "description": profile.description,
+        "requested": profile.effective(),
+    }
+
+
+def lab_section(topology: Topology, balancer_name: str, store: dict[str, Any]) -> dict[str, Any]:
+    """run.json's "lab": balancer, session manager and its modes (never the password), nodes."""
+    return {
+        "kind": "embedded",
+        "balancer": balancer(balancer_name).label,
+        "balancer_name": balancer_name,
+        "session_store": store["kind"],
+        "session_manager": {k: v for k, v in store.items() if k != "password"},
+        "nodes": [{"name": n.name, "address": str(n.http)} for n in topology.nodes],
+        "entry": topology.balancer_url,
+    }
+
+
 def run_bench(
     plan: BenchPlan, *, tick: Tick = _no_tick, progress: Callable[[str], None]
 ) -> BenchResult:
@@ -250,24 +272,13 @@ def run_bench(
         fault=faults[0] if faults else None,
     )
     write_verdicts(run_dir, [verdict])
-    store = {k: v for k, v in state.store.items() if k != "password"}
     data = manifest(
         run_id=run_dir.name,
         start_epoch=start_epoch,
         end_epoch=end_epoch,
-        profile={
-            "name": plan.profile.name,
-            "description": plan.profile.description,
-            "requested": plan.profile.effective(),
-        },
+        profile=profile_section(plan.profile),
         lab={
-            "kind": "embedded",
-            "balancer": balancer(plan.balancer).label,
-            "balancer_name": plan.balancer,
-            "session_store": state.store["kind"],
-            "session_manager": store,
-            "nodes": [{"name": n.name, "address": str(n.http)} for n in plan.topology.nodes],
-            "entry": plan.topology.balancer_url,
+            **lab_section(plan.topology, plan.balancer, state.store),
             "up_s": state.timings_s.get("up"),
             "timings_s": state.timings_s,
         },

@@ -390,7 +390,22 @@ def _percent_label(p: float) -> str:
 
 def _hdr_points(latencies: Sequence[float]) -> tuple[list[float], list[float], list[str]]:
     """Points (x = 1/(1-p), latency, label) for an HDR percentile plot of sorted latencies."""
-    n = len(latencies)
+    return _spectrum(len(latencies), lambda p: nearest_rank(latencies, p), latencies[-1], "")
+
+
+def _histogram_points(histogram: HdrHistogram) -> tuple[list[float], list[float], list[str]]:
+    """The same spectrum read from an HDR histogram (microseconds -> ms)."""
+    return _spectrum(
+        int(histogram.get_total_count()),
+        lambda p: histogram.get_value_at_percentile(p) / 1000,
+        histogram.get_max_value() / 1000,
+        " (HDR)",
+    )
+
+
+def _spectrum(
+    n: int, value_at: Callable[[float], float], max_value: float, suffix: str
+) -> tuple[list[float], list[float], list[str]]:
     xs: list[float] = []
     ys: list[float] = []
     labels: list[str] = []
@@ -399,11 +414,11 @@ def _hdr_points(latencies: Sequence[float]) -> tuple[list[float], list[float], l
         x = 10 ** (k / HDR_POINTS_PER_DECADE)
         p = 100.0 * (1.0 - 1.0 / x)
         xs.append(x)
-        ys.append(nearest_rank(latencies, p))
-        labels.append(_percent_label(p))
+        ys.append(value_at(p))
+        labels.append(_percent_label(p) + suffix)
     xs.append(float(max(n, 1)))
-    ys.append(latencies[-1])
-    labels.append("max")
+    ys.append(max_value)
+    labels.append("max" + suffix)
     return xs, ys, labels
 
 
@@ -418,24 +433,6 @@ def _hdr_ticks(x_max: float) -> tuple[list[float], list[str]]:
     return values, text
 
 
-def _histogram_points(histogram: HdrHistogram) -> tuple[list[float], list[float], list[str]]:
-    """The same percentile spectrum as _hdr_points, read from an HDR histogram (us -> ms)."""
-    n = int(histogram.get_total_count())
-    xs: list[float] = []
-    ys: list[float] = []
-    labels: list[str] = []
-    for k in range(math.ceil(HDR_POINTS_PER_DECADE * math.log10(n)) if n > 1 else 0):
-        x = 10 ** (k / HDR_POINTS_PER_DECADE)
-        p = 100.0 * (1.0 - 1.0 / x)
-        xs.append(x)
-        ys.append(histogram.get_value_at_percentile(p) / 1000)
-        labels.append(_percent_label(p) + " (HDR)")
-    xs.append(float(max(n, 1)))
-    ys.append(histogram.get_max_value() / 1000)
-    labels.append("max (HDR)")
-    return xs, ys, labels
-
-
 def _fig_latency(
     records: Sequence[Record], histograms: Mapping[str, HdrHistogram] | None = None
 ) -> Any:
@@ -446,10 +443,22 @@ def _fig_latency(
             per_node.setdefault(r.node, []).append(r.latency_ms)
     for node in sorted(per_node, key=_natural_key):
         groups[f"{node} (no errors)"] = per_node[node]
+    curves: list[tuple[str, tuple[list[float], list[float], list[str]], dict[str, object]]] = [
+        (name, _hdr_points(sorted(latencies)), {"width": 3 if name == "all requests" else 1.5})
+        for name, latencies in groups.items()
+    ]
+    merged = (histograms or {}).get("all")
+    if merged is not None and merged.get_total_count():
+        curves.append(
+            (
+                "all requests, HDR histogram (merged across Locust processes)",
+                _histogram_points(merged),
+                {"width": 2, "dash": "dot", "color": "#000000"},
+            )
+        )
     fig = go.Figure()
     x_max = 1.0
-    for name, latencies in groups.items():
-        xs, ys, labels = _hdr_points(sorted(latencies))
+    for name, (xs, ys, labels), line in curves:
         x_max = max(x_max, xs[-1])
         fig.add_trace(
             go.Scatter(
@@ -458,22 +467,7 @@ def _fig_latency(
                 customdata=labels,
                 name=name,
                 mode="lines",
-                line={"width": 3} if name == "all requests" else {"width": 1.5},
-                hovertemplate="%{customdata}: %{y:.3f} ms",
-            )
-        )
-    merged = (histograms or {}).get("all")
-    if merged is not None and merged.get_total_count():
-        xs, ys, labels = _histogram_points(merged)
-        x_max = max(x_max, xs[-1])
-        fig.add_trace(
-            go.Scatter(
-                x=xs,
-                y=ys,
-                customdata=labels,
-                name="all requests, HDR histogram (merged across Locust processes)",
-                mode="lines",
-                line={"width": 2, "dash": "dot", "color": "#000000"},
+                line=line,
                 hovertemplate="%{customdata}: %{y:.3f} ms",
             )
         )

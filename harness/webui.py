@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from harness.artifacts import REPO_ROOT
+from harness.bench import lab_section, profile_section
 from harness.faults import FaultSpec, inject, restore
 from harness.lab import Lab, LabError, Topology
-from harness.lab.balancers import balancer
 from harness.profiles import Profile
 from harness.results import (
     HDR_FILE,
@@ -455,20 +455,8 @@ def _write_results(
         run_id=run_dir.name,
         start_epoch=start_epoch,
         end_epoch=end_epoch,
-        profile={
-            "name": plan.profile.name,
-            "description": plan.profile.description,
-            "requested": plan.profile.effective(),
-        },
-        lab={
-            "kind": "embedded",
-            "balancer": balancer(plan.balancer).label,
-            "balancer_name": plan.balancer,
-            "session_store": store["kind"],
-            "session_manager": {k: v for k, v in store.items() if k != "password"},
-            "nodes": [{"name": n.name, "address": str(n.http)} for n in plan.topology.nodes],
-            "entry": plan.topology.balancer_url,
-        },
+        profile=profile_section(plan.profile),
+        lab=lab_section(plan.topology, plan.balancer, store),
         load={
             "tool": "locust",
             "mode": "web UI",
