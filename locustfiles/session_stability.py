@@ -121,7 +121,9 @@ def _open_records(environment: Environment, **_: Any) -> None:
         _writer = RecordWriter(str(records_path(path, environment)))
 
 
-@events.quitting.add_listener
+# `quit`, not `quitting`: users still finish requests between the two, and every one of
+# them reaches the HDR histogram, so every one must reach the records too.
+@events.quit.add_listener
 def _close_records(**_: Any) -> None:
     global _writer  # noqa: PLW0603
     if _writer is not None:
