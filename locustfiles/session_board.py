@@ -132,12 +132,19 @@ class SessionBoard:
         self.latencies = Latencies()
         self.faults: list[dict[str, Any]] = []
         self.processes = 1
+        # The run's clock starts at its first request, as the results' t_s do.
+        self.first_epoch: float | None = None
         self._changed: set[int] = set()
         self._node_delta: dict[str, int] = {}
         self._outcome_delta: dict[str, int] = {}
         self._latency_delta = Latencies()
 
-    def observe(self, user: int, outcome: str, node: str, latency_ms: float) -> None:
+    def observe(
+        self, user: int, outcome: str, node: str, latency_ms: float, epoch: float | None = None
+    ) -> None:
+        """One classified reply; epoch (when it came) marks the run's first request."""
+        if epoch is not None and (self.first_epoch is None or epoch < self.first_epoch):
+            self.first_epoch = epoch
         state = self.users.get(user)
         if state is None:
             state = self.users[user] = UserState()
@@ -169,6 +176,7 @@ class SessionBoard:
             "nodes": self._node_delta,
             "outcomes": self._outcome_delta,
             "hdr": self._latency_delta.encode(),
+            "first_epoch": self.first_epoch,
         }
         self._changed, self._node_delta, self._outcome_delta = set(), {}, {}
         self._latency_delta = Latencies()
@@ -183,6 +191,9 @@ class SessionBoard:
         for key, count in delta.get("outcomes", {}).items():
             self.outcomes[key] = self.outcomes.get(key, 0) + int(count)
         self.latencies.add_encoded(delta.get("hdr", {}))
+        first = delta.get("first_epoch")
+        if first is not None and (self.first_epoch is None or first < self.first_epoch):
+            self.first_epoch = float(first)
 
     # -- what the tab shows ------------------------------------------------------
 
@@ -211,9 +222,7 @@ class SessionBoard:
             "faults": list(self.faults),
         }
 
-    def rows(
-        self, now_epoch: float | None = None, start_epoch: float | None = None
-    ) -> list[dict[str, str]]:
+    def rows(self) -> list[dict[str, str]]:
         """The Sessions tab's table: one row per figure, in reading order."""
         c = self.counts()
         users = c["users"]
@@ -252,7 +261,7 @@ class SessionBoard:
                     f"{self.processes} process(es) merged",
                 )
             )
-        rows.extend(fault_rows(c["faults"], start_epoch))
+        rows.extend(fault_rows(c["faults"], self.first_epoch))
         return rows
 
 

@@ -202,11 +202,12 @@ class SessionUser(FastHttpUser):
             elif outcome != ERROR:
                 response.success()
             latency_ms = response.request_meta["response_time"]
-            observe(self.user_id, outcome, reply.node if reply else "", latency_ms)
+            now = time.time()
+            observe(self.user_id, outcome, reply.node if reply else "", latency_ms, now)
             if _writer is not None:
                 _writer.write(
                     (
-                        f"{time.time():.6f}",
+                        f"{now:.6f}",
                         self.user_id,
                         reply.session if reply else "",
                         reply.node if reply else "",

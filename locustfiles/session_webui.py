@@ -20,7 +20,6 @@ from __future__ import annotations
 import html
 import json
 import logging
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -41,7 +40,6 @@ FAULT_POLL_S = 1.0
 CONTROL_TIMEOUT_S = 5.0
 
 board = SessionBoard()
-_started_epoch: float | None = None
 _reported_by: set[str] = set()
 
 
@@ -75,8 +73,8 @@ def worker_index(environment: Environment) -> int | None:
     return index if index >= 0 else None
 
 
-def observe(user: int, outcome: str, node: str, latency_ms: float) -> None:
-    board.observe(user, outcome, node, latency_ms)
+def observe(user: int, outcome: str, node: str, latency_ms: float, epoch: float) -> None:
+    board.observe(user, outcome, node, latency_ms, epoch)
 
 
 # -- distributed mode -------------------------------------------------------------
@@ -96,13 +94,6 @@ def _merge(client_id: str, data: dict[str, Any], **_: Any) -> None:
 
 
 # -- lifecycle ------------------------------------------------------------------------
-
-
-@events.test_start.add_listener
-def _test_started(environment: Environment, **_: Any) -> None:
-    global _started_epoch  # noqa: PLW0603
-    if _started_epoch is None:
-        _started_epoch = time.time()
 
 
 @events.quit.add_listener
@@ -241,7 +232,7 @@ def _extend_web_ui(environment: Environment, control: str) -> None:
     @app.after_request
     def _extend(response: Response) -> Response:
         if request.path.endswith("/stats/requests") and response.is_json:
-            rows = board.rows(start_epoch=_started_epoch)
+            rows = board.rows()
             payload = {**(response.json or {}), "extended_stats": [{"key": TAB_KEY, "data": rows}]}
             response.set_data(json.dumps(payload))
         elif request.path == "/" and response.mimetype == "text/html":
@@ -253,7 +244,7 @@ def _extend_web_ui(environment: Environment, control: str) -> None:
     def _state() -> Response:
         """The tab's numbers as JSON, for scripts and tests."""
         return jsonify(
-            {**board.counts(), "started_epoch": _started_epoch, "processes": board.processes}
+            {**board.counts(), "first_epoch": board.first_epoch, "processes": board.processes}
         )
 
     @app.route("/sessions/fault", methods=["POST"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -18,8 +19,11 @@ def test_sessions_tab_moves_and_a_fault_click_lands_in_the_results(tmp_path: Pat
     assert manifest["schema_version"] == 2
     (fault,) = manifest["faults"]
     assert (fault["action"], fault["target"], fault["source"]) == ("sigkill", "node1", "web UI")
-    # The time the tab showed is the time the results keep.
+    # The time the tab showed is the time the results keep, on the same clock (from the
+    # first request): "at <UTC> (t+<s> s) from web UI".
     assert tab["fault"][1].startswith(f"at {fault['at_utc']} ")
+    shown_t = float(re.search(r"\(t\+([\d.]+) s\)", tab["fault"][1]).group(1))  # type: ignore[union-attr]
+    assert abs(shown_t - fault["at_s"]) <= 0.051
     assert tab["status"][0] == f"sigkill node1 at {fault['at_utc']}"
     node1 = [float(r["t_s"]) for r in records if r["node"] == "node1"]
     assert node1, "node1 served before the fault"

@@ -60,7 +60,8 @@ def test_worker_deltas_merged_on_a_master_equal_one_board_of_everything() -> Non
         master.merge(json.loads(json.dumps(worker.delta())))
     assert master.counts() == whole.counts()
     # A delta forgets what it sent: a second one right after is empty.
-    assert workers[0].delta() == {"users": {}, "nodes": {}, "outcomes": {}, "hdr": {}}
+    empty = {"users": {}, "nodes": {}, "outcomes": {}, "hdr": {}, "first_epoch": None}
+    assert workers[0].delta() == empty
 
 
 def test_merged_hdr_percentiles_equal_one_histogram_of_all_values() -> None:
@@ -85,12 +86,13 @@ def test_merged_hdr_percentiles_equal_one_histogram_of_all_values() -> None:
 def test_rows_show_nodes_latency_and_faults() -> None:
     board = SessionBoard()
     _observe(board, EVENTS)
+    board.observe(1, "kept", "node1", 1.0, epoch=100.0)
     board.faults = [
         {"action": "sigkill", "target": "node1", "epoch": 110.5, "at_utc": "T1", "source": "web UI"}
     ]
-    rows = {r["what"]: r for r in board.rows(start_epoch=100.0)}
+    rows = {r["what"]: r for r in board.rows()}
     assert rows["sessions lost"]["value"] == "1"
-    assert rows["node node1"]["value"] == "4"
+    assert rows["node node1"]["value"] == "5"
     assert rows["latency (HDR)"]["value"].startswith("p50 ")
     assert rows["fault"]["value"] == "sigkill node1"
     assert rows["fault"]["detail"] == "at T1 (t+10.5 s) from web UI"
@@ -130,3 +132,14 @@ def test_latencies_beyond_the_range_are_clamped_not_lost() -> None:
     latencies.record("node1", 10**9)
     assert latencies.histograms[ALL].get_total_count() == 2
     assert new_histogram().get_total_count() == 0
+
+
+def test_the_runs_clock_starts_at_the_first_request_of_any_worker() -> None:
+    master, early, late = SessionBoard(), SessionBoard(), SessionBoard()
+    late.observe(1001, "new", "node1", 2.0, epoch=50.0)
+    early.observe(1, "new", "node2", 2.0, epoch=40.0)
+    early.observe(1, "kept", "node2", 2.0, epoch=45.0)
+    master.merge(late.delta())
+    assert master.first_epoch == 50.0
+    master.merge(early.delta())
+    assert master.first_epoch == 40.0
