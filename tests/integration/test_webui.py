@@ -13,8 +13,8 @@ pytestmark = pytest.mark.integration
 NET = "127.0.91"
 
 
-def test_sessions_tab_moves_and_a_fault_click_lands_in_the_results(tmp_path: Path) -> None:
-    manifest, records, tab = run_scenario(tmp_path, NET, workers=0)
+def test_sessions_tab_moves_and_fault_clicks_land_in_the_results(tmp_path: Path) -> None:
+    manifest, records, tab = run_scenario(tmp_path, NET, workers=0, restore=True)
 
     assert manifest["schema_version"] == 2
     (fault,) = manifest["faults"]
@@ -25,10 +25,14 @@ def test_sessions_tab_moves_and_a_fault_click_lands_in_the_results(tmp_path: Pat
     shown_t = float(re.search(r"\(t\+([\d.]+) s\)", tab["fault"][1]).group(1))  # type: ignore[union-attr]
     assert abs(shown_t - fault["at_s"]) <= 0.051
     assert tab["status"][0] == f"sigkill node1 at {fault['at_utc']}"
+    assert fault["restore"] == "start"
+    assert fault["restored_at_s"] > fault["at_s"]
     node1 = [float(r["t_s"]) for r in records if r["node"] == "node1"]
     assert node1, "node1 served before the fault"
-    # SIGKILL is immediate: node1 answers nothing after the fault (0.5 s for its delivery).
-    assert max(node1) < fault["at_s"] + 0.5
+    # SIGKILL is immediate: node1 answers nothing between the fault (0.5 s for its
+    # delivery) and its start, and serves again after it.
+    assert not [t for t in node1 if fault["at_s"] + 0.5 < t < fault["restored_at_s"]]
+    assert max(node1) > fault["restored_at_s"]
     assert any(r["node"] == "node2" and float(r["t_s"]) > fault["at_s"] + 1 for r in records)
 
     summary = manifest["summary"]

@@ -128,10 +128,10 @@ def tab(page: Page) -> dict[str, tuple[str, str]]:
 
 
 def wait_for(
-    page: Page, check: Callable[[dict[str, tuple[str, str]]], bool], what: str
+    page: Page, check: Callable[[dict[str, tuple[str, str]]], bool], what: str, timeout: float = 30
 ) -> dict[str, tuple[str, str]]:
-    """Poll the rendered tab (the UI refreshes every 2 s) until check holds; 30 s at most."""
-    deadline = time.monotonic() + 30
+    """Poll the rendered tab (the UI refreshes every 2 s) until check holds."""
+    deadline = time.monotonic() + timeout
     while True:
         rows = tab(page)
         if check(rows):
@@ -163,10 +163,11 @@ def screenshot(page: Page, tmp_path: Path, name: str) -> Path:
 
 
 def run_scenario(
-    tmp_path: Path, net: str, workers: int
+    tmp_path: Path, net: str, workers: int, *, restore: bool = False
 ) -> tuple[dict[str, Any], list[dict[str, str]], dict[str, tuple[str, str]]]:
     """Start a swarm in the browser, watch the numbers move, SIGKILL node1 by a click,
-    check the tab, stop with Ctrl-C; returns the results and the tab's last rows."""
+    check the tab, (start node1 again by a click), stop with Ctrl-C; returns the results
+    and the tab's last rows."""
     with harness_webui(tmp_path, net, workers) as ui, chromium() as browser:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         start_swarm(page, ui.url)
@@ -191,6 +192,16 @@ def run_scenario(
                          "node2 serving")  # fmt: skip
         assert number(after, "node node1") == number(before, "node node1")
         screenshot(page, tmp_path, f"sessions-tab-{workers}-workers.png")
+        if restore:
+            page.click("button[data-action=start][data-target=node1]")
+            wait_for(page, lambda r: "; start at " in r["fault"][1], "the restore")
+            # Back in the pool once nginx retries it (fail_timeout 10 s) and Tomcat is up.
+            after = wait_for(
+                page,
+                lambda r: number(r, "node node1") > number(before, "node node1"),
+                "node1 serving again",
+                timeout=90,
+            )
         page.get_by_role("tab", name="Statistics").click()
         # Only the Sessions tab shows the fault buttons (its script watches ?tab= every 0.3 s).
         page.wait_for_selector("#tb-faults", state="hidden", timeout=5000)
