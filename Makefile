@@ -6,7 +6,7 @@ LB       ?= nginx-rr
 SESSIONS ?= redis
 PY       := .venv/bin/python
 
-.PHONY: setup bench storebench profiles matrix compare ci-bench lab-up lab-status lab-down report test lint unit integration
+.PHONY: setup bench storebench profiles webui matrix compare ci-bench lab-up lab-status lab-down report test lint unit integration
 
 setup:
 	@scripts/setup
@@ -20,6 +20,13 @@ PROFILES ?= default best-practice small-pool
 profiles: setup
 	$(PY) -m harness profiles $(PROFILES) --duration $(DURATION) --users $(USERS) \
 		--balancer $(LB) --sessions $(SESSIONS) $(if $(FAULTS),--faults $(FAULTS))
+
+# The lab plus Locust's web UI with its Sessions tab (WORKERS=N: a master and N workers);
+# Ctrl-C stops everything and writes the results.
+WORKERS ?= 0
+webui: setup
+	$(PY) -m harness webui --profile $(PROFILE) --users $(USERS) --workers $(WORKERS) \
+		--balancer $(LB) --sessions $(SESSIONS)
 
 # A short bench per balancer x session strategy (default: all of them, with a node kill).
 MATRIX_LB       ?= all

@@ -22,9 +22,11 @@ from harness.lab.balancers import balancer
 from harness.lab.l4hash import Director
 from harness.profiles import Profile
 from harness.results import (
+    HDR_FILE,
     REQUESTS_FILE,
     RESULTS_DIR,
     convert_raw_records,
+    hdr_summary,
     manifest,
     new_run_dir,
     summarize,
@@ -128,6 +130,8 @@ def _locust_command(plan: BenchPlan, run_dir: Path, raw: Path) -> list[str]:
         str(raw),
         "--session-wait",
         str(plan.wait_s),
+        "--session-hdr",
+        str(run_dir / HDR_FILE),
         *(["--source-net", plan.source_net] if plan.source_net else []),
         *(["--session-size", str(plan.session_size)] if plan.session_size else []),
     ]
@@ -248,6 +252,28 @@ def _copy_logs(state: LabState, run_dir: Path) -> None:
             shutil.copy2(source, logs / f"{name}.log")
 
 
+def profile_section(profile: Profile) -> dict[str, Any]:
+    """run.json's "profile": the name and what it asked Tomcat for."""
+    return {
+        "name": profile.name,
+        "description": profile.description,
+        "requested": profile.effective(),
+    }
+
+
+def lab_section(topology: Topology, balancer_name: str, store: dict[str, Any]) -> dict[str, Any]:
+    """run.json's "lab": balancer, session manager and its modes (never the password), nodes."""
+    return {
+        "kind": "embedded",
+        "balancer": balancer(balancer_name).label,
+        "balancer_name": balancer_name,
+        "session_store": store["kind"],
+        "session_manager": {k: v for k, v in store.items() if k != "password"},
+        "nodes": [{"name": n.name, "address": str(n.http)} for n in topology.nodes],
+        "entry": topology.balancer_url,
+    }
+
+
 def run_bench(
     plan: BenchPlan, *, tick: Tick = _no_tick, progress: Callable[[str], None]
 ) -> BenchResult:
@@ -279,6 +305,7 @@ def run_bench(
         for f in faults
         if "at_s" in f and not str(f.get("action", "")).startswith("director")
     ]
+    summary["latency_hdr"] = hdr_summary(run_dir / HDR_FILE)
     sampler.write(run_dir)
     summary["telemetry"] = sampler.summary()
     summary["generator_bound"] = summary["telemetry"]["generator_bound"]
@@ -298,24 +325,13 @@ def run_bench(
         fault=faults[0] if faults else None,
     )
     write_verdicts(run_dir, [verdict])
-    store = {k: v for k, v in state.store.items() if k != "password"}
     data = manifest(
         run_id=run_dir.name,
         start_epoch=start_epoch,
         end_epoch=end_epoch,
-        profile={
-            "name": plan.profile.name,
-            "description": plan.profile.description,
-            "requested": plan.profile.effective(),
-        },
+        profile=profile_section(plan.profile),
         lab={
-            "kind": "embedded",
-            "balancer": balancer(plan.balancer).label,
-            "balancer_name": plan.balancer,
-            "session_store": state.store["kind"],
-            "session_manager": store,
-            "nodes": [{"name": n.name, "address": str(n.http)} for n in plan.topology.nodes],
-            "entry": plan.topology.balancer_url,
+            **lab_section(plan.topology, plan.balancer, state.store),
             "up_s": state.timings_s.get("up"),
             "l4_director": state.l4_director,
             "timings_s": state.timings_s,
@@ -337,6 +353,7 @@ def run_bench(
         verdicts=[verdict],
         files={
             "requests": REQUESTS_FILE,
+            "latency_hdr": HDR_FILE,
             "verdicts": VERDICTS_FILE,
             "telemetry": TELEMETRY_FILE,
             "jvm_telemetry": JVM_TELEMETRY_FILE,

@@ -449,6 +449,49 @@ def cmd_storebench(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- webui -----------------------------------------------------------------
+
+
+def cmd_webui(args: argparse.Namespace) -> int:
+    from harness.report import write_report  # noqa: PLC0415
+    from harness.webui import WebUIPlan, run_webui  # noqa: PLC0415
+
+    plan = WebUIPlan(
+        profile=load_profile(args.profile),
+        topology=_topology(args),
+        balancer=args.balancer,
+        sessions=args.sessions,
+        workers=int(args.workers),
+        users=int(args.users),
+        spawn_rate=float(args.spawn_rate),
+        wait_s=float(args.wait),
+        source_net=args.source_net or None,
+        results_dir=Path(args.results_dir),
+        web_port=int(args.web_port),
+    )
+
+    def ready(url: str) -> None:
+        status.stop()
+        mode = f"a master and {plan.workers} workers" if plan.workers else "one process"
+        console.print(
+            f"Locust web UI ({mode}): {url}  (Sessions tab: {url}/?tab=sessions)\n"
+            "Ctrl-C stops Locust and the lab and writes the results.",
+            soft_wrap=True,
+        )
+
+    with console.status("webui") as status:
+        result = run_webui(plan, progress=status.update, ready=ready)
+    write_report(result.run_dir)
+    summary = result.summary
+    console.print(
+        f"{summary['requests']} requests, {summary['users']} users: "
+        f"{summary['sessions_kept']} kept their session, {summary['data_lost']} lost data; "
+        f"faults: {len(summary['faults'])}; verdict: {result.verdict['verdict']}"
+    )
+    console.print(f"report: {result.run_dir / 'report.html'}", soft_wrap=True)
+    return 0
+
+
 # -- report, profile -------------------------------------------------------
 
 
@@ -655,6 +698,22 @@ def _parser_profiles(sub: Any) -> None:
     profiles.set_defaults(func=cmd_profiles)
 
 
+def _parser_webui(sub: Any) -> None:
+    webui = sub.add_parser(
+        "webui", help="lab up and Locust's web UI with a Sessions tab; Ctrl-C ends and reports"
+    )
+    _add(webui, "profile", "best-practice", "profile name or .toml path")
+    _add(webui, "workers", "0", "Locust workers (0: one process; N: a master and N workers)")
+    _add(webui, "users", "20", "users prefilled in the start form")
+    _add(webui, "spawn-rate", "20", "users started per second (prefilled)")
+    _add(webui, "wait", "0.05", "seconds each user waits between requests")
+    _add(webui, "web-port", "8089", "port of the web UI, on the lab net's .30 address")
+    _add(webui, "results-dir", str(RESULTS_DIR), "where results/<run-id>/ folders go")
+    _add(webui, "source-net", "127.100", "first two octets of each user's source address")
+    _add_lab_options(webui)
+    webui.set_defaults(func=cmd_webui)
+
+
 def _parser_report(sub: Any) -> None:
     report = sub.add_parser("report", help="write report.html for a results folder")
     report.add_argument("run", help="results/<run-id> folder")
@@ -708,6 +767,7 @@ _SUBCOMMANDS = (
     _parser_bench,
     _parser_matrix,
     _parser_profiles,
+    _parser_webui,
     _parser_store,
     _parser_report,
     _parser_compare,

@@ -40,6 +40,7 @@ from harness.results import (
     REQUESTS_FILE,
     Record,
     dig,
+    hdr_latency_ms,
     load_records,
     nearest_rank,
     number,
@@ -677,6 +678,12 @@ def _performance(base: _Run, head: _Run, limits: Thresholds) -> list[Metric]:
     def values(key: str) -> tuple[float | None, float | None]:
         return number(base.summary.get(key)), number(head.summary.get(key))
 
+    def latencies(key: str) -> tuple[float | None, float | None]:
+        # Both runs with HDR histograms (schema 2): their merged percentiles; otherwise
+        # both exact nearest-rank ones, never one of each kind.
+        hdr = hdr_latency_ms(base.summary, key), hdr_latency_ms(head.summary, key)
+        return hdr if None not in hdr else values(key)
+
     throughput = _Stat("throughput", "req/s", *values("rps"), sb.throughput, sh.throughput, True)
     metrics = [_judge_factor(throughput, limits.throughput.max_slowdown, alpha)]
     for name, b, h, threshold in (
@@ -684,7 +691,7 @@ def _performance(base: _Run, head: _Run, limits: Thresholds) -> list[Metric]:
         ("p95", sb.p95, sh.p95, limits.latency.p95),
         ("p99", sb.p99, sh.p99, limits.latency.p99),
     ):
-        latency = _Stat(f"latency {name}", "ms", *values(f"{name}_ms"), b, h, False)
+        latency = _Stat(f"latency {name}", "ms", *latencies(f"{name}_ms"), b, h, False)
         metrics.append(_judge_factor(latency, threshold, alpha))
     rates = (_error_rate(base.summary), _error_rate(head.summary))
     errors = _Stat("error rate", "%", *rates, sb.error_rate, sh.error_rate, False)

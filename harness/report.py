@@ -11,17 +11,27 @@ import html
 import json
 import math
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
 import plotly.graph_objects as go
+from hdrh.histogram import HdrHistogram
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
 from harness.effects import describe_effects
-from harness.results import Record, dig, load_records, nearest_rank, number, percentile
+from harness.results import (
+    HDR_FILE,
+    Record,
+    dig,
+    load_histograms,
+    load_records,
+    nearest_rank,
+    number,
+    percentile,
+)
 
 __all__ = [
     "Record",
@@ -455,7 +465,22 @@ def _percent_label(p: float) -> str:
 
 def _hdr_points(latencies: Sequence[float]) -> tuple[list[float], list[float], list[str]]:
     """Points (x = 1/(1-p), latency, label) for an HDR percentile plot of sorted latencies."""
-    n = len(latencies)
+    return _spectrum(len(latencies), lambda p: nearest_rank(latencies, p), latencies[-1], "")
+
+
+def _histogram_points(histogram: HdrHistogram) -> tuple[list[float], list[float], list[str]]:
+    """The same spectrum read from an HDR histogram (microseconds -> ms)."""
+    return _spectrum(
+        int(histogram.get_total_count()),
+        lambda p: histogram.get_value_at_percentile(p) / 1000,
+        histogram.get_max_value() / 1000,
+        " (HDR)",
+    )
+
+
+def _spectrum(
+    n: int, value_at: Callable[[float], float], max_value: float, suffix: str
+) -> tuple[list[float], list[float], list[str]]:
     xs: list[float] = []
     ys: list[float] = []
     labels: list[str] = []
@@ -464,11 +489,11 @@ def _hdr_points(latencies: Sequence[float]) -> tuple[list[float], list[float], l
         x = 10 ** (k / HDR_POINTS_PER_DECADE)
         p = 100.0 * (1.0 - 1.0 / x)
         xs.append(x)
-        ys.append(nearest_rank(latencies, p))
-        labels.append(_percent_label(p))
+        ys.append(value_at(p))
+        labels.append(_percent_label(p) + suffix)
     xs.append(float(max(n, 1)))
-    ys.append(latencies[-1])
-    labels.append("max")
+    ys.append(max_value)
+    labels.append("max" + suffix)
     return xs, ys, labels
 
 
@@ -483,7 +508,9 @@ def _hdr_ticks(x_max: float) -> tuple[list[float], list[str]]:
     return values, text
 
 
-def _fig_latency(records: Sequence[Record]) -> Any:
+def _fig_latency(
+    records: Sequence[Record], histograms: Mapping[str, HdrHistogram] | None = None
+) -> Any:
     groups: dict[str, list[float]] = {"all requests": [r.latency_ms for r in records]}
     per_node: dict[str, list[float]] = {}
     for r in records:
@@ -491,10 +518,22 @@ def _fig_latency(records: Sequence[Record]) -> Any:
             per_node.setdefault(r.node, []).append(r.latency_ms)
     for node in sorted(per_node, key=_natural_key):
         groups[f"{node} (no errors)"] = per_node[node]
+    curves: list[tuple[str, tuple[list[float], list[float], list[str]], dict[str, object]]] = [
+        (name, _hdr_points(sorted(latencies)), {"width": 3 if name == "all requests" else 1.5})
+        for name, latencies in groups.items()
+    ]
+    merged = (histograms or {}).get("all")
+    if merged is not None and merged.get_total_count():
+        curves.append(
+            (
+                "all requests, HDR histogram (merged across Locust processes)",
+                _histogram_points(merged),
+                {"width": 2, "dash": "dot", "color": "#000000"},
+            )
+        )
     fig = go.Figure()
     x_max = 1.0
-    for name, latencies in groups.items():
-        xs, ys, labels = _hdr_points(sorted(latencies))
+    for name, (xs, ys, labels), line in curves:
         x_max = max(x_max, xs[-1])
         fig.add_trace(
             go.Scatter(
@@ -503,7 +542,7 @@ def _fig_latency(records: Sequence[Record]) -> Any:
                 customdata=labels,
                 name=name,
                 mode="lines",
-                line={"width": 3} if name == "all requests" else {"width": 1.5},
+                line=line,
                 hovertemplate="%{customdata}: %{y:.3f} ms",
             )
         )
@@ -630,6 +669,7 @@ def _summary_rows(
             "Latency p50 / p95 / p99",
             " / ".join(_fmt(s(k)) for k in ("p50_ms", "p95_ms", "p99_ms")) + " ms",
         ),
+        *_hdr_rows(run),
         ("Sessions kept / lost", f"{_fmt(s('sessions_kept'))} / {_fmt(s('sessions_lost'))}"),
         ("Data lost", _fmt(s("data_lost"))),
         ("Replayed", _fmt(s("replayed"))),
@@ -677,6 +717,19 @@ def _effects_text(effects: dict[str, Any]) -> str:
         return describe_effects(effects)
     except (KeyError, TypeError, ValueError):
         return MISSING  # an older or hand-edited run.json
+
+
+def _hdr_rows(run: dict[str, Any]) -> list[tuple[str, str]]:
+    hdr = dig(run, "summary", "latency_hdr")
+    if not isinstance(hdr, dict) or "p50_ms" not in hdr:
+        return []  # schema 1, or a run without the HDR file
+    keys = ("p50_ms", "p95_ms", "p99_ms", "p999_ms")
+    return [
+        (
+            f"Latency p50 / p95 / p99 / p99.9 (HDR, {_fmt(hdr.get('processes'))} process(es))",
+            " / ".join(_fmt(hdr.get(k)) for k in keys) + " ms",
+        )
+    ]
 
 
 def _failures_text(failures: object, requests: object) -> str:
@@ -734,8 +787,10 @@ def _figures(
     run: dict[str, Any],
     records: Sequence[Record],
     faults: Sequence[Fault],
+    *,
     telemetry: Sequence[TelemetryRow] = (),
     jvm_rows: Sequence[dict[str, Any]] = (),
+    histograms: Mapping[str, HdrHistogram] | None = None,
 ) -> list[str]:
     bins = bin_by_second(records)
     # Widen the axis to every fault so a fault after the last request is still drawn.
@@ -745,7 +800,7 @@ def _figures(
         "throughput": _fig_throughput_latency(bins, faults, x_end),
         "nodes": _fig_nodes(bins, faults, x_end, _nodes(run)),
         "continuity": _fig_continuity(bins, faults, x_end),
-        "latency": _fig_latency(records),
+        "latency": _fig_latency(records, histograms),
     }
     if telemetry:
         figures["telemetry"] = _fig_telemetry(telemetry, faults, x_end)
@@ -762,6 +817,7 @@ def render_page(
     telemetry: Sequence[TelemetryRow] = (),
     *,
     jvm_rows: Sequence[dict[str, Any]] = (),
+    histograms: Mapping[str, HdrHistogram] | None = None,
 ) -> str:
     """Assemble the page; plotly.js is inlined once, in <head>, and only if there are figures."""
     faults = _faults(run)
@@ -772,7 +828,16 @@ def render_page(
     ]
     if records:
         scripts = f"<script>{get_plotlyjs()}</script>"
-        body = "\n".join(_figures(run, records, faults, telemetry, jvm_rows))
+        body = "\n".join(
+            _figures(
+                run,
+                records,
+                faults,
+                telemetry=telemetry,
+                jvm_rows=jvm_rows,
+                histograms=histograms,
+            )
+        )
     else:
         why = "is empty" if found else "was not found"
         scripts = ""
@@ -802,7 +867,11 @@ def write_report(run_dir: Path) -> Path:
     telemetry = load_telemetry(run_dir / telemetry_name)
     jvm_name = str(dig(run, "files", "jvm_telemetry") or "jvm_telemetry.csv")
     jvm_rows = load_jvm_telemetry(run_dir / jvm_name)
-    page = render_page(run, records, requests_name, found, telemetry, jvm_rows=jvm_rows)
+    hdr_path = run_dir / str(dig(run, "files", "latency_hdr") or HDR_FILE)
+    histograms = load_histograms(hdr_path) if hdr_path.is_file() else None
+    page = render_page(
+        run, records, requests_name, found, telemetry, jvm_rows=jvm_rows, histograms=histograms
+    )
     out = run_dir / "report.html"
     # Write then rename, so a viewer never opens a half-written multi-megabyte page.
     tmp = out.with_name(out.name + ".tmp")

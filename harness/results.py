@@ -3,6 +3,8 @@
 results/<run-id>/
   run.json          manifest (schema "tomcat-bench/run", versioned): what ran, on what, summary
   requests.csv.gz   one row per request: t_s,user,session,node,counter,outcome,latency_ms,status
+  latency_hdr.json  (schema 2) HDR histograms of latency in microseconds, "all" and per node,
+                    merged across Locust workers; HdrHistogram's portable base64 encoding
   locust_*.csv      Locust's own stats, as Locust wrote them
   logs/             the lab's server logs of this run
   report.html       made from the files above alone
@@ -12,6 +14,7 @@ report and compare read only these files, so they can be rebuilt without the lab
 
 from __future__ import annotations
 
+import binascii
 import csv
 import gzip
 import io
@@ -21,6 +24,7 @@ import os
 import platform
 import subprocess
 import time
+import zlib
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from fractions import Fraction
@@ -28,12 +32,17 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import psutil
+from hdrh.histogram import HdrHistogram
 
 from harness import __version__
 from harness.artifacts import REPO_ROOT
 
 SCHEMA = "tomcat-bench/run"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# 2 added latency_hdr.json and summary.latency_hdr; a version-1 folder is still read as is.
+READABLE_VERSIONS = (1, 2)
+HDR_FILE = "latency_hdr.json"
+HDR_FORMAT = "tomcat-bench/latency-hdr"
 RESULTS_DIR = Path(os.environ.get("TOMCAT_BENCH_RESULTS", REPO_ROOT / "results"))
 REQUESTS_FILE = "requests.csv.gz"
 FIELDS = ("t_s", "user", "session", "node", "counter", "outcome", "latency_ms", "status")
@@ -322,9 +331,67 @@ def read_manifest(run_dir: Path) -> dict[str, Any]:
         raise ValueError(f"{path}: not valid JSON: {error}") from None
     if data.get("schema") != SCHEMA:
         raise ValueError(f"{path}: schema: expected {SCHEMA!r}, got {data.get('schema')!r}")
-    if data.get("schema_version") != SCHEMA_VERSION:
+    if data.get("schema_version") not in READABLE_VERSIONS:
+        readable = " or ".join(str(v) for v in READABLE_VERSIONS)
         raise ValueError(
-            f"{path}: schema_version: this harness reads {SCHEMA_VERSION}, "
+            f"{path}: schema_version: this harness reads {readable}, "
             f"got {data.get('schema_version')!r}"
         )
     return data
+
+
+def load_histograms(path: Path) -> dict[str, HdrHistogram]:
+    """The HDR histograms of a latency_hdr.json, by name ("all", then one per node)."""
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: not valid JSON: {error}") from None
+    if not isinstance(data, dict) or data.get("format") != HDR_FORMAT:
+        raise ValueError(f"{path}: format: expected {HDR_FORMAT!r}")
+    if data.get("unit") != "us":
+        raise ValueError(f"{path}: unit: expected 'us', got {data.get('unit')!r}")
+    histograms = data.get("histograms")
+    if not isinstance(histograms, dict):
+        raise ValueError(f"{path}: histograms: expected an object of name -> base64")
+    try:
+        return {str(k): HdrHistogram.decode(str(v).encode("ascii")) for k, v in histograms.items()}
+    except (ValueError, TypeError, zlib.error, binascii.Error) as error:
+        raise ValueError(f"{path}: histograms: not HdrHistogram's encoding: {error}") from None
+
+
+def hdr_percentiles(histogram: HdrHistogram) -> dict[str, float]:
+    """Percentiles in ms from a microsecond histogram (each within 0.1% of the true value)."""
+
+    def at(p: float) -> float:
+        return round(int(histogram.get_value_at_percentile(p)) / 1000, 3)
+
+    return {
+        "count": int(histogram.get_total_count()),
+        "p50_ms": at(50.0),
+        "p95_ms": at(95.0),
+        "p99_ms": at(99.0),
+        "p999_ms": at(99.9),
+        "max_ms": round(histogram.get_max_value() / 1000, 3),
+    }
+
+
+def hdr_summary(path: Path) -> dict[str, Any] | None:
+    """summary.latency_hdr: percentiles of all requests and per node; None without the file."""
+    if not path.is_file():
+        return None
+    histograms = load_histograms(path)
+    processes = json.loads(path.read_text()).get("processes")
+    summary: dict[str, Any] = {"unit": "us", "processes": processes}
+    if "all" in histograms and histograms["all"].get_total_count():
+        summary |= hdr_percentiles(histograms["all"])
+    summary["per_node"] = {
+        name: hdr_percentiles(h)
+        for name, h in sorted(histograms.items())
+        if name != "all" and h.get_total_count()
+    }
+    return summary
+
+
+def hdr_latency_ms(summary: dict[str, Any], key: str) -> float | None:
+    """A percentile from summary.latency_hdr if the run has one (schema 2), else None."""
+    return number(dig(summary, "latency_hdr", key))

@@ -16,6 +16,12 @@ Options (each with an environment twin):
                            (LOCUST_SOURCE_NET; loopback only, e.g. 127.100)
   --session-size BYTES     ask session.jsp to keep a payload of this many bytes in each
                            session (?size=BYTES; LOCUST_SESSION_SIZE; 0: no payload)
+  --session-hdr PATH       HDR latency histograms, merged across workers (LOCUST_SESSION_HDR)
+  --fault-control URL      the harness's fault control, for the Sessions tab's buttons
+
+The web UI gets a "Sessions" tab (see session_webui.py). Distributed runs
+(--master / --worker) work: each worker writes its own records file (PATH with
+"-w<index>" before the suffix) and numbers its users from index * 1000 + 1.
 """
 
 from __future__ import annotations
@@ -23,17 +29,41 @@ from __future__ import annotations
 import csv
 import itertools
 import time
+from pathlib import Path
 from typing import Any
 
 import gevent.socket
 from geventhttpclient.client import HTTPClient, HTTPClientPool
 from locust import FastHttpUser, events, task
 from locust.env import Environment
+from locust.runners import MasterRunner
 from session_tracking import ANOMALIES, ERROR, SessionTracker, parse_reply
+from session_webui import observe, worker_index
+
+# Users of worker i are numbered i * USERS_PER_WORKER + 1, ...: unique across workers,
+# as the records and the merged Sessions tab need.
+USERS_PER_WORKER = 1000
 
 RECORD_FIELDS = ("epoch", "user", "session", "node", "counter", "outcome", "latency_ms", "status")
 
 _user_ids = itertools.count(1)
+
+
+def next_user_id(environment: Environment) -> int:
+    n = next(_user_ids)
+    index = worker_index(environment)
+    if index is None:
+        return n
+    if n >= USERS_PER_WORKER:
+        raise ValueError(f"more than {USERS_PER_WORKER - 1} users on one worker: add workers")
+    return index * USERS_PER_WORKER + n
+
+
+def records_path(path: str, environment: Environment) -> Path:
+    """Each worker appends to its own file: several processes on one file would mix lines."""
+    index = worker_index(environment)
+    plain = Path(path)
+    return plain if index is None else plain.with_name(f"{plain.stem}-w{index}{plain.suffix}")
 
 
 class RecordWriter:
@@ -67,6 +97,7 @@ def _add_options(parser: Any) -> None:
         env_var="LOCUST_SESSION_RECORDS",
         default="",
         help="CSV file to append one row per request to (session, node, counter, outcome)",
+        include_in_web_ui=False,
     )
     parser.add_argument(
         "--session-wait",
@@ -94,11 +125,14 @@ def _add_options(parser: Any) -> None:
 def _open_records(environment: Environment, **_: Any) -> None:
     global _writer  # noqa: PLW0603
     path = getattr(environment.parsed_options, "session_records", "")
-    if path and _writer is None:
-        _writer = RecordWriter(path)
+    # A master runs no users: its file would stay empty.
+    if path and _writer is None and not isinstance(environment.runner, MasterRunner):
+        _writer = RecordWriter(str(records_path(path, environment)))
 
 
-@events.quitting.add_listener
+# `quit`, not `quitting`: users still finish requests between the two, and every one of
+# them reaches the HDR histogram, so every one must reach the records too.
+@events.quit.add_listener
 def _close_records(**_: Any) -> None:
     global _writer  # noqa: PLW0603
     if _writer is not None:
@@ -141,7 +175,7 @@ class BoundClientPool(HTTPClientPool):
 
 class SessionUser(FastHttpUser):
     def __init__(self, environment: Environment) -> None:
-        self.user_id = next(_user_ids)
+        self.user_id = next_user_id(environment)
         net = getattr(environment.parsed_options, "source_net", "")
         self.source = source_address(net, self.user_id) if net else None
         if self.source:
@@ -180,16 +214,19 @@ class SessionUser(FastHttpUser):
                 response.failure(outcome)
             elif outcome != ERROR:
                 response.success()
+            latency_ms = response.request_meta["response_time"]
+            now = time.time()
+            observe(self.user_id, outcome, reply.node if reply else "", latency_ms, now)
             if _writer is not None:
                 _writer.write(
                     (
-                        f"{time.time():.6f}",
+                        f"{now:.6f}",
                         self.user_id,
                         reply.session if reply else "",
                         reply.node if reply else "",
                         reply.counter if reply else "",
                         outcome,
-                        f"{response.request_meta['response_time']:.3f}",
+                        f"{latency_ms:.3f}",
                         response.status_code or 0,
                     )
                 )

@@ -71,6 +71,10 @@ def test_bench_writes_a_results_folder_with_report_and_manifest(tmp_path: Path) 
 
     records = load_records(run_dir / manifest["files"]["requests"])
     assert len(records) == summary["requests"]
+    # The HDR histogram (microseconds) counted every request the records hold.
+    assert (run_dir / manifest["files"]["latency_hdr"]).is_file()
+    assert summary["latency_hdr"]["count"] == len(records)
+    assert set(summary["latency_hdr"]["per_node"]) == {r.node or "(no reply)" for r in records}
     after_kill = {r.node for r in records if r.t_s > fault["at_s"] + 1 and r.outcome == "kept"}
     assert after_kill == {"node2"}
     assert (run_dir / "locust_stats.csv").exists()

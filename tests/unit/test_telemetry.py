@@ -4,7 +4,6 @@ import time
 from pathlib import Path
 
 import psutil
-import pytest
 
 from harness.telemetry import Sampler, summarize_samples
 

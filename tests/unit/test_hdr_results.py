@@ -1,0 +1,53 @@
+"""Schema 2's HDR histograms in report and compare, next to schema 1 folders."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from session_board import Latencies
+
+from harness.compare import compare_runs, load_thresholds
+from harness.report import write_report
+from harness.results import HDR_FILE, hdr_summary, load_records
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "results"
+
+
+def _as_schema_2(src: str, dest: Path) -> Path:
+    """A fixture (schema 1) upgraded as a bench now writes it: HDR file, summary, version."""
+    shutil.copytree(FIXTURES / src, dest)
+    latencies = Latencies()
+    for record in load_records(dest / "requests.csv.gz"):
+        latencies.record(record.node, record.latency_ms)
+    latencies.write(dest / HDR_FILE, processes=1)
+    manifest = json.loads((dest / "run.json").read_text())
+    manifest["schema_version"] = 2
+    manifest["summary"]["latency_hdr"] = hdr_summary(dest / HDR_FILE)
+    manifest.setdefault("files", {})["latency_hdr"] = HDR_FILE
+    (dest / "run.json").write_text(json.dumps(manifest))
+    return dest
+
+
+def test_compare_uses_hdr_percentiles_only_when_both_runs_have_them(tmp_path: Path) -> None:
+    thresholds = load_thresholds(None)
+    a2 = _as_schema_2("best-practice-a", tmp_path / "a2")
+    b2 = _as_schema_2("best-practice-b", tmp_path / "b2")
+    hdr_a = json.loads((a2 / "run.json").read_text())["summary"]["latency_hdr"]
+    exact_a = json.loads((a2 / "run.json").read_text())["summary"]["p99_ms"]
+    assert hdr_a["p99_ms"] != exact_a  # HDR rounds to 3 significant digits
+
+    both = compare_runs(a2, b2, thresholds).metric("latency p99")
+    assert both.base == hdr_a["p99_ms"]
+    mixed = compare_runs(a2, FIXTURES / "best-practice-b", thresholds).metric("latency p99")
+    assert mixed.base == exact_a
+
+
+def test_report_draws_the_hdr_curve_and_lists_its_percentiles(tmp_path: Path) -> None:
+    run = _as_schema_2("best-practice-a", tmp_path / "a2")
+    page = write_report(run).read_text()
+    assert "HDR histogram (merged across Locust processes)" in page
+    assert "Latency p50 / p95 / p99 / p99.9 (HDR, 1 process(es))" in page
+    old = shutil.copytree(FIXTURES / "best-practice-a", tmp_path / "a1")
+    assert "HDR histogram" not in write_report(old).read_text()
