@@ -23,7 +23,7 @@ from typing import Any
 
 from harness.hosts import Host, HostError, LocalHost, SshHost, SshSettings
 from harness.inventory import Inventory, InventoryNode
-from harness.lab import Lab, LabError, tomcat
+from harness.lab import Lab, LabError, jvm, tomcat
 from harness.lab.tomcat import ConfigFile
 from harness.profiles import Profile
 from harness.verify import InEffect, read_in_effect
@@ -51,6 +51,9 @@ class Target:
     restart: Callable[[], None]  # stop, start, wait until healthy; raises if it cannot
     pid: Callable[[], int | None]
     address: str | None  # where its connectors listen (None: all addresses)
+    # Tomcat's own view (Executor, connectors over JMX), where the harness can read it:
+    # its mismatches with the profile, and the pool it runs.
+    tomcat_view: Callable[[Profile], tuple[list[str], dict[str, Any]]] | None = None
 
 
 @dataclass
@@ -90,6 +93,15 @@ def lab_targets(lab: Lab, profile: Profile) -> list[Target]:
             record = lab.state.processes.get(name) if lab.state else None
             return record.pid if record and record.process() else None
 
+        def tomcat_view(wanted: Profile, name: str = node.name) -> tuple[list[str], dict[str, Any]]:
+            try:
+                read = jvm.read_lab_node(lab, name)
+            except (jvm.JvmReadError, OSError) as error:
+                return [f"cannot read Tomcat's MBeans: {error}"], {}
+            wrong, _ = jvm.mismatches(read, wanted.effective())
+            pool = read.pool.model_dump(mode="json") if read.pool else {}
+            return wrong, pool
+
         targets.append(
             Target(
                 name=node.name,
@@ -99,6 +111,7 @@ def lab_targets(lab: Lab, profile: Profile) -> list[Target]:
                 restart=restart,
                 pid=pid,
                 address=node.address,
+                tomcat_view=tomcat_view,
             )
         )
     return targets
@@ -298,7 +311,12 @@ def apply_to(
 
 
 def _check(target: Target, profile: Profile) -> InEffect:
-    return read_in_effect(target.host, target.name, target.pid(), profile, address=target.address)
+    state = read_in_effect(target.host, target.name, target.pid(), profile, address=target.address)
+    if target.tomcat_view is not None and state.pid is not None:
+        # The JVM flags are already compared; add what only Tomcat knows (its pool).
+        wrong, state.pool = target.tomcat_view(profile)
+        state.mismatches += [m for m in wrong if not m.startswith("jvm.")]
+    return state
 
 
 def _roll_back(target: Target, written: list[tuple[ConfigFile, str | None]]) -> None:

@@ -6,17 +6,17 @@ asks for; the AJP port is checked by what listens (`ss`), on the node's host.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from harness.hosts import Host
-from harness.profiles import Profile, size_in_bytes
+from harness.lab.jvm import JvmReadError, expected_flags, parse_vm_flags
+from harness.profiles import Profile
 
 # Heap sizes are rounded up to the collector's alignment (a G1 region, at most 32 MiB).
 _ALIGNMENT_SLACK = 32 * 1024 * 1024
 
-_FLAG = re.compile(r"-XX:(?P<sign>[+-]?)(?P<name>\w+)(?:=(?P<value>\S+))?")
+_ALIGNED = {"InitialHeapSize", "MaxHeapSize", "NewSize", "MaxNewSize", "MetaspaceSize"}
 
 
 @dataclass
@@ -27,6 +27,7 @@ class InEffect:
     pid: int | None
     flags: dict[str, str] = field(default_factory=dict)
     listening: list[int] = field(default_factory=list)
+    pool: dict[str, Any] = field(default_factory=dict)  # Tomcat's pool, where readable
     mismatches: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
@@ -37,58 +38,22 @@ class InEffect:
             **{name: self.flags[name] for name in keep if name in self.flags},
             "gc": [name for name in gc if self.flags[name] == "true"],
             "listening": self.listening,
+            **({"pool": self.pool} if self.pool else {}),
             "mismatches": self.mismatches,
         }
 
 
-def parse_vm_flags(text: str) -> dict[str, str]:
-    """`jcmd <pid> VM.flags` -> {"MaxHeapSize": "536870912", "UseG1GC": "true", ...}."""
-    flags: dict[str, str] = {}
-    for match in _FLAG.finditer(text):
-        sign, name, value = match["sign"], match["name"], match["value"]
-        flags[name] = value if value is not None else ("false" if sign == "-" else "true")
-    return flags
-
-
-def expected_flags(profile: Profile) -> dict[str, tuple[int | str, bool]]:
-    """HotSpot flag -> (value the profile implies, whether it is a size with alignment)."""
-    jvm = profile.jvm
-    out: dict[str, tuple[int | str, bool]] = {}
-    sizes = {
-        "InitialHeapSize": jvm.xms,
-        "MaxHeapSize": jvm.xmx,
-        "NewSize": jvm.new_size or jvm.xmn,
-        "MaxNewSize": jvm.max_new_size or jvm.xmn,
-        "MetaspaceSize": jvm.metaspace_size,
-        "MaxMetaspaceSize": jvm.max_metaspace_size,
-    }
-    for name, size in sizes.items():
-        if size is not None:
-            out[name] = (size_in_bytes(size), True)
-    if jvm.xss is not None:
-        out["ThreadStackSize"] = (size_in_bytes(jvm.xss) // 1024, False)
-    for name, number in (("NewRatio", jvm.new_ratio), ("SurvivorRatio", jvm.survivor_ratio)):
-        if number is not None:
-            out[name] = (number, False)
-    for flag in jvm.flags():
-        match = _FLAG.fullmatch(flag)
-        if match and match["name"] not in out:
-            value = match["value"] or ("false" if match["sign"] == "-" else "true")
-            out[match["name"]] = (value, False)
-    return out
-
-
 def flag_mismatches(profile: Profile, flags: dict[str, str]) -> list[str]:
+    """Each JVM option of the profile whose VM.flags value differs from what runs."""
     mismatches = []
-    for name, (want, aligned) in expected_flags(profile).items():
+    for name, want in expected_flags(profile.effective()["jvm"]).items():
         got = flags.get(name)
         if got is None:
             mismatches.append(f"{name}: profile sets {want}, the JVM does not report it")
-            continue
-        if aligned and got.isdigit():
+        elif name in _ALIGNED and want.isdigit() and got.isdigit():
             if not 0 <= int(got) - int(want) <= _ALIGNMENT_SLACK:
                 mismatches.append(f"{name}: profile sets {want}, the JVM runs with {got}")
-        elif str(want) != got:
+        elif want.lower() != got.lower():
             mismatches.append(f"{name}: profile sets {want}, the JVM runs with {got}")
     return mismatches
 
@@ -122,7 +87,11 @@ def read_in_effect(
     if result.returncode != 0:
         state.mismatches.append(f"jcmd {pid} VM.flags failed: {result.stderr.strip()[:200]}")
         return state
-    state.flags = parse_vm_flags(result.stdout)
+    try:
+        state.flags = parse_vm_flags(result.stdout)
+    except JvmReadError as error:
+        state.mismatches.append(str(error))
+        return state
     state.mismatches += flag_mismatches(profile, state.flags)
     state.listening = listening_ports(host, address)
     ajp = profile.ajp

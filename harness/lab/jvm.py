@@ -590,7 +590,7 @@ def size_bytes(text: str) -> int | None:
     return int(found[1]) * scale
 
 
-def _expected_flags(jvm_flags: Sequence[str]) -> dict[str, str]:
+def expected_flags(jvm_flags: Sequence[str]) -> dict[str, str]:
     """Command-line JVM options -> the VM.flags values they should produce."""
     out: dict[str, str] = {}
     for option in jvm_flags:
@@ -650,7 +650,7 @@ def mismatches(node: NodeJvm, requested: dict[str, Any]) -> tuple[list[str], lis
     ajp = requested.get("ajp")
     if isinstance(ajp, dict) and "enabled" in ajp and bool(ajp["enabled"]) != node.ajp:
         wrong.append(f"ajp.enabled: asked {ajp['enabled']}, running {node.ajp}")
-    for name, asked in _expected_flags(requested.get("jvm") or []).items():
+    for name, asked in expected_flags(requested.get("jvm") or []).items():
         seen = node.flags.get(name)
         if seen is None:
             unseen.append(f"jvm.{name}")

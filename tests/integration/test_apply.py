@@ -95,6 +95,9 @@ def test_apply_on_the_lab_changes_the_jvms_keeps_backups_and_rolls_back(
         assert in_effect[node]["InitialHeapSize"] == str(GIB)
         assert in_effect[node]["mismatches"] == []
         assert 8009 not in in_effect[node]["listening"]  # type: ignore[operator]
+        pool = in_effect[node]["pool"]  # read from Tomcat's MBeans, not from server.xml
+        assert pool["kind"] == "executor" and pool["max_threads"] == 400  # type: ignore[index]
+        assert pool["max_queue_size"] == 100  # type: ignore[index]
     (backup,) = node1.glob("conf/server.xml.bak-*")
     assert backup.read_bytes() == stock_files["conf/server.xml"]
     assert json.loads((stock_lab.run_dir / "lab.json").read_text())["profile"] == "best-practice"

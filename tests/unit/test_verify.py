@@ -5,8 +5,9 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 from harness.inventory import InventoryError, load_inventory
+from harness.lab.jvm import parse_vm_flags
 from harness.profiles import load_profile
-from harness.verify import flag_mismatches, parse_vm_flags
+from harness.verify import flag_mismatches
 
 # `jcmd <pid> VM.flags` of a JVM started with jvm-g1's flags (Java 17, recorded here).
 RECORDED = (
