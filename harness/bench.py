@@ -55,12 +55,16 @@ class BenchPlan:
     # Each user sends from its own loopback address, so source-hash balancers spread them.
     source_net: str | None = "127.100"
     label: str | None = None  # names the results folder; default: the profile's name
+    # Open model: requests per second in all on a fixed schedule; None: closed model.
+    arrival_rate: float | None = None
 
     def __post_init__(self) -> None:
         if self.duration_s < 5:
             raise ValueError(f"DURATION={self.duration_s:g}: a bench needs at least 5 s")
         if self.users < 1:
             raise ValueError(f"USERS={self.users}: at least one user")
+        if self.arrival_rate is not None and self.arrival_rate <= 0:
+            raise ValueError(f"ARRIVAL_RATE={self.arrival_rate:g}: must be positive")
         names = [n.name for n in self.topology.nodes]
         if self.fault_target is not None and self.fault_target not in names:
             raise ValueError(f"FAULT_TARGET={self.fault_target}: not one of {', '.join(names)}")
@@ -126,6 +130,7 @@ def _locust_command(plan: BenchPlan, run_dir: Path, raw: Path) -> list[str]:
         "--session-wait",
         str(plan.wait_s),
         *(["--source-net", plan.source_net] if plan.source_net else []),
+        *(["--arrival-rate", f"{plan.arrival_rate:g}"] if plan.arrival_rate else []),
     ]
 
 
@@ -272,7 +277,9 @@ def run_bench(
             "users": plan.users,
             "spawn_rate": plan.spawn_rate,
             "duration_s": plan.duration_s,
-            "wait_s": plan.wait_s,
+            "wait_s": None if plan.arrival_rate else plan.wait_s,
+            "model": "open" if plan.arrival_rate else "closed",
+            "arrival_rate": plan.arrival_rate,
             "source_net": plan.source_net,
         },
         versions={**state.versions, "locust": version("locust")},

@@ -122,6 +122,7 @@ def _plan(args: argparse.Namespace) -> BenchPlan:
         balancer=args.balancer,
         sessions=args.sessions,
         source_net=args.source_net or None,
+        arrival_rate=float(args.arrival_rate) if args.arrival_rate else None,
     )
 
 
@@ -172,6 +173,14 @@ def print_summary(
         f"p50 {summary['p50_ms']:.2f} ms  p95 {summary['p95_ms']:.2f} ms  "
         f"p99 {summary['p99_ms']:.2f} ms",
     )
+    corrected = summary.get("corrected")
+    if corrected:
+        table.add_row(
+            "latency, corrected",
+            f"p50 {corrected['p50_ms']:.2f} ms  p95 {corrected['p95_ms']:.2f} ms  "
+            f"p99 {corrected['p99_ms']:.2f} ms (from each request's intended send time; "
+            "verdicts use these)",
+        )
     table.add_row(
         "sessions",
         f"{summary['users']} users: {summary['sessions_kept']} kept, "
@@ -250,6 +259,68 @@ def _names(value: str, known: Sequence[str], option: str) -> list[str]:
     return names
 
 
+# -- capacity --------------------------------------------------------------
+
+
+def _numbers(value: str, option: str, kind: Callable[[str], Any]) -> tuple[Any, ...]:
+    try:
+        return tuple(kind(v.strip()) for v in value.split(",") if v.strip())
+    except ValueError:
+        raise ValueError(f"{option} {value!r}: give comma-separated numbers") from None
+
+
+def _capacity_plan(args: argparse.Namespace) -> Any:
+    from harness.capacity import CapacityPlan  # noqa: PLC0415
+
+    return CapacityPlan(
+        profile=load_profile(args.profile),
+        connections=_numbers(args.connections, "--connections", int),
+        rates=_numbers(args.rates, "--rates", float),
+        rate_connections=int(args.rate_connections),
+        step_s=float(args.step_duration),
+        threads=int(args.threads),
+        topology=_topology(args),
+        results_dir=Path(args.results_dir),
+        balancer=args.balancer,
+        sessions=args.sessions,
+        target=args.target,
+        url=args.url or None,
+    )
+
+
+def cmd_capacity(args: argparse.Namespace) -> int:
+    from harness.capacity import run_capacity  # noqa: PLC0415
+
+    plan = _capacity_plan(args)
+    with console.status("capacity") as status:
+        result = run_capacity(plan, progress=status.update)
+    table = Table(
+        "step", "req/s", "p50 ms", "p99 ms", "p99 corr. ms", "sessions", "failures",
+        "gen. CPU ms/1000", "generator-bound",
+    )  # fmt: skip
+    for row in result.steps:
+        corrected = row["p99_corrected_ms"]
+        table.add_row(
+            row["step"],
+            f"{row['rps']:,.0f}" + (f" of {row['target_rps']:g}" if row["target_rps"] else ""),
+            f"{row['p50_ms']:.2f}",
+            f"{row['p99_ms']:.2f}",
+            "-" if corrected is None else f"{corrected:.2f}",
+            str(row["sessions"]),
+            str(row["failures"]),
+            f"{row['generator_cpu_ms_per_1000'] or 0:.1f}",
+            "YES" if row["generator_bound"] else "no",
+        )
+    console.print(table)
+    if result.lab_up_s is not None:
+        console.print(f"lab up {result.lab_up_s:.1f} s")
+    console.print(f"capacity: {result.run_dir / 'capacity.html'}", soft_wrap=True)
+    broken = [r["step"] for r in result.steps if r["data_lost"] or r["replayed"]]
+    if broken:
+        console.print(f"session counters broke in: {', '.join(broken)}", style="red")
+    return 1 if any(r["failures"] for r in result.steps) else 0
+
+
 # -- report, profile -------------------------------------------------------
 
 
@@ -293,6 +364,13 @@ def _add_bench_options(parser: argparse.ArgumentParser, *, duration: str, users:
     _add(parser, "users", users, "simulated users")
     _add(parser, "spawn-rate", "20", "users started per second")
     _add(parser, "wait", "0.05", "seconds each user waits between requests")
+    _add(
+        parser,
+        "arrival-rate",
+        "",
+        "open model: requests/s in all on a fixed schedule (replaces --wait); latencies are "
+        "also reported corrected for coordinated omission",
+    )
     _add(parser, "fault-target", "node1", "node to SIGKILL mid-run ('none' for no fault)")
     _add(parser, "fault-at", "", "seconds into the run for the fault (default: the middle)")
     _add(
@@ -332,6 +410,21 @@ def build_parser() -> argparse.ArgumentParser:
     _add(matrix, "balancers", "all", "comma-separated balancers, or all")
     _add(matrix, "strategies", "all", "comma-separated session strategies, or all")
     matrix.set_defaults(func=cmd_matrix)
+
+    capacity = sub.add_parser(
+        "capacity", help="how much can the profile serve: wrk sweeps connections and rates"
+    )
+    _add(capacity, "profile", "best-practice", "profile name or .toml path")
+    _add(capacity, "connections", "8,32,128,512", "closed-loop steps: connections, comma-separated")
+    _add(capacity, "rates", "", "paced steps: total requests/s, comma-separated (e.g. 1000,5000)")
+    _add(capacity, "rate-connections", "128", "connections available to each paced step")
+    _add(capacity, "step-duration", "10", "seconds per step")
+    _add(capacity, "threads", str(os.cpu_count() or 1), "wrk threads (at most one per core)")
+    _add(capacity, "target", "balancer", "what wrk hits: balancer, or a node (node1) directly")
+    _add(capacity, "url", "", "an already running session.jsp URL instead of the lab")
+    _add(capacity, "results-dir", str(RESULTS_DIR), "where results/<run-id>/ folders go")
+    _add_lab_options(capacity)
+    capacity.set_defaults(func=cmd_capacity)
 
     report = sub.add_parser("report", help="write report.html for a results folder")
     report.add_argument("run", help="results/<run-id> folder")

@@ -551,6 +551,7 @@ def _summary_rows(
             "Latency p50 / p95 / p99",
             " / ".join(_fmt(s(k)) for k in ("p50_ms", "p95_ms", "p99_ms")) + " ms",
         ),
+        *_corrected_rows(run),
         ("Sessions kept / lost", f"{_fmt(s('sessions_kept'))} / {_fmt(s('sessions_lost'))}"),
         ("Data lost", _fmt(s("data_lost"))),
         ("Replayed", _fmt(s("replayed"))),
@@ -565,13 +566,32 @@ def _summary_rows(
             rows.append(("Verdict", f"{cell}: {verdict.get('verdict')}"))
     bound = s("generator_bound")
     if bound is not None:
+        tool = str(dig(run, "load", "tool") or "the load generator")
         rows.append(
             (
-                "Generator-bound",
-                "YES: the throughput measures Locust, not Tomcat" if bound else "no",
+                "Whose throughput",
+                f"the generator's ({tool}): generator-bound, it does not measure the server"
+                if bound
+                else "the server's (the generator was not the limit)",
             )
         )
     return rows
+
+
+def _corrected_rows(run: dict[str, Any]) -> list[tuple[str, str]]:
+    """Open-model runs: the corrected percentiles beside the measured, and which one the
+    verdicts use. Closed-model runs have no schedule to correct against."""
+    corrected = dig(run, "summary", "corrected")
+    if not isinstance(corrected, dict):
+        return [("Latency used for verdicts", "measured (closed model: no schedule to correct)")]
+    values = " / ".join(_fmt(corrected.get(k)) for k in ("p50_ms", "p95_ms", "p99_ms"))
+    return [
+        ("Latency p50 / p95 / p99, corrected", f"{values} ms"),
+        (
+            "Latency used for verdicts",
+            "corrected for coordinated omission (from each request's intended send time)",
+        ),
+    ]
 
 
 def _failures_text(failures: object, requests: object) -> str:

@@ -53,6 +53,9 @@ class Sampler(Periodic):
     start_epoch: float
     interval_s: float = 1.0
     rows: list[tuple[float, str, float, int]] = field(default_factory=list)
+    # How many cores the generator can use at most: 1 for one Locust process, wrk's
+    # thread count for wrk. Its limit is GENERATOR_BOUND_CORES of each.
+    generator_cores: int = 1
     thread_name = "telemetry"
 
     def begin(self) -> None:
@@ -88,15 +91,21 @@ class Sampler(Periodic):
         return path
 
     def summary(self) -> dict[str, Any]:
-        return summarize_samples(self.rows, psutil.cpu_count() or 1)
+        return summarize_samples(
+            self.rows, psutil.cpu_count() or 1, generator_cores=self.generator_cores
+        )
 
 
 def _mean(values: list[float]) -> float:
     return round(sum(values) / len(values), 3) if values else 0.0
 
 
-def summarize_samples(rows: list[tuple[float, str, float, int]], cores: int) -> dict[str, Any]:
-    """Mean CPU (in cores) per part; generator-bound if Locust, not the servers, was the limit."""
+def summarize_samples(
+    rows: list[tuple[float, str, float, int]], cores: int, *, generator_cores: int = 1
+) -> dict[str, Any]:
+    """Mean CPU (in cores) per part; generator-bound if the generator, not the servers, was
+    the limit. generator_cores: how many cores the generator can use (its processes or
+    threads); it is bound at GENERATOR_BOUND_CORES of each, or of the machine's cores."""
     by_part: dict[str, list[float]] = {}
     for _, part, cpu, _ in rows:
         by_part.setdefault(part, []).append(cpu)
@@ -104,16 +113,22 @@ def summarize_samples(rows: list[tuple[float, str, float, int]], cores: int) -> 
     generator = means.get("generator", 0.0)
     machine = means.get("machine", 0.0)
     servers = sum(v for k, v in means.items() if k not in ("generator", "machine"))
+    servers_sampled = any(k not in ("generator", "machine") for k in means)
     saturated = machine >= MACHINE_SATURATED * cores
+    limit = round(GENERATOR_BOUND_CORES * min(generator_cores, cores), 3)
     return {
         "cpu_cores_mean": means,
         "cores": cores,
-        "generator_bound": generator >= GENERATOR_BOUND_CORES
-        or (saturated and generator >= servers),
+        "generator_cores": generator_cores,
+        # Without any server sampled (an external target) the second rule has nothing to
+        # weigh the generator against.
+        "generator_bound": generator >= limit
+        or (saturated and servers_sampled and generator >= servers),
         "machine_saturated": saturated,
         "rule": (
-            f"generator-bound: the generator averaged >= {GENERATOR_BOUND_CORES} of a core, "
-            f"or the machine was >= {MACHINE_SATURATED:.0%} busy and the generator used at "
-            "least as much CPU as all servers together"
+            f"generator-bound: the generator averaged >= {limit:g} cores "
+            f"({GENERATOR_BOUND_CORES} of each of the {min(generator_cores, cores)} it can "
+            f"use), or the machine was >= {MACHINE_SATURATED:.0%} busy and the generator used "
+            "at least as much CPU as all servers together"
         ),
     }

@@ -10,6 +10,10 @@ named by its outcome, so the web UI's Failures tab counts them.
 Options (each with an environment twin):
   --session-records PATH   append one CSV row per request (LOCUST_SESSION_RECORDS)
   --session-wait SECONDS   pause between a user's requests (LOCUST_SESSION_WAIT)
+  --arrival-rate R         open model: R requests/s in all, each user on its own fixed
+                           schedule (users / R apart), whatever the replies take; each
+                           record keeps its intended send time and its latency corrected
+                           for coordinated omission (LOCUST_ARRIVAL_RATE; 0: closed model)
   --source-net A.B         send each user's requests from its own address A.B.<n>.<m>,
                            n differing per user, so source-hash balancers (nginx ip_hash
                            uses three octets) spread users as they would real clients
@@ -27,9 +31,20 @@ import gevent.socket
 from geventhttpclient.client import HTTPClient, HTTPClientPool
 from locust import FastHttpUser, events, task
 from locust.env import Environment
-from session_tracking import ANOMALIES, ERROR, SessionTracker, parse_reply
+from session_tracking import ANOMALIES, ERROR, Schedule, SessionTracker, parse_reply
 
-RECORD_FIELDS = ("epoch", "user", "session", "node", "counter", "outcome", "latency_ms", "status")
+RECORD_FIELDS = (
+    "epoch",
+    "user",
+    "session",
+    "node",
+    "counter",
+    "outcome",
+    "latency_ms",
+    "status",
+    "intended_epoch",  # open model only: when this user's schedule meant to send it
+    "corrected_ms",  # open model only: latency counted from then if the user was held back
+)
 
 _user_ids = itertools.count(1)
 
@@ -72,6 +87,13 @@ def _add_options(parser: Any) -> None:
         type=float,
         default=0.05,
         help="seconds each user waits between requests",
+    )
+    parser.add_argument(
+        "--arrival-rate",
+        env_var="LOCUST_ARRIVAL_RATE",
+        type=float,
+        default=0.0,
+        help="open model: requests per second in all, on a fixed schedule (0: closed model)",
     )
     parser.add_argument(
         "--source-net",
@@ -130,6 +152,15 @@ class BoundClientPool(HTTPClientPool):
         return client
 
 
+def _schedule_for(environment: Environment, user_id: int) -> Schedule | None:
+    options = environment.parsed_options
+    rate = float(getattr(options, "arrival_rate", 0.0) or 0.0) if options else 0.0
+    if rate <= 0:
+        return None
+    users = max(int(getattr(options, "num_users", 1) or 1), 1)
+    return Schedule(interval_s=users / rate, user_index=user_id - 1, users=users)
+
+
 class SessionUser(FastHttpUser):
     def __init__(self, environment: Environment) -> None:
         self.user_id = next(_user_ids)
@@ -145,8 +176,11 @@ class SessionUser(FastHttpUser):
                 insecure=True,
             )
         super().__init__(environment)
+        self.schedule = _schedule_for(environment, self.user_id)
 
     def wait_time(self) -> float:
+        if self.schedule is not None:
+            return self.schedule.wait()
         options = self.environment.parsed_options
         return float(getattr(options, "session_wait", 0.05)) if options else 0.05
 
@@ -155,6 +189,8 @@ class SessionUser(FastHttpUser):
 
     @task
     def session_page(self) -> None:
+        intended = self.schedule.next_s if self.schedule is not None else None
+        sent = time.time()
         with self.client.get("/session.jsp", catch_response=True) as response:
             reply = None
             if response.status_code == 200:
@@ -167,6 +203,10 @@ class SessionUser(FastHttpUser):
                 response.failure(outcome)
             elif outcome != ERROR:
                 response.success()
+            latency_ms = response.request_meta["response_time"]
+            corrected = ""
+            if self.schedule is not None:
+                corrected = f"{latency_ms + self.schedule.sent(sent) * 1000.0:.3f}"
             if _writer is not None:
                 _writer.write(
                     (
@@ -176,7 +216,9 @@ class SessionUser(FastHttpUser):
                         reply.node if reply else "",
                         reply.counter if reply else "",
                         outcome,
-                        f"{response.request_meta['response_time']:.3f}",
+                        f"{latency_ms:.3f}",
                         response.status_code or 0,
+                        "" if intended is None else f"{intended:.6f}",
+                        corrected,
                     )
                 )
