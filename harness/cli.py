@@ -321,6 +321,69 @@ def cmd_capacity(args: argparse.Namespace) -> int:
     return 1 if any(r["failures"] for r in result.steps) else 0
 
 
+# -- perf ------------------------------------------------------------------
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def cmd_perf(args: argparse.Namespace) -> int:
+    from harness.perf import PerfPlan, run_perf  # noqa: PLC0415
+
+    plan = PerfPlan(
+        profile=load_profile(args.profile),
+        duration_s=float(args.duration),
+        connections=int(args.connections),
+        threads=int(args.threads),
+        rounds=int(args.rounds),
+        topology=_topology(args),
+        sessions=args.sessions,
+        target=args.target,
+        results_dir=Path(args.results_dir),
+    )
+    with console.status("perf") as status:
+        data = run_perf(plan, progress=status.update)
+    rows = data["rows"]
+    wrk = rows[0]
+    table = Table(
+        "generator", "req/s", "x wrk", "gen. CPU ms/1000 req", "CPU x wrk", "failures",
+        "generator-bound", title=f"make perf: {data['target']} (median of {data['rounds']} "
+        f"rounds of {data['duration_s']:g} s, {data['connections_or_users']} connections/users)",
+    )  # fmt: skip
+    for row in rows:
+        cpu, wrk_cpu = row["cpu_ms_per_1000"], wrk["cpu_ms_per_1000"]
+        table.add_row(
+            row["name"],
+            f"{row['rps']:,.0f}",
+            f"{row['rps'] / wrk['rps']:.3f}" if wrk["rps"] else "n/a",
+            "n/a" if cpu is None else f"{cpu:.1f}",
+            f"{cpu / wrk_cpu:.1f}" if cpu and wrk_cpu else "n/a",
+            str(row["failures"]),
+            "YES" if row["generator_bound"] else "no",
+        )
+    console.print(table)
+    ratios, targets = data["ratios"], data["targets"]
+    capacity = ratios["capacity_to_wrk"]
+    met = capacity is not None and capacity >= targets["capacity_to_wrk_min"]
+    console.print(
+        f"capacity mode / wrk: {capacity if capacity is not None else 'n/a'} "
+        f"(goal >= {targets['capacity_to_wrk_min']}: {'met' if met else 'NOT met'})"
+    )
+    total = ratios["tracking_and_binding_overhead"]
+    ok = total is not None and total <= targets["tracking_max"]
+    console.print(
+        f"Locust overhead vs plain FastHttpUser: tracking {_pct(ratios['tracking_overhead'])}, "
+        f"binding {_pct(ratios['binding_overhead'])}, both {_pct(total)} "
+        f"(goal <= {_pct(targets['tracking_max'])}: {'met' if ok else 'NOT met'})"
+    )
+    timings = data["lab_timings_s"]
+    nodes = ", ".join(f"{k} {v:.1f} s" for k, v in timings.items() if k.startswith("node"))
+    console.print(f"lab up to all-healthy: {data['lab_up_s']:.1f} s ({nodes})")
+    console.print(f"perf: {Path(data['run_dir']) / 'perf.json'}", soft_wrap=True)
+    return 0
+
+
 # -- report, profile -------------------------------------------------------
 
 
@@ -390,6 +453,40 @@ def _add_bench_options(parser: argparse.ArgumentParser, *, duration: str, users:
     _add_lab_options(parser)
 
 
+def _add_capacity_parser(sub: Any) -> None:
+    capacity = sub.add_parser(
+        "capacity", help="how much can the profile serve: wrk sweeps connections and rates"
+    )
+    _add(capacity, "profile", "best-practice", "profile name or .toml path")
+    _add(capacity, "connections", "8,32,128,512", "closed-loop steps: connections, comma-separated")
+    _add(capacity, "rates", "", "paced steps: total requests/s, comma-separated (e.g. 1000,5000)")
+    _add(capacity, "rate-connections", "128", "connections available to each paced step")
+    _add(capacity, "step-duration", "10", "seconds per step")
+    _add(capacity, "threads", str(os.cpu_count() or 1), "wrk threads (at most one per core)")
+    _add(capacity, "target", "balancer", "what wrk hits: balancer, or a node (node1) directly")
+    _add(capacity, "url", "", "an already running session.jsp URL instead of the lab")
+    _add(capacity, "results-dir", str(RESULTS_DIR), "where results/<run-id>/ folders go")
+    _add_lab_options(capacity)
+    capacity.set_defaults(func=cmd_capacity)
+
+
+def _add_perf_parser(sub: Any) -> None:
+    perf = sub.add_parser(
+        "perf", help="wrk, capacity mode and Locust side by side: req/s and generator CPU"
+    )
+    _add(perf, "profile", "best-practice", "profile name or .toml path")
+    _add(perf, "duration", "10", "seconds per generator and round")
+    _add(perf, "rounds", "3", "rounds; each generator's median is reported")
+    _add(perf, "connections", "32", "wrk connections and Locust users")
+    _add(perf, "threads", str(os.cpu_count() or 1), "wrk threads")
+    _add(perf, "target", "node1", "what every generator hits: a node directly, or balancer")
+    _add(perf, "results-dir", str(RESULTS_DIR), "where results/<run-id>/ folders go")
+    _add(perf, "sessions", "none", f"where sessions live: {', '.join(SESSION_STORES)}")
+    _add(perf, "net", DEFAULT_NET, "first three octets of the lab's loopback addresses")
+    _add(perf, "run-dir", str(DEFAULT_RUN_DIR), "folder for the lab's configs, logs and state")
+    perf.set_defaults(func=cmd_perf)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -411,20 +508,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add(matrix, "strategies", "all", "comma-separated session strategies, or all")
     matrix.set_defaults(func=cmd_matrix)
 
-    capacity = sub.add_parser(
-        "capacity", help="how much can the profile serve: wrk sweeps connections and rates"
-    )
-    _add(capacity, "profile", "best-practice", "profile name or .toml path")
-    _add(capacity, "connections", "8,32,128,512", "closed-loop steps: connections, comma-separated")
-    _add(capacity, "rates", "", "paced steps: total requests/s, comma-separated (e.g. 1000,5000)")
-    _add(capacity, "rate-connections", "128", "connections available to each paced step")
-    _add(capacity, "step-duration", "10", "seconds per step")
-    _add(capacity, "threads", str(os.cpu_count() or 1), "wrk threads (at most one per core)")
-    _add(capacity, "target", "balancer", "what wrk hits: balancer, or a node (node1) directly")
-    _add(capacity, "url", "", "an already running session.jsp URL instead of the lab")
-    _add(capacity, "results-dir", str(RESULTS_DIR), "where results/<run-id>/ folders go")
-    _add_lab_options(capacity)
-    capacity.set_defaults(func=cmd_capacity)
+    _add_capacity_parser(sub)
+    _add_perf_parser(sub)
 
     report = sub.add_parser("report", help="write report.html for a results folder")
     report.add_argument("run", help="results/<run-id> folder")

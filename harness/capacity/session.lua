@@ -87,7 +87,18 @@ local function build(cookie)
 end
 local no_cookie
 
+-- wrk calls request() once on its first thread before any load, only to check that the
+-- request parses; that call must not take a schedule slot or a fresh-session entry.
+local verified = false
+
 function request()
+  if not verified then
+    verified = true
+    if thread_id == 1 then
+      if not no_cookie then no_cookie = build(nil) end
+      return no_cookie
+    end
+  end
   local now = now_us()
   local slot, held = now, 0
   if interval_us then
