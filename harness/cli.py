@@ -206,12 +206,15 @@ def print_summary(
     if telemetry:
         cpu = telemetry["cpu_cores_mean"]
         servers = ", ".join(
-            f"{k} {v:.2f}" for k, v in cpu.items() if k not in ("generator", "machine")
+            f"{k} {v:.2f}" for k, v in cpu.items() if not k.startswith(("generator", "machine"))
         )
         bound = "YES: throughput measures Locust" if telemetry["generator_bound"] else "no"
+        wanted = telemetry.get("generator_demand_cores")
         table.add_row(
             "CPU (cores)",
-            f"generator {cpu.get('generator', 0):.2f}, {servers}; machine "
+            f"generator {cpu.get('generator', 0):.2f}"
+            + (f" (ran or waited to run: {wanted:.2f})" if wanted is not None else "")
+            + f", {servers}; machine "
             f"{cpu.get('machine', 0):.2f}/{telemetry['cores']}; generator-bound: {bound}",
         )
     table.add_row(

@@ -500,7 +500,8 @@ _CAPTIONS = {
     "latency": "Latency at each percentile over the whole run; the right end of a curve is "
     "the slowest request. Per-node curves leave out errors.",
     "telemetry": "CPU in cores (1.0 = one core busy) and resident memory, sampled once a "
-    "second. A generator near one core means Locust, not Tomcat, limited the throughput.",
+    "second. A generator near one core means Locust, not Tomcat, limited the throughput; "
+    "generator.wait is the time it was ready to run but waited for a CPU (a shared machine).",
 }
 
 
