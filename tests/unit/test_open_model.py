@@ -91,7 +91,8 @@ def test_closed_model_records_have_no_schedule_and_no_extra_columns(tmp_path: Pa
     records = convert_raw_records([raw], start_epoch=1000.0)
     assert records == [Record(0.5, 1, "S", "node1", 1, "new", 4.0, 200)]
     write_records(tmp_path / "requests.csv.gz", records)
-    header = gzip.open(tmp_path / "requests.csv.gz", "rt").readline().strip()
+    with gzip.open(tmp_path / "requests.csv.gz", "rt") as stream:
+        header = stream.readline().strip()
     assert header == "t_s,user,session,node,counter,outcome,latency_ms,status"
     assert "latency_for_verdicts" not in summarize(records, [])
 
