@@ -6,14 +6,24 @@ LB       ?= nginx-rr
 SESSIONS ?= redis
 PY       := .venv/bin/python
 
-.PHONY: setup bench matrix compare ci-bench lab-up lab-status lab-down report test lint unit integration
+.PHONY: setup bench matrix capacity perf compare ci-bench lab-up lab-status lab-down report test lint unit integration
 
 setup:
 	@scripts/setup
 
 bench: setup
 	$(PY) -m harness bench --profile $(PROFILE) --duration $(DURATION) --users $(USERS) \
-		--balancer $(LB) --sessions $(SESSIONS)
+		--balancer $(LB) --sessions $(SESSIONS) $(if $(ARRIVAL_RATE),--arrival-rate $(ARRIVAL_RATE))
+
+# How much the profile serves: wrk + session.lua, a sweep of connections (and fixed rates).
+CONNECTIONS ?= 8,32,128,512
+capacity: setup
+	$(PY) -m harness capacity --profile $(PROFILE) --balancer $(LB) --sessions $(SESSIONS) \
+		--connections $(CONNECTIONS) $(if $(RATES),--rates $(RATES))
+
+# The kept benchmark of the load generators themselves (wrk, capacity mode, Locust).
+perf: setup
+	$(PY) -m harness perf --profile $(PROFILE)
 
 # A short bench per balancer x session strategy (default: all of them, with a node kill).
 MATRIX_LB       ?= all

@@ -99,6 +99,7 @@ class BenchResult:
     summary: dict[str, Any]
     lab_up_s: float
     verdict: dict[str, Any]
+    wall_s: float | None = None  # lab up to results written (the report comes after)
 
 
 def _locust_command(plan: BenchPlan, run_dir: Path, raw: Path) -> list[str]:
@@ -213,6 +214,7 @@ def _copy_logs(state: LabState, run_dir: Path) -> None:
 def run_bench(
     plan: BenchPlan, *, tick: Tick = _no_tick, progress: Callable[[str], None]
 ) -> BenchResult:
+    began = time.monotonic()
     lab = Lab(plan.topology)
     try:
         progress("bringing the lab up")
@@ -295,7 +297,13 @@ def run_bench(
             "logs": "logs/",
         },
     )
+    wall_s = round(time.monotonic() - began, 3)
+    data["wall_s"] = wall_s
     write_manifest(run_dir, data)
     return BenchResult(
-        run_dir=run_dir, summary=summary, lab_up_s=state.timings_s.get("up", 0.0), verdict=verdict
+        run_dir=run_dir,
+        summary=summary,
+        lab_up_s=state.timings_s.get("up", 0.0),
+        verdict=verdict,
+        wall_s=wall_s,
     )

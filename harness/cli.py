@@ -150,7 +150,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         result = run_bench(plan, tick=tick, progress=step)
         step("writing report")
         write_report(result.run_dir)
-    print_summary(result.summary, result.run_dir, result.lab_up_s, result.verdict)
+    print_summary(
+        result.summary, result.run_dir, result.lab_up_s, result.verdict, wall_s=result.wall_s
+    )
     return 0
 
 
@@ -161,7 +163,12 @@ def _fault_words(fault: dict[str, Any]) -> str:
 
 
 def print_summary(
-    summary: dict[str, Any], run_dir: Path, lab_up_s: float, verdict: dict[str, Any]
+    summary: dict[str, Any],
+    run_dir: Path,
+    lab_up_s: float,
+    verdict: dict[str, Any],
+    *,
+    wall_s: float | None = None,
 ) -> None:
     table = Table(title=f"tomcat-bench: {run_dir.name}", show_header=False)
     table.add_column(style="bold")
@@ -222,7 +229,11 @@ def print_summary(
         f"{verdict['balancer']} + sessions {verdict['sessions']}, fault {verdict['fault']}: "
         f"{verdict['verdict']}",
     )
-    table.add_row("lab up", f"{lab_up_s:.1f} s")
+    table.add_row(
+        "lab up",
+        f"{lab_up_s:.1f} s to all-healthy"
+        + (f"; whole bench {wall_s:.1f} s (lab up to results)" if wall_s else ""),
+    )
     console.print(table)
     console.print(f"report: {run_dir / 'report.html'}", soft_wrap=True)
 
