@@ -372,6 +372,17 @@ def _check_comparable(base: _Run, head: _Run, allow_different_profile: bool) -> 
     return notes
 
 
+def whose_throughput(role: str, run: _Run) -> str:
+    """One line per run: is its throughput the server's? (A bound run never gets here.)"""
+    telemetry = run.summary.get("telemetry")
+    tool = dig(run.manifest, "load", "tool") or "the load generator"
+    if not isinstance(telemetry, dict):
+        return f"{role}: no telemetry recorded: whose throughput it is cannot be told"
+    used = number(dig(telemetry, "cpu_cores_mean", "generator"))
+    cores = f"{used:.2f} cores" if used is not None else "an unknown share of a core"
+    return f"{role}: throughput is the server's ({tool} used {cores}, not the limit)"
+
+
 # --------------------------------------------------------------------------- metrics
 
 
@@ -723,6 +734,7 @@ def compare_runs(
     notes = _check_comparable(base, head, allow_different_profile)
     if both_corrected(base, head):
         notes.append("latency compared as corrected for coordinated omission (open model)")
+    notes.extend(whose_throughput(role, run) for role, run in (("base", base), ("head", head)))
     metrics = _performance(base, head, thresholds)
     metrics.extend(_judge_exact(spec, base.summary, head.summary) for spec in _EXACT)
     metrics.append(

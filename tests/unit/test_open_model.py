@@ -120,3 +120,13 @@ def test_compare_judges_open_model_runs_by_corrected_latency(tmp_path: Path) -> 
     p50 = comparison.metric("latency p50")
     assert p50.head == read_manifest(head)["summary"]["corrected"]["p50_ms"]
     assert p50.verdict.value == "regression"
+
+
+def test_compare_says_for_each_run_whose_throughput_it_is(tmp_path: Path) -> None:
+    base = _as_open_model(A, tmp_path / "base", held_ms=0.0)
+    head = _as_open_model(B, tmp_path / "head", held_ms=0.0)
+    telemetry = {"cpu_cores_mean": {"generator": 0.42, "node1": 0.8}, "generator_bound": False}
+    edit_manifest(head, lambda m: m["summary"].update(telemetry=telemetry))
+    notes = compare_runs(base, head, Thresholds()).notes
+    assert "base: no telemetry recorded: whose throughput it is cannot be told" in notes
+    assert "head: throughput is the server's (locust used 0.42 cores, not the limit)" in notes
