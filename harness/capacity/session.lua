@@ -135,14 +135,21 @@ function response(status, headers, body)
   local s = by_id[id]
   local outcome, sent, slot, held
   if s == nil then
+    -- A session we never saw: the reply to a request sent without a cookie, or, when none
+    -- is in flight, a session the server lost and replaced (its old one leaves the pool;
+    -- the request's own send time is unknown then, so its latency reads 0).
     sent, slot, held = fresh[fresh_head], fresh[fresh_head + 1], fresh[fresh_head + 2]
-    fresh[fresh_head], fresh[fresh_head + 1], fresh[fresh_head + 2] = nil, nil, nil
-    fresh_head = fresh_head + 3
-    if sent == nil then sent, slot, held = now, now, 0 end
+    local replaced = sent == nil
+    if not replaced then
+      fresh[fresh_head], fresh[fresh_head + 1], fresh[fresh_head + 2] = nil, nil, nil
+      fresh_head = fresh_head + 3
+    else
+      sent, slot, held = now, now, 0
+    end
     slots = slots + 1
     s = { id = id, slot = thread_id * 1000000 + slots, counter = 0, req = build(id) }
     by_id[id] = s
-    outcome = counter == 1 and "new" or "session_lost"
+    outcome = (counter == 1 and not replaced) and "new" or "session_lost"
   else
     sent, slot, held = s.sent, s.slot_us, s.held
     if counter == s.counter + 1 then

@@ -6,6 +6,8 @@ Locust drive it exactly as they drive Tomcat. Two faults Tomcat cannot be asked 
   lose_every=N  the update that makes a counter a multiple of N is not stored, so the
                 next reply repeats that value (a lost update, "data_lost")
   delay_s=D     every reply takes at least D seconds (a slow server, for latency tests)
+  forget_at=N   a session that reached counter N is forgotten: the next request gets a new
+                session (a lost session, "session_lost")
 """
 
 from __future__ import annotations
@@ -20,14 +22,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class _Sessions:
-    def __init__(self, lose_every: int | None) -> None:
+    def __init__(self, lose_every: int | None, forget_at: int | None) -> None:
         self.lock = threading.Lock()
         self.counters: dict[str, int] = {}
         self.lost: set[tuple[str, int]] = set()
+        self.forgotten: set[str] = set()
         self.lose_every = lose_every
+        self.forget_at = forget_at
 
     def next(self, session: str | None) -> tuple[str, int, bool]:
         with self.lock:
+            if session is not None and self.counters.get(session) == self.forget_at:
+                del self.counters[session]
+                self.forgotten.add(session)
             new = session is None or session not in self.counters
             sid = secrets.token_hex(16).upper() if new else session
             assert sid is not None
@@ -79,10 +86,15 @@ def _handler(sessions: _Sessions, delay_s: float) -> type[BaseHTTPRequestHandler
 
 @contextmanager
 def session_server(
-    address: str, port: int = 8080, *, lose_every: int | None = None, delay_s: float = 0.0
+    address: str,
+    port: int = 8080,
+    *,
+    lose_every: int | None = None,
+    forget_at: int | None = None,
+    delay_s: float = 0.0,
 ) -> Iterator[_Sessions]:
     """Serve on address:port in a thread until the block ends; yields the session table."""
-    sessions = _Sessions(lose_every)
+    sessions = _Sessions(lose_every, forget_at)
     server = ThreadingHTTPServer((address, port), _handler(sessions, delay_s))
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, name="session-server", daemon=True)

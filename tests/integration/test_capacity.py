@@ -114,6 +114,31 @@ def test_a_lost_update_is_caught_reported_and_fails_the_command(tmp_path: Path) 
     assert summary["failures"] == len(lost)
 
 
+def test_a_session_the_server_forgot_is_reported_lost(tmp_path: Path) -> None:
+    url = f"http://{NET}.4:8080/session.jsp"
+    with session_server(f"{NET}.4", forget_at=20) as sessions:
+        plan = CapacityPlan(
+            profile=load_profile("best-practice"),
+            connections=(4,),
+            step_s=2,
+            threads=2,
+            url=url,
+            results_dir=tmp_path,
+        )
+        result = run_capacity(plan)
+        forgotten = set(sessions.forgotten)
+    records = load_records(result.run_dir / result.steps[0]["run"] / "requests.csv.gz")
+    lost = [r for r in records if r.outcome == "session_lost"]
+    assert lost, "no lost session was reported"
+    # The replacement sessions start at 1, and every forgotten session had reached 20.
+    assert all(r.counter == 1 for r in lost)
+    for session in forgotten:
+        counters = [r.counter for r in records if r.session.split(".")[0] == session]
+        assert max(c or 0 for c in counters) == 20
+    assert [r.outcome for r in records].count("new") == 4
+    assert result.steps[0]["sessions_lost"] == len({r.user for r in lost})
+
+
 def test_paced_latency_is_corrected_only_when_the_server_holds_requests_back(
     tmp_path: Path,
 ) -> None:
