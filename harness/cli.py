@@ -381,16 +381,19 @@ def cmd_perf(args: argparse.Namespace) -> int:
     capacity = ratios["capacity_to_wrk"]
     met = capacity is not None and capacity >= targets["capacity_to_wrk_min"]
     console.print(
-        f"capacity mode / wrk: {capacity if capacity is not None else 'n/a'} "
-        f"(goal >= {targets['capacity_to_wrk_min']}: {'met' if met else 'NOT met'})"
+        f"capacity mode / wrk: {capacity if capacity is not None else 'n/a'} req/s "
+        f"(goal >= {targets['capacity_to_wrk_min']}: {'met' if met else 'NOT met'}); "
+        f"its CPU per request is {ratios['capacity_cpu_to_wrk'] or 'n/a'}x wrk's"
     )
-    total = ratios["tracking_and_binding_overhead"]
-    ok = total is not None and total <= targets["tracking_max"]
-    console.print(
-        f"Locust overhead vs plain FastHttpUser: tracking {_pct(ratios['tracking_overhead'])}, "
-        f"binding {_pct(ratios['binding_overhead'])}, both {_pct(total)} "
-        f"(goal <= {_pct(targets['tracking_max'])}: {'met' if ok else 'NOT met'})"
-    )
+    for basis, suffix in (("req/s", ""), ("CPU per request", "_by_cpu")):
+        total = ratios[f"tracking_and_binding_overhead{suffix}"]
+        ok = total is not None and total <= targets["tracking_max"]
+        console.print(
+            f"Locust overhead vs plain FastHttpUser, by {basis}: tracking "
+            f"{_pct(ratios[f'tracking_overhead{suffix}'])}, binding "
+            f"{_pct(ratios[f'binding_overhead{suffix}'])}, both {_pct(total)} "
+            f"(goal <= {_pct(targets['tracking_max'])}: {'met' if ok else 'NOT met'})"
+        )
     timings = data["lab_timings_s"]
     nodes = ", ".join(f"{k} {v:.1f} s" for k, v in timings.items() if k.startswith("node"))
     console.print(f"lab up to all-healthy: {data['lab_up_s']:.1f} s ({nodes})")

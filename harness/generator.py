@@ -12,9 +12,11 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import psutil
 
 from harness.telemetry import Sampler
 
@@ -31,10 +33,17 @@ class Finished:
     returncode: int
     cpu_s: float  # user + system seconds of the generator and its reaped children
     sampler: Sampler
+    # When load began (see run_generator's `mark`): CPU spent and requests done by then.
+    mark_cpu_s: float | None = None
+    mark_requests: int | None = None
 
     def cpu_ms_per_1000(self, requests: int) -> float | None:
-        """Generator CPU per 1,000 requests, in milliseconds (None without requests)."""
-        return round(self.cpu_s * 1000.0 * 1000.0 / requests, 3) if requests else None
+        """Generator CPU per 1,000 requests, in milliseconds (None without requests); from
+        the mark on when there is one, so a generator's start-up is not billed to load."""
+        cpu, done = self.cpu_s, requests
+        if self.mark_cpu_s is not None and self.mark_requests is not None:
+            cpu, done = cpu - self.mark_cpu_s, requests - self.mark_requests
+        return round(cpu * 1000.0 * 1000.0 / done, 3) if done > 0 and cpu >= 0 else None
 
 
 def _reap(pid: int) -> tuple[int, float] | None:
@@ -43,6 +52,22 @@ def _reap(pid: int) -> tuple[int, float] | None:
     if done == 0:
         return None
     return os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime
+
+
+def _tree_cpu_s(pid: int) -> float | None:
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return None
+    total = 0.0
+    for proc in procs:
+        try:
+            times = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -62,8 +87,13 @@ def run_generator(
     generator_cores: int = 1,
     cwd: Path | None = None,
     env: Mapping[str, str] | None = None,
+    mark: Callable[[int], int | None] | None = None,
 ) -> Finished:
-    """Run command to its end (at most duration_s + GRACE_S), sampling it and the servers."""
+    """Run command to its end (at most duration_s + GRACE_S), sampling it and the servers.
+
+    mark, if given, is polled with the generator's pid until it returns the generator's
+    request count once load flows; the generator's CPU at that moment is kept, to leave
+    its start-up out (see load_began)."""
     with log_path.open("wb") as out:
         launched = time.time()
         proc = subprocess.Popen(
@@ -82,8 +112,11 @@ def run_generator(
         sampler.start()
         deadline = time.monotonic() + duration_s + GRACE_S
         stopped = False
+        marked: tuple[float, int] | None = None
         try:
             while (reaped := _reap(proc.pid)) is None:
+                if mark is not None and marked is None:
+                    marked = _mark(proc.pid, mark)
                 if not stopped and time.monotonic() > deadline:
                     _stop(proc)
                     stopped = True
@@ -99,4 +132,36 @@ def run_generator(
     proc.returncode = returncode  # reaped here: Popen must not wait for it again
     if stopped:
         raise RuntimeError(f"{command[0]} ran past {duration_s + GRACE_S:g} s and was stopped")
-    return Finished(launched, ended, returncode, round(cpu_s, 4), sampler)
+    return Finished(
+        launched,
+        ended,
+        returncode,
+        round(cpu_s, 4),
+        sampler,
+        mark_cpu_s=round(marked[0], 4) if marked else None,
+        mark_requests=marked[1] if marked else None,
+    )
+
+
+def _mark(pid: int, mark: Callable[[int], int | None]) -> tuple[float, int] | None:
+    """(CPU so far, requests so far) once mark() reports load."""
+    requests = mark(pid)
+    if requests is None:
+        return None
+    cpu = _tree_cpu_s(pid)
+    return None if cpu is None else (cpu, requests)
+
+
+def load_began(pid: int) -> int | None:
+    """A mark for any generator: 0 requests once its first TCP connection is open.
+
+    Before that it only started up (Locust imports for about a second); from then on its
+    CPU is the load's. Its first requests may already be on the way: a few at most."""
+    try:
+        procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+        for proc in procs:
+            if any(c.status == psutil.CONN_ESTABLISHED for c in proc.net_connections("tcp")):
+                return 0
+    except psutil.Error:
+        return None
+    return None

@@ -116,3 +116,15 @@ def test_the_sweep_page_marks_failed_and_generator_bound_steps() -> None:
     page = render_sweep({"profile": "p", "target": "t", "steps": [row]})
     assert '<tr class="bad">' in page
     assert 'href="steps/c8/report.html"' in page
+
+
+def test_generator_cpu_per_request_leaves_start_up_out() -> None:
+    from harness.generator import Finished
+    from harness.telemetry import Sampler
+
+    sampler = Sampler(parts={}, start_epoch=0.0)
+    whole = Finished(0.0, 10.0, 0, cpu_s=3.0, sampler=sampler)
+    assert whole.cpu_ms_per_1000(6000) == 500.0
+    assert whole.cpu_ms_per_1000(0) is None
+    marked = Finished(0.0, 10.0, 0, cpu_s=3.0, sampler=sampler, mark_cpu_s=0.6, mark_requests=0)
+    assert marked.cpu_ms_per_1000(6000) == 400.0
