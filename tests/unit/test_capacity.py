@@ -9,7 +9,9 @@ import pytest
 from harness.capacity import CapacityPlan, Step
 from harness.capacity.page import render_sweep
 from harness.capacity.wrk import SCRIPT, parse_summary, read_records, session_command
+from harness.generator import Finished
 from harness.profiles import load_profile
+from harness.telemetry import Sampler
 
 WRK_OUTPUT = """Running 2s test @ http://127.0.81.1:8080/session.jsp
   2 threads and 8 connections
@@ -119,9 +121,6 @@ def test_the_sweep_page_marks_failed_and_generator_bound_steps() -> None:
 
 
 def test_generator_cpu_per_request_leaves_start_up_out() -> None:
-    from harness.generator import Finished
-    from harness.telemetry import Sampler
-
     sampler = Sampler(parts={}, start_epoch=0.0)
     whole = Finished(0.0, 10.0, 0, cpu_s=3.0, sampler=sampler)
     assert whole.cpu_ms_per_1000(6000) == 500.0
