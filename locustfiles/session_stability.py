@@ -142,6 +142,10 @@ class BoundClientPool(HTTPClientPool):
     def get_client(self, url: Any) -> HTTPClient:
         client = super().get_client(url)
         pool = client._connection_pool
+        # Called on every request: bind the pool's factory once, not a new one each time.
+        if getattr(pool, "_bound_source", None) == self.source:
+            return client
+        pool._bound_source = self.source
 
         def bound_socket(family: int, socktype: int, protocol: int) -> gevent.socket.socket:
             sock = gevent.socket.socket(family, socktype, protocol)

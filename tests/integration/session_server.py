@@ -27,6 +27,7 @@ class _Sessions:
         self.counters: dict[str, int] = {}
         self.lost: set[tuple[str, int]] = set()
         self.forgotten: set[str] = set()
+        self.clients: set[str] = set()  # source addresses seen
         self.lose_every = lose_every
         self.forget_at = forget_at
 
@@ -63,6 +64,7 @@ def _handler(sessions: _Sessions, delay_s: float) -> type[BaseHTTPRequestHandler
                 name, _, value = part.strip().partition("=")
                 if name == "JSESSIONID":
                     current = value.split(".", 1)[0]
+            sessions.clients.add(self.client_address[0])
             sid, counter, new = sessions.next(current)
             if delay_s:
                 time.sleep(delay_s)

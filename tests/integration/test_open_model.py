@@ -52,3 +52,19 @@ def test_corrected_latency_equals_measured_on_a_fast_server_and_exceeds_it_on_a_
     corrected = statistics.median(r.corrected_ms or 0.0 for r in slow)
     assert corrected > 2 * measured
     assert all(r.outcome in ("new", "kept") for r in slow)
+
+
+def test_each_user_sends_from_its_own_source_address(tmp_path: Path) -> None:
+    with session_server(f"{NET}.3") as sessions:
+        done = subprocess.run(
+            [
+                sys.executable, "-m", "locust", "-f", "locustfiles/session_stability.py",
+                "--headless", "--host", f"http://{NET}.3:8080", "-u", "3", "-r", "3",
+                "-t", "3s", "--only-summary", "--loglevel", "WARNING",
+                "--session-wait", "0.01", "--source-net", "127.100",
+            ],
+            cwd=repo_root(), capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        clients = set(sessions.clients)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert clients == {"127.100.1.1", "127.100.2.1", "127.100.3.1"}
