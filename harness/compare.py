@@ -337,7 +337,15 @@ _IDENTITY: tuple[tuple[str, Callable[[dict[str, Any]], object]], ...] = (
     ("machine class", _machine_class),
 )
 # Not reasons to refuse, but a reader of the numbers must know.
-_LOAD = (("users", "users"), ("duration_s", "load duration (s)"), ("wait_s", "wait (s)"))
+_LOAD = (
+    ("tool", "load generator"),
+    ("model", "load model"),
+    ("users", "users"),
+    ("duration_s", "load duration (s)"),
+    ("wait_s", "wait (s)"),
+    ("rate", "fixed rate (req/s)"),
+    ("arrival_rate", "arrival rate (req/s)"),
+)
 
 
 def _check_comparable(base: _Run, head: _Run, allow_different_profile: bool) -> list[str]:
