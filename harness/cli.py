@@ -378,6 +378,7 @@ def cmd_perf(args: argparse.Namespace) -> int:
         )
     console.print(table)
     ratios, targets = data["ratios"], data["targets"]
+    console.print(f"ratios: {ratios['how']}")
     capacity = ratios["capacity_to_wrk"]
     met = capacity is not None and capacity >= targets["capacity_to_wrk_min"]
     console.print(

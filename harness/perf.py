@@ -221,34 +221,47 @@ _PLAIN, _TRACKING = "Locust FastHttpUser (plain)", "Locust + session tracking"
 _BINDING = "Locust + tracking + source binding"
 
 
-def _ratios(rows: list[Measured]) -> dict[str, float | None]:
+def _paired(
+    measured: dict[str, list[Measured]],
+    num: str,
+    den: str,
+    value: Callable[[Measured], float | None],
+) -> float | None:
+    """The median over rounds of num/den, each round's pair measured minutes apart at most:
+    steadier than a ratio of medians when the machine's other load drifts."""
+    ratios = []
+    for a, b in zip(measured.get(num, []), measured.get(den, []), strict=False):
+        x, y = value(a), value(b)
+        if x and y:
+            ratios.append(x / y)
+    return round(statistics.median(ratios), 4) if ratios else None
+
+
+def _ratios(measured: dict[str, list[Measured]]) -> dict[str, Any]:
     """Overheads two ways: by requests/s (the goal's own terms) and by generator CPU per
     request, which a shared machine disturbs far less (a generator-bound Locust's rate is
     its CPU share divided by its cost per request, and only the share swings)."""
-    rps = {m.name: m.rps for m in rows}
-    cpu = {m.name: m.cpu_ms_per_1000 for m in rows}
 
-    def share(part: float | None, whole: float | None) -> float | None:
-        return round(part / whole, 4) if part and whole else None
+    def rps(m: Measured) -> float:
+        return m.rps
 
-    def slower(slow: float | None, fast: float | None) -> float | None:
-        ratio = share(slow, fast)
-        return None if ratio is None else round(1.0 - ratio, 4)
+    def cpu(m: Measured) -> float | None:
+        return m.cpu_ms_per_1000
 
-    def costlier(cheap: float | None, dear: float | None) -> float | None:
-        # CPU per request: the throughput lost if CPU were the only limit.
-        ratio = share(cheap, dear)
+    def lost(ratio: float | None) -> float | None:
+        # By CPU, cheap over dear: the throughput lost were CPU the only limit.
         return None if ratio is None else round(1.0 - ratio, 4)
 
     return {
-        "capacity_to_wrk": share(rps.get(_CAPACITY), rps.get(_WRK)),
-        "capacity_cpu_to_wrk": share(cpu.get(_CAPACITY), cpu.get(_WRK)),
-        "tracking_overhead": slower(rps.get(_TRACKING), rps.get(_PLAIN)),
-        "binding_overhead": slower(rps.get(_BINDING), rps.get(_TRACKING)),
-        "tracking_and_binding_overhead": slower(rps.get(_BINDING), rps.get(_PLAIN)),
-        "tracking_overhead_by_cpu": costlier(cpu.get(_PLAIN), cpu.get(_TRACKING)),
-        "binding_overhead_by_cpu": costlier(cpu.get(_TRACKING), cpu.get(_BINDING)),
-        "tracking_and_binding_overhead_by_cpu": costlier(cpu.get(_PLAIN), cpu.get(_BINDING)),
+        "capacity_to_wrk": _paired(measured, _CAPACITY, _WRK, rps),
+        "capacity_cpu_to_wrk": _paired(measured, _CAPACITY, _WRK, cpu),
+        "tracking_overhead": lost(_paired(measured, _TRACKING, _PLAIN, rps)),
+        "binding_overhead": lost(_paired(measured, _BINDING, _TRACKING, rps)),
+        "tracking_and_binding_overhead": lost(_paired(measured, _BINDING, _PLAIN, rps)),
+        "tracking_overhead_by_cpu": lost(_paired(measured, _PLAIN, _TRACKING, cpu)),
+        "binding_overhead_by_cpu": lost(_paired(measured, _TRACKING, _BINDING, cpu)),
+        "tracking_and_binding_overhead_by_cpu": lost(_paired(measured, _PLAIN, _BINDING, cpu)),
+        "how": "median over rounds of each round's ratio",
     }
 
 
@@ -332,7 +345,7 @@ def run_perf(plan: PerfPlan, *, progress: Progress = _quiet) -> dict[str, Any]:
         "rounds": plan.rounds,
         "rows": [m.__dict__ for m in rows],
         "per_round": {name: [m.__dict__ for m in ms] for name, ms in measured.items()},
-        "ratios": _ratios(rows),
+        "ratios": _ratios(measured),
         "targets": {"capacity_to_wrk_min": CAPACITY_TARGET, "tracking_max": TRACKING_TARGET},
         "cpu_note": "generator CPU is the kernel's rusage of the reaped process tree; for "
         "Locust, less the CPU it used before its first connection (its start-up)",
