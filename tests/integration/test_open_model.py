@@ -3,6 +3,7 @@ a fast server leaves corrected latency equal to the measured, a slow one raises 
 
 from __future__ import annotations
 
+import csv
 import statistics
 import subprocess
 import sys
@@ -68,3 +69,27 @@ def test_each_user_sends_from_its_own_source_address(tmp_path: Path) -> None:
         clients = set(sessions.clients)
     assert done.returncode == 0, done.stderr[-2000:]
     assert clients == {"127.100.1.1", "127.100.2.1", "127.100.3.1"}
+
+
+def test_a_lost_update_is_a_session_failure_in_locusts_stats(tmp_path: Path) -> None:
+    with session_server(f"{NET}.4", lose_every=5):
+        done = subprocess.run(
+            [
+                sys.executable, "-m", "locust", "-f", "locustfiles/session_stability.py",
+                "--headless", "--host", f"http://{NET}.4:8080", "-u", "2", "-r", "2",
+                "-t", "3s", "--only-summary", "--loglevel", "WARNING",
+                "--session-wait", "0.01", "--csv", str(tmp_path / "run"),
+                "--session-records", str(tmp_path / "records.csv"),
+            ],
+            cwd=repo_root(), capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    assert done.returncode == 1, done.stderr[-2000:]  # Locust exits 1 when anything failed
+    with (tmp_path / "run_stats.csv").open() as handle:
+        rows = {(r["Type"], r["Name"]): r for r in csv.DictReader(handle)}
+    records = convert_raw_records([tmp_path / "records.csv"], start_epoch=0.0)
+    lost = sum(r.outcome == "data_lost" for r in records)
+    assert lost > 0
+    # One SESSION failure per data_lost record (Locust's CSV may miss the last second's);
+    # the HTTP requests all succeeded.
+    assert 0 < int(rows[("SESSION", "data_lost")]["Failure Count"]) <= lost
+    assert int(rows[("GET", "/session.jsp")]["Failure Count"]) == 0
