@@ -6,14 +6,15 @@ LB       ?= nginx-rr
 SESSIONS ?= redis
 PY       := .venv/bin/python
 
-.PHONY: setup bench storebench profiles webui matrix compare ci-bench lab-up lab-status lab-down report test lint unit integration
+.PHONY: setup bench storebench profiles webui matrix capacity perf compare ci-bench lab-up lab-status lab-down report test lint unit integration
 
 setup:
 	@scripts/setup
 
 bench: setup
 	$(PY) -m harness bench --profile $(PROFILE) --duration $(DURATION) --users $(USERS) \
-		--balancer $(LB) --sessions $(SESSIONS) $(if $(FAULTS),--faults $(FAULTS))
+		--balancer $(LB) --sessions $(SESSIONS) $(if $(FAULTS),--faults $(FAULTS)) \
+		$(if $(ARRIVAL_RATE),--arrival-rate $(ARRIVAL_RATE))
 
 # One short bench per profile, side by side (no fault unless FAULTS=... is given).
 PROFILES ?= default best-practice small-pool
@@ -27,6 +28,16 @@ WORKERS ?= 0
 webui: setup
 	$(PY) -m harness webui --profile $(PROFILE) --users $(USERS) --workers $(WORKERS) \
 		--balancer $(LB) --sessions $(SESSIONS)
+
+# How much the profile serves: wrk + session.lua, a sweep of connections (and fixed rates).
+CONNECTIONS ?= 8,32,128,512
+capacity: setup
+	$(PY) -m harness capacity --profile $(PROFILE) --balancer $(LB) --sessions $(SESSIONS) \
+		--connections $(CONNECTIONS) $(if $(RATES),--rates $(RATES))
+
+# The kept benchmark of the load generators themselves (wrk, capacity mode, Locust).
+perf: setup
+	$(PY) -m harness perf --profile $(PROFILE)
 
 # A short bench per balancer x session strategy (default: all of them, with a node kill).
 MATRIX_LB       ?= all

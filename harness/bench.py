@@ -60,12 +60,16 @@ class BenchPlan:
     source_net: str | None = "127.100"
     label: str | None = None  # names the results folder; default: the profile's name
     session_size: int = 0  # bytes of payload session.jsp keeps in each session (?size=)
+    # Open model: requests per second in all on a fixed schedule; None: closed model.
+    arrival_rate: float | None = None
 
     def __post_init__(self) -> None:
         if self.duration_s < 5:
             raise ValueError(f"DURATION={self.duration_s:g}: a bench needs at least 5 s")
         if self.users < 1:
             raise ValueError(f"USERS={self.users}: at least one user")
+        if self.arrival_rate is not None and self.arrival_rate <= 0:
+            raise ValueError(f"ARRIVAL_RATE={self.arrival_rate:g}: must be positive")
         names = [n.name for n in self.topology.nodes]
         if self.fault_target is not None and self.fault_target not in names:
             raise ValueError(f"FAULT_TARGET={self.fault_target}: not one of {', '.join(names)}")
@@ -100,6 +104,7 @@ class BenchResult:
     summary: dict[str, Any]
     lab_up_s: float
     verdict: dict[str, Any]
+    wall_s: float | None = None  # lab up to results written (the report comes after)
 
 
 def _locust_command(plan: BenchPlan, run_dir: Path, raw: Path) -> list[str]:
@@ -134,6 +139,7 @@ def _locust_command(plan: BenchPlan, run_dir: Path, raw: Path) -> list[str]:
         str(run_dir / HDR_FILE),
         *(["--source-net", plan.source_net] if plan.source_net else []),
         *(["--session-size", str(plan.session_size)] if plan.session_size else []),
+        *(["--arrival-rate", f"{plan.arrival_rate:g}"] if plan.arrival_rate else []),
     ]
 
 
@@ -277,6 +283,7 @@ def lab_section(topology: Topology, balancer_name: str, store: dict[str, Any]) -
 def run_bench(
     plan: BenchPlan, *, tick: Tick = _no_tick, progress: Callable[[str], None]
 ) -> BenchResult:
+    began = time.monotonic()
     lab = Lab(plan.topology)
     try:
         progress("bringing the lab up")
@@ -343,7 +350,9 @@ def run_bench(
             "users": plan.users,
             "spawn_rate": plan.spawn_rate,
             "duration_s": plan.duration_s,
-            "wait_s": plan.wait_s,
+            "wait_s": None if plan.arrival_rate else plan.wait_s,
+            "model": "open" if plan.arrival_rate else "closed",
+            "arrival_rate": plan.arrival_rate,
             "source_net": plan.source_net,
             "session_size": plan.session_size,
         },
@@ -362,7 +371,13 @@ def run_bench(
             "logs": "logs/",
         },
     )
+    wall_s = round(time.monotonic() - began, 3)
+    data["wall_s"] = wall_s
     write_manifest(run_dir, data)
     return BenchResult(
-        run_dir=run_dir, summary=summary, lab_up_s=state.timings_s.get("up", 0.0), verdict=verdict
+        run_dir=run_dir,
+        summary=summary,
+        lab_up_s=state.timings_s.get("up", 0.0),
+        verdict=verdict,
+        wall_s=wall_s,
     )

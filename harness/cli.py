@@ -191,6 +191,7 @@ def _plan(args: argparse.Namespace) -> BenchPlan:
         balancer=args.balancer,
         sessions=args.sessions,
         source_net=args.source_net or None,
+        arrival_rate=float(args.arrival_rate) if args.arrival_rate else None,
     )
 
 
@@ -218,7 +219,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         result = run_bench(plan, tick=tick, progress=step)
         step("writing report")
         write_report(result.run_dir)
-    print_summary(result.summary, result.run_dir, result.lab_up_s, result.verdict)
+    print_summary(
+        result.summary, result.run_dir, result.lab_up_s, result.verdict, wall_s=result.wall_s
+    )
     return 0
 
 
@@ -244,7 +247,12 @@ def _jvm_summary_text(j: dict[str, Any]) -> str:
 
 
 def print_summary(
-    summary: dict[str, Any], run_dir: Path, lab_up_s: float, verdict: dict[str, Any]
+    summary: dict[str, Any],
+    run_dir: Path,
+    lab_up_s: float,
+    verdict: dict[str, Any],
+    *,
+    wall_s: float | None = None,
 ) -> None:
     table = Table(title=f"tomcat-bench: {run_dir.name}", show_header=False)
     table.add_column(style="bold")
@@ -256,6 +264,14 @@ def print_summary(
         f"p50 {summary['p50_ms']:.2f} ms  p95 {summary['p95_ms']:.2f} ms  "
         f"p99 {summary['p99_ms']:.2f} ms",
     )
+    corrected = summary.get("corrected")
+    if corrected:
+        table.add_row(
+            "latency, corrected",
+            f"p50 {corrected['p50_ms']:.2f} ms  p95 {corrected['p95_ms']:.2f} ms  "
+            f"p99 {corrected['p99_ms']:.2f} ms (from each request's intended send time; "
+            "verdicts use these)",
+        )
     table.add_row(
         "sessions",
         f"{summary['users']} users: {summary['sessions_kept']} kept, "
@@ -278,12 +294,15 @@ def print_summary(
     if telemetry:
         cpu = telemetry["cpu_cores_mean"]
         servers = ", ".join(
-            f"{k} {v:.2f}" for k, v in cpu.items() if k not in ("generator", "machine")
+            f"{k} {v:.2f}" for k, v in cpu.items() if not k.startswith(("generator", "machine"))
         )
         bound = "YES: throughput measures Locust" if telemetry["generator_bound"] else "no"
+        wanted = telemetry.get("generator_demand_cores")
         table.add_row(
             "CPU (cores)",
-            f"generator {cpu.get('generator', 0):.2f}, {servers}; machine "
+            f"generator {cpu.get('generator', 0):.2f}"
+            + (f" (ran or waited to run: {wanted:.2f})" if wanted is not None else "")
+            + f", {servers}; machine "
             f"{cpu.get('machine', 0):.2f}/{telemetry['cores']}; generator-bound: {bound}",
         )
     for effects in summary.get("fault_effects") or []:
@@ -295,7 +314,11 @@ def print_summary(
         f"{verdict['balancer']} + sessions {verdict['sessions']}, fault {verdict['fault']}: "
         f"{verdict['verdict']}",
     )
-    table.add_row("lab up", f"{lab_up_s:.1f} s")
+    table.add_row(
+        "lab up",
+        f"{lab_up_s:.1f} s to all-healthy"
+        + (f"; whole bench {wall_s:.1f} s (lab up to results)" if wall_s else ""),
+    )
     console.print(table)
     console.print(f"report: {run_dir / 'report.html'}", soft_wrap=True)
 
@@ -492,6 +515,135 @@ def cmd_webui(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- capacity --------------------------------------------------------------
+
+
+def _numbers(value: str, option: str, kind: Callable[[str], Any]) -> tuple[Any, ...]:
+    try:
+        return tuple(kind(v.strip()) for v in value.split(",") if v.strip())
+    except ValueError:
+        raise ValueError(f"{option} {value!r}: give comma-separated numbers") from None
+
+
+def _capacity_plan(args: argparse.Namespace) -> Any:
+    from harness.capacity import CapacityPlan  # noqa: PLC0415
+
+    return CapacityPlan(
+        profile=load_profile(args.profile),
+        connections=_numbers(args.connections, "--connections", int),
+        rates=_numbers(args.rates, "--rates", float),
+        rate_connections=int(args.rate_connections),
+        step_s=float(args.step_duration),
+        threads=int(args.threads),
+        topology=_topology(args),
+        results_dir=Path(args.results_dir),
+        balancer=args.balancer,
+        sessions=args.sessions,
+        target=args.target,
+        url=args.url or None,
+    )
+
+
+def cmd_capacity(args: argparse.Namespace) -> int:
+    from harness.capacity import run_capacity  # noqa: PLC0415
+
+    plan = _capacity_plan(args)
+    with console.status("capacity") as status:
+        result = run_capacity(plan, progress=status.update)
+    table = Table(
+        "step", "req/s", "p50 ms", "p99 ms", "p99 corr. ms", "sessions", "failures",
+        "gen. CPU ms/1000", "generator-bound",
+    )  # fmt: skip
+    for row in result.steps:
+        corrected = row["p99_corrected_ms"]
+        table.add_row(
+            row["step"],
+            f"{row['rps']:,.0f}" + (f" of {row['target_rps']:g}" if row["target_rps"] else ""),
+            f"{row['p50_ms']:.2f}",
+            f"{row['p99_ms']:.2f}",
+            "-" if corrected is None else f"{corrected:.2f}",
+            str(row["sessions"]),
+            str(row["failures"]),
+            f"{row['generator_cpu_ms_per_1000'] or 0:.1f}",
+            "YES" if row["generator_bound"] else "no",
+        )
+    console.print(table)
+    if result.lab_up_s is not None:
+        console.print(f"lab up {result.lab_up_s:.1f} s")
+    console.print(f"capacity: {result.run_dir / 'capacity.html'}", soft_wrap=True)
+    broken = [r["step"] for r in result.steps if r["data_lost"] or r["replayed"]]
+    if broken:
+        console.print(f"session counters broke in: {', '.join(broken)}", style="red")
+    return 1 if any(r["failures"] for r in result.steps) else 0
+
+
+# -- perf ------------------------------------------------------------------
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def cmd_perf(args: argparse.Namespace) -> int:
+    from harness.perf import PerfPlan, run_perf  # noqa: PLC0415
+
+    plan = PerfPlan(
+        profile=load_profile(args.profile),
+        duration_s=float(args.duration),
+        connections=int(args.connections),
+        threads=int(args.threads),
+        rounds=int(args.rounds),
+        topology=_topology(args),
+        sessions=args.sessions,
+        target=args.target,
+        results_dir=Path(args.results_dir),
+    )
+    with console.status("perf") as status:
+        data = run_perf(plan, progress=status.update)
+    rows = data["rows"]
+    wrk = rows[0]
+    table = Table(
+        "generator", "req/s", "x wrk", "gen. CPU ms/1000 req", "CPU x wrk", "failures",
+        "generator-bound", title=f"make perf: {data['target']} (median of {data['rounds']} "
+        f"rounds of {data['duration_s']:g} s, {data['connections_or_users']} connections/users)",
+    )  # fmt: skip
+    for row in rows:
+        cpu, wrk_cpu = row["cpu_ms_per_1000"], wrk["cpu_ms_per_1000"]
+        table.add_row(
+            row["name"],
+            f"{row['rps']:,.0f}",
+            f"{row['rps'] / wrk['rps']:.3f}" if wrk["rps"] else "n/a",
+            "n/a" if cpu is None else f"{cpu:.1f}",
+            f"{cpu / wrk_cpu:.1f}" if cpu and wrk_cpu else "n/a",
+            str(row["failures"]),
+            "YES" if row["generator_bound"] else "no",
+        )
+    console.print(table)
+    ratios, targets = data["ratios"], data["targets"]
+    console.print(f"ratios: {ratios['how']}")
+    capacity = ratios["capacity_to_wrk"]
+    met = capacity is not None and capacity >= targets["capacity_to_wrk_min"]
+    console.print(
+        f"capacity mode / wrk: {capacity if capacity is not None else 'n/a'} req/s "
+        f"(goal >= {targets['capacity_to_wrk_min']}: {'met' if met else 'NOT met'}); "
+        f"its CPU per request is {ratios['capacity_cpu_to_wrk'] or 'n/a'}x wrk's"
+    )
+    for basis, suffix in (("req/s", ""), ("CPU per request", "_by_cpu")):
+        total = ratios[f"tracking_and_binding_overhead{suffix}"]
+        ok = total is not None and total <= targets["tracking_max"]
+        console.print(
+            f"Locust overhead vs plain FastHttpUser, by {basis}: tracking "
+            f"{_pct(ratios[f'tracking_overhead{suffix}'])}, binding "
+            f"{_pct(ratios[f'binding_overhead{suffix}'])}, both {_pct(total)} "
+            f"(goal <= {_pct(targets['tracking_max'])}: {'met' if ok else 'NOT met'})"
+        )
+    timings = data["lab_timings_s"]
+    nodes = ", ".join(f"{k} {v:.1f} s" for k, v in timings.items() if k.startswith("node"))
+    console.print(f"lab up to all-healthy: {data['lab_up_s']:.1f} s ({nodes})")
+    console.print(f"perf: {Path(data['run_dir']) / 'perf.json'}", soft_wrap=True)
+    return 0
+
+
 # -- report, profile -------------------------------------------------------
 
 
@@ -605,6 +757,13 @@ def _add_bench_options(parser: argparse.ArgumentParser, *, duration: str, users:
     _add(parser, "users", users, "simulated users")
     _add(parser, "spawn-rate", "20", "users started per second")
     _add(parser, "wait", "0.05", "seconds each user waits between requests")
+    _add(
+        parser,
+        "arrival-rate",
+        "",
+        "open model: requests/s in all on a fixed schedule (replaces --wait); latencies are "
+        "also reported corrected for coordinated omission",
+    )
     _add(parser, "fault-target", "node1", "node to SIGKILL mid-run ('none' for no fault)")
     _add(parser, "fault-at", "", "seconds into the run for the fault (default: the middle)")
     _add(
@@ -623,6 +782,40 @@ def _add_bench_options(parser: argparse.ArgumentParser, *, duration: str, users:
         "first two octets of each user's own source address (127.A.user.1); '' for none",
     )
     _add_lab_options(parser)
+
+
+def _parser_capacity(sub: Any) -> None:
+    capacity = sub.add_parser(
+        "capacity", help="how much can the profile serve: wrk sweeps connections and rates"
+    )
+    _add(capacity, "profile", "best-practice", "profile name or .toml path")
+    _add(capacity, "connections", "8,32,128,512", "closed-loop steps: connections, comma-separated")
+    _add(capacity, "rates", "", "paced steps: total requests/s, comma-separated (e.g. 1000,5000)")
+    _add(capacity, "rate-connections", "128", "connections available to each paced step")
+    _add(capacity, "step-duration", "10", "seconds per step")
+    _add(capacity, "threads", str(os.cpu_count() or 1), "wrk threads (at most one per core)")
+    _add(capacity, "target", "balancer", "what wrk hits: balancer, or a node (node1) directly")
+    _add(capacity, "url", "", "an already running session.jsp URL instead of the lab")
+    _add(capacity, "results-dir", str(RESULTS_DIR), "where results/<run-id>/ folders go")
+    _add_lab_options(capacity)
+    capacity.set_defaults(func=cmd_capacity)
+
+
+def _parser_perf(sub: Any) -> None:
+    perf = sub.add_parser(
+        "perf", help="wrk, capacity mode and Locust side by side: req/s and generator CPU"
+    )
+    _add(perf, "profile", "best-practice", "profile name or .toml path")
+    _add(perf, "duration", "10", "seconds per generator and round")
+    _add(perf, "rounds", "3", "rounds; each generator's median is reported")
+    _add(perf, "connections", "32", "wrk connections and Locust users")
+    _add(perf, "threads", str(os.cpu_count() or 1), "wrk threads")
+    _add(perf, "target", "node1", "what every generator hits: a node directly, or balancer")
+    _add(perf, "results-dir", str(RESULTS_DIR), "where results/<run-id>/ folders go")
+    _add(perf, "sessions", "none", f"where sessions live: {', '.join(SESSION_STORES)}")
+    _add(perf, "net", DEFAULT_NET, "first three octets of the lab's loopback addresses")
+    _add(perf, "run-dir", str(DEFAULT_RUN_DIR), "folder for the lab's configs, logs and state")
+    perf.set_defaults(func=cmd_perf)
 
 
 def _parser_lab(sub: Any) -> None:
@@ -768,6 +961,8 @@ _SUBCOMMANDS = (
     _parser_matrix,
     _parser_profiles,
     _parser_webui,
+    _parser_capacity,
+    _parser_perf,
     _parser_store,
     _parser_report,
     _parser_compare,

@@ -338,7 +338,15 @@ _IDENTITY: tuple[tuple[str, Callable[[dict[str, Any]], object]], ...] = (
     ("machine class", _machine_class),
 )
 # Not reasons to refuse, but a reader of the numbers must know.
-_LOAD = (("users", "users"), ("duration_s", "load duration (s)"), ("wait_s", "wait (s)"))
+_LOAD = (
+    ("tool", "load generator"),
+    ("model", "load model"),
+    ("users", "users"),
+    ("duration_s", "load duration (s)"),
+    ("wait_s", "wait (s)"),
+    ("rate", "fixed rate (req/s)"),
+    ("arrival_rate", "arrival rate (req/s)"),
+)
 
 
 def _check_comparable(base: _Run, head: _Run, allow_different_profile: bool) -> list[str]:
@@ -361,7 +369,8 @@ def _check_comparable(base: _Run, head: _Run, allow_different_profile: bool) -> 
         if run.summary.get("generator_bound") is True:
             problems.append(
                 f"{role} was generator-bound (summary.generator_bound): its throughput "
-                "measures Locust, not Tomcat"
+                f"measures {dig(run.manifest, 'load', 'tool') or 'the load generator'}, "
+                "not the server"
             )
     if problems:
         raise CannotCompare("; ".join(problems))
@@ -370,6 +379,17 @@ def _check_comparable(base: _Run, head: _Run, allow_different_profile: bool) -> 
         if b != h:
             notes.append(f"different {label}: base {b!r}, head {h!r}")
     return notes
+
+
+def whose_throughput(role: str, run: _Run) -> str:
+    """One line per run: is its throughput the server's? (A bound run never gets here.)"""
+    telemetry = run.summary.get("telemetry")
+    tool = dig(run.manifest, "load", "tool") or "the load generator"
+    if not isinstance(telemetry, dict):
+        return f"{role}: no telemetry recorded: whose throughput it is cannot be told"
+    used = number(dig(telemetry, "cpu_cores_mean", "generator"))
+    cores = f"{used:.2f} cores" if used is not None else "an unknown share of a core"
+    return f"{role}: throughput is the server's ({tool} used {cores}, not the limit)"
 
 
 # --------------------------------------------------------------------------- metrics
@@ -671,11 +691,29 @@ def _error_rate(summary: dict[str, Any]) -> float | None:
     return errors / requests
 
 
+def both_corrected(base: _Run, head: _Run) -> bool:
+    """Open-model runs on both sides: latency is judged corrected for coordinated omission."""
+    return all(run.summary.get("latency_for_verdicts") == "corrected" for run in (base, head))
+
+
+def _as_corrected(records: Sequence[Record]) -> list[Record]:
+    return [
+        r._replace(latency_ms=r.corrected_ms) if r.corrected_ms is not None else r for r in records
+    ]
+
+
 def _performance(base: _Run, head: _Run, limits: Thresholds) -> list[Metric]:
-    sb, sh = samples(base.records), samples(head.records)
+    corrected = both_corrected(base, head)
+    sb = samples(_as_corrected(base.records) if corrected else base.records)
+    sh = samples(_as_corrected(head.records) if corrected else head.records)
     alpha = limits.significance.alpha
 
     def values(key: str) -> tuple[float | None, float | None]:
+        if corrected and key.endswith("_ms"):
+            return (
+                number(dig(base.summary, "corrected", key)),
+                number(dig(head.summary, "corrected", key)),
+            )
         return number(base.summary.get(key)), number(head.summary.get(key))
 
     def latencies(key: str) -> tuple[float | None, float | None]:
@@ -709,6 +747,9 @@ def compare_runs(
     """Compare HEAD against BASE; raise CannotCompare (one line) when they cannot be."""
     base, head = _load_run(base_dir, "base"), _load_run(head_dir, "head")
     notes = _check_comparable(base, head, allow_different_profile)
+    if both_corrected(base, head):
+        notes.append("latency compared as corrected for coordinated omission (open model)")
+    notes.extend(whose_throughput(role, run) for role, run in (("base", base), ("head", head)))
     metrics = _performance(base, head, thresholds)
     metrics.extend(_judge_exact(spec, base.summary, head.summary) for spec in _EXACT)
     metrics.append(

@@ -614,7 +614,8 @@ _CAPTIONS = {
     "latency": "Latency at each percentile over the whole run; the right end of a curve is "
     "the slowest request. Per-node curves leave out errors.",
     "telemetry": "CPU in cores (1.0 = one core busy) and resident memory, sampled once a "
-    "second. A generator near one core means Locust, not Tomcat, limited the throughput.",
+    "second. A generator near one core means Locust, not Tomcat, limited the throughput; "
+    "generator.wait is the time it was ready to run but waited for a CPU (a shared machine).",
     "jvm": "Read once a second over JMX from each node: the request pool's busy and current "
     "threads (the Executor's activeCount and poolSize), tasks waiting in its queue, "
     "rejections counted in the node's log, heap used, and collections and their time since "
@@ -670,6 +671,7 @@ def _summary_rows(
             " / ".join(_fmt(s(k)) for k in ("p50_ms", "p95_ms", "p99_ms")) + " ms",
         ),
         *_hdr_rows(run),
+        *_corrected_rows(run),
         ("Sessions kept / lost", f"{_fmt(s('sessions_kept'))} / {_fmt(s('sessions_lost'))}"),
         ("Data lost", _fmt(s("data_lost"))),
         ("Replayed", _fmt(s("replayed"))),
@@ -691,10 +693,13 @@ def _summary_rows(
         rows.append(("L4 director", director_words(director)))
     bound = s("generator_bound")
     if bound is not None:
+        tool = str(dig(run, "load", "tool") or "the load generator")
         rows.append(
             (
-                "Generator-bound",
-                "YES: the throughput measures Locust, not Tomcat" if bound else "no",
+                "Whose throughput",
+                f"the generator's ({tool}): generator-bound, it does not measure the server"
+                if bound
+                else "the server's (the generator was not the limit)",
             )
         )
     return rows
@@ -729,6 +734,22 @@ def _hdr_rows(run: dict[str, Any]) -> list[tuple[str, str]]:
             f"Latency p50 / p95 / p99 / p99.9 (HDR, {_fmt(hdr.get('processes'))} process(es))",
             " / ".join(_fmt(hdr.get(k)) for k in keys) + " ms",
         )
+    ]
+
+
+def _corrected_rows(run: dict[str, Any]) -> list[tuple[str, str]]:
+    """Open-model runs: the corrected percentiles beside the measured, and which one the
+    verdicts use. Closed-model runs have no schedule to correct against."""
+    corrected = dig(run, "summary", "corrected")
+    if not isinstance(corrected, dict):
+        return [("Latency used for verdicts", "measured (closed model: no schedule to correct)")]
+    values = " / ".join(_fmt(corrected.get(k)) for k in ("p50_ms", "p95_ms", "p99_ms"))
+    return [
+        ("Latency p50 / p95 / p99, corrected", f"{values} ms"),
+        (
+            "Latency used for verdicts",
+            "corrected for coordinated omission (from each request's intended send time)",
+        ),
     ]
 
 

@@ -3,6 +3,8 @@
 results/<run-id>/
   run.json          manifest (schema "tomcat-bench/run", versioned): what ran, on what, summary
   requests.csv.gz   one row per request: t_s,user,session,node,counter,outcome,latency_ms,status
+                    (+ intended_s,corrected_ms in open-model runs: when the schedule meant to
+                    send it, and its latency corrected for coordinated omission)
   latency_hdr.json  (schema 2) HDR histograms of latency in microseconds, "all" and per node,
                     merged across Locust workers; HdrHistogram's portable base64 encoding
   locust_*.csv      Locust's own stats, as Locust wrote them
@@ -46,6 +48,8 @@ HDR_FORMAT = "tomcat-bench/latency-hdr"
 RESULTS_DIR = Path(os.environ.get("TOMCAT_BENCH_RESULTS", REPO_ROOT / "results"))
 REQUESTS_FILE = "requests.csv.gz"
 FIELDS = ("t_s", "user", "session", "node", "counter", "outcome", "latency_ms", "status")
+# Written only by open-model runs (a fixed arrival rate): older readers ignore them.
+OPEN_MODEL_FIELDS = ("intended_s", "corrected_ms")
 
 _GOOD = frozenset({"new", "kept"})
 _COUNTER_BREAKS = frozenset({"data_lost", "replayed"})
@@ -62,6 +66,10 @@ class Record(NamedTuple):
     outcome: str
     latency_ms: float
     status: int
+    # Latency from the moment the schedule meant to send the request (wrk2's correction for
+    # coordinated omission); None in closed-model runs, where no schedule exists.
+    corrected_ms: float | None = None
+    intended_s: float | None = None  # when the schedule meant to send it (open model)
 
 
 def dig(obj: object, *keys: str) -> object:
@@ -96,12 +104,22 @@ def new_run_dir(label: str, parent: Path = RESULTS_DIR) -> Path:
     raise FileExistsError(f"{parent}: no free run folder name for {stamp}-{label}")
 
 
+def corrected_latency_ms(latency_ms: float, held_back_s: float) -> float:
+    """wrk2's correction: a request that could not leave at its intended time because the
+    previous reply had not come yet (held back that long) counts from the intended time.
+    Never below the measured latency; equal to it for a request sent on time."""
+    return round(latency_ms + max(held_back_s, 0.0) * 1000.0, 3)
+
+
 def convert_raw_records(raw_paths: Iterable[Path], start_epoch: float) -> list[Record]:
     """Read the locustfile's raw CSV rows (epoch time), relative to the run's start."""
     records = []
     for path in raw_paths:
         with path.open(newline="") as handle:
             for row in csv.DictReader(handle):
+                latency_ms = float(row["latency_ms"])
+                intended = row.get("intended_epoch")
+                corrected = row.get("corrected_ms")
                 records.append(
                     Record(
                         t_s=round(float(row["epoch"]) - start_epoch, 6),
@@ -110,35 +128,44 @@ def convert_raw_records(raw_paths: Iterable[Path], start_epoch: float) -> list[R
                         node=row["node"],
                         counter=int(row["counter"]) if row["counter"] else None,
                         outcome=row["outcome"],
-                        latency_ms=float(row["latency_ms"]),
+                        latency_ms=latency_ms,
                         status=int(row["status"]),
+                        corrected_ms=float(corrected) if corrected else None,
+                        intended_s=round(float(intended) - start_epoch, 6) if intended else None,
                     )
                 )
     records.sort(key=lambda record: record.t_s)
     return records
 
 
-def write_records(path: Path, records: Iterable[Record]) -> None:
+def write_records(path: Path, records: Sequence[Record]) -> None:
+    # The corrected column only when some request has a schedule: closed-model files
+    # stay byte for byte what they were.
+    corrected = any(r.corrected_ms is not None for r in records)
     # mtime=0 keeps the gzip bytes a function of the data alone.
     with (
         gzip.GzipFile(path, "wb", mtime=0) as raw,
         io.TextIOWrapper(raw, encoding="utf-8", newline="") as out,
     ):
         writer = csv.writer(out)
-        writer.writerow(FIELDS)
+        writer.writerow((*FIELDS, *OPEN_MODEL_FIELDS) if corrected else FIELDS)
         for r in records:
-            writer.writerow(
-                (
-                    f"{r.t_s:.6f}",
-                    r.user,
-                    r.session,
-                    r.node,
-                    "" if r.counter is None else r.counter,
-                    r.outcome,
-                    f"{r.latency_ms:.3f}",
-                    r.status,
-                )
+            row: tuple[object, ...] = (
+                f"{r.t_s:.6f}",
+                r.user,
+                r.session,
+                r.node,
+                "" if r.counter is None else r.counter,
+                r.outcome,
+                f"{r.latency_ms:.3f}",
+                r.status,
             )
+            if corrected:
+                row += (
+                    "" if r.intended_s is None else f"{r.intended_s:.6f}",
+                    "" if r.corrected_ms is None else f"{r.corrected_ms:.3f}",
+                )
+            writer.writerow(row)
 
 
 def load_records(path: Path) -> list[Record]:
@@ -152,11 +179,20 @@ def load_records(path: Path) -> list[Record]:
         if missing:
             raise ValueError(f"{path}: header lacks columns {missing}")
         index = [header.index(c) for c in FIELDS]
-        return _parse_rows(path, reader, index)
+        extra = [header.index(c) if c in header else None for c in OPEN_MODEL_FIELDS]
+        return _parse_rows(path, reader, index, extra)
 
 
-def _parse_rows(path: Path, reader: Iterable[list[str]], index: list[int]) -> list[Record]:
+def _optional(row: list[str], i: int | None) -> float | None:
+    text = row[i] if i is not None else ""
+    return float(text) if text else None
+
+
+def _parse_rows(
+    path: Path, reader: Iterable[list[str]], index: list[int], extra: list[int | None]
+) -> list[Record]:
     i_t, i_user, i_session, i_node, i_counter, i_outcome, i_latency, i_status = index
+    i_intended, i_corrected = extra
     # Session ids, node names and outcomes repeat on almost every row; sharing one string
     # object per distinct value saves ~150 bytes per record on million-row runs.
     shared: dict[str, str] = {}
@@ -178,6 +214,8 @@ def _parse_rows(path: Path, reader: Iterable[list[str]], index: list[int]) -> li
                     share(row[i_outcome], row[i_outcome]),
                     float(row[i_latency]),
                     int(row[i_status]),
+                    _optional(row, i_corrected),
+                    _optional(row, i_intended),
                 )
             )
     except (ValueError, IndexError) as exc:
@@ -259,7 +297,29 @@ def summarize(records: list[Record], faults: list[dict[str, Any]]) -> dict[str, 
     }
     if faults:
         summary["across_fault"] = across_fault(records, faults[0]["at_s"])
+    summary |= latency_bases(records)
     return summary
+
+
+def latency_bases(records: Sequence[Record]) -> dict[str, Any]:
+    """Which latency the verdicts use, and the corrected percentiles beside the measured.
+
+    An open-model run (every request with an intended send time) is judged by its corrected
+    latency: the measured one hides the time a request waited for a slow predecessor.
+    Closed-model runs get neither key (absent means uncorrected), so their summaries stay
+    as they were."""
+    corrected = sorted(r.corrected_ms for r in records if r.corrected_ms is not None)
+    if not corrected:
+        return {}
+    return {
+        "latency_for_verdicts": "corrected",
+        "corrected": {
+            "p50_ms": round(nearest_rank(corrected, 50.0), 3),
+            "p95_ms": round(nearest_rank(corrected, 95.0), 3),
+            "p99_ms": round(nearest_rank(corrected, 99.0), 3),
+            "max_ms": round(corrected[-1], 3),
+        },
+    }
 
 
 def git_state() -> dict[str, Any]:

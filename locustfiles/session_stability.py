@@ -2,14 +2,19 @@
 
 Each simulated user keeps its own cookie and requests /session.jsp; every reply
 is classified (see session_tracking.py) as new, kept, data_lost, replayed,
-session_lost or error. Anything but new/kept is a failure in Locust's stats,
-named by its outcome, so the web UI's Failures tab counts them.
+session_lost or error. HTTP errors are failures of /session.jsp in Locust's stats;
+lost sessions, lost data, replays and unreadable replies are failures of their own
+(type SESSION, named by the outcome), so the web UI's Failures tab counts them.
 
     locust -f locustfiles/session_stability.py --host http://127.0.1.10:8080
 
 Options (each with an environment twin):
   --session-records PATH   append one CSV row per request (LOCUST_SESSION_RECORDS)
   --session-wait SECONDS   pause between a user's requests (LOCUST_SESSION_WAIT)
+  --arrival-rate R         open model: R requests/s in all, each user on its own fixed
+                           schedule (users / R apart), whatever the replies take; each
+                           record keeps its intended send time and its latency corrected
+                           for coordinated omission (LOCUST_ARRIVAL_RATE; 0: closed model)
   --source-net A.B         send each user's requests from its own address A.B.<n>.<m>,
                            n differing per user, so source-hash balancers (nginx ip_hash
                            uses three octets) spread users as they would real clients
@@ -37,14 +42,25 @@ from geventhttpclient.client import HTTPClient, HTTPClientPool
 from locust import FastHttpUser, events, task
 from locust.env import Environment
 from locust.runners import MasterRunner
-from session_tracking import ANOMALIES, ERROR, SessionTracker, parse_reply
+from session_tracking import ANOMALIES, Schedule, SessionTracker, parse_reply
 from session_webui import observe, worker_index
 
 # Users of worker i are numbered i * USERS_PER_WORKER + 1, ...: unique across workers,
 # as the records and the merged Sessions tab need.
 USERS_PER_WORKER = 1000
 
-RECORD_FIELDS = ("epoch", "user", "session", "node", "counter", "outcome", "latency_ms", "status")
+RECORD_FIELDS = (
+    "epoch",
+    "user",
+    "session",
+    "node",
+    "counter",
+    "outcome",
+    "latency_ms",
+    "status",
+    "intended_epoch",  # open model only: when this user's schedule meant to send it
+    "corrected_ms",  # open model only: latency counted from then if the user was held back
+)
 
 _user_ids = itertools.count(1)
 
@@ -64,6 +80,10 @@ def records_path(path: str, environment: Environment) -> Path:
     index = worker_index(environment)
     plain = Path(path)
     return plain if index is None else plain.with_name(f"{plain.stem}-w{index}{plain.suffix}")
+
+
+class SessionAnomaly(Exception):
+    """A session reply that broke the user's session or its data (or was unreadable)."""
 
 
 class RecordWriter:
@@ -105,6 +125,13 @@ def _add_options(parser: Any) -> None:
         type=float,
         default=0.05,
         help="seconds each user waits between requests",
+    )
+    parser.add_argument(
+        "--arrival-rate",
+        env_var="LOCUST_ARRIVAL_RATE",
+        type=float,
+        default=0.0,
+        help="open model: requests per second in all, on a fixed schedule (0: closed model)",
     )
     parser.add_argument(
         "--source-net",
@@ -163,6 +190,10 @@ class BoundClientPool(HTTPClientPool):
     def get_client(self, url: Any) -> HTTPClient:
         client = super().get_client(url)
         pool = client._connection_pool
+        # Called on every request: bind the pool's factory once, not a new one each time.
+        if getattr(pool, "_bound_source", None) == self.source:
+            return client
+        pool._bound_source = self.source
 
         def bound_socket(family: int, socktype: int, protocol: int) -> gevent.socket.socket:
             sock = gevent.socket.socket(family, socktype, protocol)
@@ -171,6 +202,15 @@ class BoundClientPool(HTTPClientPool):
 
         pool._create_tcp_socket = bound_socket  # type: ignore[method-assign]
         return client
+
+
+def _schedule_for(environment: Environment, user_id: int) -> Schedule | None:
+    options = environment.parsed_options
+    rate = float(getattr(options, "arrival_rate", 0.0) or 0.0) if options else 0.0
+    if rate <= 0:
+        return None
+    users = max(int(getattr(options, "num_users", 1) or 1), 1)
+    return Schedule(interval_s=users / rate, user_index=user_id - 1, users=users)
 
 
 class SessionUser(FastHttpUser):
@@ -188,8 +228,11 @@ class SessionUser(FastHttpUser):
                 insecure=True,
             )
         super().__init__(environment)
+        self.schedule = _schedule_for(environment, self.user_id)
 
     def wait_time(self) -> float:
+        if self.schedule is not None:
+            return self.schedule.wait()
         options = self.environment.parsed_options
         return float(getattr(options, "session_wait", 0.05)) if options else 0.05
 
@@ -201,32 +244,55 @@ class SessionUser(FastHttpUser):
 
     @task
     def session_page(self) -> None:
+        intended = self.schedule.next_s if self.schedule is not None else None
+        sent = time.time()
+        began = time.perf_counter()
+        # Locust records the request by its HTTP status. No catch_response: its context
+        # manager alone cost about 10% of Locust's requests/s (make perf); an anomaly is
+        # reported as a failure entry of its own instead (_report_anomaly).
         # One name in Locust's stats whatever the payload size.
-        with self.client.get(self.path, name="/session.jsp", catch_response=True) as response:
-            reply = None
-            if response.status_code == 200:
-                try:
-                    reply = parse_reply(response.content or b"")
-                except ValueError as error:
-                    response.failure(str(error))
-            outcome = self.tracker.observe(reply)
-            if outcome in ANOMALIES:
-                response.failure(outcome)
-            elif outcome != ERROR:
-                response.success()
-            latency_ms = response.request_meta["response_time"]
-            now = time.time()
-            observe(self.user_id, outcome, reply.node if reply else "", latency_ms, now)
-            if _writer is not None:
-                _writer.write(
-                    (
-                        f"{now:.6f}",
-                        self.user_id,
-                        reply.session if reply else "",
-                        reply.node if reply else "",
-                        reply.counter if reply else "",
-                        outcome,
-                        f"{latency_ms:.3f}",
-                        response.status_code or 0,
-                    )
+        response = self.client.get(self.path, name="/session.jsp")
+        latency_ms = (time.perf_counter() - began) * 1000.0
+        reply, problem = None, None
+        if response.status_code == 200:
+            try:
+                reply = parse_reply(response.content or b"")
+            except ValueError as error:
+                problem = str(error)
+        outcome = self.tracker.observe(reply)
+        if outcome in ANOMALIES:
+            problem = outcome
+        if problem is not None:
+            self._report_anomaly(outcome, problem, latency_ms)
+        now = time.time()
+        observe(self.user_id, outcome, reply.node if reply else "", latency_ms, now)
+        corrected = ""
+        if self.schedule is not None:
+            corrected = f"{latency_ms + self.schedule.sent(sent) * 1000.0:.3f}"
+        if _writer is not None:
+            _writer.write(
+                (
+                    f"{now:.6f}",
+                    self.user_id,
+                    reply.session if reply else "",
+                    reply.node if reply else "",
+                    reply.counter if reply else "",
+                    outcome,
+                    f"{latency_ms:.3f}",
+                    response.status_code or 0,
+                    "" if intended is None else f"{intended:.6f}",
+                    corrected,
                 )
+            )
+
+    def _report_anomaly(self, outcome: str, problem: str, latency_ms: float) -> None:
+        """A reply that HTTP calls fine but the session check does not: a failure in
+        Locust's stats named by its outcome (type SESSION), so the Failures tab counts it."""
+        self.environment.events.request.fire(
+            request_type="SESSION",
+            name=outcome if outcome in ANOMALIES else "unreadable reply",
+            response_time=latency_ms,
+            response_length=0,
+            exception=SessionAnomaly(problem),
+            context={},
+        )

@@ -286,7 +286,7 @@ def test_data_lost_and_replayed_fail_exactly(tmp_path: Path) -> None:
         (
             lambda m: m["summary"].update(generator_bound=True),
             "head was generator-bound (summary.generator_bound): its throughput measures "
-            "Locust, not Tomcat",
+            "locust, not the server",
         ),
     ],
 )

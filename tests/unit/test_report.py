@@ -330,4 +330,5 @@ def test_telemetry_and_verdict_are_shown_when_recorded(tmp_path: Path) -> None:
     page = write_report(run_dir).read_text()
     assert "CPU and memory of the load generator and each server" in page
     assert "nginx-rr + redis, sigkill node1: survives" in page
-    assert "YES: the throughput measures Locust, not Tomcat" in page
+    assert "generator-bound, it does not measure the server" in page
+    assert "the server&#x27;s (the generator was not the limit)" not in page

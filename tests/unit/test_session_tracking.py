@@ -87,3 +87,12 @@ def test_after_errors_the_failed_requests_may_have_counted() -> None:
 def test_errors_are_forgotten_after_a_good_reply() -> None:
     outcomes = _run([Reply("S", "n", 1), None, Reply("S", "n", 2), Reply("S", "n", 4)])
     assert outcomes == [NEW, ERROR, KEPT, REPLAYED]
+
+
+def test_the_fast_path_and_the_json_path_read_replies_alike() -> None:
+    fixed = b'{"session":"AB12-memA.node2","node":"node2","counter":41,"new":false}\n'
+    spaced = b'{"session": "AB12-memA.node2", "node": "node2", "counter": 41, "new": false}'
+    assert parse_reply(fixed) == parse_reply(spaced) == Reply("AB12", "node2", 41)
+    # The fixed shape with a bad counter still fails the way the JSON route fails.
+    with pytest.raises(ValueError, match="counter is not a positive integer"):
+        parse_reply(b'{"session":"AB12.node2","node":"node2","counter":0,"new":false}')

@@ -80,3 +80,45 @@ def test_rejections_are_counted_from_new_whole_lines_only(tmp_path: Path) -> Non
     assert counter.update() == 2
     log.write_text(line)  # replaced (shorter than what was read): counted from its start
     assert counter.update() == 3
+
+
+def test_a_generator_starved_of_cpu_on_a_shared_machine_is_generator_bound() -> None:
+    # It got a third of a core and waited for a CPU the rest of the time: it wanted a core.
+    rows = _rows(0.33, 0.02, 1.7)
+    rows += [(float(t), "generator.wait", 0.6, 0) for t in range(1, 6)]
+    summary = summarize_samples(rows, cores=2)
+    assert summary["generator_demand_cores"] == 0.93
+    assert summary["generator_bound"] is True
+    # The wait is not a server: the servers' share stays node1's alone.
+    assert summarize_samples(_rows(0.33, 0.02, 1.7), cores=2)["generator_bound"] is False
+
+
+def test_wrk_with_two_threads_is_bound_only_near_two_cores() -> None:
+    assert (
+        summarize_samples(_rows(0.97, 1.0, 1.97), cores=2, generator_cores=2)["generator_bound"]
+        is False
+    )
+    assert (
+        summarize_samples(_rows(1.85, 0.1, 1.97), cores=2, generator_cores=2)["generator_bound"]
+        is True
+    )
+
+
+def test_without_any_server_sampled_a_busy_machine_says_nothing_of_the_generator() -> None:
+    rows = [r for r in _rows(0.2, 0.0, 1.97) if r[1] != "node1"]
+    assert summarize_samples(rows, cores=2)["generator_bound"] is False
+
+
+def test_the_sampler_records_the_generators_run_queue_wait() -> None:
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        sampler = Sampler(parts={"generator": busy.pid}, start_epoch=time.time(), interval_s=0.2)
+        sampler.start()
+        time.sleep(0.7)
+        sampler.stop()
+    finally:
+        busy.kill()
+        busy.wait()
+    waits = [c for _, part, c, _ in sampler.rows if part == "generator.wait"]
+    assert len(waits) >= 2
+    assert all(w >= 0.0 for w in waits)

@@ -1,0 +1,176 @@
+-- tomcat-bench capacity mode: wrk drives session.jsp, each session used by one request at
+-- a time, its counter checked on every reply that names it.
+--
+--   wrk -t2 -c32 -d20s -s session.lua http://127.0.1.10:8080/session.jsp -- OUT [RATE]
+--
+-- OUT    prefix of the per-thread record files (OUT<thread>.csv), one row per reply:
+--        end_us,slot,session,node,counter,outcome,latency_us,corrected_us,status,intended_us
+-- RATE   requests per second for EACH thread to pace at (0 or absent: closed loop)
+--
+-- Why a pool of sessions and not one per connection: wrk's Lua API never says which
+-- connection a request() or response() belongs to. Each wrk connection has exactly one
+-- request in flight, so a per-thread pool of idle sessions, taken by request() and given
+-- back by response() (the reply names its session), holds as many sessions as the thread
+-- has connections, and no session ever has two requests in flight: exactly the per-user
+-- order a counter check needs.
+--
+-- Latency is measured here with a microsecond wall clock (LuaJIT FFI): uncorrected from the
+-- moment request() built the request; corrected (paced runs) from the moment the schedule
+-- meant to send it when no connection was free by then (wrk2's correction for coordinated
+-- omission: the wait for a slow predecessor counts). A request sent on time, waiting only
+-- for its timer, has corrected == uncorrected; corrected is never below uncorrected.
+
+local ffi = require("ffi")
+ffi.cdef [[
+  typedef struct { long tv_sec; long tv_nsec; } tb_timespec;
+  int clock_gettime(int clk_id, tb_timespec *tp);
+]]
+local CLOCK_REALTIME = 0
+local ts = ffi.new("tb_timespec")
+local function now_us()
+  ffi.C.clock_gettime(CLOCK_REALTIME, ts)
+  return tonumber(ts.tv_sec) * 1000000 + math.floor(tonumber(ts.tv_nsec) / 1000)
+end
+
+local threads = {}
+local thread_ids = 0
+
+function setup(thread)
+  thread_ids = thread_ids + 1
+  thread:set("thread_id", thread_ids)
+  table.insert(threads, thread)
+end
+
+local out
+local idle = {}          -- sessions waiting for a request: a stack
+local idle_n = 0
+local by_id = {}         -- session id -> session
+local fresh = {}         -- send and intended times of requests sent without a cookie (FIFO)
+local fresh_head, fresh_tail = 1, 0
+local intended = {}      -- pacing: scheduled send times claimed by delay(), FIFO
+local late = {}          -- ...and whether the connection came free only after that time
+local int_head, int_tail = 1, 0
+local next_us, interval_us
+local slots = 0
+local path, host_header
+
+function init(args)
+  out = assert(io.open(args[1] .. thread_id .. ".csv", "w"))
+  out:setvbuf("full", 1048576)
+  local rate = tonumber(args[2] or "0") or 0
+  if rate > 0 then
+    interval_us = 1000000 / rate  -- per thread: the harness passes the rate per thread
+    delay = function()
+      local now = now_us()
+      if next_us == nil then next_us = now end
+      local slot = next_us
+      next_us = next_us + interval_us
+      int_tail = int_tail + 1
+      intended[int_tail] = slot
+      -- Late: the connection came free (its previous reply arrived) only after the slot,
+      -- so the wait since the slot is the server's doing and the correction counts it.
+      late[int_tail] = slot < now
+      local wait_ms = (slot - now) / 1000
+      -- wrk's timers count whole milliseconds: round down, never send late for it.
+      if wait_ms < 1 then return 0 end
+      return math.floor(wait_ms)
+    end
+  end
+  path = wrk.path
+  host_header = wrk.headers["Host"] or wrk.host
+end
+
+local function build(cookie)
+  local headers = "GET " .. path .. " HTTP/1.1\r\nHost: " .. host_header .. "\r\n"
+  if cookie then headers = headers .. "Cookie: JSESSIONID=" .. cookie .. "\r\n" end
+  return headers .. "\r\n"
+end
+local no_cookie
+
+-- wrk calls request() once on its first thread before any load, only to check that the
+-- request parses; that call must not take a schedule slot or a fresh-session entry.
+local verified = false
+
+function request()
+  if not verified then
+    verified = true
+    if thread_id == 1 then
+      if not no_cookie then no_cookie = build(nil) end
+      return no_cookie
+    end
+  end
+  local now = now_us()
+  local slot, held = now, 0
+  if interval_us then
+    slot = intended[int_head] or now
+    if late[int_head] then held = now - slot end
+    intended[int_head], late[int_head] = nil, nil
+    int_head = int_head + 1
+  end
+  if idle_n == 0 then
+    fresh_tail = fresh_tail + 3
+    fresh[fresh_tail - 2], fresh[fresh_tail - 1], fresh[fresh_tail] = now, slot, held
+    if not no_cookie then no_cookie = build(nil) end
+    return no_cookie
+  end
+  local s = idle[idle_n]
+  idle[idle_n] = nil
+  idle_n = idle_n - 1
+  s.sent, s.slot_us, s.held = now, slot, held
+  return s.req
+end
+
+local format = string.format
+local match = string.match
+
+function response(status, headers, body)
+  local now = now_us()
+  local id, node, counter = match(body, '"session":"([^"]*)","node":"([^"]*)","counter":(%d+)')
+  if status ~= 200 or id == nil then
+    -- Which session this was is unknowable: it stays out of the pool, a new one replaces it.
+    out:write(format("%d,0,,,,error,,,%d,\n", now, status))
+    return
+  end
+  counter = tonumber(counter)
+  local s = by_id[id]
+  local outcome, sent, slot, held
+  if s == nil then
+    -- A session we never saw: the reply to a request sent without a cookie, or, when none
+    -- is in flight, a session the server lost and replaced (its old one leaves the pool;
+    -- the request's own send time is unknown then, so its latency reads 0).
+    sent, slot, held = fresh[fresh_head], fresh[fresh_head + 1], fresh[fresh_head + 2]
+    local replaced = sent == nil
+    if not replaced then
+      fresh[fresh_head], fresh[fresh_head + 1], fresh[fresh_head + 2] = nil, nil, nil
+      fresh_head = fresh_head + 3
+    else
+      sent, slot, held = now, now, 0
+    end
+    slots = slots + 1
+    s = { id = id, slot = thread_id * 1000000 + slots, counter = 0, req = build(id) }
+    by_id[id] = s
+    outcome = (counter == 1 and not replaced) and "new" or "session_lost"
+  else
+    sent, slot, held = s.sent, s.slot_us, s.held
+    if counter == s.counter + 1 then
+      outcome = "kept"
+    elseif counter > s.counter + 1 then
+      outcome = "replayed"
+    else
+      outcome = "data_lost"
+    end
+  end
+  s.counter = counter
+  idle_n = idle_n + 1
+  idle[idle_n] = s
+  local latency = now - sent
+  out:write(format("%d,%d,%s,%s,%d,%s,%d,%d,%d,%d\n",
+    now, s.slot, id, node, counter, outcome, latency, latency + held, status, slot))
+end
+
+function done(summary, latency, requests)
+  -- Each thread's record file is flushed when wrk exits (stdio flushes open files).
+  io.write(format("tomcat-bench: %d requests, %d connect, %d read, %d write, %d timeout, %d status errors\n",
+    summary.requests, summary.errors.connect, summary.errors.read, summary.errors.write,
+    summary.errors.timeout, summary.errors.status))
+end

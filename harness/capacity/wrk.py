@@ -1,0 +1,158 @@
+"""wrk as the capacity driver: its command lines, its summary, its per-thread record files.
+
+Why wrk: it is in Debian (`wrk`, 4.1 with LuaJIT), its Lua hooks see every request and reply
+(so each session's cookie and counter are handled in the generator itself), and at the
+same target it costs about a fifteenth of Locust's CPU per request. wrk2 (pacing with
+corrected latency) is not packaged; pacing is done here by wrk's own `delay()` hook
+following a per-thread schedule, with the corrected latency computed in the script
+(see session.lua). oha and h2load were set aside: neither keeps a cookie per connection.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.results import Record
+
+SCRIPT = Path(__file__).resolve().with_name("session.lua")
+TIMEOUT_S = 5  # wrk's request timeout: a reply slower than this counts as a timeout error
+
+
+@dataclass(frozen=True)
+class Step:
+    """One measurement: this many connections for this long, closed loop or at a fixed rate."""
+
+    connections: int
+    duration_s: float
+    threads: int
+    rate: float | None = None  # total requests per second; None: as fast as replies come
+
+    def __post_init__(self) -> None:
+        if self.connections < 1:
+            raise ValueError(f"connections {self.connections}: at least 1")
+        if self.duration_s < 1:
+            raise ValueError(f"step duration {self.duration_s:g} s: at least 1 s")
+        if self.rate is not None and self.rate <= 0:
+            raise ValueError(f"rate {self.rate:g}: requests per second must be positive")
+
+    @property
+    def wrk_threads(self) -> int:
+        # wrk needs connections >= threads, and gives each thread connections // threads.
+        return max(1, min(self.threads, self.connections))
+
+    @property
+    def name(self) -> str:
+        closed = f"c{self.connections}"
+        return closed if self.rate is None else f"rate{self.rate:g}-{closed}"
+
+    @property
+    def model(self) -> str:
+        return "closed" if self.rate is None else "open"
+
+
+def session_command(url: str, step: Step, out_prefix: Path) -> list[str]:
+    """wrk with the session script; records go to <out_prefix><thread>.csv."""
+    per_thread = 0.0 if step.rate is None else step.rate / step.wrk_threads
+    return [
+        "wrk",
+        "-t",
+        str(step.wrk_threads),
+        "-c",
+        str(step.connections),
+        "-d",
+        f"{max(1, round(step.duration_s))}s",
+        "--timeout",
+        f"{TIMEOUT_S}s",
+        "-s",
+        str(SCRIPT),
+        url,
+        "--",
+        str(out_prefix),
+        f"{per_thread:.6f}",
+    ]
+
+
+def plain_command(url: str, step: Step, cookie: str) -> list[str]:
+    """Plain wrk, no script: every connection sends the same session cookie."""
+    return [
+        "wrk",
+        "-t",
+        str(step.wrk_threads),
+        "-c",
+        str(step.connections),
+        "-d",
+        f"{max(1, round(step.duration_s))}s",
+        "--timeout",
+        f"{TIMEOUT_S}s",
+        "-H",
+        f"Cookie: JSESSIONID={cookie}",
+        url,
+    ]
+
+
+_COMPLETED = re.compile(r"^\s*(\d+) requests in ", re.MULTILINE)
+_RPS = re.compile(r"^Requests/sec:\s+([\d.]+)", re.MULTILINE)
+_SOCKET = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
+_STATUS = re.compile(r"Non-2xx or 3xx responses: (\d+)")
+
+
+def parse_summary(text: str) -> dict[str, float | int]:
+    """wrk's own totals from its output; ValueError if it printed none (it failed)."""
+    completed, rps = _COMPLETED.search(text), _RPS.search(text)
+    if completed is None or rps is None:
+        last = text.strip().splitlines()[-1:] or ["no output"]
+        raise ValueError(f"wrk printed no summary: {last[0]}")
+    socket = _SOCKET.search(text)
+    status = _STATUS.search(text)
+    connect, read, write, timeout = (int(n) for n in socket.groups()) if socket else (0,) * 4
+    return {
+        "requests": int(completed.group(1)),
+        "rps": float(rps.group(1)),
+        "connect_errors": connect,
+        "read_errors": read,
+        "write_errors": write,
+        "timeouts": timeout,
+        "non_2xx": int(status.group(1)) if status else 0,
+    }
+
+
+def record_files(out_prefix: Path) -> list[Path]:
+    return sorted(out_prefix.parent.glob(f"{out_prefix.name}*.csv"))
+
+
+def _record(line: str, start_us: int, paced: bool) -> Record:
+    fields = line.split(",")
+    end_us, slot, session, node, counter, outcome, latency_us, corrected_us, status = fields[:9]
+    intended_us = fields[9] if len(fields) > 9 else ""
+    return Record(
+        t_s=(int(end_us) - start_us) / 1e6,
+        user=int(slot),
+        session=session,
+        node=node,
+        counter=int(counter) if counter else None,
+        outcome=outcome,
+        latency_ms=int(latency_us) / 1000.0 if latency_us else 0.0,
+        status=int(status),
+        corrected_ms=int(corrected_us) / 1000.0 if paced and corrected_us else None,
+        intended_s=(int(intended_us) - start_us) / 1e6 if paced and intended_us else None,
+    )
+
+
+def read_records(paths: list[Path], start_epoch: float, *, paced: bool) -> list[Record]:
+    """The script's rows (end time in epoch microseconds) as Records relative to the start.
+
+    Corrected latencies are kept only for paced steps: a closed loop has no schedule, so
+    there is nothing to correct for."""
+    start_us = round(start_epoch * 1e6)
+    records: list[Record] = []
+    for path in paths:
+        with path.open() as handle:
+            for number, line in enumerate(handle, start=1):
+                try:
+                    records.append(_record(line.rstrip("\n"), start_us, paced))
+                except ValueError as error:
+                    raise ValueError(f"{path}:{number}: malformed wrk record: {error}") from None
+    records.sort(key=lambda r: r.t_s)
+    return records

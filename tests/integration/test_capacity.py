@@ -1,0 +1,165 @@
+"""Capacity mode end to end: real wrk with session.lua against a session.jsp stand-in on
+loopback (tests/integration/session_server.py), correct and with an injected lost update."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+from session_tracking import Reply, SessionTracker
+
+from harness.capacity import CapacityPlan, run_capacity
+from harness.profiles import load_profile
+from harness.results import Record, load_records, read_manifest
+from tests.integration.conftest import repo_root
+from tests.integration.session_server import session_server
+
+pytestmark = pytest.mark.integration
+NET = "127.0.81"
+
+
+def _replayed_by_python(records: list[Record]) -> list[str]:
+    """Each session's replies, in order, classified again by the Locust scenario's tracker."""
+    by_session: dict[int, list[Record]] = defaultdict(list)
+    for r in sorted(records, key=lambda r: r.t_s):
+        by_session[r.user].append(r)
+    outcomes = []
+    for rows in by_session.values():
+        tracker = SessionTracker()
+        for r in rows:
+            assert r.counter is not None
+            outcome = tracker.observe(Reply(r.session.split(".")[0], r.node, r.counter))
+            outcomes.append((r.t_s, r.user, r.counter, outcome, r.outcome))
+    return [f"{u}:{c} lua={lua} python={py}" for _, u, c, py, lua in outcomes if py != lua]
+
+
+def test_a_sweep_keeps_one_session_per_connection_with_counters_in_order(tmp_path: Path) -> None:
+    url = f"http://{NET}.1:8080/session.jsp"
+    with session_server(f"{NET}.1"):
+        plan = CapacityPlan(
+            profile=load_profile("best-practice"),
+            connections=(2, 8),
+            rates=(100.0,),
+            rate_connections=8,
+            step_s=2,
+            threads=2,
+            url=url,
+            results_dir=tmp_path,
+        )
+        result = run_capacity(plan)
+    assert [row["step"] for row in result.steps] == ["c2", "c8", "rate100-c8"]
+    for row in result.steps[:2]:
+        assert row["failures"] == 0, row
+        assert row["sessions"] == row["connections"], row
+    sweep = json.loads((result.run_dir / "capacity.json").read_text())
+    assert [s["step"] for s in sweep["steps"]] == ["c2", "c8", "rate100-c8"]
+    assert (result.run_dir / "capacity.html").is_file()
+    for row in result.steps:
+        step_dir = result.run_dir / row["run"]
+        records = load_records(step_dir / "requests.csv.gz")
+        manifest = read_manifest(step_dir)
+        assert manifest["load"]["tool"] == "wrk"
+        assert manifest["summary"]["requests"] == len(records) > 0
+        assert (step_dir / "report.html").is_file()
+        assert (step_dir / "telemetry.csv").is_file()
+        assert _replayed_by_python(records) == []
+        # Every session's counter runs 1, 2, 3, ... with no gap and no repeat.
+        by_user: dict[int, list[int]] = defaultdict(list)
+        for r in records:
+            assert r.counter is not None
+            by_user[r.user].append(r.counter)
+        for counters in by_user.values():
+            assert counters == list(range(1, len(counters) + 1))
+    paced = load_records(result.run_dir / result.steps[2]["run"] / "requests.csv.gz")
+    assert all(r.corrected_ms is not None and r.corrected_ms >= r.latency_ms for r in paced)
+    assert all(r.intended_s is not None for r in paced)
+    # A fast server holds nothing back: corrected equals measured (wrk's timer, not the
+    # server, decides when an on-time request leaves).
+    on_time = sum(r.corrected_ms == r.latency_ms for r in paced)
+    assert on_time >= 0.9 * len(paced)
+    closed = load_records(result.run_dir / result.steps[0]["run"] / "requests.csv.gz")
+    assert all(r.corrected_ms is None for r in closed)
+
+
+def test_a_lost_update_is_caught_reported_and_fails_the_command(tmp_path: Path) -> None:
+    url = f"http://{NET}.2:8080/session.jsp"
+    with session_server(f"{NET}.2", lose_every=10) as sessions:
+        done = subprocess.run(
+            [
+                sys.executable, "-m", "harness", "capacity", "--url", url,
+                "--connections", "4", "--step-duration", "2", "--threads", "2",
+                "--results-dir", str(tmp_path),
+            ],
+            cwd=repo_root(), capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        lost_by_server = set(sessions.lost)
+    assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "session counters broke in: c4" in done.stdout
+    (sweep_dir,) = tmp_path.iterdir()
+    records = load_records(sweep_dir / "steps" / "c4" / "requests.csv.gz")
+    lost = [r for r in records if r.outcome == "data_lost"]
+    assert lost, "the injected lost updates were not detected"
+    # Each data_lost reply repeats a value the server failed to store, and the Python
+    # tracker classifies every reply exactly as session.lua did.
+    assert all(r.counter is not None and r.counter % 10 == 0 for r in lost)
+    assert {(r.session.split(".")[0], r.counter) for r in lost} <= lost_by_server
+    assert _replayed_by_python(records) == []
+    summary = read_manifest(sweep_dir / "steps" / "c4")["summary"]
+    assert summary["data_lost"] == len({r.user for r in lost})
+    assert summary["failures"] == len(lost)
+
+
+def test_a_session_the_server_forgot_is_reported_lost(tmp_path: Path) -> None:
+    url = f"http://{NET}.4:8080/session.jsp"
+    with session_server(f"{NET}.4", forget_at=20) as sessions:
+        plan = CapacityPlan(
+            profile=load_profile("best-practice"),
+            connections=(4,),
+            step_s=2,
+            threads=2,
+            url=url,
+            results_dir=tmp_path,
+        )
+        result = run_capacity(plan)
+        forgotten = set(sessions.forgotten)
+    records = load_records(result.run_dir / result.steps[0]["run"] / "requests.csv.gz")
+    lost = [r for r in records if r.outcome == "session_lost"]
+    assert lost, "no lost session was reported"
+    # The replacement sessions start at 1, and every forgotten session had reached 20.
+    assert all(r.counter == 1 for r in lost)
+    for session in forgotten:
+        counters = [r.counter for r in records if r.session.split(".")[0] == session]
+        assert max(c or 0 for c in counters) == 20
+    assert [r.outcome for r in records].count("new") == 4
+    assert result.steps[0]["sessions_lost"] == len({r.user for r in lost})
+
+
+def test_paced_latency_is_corrected_only_when_the_server_holds_requests_back(
+    tmp_path: Path,
+) -> None:
+    url = f"http://{NET}.3:8080/session.jsp"
+    # 2 connections, 40 ms per reply: at most 50 replies/s, asked for 200/s.
+    with session_server(f"{NET}.3", delay_s=0.04):
+        plan = CapacityPlan(
+            profile=load_profile("best-practice"),
+            connections=(),
+            rates=(200.0,),
+            rate_connections=2,
+            step_s=3,
+            threads=2,
+            url=url,
+            results_dir=tmp_path,
+        )
+        result = run_capacity(plan)
+    records = load_records(result.run_dir / result.steps[0]["run"] / "requests.csv.gz")
+    assert all(r.corrected_ms is not None and r.corrected_ms >= r.latency_ms for r in records)
+    corrected = statistics.median(r.corrected_ms or 0.0 for r in records)
+    measured = statistics.median(r.latency_ms for r in records)
+    # Held back by the slow server, the later requests wait ever longer for their slot.
+    assert corrected > 2 * measured
+    assert result.steps[0]["rps"] < 200
