@@ -165,6 +165,11 @@ class Deploy(_Section):
     reloadable: bool | None = None
     autoDeploy: bool | None = None
     unpackWARs: bool | None = None
+    # In-memory sessions (SESSIONS=none): true keeps StandardManager's default pathname
+    # (SESSIONS.ser), so sessions are written out when the context stops and read back
+    # when it starts again (what the guide's "reloading keeps sessions" relies on);
+    # false or unset writes nothing (pathname=""), the lab's default.
+    persistSessions: bool | None = None
 
 
 class Jvm(_Section):

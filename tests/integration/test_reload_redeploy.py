@@ -9,6 +9,7 @@ pauses them, a redeploy answers 404 until the application is back.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import pytest
 from harness.bench import BenchPlan, BenchResult, run_bench
 from harness.faults import parse_faults
 from harness.lab import Topology
-from harness.profiles import load_profile
+from harness.profiles import PROFILES_DIR, load_profile
 from harness.results import read_manifest
 
 pytestmark = pytest.mark.integration
@@ -25,9 +26,9 @@ pytestmark = pytest.mark.integration
 LAB_NET = "127.0.98"
 
 
-def _bench(tmp_path: Path, faults: str) -> BenchResult:
+def _bench(tmp_path: Path, faults: str, profile: str = "best-practice") -> BenchResult:
     plan = BenchPlan(
-        profile=load_profile("best-practice"),
+        profile=load_profile(profile),
         duration_s=16,
         users=8,
         faults=parse_faults(faults),
@@ -59,6 +60,23 @@ def test_context_reload_pauses_requests_and_with_no_persistence_loses_sessions(
     assert result.summary["errors"] == 0
     (fault,) = read_manifest(result.run_dir)["faults"]
     assert fault["at_s"] <= fault["reloaded_at_s"]
+
+
+def test_context_reload_keeps_sessions_when_the_manager_persists_them(tmp_path: Path) -> None:
+    # The guide's claim, under the condition it silently assumes: Tomcat's default
+    # StandardManager pathname (SESSIONS.ser), which the profile turns back on.
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    shutil.copy(PROFILES_DIR / "best-practice.toml", profiles)
+    (profiles / "persist.toml").write_text(
+        'extends = "best-practice"\n[deploy]\npersistSessions = true\n'
+    )
+    result = _bench(tmp_path, "context-reload:node1@5", str(profiles / "persist.toml"))
+    effects = _effects(result)
+    assert effects["lost_on_target"] == 0
+    assert effects["errors_in_window"] == 0
+    # Counters continued too: the session's data came back, not only its id.
+    assert result.summary["data_lost"] == 0
 
 
 def test_redeploy_answers_404_meanwhile_and_loses_sessions(tmp_path: Path) -> None:
