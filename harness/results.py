@@ -452,6 +452,40 @@ def hdr_summary(path: Path) -> dict[str, Any] | None:
     return summary
 
 
+# The same histogram shape as the locustfile's (session_board.py), so files merge.
+HDR_LOWEST_US = 1
+HDR_HIGHEST_US = 3_600_000_000
+HDR_DIGITS = 3
+HDR_NO_REPLY = "(no reply)"
+
+
+def write_hdr(path: Path, records: Iterable[Record], processes: int = 1) -> Path:
+    """latency_hdr.json built from the records: "all" and one histogram per node."""
+    histograms: dict[str, HdrHistogram] = {}
+    for record in records:
+        micros = min(max(round(record.latency_ms * 1000), HDR_LOWEST_US), HDR_HIGHEST_US)
+        for name in ("all", record.node or HDR_NO_REPLY):
+            histogram = histograms.get(name)
+            if histogram is None:
+                histogram = histograms[name] = HdrHistogram(
+                    HDR_LOWEST_US, HDR_HIGHEST_US, HDR_DIGITS
+                )
+            histogram.record_value(micros)
+    data = {
+        "format": HDR_FORMAT,
+        "unit": "us",
+        "lowest_us": HDR_LOWEST_US,
+        "highest_us": HDR_HIGHEST_US,
+        "significant_digits": HDR_DIGITS,
+        "processes": processes,
+        "histograms": {name: h.encode().decode("ascii") for name, h in histograms.items()},
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1) + "\n")
+    tmp.replace(path)
+    return path
+
+
 def hdr_latency_ms(summary: dict[str, Any], key: str) -> float | None:
     """A percentile from summary.latency_hdr if the run has one (schema 2), else None."""
     return number(dig(summary, "latency_hdr", key))

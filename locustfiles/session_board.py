@@ -138,6 +138,7 @@ class SessionBoard:
         self._node_delta: dict[str, int] = {}
         self._outcome_delta: dict[str, int] = {}
         self._latency_delta = Latencies()
+        self.track_delta = True  # a worker's board: keep what changed for the master
 
     def observe(
         self, user: int, outcome: str, node: str, latency_ms: float, epoch: float | None = None
@@ -159,7 +160,8 @@ class SessionBoard:
         state.replayed |= outcome == REPLAYED
         self._count(self.outcomes, self._outcome_delta, outcome)
         self.latencies.record(node, latency_ms)
-        self._latency_delta.record(node, latency_ms)
+        if self.track_delta:
+            self._latency_delta.record(node, latency_ms)
         self._changed.add(user)
 
     @staticmethod
