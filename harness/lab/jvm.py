@@ -28,6 +28,7 @@ import re
 import secrets
 import shutil
 import subprocess
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -425,8 +426,18 @@ class JmxAccess:
         return f"JmxAccess({self.host}:{self.port})"
 
 
+# Nodes are read in parallel: the first two readers of a fresh lab must not each make a
+# password (one node's agent would get one, the probe's client file the other).
+_SECRETS_LOCK = threading.Lock()
+
+
 def jmx_secrets(directory: Path) -> Path:
     """The lab's JMX password and access files, generated once (0600: the JVM insists)."""
+    with _SECRETS_LOCK:
+        return _jmx_secrets(directory)
+
+
+def _jmx_secrets(directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     password, access = directory / "jmx.password", directory / "jmx.access"
     client = directory / "jmx.client"

@@ -221,3 +221,16 @@ def test_what_the_profile_asks_is_compared_with_what_runs() -> None:
         "jvm.UseSerialGC: asked false, running true",
     ]
     assert unseen == ["executor.prestartminSpareThreads", "jvm.ThreadStackSize"]
+
+
+def test_parallel_readers_of_a_fresh_lab_agree_on_one_password(tmp_path: Path) -> None:
+    # Two nodes are read at once; a fresh lab's secrets must be made exactly once.
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+    from harness.lab.jvm import jmx_secrets  # noqa: PLC0415
+
+    for attempt in range(20):
+        directory = tmp_path / str(attempt)
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(jmx_secrets, [directory] * 8))
+        assert (directory / "jmx.client").read_text() == (directory / "jmx.password").read_text()
