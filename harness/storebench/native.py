@@ -374,8 +374,8 @@ def run_memaslap(
         # sampler): fall back to the whole run, warm-up writes included, and say so.
         phase = {"gets": gets, "seconds": seconds, "cpu_s": cpu}
         note = (
-            "GET phase too short to sample apart from memaslap's warm-up writes: "
-            "throughput and CPU/op over the whole run (a lower bound; raise --native-ops)"
+            "GET phase too short to sample apart from memaslap's warm-up writes: over the "
+            "whole run, throughput is a lower bound and CPU/op an upper one (raise --native-ops)"
         )
     row |= {
         "ops": gets - misses,
