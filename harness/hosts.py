@@ -163,7 +163,9 @@ class SshHost:
             done = self._call(self._connection.run(command, check=False, timeout=120))
         except (OSError, asyncssh.Error) as error:
             raise HostError(f"{self._where()}: {command}: {error}") from None
-        return CommandResult(done.exit_status or 0, str(done.stdout), str(done.stderr))
+        # No exit status means the command died of a signal: never report that as success.
+        status = done.exit_status if done.exit_status is not None else 255
+        return CommandResult(status, str(done.stdout), str(done.stderr))
 
     def read_text(self, path: PurePosixPath) -> str | None:
         try:
