@@ -50,7 +50,6 @@ class Target:
     render: Callable[[str], list[ConfigFile]]  # shutdown command -> files
     restart: Callable[[], None]  # stop, start, wait until healthy; raises if it cannot
     pid: Callable[[], int | None]
-    address: str | None  # where its connectors listen (None: all addresses)
     # Tomcat's own view (Executor, connectors over JMX), where the harness can read it:
     # its mismatches with the profile, and the pool it runs.
     tomcat_view: Callable[[Profile], tuple[list[str], dict[str, Any]]] | None = None
@@ -110,7 +109,6 @@ def lab_targets(lab: Lab, profile: Profile) -> list[Target]:
                 render=render,
                 restart=restart,
                 pid=pid,
-                address=node.address,
                 tomcat_view=tomcat_view,
             )
         )
@@ -189,7 +187,6 @@ def _ssh_target(node: InventoryNode, host: SshHost, profile: Profile) -> Target:
         render=render,
         restart=restart,
         pid=pid,
-        address=node.http_address,
     )
 
 
@@ -311,7 +308,7 @@ def apply_to(
 
 
 def _check(target: Target, profile: Profile) -> InEffect:
-    state = read_in_effect(target.host, target.name, target.pid(), profile, address=target.address)
+    state = read_in_effect(target.host, target.name, target.pid(), profile)
     if target.tomcat_view is not None and state.pid is not None:
         # The JVM flags are already compared; add what only Tomcat knows (its pool).
         wrong, state.pool = target.tomcat_view(profile)

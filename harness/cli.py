@@ -195,19 +195,24 @@ def _plan(args: argparse.Namespace) -> BenchPlan:
     )
 
 
+def _progress_bar(unit: str) -> Progress:
+    """The bar long jobs show: what is happening, how far (in unit), time elapsed."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:.0f}/{task.total:.0f}" + unit),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from harness.bench import run_bench  # noqa: PLC0415
     from harness.report import write_report  # noqa: PLC0415
 
     plan = _plan(args)
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed:.0f}/{task.total:.0f} s"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
+    with _progress_bar(" s") as bar:
         task = bar.add_task("starting", total=plan.duration_s)
 
         def tick(elapsed: float, what: str) -> None:
@@ -442,14 +447,7 @@ def cmd_storebench(args: argparse.Namespace) -> int:
     from harness.storebench.report import write_report  # noqa: PLC0415
 
     plan = _storebench_plan(args)
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed:.0f}/{task.total:.0f}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
+    with _progress_bar("") as bar:
         task = bar.add_task("starting", total=plan.steps())
         outcome = run_storebench(
             plan, Step(lambda text, done: bar.update(task, description=text, completed=done))

@@ -10,7 +10,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.hosts import Host
-from harness.lab.jvm import JvmReadError, expected_flags, parse_vm_flags
+from harness.lab.jvm import (
+    JvmReadError,
+    expected_flags,
+    listening_command,
+    parse_listening,
+    parse_vm_flags,
+)
 from harness.profiles import Profile
 
 # Heap sizes are rounded up to the collector's alignment (a G1 region, at most 32 MiB).
@@ -58,26 +64,7 @@ def flag_mismatches(profile: Profile, flags: dict[str, str]) -> list[str]:
     return mismatches
 
 
-def listening_ports(host: Host, address: str | None) -> list[int]:
-    """TCP ports listening on address (or anywhere, when None) on that host."""
-    result = host.run(["ss", "-Hltn"])
-    ports = set()
-    for line in result.stdout.splitlines():
-        columns = line.split()
-        if len(columns) < 4:
-            continue
-        local = columns[3]
-        where, _, port = local.rpartition(":")
-        # Java listens on IPv4 through IPv6 sockets: [::ffff:127.0.1.11]
-        where = where.removeprefix("[::ffff:").removeprefix("[").removesuffix("]")
-        if address is None or where in (address, "*", "0.0.0.0", "::"):  # noqa: S104 (reading, not binding)
-            ports.add(int(port))
-    return sorted(ports)
-
-
-def read_in_effect(
-    host: Host, node: str, pid: int | None, profile: Profile, *, address: str | None
-) -> InEffect:
+def read_in_effect(host: Host, node: str, pid: int | None, profile: Profile) -> InEffect:
     """Ask the JVM and the host; list every way the node differs from the profile."""
     state = InEffect(node=node, pid=pid)
     if pid is None:
@@ -93,7 +80,9 @@ def read_in_effect(
         state.mismatches.append(str(error))
         return state
     state.mismatches += flag_mismatches(profile, state.flags)
-    state.listening = listening_ports(host, address)
+    # The JVM's own listening ports (ss -p names the process), not anything on the host.
+    listening = host.run(listening_command()).stdout
+    state.listening = sorted({e.port for e in parse_listening(listening, pid)})
     ajp = profile.ajp
     if ajp.enabled and ajp.port not in state.listening:
         state.mismatches.append(f"AJP: profile enables it on port {ajp.port}; nothing listens")

@@ -52,9 +52,8 @@ class Step:
         return "closed" if self.rate is None else "open"
 
 
-def session_command(url: str, step: Step, out_prefix: Path) -> list[str]:
-    """wrk with the session script; records go to <out_prefix><thread>.csv."""
-    per_thread = 0.0 if step.rate is None else step.rate / step.wrk_threads
+def _wrk(step: Step) -> list[str]:
+    """What every wrk run of a step shares: threads, connections, duration, timeout."""
     return [
         "wrk",
         "-t",
@@ -65,31 +64,18 @@ def session_command(url: str, step: Step, out_prefix: Path) -> list[str]:
         f"{max(1, round(step.duration_s))}s",
         "--timeout",
         f"{TIMEOUT_S}s",
-        "-s",
-        str(SCRIPT),
-        url,
-        "--",
-        str(out_prefix),
-        f"{per_thread:.6f}",
     ]
+
+
+def session_command(url: str, step: Step, out_prefix: Path) -> list[str]:
+    """wrk with the session script; records go to <out_prefix><thread>.csv."""
+    per_thread = 0.0 if step.rate is None else step.rate / step.wrk_threads
+    return [*_wrk(step), "-s", str(SCRIPT), url, "--", str(out_prefix), f"{per_thread:.6f}"]
 
 
 def plain_command(url: str, step: Step, cookie: str) -> list[str]:
     """Plain wrk, no script: every connection sends the same session cookie."""
-    return [
-        "wrk",
-        "-t",
-        str(step.wrk_threads),
-        "-c",
-        str(step.connections),
-        "-d",
-        f"{max(1, round(step.duration_s))}s",
-        "--timeout",
-        f"{TIMEOUT_S}s",
-        "-H",
-        f"Cookie: JSESSIONID={cookie}",
-        url,
-    ]
+    return [*_wrk(step), "-H", f"Cookie: JSESSIONID={cookie}", url]
 
 
 _COMPLETED = re.compile(r"^\s*(\d+) requests in ", re.MULTILINE)

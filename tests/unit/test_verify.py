@@ -72,7 +72,7 @@ def test_diff_masks_every_secret(tmp_path: Path) -> None:
         '<Connector secret="new-secret"/>\npassword: "new-pw"\n'
     )
     base = PurePosixPath(tmp_path)
-    target = Target("n", LocalHost(), base, lambda _: [], lambda: None, lambda: None, None)
+    target = Target("n", LocalHost(), base, lambda _: [], lambda: None, lambda: None)
     text = diff(target, [(ConfigFile("conf/server.xml", new), old)])
     for secret in ("old-cmd", "new-cmd", "old-secret", "new-secret", "old-pw", "new-pw"):
         assert secret not in text
