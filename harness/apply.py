@@ -21,11 +21,13 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from harness import remote_jvm
 from harness.hosts import Host, HostError, LocalHost, SshHost, SshSettings
 from harness.inventory import Inventory, InventoryNode
 from harness.lab import Lab, LabError, jvm, tomcat
 from harness.lab.tomcat import ConfigFile
 from harness.profiles import Profile
+from harness.remote_jvm import SECRETS_DIR, RemoteJmx
 from harness.verify import InEffect, read_in_effect
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,10 @@ HEALTH_TIMEOUT_S = 90.0
 _SHUTDOWN = re.compile(r'<Server\b[^>]*\bshutdown="([^"]+)"')
 # What a diff on the terminal must not show.
 _SECRETS = re.compile(r'\b(shutdown="|secret="|password: ")[^"]*"')
+
+
+# Tomcat's own view of a node against a profile: its mismatches, and the pool it runs.
+TomcatView = tuple[list[str], dict[str, Any]]
 
 
 class ApplyError(RuntimeError):
@@ -52,14 +58,14 @@ class Target:
     pid: Callable[[], int | None]
     # Tomcat's own view (Executor, connectors over JMX), where the harness can read it:
     # its mismatches with the profile, and the pool it runs.
-    tomcat_view: Callable[[Profile], tuple[list[str], dict[str, Any]]] | None = None
+    tomcat_view: Callable[[Profile], TomcatView] | None = None
 
 
 @dataclass
 class NodeResult:
     node: str
     changed: list[str] = field(default_factory=list)
-    backups: list[str] = field(default_factory=list)
+    backups: dict[str, str] = field(default_factory=dict)  # changed file -> its backup
     restart_s: float | None = None
     in_effect: InEffect | None = None
     rolled_back: bool = False
@@ -92,14 +98,8 @@ def lab_targets(lab: Lab, profile: Profile) -> list[Target]:
             record = lab.state.processes.get(name) if lab.state else None
             return record.pid if record and record.process() else None
 
-        def tomcat_view(wanted: Profile, name: str = node.name) -> tuple[list[str], dict[str, Any]]:
-            try:
-                read = jvm.read_lab_node(lab, name)
-            except (jvm.JvmReadError, OSError) as error:
-                return [f"cannot read Tomcat's MBeans: {error}"], {}
-            wrong, _ = jvm.mismatches(read, wanted.effective())
-            pool = read.pool.model_dump(mode="json") if read.pool else {}
-            return wrong, pool
+        def tomcat_view(wanted: Profile, name: str = node.name) -> TomcatView:
+            return _tomcat_view(lambda: jvm.read_lab_node(lab, name), wanted)
 
         targets.append(
             Target(
@@ -113,6 +113,15 @@ def lab_targets(lab: Lab, profile: Profile) -> list[Target]:
             )
         )
     return targets
+
+
+def _tomcat_view(read: Callable[[], jvm.NodeJvm], wanted: Profile) -> TomcatView:
+    try:
+        running = read()
+    except (jvm.JvmReadError, HostError, OSError) as error:
+        return [f"cannot read Tomcat's MBeans: {error}"], {}
+    wrong, _ = jvm.mismatches(running, wanted.effective())
+    return wrong, running.pool.model_dump(mode="json") if running.pool else {}
 
 
 def _restart_lab_node(lab: Lab, name: str) -> None:
@@ -180,6 +189,17 @@ def _ssh_target(node: InventoryNode, host: SshHost, profile: Profile) -> Target:
             raise ApplyError(f"{node.name}: catalina.sh start failed: {started.stderr.strip()}")
         _wait_healthy(node.name, node.url, pid)
 
+    jmx = RemoteJmx(node.jmx_address, node.jmx_port, node.base / "temp" / SECRETS_DIR)
+
+    def tomcat_view(wanted: Profile) -> TomcatView:
+        running = pid()
+        if running is None:
+            return ["no running JVM"], {}
+        log_file = node.base / "logs" / "catalina.out"
+        return _tomcat_view(
+            lambda: remote_jvm.read_node(host, node.name, running, jmx, log_file), wanted
+        )
+
     return Target(
         name=node.name,
         host=host,
@@ -187,6 +207,7 @@ def _ssh_target(node: InventoryNode, host: SshHost, profile: Profile) -> Target:
         render=render,
         restart=restart,
         pid=pid,
+        tomcat_view=tomcat_view,
     )
 
 
@@ -287,7 +308,9 @@ def apply_to(
         for config, current in changed:
             path = target.base / config.path
             if current is not None:
-                result.backups.append(_backup(target.host, path, current, config.mode, stamp))
+                result.backups[config.path] = _backup(
+                    target.host, path, current, config.mode, stamp
+                )
             target.host.write_text(path, config.text, config.mode)
             written.append((config, current))
         progress(f"{target.name}: restarting with profile {profile.name}")

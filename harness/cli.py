@@ -708,18 +708,23 @@ def cmd_apply(args: argparse.Namespace) -> int:
         return 0
     with console.status(f"apply {profile.name}") as status:
         results = apply_profile(targets, profile, progress=status.update)
-    table = Table("node", "changed", "backups", "restart s", "in effect (from the JVM)", "result")
+    # Narrow enough for an 80-column terminal: the files and backups are listed below it.
+    table = Table("node", "files", "restart s", "in effect (read from the JVM)", "result")
     for result in results:
         effect = result.in_effect.summary() if result.in_effect else {}
         table.add_row(
             Text(result.node),
-            Text("\n".join(result.changed) or "-"),
-            Text("\n".join(Path(b).name for b in result.backups) or "-"),
+            f"{len(result.changed)} changed" if result.changed else "as they were",
             f"{result.restart_s:.1f}" if result.restart_s is not None else "-",
             Text(_effect_words(effect)),
             Text(f"rolled back: {result.error}" if result.error else "applied"),
         )
     console.print(table)
+    for result in results:
+        for changed in result.changed:
+            backup = result.backups.get(changed)
+            kept = f"previous kept as {Path(backup).name}" if backup else "new file"
+            console.print(Text(f"{result.node}: {changed} ({kept})"))
     failed = any(result.error for result in results)
     if lab is not None and not failed:
         lab.record_profile(profile.name)
@@ -732,7 +737,16 @@ def _effect_words(effect: dict[str, Any]) -> str:
     heap = "heap " + "/".join(
         f"{int(effect[k]) // 2**20} MiB" for k in ("InitialHeapSize", "MaxHeapSize") if k in effect
     )
-    return f"pid {effect['pid']}, {heap}, {', '.join(effect['gc']) or 'gc ?'}"
+    words = [f"pid {effect['pid']}", heap, ", ".join(effect["gc"]) or "gc ?"]
+    pool = effect.get("pool")
+    if pool:
+        queue = pool.get("max_queue_size")
+        words.append(
+            f"{pool['kind']} {pool['max_threads']} max"
+            + (f", queue {queue}" if queue is not None else "")
+            + f", {pool['current_threads']} threads ({pool['busy_threads']} busy)"
+        )
+    return "; ".join(words)
 
 
 def cmd_verify(args: argparse.Namespace) -> int:

@@ -39,7 +39,11 @@ class CommandResult:
 class Host(Protocol):
     name: str
 
-    def run(self, argv: list[str], *, env: dict[str, str] | None = None) -> CommandResult: ...
+    def run(
+        self, argv: list[str], *, env: dict[str, str] | None = None, stdin: str | None = None
+    ) -> CommandResult:
+        """Run argv; stdin, when given, is the command's input (secrets go there, not argv)."""
+        ...
 
     def read_text(self, path: PurePosixPath) -> str | None:
         """The file's text, or None when it does not exist."""
@@ -59,9 +63,12 @@ class LocalHost:
 
     name = "localhost"
 
-    def run(self, argv: list[str], *, env: dict[str, str] | None = None) -> CommandResult:
+    def run(
+        self, argv: list[str], *, env: dict[str, str] | None = None, stdin: str | None = None
+    ) -> CommandResult:
         done = subprocess.run(
             argv,
+            input=stdin,
             capture_output=True,
             text=True,
             check=False,
@@ -154,13 +161,15 @@ class SshHost:
         assert self._sftp is not None
         return self._sftp
 
-    def run(self, argv: list[str], *, env: dict[str, str] | None = None) -> CommandResult:
+    def run(
+        self, argv: list[str], *, env: dict[str, str] | None = None, stdin: str | None = None
+    ) -> CommandResult:
         # Variables go on the command line (`env K=V cmd`): sshd's AcceptEnv usually
         # refuses them otherwise.
         prefix = ["env", *(f"{k}={v}" for k, v in (env or {}).items())] if env else []
         command = shlex.join(prefix + argv)
         try:
-            done = self._call(self._connection.run(command, check=False, timeout=120))
+            done = self._call(self._connection.run(command, input=stdin, check=False, timeout=120))
         except (OSError, asyncssh.Error) as error:
             raise HostError(f"{self._where()}: {command}: {error}") from None
         # No exit status means the command died of a signal: never report that as success.

@@ -18,10 +18,18 @@ No password is read from or written to it: authentication is by key only.
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from pathlib import Path, PurePosixPath
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from harness.profiles import ProfileError
 
@@ -54,6 +62,22 @@ class InventoryNode(_Strict):
     shutdown_address: str = "localhost"
     jvm_route: str | None = None
     health_url: str | None = None  # default: http://{http_address or host}:{http_port}/
+    # Where the node's JVM opens its JMX agent when the harness reads Tomcat's pool: a
+    # loopback address of the node's own host (the probe runs there too).
+    jmx_address: str = "127.0.0.1"
+    jmx_port: int = Field(9010, ge=1, le=65535)
+
+    @field_validator("jmx_address")
+    @classmethod
+    def _loopback_only(cls, value: str) -> str:
+        # The agent speaks JMX without TLS: other hosts must not reach it.
+        try:
+            loopback = ipaddress.IPv4Address(value).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            raise ValueError(f"{value!r} is not an IPv4 loopback address (127.x.x.x)")
+        return value
 
     @property
     def base(self) -> PurePosixPath:

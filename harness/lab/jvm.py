@@ -31,7 +31,7 @@ import subprocess
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
@@ -83,7 +83,7 @@ def agent_status_command(pid: int) -> list[str]:
     return ["jcmd", str(pid), "ManagementAgent.status"]
 
 
-def agent_start_command(pid: int, host: str, port: int, secrets_dir: Path) -> list[str]:
+def agent_start_command(pid: int, host: str, port: int, secrets_dir: PurePath) -> list[str]:
     """Start the JVM's JMX agent on host:port only, with password files from secrets_dir."""
     return [
         "jcmd",
@@ -105,8 +105,8 @@ def probe_command(
     *,
     every_ms: int | None = None,
     count: int = 1,
-    classes: Path | None = None,
-    source: Path = PROBE_SOURCE,
+    classes: PurePath | None = None,
+    source: PurePath = PROBE_SOURCE,
 ) -> list[str]:
     """JvmProbe reading the MBeans (count times, every_ms apart); credentials go on stdin.
 
@@ -124,7 +124,7 @@ def invoke_command(
     return [*base, "--invoke", mbean, operation, *args]
 
 
-def rejections_command(log_path: Path) -> list[str]:
+def rejections_command(log_path: PurePath) -> list[str]:
     # grep -c prints 0 (and exits 1) when nothing matched; parse_count reads either.
     return ["grep", "-c", REJECTED, str(log_path)]
 
@@ -197,9 +197,15 @@ def parse_count(text: str) -> int:
 
 
 def parse_agent_status(text: str) -> str | None:
-    """The JMX agent's remote address, or None if no remote agent runs."""
-    found = re.search(r"service:jmx:rmi:///jndi/rmi://(\S+)/jmxrmi", text)
-    return found.group(1) if found else None
+    """`jcmd PID ManagementAgent.status` -> the remote agent's "host:port", or None if the
+    JVM runs none. Read from the properties it lists: its URL is an RMI stub, no address."""
+    if "Connection Type: remote" not in text:
+        return None
+    port = re.search(r"com\.sun\.management\.jmxremote\.port = (\d+)", text)
+    host = re.search(r"com\.sun\.management\.jmxremote\.host = (\S+)", text)
+    if port is None:
+        return None
+    return f"{host[1] if host else '*'}:{port[1]}"  # no host: every address
 
 
 def parse_listening(text: str, pid: int) -> list[Endpoint]:
@@ -437,19 +443,28 @@ def jmx_secrets(directory: Path) -> Path:
         return _jmx_secrets(directory)
 
 
+def new_credentials() -> str:
+    """A generated JMX user and password line, for jmx.password and the client's copy."""
+    return f"{JMX_USER} {secrets.token_urlsafe(24)}\n"
+
+
+def access_line(level: str) -> str:
+    return f"{JMX_USER} {level}\n"
+
+
 def _jmx_secrets(directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     password, access = directory / "jmx.password", directory / "jmx.access"
     client = directory / "jmx.client"
     if not client.exists() or not password.exists():
-        line = f"{JMX_USER} {secrets.token_urlsafe(24)}\n"
+        line = new_credentials()
         for path in (client, password):
             path.touch(mode=0o600)
             path.write_text(line)
     if not access.exists():
         access.touch(mode=0o600)
         # readwrite: context reload and redeploy are MBean operations.
-        access.write_text(f"{JMX_USER} readwrite\n")
+        access.write_text(access_line("readwrite"))
     return directory
 
 
@@ -489,10 +504,28 @@ def read_node(
     node: str, pid: int, address: str, secrets_dir: Path, log_path: Path | None = None
 ) -> NodeJvm:
     """Everything in effect on one node of this machine, read from its running JVM."""
-    flags = parse_vm_flags(run(vm_flags_command(pid)))
-    jstat = parse_jstat_gc(run(jstat_command(pid)))
-    mbeans = probe(ensure_agent(pid, address, secrets_dir))
-    listening = parse_listening(run(listening_command()), pid)
+    return node_jvm(
+        node,
+        pid,
+        flags=parse_vm_flags(run(vm_flags_command(pid))),
+        jstat=parse_jstat_gc(run(jstat_command(pid))),
+        mbeans=probe(ensure_agent(pid, address, secrets_dir)),
+        listening=parse_listening(run(listening_command()), pid),
+        rejections=count_rejections(log_path) if log_path else None,
+    )
+
+
+def node_jvm(
+    node: str,
+    pid: int,
+    *,
+    flags: dict[str, str],
+    jstat: dict[str, float],
+    mbeans: dict[str, Any],
+    listening: list[Endpoint],
+    rejections: int | None,
+) -> NodeJvm:
+    """One node's readings, however they were fetched (here, or over SSH), as a NodeJvm."""
     connectors = connectors_from(mbeans)
     heap = mbeans["heap"]
     return NodeJvm(
@@ -516,7 +549,7 @@ def read_node(
         connectors=connectors,
         ajp=any(c.is_ajp for c in connectors),
         listening=[str(e) for e in listening],
-        rejections=count_rejections(log_path) if log_path else None,
+        rejections=rejections,
         sessions=sessions_from(mbeans),
         live_threads=_int(mbeans.get("live_threads")),
     )

@@ -225,6 +225,7 @@ def test_apply_over_ssh_starts_verifies_and_rolls_back(
         http_port = 8080
         shutdown_address = "{address}"
         shutdown_port = 8005
+        jmx_address = "{address}"
         """)
     )
     stock_server_xml = (remote_tomcat / "conf" / "server.xml").read_bytes()
@@ -237,7 +238,18 @@ def test_apply_over_ssh_starts_verifies_and_rolls_back(
     assert backup.read_bytes() == stock_server_xml
     done = harness("verify", "best-practice", "--inventory", str(inventory))
     assert done.returncode == 0, done.stdout + done.stderr
-    assert json.loads(done.stdout)["web1"]["MaxHeapSize"] == str(GIB)
+    web1 = json.loads(done.stdout)["web1"]
+    assert web1["MaxHeapSize"] == str(GIB)
+    # Tomcat's own pool, read over JMX on the node's loopback through the SSH session.
+    pool = web1["pool"]
+    assert (pool["kind"], pool["max_threads"], pool["min_spare_threads"]) == ("executor", 400, 100)
+    assert pool["max_queue_size"] == 100
+    assert 100 <= pool["current_threads"] <= 400  # prestarted
+    assert is_listening(Endpoint(address, 9010))
+    assert not is_listening(Endpoint("127.0.0.1", 9010))
+    secrets_dir = remote_tomcat / "temp" / "tomcat-bench-jmx"
+    assert secrets_dir.stat().st_mode & 0o777 == 0o700
+    assert (secrets_dir / "jmx.password").stat().st_mode & 0o777 == 0o600
 
     applied = (remote_tomcat / "conf" / "server.xml").read_bytes()
     done = harness("apply", str(_huge_profile(tmp_path)), "--inventory", str(inventory))

@@ -144,6 +144,13 @@ def test_the_agent_binds_the_node_address_and_no_secret_is_on_the_command_line(
     assert (secrets / "jmx.client").read_text().split()[1] == password
 
 
+def test_agent_status_names_where_a_remote_agent_listens() -> None:
+    # Real `jcmd PID ManagementAgent.status` output of Java 17: the URL is an RMI stub.
+    remote = (FIXTURES / "agent_status_remote.txt").read_text()
+    assert jvm.parse_agent_status(remote) == "127.0.0.99:9011"
+    assert jvm.parse_agent_status((FIXTURES / "agent_status_none.txt").read_text()) is None
+
+
 def test_counts_and_probe_lines() -> None:
     assert jvm.parse_count("0\n") == 0
     assert jvm.parse_count("13\n") == 13

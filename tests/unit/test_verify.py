@@ -52,6 +52,14 @@ def test_inventory_errors_name_file_and_key(tmp_path: Path) -> None:
         load_inventory(path)
     with pytest.raises(InventoryError, match="no such inventory file"):
         load_inventory(tmp_path / "missing.toml")
+    node = '[[nodes]]\nname="a"\nhost="127.0.0.1"\ncatalina_home="/t"\n'
+    path.write_text(node + 'jmx_address = "0.0.0.0"\n')
+    with pytest.raises(
+        InventoryError, match=rf"^{path}: nodes\.0\.jmx_address: '0\.0\.0\.0' is not an IPv4 loopback"
+    ):
+        load_inventory(path)
+    path.write_text(node + 'jmx_address = "127.0.3.4"\n')
+    assert load_inventory(path).nodes[0].jmx_address == "127.0.3.4"
 
 
 def test_example_inventory_is_valid_and_loopback_only() -> None:
@@ -59,6 +67,7 @@ def test_example_inventory_is_valid_and_loopback_only() -> None:
     for node in inventory.nodes:
         assert node.host.startswith("127.")
         assert (node.http_address or "127.").startswith("127.")
+        assert node.jmx_address.startswith("127.")
 
 
 def test_diff_masks_every_secret(tmp_path: Path) -> None:
