@@ -783,8 +783,8 @@ def _add_bench_options(parser: argparse.ArgumentParser, *, duration: str, users:
         "faults",
         "",
         "a fault schedule, overriding the two above: ACTION:TARGET@T[-T2],... "
-        "(sigkill, shutdown, sigstop, restart, reload, context-reload, redeploy; "
-        "e.g. sigstop:node1@10-15, context-reload:node1@10, redeploy:node1@10)",
+        "(sigkill, shutdown, sigstop, restart, reload, context-reload, touch, redeploy; "
+        "e.g. sigstop:node1@10-15, context-reload:node1@10, touch:node1@10, redeploy:node1@10)",
     )
     _add(parser, "results-dir", str(RESULTS_DIR), "where results/<run-id>/ folders go")
     _add(

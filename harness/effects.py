@@ -64,6 +64,9 @@ def fault_effects(records: Sequence[Record], event: dict[str, Any]) -> dict[str,
         "fault": str(event.get("spec") or f"{event.get('action')}:{event.get('target')}"),
         "window_s": [at, round(until + 1.0, 3)],
     }
+    if event.get("action") == "touch":
+        # A touched web.xml is only a request: did Tomcat act on it?
+        out["reloaded"] = "reloaded_at_s" in event
     for group, members in (
         ("on_target", {u for u, n in before.items() if n == event.get("target")}),
         ("elsewhere", {u for u, n in before.items() if n != event.get("target")}),
@@ -101,7 +104,10 @@ def describe_effects(effects: dict[str, Any]) -> str:
     max_ms = effects.get("max_latency_ms_in_window")
     wait = effects.get("longest_wait_on_target_s")
     statuses = ", ".join(f"{n}x {s}" for s, n in sorted(effects.get("error_statuses", {}).items()))
+    reloaded = effects.get("reloaded")
+    touch = {True: "Tomcat reloaded the context; ", False: "Tomcat did not reload; ", None: ""}
     return (
+        f"{touch[reloaded]}"
         f"users on the target: {effects['kept_on_target']}/{effects['users_on_target']} kept "
         f"their session, {effects['lost_on_target']} lost it, "
         f"{effects['unanswered_on_target']} got no good reply after it; elsewhere "

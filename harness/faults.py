@@ -11,6 +11,9 @@ Written ACTION:TARGET@T or ACTION:TARGET@T-T2 (seconds from the start of the loa
   reload:nginx@30         the balancer re-reads its config (haproxy: a restart)
   context-reload:node1@20 the node reloads its web application (what reloadable="true"
                           does when a class changes), under load
+  touch:node1@20          the application's WEB-INF/web.xml is touched, as an edit would;
+                          Tomcat reloads the context if the profile's deploy settings
+                          say so (autoDeploy), within its 10 s check; the run says whether
   redeploy:node1@20       the application's directory is removed and added again, so the
                           Host undeploys and deploys it (what autoDeploy does)
   redeploy:node1@20-25    ... removed at 20 s, added again at 25 s
@@ -38,6 +41,7 @@ ACTIONS: dict[str, str | None] = {
     "restart": None,
     "reload": None,
     "context-reload": None,
+    "touch": None,
     "redeploy": "deploy",  # optional: without a restore time it deploys again at once
 }
 _SPEC = re.compile(
@@ -84,6 +88,8 @@ def inject(lab: Lab, spec: FaultSpec) -> dict[str, float]:
     """Deliver the fault; returns the epoch times of its steps where it has several."""
     if spec.action == "context-reload":
         return webapps.reload_context(lab, spec.target)
+    if spec.action == "touch":
+        return webapps.touch_descriptor(lab, spec.target)
     if spec.action == "redeploy":
         if spec.restore_at_s is None:
             return webapps.redeploy(lab, spec.target)
@@ -157,7 +163,7 @@ class Schedule:
                 self._by_spec[spec]["restored_at_s"] = self._now()
                 self._by_spec[spec].update(self._relative(steps))
                 self._by_spec[spec]["restore"] = ACTIONS[spec.action]
-            log.info("%s %s at %.2f s", kind, spec, self._now())
+            log.info("%s %s done at %.2f s", kind, spec, self._now())
         except (LabError, jvm.JvmReadError, OSError) as error:
             # A fault that cannot be delivered is a finding of the run, not a crash of it.
             log.warning("%s %s failed: %s", kind, spec, error)

@@ -3,6 +3,10 @@
 - reload: StandardContext.reload() through the context's MBean: exactly what Tomcat runs
   when a reloadable="true" context sees a class or jar change (stop the context, start it
   again with a new class loader; the session manager is stopped and started with it).
+- touch: WEB-INF/web.xml gets a new modification time, as when an operator edits it, and
+  nothing else: Tomcat decides. It looks every backgroundProcessorDelay (10 s), and only
+  its Host's deployer watches web.xml (a WatchedResource), so whether the context reloads
+  depends on the profile's deploy settings; the harness reads the answer in the log.
 - undeploy / deploy: the application's directory leaves webapps/ and comes back, and the
   Host's deployer (HostConfig.check, the "Catalina:type=Deployer" MBean) is asked to look
   at once. That is what autoDeploy="true" does on its own every backgroundProcessorDelay
@@ -13,6 +17,7 @@ Each returns the epoch times at which its steps finished, for the run's fault re
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from pathlib import Path
@@ -25,6 +30,10 @@ from harness.lab.processes import LabError
 APP_DIR = "ROOT"
 APP_NAME = ""
 PARKED_DIR = "undeployed"
+# Tomcat's own words when it reloads the ROOT context (StandardContext.reload).
+RELOADED = b"Reloading Context with name [] is completed"
+# Tomcat checks every backgroundProcessorDelay (10 s); a little more for a busy machine.
+NOTICE_S = 15.0
 
 
 def _base(lab: Lab, node: str) -> Path:
@@ -37,6 +46,24 @@ def reload_context(lab: Lab, node: str) -> dict[str, float]:
     """Reload the node's ROOT context; returns when Tomcat has started it again."""
     jvm.invoke(jvm.lab_access(lab, node), jvm.ROOT_CONTEXT_MBEAN, "reload")
     return {"reloaded_at": time.time()}
+
+
+def touch_descriptor(lab: Lab, node: str, notice_s: float = NOTICE_S) -> dict[str, float]:
+    """Touch the application's web.xml; returns when Tomcat reloaded the context, or after
+    notice_s without a reload (then without "reloaded_at": the profile let it be)."""
+    base = _base(lab, node)
+    assert lab.state is not None
+    log_path = Path(lab.state.processes[node].log)
+    seen = log_path.stat().st_size if log_path.exists() else 0
+    os.utime(base / "webapps" / APP_DIR / "WEB-INF" / "web.xml")
+    touched = time.time()
+    while time.time() - touched < notice_s:
+        time.sleep(0.2)
+        with log_path.open("rb") as log:
+            log.seek(seen)
+            if RELOADED in log.read():
+                return {"touched_at": touched, "reloaded_at": time.time()}
+    return {"touched_at": touched}
 
 
 def undeploy(lab: Lab, node: str) -> dict[str, float]:

@@ -26,10 +26,12 @@ pytestmark = pytest.mark.integration
 LAB_NET = "127.0.98"
 
 
-def _bench(tmp_path: Path, faults: str, profile: str = "best-practice") -> BenchResult:
+def _bench(
+    tmp_path: Path, faults: str, profile: str = "best-practice", duration_s: float = 16
+) -> BenchResult:
     plan = BenchPlan(
         profile=load_profile(profile),
-        duration_s=16,
+        duration_s=duration_s,
         users=8,
         faults=parse_faults(faults),
         topology=Topology(net=LAB_NET, run_dir=tmp_path / "lab"),
@@ -62,16 +64,20 @@ def test_context_reload_pauses_requests_and_with_no_persistence_loses_sessions(
     assert fault["at_s"] <= fault["reloaded_at_s"]
 
 
+def _profile(tmp_path: Path, name: str, deploy: str) -> str:
+    """best-practice with other [deploy] settings, as a profile file of its own."""
+    profiles = tmp_path / "profiles"
+    profiles.mkdir(exist_ok=True)
+    shutil.copy(PROFILES_DIR / "best-practice.toml", profiles)
+    (profiles / f"{name}.toml").write_text(f'extends = "best-practice"\n[deploy]\n{deploy}\n')
+    return str(profiles / f"{name}.toml")
+
+
 def test_context_reload_keeps_sessions_when_the_manager_persists_them(tmp_path: Path) -> None:
     # The guide's claim, under the condition it silently assumes: Tomcat's default
     # StandardManager pathname (SESSIONS.ser), which the profile turns back on.
-    profiles = tmp_path / "profiles"
-    profiles.mkdir()
-    shutil.copy(PROFILES_DIR / "best-practice.toml", profiles)
-    (profiles / "persist.toml").write_text(
-        'extends = "best-practice"\n[deploy]\npersistSessions = true\n'
-    )
-    result = _bench(tmp_path, "context-reload:node1@5", str(profiles / "persist.toml"))
+    persist = _profile(tmp_path, "persist", "persistSessions = true")
+    result = _bench(tmp_path, "context-reload:node1@5", persist)
     effects = _effects(result)
     assert effects["lost_on_target"] == 0
     assert effects["errors_in_window"] == 0
@@ -91,3 +97,24 @@ def test_redeploy_answers_404_meanwhile_and_loses_sessions(tmp_path: Path) -> No
     steps = ("at_s", "removed_at_s", "undeployed_at_s", "added_at_s", "deployed_at_s")
     times = [fault[step] for step in steps]
     assert times == sorted(times)
+
+
+def test_a_touched_web_xml_reloads_only_where_autodeploy_watches_it(tmp_path: Path) -> None:
+    # The guide: reloadable="true" watches web.xml. In Tomcat 9 web.xml is a Host-level
+    # WatchedResource, checked only when autoDeploy is on; reloadable watches classes/lib.
+    reloadable = _profile(tmp_path, "reloadable", "reloadable = true\nautoDeploy = false")
+    result = _bench(tmp_path / "a", "touch:node1@3", reloadable, duration_s=20)
+    effects = _effects(result)
+    assert effects["reloaded"] is False
+    assert effects["lost_on_target"] == 0
+    assert effects["kept_on_target"] == effects["users_on_target"]
+    assert result.summary["errors"] == 0
+
+    watched = _profile(tmp_path, "autodeploy", "reloadable = true\nautoDeploy = true")
+    result = _bench(tmp_path / "b", "touch:node1@3", watched, duration_s=20)
+    effects = _effects(result)
+    assert effects["reloaded"] is True
+    (fault,) = read_manifest(result.run_dir)["faults"]
+    assert fault["touched_at_s"] < fault["reloaded_at_s"] <= fault["touched_at_s"] + 15
+    # No session persistence in this profile: the reload drops the target's sessions.
+    assert effects["lost_on_target"] == effects["users_on_target"]

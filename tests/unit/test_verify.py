@@ -54,9 +54,8 @@ def test_inventory_errors_name_file_and_key(tmp_path: Path) -> None:
         load_inventory(tmp_path / "missing.toml")
     node = '[[nodes]]\nname="a"\nhost="127.0.0.1"\ncatalina_home="/t"\n'
     path.write_text(node + 'jmx_address = "0.0.0.0"\n')
-    with pytest.raises(
-        InventoryError, match=rf"^{path}: nodes\.0\.jmx_address: '0\.0\.0\.0' is not an IPv4 loopback"
-    ):
+    refused = rf"^{path}: nodes\.0\.jmx_address: '0\.0\.0\.0' is not an IPv4 loopback"
+    with pytest.raises(InventoryError, match=refused):
         load_inventory(path)
     path.write_text(node + 'jmx_address = "127.0.3.4"\n')
     assert load_inventory(path).nodes[0].jmx_address == "127.0.3.4"
