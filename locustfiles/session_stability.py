@@ -31,7 +31,6 @@ The web UI gets a "Sessions" tab (see session_webui.py). Distributed runs
 
 from __future__ import annotations
 
-import csv
 import itertools
 import time
 from pathlib import Path
@@ -42,25 +41,13 @@ from geventhttpclient.client import HTTPClient, HTTPClientPool
 from locust import FastHttpUser, events, task
 from locust.env import Environment
 from locust.runners import MasterRunner
-from session_tracking import ANOMALIES, Schedule, SessionTracker, parse_reply
-from session_webui import observe, worker_index
+from session_records import RecordWriter
+from session_tracking import ANOMALIES, ReplyReader, Schedule, SessionTracker, parse_reply
+from session_webui import board_wanted, observe, worker_index
 
 # Users of worker i are numbered i * USERS_PER_WORKER + 1, ...: unique across workers,
 # as the records and the merged Sessions tab need.
 USERS_PER_WORKER = 1000
-
-RECORD_FIELDS = (
-    "epoch",
-    "user",
-    "session",
-    "node",
-    "counter",
-    "outcome",
-    "latency_ms",
-    "status",
-    "intended_epoch",  # open model only: when this user's schedule meant to send it
-    "corrected_ms",  # open model only: latency counted from then if the user was held back
-)
 
 _user_ids = itertools.count(1)
 
@@ -84,27 +71,6 @@ def records_path(path: str, environment: Environment) -> Path:
 
 class SessionAnomaly(Exception):
     """A session reply that broke the user's session or its data (or was unreadable)."""
-
-
-class RecordWriter:
-    """Buffered CSV of per-request records; one file per Locust process."""
-
-    def __init__(self, path: str) -> None:
-        self._file = open(path, "a", newline="", buffering=1 << 16)  # noqa: SIM115, PTH123
-        self._csv = csv.writer(self._file)
-        self._first = True
-        if self._file.tell() == 0:
-            self._csv.writerow(RECORD_FIELDS)
-
-    def write(self, row: tuple[Any, ...]) -> None:
-        self._csv.writerow(row)
-        if self._first:
-            # Let a watcher (the harness) see at once that requests are flowing.
-            self._file.flush()
-            self._first = False
-
-    def close(self) -> None:
-        self._file.close()
 
 
 _writer: RecordWriter | None = None
@@ -238,6 +204,8 @@ class SessionUser(FastHttpUser):
 
     def on_start(self) -> None:
         self.tracker = SessionTracker()
+        self.reader = ReplyReader()
+        self.observe_board = board_wanted()  # settled at init, before any user starts
         options = self.environment.parsed_options
         size = int(getattr(options, "session_size", 0) or 0) if options else 0
         self.path = f"/session.jsp?size={size}" if size > 0 else "/session.jsp"
@@ -253,36 +221,32 @@ class SessionUser(FastHttpUser):
         # One name in Locust's stats whatever the payload size.
         response = self.client.get(self.path, name="/session.jsp")
         latency_ms = (time.perf_counter() - began) * 1000.0
-        reply, problem = None, None
-        if response.status_code == 200:
-            try:
-                reply = parse_reply(response.content or b"")
-            except ValueError as error:
-                problem = str(error)
+        status = response.status_code or 0
+        reply, problem, plain = None, None, True
+        if status == 200:
+            body = response.content or b""
+            # The fast path's fields need no CSV quoting; the JSON route's may.
+            reply = self.reader.read(body)
+            if reply is None:
+                plain = False
+                try:
+                    reply = parse_reply(body)
+                except ValueError as error:
+                    problem = str(error)
         outcome = self.tracker.observe(reply)
         if outcome in ANOMALIES:
             problem = outcome
         if problem is not None:
             self._report_anomaly(outcome, problem, latency_ms)
         now = time.time()
-        observe(self.user_id, outcome, reply.node if reply else "", latency_ms, now)
-        corrected = ""
+        if self.observe_board:
+            observe(self.user_id, outcome, reply.node if reply else "", latency_ms, now)
+        corrected = None
         if self.schedule is not None:
-            corrected = f"{latency_ms + self.schedule.sent(sent) * 1000.0:.3f}"
+            corrected = latency_ms + self.schedule.sent(sent) * 1000.0
         if _writer is not None:
-            _writer.write(
-                (
-                    f"{now:.6f}",
-                    self.user_id,
-                    reply.session if reply else "",
-                    reply.node if reply else "",
-                    reply.counter if reply else "",
-                    outcome,
-                    f"{latency_ms:.3f}",
-                    response.status_code or 0,
-                    "" if intended is None else f"{intended:.6f}",
-                    corrected,
-                )
+            _writer.add(
+                (now, self.user_id, reply, outcome, latency_ms, status, intended, corrected, plain)
             )
 
     def _report_anomaly(self, outcome: str, problem: str, latency_ms: float) -> None:

@@ -73,10 +73,15 @@ def worker_index(environment: Environment) -> int | None:
     return index if index >= 0 else None
 
 
+def board_wanted() -> bool:
+    """Whether anyone reads the board: the web UI, a master, or --session-hdr (known once
+    Locust's init event has fired). A headless bench builds its HDR file from the records
+    afterwards instead, so the board's per-request cost (about 8 us, mostly HDR
+    recording) stays off the load; callers check this once, not per request."""
+    return _board_wanted
+
+
 def observe(user: int, outcome: str, node: str, latency_ms: float, epoch: float) -> None:
-    # Only where someone reads the board: the web UI, a master, or --session-hdr. A
-    # headless bench builds its HDR file from the records afterwards instead, so the
-    # board's per-request cost (about 8 us, mostly HDR recording) stays off the load.
     if _board_wanted:
         board.observe(user, outcome, node, latency_ms, epoch)
 

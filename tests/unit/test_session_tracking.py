@@ -7,8 +7,10 @@ from session_tracking import (
     REPLAYED,
     SESSION_LOST,
     Reply,
+    ReplyReader,
     SessionTracker,
     base_session_id,
+    fixed_reply,
     parse_reply,
 )
 
@@ -93,6 +95,57 @@ def test_the_fast_path_and_the_json_path_read_replies_alike() -> None:
     fixed = b'{"session":"AB12-memA.node2","node":"node2","counter":41,"new":false}\n'
     spaced = b'{"session": "AB12-memA.node2", "node": "node2", "counter": 41, "new": false}'
     assert parse_reply(fixed) == parse_reply(spaced) == Reply("AB12", "node2", 41)
+    # session.jsp's real output: the newline after its scriptlet comes first.
+    real = b'\n{"session":"AB12.node1","node":"node1","counter":7,"new":false}\n'
+    assert fixed_reply(real) == parse_reply(real) == Reply("AB12", "node1", 7)
+    assert fixed_reply(spaced) is None  # other JSON takes the json.loads route
     # The fixed shape with a bad counter still fails the way the JSON route fails.
     with pytest.raises(ValueError, match="counter is not a positive integer"):
         parse_reply(b'{"session":"AB12.node2","node":"node2","counter":0,"new":false}')
+
+
+@pytest.mark.parametrize(
+    "session_id", ["AB12", "AB12.node1", "AB12-memA.node2", "a_b-c-d.e.f", ".node1", "-memA", "x."]
+)
+def test_the_fast_path_strips_the_id_as_base_session_id_does(session_id: str) -> None:
+    body = f'{{"session":"{session_id}","node":"n","counter":3,"new":false}}'.encode()
+    expected = Reply(base_session_id(session_id), "n", 3)
+    assert fixed_reply(body) == expected
+    assert parse_reply(body) == parse_reply(body.replace(b'":', b'": ')) == expected
+
+
+def test_an_empty_session_id_is_no_reply_on_either_path() -> None:
+    body = b'{"session":"","node":"n","counter":3,"new":false}'
+    assert fixed_reply(body) is None
+    with pytest.raises(ValueError, match=r"not a session\.jsp reply"):
+        parse_reply(body)
+
+
+def _body(session: str, node: str, counter: int | str, new: str = "false") -> bytes:
+    return f'\n{{"session":"{session}","node":"{node}","counter":{counter},"new":{new}}}\n'.encode()
+
+
+def test_a_reader_reads_each_reply_as_fixed_reply_does() -> None:
+    bodies = [
+        _body("S.node1", "node1", 1, "true"),
+        _body("S.node1", "node1", 2),
+        _body("S.node1", "node1", 3),
+        _body("S.node1", "node1", 0),  # the remembered head, a bad counter
+        _body("S.node1", "node1", "07"),
+        _body("S.node1", "node1", "4,"),
+        _body("S.node1", "node1", 5) + b"x",
+        _body("S.node1", "node1", 10**18),  # 19 digits: past the pattern
+        _body("S.node1", "node1", 10**18 - 1),
+        _body("S.node2", "node2", 6),  # failover: another id and node
+        _body("S.node1", "node1", 7),
+        _body("T.node1", "node1", 1, "true"),  # a new session
+        b'{"session": "T", "node": "node1", "counter": 2, "new": false}',  # JSON route only
+        _body("T.node1", "node1", 3)[:-3],  # cut short
+        _body("T.node1", "node1", 3),
+    ]
+    reader = ReplyReader()
+    assert [reader.read(b) for b in bodies] == [fixed_reply(b) for b in bodies]
+    assert [fixed_reply(b) is None for b in bodies] == [
+        False, False, False, True, True, True, True, True, False, False, False, False, True,
+        True, False,
+    ]  # fmt: skip
