@@ -638,6 +638,9 @@ def cmd_perf(args: argparse.Namespace) -> int:
     timings = data["lab_timings_s"]
     nodes = ", ".join(f"{k} {v:.1f} s" for k, v in timings.items() if k.startswith("node"))
     console.print(f"lab up to all-healthy: {data['lab_up_s']:.1f} s ({nodes})")
+    if data.get("warmup_rps"):
+        steps = ", ".join(f"{rate:,.0f}" for rate in data["warmup_rps"])
+        console.print(f"warm-up (wrk req/s per {data.get('warmup_step_s', 5):g} s step): {steps}")
     console.print(f"perf: {Path(data['run_dir']) / 'perf.json'}", soft_wrap=True)
     return 0
 
@@ -819,7 +822,7 @@ def _parser_perf(sub: Any) -> None:
     )
     _add(perf, "profile", "best-practice", "profile name or .toml path")
     _add(perf, "duration", "10", "seconds per generator and round")
-    _add(perf, "rounds", "3", "rounds; each generator's median is reported")
+    _add(perf, "rounds", "5", "rounds; each generator's median is reported")
     _add(perf, "connections", "32", "wrk connections and Locust users")
     _add(perf, "threads", str(os.cpu_count() or 1), "wrk threads")
     _add(perf, "target", "node1", "what every generator hits: a node directly, or balancer")

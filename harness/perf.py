@@ -32,6 +32,7 @@ from harness.profiles import Profile
 from harness.results import RESULTS_DIR, iso, machine, new_run_dir
 
 PERF_FILE = "perf.json"
+WARMUP_STEADY = 0.05  # two warm-up steps within 5% of each other: the JVM is warm
 TRACKING_TARGET = 0.10  # tracking + binding may cost at most this share of plain Locust
 CAPACITY_TARGET = 0.90  # capacity mode must reach this share of plain wrk
 SOURCE_NET = "127.100"
@@ -50,8 +51,12 @@ class PerfPlan:
     threads: int = 2
     # Each generator runs once per round, rounds one after another, so a burst of load
     # from elsewhere on a shared machine hits one round of each rather than one generator.
-    rounds: int = 3
-    warmup_s: float = 5.0  # unmeasured wrk load first: a cold JVM would handicap round 1
+    rounds: int = 5  # a median of five: one disturbed round (a shared machine) cannot move it
+    # Unmeasured wrk load first, in steps of warmup_s, until two steps in a row agree
+    # within WARMUP_STEADY (at most warmup_steps): a JVM still compiling would handicap
+    # round 1 (measured: 5 s of warm-up left round 1's wrk at half of rounds 2 and 3).
+    warmup_s: float = 5.0
+    warmup_steps: int = 6
     topology: Topology = field(default_factory=Topology)
     sessions: str = "none"
     target: str = "node1"  # a node directly (the most the server can do), or "balancer"
@@ -162,10 +167,18 @@ class _Runner:
             raise RuntimeError(f"{name} exited with {finished.returncode}; see {self.out}")
         return finished
 
-    def warmup(self, url: str) -> None:
+    def warmup(self, url: str, progress: Progress) -> list[float]:
+        """wrk steps until the rate is steady; returns each step's requests/s."""
         cookie = str(get_json(url, timeout=10)["session"])
         step = Step(self.plan.connections, self.plan.warmup_s, self.plan.threads)
-        self._run("warmup", plain_command(url, step, cookie), self.plan.threads)
+        rates: list[float] = []
+        for n in range(1, self.plan.warmup_steps + 1):
+            progress(f"warming the JVM up: step {n}, {self.plan.warmup_s:g} s of wrk, not measured")
+            self._run(f"warmup{n}", plain_command(url, step, cookie), self.plan.threads)
+            rates.append(float(parse_summary(self._log(f"warmup{n}").read_text())["rps"]))
+            if len(rates) >= 2 and abs(rates[-1] - rates[-2]) <= WARMUP_STEADY * rates[-2]:
+                break
+        return [round(rate, 1) for rate in rates]
 
     def step(self) -> Step:
         return Step(self.plan.connections, self.plan.duration_s, self.plan.threads)
@@ -314,9 +327,7 @@ def run_perf(plan: PerfPlan, *, progress: Progress = _quiet) -> dict[str, Any]:
                 ),
             ),
         ]
-        if plan.warmup_s > 0:
-            progress(f"warming the JVM up: {plan.warmup_s:g} s of wrk, not measured")
-            runner.warmup(url)
+        warmup = runner.warmup(url, progress) if plan.warmup_s > 0 else []
         measured: dict[str, list[Measured]] = {}
         for r in range(1, plan.rounds + 1):
             runner.round = r
@@ -343,6 +354,8 @@ def run_perf(plan: PerfPlan, *, progress: Progress = _quiet) -> dict[str, Any]:
         "wrk_threads": plan.threads,
         "lab_up_s": up_s,
         "lab_timings_s": state.timings_s,
+        "warmup_step_s": plan.warmup_s,
+        "warmup_rps": warmup,  # each unmeasured warm-up step's wrk requests/s
         "rounds": plan.rounds,
         "rows": [m.__dict__ for m in rows],
         "per_round": {name: [m.__dict__ for m in ms] for name, ms in measured.items()},
