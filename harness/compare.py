@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import html
 import math
-import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -46,6 +45,7 @@ from harness.results import (
     number,
     read_manifest,
 )
+from harness.tomlfiles import describe, read_toml
 
 DEFAULT_THRESHOLDS = Path(__file__).resolve().parent.parent / "profiles/compare/thresholds.toml"
 MISSING = "n/a"
@@ -107,14 +107,6 @@ class Thresholds(_Strict):
     recovery: Recovery = Recovery()
 
 
-def _describe(path: Path, error: ValidationError) -> str:
-    first = error.errors()[0]
-    key = ".".join(str(part) for part in first["loc"])
-    if first["type"] == "extra_forbidden":
-        return f"{path}: {key}: unknown key"
-    return f"{path}: {key}: {first['msg']} (got {first.get('input')!r})"
-
-
 def load_thresholds(path: Path | None) -> Thresholds:
     """Read a thresholds TOML file; None means the shipped defaults. Keys left out keep
     their defaults, so a file only needs the thresholds it changes."""
@@ -122,17 +114,11 @@ def load_thresholds(path: Path | None) -> Thresholds:
         if not DEFAULT_THRESHOLDS.is_file():
             return Thresholds()  # an installed copy without the repository's profiles/
         path = DEFAULT_THRESHOLDS
-    try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
-    except FileNotFoundError:
-        raise ThresholdsError(f"{path}: no such thresholds file") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ThresholdsError(f"{path}: not valid TOML: {error}") from None
+    data = read_toml(path, "thresholds", ThresholdsError)
     try:
         return Thresholds.model_validate(data)
     except ValidationError as error:
-        raise ThresholdsError(_describe(path, error)) from None
+        raise ThresholdsError(describe(path, error)) from None
 
 
 # --------------------------------------------------------------------------- statistics

@@ -19,7 +19,6 @@ No password is read from or written to it: authentication is by key only.
 from __future__ import annotations
 
 import ipaddress
-import tomllib
 from pathlib import Path, PurePosixPath
 
 from pydantic import (
@@ -32,6 +31,7 @@ from pydantic import (
 )
 
 from harness.profiles import ProfileError
+from harness.tomlfiles import describe, read_toml
 
 
 class InventoryError(ProfileError):
@@ -106,21 +106,10 @@ class Inventory(_Strict):
 
 
 def load_inventory(path: Path) -> Inventory:
-    try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
-    except FileNotFoundError:
-        raise InventoryError(f"{path}: no such inventory file") from None
-    except tomllib.TOMLDecodeError as error:
-        raise InventoryError(f"{path}: not valid TOML: {error}") from None
+    data = read_toml(path, "inventory", InventoryError)
     if "path" in data:
         raise InventoryError(f"{path}: path: unknown key")
     try:
         return Inventory.model_validate({**data, "path": path})
     except ValidationError as error:
-        first = error.errors()[0]
-        key = ".".join(str(part) for part in first["loc"])
-        reason = str(first["msg"]).removeprefix("Value error, ")
-        if first["type"] == "extra_forbidden":
-            reason = "unknown key"
-        raise InventoryError(f"{path}: {key or 'nodes'}: {reason}") from None
+        raise InventoryError(describe(path, error, whole="nodes")) from None

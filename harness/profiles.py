@@ -8,11 +8,12 @@ renderer then writes nothing for it, exactly as the stock server.xml does.
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from harness.tomlfiles import describe, read_toml
 
 PROFILES_DIR = Path(__file__).resolve().parent.parent / "profiles"
 
@@ -297,22 +298,12 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except FileNotFoundError:
-        raise ProfileError(f"{path}: no such profile file") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ProfileError(f"{path}: not valid TOML: {error}") from None
-
-
 def _raw(name: str, directory: Path, seen: tuple[str, ...]) -> dict[str, Any]:
     if name in seen:
         chain = " -> ".join((*seen, name))
         raise ProfileError(f"{directory / (name + '.toml')}: extends: circular ({chain})")
     path = directory / f"{name}.toml"
-    data = _read_toml(path)
+    data = read_toml(path, "profile", ProfileError)
     parent = data.get("extends")
     if parent is None:
         return data
@@ -321,22 +312,6 @@ def _raw(name: str, directory: Path, seen: tuple[str, ...]) -> dict[str, Any]:
     if not (directory / f"{parent}.toml").exists():
         raise ProfileError(f"{path}: extends: no profile named {parent!r} in {directory}")
     return _merge(_raw(parent, directory, (*seen, name)), data)
-
-
-def _describe(path: Path, error: ValidationError) -> str:
-    first = error.errors()[0]
-    key = ".".join(str(part) for part in first["loc"])
-    leaf = str(first["loc"][-1]) if first["loc"] else ""
-    if first["type"] == "extra_forbidden" and leaf in _OBSOLETE:
-        return f"{path}: {key}: obsolete: {_OBSOLETE[leaf]}"
-    if first["type"] == "value_error":
-        # A check across keys of one section: the message names the keys itself.
-        reason = str(first["msg"]).removeprefix("Value error, ")
-        return f"{path}: {key + ': ' if key else ''}{reason}"
-    detail = first["msg"]
-    if first["type"] == "extra_forbidden":
-        detail = "unknown key"
-    return f"{path}: {key}: {detail} (got {first.get('input')!r})"
 
 
 def load_profile(name_or_path: str, directory: Path = PROFILES_DIR) -> Profile:
@@ -351,7 +326,9 @@ def load_profile(name_or_path: str, directory: Path = PROFILES_DIR) -> Profile:
     try:
         return Profile.model_validate(data)
     except ValidationError as error:
-        raise ProfileError(_describe(directory / f"{name}.toml", error)) from None
+        raise ProfileError(
+            describe(directory / f"{name}.toml", error, obsolete=_OBSOLETE)
+        ) from None
 
 
 def available_profiles(directory: Path = PROFILES_DIR) -> list[str]:

@@ -61,8 +61,27 @@ def rss_bytes(record: ProcessRecord) -> int:
     return int(proc.memory_info().rss)
 
 
+class _StoreProcess:
+    """Running, stopping and killing a store's process, from its record once started."""
+
+    record: ProcessRecord | None
+
+    def running(self) -> bool:
+        return self.record is not None and self.record.process() is not None
+
+    def stop(self) -> None:
+        """SIGTERM, then up to 30 s: Redis saves an RDB (if a save point is set) or fsyncs
+        its AOF first."""
+        if self.record is not None:
+            stop(self.record, grace=30)
+
+    def kill(self) -> None:
+        if self.record is not None and self.running():
+            kill(self.record, signal.SIGKILL)
+
+
 @dataclass
-class RedisServer:
+class RedisServer(_StoreProcess):
     name: str
     directory: Path
     endpoint: Endpoint
@@ -117,18 +136,6 @@ class RedisServer:
     def version(self) -> str:
         return str(self.info("server")["redis_version"])
 
-    def running(self) -> bool:
-        return self.record is not None and self.record.process() is not None
-
-    def stop(self) -> None:
-        """SIGTERM: Redis saves an RDB (if a save point is set) or fsyncs its AOF first."""
-        if self.record is not None:
-            stop(self.record, grace=30)
-
-    def kill(self) -> None:
-        if self.record is not None and self.running():
-            kill(self.record, signal.SIGKILL)
-
     def settings(self) -> dict[str, Any]:
         return {
             "address": str(self.endpoint),
@@ -140,7 +147,7 @@ class RedisServer:
 
 
 @dataclass
-class MemcachedServer:
+class MemcachedServer(_StoreProcess):
     name: str
     directory: Path
     endpoint: Endpoint
@@ -207,13 +214,6 @@ class MemcachedServer:
     def version(self) -> str:
         return stores.memcached_version(self.endpoint) or "unknown"
 
-    def running(self) -> bool:
-        return self.record is not None and self.record.process() is not None
-
-    def stop(self) -> None:
-        if self.record is not None:
-            stop(self.record, grace=30)
-
     def stop_warm(self) -> None:
         """SIGUSR1: memcached writes its memory file's metadata and exits (warm restart)."""
         if self.record is None or self.memory_file is None:
@@ -224,10 +224,6 @@ class MemcachedServer:
         proc.send_signal(signal.SIGUSR1)
         psutil.wait_procs([proc], timeout=30)
         stop(self.record)  # reaps it; a no-op if it already exited
-
-    def kill(self) -> None:
-        if self.record is not None and self.running():
-            kill(self.record, signal.SIGKILL)
 
     def settings(self) -> dict[str, Any]:
         return {

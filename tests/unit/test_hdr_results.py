@@ -10,7 +10,7 @@ from session_board import Latencies
 
 from harness.compare import compare_runs, load_thresholds
 from harness.report import write_report
-from harness.results import HDR_FILE, hdr_summary, load_records
+from harness.results import HDR_FILE, hdr_summary, load_records, write_hdr
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "results"
 
@@ -51,3 +51,22 @@ def test_report_draws_the_hdr_curve_and_lists_its_percentiles(tmp_path: Path) ->
     assert "Latency p50 / p95 / p99 / p99.9 (HDR, 1 process(es))" in page
     old = shutil.copytree(FIXTURES / "best-practice-a", tmp_path / "a1")
     assert "HDR histogram" not in write_report(old).read_text()
+
+
+def test_the_harness_and_the_locustfile_write_one_hdr_format(tmp_path: Path) -> None:
+    # Two writers of latency_hdr.json (the bench from its records, the locustfile's board
+    # live): the harness cannot import the locustfile, so this keeps them one format.
+    records = load_records(FIXTURES / "best-practice-a" / "requests.csv.gz")
+    latencies = Latencies()
+    for record in records:
+        latencies.record(record.node, record.latency_ms)
+    latencies.write(tmp_path / "board.json", processes=1)
+    write_hdr(tmp_path / "harness.json", records, processes=1)
+    board = json.loads((tmp_path / "board.json").read_text())
+    harness = json.loads((tmp_path / "harness.json").read_text())
+    assert board.keys() == harness.keys()
+    assert {k: v for k, v in board.items() if k != "histograms"} == {
+        k: v for k, v in harness.items() if k != "histograms"
+    }
+    assert board["histograms"].keys() == harness["histograms"].keys()
+    assert hdr_summary(tmp_path / "board.json") == hdr_summary(tmp_path / "harness.json")
