@@ -26,6 +26,7 @@ from rich.text import Text
 
 from harness.apply import Target, apply_profile, dry_run, in_effect, lab_targets, ssh_targets
 from harness.bench import BenchPlan
+from harness.commands import MissingCommand
 from harness.effects import describe_effects
 from harness.faults import parse_faults
 from harness.hosts import HostError
@@ -1009,7 +1010,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
-    except (ProfileError, LabError, HostError, ValueError, FileNotFoundError) as error:
+    except (
+        ProfileError,
+        LabError,
+        HostError,
+        MissingCommand,
+        ValueError,
+        FileNotFoundError,
+    ) as error:
         console.print(f"error: {error}", style="red", markup=False, highlight=False)
         return 2
     except KeyboardInterrupt:

@@ -20,6 +20,7 @@ from typing import Protocol, TypeVar
 
 import asyncssh
 
+from harness import commands
 from harness.lab.render import write_atomically
 
 T = TypeVar("T")
@@ -66,15 +67,18 @@ class LocalHost:
     def run(
         self, argv: list[str], *, env: dict[str, str] | None = None, stdin: str | None = None
     ) -> CommandResult:
-        done = subprocess.run(
-            argv,
-            input=stdin,
-            capture_output=True,
-            text=True,
-            check=False,
-            env={**os.environ, **(env or {})},
-            timeout=120,
-        )
+        try:
+            done = subprocess.run(
+                argv,
+                input=stdin,
+                capture_output=True,
+                text=True,
+                check=False,
+                env={**os.environ, **(env or {})},
+                timeout=120,
+            )
+        except FileNotFoundError:
+            raise commands.not_found(argv[0]) from None
         return CommandResult(done.returncode, done.stdout, done.stderr)
 
     def read_text(self, path: PurePosixPath) -> str | None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness import commands
 from harness.artifacts import REPO_ROOT
 from harness.capacity.page import render_sweep
 from harness.capacity.wrk import SCRIPT, Step, parse_summary, read_records, record_files
@@ -105,7 +106,9 @@ class _Target:
 
 
 def _wrk_version() -> str:
-    out = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        [commands.require("wrk"), "-v"], capture_output=True, text=True, check=False
+    )
     first = (out.stdout + out.stderr).strip().splitlines()[:1]
     return first[0] if first else "unknown"
 
@@ -283,6 +286,7 @@ def sweep(
 def run_capacity(plan: CapacityPlan, *, progress: Progress = _quiet) -> CapacityResult:
     """Lab up (unless plan.url names a server), the sweep, lab down."""
     label = f"capacity-{plan.profile.name}"
+    commands.require("wrk")  # before a lab is up for nothing
     if plan.url is not None:
         sweep_dir = new_run_dir(label, plan.results_dir)
         rows = sweep(plan, _external_target(plan.url), sweep_dir, progress)

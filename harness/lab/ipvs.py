@@ -18,13 +18,13 @@ Director does, and sets weights.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 
+from harness import commands
 from harness.lab.processes import Endpoint
 from harness.lab.topology import NodeSpec
 
-IPVSADM = shutil.which("ipvsadm") or "/usr/sbin/ipvsadm"
+IPVSADM = commands.path_of("ipvsadm") or "/usr/sbin/ipvsadm"
 
 
 class IpvsError(RuntimeError):

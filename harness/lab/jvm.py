@@ -26,7 +26,6 @@ import json
 import logging
 import re
 import secrets
-import shutil
 import subprocess
 import threading
 from collections.abc import Sequence
@@ -36,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from harness import commands
 from harness.artifacts import CACHE_DIR
 from harness.lab.processes import Endpoint, is_listening
 
@@ -406,8 +406,8 @@ def compile_probe(target: Path = PROBE_CLASSES) -> Path:
     """Compile JvmProbe once per source change (a second of CPU saved at every start)."""
     compiled = target / "JvmProbe.class"
     if not compiled.exists() or compiled.stat().st_mtime < PROBE_SOURCE.stat().st_mtime:
-        if shutil.which("javac") is None:
-            raise JvmReadError("javac not found: a JDK is needed to read Tomcat's MBeans")
+        if commands.path_of("javac") is None:
+            raise JvmReadError(commands.missing_message("javac"))
         target.mkdir(parents=True, exist_ok=True)
         run(["javac", "-d", str(target), str(PROBE_SOURCE)])
     return target

@@ -9,13 +9,13 @@ element for a live one in one atomic nft transaction, recording when it did.
 from __future__ import annotations
 
 import logging
-import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness import commands
 from harness.lab import ipvs
 from harness.lab.processes import Endpoint, is_listening
 from harness.lab.render import render_to
@@ -24,7 +24,7 @@ from harness.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
-NFT = shutil.which("nft") or "/usr/sbin/nft"
+NFT = commands.path_of("nft") or "/usr/sbin/nft"
 SEED = "0x5eed"
 
 

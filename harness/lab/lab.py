@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness import commands
 from harness.artifacts import Artifacts, catalina_home, find_artifacts, version_of
 from harness.lab import haproxy, ipvs, l4hash, nginx, stores, tomcat
 from harness.lab.balancers import Balancer, balancer
@@ -140,6 +141,19 @@ def _uses_memcached(store: dict[str, Any]) -> bool:
     return str(store["kind"]).startswith("memcached")
 
 
+def _require_commands(lb: Balancer, sessions: str) -> None:
+    """Before anything starts: a missing server is one line naming its package."""
+    commands.require("java")
+    if lb.kind == "nginx":
+        commands.require("nginx")
+    elif lb.kind == "haproxy":
+        commands.require("haproxy")
+    if sessions == "redis":
+        commands.require("redis-server")
+    elif sessions.startswith("memcached"):
+        commands.require("memcached")
+
+
 def _sort_key(name: str) -> int:
     for rank, prefix in enumerate(_STOP_ORDER):
         if name.startswith(prefix):
@@ -214,6 +228,7 @@ class Lab:
         if sessions not in SESSION_STORES:
             raise ValueError(f"SESSIONS={sessions}: one of {', '.join(SESSION_STORES)}")
         self._refuse_if_running()
+        _require_commands(lb, sessions)
         try:
             return self._up(profile, lb, sessions, progress)
         except BaseException:

@@ -24,6 +24,8 @@ from typing import Any
 import psutil
 from pydantic import BaseModel, ConfigDict, Field
 
+from harness import commands
+
 log = logging.getLogger(__name__)
 
 
@@ -145,15 +147,18 @@ def start(
         ensure_free(endpoint, name)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as out:
-        proc = subprocess.Popen(
-            list(argv),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **(env or {})},
-            cwd=cwd,
-            start_new_session=True,
-        )
+        try:
+            proc = subprocess.Popen(
+                list(argv),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **(env or {})},
+                cwd=cwd,
+                start_new_session=True,
+            )
+        except FileNotFoundError:
+            raise commands.not_found(argv[0]) from None
     _children[proc.pid] = proc
     record = ProcessRecord(
         name=name,

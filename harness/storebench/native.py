@@ -22,7 +22,6 @@ import csv
 import io
 import logging
 import re
-import shutil
 import statistics
 import subprocess
 import threading
@@ -32,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
 
+from harness import commands
 from harness.storebench.servers import (
     MemcachedServer,
     RedisServer,
@@ -43,7 +43,7 @@ from harness.storebench.servers import (
 log = logging.getLogger(__name__)
 
 REDIS_BENCHMARK = "redis-benchmark"
-MEMASLAP_NAMES = ("memaslap", "memcaslap")  # Debian names it memcaslap
+MEMASLAP = "memcaslap"  # memaslap, as Debian's libmemcached-tools names it
 MEMASLAP_MIN_WINDOW = 1024  # keys per connection: "-w 1k" is the smallest it accepts
 # A memaslap GET window may fill this share of memcached's memory before eviction looms.
 WINDOW_MEMORY_SHARE = 0.6
@@ -62,11 +62,7 @@ class Shape(TypedDict):
 
 
 def memaslap_path() -> str | None:
-    for name in MEMASLAP_NAMES:
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
+    return commands.path_of(MEMASLAP)
 
 
 def _base_row(tool: str, store: str, *, op: str, size: int, conns: int, n: int) -> dict[str, Any]:
@@ -148,6 +144,9 @@ def run_redis_benchmark(
     k = max(processes, len(servers))
     if conns < k:
         row["skipped"] = f"{conns} connections cannot spread over {k} processes"
+        return row
+    if commands.path_of(REDIS_BENCHMARK) is None:
+        row["skipped"] = commands.missing_message(REDIS_BENCHMARK)
         return row
     if op == "get":
         for server in servers:
@@ -291,7 +290,7 @@ def run_memaslap(
     row = _base_row("memaslap", "memcached", op=op, size=size, conns=conns, n=n)
     tool = memaslap_path()
     if tool is None:
-        row["skipped"] = "memaslap/memcaslap not installed (libmemcached-tools)"
+        row["skipped"] = commands.missing_message(MEMASLAP)
         return row
     if op == "get" and not window_fits(server, size, conns):
         row["skipped"] = (

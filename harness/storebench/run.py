@@ -29,6 +29,8 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any, cast
 
+from harness import commands
+from harness.lab import stores
 from harness.lab.processes import Endpoint, LabError
 from harness.lab.topology import check_net
 from harness.results import RESULTS_DIR, manifest, new_run_dir, write_manifest
@@ -330,6 +332,15 @@ def _phase_e2e(ctx: _Context) -> None:
             ctx.step.tick(f"end to end: {strategy}")
 
 
+def _check_commands(plan: StorebenchPlan) -> None:
+    """The servers are needed; a missing native tool costs only its cells, which say so."""
+    commands.require(stores.REDIS_SERVER)
+    commands.require(stores.MEMCACHED)
+    if "native" in plan.phases:
+        for message in commands.missing([native.REDIS_BENCHMARK, native.MEMASLAP]):
+            log.warning("%s; its native cells are not measured", message)
+
+
 def _tool_versions() -> dict[str, str]:
     versions = {}
     try:
@@ -357,6 +368,7 @@ def run_storebench(plan: StorebenchPlan, step: Step) -> Outcome:
     error: str | None = None
     _write_manifest(ctx, started, complete=False, error="running (or interrupted)")
     try:
+        _check_commands(plan)
         ctx.versions = _tool_versions()
         if {"cells", "native"} & set(plan.phases):
             _phase_raw(ctx)

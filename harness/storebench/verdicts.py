@@ -137,6 +137,10 @@ def claim_threads(native: Sequence[Row], instances: int) -> Row:
         if used:
             cores[store] = max(used)
             lines.append(f"{store}: at most {cores[store]:.2f} cores busy at {top} connections")
+        elif reasons := sorted(
+            {r["skipped"] for r in native if r["store"] == store and r.get("skipped")}
+        ):
+            lines.append(f"{store}: not measured ({'; '.join(reasons)})")
     multi = [r for r in native if r["store"].startswith("redis-x") and not r.get("skipped")]
     if not multi:
         verdict = "not measured" if not cores else "not measured (only one Redis instance)"

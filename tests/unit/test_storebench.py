@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from harness.storebench.native import (
     get_phase,
     parse_memaslap,
     parse_redis_benchmark_csv,
+    run_memaslap,
 )
 from harness.storebench.report import write_report
 from harness.storebench.verdicts import cpu_per_op_by_size, judge
@@ -140,6 +142,24 @@ def test_several_instances_judged_by_their_throughput() -> None:
     assert verdict["verdict"] == "does not hold"
     assert any(line.endswith("(1.00x, both with 2 redis-benchmark processes)")
                for line in verdict["numbers"])  # fmt: skip
+
+
+def test_a_missing_native_tool_leaves_its_cells_not_measured(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """memcaslap looked up for real, on a PATH without it: the cell says why, and no
+    judgement counts it (issue 12: storebench had lost these numbers silently)."""
+    monkeypatch.setenv("PATH", os.devnull)
+    row = run_memaslap(None, op="set", size=KB, conns=8, n=100, work_dir=Path(os.devnull))  # type: ignore[arg-type]
+    assert row["skipped"] == (
+        "memcaslap not found: install the Debian package libmemcached-tools "
+        "(`make setup` installs it)"
+    )
+    data = recorded()
+    data["native"] = [r for r in data["native"] if r["store"] != "memcached"] + [row]
+    verdict = _by_name(judge(**data))["instances"]
+    assert f"memcached: not measured ({row['skipped']})" in verdict["numbers"]
+    assert not any(line.startswith("memcached: at most") for line in verdict["numbers"])
 
 
 def test_nothing_measured_says_so() -> None:
