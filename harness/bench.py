@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from harness.artifacts import REPO_ROOT
-from harness.effects import fault_effects
 from harness.faults import FaultSpec, Schedule
 from harness.lab import Lab, LabState, Topology, jvm
 from harness.lab.balancers import balancer
@@ -34,6 +33,7 @@ from harness.results import (
     write_manifest,
     write_records,
 )
+from harness.results.judgement import judge
 from harness.telemetry import JVM_TELEMETRY_FILE, TELEMETRY_FILE, JvmSampler, Sampler
 from harness.verdicts import VERDICTS_FILE, cell, write_verdicts
 
@@ -305,12 +305,8 @@ def run_bench(
     records = convert_raw_records([raw], start_epoch) if raw.exists() else []
     write_records(run_dir / REQUESTS_FILE, records)
     raw.unlink(missing_ok=True)
-    summary = summarize(records, faults)
-    summary["fault_effects"] = [
-        fault_effects(records, f)
-        for f in faults
-        if "at_s" in f and not str(f.get("action", "")).startswith("director")
-    ]
+    judgement = judge(records, faults)
+    summary = summarize(records, faults, judgement)
     # From the records, after the load: HDR recording in Locust would cost generator CPU.
     write_hdr(run_dir / HDR_FILE, records)
     summary["latency_hdr"] = hdr_summary(run_dir / HDR_FILE)
@@ -326,12 +322,7 @@ def run_bench(
             "checks": reactions[0]["checks"],
             "reaction_s": round(reactions[0]["at_s"] - faults[0]["at_s"], 3),
         }
-    verdict = cell(
-        records,
-        balancer=plan.balancer,
-        sessions=plan.sessions,
-        fault=faults[0] if faults else None,
-    )
+    verdict = cell(judgement, balancer=plan.balancer, sessions=plan.sessions)
     write_verdicts(run_dir, [verdict])
     data = manifest(
         run_id=run_dir.name,

@@ -27,7 +27,6 @@ from rich.text import Text
 from harness.apply import Target, apply_profile, dry_run, in_effect, lab_targets, ssh_targets
 from harness.bench import BenchPlan
 from harness.commands import MissingCommand
-from harness.effects import describe_effects
 from harness.faults import parse_faults
 from harness.hosts import HostError
 from harness.inventory import load_inventory
@@ -39,6 +38,8 @@ from harness.lab.topology import DEFAULT_NET, DEFAULT_RUN_DIR
 from harness.profiles import Profile, ProfileError, available_profiles, load_profile
 from harness.report import director_words
 from harness.results import RESULTS_DIR
+from harness.results.effects import describe_effects
+from harness.verdicts import fates_line, window_line
 
 log = logging.getLogger("harness")
 console = Console()
@@ -231,12 +232,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fault_words(fault: dict[str, Any]) -> str:
-    if fault["action"] == "sigkill" and str(fault["target"]).startswith("node"):
-        return "node kill"
-    return f"{fault['action']} of {fault['target']}"
-
-
 def _jvm_summary_text(j: dict[str, Any]) -> str:
     def val(key: str) -> str:
         return "-" if j.get(key) is None else str(j[key])
@@ -263,12 +258,15 @@ def print_summary(
     table = Table(title=f"tomcat-bench: {run_dir.name}", show_header=False)
     table.add_column(style="bold")
     table.add_column()
-    table.add_row("requests", f"{summary['requests']} ({summary['rps']:.1f}/s)")
+    answered = summary.get("answered", summary["requests"])
+    table.add_row(
+        "requests", f"{summary['requests']}, {answered} answered ({summary['rps']:.1f}/s answered)"
+    )
     table.add_row("failures", f"{summary['failures']} (HTTP errors: {summary['errors']})")
     table.add_row(
         "latency",
         f"p50 {summary['p50_ms']:.2f} ms  p95 {summary['p95_ms']:.2f} ms  "
-        f"p99 {summary['p99_ms']:.2f} ms",
+        f"p99 {summary['p99_ms']:.2f} ms (answered requests)",
     )
     corrected = summary.get("corrected")
     if corrected:
@@ -278,21 +276,12 @@ def print_summary(
             f"p99 {corrected['p99_ms']:.2f} ms (from each request's intended send time; "
             "verdicts use these)",
         )
-    table.add_row(
-        "sessions",
-        f"{summary['users']} users: {summary['sessions_kept']} kept, "
-        f"{summary['sessions_lost']} lost, {summary['data_lost']} lost data, "
-        f"{summary['replayed']} saw a replayed request",
-    )
-    across = summary.get("across_fault")
-    if across:
-        fault = summary["faults"][0]
-        table.add_row(
-            f"{fault['action']} {fault['target']} at {fault['at_s']:.1f} s",
-            f"sessions that survived the {_fault_words(fault)}: {across['sessions_survived']}/"
-            f"{across['users']}, counters continued: {across['counters_continued']}/"
-            f"{across['users']}",
-        )
+    judgement = summary["judgement"]
+    table.add_row("sessions", fates_line(judgement["fates"], judgement["users"]))
+    for window in judgement["windows"]:
+        at = window.get("at_s")
+        when = f" at {at:.1f} s" if window.get("delivered") else ""
+        table.add_row(f"{window['label']}{when}", window_line(window))
     director = summary.get("director")
     if director:
         table.add_row("L4 director", director_words(director))

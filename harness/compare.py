@@ -10,12 +10,19 @@ when BOTH hold:
   * the runs' per-second samples differ significantly: a two-sided Mann-Whitney U test
     (normal approximation with tie and continuity correction, as asv uses it) below alpha,
     with the head's samples on the worse side.
-Correctness metrics (sessions lost, data lost, replayed) have no tolerance: one more affected
-user in HEAD than in BASE is a regression.
+Latency and throughput are of answered requests (a fast error is neither), computed from
+each run's records; in the open model both sides are judged by the latency corrected for
+coordinated omission.
 
-Two runs are comparable only on the same profile, balancer, session store and machine class
-(cores, memory rounded to GiB); otherwise, or when a folder is missing or unreadable,
-compare_runs raises CannotCompare (exit 2).
+Correctness comes first and has no tolerance: from each run's one judgement
+(results/judgement.py), one more user in HEAD than in BASE who lost the session or was
+never answered again, lost data, or saw a replay is a regression, and exits 1 whatever
+else is true of the two runs.
+
+Speed is compared only on the same profile, balancer, session store, machine class (cores,
+memory rounded to GiB), fault schedule and number of users, and only when neither run was
+generator-bound; otherwise, or when a folder is missing or unreadable, compare_runs
+raises CannotCompare (exit 2).
 """
 
 from __future__ import annotations
@@ -39,18 +46,18 @@ from harness.results import (
     REQUESTS_FILE,
     Record,
     dig,
-    hdr_latency_ms,
     load_records,
     nearest_rank,
     number,
     read_manifest,
 )
+from harness.results import outcomes as o
+from harness.results.judgement import Judgement, judge
 from harness.tomlfiles import describe, read_toml
 
 DEFAULT_THRESHOLDS = Path(__file__).resolve().parent.parent / "profiles/compare/thresholds.toml"
 MISSING = "n/a"
 GIB = 2**30
-_GOOD = frozenset({"new", "kept"})
 BASE_COLOUR = "#1f77b4"
 HEAD_COLOUR = "#d62728"
 
@@ -206,6 +213,7 @@ class _Run:
     manifest: dict[str, Any]
     summary: dict[str, Any]
     records: list[Record]
+    judgement: Judgement
 
 
 def _load_run(path: Path, role: str) -> _Run:
@@ -231,11 +239,13 @@ def _load_run(path: Path, role: str) -> _Run:
         raise CannotCompare(f"{role}: {requests}: unreadable: {error}") from None
     summary = manifest.get("summary")
     run_id = manifest.get("run_id")
+    faults = manifest.get("faults")
     return _Run(
         name=str(run_id) if run_id else path.name,
         manifest=manifest,
         summary=summary if isinstance(summary, dict) else {},
         records=records,
+        judgement=judge(records, faults if isinstance(faults, list) else []),
     )
 
 
@@ -251,17 +261,36 @@ def _bin_percentile(records: Sequence[Record], p: float) -> float:
     return nearest_rank(sorted(r.latency_ms for r in records), p)
 
 
+def _answered(records: Sequence[Record]) -> list[Record]:
+    return [r for r in records if r.outcome != o.ERROR]
+
+
 def samples(records: Sequence[Record]) -> Samples:
+    """Throughput and latency of answered requests per second; the error rate of all."""
     bins = _sample_bins(records)
-    # A second without requests has a throughput (zero) but no latency and no error rate.
-    busy = [b for b in bins if b]
+    answered = [_answered(b) for b in bins]
+    # A second without replies has a throughput (zero) but no latency.
     return Samples(
-        throughput=tuple(float(len(b)) for b in bins),
-        p50=tuple(_bin_percentile(b, 50.0) for b in busy),
-        p95=tuple(_bin_percentile(b, 95.0) for b in busy),
-        p99=tuple(_bin_percentile(b, 99.0) for b in busy),
-        error_rate=tuple(sum(r.outcome == "error" for r in b) / len(b) for b in busy),
+        throughput=tuple(float(len(b)) for b in answered),
+        p50=tuple(_bin_percentile(b, 50.0) for b in answered if b),
+        p95=tuple(_bin_percentile(b, 95.0) for b in answered if b),
+        p99=tuple(_bin_percentile(b, 99.0) for b in answered if b),
+        error_rate=tuple(sum(r.outcome == o.ERROR for r in b) / len(b) for b in bins if b),
     )
+
+
+def whole_run(records: Sequence[Record]) -> dict[str, float | None]:
+    """Throughput and latency percentiles of answered requests, the error rate of all."""
+    answered = _answered(records)
+    ordered = sorted(r.latency_ms for r in answered)
+    span = records[-1].t_s - records[0].t_s if len(records) > 1 else 0.0
+    values: dict[str, float | None] = {
+        "rps": len(answered) / span if span > 0 else None,
+        "error_rate": (len(records) - len(answered)) / len(records) if records else None,
+    }
+    for p in (50, 95, 99):
+        values[f"p{p}_ms"] = nearest_rank(ordered, p) if ordered else None
+    return values
 
 
 def first_fault_at(manifest: dict[str, Any]) -> float | None:
@@ -276,25 +305,11 @@ def first_fault_at(manifest: dict[str, Any]) -> float | None:
     return min(times) if times else None
 
 
-def recovery_time(records: Sequence[Record], fault_at_s: float | None) -> float | None:
-    """Seconds from the first fault to the start of the first clean second after it.
-
-    The seconds are the 1-second bins [k, k+1) of t_s that begin at or after the fault
-    (k >= fault_at_s, so the bin the fault fell into, partly before it, never counts). A
-    bin is clean when it holds at least one request and every request in it is `new` or
-    `kept`: no HTTP error and no anomaly (session_lost, data_lost, replayed); an empty
-    second is an outage, not a recovery. The result is k - fault_at_s, so a fault that
-    disturbs nothing still reads as the wait for the next whole second (0 to 1 s): the
-    resolution is one second. None when there was no fault; math.inf when no clean
-    second followed the fault before the run ended.
-    """
-    if fault_at_s is None:
-        return None
-    bins = bin_by_second(records)
-    for k in range(max(math.ceil(fault_at_s), 0), len(bins)):
-        if bins[k] and all(r.outcome in _GOOD for r in bins[k]):
-            return k - fault_at_s
-    return math.inf
+def recovery_time(run: _Run) -> float | None:
+    """The first delivered fault's recovery, as the run's judgement defines it: until
+    failures stopped and every judged user was answered again. None without a fault;
+    math.inf when it never recovered."""
+    return run.judgement.recovery_s
 
 
 def _series(run: _Run) -> Series:
@@ -327,12 +342,39 @@ _IDENTITY: tuple[tuple[str, Callable[[dict[str, Any]], object]], ...] = (
 _LOAD = (
     ("tool", "load generator"),
     ("model", "load model"),
-    ("users", "users"),
     ("duration_s", "load duration (s)"),
     ("wait_s", "wait (s)"),
     ("rate", "fixed rate (req/s)"),
     ("arrival_rate", "arrival rate (req/s)"),
 )
+
+
+def _schedule(manifest: dict[str, Any]) -> list[tuple[str, str, float]]:
+    """The faults a run planned: (action, target, seconds). A spec ("sigkill:node1@10")
+    gives the planned time; a run written before specs were kept, its delivery time."""
+    planned = []
+    faults = manifest.get("faults")
+    for f in faults if isinstance(faults, list) else []:
+        if not isinstance(f, dict) or str(f.get("action", "")).startswith("director"):
+            continue
+        spec = str(f.get("spec") or "")
+        at = number(f.get("at_s")) or number(f.get("planned_at_s")) or math.nan
+        if "@" in spec:
+            at = float(spec.rsplit("@", 1)[1].split("-", maxsplit=1)[0])
+        planned.append((str(f.get("action")), str(f.get("target")), at))
+    return planned
+
+
+def _same_schedule(base: list[tuple[str, str, float]], head: list[tuple[str, str, float]]) -> bool:
+    # A fault is delivered a few hundredths of a second after it is due.
+    return len(base) == len(head) and all(
+        (a1, t1) == (a2, t2) and abs(s1 - s2) < 1.0
+        for (a1, t1, s1), (a2, t2, s2) in zip(base, head, strict=True)
+    )
+
+
+def _schedule_text(schedule: list[tuple[str, str, float]]) -> str:
+    return ", ".join(f"{a}:{t}@{s:g}" for a, t, s in schedule) or "no fault"
 
 
 def _check_comparable(base: _Run, head: _Run, allow_different_profile: bool) -> list[str]:
@@ -351,6 +393,15 @@ def _check_comparable(base: _Run, head: _Run, allow_different_profile: bool) -> 
             problems.append(f"{text} (--allow-different-profile compares them anyway)")
         else:
             problems.append(text)
+    b_faults, h_faults = _schedule(base.manifest), _schedule(head.manifest)
+    if not _same_schedule(b_faults, h_faults):
+        problems.append(
+            f"different fault schedules: base {_schedule_text(b_faults)}, "
+            f"head {_schedule_text(h_faults)}"
+        )
+    b_users, h_users = dig(base.manifest, "load", "users"), dig(head.manifest, "load", "users")
+    if b_users != h_users:
+        problems.append(f"different numbers of users: base {b_users!r}, head {h_users!r}")
     for role, run in (("base", base), ("head", head)):
         if run.summary.get("generator_bound") is True:
             problems.append(
@@ -563,8 +614,10 @@ def _recovery_change(base: float, head: float) -> tuple[float, str]:
     if math.isinf(base):
         return 0.0, "base never recovered"
     if base <= 0:
-        # A fault on a second's boundary that disturbed nothing: no ratio to print.
+        # A fault that disturbed nothing: no ratio to print.
         return math.inf, f"{head - base:+.2f} s"
+    if head <= 0:
+        return 0.0, f"{head - base:+.2f} s"
     return head / base, _ratio_text(head / base, "slower", "faster")
 
 
@@ -604,10 +657,27 @@ class _Exact:
 
 
 _EXACT = (
-    _Exact("sessions kept", "sessions_lost", "lost their session", kept_view=True),
+    _Exact(
+        "sessions kept",
+        "sessions_lost",
+        "lost their session or got no reply after a fault",
+        kept_view=True,
+    ),
     _Exact("data kept", "data_lost", "lost data (counter went back)", kept_view=True),
     _Exact("replayed", "replayed", "saw a replayed request", kept_view=False),
 )
+
+
+def correctness(judgement: Judgement) -> dict[str, int]:
+    """What _EXACT reads, from the run's one judgement: a user never answered again did
+    not keep its session."""
+    fates = judgement.counts()
+    return {
+        "users": judgement.users,
+        "sessions_lost": fates[o.LOST] + fates[o.UNANSWERED],
+        "data_lost": fates[o.DATA],
+        "replayed": fates[o.REPLAY],
+    }
 
 
 def _judge_exact(spec: _Exact, base: dict[str, Any], head: dict[str, Any]) -> Metric:
@@ -661,6 +731,7 @@ class Comparison:
     metrics: tuple[Metric, ...]
     notes: tuple[str, ...]
     alpha: float
+    refused: str | None = None  # why speed was not compared (correctness was)
 
     @property
     def regressions(self) -> tuple[Metric, ...]:
@@ -670,16 +741,11 @@ class Comparison:
         return next(m for m in self.metrics if m.name == name)
 
 
-def _error_rate(summary: dict[str, Any]) -> float | None:
-    errors, requests = number(summary.get("errors")), number(summary.get("requests"))
-    if errors is None or not requests:
-        return None
-    return errors / requests
-
-
 def both_corrected(base: _Run, head: _Run) -> bool:
     """Open-model runs on both sides: latency is judged corrected for coordinated omission."""
-    return all(run.summary.get("latency_for_verdicts") == "corrected" for run in (base, head))
+    return all(
+        run.records and all(r.corrected_ms is not None for r in run.records) for run in (base, head)
+    )
 
 
 def _as_corrected(records: Sequence[Record]) -> list[Record]:
@@ -689,25 +755,19 @@ def _as_corrected(records: Sequence[Record]) -> list[Record]:
 
 
 def _performance(base: _Run, head: _Run, limits: Thresholds) -> list[Metric]:
+    """From the records of both runs alike: answered requests, and in the open model the
+    corrected latency on both sides (the same numbers whatever the summary holds)."""
     corrected = both_corrected(base, head)
-    sb = samples(_as_corrected(base.records) if corrected else base.records)
-    sh = samples(_as_corrected(head.records) if corrected else head.records)
+    b_records = _as_corrected(base.records) if corrected else base.records
+    h_records = _as_corrected(head.records) if corrected else head.records
+    sb, sh = samples(b_records), samples(h_records)
+    wb, wh = whole_run(b_records), whole_run(h_records)
     alpha = limits.significance.alpha
 
     def values(key: str) -> tuple[float | None, float | None]:
-        if corrected and key.endswith("_ms"):
-            return (
-                number(dig(base.summary, "corrected", key)),
-                number(dig(head.summary, "corrected", key)),
-            )
-        return number(base.summary.get(key)), number(head.summary.get(key))
+        return wb[key], wh[key]
 
-    def latencies(key: str) -> tuple[float | None, float | None]:
-        # Both runs with HDR histograms (schema 2): their merged percentiles; otherwise
-        # both exact nearest-rank ones, never one of each kind.
-        hdr = hdr_latency_ms(base.summary, key), hdr_latency_ms(head.summary, key)
-        return hdr if None not in hdr else values(key)
-
+    latencies = values
     throughput = _Stat("throughput", "req/s", *values("rps"), sb.throughput, sh.throughput, True)
     metrics = [_judge_factor(throughput, limits.throughput.max_slowdown, alpha)]
     for name, b, h, threshold in (
@@ -717,7 +777,7 @@ def _performance(base: _Run, head: _Run, limits: Thresholds) -> list[Metric]:
     ):
         latency = _Stat(f"latency {name}", "ms", *latencies(f"{name}_ms"), b, h, False)
         metrics.append(_judge_factor(latency, threshold, alpha))
-    rates = (_error_rate(base.summary), _error_rate(head.summary))
+    rates = values("error_rate")
     errors = _Stat("error rate", "%", *rates, sb.error_rate, sh.error_rate, False)
     metrics.append(_judge_error_rate(errors, limits.error_rate.max_increase_pp, alpha))
     return metrics
@@ -730,28 +790,26 @@ def compare_runs(
     *,
     allow_different_profile: bool = False,
 ) -> Comparison:
-    """Compare HEAD against BASE; raise CannotCompare (one line) when they cannot be."""
+    """Compare HEAD against BASE. Correctness first: a head that lost what the base kept
+    is a regression even where speed cannot be compared; otherwise CannotCompare (one line)
+    when the runs differ in what makes speed comparable."""
     base, head = _load_run(base_dir, "base"), _load_run(head_dir, "head")
-    notes = _check_comparable(base, head, allow_different_profile)
+    b_correct, h_correct = correctness(base.judgement), correctness(head.judgement)
+    exact = [_judge_exact(spec, b_correct, h_correct) for spec in _EXACT]
+    alpha = thresholds.significance.alpha
+    try:
+        notes = _check_comparable(base, head, allow_different_profile)
+    except CannotCompare as refusal:
+        if not any(m.verdict is Verdict.REGRESSION for m in exact):
+            raise
+        note = f"speed not compared: {refusal}"
+        return Comparison(_info(base), _info(head), tuple(exact), (note,), alpha, str(refusal))
     if both_corrected(base, head):
         notes.append("latency compared as corrected for coordinated omission (open model)")
     notes.extend(whose_throughput(role, run) for role, run in (("base", base), ("head", head)))
-    metrics = _performance(base, head, thresholds)
-    metrics.extend(_judge_exact(spec, base.summary, head.summary) for spec in _EXACT)
-    metrics.append(
-        _judge_recovery(
-            recovery_time(base.records, first_fault_at(base.manifest)),
-            recovery_time(head.records, first_fault_at(head.manifest)),
-            thresholds.recovery,
-        )
-    )
-    return Comparison(
-        base=_info(base),
-        head=_info(head),
-        metrics=tuple(metrics),
-        notes=tuple(notes),
-        alpha=thresholds.significance.alpha,
-    )
+    recovery = _judge_recovery(recovery_time(base), recovery_time(head), thresholds.recovery)
+    metrics = [*exact, *_performance(base, head, thresholds), recovery]
+    return Comparison(_info(base), _info(head), tuple(metrics), tuple(notes), alpha)
 
 
 def _info(run: _Run) -> RunInfo:

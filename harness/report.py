@@ -21,7 +21,6 @@ from hdrh.histogram import HdrHistogram
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
-from harness.effects import describe_effects
 from harness.results import (
     HDR_FILE,
     Record,
@@ -32,6 +31,8 @@ from harness.results import (
     number,
     percentile,
 )
+from harness.results.effects import describe_effects
+from harness.verdicts import fates_line, window_line
 
 __all__ = [
     "Record",
@@ -646,10 +647,6 @@ def _table(caption: str, rows: Sequence[tuple[str, str]]) -> str:
     return f"<table>\n<caption>{html.escape(caption)}</caption>\n{body}\n</table>"
 
 
-def _ratio(part: object, whole: object) -> str:
-    return f"{_fmt(part)}/{_fmt(whole)}"
-
-
 def _summary_rows(
     run: dict[str, Any], faults: Sequence[Fault], records: Sequence[Record], requests_name: str
 ) -> list[tuple[str, str]]:
@@ -672,14 +669,15 @@ def _summary_rows(
         ),
         *_hdr_rows(run),
         *_corrected_rows(run),
-        ("Sessions kept / lost", f"{_fmt(s('sessions_kept'))} / {_fmt(s('sessions_lost'))}"),
-        ("Data lost", _fmt(s("data_lost"))),
-        ("Replayed", _fmt(s("replayed"))),
+        ("Sessions", _sessions_text(run)),
         (f"Rows in {requests_name}", _fmt(len(records))),
     ]
     if faults:
         rows.append(("Faults", "; ".join(_fault_text(f) for f in faults)))
-        rows.append(("Across the fault", _across_fault_text(dig(run, "summary", "across_fault"))))
+        windows = dig(run, "summary", "judgement", "windows")
+        for window in windows if isinstance(windows, list) else []:
+            if isinstance(window, dict):
+                rows.append((f"{window.get('label')}", window_line(window)))
         listed = dig(run, "summary", "fault_effects")
         for effects in listed if isinstance(listed, list) else []:
             if isinstance(effects, dict):
@@ -767,13 +765,17 @@ def _fault_text(fault: Fault) -> str:
     return f"{fault.label} at {fault.at_s:g} s ({restored})"
 
 
-def _across_fault_text(across: object) -> str:
-    if not isinstance(across, dict):
-        return MISSING
-    users = across.get("users")
-    survived = _ratio(across.get("sessions_survived"), users)
-    continued = _ratio(across.get("counters_continued"), users)
-    return f"sessions that survived the node kill: {survived}, counters continued: {continued}"
+def _sessions_text(run: dict[str, Any]) -> str:
+    """The judgement's fates; a run written before the judgement, its old counts."""
+    judgement = dig(run, "summary", "judgement")
+    if isinstance(judgement, dict) and isinstance(judgement.get("fates"), dict):
+        return fates_line(judgement["fates"], judgement.get("users"))
+    s = dig(run, "summary")
+    kept, lost = _fmt(dig(s, "sessions_kept")), _fmt(dig(s, "sessions_lost"))
+    return (
+        f"{kept} kept, {lost} lost, {_fmt(dig(s, 'data_lost'))} lost data, "
+        f"{_fmt(dig(s, 'replayed'))} replayed (written before the per-user judgement)"
+    )
 
 
 def _version_rows(run: dict[str, Any]) -> list[tuple[str, str]]:

@@ -1,101 +1,67 @@
-"""What a user experienced in one run, as one verdict cell: balancer x sessions x fault.
+"""A run's verdict cell, balancer x sessions x fault, in numbers and in words.
 
-The part of the run before the first fault is the control: a strategy that loses
-sessions or data there is unstable without any fault, whatever the fault then does.
-Reads only records and the manifest, like report and compare.
+Everything in it comes from the run's one judgement (results/judgement.py): the summary
+and this cell read the same fates, so their numbers are the same. The part of the run
+before the first fault is the control: a strategy that loses sessions or data there is
+unstable without any fault, whatever the fault then does.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.results import Record, across_fault, kept_counts, users_with
+from harness.results import outcomes as o
+from harness.results.judgement import Judgement
 
 VERDICTS_FILE = "verdicts.json"
-_GOOD = frozenset({"new", "kept"})
-_DATA_BREAKS = frozenset({"session_lost", "data_lost", "replayed"})
 
 
-def _failed(record: Record) -> bool:
-    return record.outcome not in _GOOD
-
-
-def recovery_seconds(records: Sequence[Record], at_s: float) -> float:
-    """Seconds from the fault until the first good reply after the last failure it caused.
-
-    0.0 if no request failed after the fault; a failure is an HTTP error or any
-    session anomaly. If failures last to the end of the run, the run's end counts.
-    """
-    after = [r for r in records if r.t_s >= at_s]
-    failures = [r.t_s for r in after if _failed(r)]
-    if not failures:
-        return 0.0
-    last_failure = max(failures)
-    recovered = [r.t_s for r in after if r.t_s > last_failure and not _failed(r)]
-    end = min(recovered) if recovered else after[-1].t_s
-    return round(end - at_s, 3)
-
-
-def _nodes_by_user(
-    records: Sequence[Record], *, before: float | None, after: float | None
-) -> Counter[str]:
-    """Which node each user's last reply before (or first reply after) a time came from."""
-    chosen: dict[int, str] = {}
-    for r in records:
-        if not r.node:
-            continue
-        if before is not None and r.t_s < before:
-            chosen[r.user] = r.node  # later replies overwrite: the last one wins
-        elif after is not None and r.t_s >= after and r.user not in chosen:
-            chosen[r.user] = r.node
-    return Counter(chosen.values())
+def _users_per_node(nodes: dict[int, str]) -> dict[str, int]:
+    return dict(sorted(Counter(nodes.values()).items()))
 
 
 def cell(
-    records: Sequence[Record],
+    judgement: Judgement,
     *,
     balancer: str,
     sessions: str,
-    fault: dict[str, Any] | None,
 ) -> dict[str, Any]:
-    """One verdict cell. Without a fault the whole run is the control."""
-    at_s = fault["at_s"] if fault else float("inf")
-    before = [r for r in records if r.t_s < at_s]
-    after = [r for r in records if r.t_s >= at_s]
-    # A user's first reply is "new" by definition; any break before the fault is instability.
-    unstable_users = users_with(before, _DATA_BREAKS)
-    if fault:
-        # Judged: users with a session before the fault who asked again after it.
-        across = across_fault(records, at_s)
-        users, kept, data_kept = (
-            across["users"], across["sessions_survived"], across["counters_continued"]
-        )  # fmt: skip
-    else:
-        judged = {r.user for r in records if r.outcome in _GOOD}
-        users = len(judged)
-        kept, data_kept = kept_counts(records, judged)
+    """One verdict cell: the first delivered fault names it; every window counts."""
+    first = judgement.delivered[0] if judgement.delivered else None
+    faults = judgement.faults
+    counts = judgement.counts()
+    users = judgement.users
+    recovery = judgement.recovery_s
     result: dict[str, Any] = {
         "balancer": balancer,
         "sessions": sessions,
-        "fault": f"{fault['action']} {fault['target']}" if fault else "none",
+        "fault": (first or faults[0]).label if faults else "none",
+        "fault_delivered": bool(first) if faults else None,
+        "faults_not_delivered": [w.spec for w in judgement.undelivered],
         "users": users,
-        "kept": kept,
-        "data_kept": data_kept,
-        "lost": users - kept,
-        "failed_requests": sum(1 for r in after if _failed(r)),
-        "recovery_s": recovery_seconds(records, at_s) if fault else 0.0,
-        "stable_without_fault": not unstable_users,
-        "unstable_users": len(unstable_users),
-        "nodes_before": dict(sorted(_nodes_by_user(records, before=at_s, after=None).items())),
-        "nodes_after": dict(sorted(_nodes_by_user(records, before=None, after=at_s).items()))
-        if fault
-        else {},
+        # Session continued: kept, replayed or with its data lost.
+        "kept": users - counts[o.LOST] - counts[o.UNANSWERED],
+        # Session and data continued (a replay adds, it does not lose).
+        "data_kept": counts[o.KEPT_FATE] + counts[o.REPLAY],
+        "lost": counts[o.LOST],
+        "data_lost": counts[o.DATA],
+        "unanswered": counts[o.UNANSWERED],
+        "replayed": counts[o.REPLAY],
+        "failed_requests": judgement.failed_requests,
+        "requests": sum(w.requests for w in judgement.windows if w.delivered)
+        or judgement.control.requests,
+        "recovery_s": recovery if recovery is not None and math.isfinite(recovery) else None,
+        "recovered": None if recovery is None else math.isfinite(recovery),
+        "stable_without_fault": judgement.unstable_users == 0,
+        "unstable_users": judgement.unstable_users,
+        "nodes_before": _users_per_node(first.nodes if first else judgement.control.nodes),
+        "nodes_after": _users_per_node(first.nodes_after) if first else {},
     }
-    result["verdict"] = verdict_words(result, total_users=len({r.user for r in records}))
+    result["verdict"] = verdict_words(result, total_users=users)
     return result
 
 
@@ -103,8 +69,18 @@ def _share(part: int, whole: int) -> str:
     return f"{100 * part / whole:.0f}%" if whole else "n/a"
 
 
+def _failed_words(c: dict[str, Any]) -> str:
+    count = c["failed_requests"]
+    if not count:
+        return ""
+    share = f" ({_share(count, c['requests'])} of requests)" if c.get("requests") else ""
+    return f", {count} failed request{'s' if count != 1 else ''}{share}"
+
+
 def verdict_words(c: dict[str, Any], *, total_users: int) -> str:
-    """The cell in words a person understands."""
+    """The cell in words a person understands; never better than what the users saw."""
+    if c.get("fault_delivered") is False:
+        return f"fault not delivered ({', '.join(c['faults_not_delivered'])}): not judged"
     if not c["stable_without_fault"]:
         return (
             f"unstable without any fault ({_share(c['unstable_users'], total_users)} of users "
@@ -112,14 +88,59 @@ def verdict_words(c: dict[str, Any], *, total_users: int) -> str:
         )
     if c["users"] == 0:
         return "no users to judge"
-    count = c["failed_requests"]
-    failed = f", {count} failed request{'s' if count != 1 else ''}" if count else ""
-    if c["kept"] == c["users"] and c["data_kept"] == c["users"]:
-        return f"survives{failed}"
-    if c["kept"] == c["users"]:
-        broken = _share(c["users"] - c["data_kept"], c["users"])
-        return f"keeps sessions, loses data of {broken}{failed}"
-    return f"loses {_share(c['lost'], c['users'])} of sessions{failed}"
+    words = _fates_words(c)
+    if c.get("recovered") is False:
+        words += ", never recovered"
+    if c.get("faults_not_delivered"):
+        words += f"; not delivered: {', '.join(c['faults_not_delivered'])}"
+    return words + _failed_words(c)
+
+
+def _fates_words(c: dict[str, Any]) -> str:
+    users = c["users"]
+    broken = []
+    if c["lost"]:
+        broken.append(f"loses {_share(c['lost'], users)} of sessions")
+    if c["data_lost"]:
+        broken.append(f"loses data of {_share(c['data_lost'], users)}")
+    if c["unanswered"]:
+        broken.append(f"{_share(c['unanswered'], users)} of users never answered again")
+    if c["replayed"]:
+        broken.append(f"{c['replayed']} saw a replayed request")
+    if not broken and not c["failed_requests"]:
+        return "survives" if c["fault"] != "none" else "stable"
+    if not broken:
+        return "keeps sessions"
+    if not c["lost"] and not c["unanswered"]:
+        return "keeps sessions, " + ", ".join(broken)
+    return ", ".join(broken)
+
+
+def fates_line(fates: dict[str, Any], users: object) -> str:
+    """'10 users: 8 kept session and data, 2 lost their session, ...' (all five fates)."""
+    parts = [f"{fates.get(f, 0)} {o.FATE_WORDS[f]}" for f in reversed(o.FATES)]
+    return f"{users} users: " + ", ".join(parts)
+
+
+def window_line(window: dict[str, Any]) -> str:
+    """One judged window (run.json's summary.judgement.windows[i]) in words."""
+    if not window.get("delivered"):
+        return f"not delivered ({window.get('error') or 'the run ended first'}): nobody judged"
+    until = window.get("until_s")
+    span = f"to {until:g} s" if isinstance(until, int | float) else "to the end"
+    recovered = window.get("recovered")
+    recovery = (
+        "never recovered"
+        if recovered is False
+        else f"recovered after {window['recovery_s']:.1f} s"
+        if recovered
+        else ""
+    )
+    return (
+        f"{span}: {fates_line(window.get('fates') or {}, window.get('users'))}; "
+        f"{window.get('failed_requests', 0)} failed of {window.get('requests', 0)} requests"
+        + (f"; {recovery}" if recovery else "")
+    )
 
 
 def write_verdicts(run_dir: Path, cells: list[dict[str, Any]]) -> Path:

@@ -45,6 +45,7 @@ from harness.results import (
     write_manifest,
     write_records,
 )
+from harness.results.judgement import judge
 from harness.verdicts import VERDICTS_FILE, cell, write_verdicts
 
 log = logging.getLogger(__name__)
@@ -445,11 +446,10 @@ def _write_results(
     for raw in raws:
         raw.unlink()
     faults = control.results(start_epoch)
-    summary = summarize(records, faults)
+    judgement = judge(records, faults)
+    summary = summarize(records, faults, judgement)
     summary["latency_hdr"] = hdr_summary(run_dir / HDR_FILE)
-    verdict = cell(
-        records, balancer=plan.balancer, sessions=plan.sessions, fault=faults[0] if faults else None
-    )
+    verdict = cell(judgement, balancer=plan.balancer, sessions=plan.sessions)
     write_verdicts(run_dir, [verdict])
     data = manifest(
         run_id=run_dir.name,

@@ -76,6 +76,7 @@ class Latencies:
             "highest_us": HDR_HIGHEST_US,
             "significant_digits": HDR_DIGITS,
             "processes": processes,
+            "latency": "measured, answered requests",
             "histograms": self.encode(),
         }
 
@@ -159,9 +160,10 @@ class SessionBoard:
         state.data_lost |= outcome == DATA_LOST
         state.replayed |= outcome == REPLAYED
         self._count(self.outcomes, self._outcome_delta, outcome)
-        self.latencies.record(node, latency_ms)
-        if self.track_delta:
-            self._latency_delta.record(node, latency_ms)
+        if outcome != ERROR:  # an error's latency is no service (as the harness's HDR)
+            self.latencies.record(node, latency_ms)
+            if self.track_delta:
+                self._latency_delta.record(node, latency_ms)
         self._changed.add(user)
 
     @staticmethod

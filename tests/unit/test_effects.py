@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from harness.effects import describe_effects, fault_effects
 from harness.results import Record
+from harness.results.effects import describe_effects, fault_effects
+from harness.results.judgement import judge
 
 
 def _user(user: int, node: str, outcomes: list[tuple[float, str, str, int]]) -> list[Record]:
@@ -28,18 +29,20 @@ def test_users_on_the_target_and_elsewhere() -> None:
     ]  # fmt: skip
     event = {"at_s": 5.0, "target": "node1", "action": "redeploy", "spec": "redeploy:node1@5",
              "undeployed_at_s": 6.0, "deployed_at_s": 7.0, "restored_at_s": None}  # fmt: skip
-    effects = fault_effects(sorted(records), event)
-    assert effects["window_s"] == [5.0, 8.0]
+    (window,) = judge(sorted(records), [event]).windows
+    effects = fault_effects(sorted(records), window, event)
+    assert effects["window_s"] == [5.0, None]
     assert (effects["users_on_target"], effects["kept_on_target"]) == (3, 1)
     assert (effects["lost_on_target"], effects["unanswered_on_target"]) == (1, 1)
     assert (effects["users_elsewhere"], effects["kept_elsewhere"]) == (1, 1)
     assert effects["lost_elsewhere"] == effects["unanswered_elsewhere"] == 0
-    # Requests from 5 to 8 s: two errors (users 1 and 3), user 4's 6 s and user 1's 8 s replies.
-    assert effects["requests_in_window"] == 4
+    # Requests from 5 s to the end: two errors (users 1 and 3), five replies.
+    assert effects["requests_in_window"] == 7
     assert effects["errors_in_window"] == 2
     assert effects["error_statuses"] == {"404": 2}
-    # User 2 went from 4 s to 9 s without a good reply; user 1 from 2 s to 8 s.
-    assert effects["longest_wait_on_target_s"] == 6.0
+    # User 3 never got a reply again: from 1 s to the last request of the run (9 s); user 2
+    # went from 4 s to 9 s, user 1 from 2 s to 8 s.
+    assert effects["longest_wait_on_target_s"] == 8.0
     text = describe_effects(effects)
     assert "1/3 kept their session, 1 lost it, 1 got no good reply" in text
     assert "2 errors (2x 404)" in text

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from session_board import Latencies
 
-from harness.compare import compare_runs, load_thresholds
+from harness.compare import Verdict, compare_runs, load_thresholds
 from harness.report import write_report
-from harness.results import HDR_FILE, hdr_summary, load_records, write_hdr
+from harness.results import HDR_FILE, hdr_summary, load_records, write_hdr, write_records
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "results"
 
@@ -30,18 +30,26 @@ def _as_schema_2(src: str, dest: Path) -> Path:
     return dest
 
 
-def test_compare_uses_hdr_percentiles_only_when_both_runs_have_them(tmp_path: Path) -> None:
+def test_compare_reads_records_not_hdr_and_corrected_latency_in_the_open_model(
+    tmp_path: Path,
+) -> None:
+    """Issue 13, case 1: compare preferred summary.latency_hdr, built from the measured
+    latency, even in the open model, so a head whose corrected p50 was 513 ms against 15 ms
+    passed as "1.15x faster". It now reads the records: exact, and corrected when paced."""
     thresholds = load_thresholds(None)
     a2 = _as_schema_2("best-practice-a", tmp_path / "a2")
     b2 = _as_schema_2("best-practice-b", tmp_path / "b2")
-    hdr_a = json.loads((a2 / "run.json").read_text())["summary"]["latency_hdr"]
     exact_a = json.loads((a2 / "run.json").read_text())["summary"]["p99_ms"]
-    assert hdr_a["p99_ms"] != exact_a  # HDR rounds to 3 significant digits
-
-    both = compare_runs(a2, b2, thresholds).metric("latency p99")
-    assert both.base == hdr_a["p99_ms"]
-    mixed = compare_runs(a2, FIXTURES / "best-practice-b", thresholds).metric("latency p99")
-    assert mixed.base == exact_a
+    assert compare_runs(a2, b2, thresholds).metric("latency p99").base == exact_a
+    for run, held_ms in ((a2, 0.0), (b2, 500.0)):
+        records = [
+            r._replace(corrected_ms=r.latency_ms + held_ms, intended_s=r.t_s)
+            for r in load_records(run / "requests.csv.gz")
+        ]
+        write_records(run / "requests.csv.gz", records)
+    p50 = compare_runs(a2, b2, thresholds).metric("latency p50")
+    assert p50.head is not None and p50.head > 500
+    assert p50.verdict is Verdict.REGRESSION
 
 
 def test_report_draws_the_hdr_curve_and_lists_its_percentiles(tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ import pytest
 
 from harness.results import (
     Record,
-    across_fault,
     load_records,
     manifest,
     new_run_dir,
@@ -63,18 +62,17 @@ def test_summary_counts_users_by_what_happened_to_them() -> None:
     assert summary["data_lost"] == 1
     assert summary["replayed"] == 0
     assert summary["faults"] == [{"at_s": 10.0, "target": "node1", "action": "sigkill"}]
-    assert summary["across_fault"] == {"users": 3, "sessions_survived": 2, "counters_continued": 1}
+    assert summary["judgement"]["fates"] == {
+        "session_lost": 1, "data_lost": 1, "unanswered": 0, "replayed": 0, "kept": 1
+    }  # fmt: skip
     for key in ("rps", "p50_ms", "p95_ms", "p99_ms"):
         assert summary[key] > 0
 
 
-def test_across_fault_counts_a_user_with_only_errors_after_it_as_lost() -> None:
+def test_a_user_with_only_errors_after_the_fault_is_unanswered_not_kept() -> None:
     records = [_rec(1.0, 1, "A", 1, "new"), _rec(11.0, 1, "A", None, "error")]
-    assert across_fault(records, 10.0) == {
-        "users": 1,
-        "sessions_survived": 0,
-        "counters_continued": 0,
-    }
+    summary = summarize(records, [{"at_s": 10.0, "target": "node1", "action": "sigkill"}])
+    assert (summary["users"], summary["sessions_kept"], summary["unanswered"]) == (1, 0, 1)
 
 
 def test_records_round_trip_at_microsecond_resolution(tmp_path: Path) -> None:

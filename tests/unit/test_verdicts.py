@@ -1,16 +1,29 @@
-from harness.results import Record
-from harness.verdicts import cell, recovery_seconds
+"""One judgement of every user, read alike by the summary, the verdict cell and the
+fault effects (issue 13's cases 2-7, on hand-made records: each failed on the code before
+the judgement, where three places counted kept and lost three ways)."""
 
-FAULT = {"at_s": 10.0, "target": "node1", "action": "sigkill"}
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from harness.results import Record, summarize
+from harness.results.judgement import judge
+from harness.verdicts import cell, fates_line, window_line
+
+KILL = {"at_s": 10.0, "target": "node1", "action": "sigkill", "spec": "sigkill:node1@10",
+        "restored_at_s": None}  # fmt: skip
 
 
-def _r(t: float, user: int, outcome: str, node: str = "node1") -> Record:
-    counter = None if outcome == "error" else 1
-    return Record(t, user, "S", "" if outcome == "error" else node, counter, outcome, 1.0, 200)
+def _r(t: float, user: int, outcome: str, node: str = "node1", latency: float = 1.0) -> Record:
+    error = outcome == "error"
+    return Record(t, user, "S", "" if error else node, None if error else 1, outcome, latency,
+                  502 if error else 200)  # fmt: skip
 
 
 def _run(after: dict[int, list[str]], users: int = 4) -> list[Record]:
-    """Every user: new at t=1, kept at t=5 on node1 (odd) / node2 (even); then `after`."""
+    """Every user: new at 1 s, kept at 5 s on node1 (odd) / node2 (even); then `after`,
+    one request a second from 11 s on (default: one kept)."""
     records = []
     for u in range(1, users + 1):
         node = "node1" if u % 2 else "node2"
@@ -20,70 +33,139 @@ def _run(after: dict[int, list[str]], users: int = 4) -> list[Record]:
     return sorted(records, key=lambda r: r.t_s)
 
 
+def _all(records: list[Record], faults: list[dict[str, Any]]) -> tuple[dict[str, Any], ...]:
+    judgement = judge(records, faults)
+    summary = summarize(records, faults, judgement)
+    verdict = cell(judgement, balancer="nginx-rr", sessions="redis")
+    return summary, verdict, summary["fault_effects"]
+
+
 def test_a_strategy_that_keeps_everything_survives() -> None:
-    c = cell(_run({}), balancer="nginx-rr", sessions="redis", fault=FAULT)
+    summary, c, _ = _all(_run({}), [KILL])
     assert c["users"] == c["kept"] == c["data_kept"] == 4
-    assert c["lost"] == 0
-    assert c["failed_requests"] == 0
-    assert c["recovery_s"] == 0.0
+    assert (c["lost"], c["unanswered"], c["failed_requests"]) == (0, 0, 0)
+    assert c["recovery_s"] == 0.001  # one request's latency: nobody waited longer
     assert c["stable_without_fault"] is True
     assert c["verdict"] == "survives"
     assert c["fault"] == "sigkill node1"
     assert c["nodes_before"] == {"node1": 2, "node2": 2}
     assert c["nodes_after"] == {"node2": 4}
+    assert summary["sessions_kept"] == 4
 
 
-def test_users_pinned_to_the_dead_node_lose_their_sessions() -> None:
-    c = cell(
-        _run({1: ["session_lost", "kept"], 3: ["session_lost"]}),
-        balancer="b",
-        sessions="none",
-        fault=FAULT,
+def test_case_2_summary_verdict_and_effects_count_the_same_users() -> None:
+    """User 1 gets only errors after the kill, user 3 a replayed request: before, the
+    summary said '4 kept, 0 lost', verdicts.json 'loses 25%', the effects '0 lost'."""
+    summary, c, effects = _all(_run({1: ["error", "error"], 3: ["replayed", "kept"]}), [KILL])
+    fates = summary["judgement"]["fates"]
+    assert fates == {"session_lost": 0, "data_lost": 0, "unanswered": 1, "replayed": 1,
+                     "kept": 2}  # fmt: skip
+    assert (summary["sessions_kept"], summary["unanswered"], summary["replayed"]) == (3, 1, 1)
+    assert (c["kept"], c["unanswered"], c["replayed"], c["lost"]) == (3, 1, 1, 0)
+    (e,) = effects
+    assert (e["users_on_target"], e["kept_on_target"], e["unanswered_on_target"]) == (2, 1, 1)
+    assert c["verdict"] == (
+        "25% of users never answered again, 1 saw a replayed request, never recovered, "
+        "3 failed requests (50% of requests)"
     )
-    assert (c["users"], c["kept"], c["lost"], c["data_kept"]) == (4, 2, 2, 2)
-    assert c["failed_requests"] == 2
-    assert c["verdict"] == "loses 50% of sessions, 2 failed requests"
+    assert fates_line(fates, 4) == (
+        "4 users: 2 kept session and data, 1 saw a replayed request, 1 got no good reply "
+        "after it, 0 lost data, 0 lost their session"
+    )
 
 
-def test_lost_data_with_kept_sessions_is_named() -> None:
-    c = cell(_run({2: ["data_lost"]}), balancer="b", sessions="s", fault=FAULT)
-    assert c["verdict"] == "keeps sessions, loses data of 25%, 1 failed request"
+def test_case_2_a_replay_is_not_a_loss() -> None:
+    """sigstop:node1@10-25 through nginx: the resumed node ran requests nginx had retried."""
+    records = _run({u: ["replayed", "kept"] for u in range(1, 5)})
+    _, c, _ = _all(records, [KILL])
+    assert (
+        c["verdict"]
+        == "keeps sessions, 4 saw a replayed request, 4 failed requests (50% of requests)"
+    )
+    assert c["data_lost"] == 0
+
+
+def test_case_3_a_user_whose_request_hung_stays_judged() -> None:
+    """User 2's request hangs on the stopped node and is cut off at stop: no record after
+    the fault. It is unanswered, never dropped from the users judged."""
+    records = [r for r in _run({}) if not (r.user == 2 and r.t_s > 10)]
+    summary, c, _ = _all(records, [KILL])
+    assert c["users"] == 4
+    assert c["unanswered"] == 1
+    assert c["verdict"].startswith("25% of users never answered again")
+    assert summary["recovered"] is False
+
+
+def test_case_4_errors_count_in_a_run_without_a_fault_and_spoil_survives() -> None:
+    records = _run({1: ["kept", "error", "kept"]})
+    _, c, _ = _all(records, [])
+    assert c["fault"] == "none"
+    assert c["failed_requests"] == 1
+    assert c["verdict"] == "keeps sessions, 1 failed request (7% of requests)"
+    _, c, _ = _all(_run({}), [])
+    assert c["verdict"] == "stable"
+    _, c, _ = _all(_run({2: ["error", "kept"]}), [KILL])
+    assert c["verdict"] == "keeps sessions, 1 failed request (20% of requests)"
+
+
+def test_case_5_a_fault_not_delivered_is_never_survived() -> None:
+    failed = {**KILL, "fault_error": "node1 is not running"}
+    summary, c, effects = _all(_run({}), [failed])
+    assert c["fault_delivered"] is False
+    assert c["verdict"] == "fault not delivered (sigkill:node1@10): not judged"
+    assert c["users"] == 4  # the control judged them, nothing else
+    assert effects[0]["delivered"] is False
+    (window,) = summary["judgement"]["windows"]
+    assert window_line(window) == "not delivered (node1 is not running): nobody judged"
+    never = {"spec": "sigkill:node1@30", "action": "sigkill", "target": "node1",
+             "planned_at_s": 30.0, "fault_error": "not delivered: the run ended first"}  # fmt: skip
+    _, c, _ = _all(_run({}), [KILL, never])
+    assert c["verdict"] == "survives; not delivered: sigkill:node1@30"
+
+
+def test_case_6_errors_never_improve_latency_or_throughput() -> None:
+    slow = [_r(1 + i * 0.5, 1, "kept" if i else "new", latency=100.0) for i in range(20)]
+    fast_errors = [_r(1.2 + i * 0.1, 2, "error", latency=0.5) for i in range(90)]
+    summary = summarize(sorted(slow + fast_errors), [])
+    assert summary["p50_ms"] == 100.0
+    assert summary["answered"] == 20
+    assert summary["rps"] == round(20 / (slow[-1].t_s - 1.0), 2)
+    assert summary["requests_rps"] > summary["rps"]
+
+
+def test_case_7_recovery_never_and_windows_end_at_the_next_fault() -> None:
+    # Failures to the end: never recovered, not "the run's end".
+    _, c, _ = _all(_run({1: ["kept", "error", "error"]}), [KILL])
+    assert c["recovered"] is False and c["recovery_s"] is None
+    # A second fault at 12 s: its failures are its own, not the first's.
+    second = {"at_s": 12.0, "target": "node2", "action": "sigkill", "spec": "sigkill:node2@12",
+              "restored_at_s": None}  # fmt: skip
+    records = _run({u: ["kept", "error", "kept"] for u in range(1, 5)})
+    judgement = judge(records, [KILL, second])
+    first, then = judgement.windows
+    assert (first.until_s, first.failed, first.recovery_s) == (12.0, 0, 0.001)
+    assert then.failed == 4 and then.recovery_s is not None and math.isfinite(then.recovery_s)
+    # A restore is a window of its own: failures after it are not the kill's.
+    restored = {**KILL, "spec": "sigkill:node1@10-12", "restored_at_s": 12.0, "restore": "start"}
+    judgement = judge(records, [restored])
+    kill, start = judgement.windows
+    assert (kill.kind, start.kind, start.label) == ("fault", "restore", "start node1")
+    assert (kill.failed, start.failed) == (0, 4)
 
 
 def test_instability_before_the_fault_decides_the_verdict() -> None:
-    records = [*_run({}), _r(7.0, 1, "session_lost")]
-    c = cell(
-        sorted(records, key=lambda r: r.t_s), balancer="nginx-rr", sessions="none", fault=FAULT
-    )
+    records = sorted([*_run({}), _r(7.0, 1, "session_lost")], key=lambda r: r.t_s)
+    _, c, _ = _all(records, [KILL])
     assert c["stable_without_fault"] is False
     assert c["verdict"].startswith("unstable without any fault (25% of users")
 
 
-def test_recovery_is_the_first_good_reply_after_the_last_failure() -> None:
-    records = [
-        _r(9.0, 1, "kept"),
-        _r(10.2, 1, "error"),
-        _r(10.5, 2, "kept"),
-        _r(11.0, 1, "error"),
-        _r(11.75, 1, "kept"),
-    ]
-    assert recovery_seconds(records, 10.0) == 1.75
-    assert recovery_seconds(records[:1], 10.0) == 0.0
+def test_users_pinned_to_the_dead_node_lose_their_sessions() -> None:
+    _, c, _ = _all(_run({1: ["session_lost", "kept"], 3: ["session_lost"]}), [KILL])
+    assert (c["users"], c["kept"], c["lost"], c["data_kept"]) == (4, 2, 2, 2)
+    assert c["verdict"] == "loses 50% of sessions, 2 failed requests (40% of requests)"
 
 
-def test_without_a_fault_the_whole_run_is_judged() -> None:
-    c = cell(_run({}), balancer="b", sessions="s", fault=None)
-    assert c["fault"] == "none"
-    assert c["users"] == 4
-    assert c["verdict"] == "survives"
-
-
-def test_a_user_answered_only_by_errors_after_the_fault_lost_the_session() -> None:
-    c = cell(
-        _run({1: ["error", "error"], 2: ["error", "kept"]}),
-        balancer="b",
-        sessions="redis",
-        fault=FAULT,
-    )
-    assert (c["users"], c["kept"], c["lost"], c["data_kept"]) == (4, 3, 1, 3)
-    assert c["verdict"] == "loses 25% of sessions, 3 failed requests"
+def test_lost_data_with_kept_sessions_is_named() -> None:
+    _, c, _ = _all(_run({2: ["data_lost", "kept"]}), [KILL])
+    assert c["verdict"] == "keeps sessions, loses data of 25%, 1 failed request (20% of requests)"

@@ -31,13 +31,16 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import psutil
 from hdrh.histogram import HdrHistogram
 
 from harness import __version__
 from harness.artifacts import REPO_ROOT
+from harness.results import outcomes
+from harness.results.effects import fault_effects
+from harness.results.judgement import Judgement, judge
 
 SCHEMA = "tomcat-bench/run"
 SCHEMA_VERSION = 2
@@ -50,9 +53,6 @@ REQUESTS_FILE = "requests.csv.gz"
 FIELDS = ("t_s", "user", "session", "node", "counter", "outcome", "latency_ms", "status")
 # Written only by open-model runs (a fixed arrival rate): older readers ignore them.
 OPEN_MODEL_FIELDS = ("intended_s", "corrected_ms")
-
-_GOOD = frozenset({"new", "kept"})
-_COUNTER_BREAKS = frozenset({"data_lost", "replayed"})
 
 
 class Record(NamedTuple):
@@ -239,66 +239,73 @@ def nearest_rank(ordered: Sequence[float], p: float) -> float:
     return ordered[max(rank, 1) - 1]
 
 
-def users_with(records: Iterable[Record], outcomes: frozenset[str]) -> set[int]:
-    """The users with at least one record of these outcomes."""
-    return {r.user for r in records if r.outcome in outcomes}
-
-
-def kept_counts(window: Sequence[Record], users: set[int]) -> tuple[int, int]:
-    """Of these users, how many kept their session through the window, and how many kept
-    its counter going too. A user who got no answer at all in it (only errors) kept nothing."""
-    mine = [r for r in window if r.user in users]
-    answered = {r.user for r in mine if r.outcome != "error"}
-    lost = users_with(mine, frozenset({"session_lost"}))
-    broken = users_with(mine, _COUNTER_BREAKS | {"session_lost"})
-    return len(answered - lost), len(answered - broken)
-
-
-def across_fault(records: Sequence[Record], at_s: float) -> dict[str, int]:
-    """Of the users who had a session before the fault and made requests after it: how
-    many kept that session, and how many kept its counter going."""
-    before = {r.user for r in records if r.t_s < at_s and r.outcome in _GOOD}
-    after = [r for r in records if r.t_s >= at_s and r.user in before]
-    users = {r.user for r in after}
-    survived, continued = kept_counts(after, users)
-    return {"users": len(users), "sessions_survived": survived, "counters_continued": continued}
-
-
-def summarize(records: list[Record], faults: list[dict[str, Any]]) -> dict[str, Any]:
-    latencies = sorted(r.latency_ms for r in records)
+def summarize(
+    records: Sequence[Record],
+    faults: Sequence[dict[str, Any]],
+    judgement: Judgement | None = None,
+) -> dict[str, Any]:
+    """run.json's summary: the one judgement of every user (judge(records, faults), made
+    here unless given), and numbers that cannot reward failure: latency and throughput
+    are of answered requests, errors counted beside."""
+    judgement = judgement or judge(records, faults)
+    answered = [r for r in records if r.outcome != outcomes.ERROR]
+    latencies = sorted(r.latency_ms for r in answered)
 
     def pct_ms(p: float) -> float:
         return round(nearest_rank(latencies, p), 3) if latencies else math.nan
 
-    users = {r.user for r in records}
     span = (records[-1].t_s - records[0].t_s) if len(records) > 1 else 0.0
-    by_outcome = {name: 0 for name in ("new", "kept", "data_lost", "replayed", "session_lost")}
-    by_outcome["error"] = 0
+    by_outcome = dict.fromkeys(outcomes.OUTCOMES, 0)
     for r in records:
         by_outcome[r.outcome] = by_outcome.get(r.outcome, 0) + 1
+    fates = judgement.counts()
+    users = judgement.users
+    recovery = judgement.recovery_s
     summary: dict[str, Any] = {
         "requests": len(records),
-        "failures": sum(1 for r in records if r.outcome not in _GOOD),
-        "errors": by_outcome["error"],
-        "rps": round(len(records) / span, 2) if span > 0 else 0.0,
+        "answered": len(answered),
+        "failures": sum(1 for r in records if r.outcome in outcomes.FAILED),
+        "errors": by_outcome[outcomes.ERROR],
+        "error_rate": round(by_outcome[outcomes.ERROR] / len(records), 6) if records else 0.0,
+        # Answered requests per second: a fast error is no throughput.
+        "rps": round(len(answered) / span, 2) if span > 0 else 0.0,
+        "requests_rps": round(len(records) / span, 2) if span > 0 else 0.0,
         "p50_ms": pct_ms(50.0),
         "p95_ms": pct_ms(95.0),
         "p99_ms": pct_ms(99.0),
         "max_ms": round(latencies[-1], 3) if latencies else math.nan,
-        "users": len(users),
-        "sessions_kept": len(users - users_with(records, frozenset({"session_lost"}))),
-        "sessions_lost": len(users_with(records, frozenset({"session_lost"}))),
-        "data_lost": len(users_with(records, frozenset({"data_lost"}))),
-        "replayed": len(users_with(records, frozenset({"replayed"}))),
+        "users": users,
+        "users_seen": len({r.user for r in records}),
+        "sessions_kept": users - fates[outcomes.LOST] - fates[outcomes.UNANSWERED],
+        "sessions_lost": fates[outcomes.LOST],
+        "data_lost": fates[outcomes.DATA],
+        "unanswered": fates[outcomes.UNANSWERED],
+        "replayed": fates[outcomes.REPLAY],
+        "kept_everything": fates[outcomes.KEPT_FATE],
+        "failed_requests": judgement.failed_requests,
+        "recovery_s": recovery if recovery is not None and math.isfinite(recovery) else None,
+        "recovered": None if recovery is None else math.isfinite(recovery),
         "outcomes": by_outcome,
         "faults": [
-            {"at_s": f["at_s"], "target": f["target"], "action": f["action"]} for f in faults
+            {"at_s": f.get("at_s"), "target": f.get("target"), "action": f.get("action")}
+            for f in faults
+            if not str(f.get("action", "")).startswith("director")
         ],
+        "judgement": judgement.to_json(),
+        "fault_effects": _effects(records, judgement, faults),
     }
-    if faults:
-        summary["across_fault"] = across_fault(records, faults[0]["at_s"])
-    summary |= latency_bases(records)
+    summary |= latency_bases(answered)
     return summary
+
+
+def _effects(
+    records: Sequence[Record], judgement: Judgement, faults: Sequence[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    events = {str(f.get("spec") or f"{f.get('action')}:{f.get('target')}"): f for f in faults}
+    return [
+        fault_effects(records, window, events.get(window.spec or "", {}))
+        for window in judgement.faults
+    ]
 
 
 def latency_bases(records: Sequence[Record]) -> dict[str, Any]:
@@ -440,14 +447,21 @@ def hdr_summary(path: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     histograms = load_histograms(path)
-    processes = json.loads(path.read_text()).get("processes")
-    summary: dict[str, Any] = {"unit": "us", "processes": processes}
+    data = json.loads(path.read_text())
+    summary: dict[str, Any] = {
+        "unit": "us",
+        "processes": data.get("processes"),
+        # Files before issue 13 held every request's measured latency, errors included.
+        "latency": data.get("latency", "measured, errors included"),
+    }
     if "all" in histograms and histograms["all"].get_total_count():
         summary |= hdr_percentiles(histograms["all"])
+    if HDR_MEASURED in histograms and histograms[HDR_MEASURED].get_total_count():
+        summary["measured"] = hdr_percentiles(histograms[HDR_MEASURED])
     summary["per_node"] = {
         name: hdr_percentiles(h)
         for name, h in sorted(histograms.items())
-        if name != "all" and h.get_total_count()
+        if name not in ("all", HDR_MEASURED) and h.get_total_count()
     }
     return summary
 
@@ -457,23 +471,37 @@ HDR_LOWEST_US = 1
 HDR_HIGHEST_US = 3_600_000_000
 HDR_DIGITS = 3
 HDR_NO_REPLY = "(no reply)"
+HDR_MEASURED = "measured"  # open model: the measured latency beside the corrected "all"
+
+
+def _micros(latency_ms: float) -> int:
+    return min(max(round(latency_ms * 1000), HDR_LOWEST_US), HDR_HIGHEST_US)
 
 
 def write_hdr(path: Path, records: Iterable[Record], processes: int = 1) -> Path:
-    """latency_hdr.json built from the records: "all" and one histogram per node."""
+    """latency_hdr.json built from the answered requests (an error's latency is no
+    service): "all" and one histogram per node; in the open model these hold the latency
+    corrected for coordinated omission, and "measured" the measured one beside it."""
+    answered = [r for r in records if r.outcome != outcomes.ERROR]
+    corrected = bool(answered) and all(r.corrected_ms is not None for r in answered)
     histograms: dict[str, HdrHistogram] = {}
-    for record in records:
-        micros = min(max(round(record.latency_ms * 1000), HDR_LOWEST_US), HDR_HIGHEST_US)
-        for name in ("all", record.node or HDR_NO_REPLY):
-            histogram = histograms.get(name)
-            if histogram is None:
-                histogram = histograms[name] = HdrHistogram(
-                    HDR_LOWEST_US, HDR_HIGHEST_US, HDR_DIGITS
-                )
-            histogram.record_value(micros)
+
+    def record_into(name: str, micros: int) -> None:
+        if name not in histograms:
+            histograms[name] = HdrHistogram(HDR_LOWEST_US, HDR_HIGHEST_US, HDR_DIGITS)
+        histograms[name].record_value(micros)
+
+    for record in answered:
+        latency = record.corrected_ms if corrected else record.latency_ms
+        micros = _micros(cast(float, latency))
+        record_into("all", micros)
+        record_into(record.node or HDR_NO_REPLY, micros)
+        if corrected:
+            record_into(HDR_MEASURED, _micros(record.latency_ms))
     data = {
         "format": HDR_FORMAT,
         "unit": "us",
+        "latency": "corrected, answered requests" if corrected else "measured, answered requests",
         "lowest_us": HDR_LOWEST_US,
         "highest_us": HDR_HIGHEST_US,
         "significant_digits": HDR_DIGITS,

@@ -1,0 +1,103 @@
+"""What one fault did, told per group of users: those the target served just before it,
+and the rest. The fates are the run's one judgement (results/judgement.py); this module
+only groups them and adds the window's requests, errors and waits.
+
+Used by summarize (into run.json's summary), the CLI summary and the report; it knows
+nothing of the lab, so a report can be rebuilt from a results folder.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from harness.results import outcomes as o
+from harness.results.judgement import Request, Window
+
+
+def _longest_wait(records: Sequence[Request], users: set[int], window: Window) -> float | None:
+    """The longest time any of these users went without a reply of its session across the
+    fault: from its last one before the fault to its next one, or to the window's end
+    (or the last request of the run) when none came."""
+    replies: dict[int, list[float]] = {u: [] for u in users}
+    last_t = records[-1].t_s if records else window.at_s
+    end = min(window.until_s, last_t)
+    for r in records:
+        if r.user in replies and r.outcome != o.ERROR and r.t_s < window.until_s:
+            replies[r.user].append(r.t_s)
+    longest = None
+    for times in replies.values():
+        times.sort()
+        before = [t for t in times if t < window.at_s]
+        after = [t for t in times if t >= window.at_s]
+        gaps = [b - a for a, b in itertools.pairwise(times) if b >= window.at_s]
+        if before and not after:
+            gaps.append(end - before[-1])  # never answered again in the window
+        if gaps and (longest is None or max(gaps) > longest):
+            longest = max(gaps)
+    return round(longest, 3) if longest is not None else None
+
+
+def fault_effects(
+    records: Sequence[Request], window: Window, event: dict[str, Any]
+) -> dict[str, Any]:
+    """One fault's effects, from its judged window and the records inside it."""
+    until = window.until_s
+    out: dict[str, Any] = {
+        "fault": window.spec or window.label,
+        "window_s": [window.at_s, None if math.isinf(until) else until],
+        "delivered": window.delivered,
+    }
+    if event.get("action") == "touch":
+        # A touched web.xml is only a request: did Tomcat act on it?
+        out["reloaded"] = "reloaded_at_s" in event
+    on_target = {u for u, n in window.nodes.items() if n == window.target}
+    for group, members in (
+        ("on_target", on_target),
+        ("elsewhere", set(window.nodes) - on_target),
+    ):
+        fates = [window.fates[u] for u in members]
+        out[f"users_{group}"] = len(members)
+        out[f"kept_{group}"] = sum(f in (o.KEPT_FATE, o.REPLAY, o.DATA) for f in fates)
+        out[f"lost_{group}"] = fates.count(o.LOST)
+        out[f"unanswered_{group}"] = fates.count(o.UNANSWERED)
+    out["longest_wait_on_target_s"] = _longest_wait(records, on_target, window)
+    inside = [r for r in records if window.at_s <= r.t_s < until]
+    errors = [r for r in inside if r.outcome == o.ERROR]
+    out["requests_in_window"] = len(inside)
+    out["errors_in_window"] = len(errors)
+    out["max_latency_ms_in_window"] = (
+        round(max(r.latency_ms for r in inside), 3) if inside else None
+    )
+    statuses: dict[str, int] = {}
+    for r in errors:
+        statuses[str(r.status)] = statuses.get(str(r.status), 0) + 1
+    out["error_statuses"] = statuses
+    return out
+
+
+def describe_effects(effects: dict[str, Any]) -> str:
+    """One line for the summary and the report."""
+    if effects.get("delivered") is False:
+        return "not delivered: nobody judged"
+    max_ms = effects.get("max_latency_ms_in_window")
+    wait = effects.get("longest_wait_on_target_s")
+    statuses = ", ".join(f"{n}x {s}" for s, n in sorted(effects.get("error_statuses", {}).items()))
+    reloaded = effects.get("reloaded")
+    touch = {True: "Tomcat reloaded the context; ", False: "Tomcat did not reload; ", None: ""}
+    start, end = effects["window_s"]
+    return (
+        f"{touch[reloaded]}"
+        f"users on the target: {effects['kept_on_target']}/{effects['users_on_target']} kept "
+        f"their session, {effects['lost_on_target']} lost it, "
+        f"{effects['unanswered_on_target']} got no good reply after it; elsewhere "
+        f"{effects['kept_elsewhere']}/{effects['users_elsewhere']} kept, "
+        f"{effects['lost_elsewhere']} lost, {effects['unanswered_elsewhere']} no reply; "
+        f"{effects['errors_in_window']} errors"
+        f"{f' ({statuses})' if statuses else ''} in {effects['requests_in_window']} requests "
+        f"from {start:g} s to {'the end' if end is None else f'{end:g} s'}"
+        f"{f', slowest {max_ms:.0f} ms' if max_ms is not None else ''}"
+        f"{f'; longest wait on the target {wait:.1f} s' if wait is not None else ''}"
+    )

@@ -1,0 +1,341 @@
+"""One judgement of every user: what each fault (and each restore) did to each user who
+had a good reply before it. The summary, verdicts.json, the fault effects, the report and
+compare all read this one result, so they cannot disagree.
+
+The run is cut into windows at each delivered fault and each restore:
+
+  control   from the start to the first fault (the whole run when there is none)
+  a fault   from its delivery to the next fault or restore (or the end of the run)
+  a restore the same, from the moment the part was started again
+
+In a fault's or restore's window every user with a good reply before it gets exactly one
+fate, the first that applies, from the replies that completed inside the window:
+
+  session_lost  a reply with another session id
+  data_lost     a reply of the same session whose counter went back
+  unanswered    no reply of its session at all: only errors, or requests that never
+                completed (a hung node, a request cut off when the run stopped)
+  replayed      answered, but a request ran twice (a balancer's retry)
+  kept          answered, session and counter continued
+
+A user's fate for the run is its worst over all windows. A fault that was not delivered
+judges nobody, and the run says so; it is never "survived".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+from harness.results import outcomes as o
+
+
+class Request(Protocol):
+    """What the judgement reads of a request (a results Record has it all)."""
+
+    @property
+    def t_s(self) -> float: ...
+    @property
+    def user(self) -> int: ...
+    @property
+    def node(self) -> str: ...
+    @property
+    def outcome(self) -> str: ...
+    @property
+    def latency_ms(self) -> float: ...
+    @property
+    def status(self) -> int: ...
+
+
+ANSWERED_IN_SESSION = frozenset({o.KEPT, o.REPLAYED})
+
+
+@dataclass(frozen=True)
+class Window:
+    """One stretch of the run and the fate of every user judged in it."""
+
+    kind: str  # "control", "fault" or "restore"
+    label: str  # "sigkill node1", "start node1", "no fault"
+    at_s: float
+    until_s: float  # math.inf: to the end of the run
+    spec: str | None = None
+    target: str | None = None
+    delivered: bool = True
+    error: str | None = None
+    fates: dict[int, str] = field(default_factory=dict)
+    nodes: dict[int, str] = field(default_factory=dict)  # each user's node just before
+    nodes_after: dict[int, str] = field(default_factory=dict)  # its first reply's inside
+    requests: int = 0
+    errors: int = 0
+    failed: int = 0  # errors and anomalies
+    recovery_s: float | None = None  # math.inf: never recovered inside the window
+
+    def count(self, fate: str) -> int:
+        return sum(1 for f in self.fates.values() if f == fate)
+
+    def counts(self) -> dict[str, int]:
+        return {fate: self.count(fate) for fate in o.FATES}
+
+    def to_json(self) -> dict[str, Any]:
+        recovered = self.recovery_s is not None and math.isfinite(self.recovery_s)
+        return {
+            "kind": self.kind,
+            "label": self.label,
+            "spec": self.spec,
+            "target": self.target,
+            "at_s": self.at_s,
+            "until_s": None if math.isinf(self.until_s) else self.until_s,
+            "delivered": self.delivered,
+            "error": self.error,
+            "users": len(self.fates),
+            "fates": self.counts(),
+            "requests": self.requests,
+            "errors": self.errors,
+            "failed_requests": self.failed,
+            "recovery_s": self.recovery_s if recovered else None,
+            "recovered": recovered if self.recovery_s is not None else None,
+        }
+
+
+@dataclass(frozen=True)
+class Judgement:
+    control: Window
+    windows: tuple[Window, ...]  # faults and restores in time order, delivered or not
+    fates: dict[int, str]  # each judged user's worst fate over the run
+
+    @property
+    def users(self) -> int:
+        return len(self.fates)
+
+    def count(self, fate: str) -> int:
+        return sum(1 for f in self.fates.values() if f == fate)
+
+    def counts(self) -> dict[str, int]:
+        return {fate: self.count(fate) for fate in o.FATES}
+
+    @property
+    def faults(self) -> tuple[Window, ...]:
+        return tuple(w for w in self.windows if w.kind == "fault")
+
+    @property
+    def delivered(self) -> tuple[Window, ...]:
+        return tuple(w for w in self.faults if w.delivered)
+
+    @property
+    def undelivered(self) -> tuple[Window, ...]:
+        return tuple(w for w in self.faults if not w.delivered)
+
+    @property
+    def failed_requests(self) -> int:
+        """Failures where the verdict looks: after the first fault, or all of a run
+        without one (the control's own failures make it unstable, not this)."""
+        judged = [w for w in self.windows if w.delivered] or [self.control]
+        return sum(w.failed for w in judged)
+
+    @property
+    def recovery_s(self) -> float | None:
+        """The first delivered fault's recovery: None without one, math.inf if never."""
+        first = self.delivered[:1]
+        return first[0].recovery_s if first else None
+
+    @property
+    def unstable_users(self) -> int:
+        return sum(1 for f in self.control.fates.values() if f in (o.LOST, o.DATA, o.REPLAY))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "users": self.users,
+            "fates": self.counts(),
+            "failed_requests": self.failed_requests,
+            "unstable_users": self.unstable_users,
+            "control": self.control.to_json(),
+            "windows": [w.to_json() for w in self.windows],
+        }
+
+
+# --------------------------------------------------------------------------- windows
+
+
+def _fault_events(faults: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The faults a run scheduled (a director's own reactions are not faults)."""
+    return [f for f in faults if not str(f.get("action", "")).startswith("director")]
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _delivered(event: dict[str, Any]) -> bool:
+    return _number(event.get("at_s")) is not None and not event.get("fault_error")
+
+
+def _planned(events: list[dict[str, Any]]) -> list[Window]:
+    """Fault and restore windows without their users yet: where each starts, and why."""
+    windows = []
+    for e in events:
+        at = _number(e.get("at_s"))
+        at = at if at is not None else _number(e.get("planned_at_s"))
+        target = str(e.get("target", ""))
+        windows.append(
+            Window(
+                kind="fault",
+                label=f"{e.get('action')} {target}",
+                at_s=at if at is not None else math.inf,
+                until_s=math.inf,
+                spec=str(e.get("spec") or f"{e.get('action')}:{target}"),
+                target=target,
+                delivered=_delivered(e),
+                error=str(e["fault_error"]) if e.get("fault_error") else None,
+            )
+        )
+        restored = _number(e.get("restored_at_s"))
+        if _delivered(e) and (restored is not None or e.get("restore_error")):
+            windows.append(
+                Window(
+                    kind="restore",
+                    label=f"{e.get('restore') or 'restore'} {target}",
+                    at_s=restored if restored is not None else math.inf,
+                    until_s=math.inf,
+                    spec=f"restore {e.get('spec') or target}",
+                    target=target,
+                    delivered=restored is not None,
+                    error=str(e["restore_error"]) if e.get("restore_error") else None,
+                )
+            )
+    return sorted(windows, key=lambda w: w.at_s)
+
+
+def _fault_fate(mine: Sequence[Request]) -> str:
+    seen = {r.outcome for r in mine}
+    if o.SESSION_LOST in seen:
+        return o.LOST
+    if o.DATA_LOST in seen:
+        return o.DATA
+    if not seen & ANSWERED_IN_SESSION:
+        return o.UNANSWERED
+    if o.REPLAYED in seen:
+        return o.REPLAY
+    return o.KEPT_FATE
+
+
+def _control_fate(mine: Sequence[Request]) -> str:
+    """Before any fault a user needs no reply to be judged kept: its requests after the
+    first good one may simply not have come yet. Only errors after it is unanswered."""
+    if not mine:
+        return o.KEPT_FATE
+    return _fault_fate(mine)
+
+
+def _recovery(window: Sequence[Request], fates: dict[int, str], at_s: float) -> float:
+    """Seconds from the fault until failures stopped and every judged user had been
+    answered in its session again; math.inf when that never happened in the window.
+
+    A user's wait counts the time its requests spent in the cluster after the fault up to
+    its first answer (a request hung across the fault counts from the fault), not the
+    pauses it made between requests of its own accord."""
+    if any(f == o.UNANSWERED for f in fates.values()):
+        return math.inf
+    failures = [r.t_s for r in window if r.outcome in o.FAILED]
+    recovery = 0.0
+    if failures:
+        last = max(failures)
+        after = [r.t_s for r in window if r.t_s > last and r.outcome in o.GOOD]
+        if not after:
+            return math.inf
+        recovery = min(after) - at_s
+    waited: dict[int, float] = {}
+    answered: set[int] = set()
+    for r in window:
+        if r.user not in fates or r.user in answered:
+            continue
+        waited[r.user] = waited.get(r.user, 0.0) + min(r.latency_ms / 1000, r.t_s - at_s)
+        if r.outcome in ANSWERED_IN_SESSION:
+            answered.add(r.user)
+    return round(max([recovery, *waited.values()]), 3)
+
+
+def _judge_window(plan: Window, records: Sequence[Request]) -> Window:
+    """A fault's or restore's window: every user with a good reply before it, judged on
+    the replies that completed inside it."""
+    inside = [r for r in records if plan.at_s <= r.t_s < plan.until_s]
+    good_before = _good_before(records, plan.at_s) if plan.delivered else {}
+    by_user: dict[int, list[Request]] = {}
+    for r in inside:
+        by_user.setdefault(r.user, []).append(r)
+    fates = {user: _fault_fate(by_user.get(user, [])) for user in good_before}
+    return replace(
+        plan,
+        fates=fates,
+        nodes=good_before,
+        nodes_after={
+            user: next(r.node for r in rs if r.node)
+            for user, rs in by_user.items()
+            if user in good_before and any(r.node for r in rs)
+        },
+        requests=len(inside),
+        errors=sum(1 for r in inside if r.outcome == o.ERROR),
+        failed=sum(1 for r in inside if r.outcome in o.FAILED),
+        recovery_s=_recovery(inside, fates, plan.at_s) if plan.delivered else None,
+    )
+
+
+def _good_before(records: Sequence[Request], at_s: float) -> dict[int, str]:
+    """Each user with a good reply before at_s, and the node of its last one."""
+    nodes: dict[int, str] = {}
+    for r in records:
+        if r.t_s >= at_s:
+            break
+        if r.outcome in o.GOOD:
+            nodes[r.user] = r.node
+    return nodes
+
+
+def _control(records: Sequence[Request], until_s: float) -> Window:
+    """Before the first fault: each user from its first good reply on."""
+    first_good: dict[int, float] = {}
+    for r in records:
+        if r.t_s < until_s and r.outcome in o.GOOD:
+            first_good.setdefault(r.user, r.t_s)
+    inside = [r for r in records if r.t_s < until_s]
+    mine: dict[int, list[Request]] = {u: [] for u in first_good}
+    for r in inside:
+        if r.user in first_good and r.t_s > first_good[r.user]:
+            mine[r.user].append(r)
+    return Window(
+        kind="control",
+        label="no fault" if math.isinf(until_s) else "before the first fault",
+        at_s=0.0,
+        until_s=until_s,
+        fates={u: _control_fate(rs) for u, rs in mine.items()},
+        nodes=_good_before(records, until_s),
+        requests=len(inside),
+        errors=sum(1 for r in inside if r.outcome == o.ERROR),
+        failed=sum(1 for r in inside if r.outcome in o.FAILED),
+    )
+
+
+def judge(records: Sequence[Request], faults: Iterable[dict[str, Any]]) -> Judgement:
+    """The one judgement of a run, from its records (in time order) and its fault events
+    as run.json keeps them."""
+    records = sorted(records, key=lambda r: r.t_s)
+    planned = _planned(_fault_events(faults))
+    starts = sorted(w.at_s for w in planned if w.delivered)
+    windows = []
+    for plan in planned:
+        later = [t for t in starts if t > plan.at_s]
+        bounded = replace(plan, until_s=later[0] if later else math.inf)
+        windows.append(_judge_window(bounded, records))
+    control = _control(records, starts[0] if starts else math.inf)
+    fates: dict[int, list[str]] = {u: [f] for u, f in control.fates.items()}
+    for window in windows:
+        for user, fate in window.fates.items():
+            fates.setdefault(user, []).append(fate)
+    return Judgement(
+        control=control,
+        windows=tuple(windows),
+        fates={u: o.worst(fs) for u, fs in sorted(fates.items())},
+    )

@@ -1,0 +1,44 @@
+"""The words of a run's results, defined once: what one request's reply was (its
+outcome, written by the load generator) and what a fault did to one user (its fate,
+decided by judgement.py). The locustfiles, the harness and the reports all use these.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# -- one request -----------------------------------------------------------------
+NEW: Final = "new"  # the user's first session
+KEPT: Final = "kept"  # same session, counter + 1
+DATA_LOST: Final = "data_lost"  # same session, counter went back
+REPLAYED: Final = "replayed"  # counter jumped: a request ran twice
+SESSION_LOST: Final = "session_lost"  # a different session id
+ERROR: Final = "error"  # no reply the session check could read (HTTP error, timeout)
+OUTCOMES: Final = (NEW, KEPT, DATA_LOST, REPLAYED, SESSION_LOST, ERROR)
+
+# Wrong from the user's point of view beyond an HTTP error.
+ANOMALIES: Final = frozenset({DATA_LOST, REPLAYED, SESSION_LOST})
+# A reply that continued the user's session as it should.
+GOOD: Final = frozenset({NEW, KEPT})
+# A failure: an error or an anomaly.
+FAILED: Final = frozenset({ERROR, *ANOMALIES})
+
+# -- one user across one fault ----------------------------------------------------
+# From worst to best: a user with several fates in a run is counted by its worst.
+LOST: Final = "session_lost"  # got another session id after the fault
+DATA: Final = "data_lost"  # same session, its data went back
+UNANSWERED: Final = "unanswered"  # no good reply after the fault (hung, errors, gone)
+REPLAY: Final = "replayed"  # kept, but a request ran twice (a balancer's retry)
+KEPT_FATE: Final = "kept"  # same session, data continued
+FATES: Final = (LOST, DATA, UNANSWERED, REPLAY, KEPT_FATE)
+FATE_WORDS: Final = {
+    LOST: "lost their session",
+    DATA: "lost data",
+    UNANSWERED: "got no good reply after it",
+    REPLAY: "saw a replayed request",
+    KEPT_FATE: "kept session and data",
+}
+
+
+def worst(fates: list[str]) -> str:
+    return min(fates, key=FATES.index)
