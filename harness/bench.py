@@ -106,6 +106,24 @@ class BenchResult:
     lab_up_s: float
     verdict: dict[str, Any]
     wall_s: float | None = None  # lab up to results written (the report comes after)
+    interrupted_at_s: float | None = None  # Ctrl-C or SIGTERM: the folder holds what ran
+    locust_exit: int | None = None
+
+    @property
+    def generator_failed(self) -> bool:
+        """Locust exits 1 when a request failed (a fault's errors): anything else but 0,
+        outside an interruption, is a failed load generator, not a finding."""
+        return self.interrupted_at_s is None and self.locust_exit not in (0, 1)
+
+
+@dataclass
+class _Driven:
+    start_epoch: float
+    faults: list[dict[str, Any]]
+    sampler: Sampler
+    jvms: JvmSampler
+    interrupted_at_s: float | None
+    locust_exit: int | None
 
 
 def _locust_command(plan: BenchPlan, run_dir: Path, raw: Path) -> list[str]:
@@ -159,13 +177,11 @@ def _wait_first_request(proc: subprocess.Popen[bytes], raw: Path) -> None:
     raise RuntimeError(f"locust made no request within {FIRST_REQUEST_TIMEOUT_S:.0f} s")
 
 
-def _drive(
-    plan: BenchPlan, lab: Lab, run_dir: Path, raw: Path, tick: Tick
-) -> tuple[float, list[dict[str, Any]], Sampler, JvmSampler]:
-    """Run Locust to its end, delivering the fault on time.
-
-    Returns the start epoch, the faults delivered and the two telemetry samplers."""
+def _drive(plan: BenchPlan, lab: Lab, run_dir: Path, raw: Path, tick: Tick) -> _Driven:
+    """Run Locust to its end, delivering the faults on time. Ctrl-C (or SIGTERM) ends the
+    load early and is recorded, not raised: the caller still writes what ran."""
     faults: list[dict[str, Any]] = []
+    interrupted_at_s = None
     with (run_dir / "locust.log").open("wb") as out:
         launched = time.time()
         proc = subprocess.Popen(
@@ -205,6 +221,9 @@ def _drive(
                 schedule.tick(elapsed)
                 tick(min(elapsed, plan.duration_s), "under load")
                 time.sleep(0.05)
+        except KeyboardInterrupt:
+            interrupted_at_s = round(time.time() - launched, 3)
+            log.warning("interrupted at %.1f s: writing the results of what ran", interrupted_at_s)
         finally:
             faults += schedule.close()
             sampler.stop()
@@ -213,13 +232,14 @@ def _drive(
                 director.stop()
                 faults += director.events
             if proc.poll() is None:
+                # SIGTERM: Locust stops its users and writes their last records.
                 proc.terminate()
                 try:
                     proc.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
-    return launched, faults, sampler, jvms
+    return _Driven(launched, faults, sampler, jvms, interrupted_at_s, proc.returncode)
 
 
 def read_in_effect(lab: Lab, profile: Profile) -> dict[str, Any]:
@@ -295,11 +315,14 @@ def run_bench(
         progress("reading the settings in effect from the JVMs")
         in_effect = read_in_effect(lab, plan.profile)
         progress("running load")
-        start_epoch, faults, sampler, jvms = _drive(plan, lab, run_dir, raw, tick)
+        driven = _drive(plan, lab, run_dir, raw, tick)
         end_epoch = time.time()
     finally:
         lab.down()
     _copy_logs(state, run_dir)
+    start_epoch, faults, sampler, jvms = (
+        driven.start_epoch, driven.faults, driven.sampler, driven.jvms
+    )  # fmt: skip
 
     progress("writing results")
     records = convert_raw_records([raw], start_epoch) if raw.exists() else []
@@ -365,6 +388,9 @@ def run_bench(
     )
     wall_s = round(time.monotonic() - began, 3)
     data["wall_s"] = wall_s
+    data["complete"] = driven.interrupted_at_s is None
+    data["interrupted_at_s"] = driven.interrupted_at_s
+    data["load"]["locust_exit"] = driven.locust_exit
     write_manifest(run_dir, data)
     return BenchResult(
         run_dir=run_dir,
@@ -372,4 +398,6 @@ def run_bench(
         lab_up_s=state.timings_s.get("up", 0.0),
         verdict=verdict,
         wall_s=wall_s,
+        interrupted_at_s=driven.interrupted_at_s,
+        locust_exit=driven.locust_exit,
     )

@@ -38,6 +38,14 @@ from harness.lab.topology import DEFAULT_NET, DEFAULT_RUN_DIR
 from harness.profiles import Profile, ProfileError, available_profiles, load_profile
 from harness.report import director_words
 from harness.results import RESULTS_DIR
+from harness.results.checks import (
+    METRICS,
+    Check,
+    evaluate,
+    outcomes_junit,
+    parse_checks,
+    read_check_file,
+)
 from harness.results.effects import describe_effects
 from harness.verdicts import fates_line, window_line
 
@@ -209,10 +217,32 @@ def _progress_bar(unit: str) -> Progress:
     )
 
 
+def _checks(args: argparse.Namespace) -> list[Check]:
+    """Read before the lab starts: a typo in a check must not cost a bench."""
+    checks = parse_checks(args.check)
+    if args.check_file:
+        checks += read_check_file(Path(args.check_file))
+    return checks
+
+
+def _judge_checks(args: argparse.Namespace, checks: list[Check], summary: dict[str, Any]) -> bool:
+    """Print each check as held or failed; write them as JUnit XML if asked. All held?"""
+    results = evaluate(checks, summary)
+    for result in results:
+        style = "green" if result.held else "bold red"
+        console.print(f"check {result.words()}", style=style, markup=False, highlight=False)
+    if args.junit:
+        Path(args.junit).write_text(outcomes_junit("tomcat-bench checks", results))
+    return all(r.held for r in results)
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
+    """0: every check held; 1: a check failed or the load generator did; 130: interrupted
+    (the folder still holds what ran)."""
     from harness.bench import run_bench  # noqa: PLC0415
     from harness.report import write_report  # noqa: PLC0415
 
+    checks = _checks(args)
     plan = _plan(args)
     with _progress_bar(" s") as bar:
         task = bar.add_task("starting", total=plan.duration_s)
@@ -229,7 +259,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
     print_summary(
         result.summary, result.run_dir, result.lab_up_s, result.verdict, wall_s=result.wall_s
     )
-    return 0
+    held = _judge_checks(args, checks, result.summary)
+    if result.interrupted_at_s is not None:
+        console.print(f"interrupted at {result.interrupted_at_s:.1f} s: the results hold what ran")
+        return 130
+    if result.generator_failed:
+        console.print(
+            f"error: Locust exited {result.locust_exit}: see {result.run_dir / 'locust.log'}",
+            style="red",
+            markup=False,
+        )
+        return 1
+    return 0 if held else 1
 
 
 def _jvm_summary_text(j: dict[str, Any]) -> str:
@@ -662,6 +703,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         args.html or None,
         console,
         allow_different_profile=args.allow_different_profile,
+        junit=args.junit or None,
     )
 
 
@@ -834,6 +876,18 @@ def _parser_lab(sub: Any) -> None:
 def _parser_bench(sub: Any) -> None:
     bench = sub.add_parser("bench", help="lab up, load with a node killed mid-run, report")
     _add_bench_options(bench, duration="60", users="20")
+    from_env = os.environ.get("TOMCAT_BENCH_CHECKS", "")
+    bench.add_argument(
+        "--check",
+        action="append",
+        default=[from_env] if from_env else [],
+        metavar="'METRIC OP NUMBER'",
+        help="a pass/fail check on the summary, e.g. 'sessions_lost == 0' or 'p99_ms < 300' "
+        f"(repeatable; several in one, split by ';'); metrics: {', '.join(METRICS)}; exit 1 "
+        "when one fails [env TOMCAT_BENCH_CHECKS]",
+    )
+    _add(bench, "check-file", "", 'a TOML file with a [checks] table: p99_ms = "< 300"')
+    _add(bench, "junit", "", "write the checks as JUnit XML to this file")
     bench.set_defaults(func=cmd_bench)
 
 
@@ -927,6 +981,7 @@ def _parser_compare(sub: Any) -> None:
     _add(compare, "thresholds", "", "TOML thresholds (default: profiles/compare/thresholds.toml)")
     _add(compare, "markdown", "", "also write the comparison as Markdown to this file")
     _add(compare, "html", "", "also write an HTML page with both runs' charts overlaid")
+    _add(compare, "junit", "", "also write each metric as a JUnit XML test case to this file")
     compare.add_argument(
         "--allow-different-profile",
         action="store_true",
@@ -1007,7 +1062,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ValueError,
         FileNotFoundError,
     ) as error:
-        console.print(f"error: {error}", style="red", markup=False, highlight=False)
+        console.print(f"error: {error}", style="red", markup=False, highlight=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         console.print("interrupted; the lab was stopped")

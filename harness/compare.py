@@ -52,6 +52,7 @@ from harness.results import (
     read_manifest,
 )
 from harness.results import outcomes as o
+from harness.results.checks import junit_xml
 from harness.results.judgement import Judgement, judge
 from harness.tomlfiles import describe, read_toml
 
@@ -849,6 +850,14 @@ def render_table(c: Comparison) -> Table:
     return table
 
 
+def render_junit(c: Comparison) -> str:
+    """Each metric a test case; a regression its failure (CI systems show JUnit XML)."""
+    cases = [(m.name, m.verdict is not Verdict.REGRESSION, m.reason) for m in c.metrics]
+    if c.refused:
+        cases.append(("speed comparable", False, f"speed not compared: {c.refused}"))
+    return junit_xml(f"compare {c.base.name} -> {c.head.name}", cases)
+
+
 def _md_cell(text: str) -> str:
     return text.replace("|", r"\|")
 
@@ -984,6 +993,7 @@ def run(  # noqa: PLR0917 - the positional signature cli.py calls
     console: _Console,
     *,
     allow_different_profile: bool = False,
+    junit: str | None = None,
 ) -> int:
     """`python -m harness compare`: 0 no regression, 1 regression, 2 cannot compare."""
     base_dir, head_dir = Path(base), Path(head)
@@ -1003,6 +1013,8 @@ def run(  # noqa: PLR0917 - the positional signature cli.py calls
             _write(markdown, render_markdown(comparison))
         if html:
             _write(html, render_html(comparison, base_dir, head_dir))
+        if junit:
+            _write(junit, render_junit(comparison))
     except OSError as error:
         _say(console, f"cannot write: {error}", "red")
         return 2

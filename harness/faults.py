@@ -170,5 +170,15 @@ class Schedule:
             self._by_spec.setdefault(spec, {"spec": str(spec)})[f"{kind}_error"] = str(error)
 
     def close(self) -> list[dict[str, Any]]:
+        """Every event, and every fault whose time never came (the run ended first, as on
+        Ctrl-C): listed, with why, so no reader judges it as delivered."""
         self._worker.shutdown(wait=True)
+        for at_s, kind, spec in self._pending:
+            if kind == "fault":
+                self.events.append(
+                    {"spec": str(spec), "action": spec.action, "target": spec.target,
+                     "planned_at_s": at_s, "restored_at_s": None,
+                     "fault_error": "not delivered: the run ended before its time"}
+                )  # fmt: skip
+        self._pending = []
         return self.events

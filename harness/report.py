@@ -109,8 +109,8 @@ def _faults(run: dict[str, Any]) -> list[Fault]:
     faults: list[Fault] = []
     for item in raw if isinstance(raw, list) else []:
         at_s = number(dig(item, "at_s"))
-        if at_s is None:
-            continue  # a fault without a time cannot be placed on any time axis
+        if at_s is None or dig(item, "fault_error"):
+            continue  # not delivered: nothing happened to draw
         faults.append(
             Fault(
                 at_s=at_s,

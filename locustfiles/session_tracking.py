@@ -9,18 +9,20 @@ from __future__ import annotations
 import json
 import re
 import time
-from typing import Final, NamedTuple
+from typing import NamedTuple
 
-NEW: Final = "new"
-KEPT: Final = "kept"
-DATA_LOST: Final = "data_lost"
-REPLAYED: Final = "replayed"
-SESSION_LOST: Final = "session_lost"
-ERROR: Final = "error"
-OUTCOMES: Final = (NEW, KEPT, DATA_LOST, REPLAYED, SESSION_LOST, ERROR)
-
-# Outcomes that are wrong from the user's point of view, beyond an HTTP error.
-ANOMALIES: Final = frozenset({DATA_LOST, REPLAYED, SESSION_LOST})
+# The outcome words are the results format's own (harness is installed in .venv);
+# re-exported for the other locustfiles.
+from harness.results.outcomes import (  # noqa: F401
+    ANOMALIES,
+    DATA_LOST,
+    ERROR,
+    KEPT,
+    NEW,
+    OUTCOMES,
+    REPLAYED,
+    SESSION_LOST,
+)
 
 
 class Reply(NamedTuple):

@@ -305,6 +305,18 @@ def test_data_lost_and_replayed_fail_exactly(tmp_path: Path) -> None:
             "head was generator-bound (summary.generator_bound): its throughput measures "
             "locust, not the server",
         ),
+        (
+            lambda m: m["faults"][0].update(at_s=12.0),
+            "different fault schedules: base sigkill:node1@7.633, head sigkill:node1@12",
+        ),
+        (
+            lambda m: m.update(faults=[]),
+            "different fault schedules: base sigkill:node1@7.633, head no fault",
+        ),
+        (
+            lambda m: m["load"].update(users=20),
+            "different numbers of users: base 10, head 20",
+        ),
     ],
 )
 def test_incomparable_runs_exit_2_naming_why(
@@ -605,3 +617,66 @@ def test_unwritable_output_exits_2(tmp_path: Path) -> None:
     code, out = compare(A, B, None, str(tmp_path / "no" / "such" / "dir.md"))
     assert code == 2
     assert "cannot write: " in out
+
+
+def test_a_fault_delivered_a_moment_late_is_the_same_schedule(tmp_path: Path) -> None:
+    head = copy_run(B, tmp_path)
+    edit_manifest(head, lambda m: m["faults"][0].update(spec="sigkill:node1@7.5", at_s=7.9))
+    assert compare(A, head)[0] == 0
+
+
+def test_correctness_is_judged_before_anything_makes_runs_incomparable(tmp_path: Path) -> None:
+    """Issue 13, case 10: a generator-bound head (or one on another schedule) that lost a
+    session exited 2, "cannot compare"; a lost session is a regression whatever else."""
+
+    def lose_one(records: list[Record]) -> list[Record]:
+        i = len(records) // 2
+        records[i] = records[i]._replace(session="OTHER", counter=1, outcome="session_lost")
+        return records
+
+    head = copy_run(B, tmp_path)
+    rewrite_records(head, lose_one)
+    edit_manifest(head, lambda m: m["summary"].update(generator_bound=True))
+    code, out = compare(A, head)
+    assert code == 1
+    assert "note: speed not compared: head was generator-bound" in out
+    assert out.splitlines()[-1].startswith("regression: sessions kept: 1 users lost their session")
+    c = compare_runs(A, head, DEFAULTS)
+    assert [m.name for m in c.metrics] == ["sessions kept", "data kept", "replayed"]
+
+
+def test_a_head_whose_users_are_never_answered_again_fails_the_session_check(
+    tmp_path: Path,
+) -> None:
+    """Issue 13, case 2: compare read the summary's "kept", which counted a user with only
+    errors after the kill as kept."""
+    at = read_manifest(B)["faults"][0]["at_s"]
+    victim = load_records(B / "requests.csv.gz")[0].user
+
+    def never_answered(records: list[Record]) -> list[Record]:
+        return [
+            r._replace(session="", node="", counter=None, outcome="error", status=502)
+            if r.user == victim and r.t_s > at
+            else r
+            for r in records
+        ]
+
+    head = copy_run(B, tmp_path)
+    rewrite_records(head, never_answered)
+    edit_manifest(head, lambda m: m["summary"].update(sessions_lost=0, sessions_kept=10))
+    c = compare_runs(A, head, DEFAULTS)
+    assert c.metric("sessions kept").verdict is Verdict.REGRESSION
+    assert c.metric("sessions kept").head_text == "9/10"
+
+
+def test_compare_writes_junit_xml(tmp_path: Path) -> None:
+    from xml.etree import ElementTree as ET  # noqa: PLC0415
+
+    out = tmp_path / "compare.xml"
+    console = Console(record=True, width=250, color_system=None)
+    code = run(str(A), str(SMALL), None, None, None, console, allow_different_profile=True,
+               junit=str(out))  # fmt: skip
+    assert code == 1
+    suite = ET.fromstring(out.read_text()).find("testsuite")
+    assert suite is not None
+    assert (suite.get("tests"), suite.get("failures")) == ("9", "5")
