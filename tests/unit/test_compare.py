@@ -225,12 +225,14 @@ def test_a_zero_whole_run_value_shows_the_difference_not_a_ratio(tmp_path: Path)
     assert c.metric("latency p50").change == "-15.12 ms"
 
 
-def test_one_lost_session_is_a_regression_with_no_tolerance(tmp_path: Path) -> None:
-    def lose_one(records: list[Record]) -> list[Record]:
-        i = len(records) // 2
-        records[i] = records[i]._replace(session="OTHER", counter=1, outcome="session_lost")
-        return records
+def lose_one(records: list[Record]) -> list[Record]:
+    """The request in the middle of the run got another session id."""
+    i = len(records) // 2
+    records[i] = records[i]._replace(session="OTHER", counter=1, outcome="session_lost")
+    return records
 
+
+def test_one_lost_session_is_a_regression_with_no_tolerance(tmp_path: Path) -> None:
     head = copy_run(B, tmp_path)
     rewrite_records(head, lose_one)
     assert read_manifest(head)["summary"]["sessions_lost"] == 1
@@ -628,11 +630,6 @@ def test_a_fault_delivered_a_moment_late_is_the_same_schedule(tmp_path: Path) ->
 def test_correctness_is_judged_before_anything_makes_runs_incomparable(tmp_path: Path) -> None:
     """Issue 13, case 10: a generator-bound head (or one on another schedule) that lost a
     session exited 2, "cannot compare"; a lost session is a regression whatever else."""
-
-    def lose_one(records: list[Record]) -> list[Record]:
-        i = len(records) // 2
-        records[i] = records[i]._replace(session="OTHER", counter=1, outcome="session_lost")
-        return records
 
     head = copy_run(B, tmp_path)
     rewrite_records(head, lose_one)
