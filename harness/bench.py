@@ -334,7 +334,8 @@ def run_bench(
     write_hdr(run_dir / HDR_FILE, records)
     summary["latency_hdr"] = hdr_summary(run_dir / HDR_FILE)
     sampler.write(run_dir)
-    summary["telemetry"] = sampler.summary()
+    first_fault = judgement.delivered[:1]
+    summary["telemetry"] = sampler.summary(first_fault[0].at_s if first_fault else None)
     summary["generator_bound"] = summary["telemetry"]["generator_bound"]
     jvms.write(run_dir)
     summary["jvm"] = jvms.summary()

@@ -47,7 +47,7 @@ from harness.results.checks import (
     read_check_file,
 )
 from harness.results.effects import describe_effects
-from harness.verdicts import fates_line, window_line
+from harness.verdicts import fates_line, recovery_words, window_line
 
 log = logging.getLogger("harness")
 console = Console()
@@ -378,7 +378,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
             f"{c.get('kept', '-')}/{c.get('users', '-')}",
             f"{c.get('data_kept', '-')}/{c.get('users', '-')}",
             str(c.get("failed_requests", "-")),
-            f"{c.get('recovery_s', 0):.2f} s" if "recovery_s" in c else "-",
+            recovery_words(c),
             c["verdict"],
         )
     console.print(table)

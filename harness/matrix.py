@@ -30,7 +30,7 @@ from harness.report import (
     write_report,
 )
 from harness.results import dig, iso, load_records, new_run_dir, read_manifest
-from harness.verdicts import write_verdicts
+from harness.verdicts import recovery_words, write_verdicts
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,8 @@ COLUMNS = (
     ("kept", "sessions kept"),
     ("data_kept", "counters continued"),
     ("lost", "sessions lost"),
+    ("unanswered", "never answered again"),
+    ("replayed", "saw a replay"),
     ("failed_requests", "failed requests"),
     ("recovery_s", "recovery (s)"),
     ("stable_without_fault", "stable without fault"),
@@ -115,7 +117,7 @@ def _run_cell(
 
 def _cell_class(cell: dict[str, Any]) -> str:
     verdict = str(cell.get("verdict", ""))
-    if verdict.startswith("survives"):
+    if verdict.startswith(("survives", "stable")):
         return "good"
     if verdict.startswith("keeps sessions"):
         return "warn"
@@ -194,7 +196,7 @@ def render_matrix(cells: list[dict[str, Any]], title: str, figure: Any = None) -
     for cell in cells:
         values = []
         for key, _ in COLUMNS:
-            value = cell.get(key, "")
+            value = recovery_words(cell) if key == "recovery_s" else cell.get(key, "")
             if isinstance(value, bool):
                 value = "yes" if value else "NO"
             values.append(f"<td>{html.escape(str(value))}</td>")

@@ -116,6 +116,14 @@ def _fates_words(c: dict[str, Any]) -> str:
     return ", ".join(broken)
 
 
+def recovery_words(cell: dict[str, Any]) -> str:
+    """A cell's recovery for a table: seconds, "never", or "-" without a fault."""
+    if cell.get("recovered") is False:
+        return "never"
+    seconds = cell.get("recovery_s")
+    return "-" if seconds is None else f"{seconds:.2f} s"
+
+
 def fates_line(fates: dict[str, Any], users: object) -> str:
     """'10 users: 8 kept session and data, 2 lost their session, ...' (all five fates)."""
     parts = [f"{fates.get(f, 0)} {o.FATE_WORDS[f]}" for f in reversed(o.FATES)]

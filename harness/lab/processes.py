@@ -226,6 +226,8 @@ def stop(record: ProcessRecord, *, grace: float = 10.0) -> None:
         return
     members = _group_members(proc)
     _signal_group(proc, signal.SIGTERM)
+    # A server a fault left stopped (SIGSTOP) cannot act on SIGTERM until it runs again.
+    _signal_group(proc, signal.SIGCONT)
     _, alive = psutil.wait_procs(members, timeout=grace)
     if alive:
         log.warning("%s did not stop within %.0f s; killing it", record.name, grace)

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from xml.etree import ElementTree as ET
 
 import pytest
 
@@ -41,8 +42,10 @@ def test_bench_writes_a_results_folder_with_report_and_manifest(tmp_path: Path) 
         "--net", "127.0.22",
         "--run-dir", str(tmp_path / "lab"),
         "--results-dir", str(results),
+        "--check", "sessions_lost == 0",
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
+    assert "check held: sessions_lost == 0 (value 0)" in done.stdout
     assert "10 users: 10 kept session and data" in done.stdout
     assert "MonkeyPatchWarning" not in done.stderr
     (run_dir,) = results.iterdir()
@@ -72,10 +75,11 @@ def test_bench_writes_a_results_folder_with_report_and_manifest(tmp_path: Path) 
 
     records = load_records(run_dir / manifest["files"]["requests"])
     assert len(records) == summary["requests"]
-    # The HDR histogram (microseconds) counted every request the records hold.
+    # The HDR histogram (microseconds) counted every answered request the records hold.
     assert (run_dir / manifest["files"]["latency_hdr"]).is_file()
-    assert summary["latency_hdr"]["count"] == len(records)
-    assert set(summary["latency_hdr"]["per_node"]) == {r.node or "(no reply)" for r in records}
+    answered = [r for r in records if r.outcome != "error"]
+    assert summary["latency_hdr"]["count"] == len(answered) == summary["answered"]
+    assert set(summary["latency_hdr"]["per_node"]) == {r.node for r in answered}
     after_kill = {r.node for r in records if r.t_s > fault["at_s"] + 1 and r.outcome == "kept"}
     assert after_kill == {"node2"}
     assert (run_dir / "locust_stats.csv").exists()
@@ -197,6 +201,18 @@ def test_ctrl_c_during_a_bench_stops_the_lab_and_locust(tmp_path: Path) -> None:
     output, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130, output
     assert_lab_gone(Lab.attach(tmp_path / "lab"))
+    # An interrupted run is still a run (issue 13, case 13): what ran, finished.
+    (run_dir,) = results.iterdir()
+    manifest = read_manifest(run_dir)
+    assert manifest["complete"] is False
+    assert 0 < manifest["interrupted_at_s"] < 30
+    (fault,) = manifest["faults"]  # due at 30 s: never delivered, and said so
+    assert fault["fault_error"] == "not delivered: the run ended before its time"
+    assert load_records(run_dir / "requests.csv.gz")
+    assert not (run_dir / "requests.raw.csv").exists()
+    assert (run_dir / "report.html").exists()
+    (verdict,) = json.loads((run_dir / "verdicts.json").read_text())
+    assert verdict["verdict"].startswith("fault not delivered")
     leftovers = [
         p.info["pid"]
         for p in psutil.process_iter(["pid", "cmdline"])
@@ -271,8 +287,14 @@ def test_killing_redis_is_reported_not_a_crash(tmp_path: Path) -> None:
     done = harness(
         "bench", "--duration", "12", "--users", "6", "--faults", "sigkill:redis@5",
         "--net", "127.0.19", "--run-dir", str(tmp_path / "lab"), "--results-dir", str(results),
+        "--check", "lost_or_unanswered == 0", "--check", "requests > 0",
+        "--junit", str(tmp_path / "checks.xml"),
     )  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr
+    # A failed check fails the bench, and JUnit XML says which (issue 13, case 14).
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "check FAILED: lost_or_unanswered == 0" in done.stdout
+    suite = ET.parse(tmp_path / "checks.xml").getroot().find("testsuite")
+    assert suite is not None and (suite.get("tests"), suite.get("failures")) == ("2", "1")
     (run_dir,) = results.iterdir()
     manifest = read_manifest(run_dir)
     (fault,) = manifest["faults"]
@@ -291,3 +313,50 @@ def test_killing_redis_is_reported_not_a_crash(tmp_path: Path) -> None:
     gone = summary["sessions_lost"] + summary["unanswered"]
     assert gone == verdict["lost"] + verdict["unanswered"]
     assert_lab_gone(Lab.attach(tmp_path / "lab"))
+
+
+def test_requests_hung_on_a_stopped_node_leave_their_users_unanswered(tmp_path: Path) -> None:
+    """Issue 13, case 3, on a real lab: behind the L4 director (no retries, a stopped JVM
+    still accepts connections) the users pinned to node1 hang until the run stops them.
+    Their cut-off requests are recorded and they stay judged: never "survives"."""
+    results = tmp_path / "results"
+    done = harness(
+        "bench", "--duration", "9", "--users", "6", "--balancer", "l4-hash",
+        "--faults", "sigstop:node1@4", "--net", "127.0.31",
+        "--run-dir", str(tmp_path / "lab"), "--results-dir", str(results),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    (run_dir,) = results.iterdir()
+    summary = read_manifest(run_dir)["summary"]
+    (effects,) = summary["fault_effects"]
+    assert effects["users_on_target"] >= 1
+    assert summary["unanswered"] == effects["unanswered_on_target"] == effects["users_on_target"]
+    assert summary["users"] == 6
+    cut_off = [r for r in load_records(run_dir / "requests.csv.gz") if r.status == 0]
+    assert {r.user for r in cut_off} == {
+        r.user for r in load_records(run_dir / "requests.csv.gz") if r.node == "node1"
+    }
+    (verdict,) = json.loads((run_dir / "verdicts.json").read_text())
+    assert "never answered again" in verdict["verdict"]
+    assert verdict["recovered"] is False
+    assert_lab_gone(Lab.attach(tmp_path / "lab"))
+
+
+def test_a_fault_that_cannot_be_delivered_is_never_survived(tmp_path: Path) -> None:
+    """Issue 13, case 5: the second kill of an already dead node fails; the run says so."""
+    results = tmp_path / "results"
+    done = harness(
+        "bench", "--duration", "8", "--users", "4", "--faults", "sigkill:node1@3,sigkill:node1@5",
+        "--net", "127.0.32", "--run-dir", str(tmp_path / "lab"), "--results-dir", str(results),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    (run_dir,) = results.iterdir()
+    manifest = read_manifest(run_dir)
+    first, second = manifest["faults"]
+    assert "fault_error" not in first
+    assert "is not running" in second["fault_error"]
+    windows = manifest["summary"]["judgement"]["windows"]
+    assert [w["delivered"] for w in windows] == [True, False]
+    (verdict,) = json.loads((run_dir / "verdicts.json").read_text())
+    assert "not delivered: sigkill:node1@5" in verdict["verdict"]
+    assert "not delivered (" in done.stdout

@@ -122,3 +122,21 @@ def test_the_sampler_records_the_generators_run_queue_wait() -> None:
     waits = [c for _, part, c, _ in sampler.rows if part == "generator.wait"]
     assert len(waits) >= 2
     assert all(w >= 0.0 for w in waits)
+
+
+def test_generator_bound_is_judged_per_second_before_the_first_fault() -> None:
+    """Issue 13, case 9: 50 s at 0.95 of a core, then a 10 s failover stall, averaged 0.81
+    and passed as the server's throughput. Second by second it is generator-bound."""
+    rows = []
+    for t in range(60):
+        cpu = 0.95 if t < 50 else 0.05
+        rows += [(float(t), "generator", cpu, 1), (float(t), "node1", 0.3, 1),
+                 (float(t), "machine", cpu + 0.3, 0)]  # fmt: skip
+    summary = summarize_samples(rows, 2, steady_until_s=50.0)
+    assert summary["cpu_cores_mean"]["generator"] < 0.9
+    assert summary["generator_bound"] is True
+    assert summary["generator_bound_seconds"] == [49, 50]
+    # The same run, were the generator pegged only during the stall: not bound.
+    calm = [(t, part, 0.2 if part == "generator" and t < 50 else cpu, rss)
+            for t, part, cpu, rss in rows]  # fmt: skip
+    assert summarize_samples(calm, 2, steady_until_s=50.0)["generator_bound"] is False
