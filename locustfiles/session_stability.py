@@ -219,13 +219,7 @@ class SessionUser(FastHttpUser):
         # manager alone cost about 10% of Locust's requests/s (make perf); an anomaly is
         # reported as a failure entry of its own instead (_report_anomaly).
         # One name in Locust's stats whatever the payload size.
-        try:
-            response = self.client.get(self.path, name="/session.jsp")
-        except BaseException:
-            # The run stopped this user mid-request (GreenletExit): a request on a hung node
-            # never completes. Its record says so, or the user would leave the judgement.
-            self._record_cut_off(sent, began, intended)
-            raise
+        response = self.client.get(self.path, name="/session.jsp")
         latency_ms = (time.perf_counter() - began) * 1000.0
         status = response.status_code or 0
         reply, problem, plain = None, None, True
@@ -254,18 +248,6 @@ class SessionUser(FastHttpUser):
             _writer.add(
                 (now, self.user_id, reply, outcome, latency_ms, status, intended, corrected, plain)
             )
-
-    def _record_cut_off(self, sent: float, began: float, intended: float | None) -> None:
-        if _writer is None:
-            return
-        latency_ms = (time.perf_counter() - began) * 1000.0
-        corrected = None
-        if self.schedule is not None:
-            corrected = latency_ms + self.schedule.sent(sent) * 1000.0
-        outcome = self.tracker.observe(None)  # no reply: an error, as a timeout would be
-        _writer.add(
-            (time.time(), self.user_id, None, outcome, latency_ms, 0, intended, corrected, True)
-        )
 
     def _report_anomaly(self, outcome: str, problem: str, latency_ms: float) -> None:
         """A reply that HTTP calls fine but the session check does not: a failure in

@@ -1,11 +1,16 @@
 -- tomcat-bench capacity mode: wrk drives session.jsp, each session used by one request at
 -- a time, its counter checked on every reply that names it.
 --
---   wrk -t2 -c32 -d20s -s session.lua http://127.0.1.10:8080/session.jsp -- OUT [RATE]
+--   wrk -t2 -c32 -d20s -s session.lua http://127.0.1.10:8080/session.jsp -- OUT [RATE [TIMEOUT]]
 --
--- OUT    prefix of the per-thread record files (OUT<thread>.csv), one row per reply:
---        end_us,slot,session,node,counter,outcome,latency_us,corrected_us,status,intended_us
--- RATE   requests per second for EACH thread to pace at (0 or absent: closed loop)
+-- OUT      prefix of the per-thread record files (OUT<thread>.csv), one row per reply:
+--          end_us,slot,session,node,counter,outcome,latency_us,corrected_us,status,intended_us
+-- RATE     requests per second for EACH thread to pace at (0 or absent: closed loop)
+-- TIMEOUT  wrk's --timeout in seconds (default 5): a request older than that got no reply
+--
+-- Sessions are known by their base id (up to the first "." or "-"), as the Locust path
+-- knows them: Tomcat appends ".jvmRoute" and memcached-session-manager "-memcachedNode",
+-- and both rewrite it on failover without the session being lost.
 --
 -- Why a pool of sessions and not one per connection: wrk's Lua API never says which
 -- connection a request() or response() belongs to. Each wrk connection has exactly one
@@ -47,6 +52,8 @@ local idle_n = 0
 local by_id = {}         -- session id -> session
 local fresh = {}         -- send and intended times of requests sent without a cookie (FIFO)
 local fresh_head, fresh_tail = 1, 0
+local inflight = {}      -- sessions with a request in flight
+local timeout_us = 5000000
 local intended = {}      -- pacing: scheduled send times claimed by delay(), FIFO
 local late = {}          -- ...and whether the connection came free only after that time
 local int_head, int_tail = 1, 0
@@ -58,6 +65,7 @@ function init(args)
   out = assert(io.open(args[1] .. thread_id .. ".csv", "w"))
   out:setvbuf("full", 1048576)
   local rate = tonumber(args[2] or "0") or 0
+  timeout_us = (tonumber(args[3] or "5") or 5) * 1000000
   if rate > 0 then
     interval_us = 1000000 / rate  -- per thread: the harness passes the rate per thread
     delay = function()
@@ -117,7 +125,37 @@ function request()
   idle[idle_n] = nil
   idle_n = idle_n - 1
   s.sent, s.slot_us, s.held = now, slot, held
+  inflight[s] = true
   return s.req
+end
+
+-- wrk calls response() for no request that timed out or failed on its socket: drop what
+-- such requests left behind, or a later reply would take their send time.
+local function expire(now)
+  while fresh[fresh_head] ~= nil and fresh[fresh_head] < now - timeout_us do
+    fresh[fresh_head], fresh[fresh_head + 1], fresh[fresh_head + 2] = nil, nil, nil
+    fresh_head = fresh_head + 3
+  end
+  for s in pairs(inflight) do
+    if s.sent < now - timeout_us then inflight[s] = nil end
+  end
+end
+
+-- An error reply names no session: it answers the oldest request in flight, a cookie-less
+-- one (its queue entry goes) or a session's (that session leaves the pool; a new one
+-- replaces it).
+local function forget_oldest()
+  local oldest, oldest_sent = nil, math.huge
+  for s in pairs(inflight) do
+    if s.sent < oldest_sent then oldest, oldest_sent = s, s.sent end
+  end
+  local fresh_sent = fresh[fresh_head]
+  if fresh_sent ~= nil and fresh_sent <= oldest_sent then
+    fresh[fresh_head], fresh[fresh_head + 1], fresh[fresh_head + 2] = nil, nil, nil
+    fresh_head = fresh_head + 3
+  elseif oldest ~= nil then
+    inflight[oldest] = nil
+  end
 end
 
 local format = string.format
@@ -125,14 +163,16 @@ local match = string.match
 
 function response(status, headers, body)
   local now = now_us()
+  expire(now)
   local id, node, counter = match(body, '"session":"([^"]*)","node":"([^"]*)","counter":(%d+)')
   if status ~= 200 or id == nil then
-    -- Which session this was is unknowable: it stays out of the pool, a new one replaces it.
+    forget_oldest()
     out:write(format("%d,0,,,,error,,,%d,\n", now, status))
     return
   end
   counter = tonumber(counter)
-  local s = by_id[id]
+  local base = match(id, "^([^.%-]+)") or id
+  local s = by_id[base]
   local outcome, sent, slot, held
   if s == nil then
     -- A session we never saw: the reply to a request sent without a cookie, or, when none
@@ -148,10 +188,12 @@ function response(status, headers, body)
     end
     slots = slots + 1
     s = { id = id, slot = thread_id * 1000000 + slots, counter = 0, req = build(id) }
-    by_id[id] = s
+    by_id[base] = s
     outcome = (counter == 1 and not replaced) and "new" or "session_lost"
   else
+    inflight[s] = nil
     sent, slot, held = s.sent, s.slot_us, s.held
+    if id ~= s.id then s.id, s.req = id, build(id) end  -- a node or msm rewrote it
     if counter == s.counter + 1 then
       outcome = "kept"
     elseif counter > s.counter + 1 then

@@ -21,7 +21,14 @@ from typing import Any
 from harness import commands
 from harness.artifacts import REPO_ROOT
 from harness.capacity.page import render_sweep
-from harness.capacity.wrk import SCRIPT, Step, parse_summary, read_records, record_files
+from harness.capacity.wrk import (
+    SCRIPT,
+    Step,
+    fold_socket_errors,
+    parse_summary,
+    read_records,
+    record_files,
+)
 from harness.capacity.wrk import session_command as wrk_session_command
 from harness.generator import Finished, run_generator
 from harness.lab import Lab, Topology
@@ -162,6 +169,7 @@ def run_step(
         path.unlink()
     write_records(step_dir / REQUESTS_FILE, records)
     summary = summarize(records, [])
+    fold_socket_errors(summary, wrk_summary)
     finished.sampler.write(step_dir)
     summary["telemetry"] = finished.sampler.summary()
     summary["generator_bound"] = summary["telemetry"]["generator_bound"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from harness.results import Record
 
@@ -70,7 +71,10 @@ def _wrk(step: Step) -> list[str]:
 def session_command(url: str, step: Step, out_prefix: Path) -> list[str]:
     """wrk with the session script; records go to <out_prefix><thread>.csv."""
     per_thread = 0.0 if step.rate is None else step.rate / step.wrk_threads
-    return [*_wrk(step), "-s", str(SCRIPT), url, "--", str(out_prefix), f"{per_thread:.6f}"]
+    return [
+        *_wrk(step), "-s", str(SCRIPT), url, "--", str(out_prefix), f"{per_thread:.6f}",
+        str(TIMEOUT_S),
+    ]  # fmt: skip
 
 
 def plain_command(url: str, step: Step, cookie: str) -> list[str]:
@@ -102,6 +106,19 @@ def parse_summary(text: str) -> dict[str, float | int]:
         "timeouts": timeout,
         "non_2xx": int(status.group(1)) if status else 0,
     }
+
+
+def fold_socket_errors(summary: dict[str, Any], wrk_totals: dict[str, float | int]) -> None:
+    """wrk calls the script for no request that failed on its socket or timed out, so no
+    record holds them; they are requests, errors and failures all the same."""
+    lost = sum(int(wrk_totals[k]) for k in ("connect_errors", "read_errors", "write_errors"))
+    lost += int(wrk_totals["timeouts"])
+    summary["socket_errors"] = lost
+    if not lost:
+        return
+    for key in ("requests", "errors", "failures"):
+        summary[key] += lost
+    summary["error_rate"] = round(summary["errors"] / summary["requests"], 6)
 
 
 def record_files(out_prefix: Path) -> list[Path]:

@@ -43,9 +43,13 @@ from harness.results.effects import fault_effects
 from harness.results.judgement import Judgement, judge
 
 SCHEMA = "tomcat-bench/run"
-SCHEMA_VERSION = 2
-# 2 added latency_hdr.json and summary.latency_hdr; a version-1 folder is still read as is.
-READABLE_VERSIONS = (1, 2)
+SCHEMA_VERSION = 3
+# 2 added latency_hdr.json and summary.latency_hdr. 3 added summary.judgement (one fate per
+# user and fault) with the session counts read from it, and made rps, the percentiles and
+# the HDR histograms those of answered requests (errors beside them); complete and
+# interrupted_at_s. Older folders are read as they are: compare and report judge them
+# from their records in the same way.
+READABLE_VERSIONS = (1, 2, 3)
 HDR_FILE = "latency_hdr.json"
 HDR_FORMAT = "tomcat-bench/latency-hdr"
 RESULTS_DIR = Path(os.environ.get("TOMCAT_BENCH_RESULTS", REPO_ROOT / "results"))
@@ -399,7 +403,7 @@ def read_manifest(run_dir: Path) -> dict[str, Any]:
     if data.get("schema") != SCHEMA:
         raise ValueError(f"{path}: schema: expected {SCHEMA!r}, got {data.get('schema')!r}")
     if data.get("schema_version") not in READABLE_VERSIONS:
-        readable = " or ".join(str(v) for v in READABLE_VERSIONS)
+        readable = ", ".join(str(v) for v in READABLE_VERSIONS)
         raise ValueError(
             f"{path}: schema_version: this harness reads {readable}, "
             f"got {data.get('schema_version')!r}"

@@ -295,15 +295,18 @@ def _good_before(records: Sequence[Request], at_s: float) -> dict[int, str]:
 
 
 def _control(records: Sequence[Request], until_s: float) -> Window:
-    """Before the first fault: each user from its first good reply on."""
-    first_good: dict[int, float] = {}
-    for r in records:
-        if r.t_s < until_s and r.outcome in o.GOOD:
-            first_good.setdefault(r.user, r.t_s)
+    """Before the first fault: every user with a reply of a session, judged on all its
+    requests but its first session's first reply. (A user whose very first reply is
+    already another session's, as a capacity slot whose session the server replaced, is
+    judged too: the anomaly is no start.)"""
     inside = [r for r in records if r.t_s < until_s]
-    mine: dict[int, list[Request]] = {u: [] for u in first_good}
+    mine: dict[int, list[Request]] = {}
     for r in inside:
-        if r.user in first_good and r.t_s > first_good[r.user]:
+        if r.user not in mine:
+            if r.outcome == o.ERROR:
+                continue  # no reply yet: nothing to judge this user by
+            mine[r.user] = [] if r.outcome == o.NEW else [r]
+        else:
             mine[r.user].append(r)
     return Window(
         kind="control",

@@ -42,7 +42,9 @@ class StoreDied(RuntimeError):
 
 
 def cpu_seconds(record: ProcessRecord) -> float:
-    """User + system CPU of the server process (and any children), from the kernel."""
+    """User + system CPU of the server process, of its running children, and of the
+    children it has already reaped (Redis's BGSAVE and AOF-rewrite forks end quickly: the
+    kernel adds their CPU to the parent's children_user/children_system)."""
     proc = record.process()
     if proc is None:
         raise StoreDied(f"{record.name} (pid {record.pid}) died: no longer running")
@@ -50,7 +52,7 @@ def cpu_seconds(record: ProcessRecord) -> float:
     for member in [proc, *proc.children(recursive=True)]:
         with contextlib.suppress(psutil.NoSuchProcess):
             times = member.cpu_times()
-            total += times.user + times.system
+            total += times.user + times.system + times.children_user + times.children_system
     return total
 
 

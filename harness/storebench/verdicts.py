@@ -36,11 +36,13 @@ def _median(values: Iterable[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
-def _pairs(rows: Sequence[Row], size: int) -> list[tuple[Row, Row]]:
+def _pairs(rows: Sequence[Row], size: int, source: str) -> list[tuple[Row, Row]]:
     """(redis, memcached) rows measured alike: same source, op, size and concurrency."""
     by_key: dict[tuple[str, str, int], dict[str, Row]] = {}
     for row in rows:
         if row["size"] != size or row.get("skipped") or not row.get("server_cpu_us_per_op"):
+            continue
+        if row.get("source", "python") != source:
             continue
         if row["store"] not in ("redis", "memcached"):
             continue  # several Redis instances are judged on their own
@@ -55,7 +57,9 @@ def cpu_per_op_by_size(rows: Sequence[Row]) -> list[Row]:
     """Per size: median server CPU/op of each store and the median memcached/Redis ratio."""
     out = []
     for size in sorted({r["size"] for r in rows}):
-        pairs = _pairs(rows, size)
+        # The native tools' cells only: the Python clients' are bound by the client, so
+        # the server's CPU per operation there measures how fast the client fed it.
+        pairs = _pairs(rows, size, "native")
         if not pairs:
             continue
         ratio = _median(m["server_cpu_us_per_op"] / r["server_cpu_us_per_op"] for r, m in pairs)
@@ -312,7 +316,7 @@ def finding_clients(cells: Sequence[Row]) -> Row:
     """The issue's observation: the Python clients differ more than the servers do."""
     client_ratios, server_ratios = [], []
     for size in sorted({c["size"] for c in cells}):
-        for redis_row, mc_row in _pairs(cells, size):
+        for redis_row, mc_row in _pairs(cells, size, "python"):
             if redis_row.get("client_cpu_us_per_op") and mc_row.get("client_cpu_us_per_op"):
                 client_ratios.append(
                     redis_row["client_cpu_us_per_op"] / mc_row["client_cpu_us_per_op"]

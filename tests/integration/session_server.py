@@ -8,6 +8,9 @@ Locust drive it exactly as they drive Tomcat. Two faults Tomcat cannot be asked 
   delay_s=D     every reply takes at least D seconds (a slow server, for latency tests)
   forget_at=N   a session that reached counter N is forgotten: the next request gets a new
                 session (a lost session, "session_lost")
+  error_every=N every N-th request is answered 502 and changes nothing (a balancer's error)
+  rewrite_at=N  from counter N on, the session id's "-n1" suffix reads "-n2", as
+                memcached-session-manager rewrites it on failover: the same session
 """
 
 from __future__ import annotations
@@ -52,7 +55,11 @@ class _Sessions:
             return sid, counter, new
 
 
-def _handler(sessions: _Sessions, delay_s: float) -> type[BaseHTTPRequestHandler]:
+def _handler(
+    sessions: _Sessions, delay_s: float, error_every: int | None, rewrite_at: int | None
+) -> type[BaseHTTPRequestHandler]:
+    served = iter(range(1, 10**12))
+
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         disable_nagle_algorithm = True  # headers and body are two writes
@@ -63,19 +70,32 @@ def _handler(sessions: _Sessions, delay_s: float) -> type[BaseHTTPRequestHandler
             for part in cookie.split(";"):
                 name, _, value = part.strip().partition("=")
                 if name == "JSESSIONID":
-                    current = value.split(".", 1)[0]
+                    current = value.split(".", 1)[0].split("-", 1)[0]
             sessions.clients.add(self.client_address[0])
+            if error_every and next(served) % error_every == 0:
+                self._error()
+                return
             sid, counter, new = sessions.next(current)
             if delay_s:
                 time.sleep(delay_s)
+            suffix = "-n2" if rewrite_at and counter >= rewrite_at else "-n1" if rewrite_at else ""
+            full = f"{sid}{suffix}.stub"
             body = json.dumps(
-                {"session": f"{sid}.stub", "node": "stub", "counter": counter, "new": new},
+                {"session": full, "node": "stub", "counter": counter, "new": new},
                 separators=(",", ":"),
             ).encode()
             self.send_response(200)
-            if new:
-                self.send_header("Set-Cookie", f"JSESSIONID={sid}.stub; Path=/; HttpOnly")
+            if new or (rewrite_at and counter == rewrite_at):
+                self.send_header("Set-Cookie", f"JSESSIONID={full}; Path=/; HttpOnly")
             self.send_header("Content-Type", "application/json;charset=UTF-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _error(self) -> None:
+            body = b"<html>502 Bad Gateway</html>"
+            self.send_response(502)
+            self.send_header("Content-Type", "text/html")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -94,10 +114,13 @@ def session_server(
     lose_every: int | None = None,
     forget_at: int | None = None,
     delay_s: float = 0.0,
+    error_every: int | None = None,
+    rewrite_at: int | None = None,
 ) -> Iterator[_Sessions]:
     """Serve on address:port in a thread until the block ends; yields the session table."""
     sessions = _Sessions(lose_every, forget_at)
-    server = ThreadingHTTPServer((address, port), _handler(sessions, delay_s))
+    handler = _handler(sessions, delay_s, error_every, rewrite_at)
+    server = ThreadingHTTPServer((address, port), handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, name="session-server", daemon=True)
     thread.start()

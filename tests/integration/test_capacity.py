@@ -163,3 +163,42 @@ def test_paced_latency_is_corrected_only_when_the_server_holds_requests_back(
     # Held back by the slow server, the later requests wait ever longer for their slot.
     assert corrected > 2 * measured
     assert result.steps[0]["rps"] < 200
+
+
+def _one_step(url: str, tmp_path: Path) -> tuple[list[Record], dict[str, object]]:
+    plan = CapacityPlan(
+        profile=load_profile("best-practice"),
+        connections=(4,),
+        step_s=2,
+        threads=2,
+        url=url,
+        results_dir=tmp_path,
+    )
+    result = run_capacity(plan)
+    step_dir = result.run_dir / result.steps[0]["run"]
+    return load_records(step_dir / "requests.csv.gz"), read_manifest(step_dir)["summary"]
+
+
+def test_a_rewritten_session_id_is_the_same_session(tmp_path: Path) -> None:
+    """Issue 13, case 11: msm rewrites "-n1" to "-n2" on failover; keyed by the full id,
+    session.lua read the rewritten session as lost where the Locust path says kept."""
+    with session_server(f"{NET}.5", rewrite_at=5):
+        records, summary = _one_step(f"http://{NET}.5:8080/session.jsp", tmp_path)
+    assert any("-n2." in r.session for r in records)
+    assert {r.outcome for r in records} == {"new", "kept"}
+    assert summary["sessions_lost"] == 0
+
+
+def test_error_replies_leave_no_stale_send_time_behind(tmp_path: Path) -> None:
+    """Issue 13, case 11: an error reply to a cookie-less request left its send time in
+    the queue, so every later new session took an older send time (its latency grew with
+    the run) or read a replaced session as new."""
+    with session_server(f"{NET}.6", error_every=7):
+        records, summary = _one_step(f"http://{NET}.6:8080/session.jsp", tmp_path)
+    errors = [r for r in records if r.outcome == "error"]
+    fresh = [r for r in records if r.outcome == "new"]
+    assert errors and len(fresh) > len(errors) / 2
+    assert max(r.latency_ms for r in fresh) < 500, sorted(r.latency_ms for r in fresh)[-5:]
+    assert {r.outcome for r in records} == {"new", "kept", "error"}
+    assert summary["errors"] == len(errors)
+    assert summary["socket_errors"] == 0

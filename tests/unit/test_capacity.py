@@ -46,7 +46,9 @@ def test_a_paced_step_gives_each_thread_its_share_of_the_rate() -> None:
     step = Step(connections=8, duration_s=3, threads=2, rate=1000)
     command = session_command("http://h:1/session.jsp", step, Path("/tmp/out-"))
     assert command[:8] == ["wrk", "-t", "2", "-c", "8", "-d", "3s", "--timeout"]
-    assert command[-5:] == [str(SCRIPT), "http://h:1/session.jsp", "--", "/tmp/out-", "500.000000"]
+    assert command[-6:] == [
+        str(SCRIPT), "http://h:1/session.jsp", "--", "/tmp/out-", "500.000000", "5",
+    ]  # fmt: skip
     assert step.name == "rate1000-c8"
     assert step.model == "open"
     # wrk needs connections >= threads.

@@ -280,7 +280,7 @@ def test_data_lost_and_replayed_fail_exactly(tmp_path: Path) -> None:
     [
         (
             lambda m: m.update(schema_version=99),
-            "run.json: schema_version: this harness reads 1 or 2, got 99",
+            "run.json: schema_version: this harness reads 1, 2, 3, got 99",
         ),
         (
             lambda m: m["profile"].update(name="default"),
