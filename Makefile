@@ -15,7 +15,8 @@ bench: setup
 	$(PY) -m harness bench --profile $(PROFILE) --duration $(DURATION) --users $(USERS) \
 		--balancer $(LB) --sessions $(SESSIONS) $(if $(FAULTS),--faults $(FAULTS)) \
 		$(if $(ARRIVAL_RATE),--arrival-rate $(ARRIVAL_RATE)) \
-		$(if $(CHECKS),--check "$(CHECKS)") $(if $(JUNIT),--junit $(JUNIT))
+		$(if $(CHECKS),--check "$(CHECKS)") $(if $(JUNIT),--junit $(JUNIT)) \
+		$(if $(REPEAT),--repeat $(REPEAT))
 
 # One short bench per profile, side by side (no fault unless FAULTS=... is given).
 PROFILES ?= default best-practice small-pool

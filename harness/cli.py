@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -25,7 +26,7 @@ from rich.table import Table
 from rich.text import Text
 
 from harness.apply import Target, apply_profile, dry_run, in_effect, lab_targets, ssh_targets
-from harness.bench import BenchPlan
+from harness.bench import BenchPlan, BenchResult
 from harness.commands import MissingCommand
 from harness.faults import parse_faults
 from harness.hosts import HostError
@@ -37,7 +38,7 @@ from harness.lab.lab import SESSION_STORES
 from harness.lab.topology import DEFAULT_NET, DEFAULT_RUN_DIR
 from harness.profiles import Profile, ProfileError, available_profiles, load_profile
 from harness.report import director_words
-from harness.results import RESULTS_DIR
+from harness.results import RESULTS_DIR, new_run_dir, write_repeats
 from harness.results.checks import (
     METRICS,
     Check,
@@ -236,41 +237,63 @@ def _judge_checks(args: argparse.Namespace, checks: list[Check], summary: dict[s
     return all(r.held for r in results)
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
-    """0: every check held; 1: a check failed or the load generator did; 130: interrupted
-    (the folder still holds what ran)."""
+def _one_bench(plan: BenchPlan, prefix: str) -> BenchResult:
     from harness.bench import run_bench  # noqa: PLC0415
     from harness.report import write_report  # noqa: PLC0415
 
-    checks = _checks(args)
-    plan = _plan(args)
     with _progress_bar(" s") as bar:
-        task = bar.add_task("starting", total=plan.duration_s)
+        task = bar.add_task(f"{prefix}starting", total=plan.duration_s)
 
         def tick(elapsed: float, what: str) -> None:
-            bar.update(task, completed=elapsed, description=what)
+            bar.update(task, completed=elapsed, description=f"{prefix}{what}")
 
         def step(text: str) -> None:
-            bar.update(task, description=text)
+            bar.update(task, description=f"{prefix}{text}")
 
         result = run_bench(plan, tick=tick, progress=step)
         step("writing report")
         write_report(result.run_dir)
-    print_summary(
-        result.summary, result.run_dir, result.lab_up_s, result.verdict, wall_s=result.wall_s
-    )
-    held = _judge_checks(args, checks, result.summary)
-    if result.interrupted_at_s is not None:
-        console.print(f"interrupted at {result.interrupted_at_s:.1f} s: the results hold what ran")
+    return result
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """0: every check held; 1: a check failed or the load generator did; 130: interrupted
+    (the folder still holds what ran)."""
+    checks = _checks(args)
+    plan = _plan(args)
+    repeat = int(args.repeat)
+    if repeat < 1:
+        raise ValueError(f"--repeat {repeat}: at least 1")
+    parent = new_run_dir(f"{plan.label or plan.profile.name}-x{repeat}", plan.results_dir) if (
+        repeat > 1
+    ) else None  # fmt: skip
+    results: list[BenchResult] = []
+    for i in range(1, repeat + 1):
+        this = replace(plan, results_dir=parent / "runs", label=str(i)) if parent else plan
+        result = _one_bench(this, f"{i}/{repeat}: " if parent else "")
+        results.append(result)
+        if parent:
+            write_repeats(parent, [r.run_dir for r in results], complete=len(results) == repeat)
+        print_summary(
+            result.summary, result.run_dir, result.lab_up_s, result.verdict, wall_s=result.wall_s
+        )
+        if result.interrupted_at_s is not None:
+            break
+    if parent:
+        console.print(f"{len(results)} runs of one plan: {parent}", soft_wrap=True)
+    held = all([_judge_checks(args, checks, r.summary) for r in results])
+    last = results[-1]
+    if last.interrupted_at_s is not None:
+        console.print(f"interrupted at {last.interrupted_at_s:.1f} s: the results hold what ran")
         return 130
-    if result.generator_failed:
+    failed = [r for r in results if r.generator_failed]
+    for r in failed:
         console.print(
-            f"error: Locust exited {result.locust_exit}: see {result.run_dir / 'locust.log'}",
+            f"error: Locust exited {r.locust_exit}: see {r.run_dir / 'locust.log'}",
             style="red",
             markup=False,
         )
-        return 1
-    return 0 if held else 1
+    return 0 if held and not failed else 1
 
 
 def _jvm_summary_text(j: dict[str, Any]) -> str:
@@ -887,6 +910,13 @@ def _parser_bench(sub: Any) -> None:
         "when one fails [env TOMCAT_BENCH_CHECKS]",
     )
     _add(bench, "check-file", "", 'a TOML file with a [checks] table: p99_ms = "< 300"')
+    _add(
+        bench,
+        "repeat",
+        "1",
+        "run the same plan N times into one folder (runs/ and repeats.json), so compare "
+        "can judge speed across runs",
+    )
     _add(bench, "junit", "", "write the checks as JUnit XML to this file")
     bench.set_defaults(func=cmd_bench)
 

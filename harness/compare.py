@@ -28,7 +28,9 @@ raises CannotCompare (exit 2).
 from __future__ import annotations
 
 import html
+import json
 import math
+import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -43,6 +45,7 @@ from rich.table import Table
 
 from harness.report import bin_by_second
 from harness.results import (
+    REPEATS_FILE,
     REQUESTS_FILE,
     Record,
     dig,
@@ -54,6 +57,14 @@ from harness.results import (
 from harness.results import outcomes as o
 from harness.results.checks import junit_xml
 from harness.results.judgement import Judgement, judge
+from harness.significance import (
+    BLOCK_S,
+    Test,
+    block_bootstrap,
+    median,
+    permutation_test,
+    smallest_p,
+)
 from harness.tomlfiles import describe, read_toml
 
 DEFAULT_THRESHOLDS = Path(__file__).resolve().parent.parent / "profiles/compare/thresholds.toml"
@@ -132,59 +143,6 @@ def load_thresholds(path: Path | None) -> Thresholds:
 # --------------------------------------------------------------------------- statistics
 
 
-@dataclass(frozen=True)
-class UTest:
-    """A two-sided Mann-Whitney U test of head's samples against base's."""
-
-    u_head: float
-    p: float
-    n_base: int
-    n_head: int
-
-    @property
-    def head_higher(self) -> bool:
-        return self.u_head > self.n_base * self.n_head / 2
-
-
-def _ranks(pooled: Sequence[float]) -> tuple[list[float], float]:
-    """Ranks (1-based, ties share their mean rank) of sorted values, and sum(t^3 - t)."""
-    ranks: list[float] = []
-    ties = 0.0
-    i = 0
-    while i < len(pooled):
-        j = i
-        while j + 1 < len(pooled) and pooled[j + 1] == pooled[i]:
-            j += 1
-        t = j - i + 1
-        ranks.extend([(i + j) / 2 + 1] * t)
-        ties += t**3 - t
-        i = j + 1
-    return ranks, ties
-
-
-def mann_whitney_u(base: Sequence[float], head: Sequence[float]) -> UTest:
-    """Normal approximation with tie and continuity correction (scipy's "asymptotic")."""
-    n1, n2 = len(base), len(head)
-    if n1 == 0 or n2 == 0:
-        raise ValueError("Mann-Whitney U needs samples on both sides")
-    pooled = sorted([(v, 0) for v in base] + [(v, 1) for v in head])
-    ranks, ties = _ranks([v for v, _ in pooled])
-    u_head = sum(r for r, (_, side) in zip(ranks, pooled, strict=True) if side) - n2 * (n2 + 1) / 2
-    n = n1 + n2
-    variance = n1 * n2 / 12 * ((n + 1) - ties / (n * (n - 1))) if n > 1 else 0.0
-    if variance <= 0:
-        return UTest(u_head, 1.0, n1, n2)  # every value tied: no evidence of any difference
-    z = max(abs(u_head - n1 * n2 / 2) - 0.5, 0.0) / math.sqrt(variance)
-    return UTest(u_head, min(math.erfc(z / math.sqrt(2)), 1.0), n1, n2)
-
-
-def can_be_significant(n_base: int, n_head: int, alpha: float) -> bool:
-    """asv's rule: test only if the smallest p the sample sizes allow is below alpha."""
-    if n_base == 0 or n_head == 0:
-        return False
-    return 1 / math.comb(n_base + n_head, min(n_base, n_head)) < alpha
-
-
 # --------------------------------------------------------------------------- one run
 
 
@@ -215,6 +173,33 @@ class _Run:
     summary: dict[str, Any]
     records: list[Record]
     judgement: Judgement
+
+
+@dataclass(frozen=True)
+class _Side:
+    """One side of a comparison: a run, or the runs of `bench --repeat N`."""
+
+    name: str
+    runs: tuple[_Run, ...]
+
+    @property
+    def first(self) -> _Run:
+        return self.runs[0]
+
+
+def _load_side(path: Path, role: str) -> _Side:
+    index = path / REPEATS_FILE
+    if not index.is_file():
+        run = _load_run(path, role)
+        return _Side(run.name, (run,))
+    try:
+        listed = json.loads(index.read_text())["runs"]
+        runs = tuple(_load_run(path / str(entry["run"]), role) for entry in listed)
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise CannotCompare(f"{role}: {index}: not a repeats index: {error}") from None
+    if not runs:
+        raise CannotCompare(f"{role}: {index}: lists no run")
+    return _Side(f"{path.name} ({len(runs)} runs)", runs)
 
 
 def _load_run(path: Path, role: str) -> _Run:
@@ -465,22 +450,28 @@ def _ratio_text(worse_factor: float, worse: str, better: str) -> str:
     return f"{1 / worse_factor:.2f}x {better}"
 
 
-def _test_text(test: UTest | None, alpha: float) -> str:
+def _test_text(test: Test | None, alpha: float) -> str:
     if test is None:
-        return "too few seconds to test"
-    relation = "<" if test.p < alpha else ">="
-    return f"p={test.p:.2g} {relation} {alpha:g} ({test.n_base} vs {test.n_head} s)"
+        return "too few runs or seconds to test"
+    return test.words(alpha)
 
 
-def _utest(base: Sequence[float], head: Sequence[float], alpha: float) -> UTest | None:
-    if not can_be_significant(len(base), len(head), alpha):
+def _test(stat: _Stat, alpha: float) -> Test | None:
+    """Across runs when each side has several (pyperf's way); otherwise a block bootstrap
+    over one run's seconds. None when the sizes cannot reach alpha at all."""
+    if len(stat.base_runs) >= 2 and len(stat.head_runs) >= 2:
+        if smallest_p(len(stat.base_runs), len(stat.head_runs)) >= alpha:
+            return None
+        return permutation_test(stat.base_runs, stat.head_runs)
+    if min(len(stat.base_samples), len(stat.head_samples)) < 2 * BLOCK_S:
         return None
-    return mann_whitney_u(base, head)
+    return block_bootstrap(stat.base_samples, stat.head_samples, stat.per_second)
 
 
 @dataclass(frozen=True)
 class _Stat:
-    """One performance metric of both runs: whole-run values and per-second samples."""
+    """One performance metric of both sides: the value (the mean of the runs' whole-run
+    values), each run's value, and one run's per-second samples (for a single run a side)."""
 
     name: str
     unit: str
@@ -489,6 +480,9 @@ class _Stat:
     base_samples: Sequence[float]
     head_samples: Sequence[float]
     higher_is_better: bool
+    base_runs: Sequence[float] = ()
+    head_runs: Sequence[float] = ()
+    per_second: Callable[[Sequence[float]], float] = statistics.fmean
 
 
 def _fmt(value: float | None, unit: str) -> str:
@@ -516,7 +510,7 @@ def _missing(stat: _Stat) -> Metric | None:
     )
 
 
-def _direction(stat: _Stat, test: UTest | None, alpha: float) -> int:
+def _direction(stat: _Stat, test: Test | None, alpha: float) -> int:
     """+1 if head's seconds are significantly worse, -1 if significantly better, else 0."""
     if test is None or test.p >= alpha:
         return 0
@@ -542,7 +536,7 @@ def _judge_factor(stat: _Stat, threshold: float, alpha: float) -> Metric:
         return missing
     base, head = cast(float, stat.base), cast(float, stat.head)
     factor = _factor(base, head) if stat.higher_is_better else _factor(head, base)
-    test = _utest(stat.base_samples, stat.head_samples, alpha)
+    test = _test(stat, alpha)
     direction = _direction(stat, test, alpha)
     change = _factor_text(stat, factor)
     limit = f"threshold {threshold:.2f}x"
@@ -567,7 +561,7 @@ def _metric(
     texts: tuple[str, str],
     *,
     change: str,
-    test: UTest | None,
+    test: Test | None,
     alpha: float,
     verdict: Verdict,
     reason: str,
@@ -584,7 +578,7 @@ def _judge_error_rate(stat: _Stat, max_increase_pp: float, alpha: float) -> Metr
         return missing
     base, head = cast(float, stat.base), cast(float, stat.head)
     delta_pp = 100 * (head - base)
-    test = _utest(stat.base_samples, stat.head_samples, alpha)
+    test = _test(stat, alpha)
     direction = _direction(stat, test, alpha)
     change = "same" if delta_pp == 0 else f"{delta_pp:+.2f} pp"
     if base > 0 and head > 0 and head != base:
@@ -742,10 +736,11 @@ class Comparison:
         return next(m for m in self.metrics if m.name == name)
 
 
-def both_corrected(base: _Run, head: _Run) -> bool:
+def both_corrected(base: _Side, head: _Side) -> bool:
     """Open-model runs on both sides: latency is judged corrected for coordinated omission."""
     return all(
-        run.records and all(r.corrected_ms is not None for r in run.records) for run in (base, head)
+        run.records and all(r.corrected_ms is not None for r in run.records)
+        for run in (*base.runs, *head.runs)
     )
 
 
@@ -755,31 +750,57 @@ def _as_corrected(records: Sequence[Record]) -> list[Record]:
     ]
 
 
-def _performance(base: _Run, head: _Run, limits: Thresholds) -> list[Metric]:
-    """From the records of both runs alike: answered requests, and in the open model the
-    corrected latency on both sides (the same numbers whatever the summary holds)."""
+def _mean(values: Sequence[float]) -> float | None:
+    return statistics.fmean(values) if values else None
+
+
+def _performance(base: _Side, head: _Side, limits: Thresholds) -> list[Metric]:
+    """From the records of both sides alike: answered requests, and in the open model the
+    corrected latency on both sides (the same numbers whatever the summaries hold). A
+    side's value is the mean of its runs' whole-run values."""
     corrected = both_corrected(base, head)
-    b_records = _as_corrected(base.records) if corrected else base.records
-    h_records = _as_corrected(head.records) if corrected else head.records
-    sb, sh = samples(b_records), samples(h_records)
-    wb, wh = whole_run(b_records), whole_run(h_records)
+
+    def records(run: _Run) -> Sequence[Record]:
+        return _as_corrected(run.records) if corrected else run.records
+
+    sb, sh = samples(records(base.first)), samples(records(head.first))
+    wb = [whole_run(records(r)) for r in base.runs]
+    wh = [whole_run(records(r)) for r in head.runs]
     alpha = limits.significance.alpha
 
-    def values(key: str) -> tuple[float | None, float | None]:
-        return wb[key], wh[key]
+    def stat(
+        name: str,
+        key: str,
+        unit: str,
+        seconds: tuple[Sequence[float], Sequence[float]],
+        *,
+        higher_is_better: bool,
+        per_second: Callable[[Sequence[float]], float] = statistics.fmean,
+    ) -> _Stat:
+        b_runs = [v for w in wb if (v := w[key]) is not None]
+        h_runs = [v for w in wh if (v := w[key]) is not None]
+        return _Stat(
+            name, unit, _mean(b_runs), _mean(h_runs), seconds[0], seconds[1],
+            higher_is_better, base_runs=b_runs, head_runs=h_runs, per_second=per_second,
+        )  # fmt: skip
 
-    latencies = values
-    throughput = _Stat("throughput", "req/s", *values("rps"), sb.throughput, sh.throughput, True)
+    throughput = stat(
+        "throughput", "rps", "req/s", (sb.throughput, sh.throughput), higher_is_better=True
+    )
     metrics = [_judge_factor(throughput, limits.throughput.max_slowdown, alpha)]
     for name, b, h, threshold in (
         ("p50", sb.p50, sh.p50, limits.latency.p50),
         ("p95", sb.p95, sh.p95, limits.latency.p95),
         ("p99", sb.p99, sh.p99, limits.latency.p99),
     ):
-        latency = _Stat(f"latency {name}", "ms", *latencies(f"{name}_ms"), b, h, False)
+        latency = stat(
+            f"latency {name}", f"{name}_ms", "ms", (b, h),
+            higher_is_better=False, per_second=median,
+        )  # fmt: skip
         metrics.append(_judge_factor(latency, threshold, alpha))
-    rates = values("error_rate")
-    errors = _Stat("error rate", "%", *rates, sb.error_rate, sh.error_rate, False)
+    errors = stat(
+        "error rate", "error_rate", "%", (sb.error_rate, sh.error_rate), higher_is_better=False
+    )
     metrics.append(_judge_error_rate(errors, limits.error_rate.max_increase_pp, alpha))
     return metrics
 
@@ -794,12 +815,12 @@ def compare_runs(
     """Compare HEAD against BASE. Correctness first: a head that lost what the base kept
     is a regression even where speed cannot be compared; otherwise CannotCompare (one line)
     when the runs differ in what makes speed comparable."""
-    base, head = _load_run(base_dir, "base"), _load_run(head_dir, "head")
-    b_correct, h_correct = correctness(base.judgement), correctness(head.judgement)
+    base, head = _load_side(base_dir, "base"), _load_side(head_dir, "head")
+    b_correct, h_correct = _worst_correctness(base), _worst_correctness(head)
     exact = [_judge_exact(spec, b_correct, h_correct) for spec in _EXACT]
     alpha = thresholds.significance.alpha
     try:
-        notes = _check_comparable(base, head, allow_different_profile)
+        notes = _check_sides(base, head, allow_different_profile)
     except CannotCompare as refusal:
         if not any(m.verdict is Verdict.REGRESSION for m in exact):
             raise
@@ -807,14 +828,56 @@ def compare_runs(
         return Comparison(_info(base), _info(head), tuple(exact), (note,), alpha, str(refusal))
     if both_corrected(base, head):
         notes.append("latency compared as corrected for coordinated omission (open model)")
-    notes.extend(whose_throughput(role, run) for role, run in (("base", base), ("head", head)))
-    recovery = _judge_recovery(recovery_time(base), recovery_time(head), thresholds.recovery)
+    notes.append(_method_note(base, head))
+    notes.extend(
+        whose_throughput(role, side.first) for role, side in (("base", base), ("head", head))
+    )
+    recovery = _judge_recovery(_worst_recovery(base), _worst_recovery(head), thresholds.recovery)
     metrics = [*exact, *_performance(base, head, thresholds), recovery]
     return Comparison(_info(base), _info(head), tuple(metrics), tuple(notes), alpha)
 
 
-def _info(run: _Run) -> RunInfo:
-    return RunInfo(run.name, _series(run))
+def _worst_correctness(side: _Side) -> dict[str, int]:
+    """A side's correctness is its worst run's: losses are never averaged away."""
+    counts = [correctness(run.judgement) for run in side.runs]
+    return {key: max(c[key] for c in counts) for key in counts[0]}
+
+
+def _worst_recovery(side: _Side) -> float | None:
+    times = [t for run in side.runs if (t := recovery_time(run)) is not None]
+    return max(times) if times else None
+
+
+def _check_sides(base: _Side, head: _Side, allow_different_profile: bool) -> list[str]:
+    """Every run of a side like its first, the two firsts comparable, none generator-bound."""
+    for side, role in ((base, "base"), (head, "head")):
+        for run in side.runs[1:]:
+            try:
+                _check_comparable(side.first, run, allow_different_profile=False)
+            except CannotCompare as error:
+                raise CannotCompare(f"the runs of {role} differ: {error}") from None
+    notes = _check_comparable(base.first, head.first, allow_different_profile)
+    for side, role in ((base, "base"), (head, "head")):
+        for run in side.runs[1:]:
+            if run.summary.get("generator_bound") is True:
+                raise CannotCompare(f"{role}: {run.name} was generator-bound")
+    return notes
+
+
+def _method_note(base: _Side, head: _Side) -> str:
+    if len(base.runs) >= 2 and len(head.runs) >= 2:
+        return (
+            f"speed judged across runs ({len(base.runs)} vs {len(head.runs)}): each run one "
+            "value, an exact permutation test, pyperf's way"
+        )
+    return (
+        "speed judged on one run a side: a moving-block bootstrap over its seconds; repeat "
+        "the runs (bench --repeat N) for a test across runs"
+    )
+
+
+def _info(side: _Side) -> RunInfo:
+    return RunInfo(side.name, _series(side.first))
 
 
 # --------------------------------------------------------------------------- rendering

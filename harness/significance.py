@@ -23,7 +23,7 @@ import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-BLOCK_S = 5  # seconds per bootstrap block: longer than the runs' correlation (JIT, GC)
+BLOCK_S = 5  # fewer seconds than 2 blocks of this a side: too few to test at all
 RESAMPLES = 2000
 _SEED = 20261129  # a verdict must not change from one reading to the next
 _EXACT_LIMIT = 50_000  # permutations enumerated; above it, a seeded random sample of them
@@ -86,18 +86,24 @@ def _resample(values: Sequence[float], rng: random.Random, block: int) -> list[f
     return out[:n]
 
 
+def block_length(seconds: int) -> int:
+    """The usual rate for a moving-block bootstrap, n^(1/3): 2 s for 15 s, 4 s for 60 s."""
+    return max(2, round(math.pow(seconds, 1 / 3)))
+
+
 def block_bootstrap(
     base: Sequence[float],
     head: Sequence[float],
     statistic: Callable[[Sequence[float]], float] = statistics.fmean,
     *,
-    block: int = BLOCK_S,
+    block: int | None = None,
     resamples: int = RESAMPLES,
 ) -> Test:
     """Two-sided bootstrap p of head's statistic differing from base's, seconds resampled
     in blocks of consecutive seconds within each run."""
     if len(base) < 2 or len(head) < 2:
         raise ValueError("block bootstrap needs at least two seconds on each side")
+    block = block or block_length(min(len(base), len(head)))
     rng = random.Random(_SEED)
     observed = statistic(head) - statistic(base)
     # Centre each side on the pooled statistic's null: the distribution of the difference

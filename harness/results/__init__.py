@@ -54,6 +54,9 @@ HDR_FILE = "latency_hdr.json"
 HDR_FORMAT = "tomcat-bench/latency-hdr"
 RESULTS_DIR = Path(os.environ.get("TOMCAT_BENCH_RESULTS", REPO_ROOT / "results"))
 REQUESTS_FILE = "requests.csv.gz"
+# bench --repeat N: one folder, its runs under runs/, listed in this index.
+REPEATS_FILE = "repeats.json"
+REPEATS_SCHEMA = "tomcat-bench/repeats"
 FIELDS = ("t_s", "user", "session", "node", "counter", "outcome", "latency_ms", "status")
 # Written only by open-model runs (a fixed arrival rate): older readers ignore them.
 OPEN_MODEL_FIELDS = ("intended_s", "corrected_ms")
@@ -384,6 +387,19 @@ def manifest(
         "written_at": iso(time.time()),
         **sections,
     }
+
+
+def write_repeats(folder: Path, runs: Sequence[Path], *, complete: bool) -> Path:
+    """repeats.json: the runs of one plan (bench --repeat N), which compare reads as one side."""
+    path = folder / REPEATS_FILE
+    data = {
+        "schema": REPEATS_SCHEMA,
+        "schema_version": 1,
+        "complete": complete,
+        "runs": [{"run": str(run.relative_to(folder))} for run in runs],
+    }
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    return path
 
 
 def write_manifest(run_dir: Path, data: dict[str, Any]) -> Path:

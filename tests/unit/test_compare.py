@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import math
+import random
 import re
 import shutil
 from collections.abc import Callable
@@ -22,10 +23,8 @@ from harness.compare import (
     Thresholds,
     ThresholdsError,
     Verdict,
-    can_be_significant,
     compare_runs,
     load_thresholds,
-    mann_whitney_u,
     render_html,
     render_markdown,
     render_table,
@@ -33,6 +32,7 @@ from harness.compare import (
 )
 from harness.results import Record, load_records, read_manifest, summarize, write_records
 from harness.results.judgement import judge
+from harness.significance import block_bootstrap, permutation_test, smallest_p
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "results"
 A, B, SMALL = FIXTURES / "best-practice-a", FIXTURES / "best-practice-b", FIXTURES / "small-pool"
@@ -133,7 +133,7 @@ def test_small_pool_is_slower_than_best_practice_in_throughput_and_tail() -> Non
     """What the recorded runs show: the 4-thread pool answers 1.97x fewer requests (its
     502s are no throughput), its p50 is 3.06x and its p95/p99 over 3x worse, all
     significant; its 11% of 502s, bunched in its last 1.5 s, are beyond the threshold and
-    not significant as a rate (p=0.35: one burst in one run is one event, not a spread of
+    not significant as a rate (p=0.68: one burst in one run is one event, not a spread of
     seconds), but they last to the end of the run: it never recovered from the fault."""
     c = compare_runs(A, SMALL, DEFAULTS, allow_different_profile=True)
     assert [m.name for m in c.regressions] == [
@@ -144,7 +144,9 @@ def test_small_pool_is_slower_than_best_practice_in_throughput_and_tail() -> Non
         "recovery time",
     ]
     assert verdicts(c)["error rate"] is Verdict.NOT_SIGNIFICANT
-    assert c.metric("error rate").significance == "p=0.35 >= 0.05 (15 vs 15 s)"
+    assert c.metric("error rate").significance == (
+        "p=0.68 >= 0.05 (block bootstrap over seconds, 2 s blocks, 15 vs 15)"
+    )
     assert c.metric("error rate").change == "+11.19 pp"
     assert c.metric("throughput").change == "1.97x slower"
     code, out = compare(A, SMALL, allow_different_profile=True)
@@ -152,7 +154,8 @@ def test_small_pool_is_slower_than_best_practice_in_throughput_and_tail() -> Non
     assert "note: different profile: base 'best-practice', head 'small-pool'" in out
     assert re.search(
         r"regression: throughput: 67\.56 req/s vs 132\.89 req/s: 1\.97x slower "
-        r"\(threshold 1\.10x\) and significant; p=0\.00036 < 0\.05 \(15 vs 15 s\)$",
+        r"\(threshold 1\.10x\) and significant; p=0\.0005 < 0\.05 \(block bootstrap over "
+        r"seconds, 2 s blocks, 15 vs 15\)$",
         out,
         re.MULTILINE,
     )
@@ -162,40 +165,65 @@ def test_small_pool_is_slower_than_best_practice_in_throughput_and_tail() -> Non
 # --------------------------------------------------------------------------- derived runs
 
 
-def test_doubled_latencies_are_a_latency_regression(tmp_path: Path) -> None:
-    head = copy_run(A, tmp_path)
-    rewrite_records(head, lambda rs: [r._replace(latency_ms=2 * r.latency_ms) for r in rs])
-    c = compare_runs(A, head, DEFAULTS)
-    assert [m.name for m in c.regressions] == ["latency p50", "latency p95", "latency p99"]
-    assert c.metric("latency p99").head == 2 * 139.289
-    assert c.metric("latency p99").significance == "p=0.031 < 0.05 (15 vs 15 s)"
-    assert c.metric("throughput").verdict is Verdict.SAME
-    code, out = compare(A, head)
-    assert code == 1
-    assert out.splitlines()[-1] == (
-        "regression: latency p99: 278.58 ms vs 139.29 ms: 2.00x slower (threshold 1.50x) "
-        "and significant; p=0.031 < 0.05 (15 vs 15 s)"
-    )
+def make_repeats(tmp_path: Path, name: str, runs: list[Path]) -> Path:
+    """A folder as `bench --repeat N` writes it: runs/<i>/ and repeats.json."""
+    folder = tmp_path / name
+    (folder / "runs").mkdir(parents=True)
+    for i, source in enumerate(runs, 1):
+        shutil.copytree(source, folder / "runs" / str(i))
+    index = {"schema": "tomcat-bench/repeats", "runs": [{"run": f"runs/{i}"} for i in
+             range(1, len(runs) + 1)]}  # fmt: skip
+    (folder / "repeats.json").write_text(json.dumps(index))
+    return folder
 
 
-def test_doubled_latencies_against_the_other_repeat(tmp_path: Path) -> None:
-    """Against a different run the seconds spread more: p50 (1.74x) is not significant."""
-    head = copy_run(B, tmp_path)
-    rewrite_records(head, lambda rs: [r._replace(latency_ms=2 * r.latency_ms) for r in rs])
-    c = compare_runs(A, head, DEFAULTS)
-    assert [m.name for m in c.regressions] == ["latency p95", "latency p99"]
-    assert c.metric("latency p50").verdict is Verdict.NOT_SIGNIFICANT
-    assert c.metric("latency p50").significance == "p=0.056 >= 0.05 (15 vs 15 s)"
+def doubled(run_dir: Path, tmp_path: Path, name: str, factor: float = 2.0) -> Path:
+    copy = copy_run(run_dir, tmp_path, name)
+    rewrite_records(copy, lambda rs: [r._replace(latency_ms=factor * r.latency_ms) for r in rs])
+    return copy
 
 
-def test_halved_latencies_are_an_improvement_not_a_regression(tmp_path: Path) -> None:
-    head = copy_run(A, tmp_path)
-    rewrite_records(head, lambda rs: [r._replace(latency_ms=r.latency_ms / 2) for r in rs])
+def test_one_short_run_a_side_cannot_tell_doubled_latency_from_its_own_warmup(
+    tmp_path: Path,
+) -> None:
+    """Issue 13, case 8: a rank test on seconds called a doubled p99 significant (p=0.031)
+    from one 15 s run a side, as if its seconds were independent. They are not: this run's
+    per-second p50 falls from 75 ms to 10 ms as it warms up. The bootstrap over blocks of
+    seconds says the change is beyond the threshold but not significant, and the note
+    says to repeat the runs."""
+    head = doubled(A, tmp_path, "head")
     c = compare_runs(A, head, DEFAULTS)
     assert c.regressions == ()
-    p99 = c.metric("latency p99")
+    assert c.metric("latency p50").verdict is Verdict.NOT_SIGNIFICANT
+    assert c.metric("latency p99").head == 2 * 139.289
+    assert any(n.startswith("speed judged on one run a side: a moving-block") for n in c.notes)
+    assert c.metric("throughput").verdict is Verdict.SAME
+
+
+def test_repeats_a_side_find_the_doubled_latency_across_runs(tmp_path: Path) -> None:
+    """Four runs a side, each one value: an exact permutation test reaches p = 2/70."""
+    base = make_repeats(tmp_path, "base", [A, B, A, B])
+    heads = [doubled(A, tmp_path, "h1"), doubled(B, tmp_path, "h2")]
+    head = make_repeats(tmp_path, "head", [*heads, *heads])
+    c = compare_runs(base, head, DEFAULTS)
+    assert [m.name for m in c.regressions] == ["latency p50", "latency p95", "latency p99"]
+    assert c.metric("latency p99").significance == ("p=0.029 < 0.05 (runs, permutation, 4 vs 4)")
+    assert any(n.startswith("speed judged across runs (4 vs 4)") for n in c.notes)
+    code, out = compare(base, head)
+    assert code == 1
+    assert out.splitlines()[-1].startswith("regression: latency p99: ")
+    # Halved instead: an improvement, never a regression.
+    halves = [doubled(A, tmp_path, "g1", 0.5), doubled(B, tmp_path, "g2", 0.5)]
+    faster = make_repeats(tmp_path, "faster", [*halves, *halves])
+    p99 = compare_runs(base, faster, DEFAULTS).metric("latency p99")
     assert (p99.change, p99.verdict) == ("2.00x faster", Verdict.IMPROVEMENT)
-    assert compare(A, head)[0] == 0
+
+
+def test_the_runs_of_a_side_must_be_alike(tmp_path: Path) -> None:
+    base = make_repeats(tmp_path, "base", [A, SMALL])
+    code, out = compare(base, B)
+    assert code == 2
+    assert "cannot compare: the runs of base differ: different profile" in out
 
 
 def test_errors_spread_over_the_run_are_an_error_rate_regression(tmp_path: Path) -> None:
@@ -437,34 +465,32 @@ def test_head_that_never_recovers_is_a_regression(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- statistics
 
 
-def test_mann_whitney_matches_scipys_asymptotic_example() -> None:
-    # scipy.stats.mannwhitneyu docs: males vs females, method="asymptotic": U=17, p=0.1113...
-    males, females = [19.0, 22, 16, 29, 24], [20.0, 11, 17, 12]
-    test = mann_whitney_u(males, females)
-    assert test.u_head == 3.0  # females' U; the males' is 5 * 4 - 3 = 17
-    assert test.p == pytest.approx(0.11134688653314041, rel=1e-12)
+def test_a_permutation_test_across_runs_is_exact() -> None:
+    # 3 vs 3 runs, fully separated: 2 of the C(6, 3) = 20 splits are as extreme, p = 0.1.
+    test = permutation_test([100.0, 101.0, 102.0], [90.0, 91.0, 92.0])
+    assert test.p == pytest.approx(0.1)
     assert not test.head_higher
-    assert mann_whitney_u(females, males).head_higher
+    assert smallest_p(3, 3) == pytest.approx(0.1)
+    assert smallest_p(5, 5) == pytest.approx(2 / 252)
+    # Identical runs: no evidence of a difference.
+    assert permutation_test([5.0] * 4, [5.0] * 4).p == 1.0
+    with pytest.raises(ValueError, match="values on both sides"):
+        permutation_test([], [1.0])
 
 
-def test_mann_whitney_corrects_for_ties() -> None:
-    # Ranks 1, 3, 3, 3, 5.5, 5.5; head's U = 14 - 6 = 8; variance 9/12 * (7 - 30/30) = 4.5;
-    # z = (|8 - 4.5| - 0.5) / sqrt(4.5) = sqrt(2), so p = erfc(1).
-    test = mann_whitney_u([1.0, 2.0, 2.0], [2.0, 3.0, 3.0])
-    assert test.u_head == 8.0
-    assert test.p == pytest.approx(math.erfc(1.0), rel=1e-12)
-
-
-def test_mann_whitney_of_identical_values_finds_nothing() -> None:
-    assert mann_whitney_u([0.0] * 15, [0.0] * 15).p == 1.0
-    with pytest.raises(ValueError, match="samples on both sides"):
-        mann_whitney_u([], [1.0])
-
-
-def test_too_few_seconds_cannot_be_significant() -> None:
-    assert can_be_significant(3, 3, 0.1)  # smallest p: 1 / C(6, 3) = 0.05
-    assert not can_be_significant(3, 3, 0.05)
-    assert not can_be_significant(0, 15, 0.5)
+def test_a_level_shift_between_two_runs_is_not_taken_for_proof() -> None:
+    """Issue 13, case 8: a rank test on seconds found p ~ 1e-6 for any steady level shift.
+    The block bootstrap keeps the seconds' correlation; 30 s of a noisy level that drifts
+    differs from a copy shifted by 2% by no more than noise."""
+    rng = random.Random(7)
+    level, base = 100.0, []
+    for _ in range(30):
+        level += rng.gauss(0, 3)  # a slow drift: seconds are not independent
+        base.append(level + rng.gauss(0, 2))
+    head = [v * 0.98 for v in base[::-1]]
+    assert block_bootstrap(base, head).p > 0.05
+    # A real change, ten times the noise, is still found.
+    assert block_bootstrap(base, [v * 0.5 for v in base]).p < 0.01
 
 
 def record(t_s: float, outcome: str = "kept") -> Record:
@@ -579,7 +605,8 @@ def test_markdown_table_for_a_ci_log(tmp_path: Path) -> None:
     )
     assert lines[2] == "| metric | base | head | change | significance | verdict |"
     p99_row = (
-        "| latency p99 | 139.29 ms | 460.74 ms | 3.31x slower | p=5.7e-05 < 0.05 (15 vs 15 s) |"
+        "| latency p99 | 139.29 ms | 460.74 ms | 3.31x slower | p=0.0005 < 0.05 (block bootstrap "
+        "over seconds, 2 s blocks, 15 vs 15) |"
     )
     assert f"{p99_row} **regression** |" in lines
     assert "| sessions kept | 10/10 | 10/10 | same | exact | same |" in lines
