@@ -6,7 +6,7 @@ LB       ?= nginx-rr
 SESSIONS ?= redis
 PY       := .venv/bin/python
 
-.PHONY: setup bench storebench profiles webui matrix capacity perf compare ci-bench lab-up lab-status lab-down report test lint unit integration
+.PHONY: schemas setup bench storebench profiles webui matrix capacity perf compare ci-bench lab-up lab-status lab-down report test lint unit integration
 
 setup:
 	@scripts/setup
@@ -73,6 +73,10 @@ compare:
 # The CI gate: a 20 s smoke bench compared with results/baselines/smoke (see scripts/ci-bench).
 ci-bench: setup
 	@scripts/ci-bench
+
+# The JSON Schema of every results document, from harness/results/models.py.
+schemas: setup
+	$(PY) -c 'from pathlib import Path; from harness.results.models import write_schemas; write_schemas(Path("docs/schema"))'
 
 lint: setup
 	$(PY) -m ruff check harness locustfiles tests

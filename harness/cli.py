@@ -38,7 +38,7 @@ from harness.lab.lab import SESSION_STORES
 from harness.lab.topology import DEFAULT_NET, DEFAULT_RUN_DIR
 from harness.profiles import Profile, ProfileError, available_profiles, load_profile
 from harness.report import director_words
-from harness.results import RESULTS_DIR, new_run_dir, write_repeats
+from harness.results import RESULTS_DIR, new_run_dir, read_manifest, write_repeats
 from harness.results.checks import (
     METRICS,
     Check,
@@ -424,7 +424,7 @@ def cmd_profiles(args: argparse.Namespace) -> int:
         if "error" in entry:
             table.add_row(entry["profile"], f"could not run: {entry['error']}")
             continue
-        s = json.loads((out / entry["run"] / "run.json").read_text())["summary"]
+        s = read_manifest(out / entry["run"])["summary"]
         table.add_row(
             entry["profile"],
             f"{s['rps']:.1f}",

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import html
-import json
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -30,6 +29,7 @@ from harness.results import (
     nearest_rank,
     number,
     percentile,
+    read_manifest,
 )
 from harness.results.effects import describe_effects
 from harness.verdicts import fates_line, window_line
@@ -95,13 +95,6 @@ class Fault:
 
 
 # --------------------------------------------------------------------------- loading
-
-
-def _load_run(path: Path) -> dict[str, Any]:
-    data = json.loads(path.read_text(encoding="utf-8"))
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON object")
-    return data
 
 
 def _faults(run: dict[str, Any]) -> list[Fault]:
@@ -881,7 +874,7 @@ def render_page(
 
 def write_report(run_dir: Path) -> Path:
     """Write run_dir/report.html from run.json and the requests file; return its path."""
-    run = _load_run(run_dir / "run.json")
+    run = read_manifest(run_dir)
     requests_name = str(dig(run, "files", "requests") or "requests.csv.gz")
     requests_path = run_dir / requests_name
     found = requests_path.is_file()

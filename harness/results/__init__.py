@@ -38,7 +38,7 @@ from hdrh.histogram import HdrHistogram
 
 from harness import __version__
 from harness.artifacts import REPO_ROOT
-from harness.results import outcomes
+from harness.results import models, outcomes
 from harness.results.effects import fault_effects
 from harness.results.judgement import Judgement, judge
 
@@ -57,6 +57,7 @@ REQUESTS_FILE = "requests.csv.gz"
 # bench --repeat N: one folder, its runs under runs/, listed in this index.
 REPEATS_FILE = "repeats.json"
 REPEATS_SCHEMA = "tomcat-bench/repeats"
+STOREBENCH_SCHEMA = "tomcat-bench/storebench"
 FIELDS = ("t_s", "user", "session", "node", "counter", "outcome", "latency_ms", "status")
 # Written only by open-model runs (a fixed arrival rate): older readers ignore them.
 OPEN_MODEL_FIELDS = ("intended_s", "corrected_ms")
@@ -403,27 +404,22 @@ def write_repeats(folder: Path, runs: Sequence[Path], *, complete: bool) -> Path
 
 
 def write_manifest(run_dir: Path, data: dict[str, Any]) -> Path:
+    """run.json, checked against its model first: a writer cannot leave a document its
+    readers would refuse."""
+    kind = str(data.get("schema", "")).removeprefix("tomcat-bench/")
+    models.check(data, kind, run_dir / "run.json")
     path = run_dir / "run.json"
     path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
     return path
 
 
 def read_manifest(run_dir: Path) -> dict[str, Any]:
+    """run.json as a dict, once results/models.py has checked its kind, version and shape."""
     path = run_dir / "run.json"
-    try:
-        data: dict[str, Any] = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ValueError(f"{path}: not a results folder (no run.json)") from None
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: not valid JSON: {error}") from None
-    if data.get("schema") != SCHEMA:
-        raise ValueError(f"{path}: schema: expected {SCHEMA!r}, got {data.get('schema')!r}")
-    if data.get("schema_version") not in READABLE_VERSIONS:
-        readable = ", ".join(str(v) for v in READABLE_VERSIONS)
-        raise ValueError(
-            f"{path}: schema_version: this harness reads {readable}, "
-            f"got {data.get('schema_version')!r}"
-        )
+    if not path.is_file():
+        raise ValueError(f"{path}: not a results folder (no run.json)")
+    models.read(path, "run")
+    data: dict[str, Any] = json.loads(path.read_text())
     return data
 
 

@@ -19,6 +19,7 @@ from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
 from harness.report import _CSS, PLOTLY_CONFIG
+from harness.results import models
 from harness.storebench.cells import human_size
 from harness.storebench.run import load_data
 from harness.storebench.verdicts import VERDICTS_FILE
@@ -430,6 +431,7 @@ def render(run: Row, verdicts: Sequence[Row], data: dict[str, list[Row]]) -> str
 
 
 def write_report(run_dir: Path) -> Path:
+    models.read(run_dir / "run.json", "storebench")  # kind, version and shape, or one line
     run = json.loads((run_dir / "run.json").read_text())
     verdicts_path = run_dir / VERDICTS_FILE
     verdicts = json.loads(verdicts_path.read_text()) if verdicts_path.exists() else []

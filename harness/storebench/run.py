@@ -33,7 +33,7 @@ from harness import commands
 from harness.lab import stores
 from harness.lab.processes import Endpoint, LabError
 from harness.lab.topology import check_net
-from harness.results import RESULTS_DIR, manifest, new_run_dir, write_manifest
+from harness.results import RESULTS_DIR, STOREBENCH_SCHEMA, manifest, new_run_dir, write_manifest
 from harness.storebench import cells, e2e, memory, native, restart
 from harness.storebench.servers import MemcachedServer, RedisServer, Running, Server, StoreDied
 from harness.storebench.verdicts import CONTROL, VERDICTS_FILE, judge
@@ -424,6 +424,9 @@ def _write_manifest(
         run_id=run_dir.name,
         start_epoch=started,
         end_epoch=time.time(),
+        # Its own document, not a bench run: readers of runs refuse it by its schema.
+        schema=STOREBENCH_SCHEMA,
+        schema_version=1,
         kind="storebench",
         complete=complete,
         incomplete=error,

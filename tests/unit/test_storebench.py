@@ -293,7 +293,8 @@ def test_report_is_self_contained_and_answers_each_claim(tmp_path: Path) -> None
         (tmp_path / f"{name}.json").write_text(json.dumps(data[name]))
     verdicts = judge(**copy.deepcopy(data))
     (tmp_path / "verdicts.json").write_text(json.dumps(verdicts))
-    run = {"run_id": "fixture", "complete": False, "incomplete": "StoreDied: redis died",
+    run = {"schema": "tomcat-bench/storebench", "schema_version": 1,
+           "run_id": "fixture", "complete": False, "incomplete": "StoreDied: redis died",
            "fairness": ["both stores side by side"], "versions": {"redis": "7.0.15"}}  # fmt: skip
     (tmp_path / "run.json").write_text(json.dumps(run))
     page = write_report(tmp_path).read_text()
