@@ -32,7 +32,7 @@ import json
 import math
 import statistics
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol, cast
@@ -659,8 +659,8 @@ _EXACT = (
         kept_view=True,
     ),
     _Exact("data kept", "data_lost", "lost data (counter went back)", kept_view=True),
-    _Exact("replayed", "replayed", "saw a replayed request", kept_view=False),
 )
+_REPLAYED = _Exact("replayed", "replayed", "saw a replayed request", kept_view=False)
 
 
 def correctness(judgement: Judgement) -> dict[str, int]:
@@ -708,6 +708,33 @@ def _judge_exact(spec: _Exact, base: dict[str, Any], head: dict[str, Any]) -> Me
         spec.name, b_value, h_value, b_text, h_text, change, "exact", verdict,
         f"{spec.name}: {reason}",
     )  # fmt: skip
+
+
+def _judge_replays(base: _Side, head: _Side, alpha: float) -> Metric:
+    """Replays are counted exactly, but they come and go between repeats of one
+    configuration (a balancer retrying what a dying node had already run: 0 to 2 users in
+    ten repeats of the smoke bench), so more of them is a regression only across runs."""
+    b = [correctness(r.judgement)["replayed"] for r in base.runs]
+    h = [correctness(r.judgement)["replayed"] for r in head.runs]
+    worst = _judge_exact(_REPLAYED, {"replayed": max(b)}, {"replayed": max(h)})
+    if worst.verdict is not Verdict.REGRESSION:
+        return worst
+    test = None
+    if min(len(b), len(h)) >= 2 and smallest_p(len(b), len(h)) < alpha:
+        test = permutation_test([float(v) for v in b], [float(v) for v in h])
+    if test is not None and test.p < alpha and test.head_higher:
+        return replace(worst, significance=test.words(alpha))
+    why = (
+        test.words(alpha)
+        if test
+        else "one run a side cannot tell: replays vary between repeats; repeat the runs"
+    )
+    return replace(
+        worst,
+        significance=why,
+        verdict=Verdict.NOT_SIGNIFICANT,
+        reason=f"replayed: {max(h)} users saw a replayed request in head, {max(b)} in base; {why}",
+    )
 
 
 # --------------------------------------------------------------------------- comparison
@@ -818,6 +845,7 @@ def compare_runs(
     base, head = _load_side(base_dir, "base"), _load_side(head_dir, "head")
     b_correct, h_correct = _worst_correctness(base), _worst_correctness(head)
     exact = [_judge_exact(spec, b_correct, h_correct) for spec in _EXACT]
+    exact.append(_judge_replays(base, head, thresholds.significance.alpha))
     alpha = thresholds.significance.alpha
     try:
         notes = _check_sides(base, head, allow_different_profile)
