@@ -48,6 +48,7 @@ from harness.results.checks import (
     read_check_file,
 )
 from harness.results.effects import describe_effects
+from harness.results.models import read as read_document
 from harness.verdicts import fates_line, recovery_words, window_line
 
 log = logging.getLogger("harness")
@@ -389,6 +390,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     strategies = _names(args.strategies, SESSION_STORES, "--strategies")
     with console.status("matrix") as status:
         matrix_dir = run_matrix(_plan(args), balancers, strategies, progress=status.update)
+    read_document(matrix_dir / "verdicts.json", "verdicts")  # kind and shape, or one line
     cells = json.loads((matrix_dir / "verdicts.json").read_text())
     table = Table(
         "balancer", "sessions", "fault", "kept", "data kept", "failed", "recovery", "verdict"
@@ -418,6 +420,7 @@ def cmd_profiles(args: argparse.Namespace) -> int:
     profiles = [load_profile(name) for name in names]  # all checked before any lab starts
     with console.status("profiles") as status:
         out = run_profiles(_plan(args), profiles, progress=status.update)
+    read_document(out / INDEX_FILE, "profiles")
     index = json.loads((out / INDEX_FILE).read_text())
     table = Table("profile", "req/s", "p50 ms", "p95 ms", "p99 ms", "failures", "throughput is")
     for entry in index["runs"]:

@@ -28,7 +28,6 @@ raises CannotCompare (exit 2).
 from __future__ import annotations
 
 import html
-import json
 import math
 import statistics
 from collections.abc import Callable, Sequence
@@ -50,6 +49,7 @@ from harness.results import (
     Record,
     dig,
     load_records,
+    models,
     nearest_rank,
     number,
     read_manifest,
@@ -193,10 +193,10 @@ def _load_side(path: Path, role: str) -> _Side:
         run = _load_run(path, role)
         return _Side(run.name, (run,))
     try:
-        listed = json.loads(index.read_text())["runs"]
-        runs = tuple(_load_run(path / str(entry["run"]), role) for entry in listed)
-    except (json.JSONDecodeError, KeyError, TypeError) as error:
-        raise CannotCompare(f"{role}: {index}: not a repeats index: {error}") from None
+        listed = models.read(index, "repeats").runs
+    except ValueError as error:
+        raise CannotCompare(f"{role}: {error}") from None
+    runs = tuple(_load_run(path / entry.run, role) for entry in listed)
     if not runs:
         raise CannotCompare(f"{role}: {index}: lists no run")
     return _Side(f"{path.name} ({len(runs)} runs)", runs)

@@ -7,7 +7,6 @@ verdicts.json (every cell) and matrix.html (the table, linking each cell's repor
 from __future__ import annotations
 
 import html
-import json
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -30,6 +29,7 @@ from harness.report import (
     write_report,
 )
 from harness.results import dig, iso, load_records, new_run_dir, read_manifest
+from harness.results.models import write_document
 from harness.verdicts import recovery_words, write_verdicts
 
 log = logging.getLogger(__name__)
@@ -71,22 +71,20 @@ def run_matrix(
             write_verdicts(matrix_dir, cells)
             page = render_matrix(cells, matrix_dir.name, cells_figure(cells, matrix_dir))
             (matrix_dir / "matrix.html").write_text(page)
-    (matrix_dir / "matrix.json").write_text(
-        json.dumps(
-            {
-                "schema": "tomcat-bench/matrix",
-                "schema_version": 1,
-                "started_at": iso(started),
-                "ended_at": iso(time.time()),
-                "profile": template.profile.name,
-                "duration_s": template.duration_s,
-                "users": template.users,
-                "balancers": list(balancers),
-                "sessions": list(strategies),
-            },
-            indent=2,
-        )
-        + "\n"
+    write_document(
+        matrix_dir / "matrix.json",
+        {
+            "schema": "tomcat-bench/matrix",
+            "schema_version": 1,
+            "started_at": iso(started),
+            "ended_at": iso(time.time()),
+            "profile": template.profile.name,
+            "duration_s": template.duration_s,
+            "users": template.users,
+            "balancers": list(balancers),
+            "sessions": list(strategies),
+        },
+        "matrix",
     )
     return matrix_dir
 

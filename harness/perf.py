@@ -13,7 +13,6 @@ nothing, it reports.
 from __future__ import annotations
 
 import csv
-import json
 import statistics
 import sys
 import time
@@ -30,6 +29,7 @@ from harness.lab import Lab, Topology
 from harness.lab.tomcat import get_json
 from harness.profiles import Profile
 from harness.results import RESULTS_DIR, iso, machine, new_run_dir
+from harness.results.models import write_document
 
 PERF_FILE = "perf.json"
 WARMUP_STEADY = 0.05  # two warm-up steps within 5% of each other: the JVM is warm
@@ -364,6 +364,6 @@ def run_perf(plan: PerfPlan, *, progress: Progress = _quiet) -> dict[str, Any]:
         "cpu_note": "generator CPU is the kernel's rusage of the reaped process tree; for "
         "Locust, less the CPU it used before its first connection (its start-up)",
     }
-    (out / PERF_FILE).write_text(json.dumps(data, indent=2) + "\n")
+    write_document(out / PERF_FILE, data, "perf")
     data["run_dir"] = str(out)
     return data

@@ -37,6 +37,7 @@ from harness.report import (
     write_report,
 )
 from harness.results import dig, iso, load_records, new_run_dir, read_manifest
+from harness.results.models import write_document
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ def _write(out: Path, template: BenchPlan, runs: list[dict[str, Any]], started: 
         "faults": [str(f) for f in template.fault_specs()],
         "runs": runs,
     }
-    (out / INDEX_FILE).write_text(json.dumps(index, indent=2) + "\n")
+    write_document(out / INDEX_FILE, index, "profiles")
     write_comparison(out)
 
 

@@ -8,7 +8,6 @@ unstable without any fault, whatever the fault then does.
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 
 from harness.results import outcomes as o
 from harness.results.judgement import Judgement
+from harness.results.models import write_document
 
 VERDICTS_FILE = "verdicts.json"
 
@@ -152,6 +152,4 @@ def window_line(window: dict[str, Any]) -> str:
 
 
 def write_verdicts(run_dir: Path, cells: list[dict[str, Any]]) -> Path:
-    path = run_dir / VERDICTS_FILE
-    path.write_text(json.dumps(cells, indent=2) + "\n")
-    return path
+    return write_document(run_dir / VERDICTS_FILE, cells, "verdicts")

@@ -8,7 +8,6 @@ report and compare read like a Locust run's.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import subprocess
@@ -45,6 +44,7 @@ from harness.results import (
     write_manifest,
     write_records,
 )
+from harness.results.models import write_document
 from harness.telemetry import TELEMETRY_FILE
 
 log = logging.getLogger(__name__)
@@ -270,7 +270,7 @@ def _write_sweep(
         "step_s": plan.step_s,
         "steps": list(rows),
     }
-    (sweep_dir / SWEEP_FILE).write_text(json.dumps(data, indent=2) + "\n")
+    write_document(sweep_dir / SWEEP_FILE, data, "capacity")
     (sweep_dir / "capacity.html").write_text(render_sweep(data))
 
 

@@ -392,15 +392,13 @@ def manifest(
 
 def write_repeats(folder: Path, runs: Sequence[Path], *, complete: bool) -> Path:
     """repeats.json: the runs of one plan (bench --repeat N), which compare reads as one side."""
-    path = folder / REPEATS_FILE
     data = {
         "schema": REPEATS_SCHEMA,
         "schema_version": 1,
         "complete": complete,
         "runs": [{"run": str(run.relative_to(folder))} for run in runs],
     }
-    path.write_text(json.dumps(data, indent=2) + "\n")
-    return path
+    return models.write_document(folder / REPEATS_FILE, data, "repeats")
 
 
 def write_manifest(run_dir: Path, data: dict[str, Any]) -> Path:

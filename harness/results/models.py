@@ -245,6 +245,13 @@ def check(data: Any, kind: str, where: Path) -> None:
         raise ValueError(describe(where, error)) from None
 
 
+def write_document(path: Path, data: Any, kind: str) -> Path:
+    """Write a document once it fits its model: no writer leaves what readers refuse."""
+    check(data, kind, path)
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    return path
+
+
 def json_schemas() -> dict[str, dict[str, Any]]:
     """The JSON Schema of every kind, by file name."""
     return {

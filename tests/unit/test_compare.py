@@ -30,7 +30,14 @@ from harness.compare import (
     render_table,
     run,
 )
-from harness.results import Record, load_records, read_manifest, summarize, write_records
+from harness.results import (
+    Record,
+    load_records,
+    read_manifest,
+    summarize,
+    write_records,
+    write_repeats,
+)
 from harness.results.judgement import judge
 from harness.significance import block_bootstrap, permutation_test, smallest_p
 
@@ -171,9 +178,8 @@ def make_repeats(tmp_path: Path, name: str, runs: list[Path]) -> Path:
     (folder / "runs").mkdir(parents=True)
     for i, source in enumerate(runs, 1):
         shutil.copytree(source, folder / "runs" / str(i))
-    index = {"schema": "tomcat-bench/repeats", "runs": [{"run": f"runs/{i}"} for i in
-             range(1, len(runs) + 1)]}  # fmt: skip
-    (folder / "repeats.json").write_text(json.dumps(index))
+    write_repeats(folder, [folder / "runs" / str(i) for i in range(1, len(runs) + 1)],
+                  complete=True)  # fmt: skip
     return folder
 
 
