@@ -10,13 +10,16 @@ user's state is simply replaced by its newest report.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 from hdrh.histogram import HdrHistogram
-from session_tracking import DATA_LOST, ERROR, NEW, OUTCOMES, REPLAYED, SESSION_LOST
+from session_tracking import DATA_LOST, ERROR, KEPT, NEW, OUTCOMES, REPLAYED, SESSION_LOST
+
+from harness.results import outcomes as fate
 
 # HDR settings: microseconds from 1 us to one hour, 3 significant digits (0.1% error).
 HDR_LOWEST_US: Final = 1
@@ -111,16 +114,32 @@ class UserState:
     replayed: bool = False  # counter jumped: a request ran twice
     requests: int = 0
     errors: int = 0
+    answered_epoch: float = 0.0  # its last reply of its session (0: none yet)
 
     def to_list(self) -> list[Any]:
-        return [self.node, self.lost, self.data_lost, self.replayed, self.requests, self.errors]
+        return [self.node, self.lost, self.data_lost, self.replayed, self.requests,
+                self.errors, self.answered_epoch]  # fmt: skip
 
     @classmethod
     def from_list(cls, data: list[Any]) -> UserState:
-        node, lost, data_lost, replayed, requests, errors = data
+        node, lost, data_lost, replayed, requests, errors, *rest = data
         return cls(
-            str(node), bool(lost), bool(data_lost), bool(replayed), int(requests), int(errors)
-        )
+            str(node), bool(lost), bool(data_lost), bool(replayed), int(requests), int(errors),
+            float(rest[0]) if rest else 0.0,
+        )  # fmt: skip
+
+    def fate(self, fault_epoch: float | None) -> str:
+        """The results' judgement, live: its worst fate so far, a fault being the latest
+        one delivered (a user not answered in its session since then is unanswered)."""
+        if self.lost:
+            return fate.LOST
+        if self.data_lost:
+            return fate.DATA
+        if fault_epoch is not None and self.answered_epoch < fault_epoch:
+            return fate.UNANSWERED
+        if self.replayed:
+            return fate.REPLAY
+        return fate.KEPT_FATE
 
 
 class SessionBoard:
@@ -159,6 +178,8 @@ class SessionBoard:
         state.lost |= outcome == SESSION_LOST
         state.data_lost |= outcome == DATA_LOST
         state.replayed |= outcome == REPLAYED
+        if outcome in (NEW, KEPT, REPLAYED):
+            state.answered_epoch = epoch if epoch is not None else time.time()
         self._count(self.outcomes, self._outcome_delta, outcome)
         if outcome != ERROR:  # an error's latency is no service (as the harness's HDR)
             self.latencies.record(node, latency_ms)
@@ -201,22 +222,37 @@ class SessionBoard:
 
     # -- what the tab shows ------------------------------------------------------
 
+    def latest_fault_epoch(self) -> float | None:
+        """When the latest fault that was delivered happened (none: None)."""
+        times = [
+            float(f["epoch"])
+            for f in self.faults
+            if isinstance(f.get("epoch"), int | float) and not f.get("fault_error")
+        ]
+        return max(times) if times else None
+
     def counts(self) -> dict[str, Any]:
         states = list(self.users.values())
         answered = [s for s in states if s.requests > s.errors]
         users_on: dict[str, int] = {}
         for s in answered:
             users_on[s.node] = users_on.get(s.node, 0) + 1
+        # Judged as the results judge: every user with a reply of its session.
+        fault_epoch = self.latest_fault_epoch()
+        fates = dict.fromkeys(fate.FATES, 0)
+        for s in states:
+            if s.answered_epoch or s.lost or s.data_lost:
+                fates[s.fate(fault_epoch)] += 1
+        judged = sum(fates.values())
         return {
             "users": len(states),
-            "sessions_kept": sum(1 for s in answered if not s.lost),
-            "sessions_lost": sum(1 for s in states if s.lost),
-            # As in the results' verdicts: a replay breaks the counter's continuity too.
-            "counter_continued": sum(
-                1 for s in answered if not (s.lost or s.data_lost or s.replayed)
-            ),
-            "data_lost": sum(1 for s in states if s.data_lost),
-            "replayed": sum(1 for s in states if s.replayed),
+            "judged": judged,
+            "fates": fates,
+            "sessions_kept": judged - fates[fate.LOST] - fates[fate.UNANSWERED],
+            "sessions_lost": fates[fate.LOST],
+            "data_lost": fates[fate.DATA],
+            "unanswered": fates[fate.UNANSWERED],
+            "replayed": fates[fate.REPLAY],
             "no_answer": len(states) - len(answered),
             "requests": sum(self.outcomes.values()),
             "outcomes": dict(self.outcomes),
@@ -230,17 +266,13 @@ class SessionBoard:
         """The Sessions tab's table: one row per figure, in reading order."""
         c = self.counts()
         users = c["users"]
+        judged = c["judged"]
         rows = [
-            _row("users", users, "simulated users seen so far"),
-            _row("sessions kept", c["sessions_kept"], f"of {users}: never got another session id"),
-            _row("sessions lost", c["sessions_lost"], "got a different session id at least once"),
-            _row(
-                "counter continued",
-                c["counter_continued"],
-                f"of {users}: same session, counter always +1",
+            _row("users", users, f"simulated users seen so far; {judged} with a reply judged"),
+            *(
+                _row(fate.FATE_WORDS[name], c["fates"][name], f"of {judged}: {FATE_DETAIL[name]}")
+                for name in reversed(fate.FATES)
             ),
-            _row("data lost", c["data_lost"], "same session, but the counter went back"),
-            _row("replayed", c["replayed"], "counter jumped: a request ran twice"),
             _row("requests", c["requests"], _outcome_text(c["outcomes"])),
         ]
         total = sum(c["node_requests"].values()) or 1
@@ -267,6 +299,16 @@ class SessionBoard:
             )
         rows.extend(fault_rows(c["faults"], self.first_epoch))
         return rows
+
+
+# The results' words (harness/results/outcomes.py), each with what it means here.
+FATE_DETAIL: Final = {
+    fate.KEPT_FATE: "same session, counter always +1",
+    fate.REPLAY: "counter jumped: a request ran twice (a balancer's retry)",
+    fate.UNANSWERED: "no reply of its session since the latest fault",
+    fate.DATA: "same session, but the counter went back",
+    fate.LOST: "got a different session id",
+}
 
 
 def _row(what: str, value: object, detail: str) -> dict[str, str]:

@@ -37,7 +37,9 @@ def test_counts_follow_each_users_worst_outcome() -> None:
     assert c["users"] == 3
     assert c["sessions_kept"] == 2  # users 1 and 1001
     assert c["sessions_lost"] == 1
-    assert c["counter_continued"] == 0  # 1 saw a replay, 2 lost it, 1001 lost data
+    # The results' fates, each user once: 1 saw a replay, 2 lost it, 1001 lost data.
+    assert c["fates"] == {"session_lost": 1, "data_lost": 1, "unanswered": 0, "replayed": 1,
+                          "kept": 0}  # fmt: skip
     assert c["data_lost"] == 1
     assert c["replayed"] == 1
     assert c["requests"] == 8
@@ -91,7 +93,7 @@ def test_rows_show_nodes_latency_and_faults() -> None:
         {"action": "sigkill", "target": "node1", "epoch": 110.5, "at_utc": "T1", "source": "web UI"}
     ]
     rows = {r["what"]: r for r in board.rows()}
-    assert rows["sessions lost"]["value"] == "1"
+    assert rows["lost their session"]["value"] == "1"
     assert rows["node node1"]["value"] == "5"
     assert rows["latency (HDR)"]["value"].startswith("p50 ")
     assert rows["fault"]["value"] == "sigkill node1"
@@ -143,3 +145,23 @@ def test_the_runs_clock_starts_at_the_first_request_of_any_worker() -> None:
     assert master.first_epoch == 50.0
     master.merge(early.delta())
     assert master.first_epoch == 40.0
+
+
+def test_a_user_not_answered_since_the_latest_fault_is_unanswered_as_in_the_results() -> None:
+    """Issue 13: the tab reads the judgement's words and rules (live: since the latest
+    delivered fault), not counts of its own."""
+    board = SessionBoard()
+    board.observe(1, "new", "node1", 1.0, epoch=100.0)
+    board.observe(2, "new", "node2", 1.0, epoch=100.1)
+    board.faults = [{"epoch": 101.0, "action": "sigkill", "target": "node1"}]
+    board.observe(1, "error", "", 50.0, epoch=102.0)
+    board.observe(2, "kept", "node2", 1.0, epoch=102.0)
+    c = board.counts()
+    assert c["fates"]["unanswered"] == 1 and c["fates"]["kept"] == 1
+    assert c["sessions_kept"] == 1
+    rows = {r["what"]: r["value"] for r in board.rows()}
+    assert rows["got no good reply after it"] == "1"
+    assert rows["kept session and data"] == "1"
+    # A fault that was not delivered judges nobody.
+    board.faults = [{"epoch": 101.0, "fault_error": "node1 is not running"}]
+    assert board.counts()["fates"]["unanswered"] == 0
