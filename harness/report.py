@@ -31,6 +31,7 @@ from harness.results import (
     percentile,
     read_manifest,
 )
+from harness.results import outcomes as o
 from harness.results.effects import describe_effects
 from harness.verdicts import fates_line, window_line
 
@@ -44,16 +45,17 @@ __all__ = [
     "write_report",
 ]
 
-OUTCOMES = ("kept", "new", "data_lost", "replayed", "session_lost", "error")
-HEALTHY_OUTCOMES = ("kept", "new")
+# The order the report stacks them in: healthy first, then worse and worse.
+OUTCOMES = (o.KEPT, o.NEW, o.DATA_LOST, o.REPLAYED, o.SESSION_LOST, o.ERROR)
+HEALTHY_OUTCOMES = tuple(o.GOOD)
 # Green means "working as intended"; warm colours grade how bad an anomaly is for a user.
 OUTCOME_COLOURS = {
-    "kept": "#2ca02c",
-    "new": "#1f77b4",
-    "replayed": "#9467bd",
-    "data_lost": "#ff7f0e",
-    "session_lost": "#8b0000",
-    "error": "#d62728",
+    o.KEPT: "#2ca02c",
+    o.NEW: "#1f77b4",
+    o.REPLAYED: "#9467bd",
+    o.DATA_LOST: "#ff7f0e",
+    o.SESSION_LOST: "#8b0000",
+    o.ERROR: "#d62728",
 }
 OTHER_COLOUR = "#7f7f7f"
 ERROR_SERIES = "errors"
