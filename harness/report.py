@@ -658,12 +658,8 @@ def _summary_rows(
         ("Requests", _fmt(s("requests"))),
         ("Failures", _failures_text(s("failures"), s("requests"))),
         ("Throughput", _fmt(s("rps"), "req/s")),
-        (
-            "Latency p50 / p95 / p99",
-            " / ".join(_fmt(s(k)) for k in ("p50_ms", "p95_ms", "p99_ms")) + " ms",
-        ),
+        *_latency_rows(run),
         *_hdr_rows(run),
-        *_corrected_rows(run),
         ("Sessions", _sessions_text(run)),
         (f"Rows in {requests_name}", _fmt(len(records))),
     ]
@@ -730,15 +726,21 @@ def _hdr_rows(run: dict[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
-def _corrected_rows(run: dict[str, Any]) -> list[tuple[str, str]]:
-    """Open-model runs: the corrected percentiles beside the measured, and which one the
-    verdicts use. Closed-model runs have no schedule to correct against."""
+def _latency_rows(run: dict[str, Any]) -> list[tuple[str, str]]:
+    """The headline latency is the one verdicts use: in the open model the latency
+    corrected for coordinated omission, the measured one beside it."""
+    keys = ("p50_ms", "p95_ms", "p99_ms")
+    measured = " / ".join(_fmt(dig(run, "summary", k)) for k in keys) + " ms"
     corrected = dig(run, "summary", "corrected")
     if not isinstance(corrected, dict):
-        return [("Latency used for verdicts", "measured (closed model: no schedule to correct)")]
-    values = " / ".join(_fmt(corrected.get(k)) for k in ("p50_ms", "p95_ms", "p99_ms"))
+        return [
+            ("Latency p50 / p95 / p99", measured),
+            ("Latency used for verdicts", "measured (closed model: no schedule to correct)"),
+        ]
+    values = " / ".join(_fmt(corrected.get(k)) for k in keys) + " ms"
     return [
-        ("Latency p50 / p95 / p99, corrected", f"{values} ms"),
+        ("Latency p50 / p95 / p99, corrected", values),
+        ("Latency p50 / p95 / p99, measured", measured),
         (
             "Latency used for verdicts",
             "corrected for coordinated omission (from each request's intended send time)",

@@ -38,6 +38,20 @@ def _replayed_by_python(records: list[Record]) -> list[str]:
     return [f"{u}:{c} lua={lua} python={py}" for _, u, c, py, lua in outcomes if py != lua]
 
 
+def _one_step(url: str, tmp_path: Path) -> tuple[list[Record], dict[str, object]]:
+    plan = CapacityPlan(
+        profile=load_profile("best-practice"),
+        connections=(4,),
+        step_s=2,
+        threads=2,
+        url=url,
+        results_dir=tmp_path,
+    )
+    result = run_capacity(plan)
+    step_dir = result.run_dir / result.steps[0]["run"]
+    return load_records(step_dir / "requests.csv.gz"), read_manifest(step_dir)["summary"]
+
+
 def test_a_sweep_keeps_one_session_per_connection_with_counters_in_order(tmp_path: Path) -> None:
     url = f"http://{NET}.1:8080/session.jsp"
     with session_server(f"{NET}.1"):
@@ -117,17 +131,8 @@ def test_a_lost_update_is_caught_reported_and_fails_the_command(tmp_path: Path) 
 def test_a_session_the_server_forgot_is_reported_lost(tmp_path: Path) -> None:
     url = f"http://{NET}.4:8080/session.jsp"
     with session_server(f"{NET}.4", forget_at=20) as sessions:
-        plan = CapacityPlan(
-            profile=load_profile("best-practice"),
-            connections=(4,),
-            step_s=2,
-            threads=2,
-            url=url,
-            results_dir=tmp_path,
-        )
-        result = run_capacity(plan)
+        records, summary = _one_step(url, tmp_path)
         forgotten = set(sessions.forgotten)
-    records = load_records(result.run_dir / result.steps[0]["run"] / "requests.csv.gz")
     lost = [r for r in records if r.outcome == "session_lost"]
     assert lost, "no lost session was reported"
     # The replacement sessions start at 1, and every forgotten session had reached 20.
@@ -136,7 +141,7 @@ def test_a_session_the_server_forgot_is_reported_lost(tmp_path: Path) -> None:
         counters = [r.counter for r in records if r.session.split(".")[0] == session]
         assert max(c or 0 for c in counters) == 20
     assert [r.outcome for r in records].count("new") == 4
-    assert result.steps[0]["sessions_lost"] == len({r.user for r in lost})
+    assert summary["sessions_lost"] == len({r.user for r in lost})
 
 
 def test_paced_latency_is_corrected_only_when_the_server_holds_requests_back(
@@ -163,20 +168,6 @@ def test_paced_latency_is_corrected_only_when_the_server_holds_requests_back(
     # Held back by the slow server, the later requests wait ever longer for their slot.
     assert corrected > 2 * measured
     assert result.steps[0]["rps"] < 200
-
-
-def _one_step(url: str, tmp_path: Path) -> tuple[list[Record], dict[str, object]]:
-    plan = CapacityPlan(
-        profile=load_profile("best-practice"),
-        connections=(4,),
-        step_s=2,
-        threads=2,
-        url=url,
-        results_dir=tmp_path,
-    )
-    result = run_capacity(plan)
-    step_dir = result.run_dir / result.steps[0]["run"]
-    return load_records(step_dir / "requests.csv.gz"), read_manifest(step_dir)["summary"]
 
 
 def test_a_rewritten_session_id_is_the_same_session(tmp_path: Path) -> None:
