@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -55,8 +56,36 @@ log = logging.getLogger("harness")
 console = Console()
 
 
+_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?$")
+
+
+def duration(text: str) -> float:
+    """Seconds from "90", "90s", "5m", "1h30m" (Locust's -t forms); argparse names the
+    option (and the environment twin's value) when it is anything else."""
+    found = _DURATION.match(text.strip())
+    if not text.strip() or found is None or not any(found.groups()):
+        raise argparse.ArgumentTypeError(f"{text!r}: seconds, or like 90s, 5m, 1h30m")
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in found.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def _optional(kind: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An option whose empty value means "not given"."""
+
+    def parse(text: str) -> Any:
+        return kind(text) if text.strip() else None
+
+    parse.__name__ = getattr(kind, "__name__", "value")
+    return parse
+
+
 def _env(option: str, default: Any) -> Any:
     return os.environ.get(f"TOMCAT_BENCH_{option.upper().replace('-', '_')}", default)
+
+
+def _flag(option: str) -> bool:
+    """A switch's environment twin: 1, true or yes turns it on."""
+    return str(_env(option, "")).strip().lower() in ("1", "true", "yes")
 
 
 def _add(parser: argparse.ArgumentParser, option: str, default: Any, help_: str, **kw: Any) -> None:
@@ -191,19 +220,19 @@ def _plan(args: argparse.Namespace) -> BenchPlan:
     target = None if args.fault_target in ("", "none") else args.fault_target
     return BenchPlan(
         profile=load_profile(args.profile),
-        duration_s=float(args.duration),
-        users=int(args.users),
-        spawn_rate=float(args.spawn_rate),
-        wait_s=float(args.wait),
+        duration_s=args.duration,
+        users=args.users,
+        spawn_rate=args.spawn_rate,
+        wait_s=args.wait,
         fault_target=target,
-        fault_at_s=float(args.fault_at) if args.fault_at else None,
+        fault_at_s=args.fault_at,
         faults=parse_faults(args.faults) if args.faults else None,
         topology=_topology(args),
         results_dir=Path(args.results_dir),
         balancer=args.balancer,
         sessions=args.sessions,
         source_net=args.source_net or None,
-        arrival_rate=float(args.arrival_rate) if args.arrival_rate else None,
+        arrival_rate=args.arrival_rate,
     )
 
 
@@ -262,7 +291,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     (the folder still holds what ran)."""
     checks = _checks(args)
     plan = _plan(args)
-    repeat = int(args.repeat)
+    repeat = args.repeat
     if repeat < 1:
         raise ValueError(f"--repeat {repeat}: at least 1")
     parent = new_run_dir(f"{plan.label or plan.profile.name}-x{repeat}", plan.results_dir) if (
@@ -824,21 +853,28 @@ def cmd_verify(args: argparse.Namespace) -> int:
 # -- main ------------------------------------------------------------------
 
 
-def _add_bench_options(parser: argparse.ArgumentParser, *, duration: str, users: str) -> None:
+def _add_bench_options(parser: argparse.ArgumentParser, *, duration_s: str, users: str) -> None:
     _add(parser, "profile", "best-practice", "profile name or .toml path")
-    _add(parser, "duration", duration, "seconds of load")
-    _add(parser, "users", users, "simulated users")
-    _add(parser, "spawn-rate", "20", "users started per second")
-    _add(parser, "wait", "0.05", "seconds each user waits between requests")
+    _add(parser, "duration", duration_s, "length of the load: 90, 90s, 5m, 1h30m", type=duration)
+    _add(parser, "users", users, "simulated users", type=int)
+    _add(parser, "spawn-rate", "20", "users started per second", type=float)
+    _add(parser, "wait", "0.05", "seconds each user waits between requests", type=float)
     _add(
         parser,
         "arrival-rate",
         "",
         "open model: requests/s in all on a fixed schedule (replaces --wait); latencies are "
         "also reported corrected for coordinated omission",
+        type=_optional(float),
     )
     _add(parser, "fault-target", "node1", "node to SIGKILL mid-run ('none' for no fault)")
-    _add(parser, "fault-at", "", "seconds into the run for the fault (default: the middle)")
+    _add(
+        parser,
+        "fault-at",
+        "",
+        "when the fault falls, like --duration (default: the middle)",
+        type=_optional(duration),
+    )
     _add(
         parser,
         "faults",
@@ -901,7 +937,7 @@ def _parser_lab(sub: Any) -> None:
 
 def _parser_bench(sub: Any) -> None:
     bench = sub.add_parser("bench", help="lab up, load with a node killed mid-run, report")
-    _add_bench_options(bench, duration="60", users="20")
+    _add_bench_options(bench, duration_s="60", users="20")
     from_env = os.environ.get("TOMCAT_BENCH_CHECKS", "")
     bench.add_argument(
         "--check",
@@ -919,6 +955,7 @@ def _parser_bench(sub: Any) -> None:
         "1",
         "run the same plan N times into one folder (runs/ and repeats.json), so compare "
         "can judge speed across runs",
+        type=int,
     )
     _add(bench, "junit", "", "write the checks as JUnit XML to this file")
     bench.set_defaults(func=cmd_bench)
@@ -926,7 +963,7 @@ def _parser_bench(sub: Any) -> None:
 
 def _parser_matrix(sub: Any) -> None:
     matrix = sub.add_parser("matrix", help="a short bench per balancer x session strategy")
-    _add_bench_options(matrix, duration="15", users="10")
+    _add_bench_options(matrix, duration_s="15", users="10")
     _add(matrix, "balancers", "all", "comma-separated balancers, or all")
     _add(matrix, "strategies", "all", "comma-separated session strategies, or all")
     matrix.set_defaults(func=cmd_matrix)
@@ -974,7 +1011,7 @@ def _parser_profiles(sub: Any) -> None:
         help="profile names or .toml paths [env TOMCAT_BENCH_PROFILES; "
         "default: default best-practice small-pool]",
     )
-    _add_bench_options(profiles, duration="20", users="20")
+    _add_bench_options(profiles, duration_s="20", users="20")
     # Profiles are compared on the same undisturbed load; a fault is opt-in here.
     for action in profiles._actions:
         if action.dest == "fault_target":
@@ -1018,7 +1055,9 @@ def _parser_compare(sub: Any) -> None:
     compare.add_argument(
         "--allow-different-profile",
         action="store_true",
-        help="compare runs of two profiles on purpose (otherwise exit 2)",
+        default=_flag("allow-different-profile"),
+        help="compare runs of two profiles on purpose (otherwise exit 2) "
+        "[env TOMCAT_BENCH_ALLOW_DIFFERENT_PROFILE=1]",
     )
     compare.set_defaults(func=cmd_compare)
 
@@ -1027,7 +1066,12 @@ def _parser_apply(sub: Any) -> None:
     apply = sub.add_parser("apply", help="put a profile on every node; verify; roll back")
     apply.add_argument("profile", help="profile name or .toml path")
     _add(apply, "inventory", "", "TOML file of hosts reached over SSH (default: the lab)")
-    apply.add_argument("--dry-run", action="store_true", help="show the diff, change nothing")
+    apply.add_argument(
+        "--dry-run",
+        action="store_true",
+        default=_flag("dry-run"),
+        help="show the diff, change nothing [env TOMCAT_BENCH_DRY_RUN=1]",
+    )
     _add_lab_options(apply)
     apply.set_defaults(func=cmd_apply)
 
