@@ -85,7 +85,7 @@ class Window:
             "label": self.label,
             "spec": self.spec,
             "target": self.target,
-            "at_s": self.at_s,
+            "at_s": None if math.isinf(self.at_s) else self.at_s,
             "until_s": None if math.isinf(self.until_s) else self.until_s,
             "delivered": self.delivered,
             "error": self.error,
