@@ -243,6 +243,8 @@ class SessionBoard:
         for s in states:
             if s.answered_epoch or s.lost or s.data_lost:
                 fates[s.fate(fault_epoch)] += 1
+            elif s.requests:
+                fates[fate.UNANSWERED] += 1  # asked, never answered at all
         judged = sum(fates.values())
         return {
             "users": len(states),

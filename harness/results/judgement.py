@@ -18,8 +18,9 @@ fate, the first that applies, from the replies that completed inside the window:
   replayed      answered, but a request ran twice (a balancer's retry)
   kept          answered, session and counter continued
 
-A user's fate for the run is its worst over all windows. A fault that was not delivered
-judges nobody, and the run says so; it is never "survived".
+A user's fate for the run is its worst over all windows; a user that asked and was never
+answered at all is unanswered. A fault that was not delivered judges nobody, and the run
+says so; it is never "survived".
 """
 
 from __future__ import annotations
@@ -337,6 +338,11 @@ def judge(records: Sequence[Request], faults: Iterable[dict[str, Any]]) -> Judge
     for window in windows:
         for user, fate in window.fates.items():
             fates.setdefault(user, []).append(fate)
+    # A user that asked and was never answered at all, in the whole run, is judged too:
+    # leaving it out would let a run read better than what its users saw.
+    answered = {r.user for r in records if r.outcome != o.ERROR}
+    for user in {r.user for r in records} - answered:
+        fates.setdefault(user, []).append(o.UNANSWERED)
     return Judgement(
         control=control,
         windows=tuple(windows),

@@ -156,12 +156,13 @@ def test_a_user_not_answered_since_the_latest_fault_is_unanswered_as_in_the_resu
     board.faults = [{"epoch": 101.0, "action": "sigkill", "target": "node1"}]
     board.observe(1, "error", "", 50.0, epoch=102.0)
     board.observe(2, "kept", "node2", 1.0, epoch=102.0)
+    board.observe(3, "error", "", 9.0, epoch=100.2)  # never answered at all
     c = board.counts()
-    assert c["fates"]["unanswered"] == 1 and c["fates"]["kept"] == 1
+    assert c["fates"]["unanswered"] == 2 and c["fates"]["kept"] == 1
     assert c["sessions_kept"] == 1
     rows = {r["what"]: r["value"] for r in board.rows()}
-    assert rows["got no good reply after it"] == "1"
+    assert rows["got no good reply after it"] == "2"
     assert rows["kept session and data"] == "1"
     # A fault that was not delivered judges nobody.
     board.faults = [{"epoch": 101.0, "fault_error": "node1 is not running"}]
-    assert board.counts()["fates"]["unanswered"] == 0
+    assert board.counts()["fates"]["unanswered"] == 1  # only the user never answered

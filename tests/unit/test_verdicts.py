@@ -169,3 +169,14 @@ def test_users_pinned_to_the_dead_node_lose_their_sessions() -> None:
 def test_lost_data_with_kept_sessions_is_named() -> None:
     _, c, _ = _all(_run({2: ["data_lost", "kept"]}), [KILL])
     assert c["verdict"] == "keeps sessions, loses data of 25%, 1 failed request (20% of requests)"
+
+
+def test_a_user_never_answered_at_all_is_judged_not_left_out() -> None:
+    """A user whose every request failed had no session to lose: it was still never
+    answered, and a run without a fault must not read "stable" over it."""
+    records = sorted([*_run({}), _r(2.0, 9, "error"), _r(6.0, 9, "error")], key=lambda r: r.t_s)
+    summary, c, _ = _all(records, [])
+    assert (summary["users"], summary["unanswered"], summary["sessions_kept"]) == (5, 1, 4)
+    assert c["verdict"] == "20% of users never answered again, 2 failed requests (14% of requests)"
+    summary, c, _ = _all(records, [KILL])
+    assert c["unanswered"] == 1 and not c["verdict"].startswith("survives")
