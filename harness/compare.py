@@ -717,13 +717,14 @@ def _judge_replays(base: _Side, head: _Side, alpha: float) -> Metric:
     b = [correctness(r.judgement)["replayed"] for r in base.runs]
     h = [correctness(r.judgement)["replayed"] for r in head.runs]
     worst = _judge_exact(_REPLAYED, {"replayed": max(b)}, {"replayed": max(h)})
-    if worst.verdict is not Verdict.REGRESSION:
+    more_per_run = statistics.fmean(h) > statistics.fmean(b)
+    if worst.verdict is not Verdict.REGRESSION and not more_per_run:
         return worst
     test = None
     if min(len(b), len(h)) >= 2 and smallest_p(len(b), len(h)) < alpha:
         test = permutation_test([float(v) for v in b], [float(v) for v in h])
     if test is not None and test.p < alpha and test.head_higher:
-        return replace(worst, significance=test.words(alpha))
+        return replace(worst, significance=test.words(alpha), verdict=Verdict.REGRESSION)
     why = (
         test.words(alpha)
         if test
@@ -843,8 +844,7 @@ def compare_runs(
     is a regression even where speed cannot be compared; otherwise CannotCompare (one line)
     when the runs differ in what makes speed comparable."""
     base, head = _load_side(base_dir, "base"), _load_side(head_dir, "head")
-    b_correct, h_correct = _worst_correctness(base), _worst_correctness(head)
-    exact = [_judge_exact(spec, b_correct, h_correct) for spec in _EXACT]
+    exact = [_judge_exact_runs(spec, base, head) for spec in _EXACT]
     exact.append(_judge_replays(base, head, thresholds.significance.alpha))
     alpha = thresholds.significance.alpha
     try:
@@ -866,9 +866,35 @@ def compare_runs(
 
 
 def _worst_correctness(side: _Side) -> dict[str, int]:
-    """A side's correctness is its worst run's: losses are never averaged away."""
+    """A side's correctness as shown: its worst run's, so losses are never averaged away."""
     counts = [correctness(run.judgement) for run in side.runs]
     return {key: max(c[key] for c in counts) for key in counts[0]}
+
+
+def _mean_of(side: _Side, key: str) -> float:
+    return statistics.fmean(correctness(run.judgement)[key] for run in side.runs)
+
+
+def _judge_exact_runs(spec: _Exact, base: _Side, head: _Side) -> Metric:
+    """Worst run against worst run; with several runs a side, also the mean per run, so
+    one bad base run cannot hide a head that loses on every run."""
+    worst = _judge_exact(spec, _worst_correctness(base), _worst_correctness(head))
+    if worst.verdict is Verdict.NA or len(base.runs) == len(head.runs) == 1:
+        return worst
+    b_mean, h_mean = _mean_of(base, spec.lost_key), _mean_of(head, spec.lost_key)
+    if h_mean > b_mean and worst.verdict is not Verdict.REGRESSION:
+        reason = (
+            f"{h_mean:.2g} users {spec.label} per run in head, {b_mean:.2g} in base (no tolerance)"
+        )
+        return replace(
+            worst,
+            verdict=Verdict.REGRESSION,
+            change=f"{h_mean - b_mean:+.2g} users per run",
+            reason=f"{spec.name}: {reason}",
+        )
+    if h_mean >= b_mean and worst.verdict is Verdict.IMPROVEMENT:
+        return replace(worst, verdict=Verdict.SAME, reason=f"{worst.reason}, not per run")
+    return worst
 
 
 def _worst_recovery(side: _Side) -> float | None:

@@ -721,3 +721,21 @@ def test_compare_writes_junit_xml(tmp_path: Path) -> None:
     suite = ET.fromstring(out.read_text()).find("testsuite")
     assert suite is not None
     assert (suite.get("tests"), suite.get("failures")) == ("9", "5")
+
+
+def test_one_bad_base_run_cannot_hide_a_head_that_loses_on_every_run(tmp_path: Path) -> None:
+    """Several runs a side: the worst base run lost 2 sessions, every head run 1. Worst
+    against worst read as an improvement; per run the head loses more."""
+    one = copy_run(B, tmp_path, "one")
+    rewrite_records(one, lose_one)
+    two = copy_run(B, tmp_path, "two")
+    rewrite_records(two, lambda rs: lose_one(lose_one(rs[:-200]) + rs[-200:]))
+    assert read_manifest(two)["summary"]["sessions_lost"] == 2
+    base = make_repeats(tmp_path, "base", [A, A, A, two])
+    head = make_repeats(tmp_path, "head", [one, one, one, one])
+    kept = compare_runs(base, head, DEFAULTS).metric("sessions kept")
+    assert kept.verdict is Verdict.REGRESSION
+    assert kept.reason == (
+        "sessions kept: 1 users lost their session or got no reply after a fault per run in "
+        "head, 0.5 in base (no tolerance)"
+    )
