@@ -46,7 +46,6 @@ def test_bench_writes_a_results_folder_with_report_and_manifest(tmp_path: Path) 
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert "check held: sessions_lost == 0 (value 0)" in done.stdout
-    assert "10 users: 10 kept session and data" in done.stdout
     assert "MonkeyPatchWarning" not in done.stderr
     (run_dir,) = results.iterdir()
 
@@ -65,6 +64,10 @@ def test_bench_writes_a_results_folder_with_report_and_manifest(tmp_path: Path) 
     assert summary["data_lost"] == 0
     (window,) = summary["judgement"]["windows"]
     assert window["fates"]["kept"] + window["fates"]["replayed"] == window["users"] == 10
+    # The printed sessions line says the judgement's numbers (a replay comes and goes
+    # between runs: nginx may retry a request the killed node had already run).
+    fates = summary["judgement"]["fates"]
+    assert f"10 users: {fates['kept']} kept session and data" in done.stdout
     (fault,) = summary["faults"]
     assert fault["target"] == "node1"
     assert fault["action"] == "sigkill"
@@ -318,7 +321,10 @@ def test_killing_redis_is_reported_not_a_crash(tmp_path: Path) -> None:
 def test_requests_hung_on_a_stopped_node_leave_their_users_unanswered(tmp_path: Path) -> None:
     """Issue 13, case 3, on a real lab: behind the L4 director (no retries, a stopped JVM
     still accepts connections) the users pinned to node1 hang until the run stops them,
-    with no record after the fault. They stay judged, as unanswered: never "survives"."""
+    with no record after the fault. They stay judged, as unanswered: never "survives".
+    (Once the stopped JVM's accept queue fills, the director's health check fails and
+    moves node1's bucket to node2: a pinned user whose next request got there is answered
+    again, and is judged by that reply.)"""
     results = tmp_path / "results"
     done = harness(
         "bench", "--duration", "9", "--users", "6", "--balancer", "l4-hash",
@@ -329,14 +335,16 @@ def test_requests_hung_on_a_stopped_node_leave_their_users_unanswered(tmp_path: 
     (run_dir,) = results.iterdir()
     summary = read_manifest(run_dir)["summary"]
     (effects,) = summary["fault_effects"]
-    assert effects["users_on_target"] >= 1
-    assert summary["unanswered"] == effects["unanswered_on_target"] == effects["users_on_target"]
     assert summary["users"] == 6
     records = load_records(run_dir / "requests.csv.gz")
-    pinned = {r.user for r in records if r.node == "node1"}
-    assert len(pinned) == effects["users_on_target"]
     fault_at = read_manifest(run_dir)["faults"][0]["at_s"]
-    assert not [r for r in records if r.user in pinned and r.t_s > fault_at + 1]
+    pinned = {r.user for r in records if r.node == "node1" and r.t_s < fault_at}
+    assert len(pinned) == effects["users_on_target"] >= 1
+    answered = {r.user for r in records if r.t_s >= fault_at and r.outcome in ("kept", "replayed")}
+    hung = pinned - answered
+    # Exactly the pinned users with no reply of their session after the fault.
+    assert hung
+    assert summary["unanswered"] == effects["unanswered_on_target"] == len(hung)
     (verdict,) = json.loads((run_dir / "verdicts.json").read_text())
     assert "never answered again" in verdict["verdict"]
     assert verdict["recovered"] is False
