@@ -37,7 +37,7 @@ import psutil
 from hdrh.histogram import HdrHistogram
 
 from harness import __version__
-from harness.artifacts import REPO_ROOT
+from harness.paths import REPO_ROOT
 from harness.results import models, outcomes
 from harness.results.effects import fault_effects
 from harness.results.judgement import Judgement, judge

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from harness.tomlfiles import read_toml
+from harness.config.tomlfile import read_toml
 
 # Every metric a check may name, and what it is.
 METRICS: Mapping[str, str] = {

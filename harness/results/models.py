@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from harness.tomlfiles import describe
+from harness.config.tomlfile import describe
 
 
 class _Open(BaseModel):

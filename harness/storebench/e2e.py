@@ -14,10 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harness.bench import BenchPlan, run_bench
-from harness.lab import Topology
-from harness.profiles import load_profile
-from harness.report import write_report
+from harness.cluster.lab import Topology
+from harness.config.profile import load_profile
+from harness.load.bench import BenchPlan, run_bench
+from harness.report.run import write_report
 from harness.storebench.cells import human_size
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
-from harness.report import _CSS, PLOTLY_CONFIG
+from harness.report.run import _CSS, PLOTLY_CONFIG
 from harness.results import models
 from harness.storebench.cells import human_size
 from harness.storebench.run import load_data

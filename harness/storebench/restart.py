@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.lab.processes import Endpoint, LabError
+from harness.cluster.lab.processes import Endpoint, LabError
 from harness.storebench.memory import (
     batches,
     plain_value,

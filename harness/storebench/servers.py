@@ -21,8 +21,16 @@ import psutil
 import redis
 from pymemcache.client.base import Client as MemcacheClient
 
-from harness.lab import stores
-from harness.lab.processes import Endpoint, LabError, ProcessRecord, kill, start, stop, wait_until
+from harness.cluster.lab import stores
+from harness.cluster.lab.processes import (
+    Endpoint,
+    LabError,
+    ProcessRecord,
+    kill,
+    start,
+    stop,
+    wait_until,
+)
 
 log = logging.getLogger(__name__)
 

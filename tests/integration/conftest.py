@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from session_tracking import Reply, parse_reply
 
-from harness.lab import Lab, Topology, l4hash
-from harness.lab.processes import Endpoint, is_listening
-from harness.profiles import load_profile
+from harness.cluster.lab import Lab, Topology, l4hash
+from harness.cluster.lab.processes import Endpoint, is_listening
+from harness.config.profile import load_profile
 
 
 class _BoundHTTPHandler(urllib.request.HTTPHandler):

@@ -21,11 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.artifacts import find_artifacts
-from harness.lab import Lab, Topology
-from harness.lab.lab import catalina_home
-from harness.lab.processes import Endpoint, is_listening, stop
-from harness.profiles import load_profile
+from harness.cluster.artifacts import find_artifacts
+from harness.cluster.lab import Lab, Topology
+from harness.cluster.lab.lab import catalina_home
+from harness.cluster.lab.processes import Endpoint, is_listening, stop
+from harness.config.profile import load_profile
 from tests.integration.conftest import Browser, assert_lab_gone
 from tests.integration.test_cli import harness
 

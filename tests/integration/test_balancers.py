@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.lab import Lab, Topology, l4hash
-from harness.profiles import load_profile
+from harness.cluster.lab import Lab, Topology, l4hash
+from harness.config.profile import load_profile
 from tests.integration.conftest import Browser, assert_lab_gone, repo_root
 
 pytestmark = pytest.mark.integration

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from session_tracking import Reply, SessionTracker
 
-from harness.capacity import CapacityPlan, run_capacity
-from harness.profiles import load_profile
+from harness.config.profile import load_profile
+from harness.load.capacity import CapacityPlan, run_capacity
 from harness.results import Record, load_records, read_manifest
 from tests.integration.conftest import repo_root
 from tests.integration.session_server import session_server

@@ -14,8 +14,8 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from harness.lab import Lab, LabError, Topology
-from harness.profiles import load_profile
+from harness.cluster.lab import Lab, LabError, Topology
+from harness.config.profile import load_profile
 from harness.results import FIELDS, load_records, read_manifest
 from tests.integration.conftest import assert_lab_gone, repo_root
 

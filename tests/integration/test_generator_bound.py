@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.generator import run_generator
-from harness.lab.nginx import NGINX
-from harness.lab.processes import Endpoint, is_listening
+from harness.cluster.lab.nginx import NGINX
+from harness.cluster.lab.processes import Endpoint, is_listening
+from harness.load.driver import run_generator
 from tests.integration.conftest import repo_root
 
 pytestmark = pytest.mark.integration

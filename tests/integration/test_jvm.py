@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.lab import Lab, Topology, jvm
-from harness.lab.processes import Endpoint, is_listening
-from harness.profiles import Profile, load_profile
+from harness.cluster.lab import Lab, Topology, jvm
+from harness.cluster.lab.processes import Endpoint, is_listening
+from harness.config.profile import Profile, load_profile
 from tests.integration.conftest import assert_lab_gone, repo_root
 
 pytestmark = pytest.mark.integration

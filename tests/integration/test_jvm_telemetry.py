@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.bench import BenchPlan
-from harness.lab import Topology
-from harness.profilebench import run_profiles
-from harness.profiles import load_profile
-from harness.telemetry import JVM_FIELDS
+from harness.cluster.lab import Topology
+from harness.config.profile import load_profile
+from harness.load.bench import BenchPlan
+from harness.load.campaigns.profiles import run_profiles
+from harness.load.telemetry import JVM_FIELDS
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ import signal
 
 import pytest
 
-from harness.lab import Lab
+from harness.cluster.lab import Lab
 from tests.integration.conftest import Browser, assert_lab_gone
 
 pytestmark = pytest.mark.integration

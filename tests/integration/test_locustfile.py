@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from session_tracking import fixed_reply, parse_reply
 
-from harness.lab import Lab
+from harness.cluster.lab import Lab
 from tests.integration.conftest import repo_root
 
 pytestmark = pytest.mark.integration

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from harness.bench import BenchPlan, BenchResult, run_bench
-from harness.faults import parse_faults
-from harness.lab import Topology
-from harness.profiles import PROFILES_DIR, load_profile
+from harness.cluster.faults import parse_faults
+from harness.cluster.lab import Topology
+from harness.config.profile import PROFILES_DIR, load_profile
+from harness.load.bench import BenchPlan, BenchResult, run_bench
 from harness.results import read_manifest
 
 pytestmark = pytest.mark.integration

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.lab import Lab, Topology
-from harness.lab.stores import client
-from harness.profiles import load_profile
+from harness.cluster.lab import Lab, Topology
+from harness.cluster.lab.stores import client
+from harness.config.profile import load_profile
 from harness.storebench.e2e import run_e2e
 from tests.integration.conftest import Browser, assert_lab_gone
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from session_tracking import Reply
 
-from harness.lab import Lab, Topology
-from harness.profiles import load_profile
+from harness.cluster.lab import Lab, Topology
+from harness.config.profile import load_profile
 from tests.integration.conftest import Browser, assert_lab_gone
 
 pytestmark = pytest.mark.integration

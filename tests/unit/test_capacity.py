@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.capacity import CapacityPlan, Step
-from harness.capacity.page import render_sweep
-from harness.capacity.wrk import SCRIPT, parse_summary, read_records, session_command
-from harness.generator import Finished
-from harness.profiles import load_profile
-from harness.telemetry import Sampler
+from harness.config.profile import load_profile
+from harness.load.capacity import CapacityPlan, Step
+from harness.load.capacity.wrk import SCRIPT, parse_summary, read_records, session_command
+from harness.load.driver import Finished
+from harness.load.telemetry import Sampler
+from harness.report.capacity import render_sweep
 
 WRK_OUTPUT = """Running 2s test @ http://127.0.81.1:8080/session.jsp
   2 threads and 8 connections

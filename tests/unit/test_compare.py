@@ -1,4 +1,4 @@
-"""Tests for harness.compare, on three real 15 s runs recorded on the build machine
+"""Tests for harness.report.compare, on three real 15 s runs recorded on the build machine
 (tests/fixtures/results) and on copies of them altered in tmp_path."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from harness.compare import (
+from harness.report.compare import (
     DEFAULT_THRESHOLDS,
     CannotCompare,
     Comparison,
@@ -39,7 +39,7 @@ from harness.results import (
     write_repeats,
 )
 from harness.results.judgement import judge
-from harness.significance import block_bootstrap, permutation_test, smallest_p
+from harness.results.significance import block_bootstrap, permutation_test, smallest_p
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "results"
 A, B, SMALL = FIXTURES / "best-practice-a", FIXTURES / "best-practice-b", FIXTURES / "small-pool"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from session_board import Latencies
 
-from harness.compare import Verdict, compare_runs, load_thresholds
-from harness.report import write_report
+from harness.report.compare import Verdict, compare_runs, load_thresholds
+from harness.report.run import write_report
 from harness.results import HDR_FILE, hdr_summary, load_records, write_hdr, write_records
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "results"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.lab import ipvs
-from harness.lab.topology import Topology
+from harness.cluster.lab import ipvs
+from harness.cluster.lab.topology import Topology
 
 
 def test_commands_for_a_source_hash_service_with_fallback(tmp_path: Path) -> None:

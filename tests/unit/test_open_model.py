@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from session_tracking import Schedule
 
-from harness.compare import Thresholds, compare_runs
+from harness.report.compare import Thresholds, compare_runs
 from harness.results import (
     Record,
     convert_raw_records,

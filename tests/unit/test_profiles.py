@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.profiles import ProfileError, available_profiles, load_profile
+from harness.config.profile import ProfileError, available_profiles, load_profile
 
 
 def _write(directory: Path, name: str, text: str) -> Path:
@@ -104,7 +104,7 @@ def test_missing_profile_is_reported(tmp_path: Path) -> None:
 
 
 def test_every_shipped_profile_renders_lab_and_stock_configs() -> None:
-    from harness.lab import tomcat  # noqa: PLC0415
+    from harness.cluster.lab import tomcat  # noqa: PLC0415
 
     node = {
         "name": "node1",

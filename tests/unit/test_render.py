@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.lab import haproxy, nginx, tomcat
-from harness.lab.balancers import BALANCERS, balancer
-from harness.lab.render import render
-from harness.lab.topology import Topology
-from harness.profiles import load_profile
+from harness.cluster.lab import haproxy, nginx, tomcat
+from harness.cluster.lab.balancers import BALANCERS, balancer
+from harness.cluster.lab.render import render
+from harness.cluster.lab.topology import Topology
+from harness.config.profile import load_profile
 
 NODE = {
     "name": "node1",

@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from harness.artifacts import Artifacts
-from harness.lab import tomcat
-from harness.lab.lab import SESSION_STORES, _store_settings
-from harness.lab.render import render
-from harness.lab.topology import Topology
-from harness.profiles import load_profile
+from harness.cluster.artifacts import Artifacts
+from harness.cluster.lab import tomcat
+from harness.cluster.lab.lab import SESSION_STORES, _store_settings
+from harness.cluster.lab.render import render
+from harness.cluster.lab.topology import Topology
+from harness.config.profile import load_profile
 
 MSM = "de.javakaffee.web.msm.MemcachedBackupSessionManager"
 NODES = "memA:127.0.9.21:11211,memB:127.0.9.22:11211"

@@ -1,4 +1,4 @@
-"""Tests for harness.report: built from synthetic results folders, no servers."""
+"""Tests for harness.report.run: built from synthetic results folders, no servers."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from harness.report import bin_by_second, write_report
+from harness.report.run import bin_by_second, write_report
 from harness.results import Record, load_records, percentile
 
 HEADER = ["t_s", "user", "session", "node", "counter", "outcome", "latency_ms", "status"]

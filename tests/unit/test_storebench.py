@@ -317,8 +317,8 @@ def test_a_session_is_deterministic_json_of_a_few_attributes() -> None:
 
 
 def test_the_bench_passes_the_session_size_to_locust(tmp_path: Path) -> None:
-    from harness.bench import BenchPlan, _locust_command  # noqa: PLC0415
-    from harness.profiles import load_profile  # noqa: PLC0415
+    from harness.config.profile import load_profile  # noqa: PLC0415
+    from harness.load.bench import BenchPlan, _locust_command  # noqa: PLC0415
 
     plan = BenchPlan(profile=load_profile("default"), fault_target=None, session_size=1024)
     argv = _locust_command(plan, tmp_path, tmp_path / "raw.csv")
@@ -345,7 +345,7 @@ def test_server_cpu_counts_children_the_server_already_reaped(tmp_path: Path) ->
     import sys  # noqa: PLC0415
     import time  # noqa: PLC0415
 
-    from harness.lab.processes import start, stop  # noqa: PLC0415
+    from harness.cluster.lab.processes import start, stop  # noqa: PLC0415
     from harness.storebench.servers import cpu_seconds  # noqa: PLC0415
 
     # A parent that forks a busy child, reaps it, then idles: like BGSAVE.

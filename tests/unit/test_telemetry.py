@@ -5,7 +5,7 @@ from pathlib import Path
 
 import psutil
 
-from harness.telemetry import Sampler, summarize_samples
+from harness.load.telemetry import Sampler, summarize_samples
 
 
 def _rows(generator: float, node: float, machine: float) -> list[tuple[float, str, float, int]]:
@@ -65,7 +65,7 @@ def test_sampler_measures_a_busy_process(tmp_path: Path) -> None:
 
 
 def test_rejections_are_counted_from_new_whole_lines_only(tmp_path: Path) -> None:
-    from harness.telemetry import _RejectionCounter  # noqa: PLC0415
+    from harness.load.telemetry import _RejectionCounter  # noqa: PLC0415
 
     log = tmp_path / "console.log"
     line = "WARNING [http-nio-exec] Executor rejected socket [x] for processing\n"

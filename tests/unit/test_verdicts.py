@@ -9,7 +9,7 @@ from typing import Any
 
 from harness.results import Record, summarize
 from harness.results.judgement import judge
-from harness.verdicts import cell, fates_line, window_line
+from harness.results.verdicts import cell, fates_line, window_line
 
 KILL = {"at_s": 10.0, "target": "node1", "action": "sigkill", "spec": "sigkill:node1@10",
         "restored_at_s": None}  # fmt: skip

@@ -4,10 +4,10 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from harness.inventory import InventoryError, load_inventory
-from harness.lab.jvm import parse_vm_flags
-from harness.profiles import load_profile
-from harness.verify import flag_mismatches
+from harness.cluster.lab.jvm import parse_vm_flags
+from harness.config.inventory import InventoryError, load_inventory
+from harness.config.profile import load_profile
+from harness.fleet.verify import flag_mismatches
 
 # `jcmd <pid> VM.flags` of a JVM started with jvm-g1's flags (Java 17, recorded here).
 RECORDED = (
@@ -70,9 +70,9 @@ def test_example_inventory_is_valid_and_loopback_only() -> None:
 
 
 def test_diff_masks_every_secret(tmp_path: Path) -> None:
-    from harness.apply import Target, diff  # noqa: PLC0415
-    from harness.hosts import LocalHost  # noqa: PLC0415
-    from harness.lab.tomcat import ConfigFile  # noqa: PLC0415
+    from harness.cluster.lab.tomcat import ConfigFile  # noqa: PLC0415
+    from harness.fleet.apply import Target, diff  # noqa: PLC0415
+    from harness.fleet.hosts import LocalHost  # noqa: PLC0415
 
     old = '<Server shutdown="old-cmd">\n<Connector secret="old-secret"/>\npassword: "old-pw"\n'
     new = (

@@ -1,6 +1,0 @@
-"""Capacity mode: wrk (with session.lua) measures how much the server can serve."""
-
-from harness.capacity.sweep import CapacityPlan, CapacityResult, run_capacity
-from harness.capacity.wrk import Step
-
-__all__ = ["CapacityPlan", "CapacityResult", "Step", "run_capacity"]

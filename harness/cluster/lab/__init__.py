@@ -1,0 +1,7 @@
+"""The system under test, one module per component."""
+
+from harness.cluster.lab.lab import Lab, LabState
+from harness.cluster.lab.processes import LabError
+from harness.cluster.lab.topology import Topology
+
+__all__ = ["Lab", "LabError", "LabState", "Topology"]

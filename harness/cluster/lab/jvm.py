@@ -1,0 +1,703 @@
+"""What is really in effect in a running Tomcat node, read from its JVM (not from the files).
+
+Every reading is a (command, parser) pair: a function that builds the argv to run on the
+node, and a function that turns its output into values. The embedded lab runs the argv
+here (read_node); an inventory of SSH hosts can run the very same argv remotely and feed
+the output to the same parsers.
+
+  jcmd PID VM.flags                  -> parse_vm_flags    heap sizes, young gen, GC in use
+  jstat -gc PID                      -> parse_jstat_gc    heap used, young/old GC counts, times
+  jcmd PID ManagementAgent.start ... -> (agent_start_command) a JMX agent on the node's own
+                                        loopback address, password-protected
+  java JvmProbe HOST:PORT            -> parse_probe       Executor, thread pools, connectors,
+                                        sessions, heap and GC through JMX
+  grep -c 'Executor rejected' LOG    -> parse_count       the pool's rejections
+
+Why JMX through an agent bound to the node's address: the Executor's live state
+(poolSize, activeCount, queueSize) exists only in Tomcat's MBeans. The agent listens on
+the node's own loopback address at JMX_PORT, never on the balancer's port, asks for a
+password generated per lab (kept in 0600 files under the lab's run folder, never in the
+repository or in results), and needs no manager webapp.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+import subprocess
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePath
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from harness import commands
+from harness.cluster.lab.processes import Endpoint, is_listening
+from harness.paths import CACHE_DIR
+
+if TYPE_CHECKING:
+    from harness.cluster.lab.lab import Lab
+
+log = logging.getLogger(__name__)
+
+JMX_PORT = 9010
+PROBE_SOURCE = Path(__file__).resolve().parent / "java" / "JvmProbe.java"
+PROBE_CLASSES = CACHE_DIR / "jvmprobe"
+# A probe is a short-lived client: a small heap and the C1 compiler start it fastest.
+PROBE_JVM_FLAGS = ("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xmx64m", "-Xshare:auto")
+JMX_USER = "tomcatbench"
+REJECTED = "Executor rejected socket"
+COMMAND_TIMEOUT_S = 30.0
+ROOT_CONTEXT_MBEAN = (
+    "Catalina:j2eeType=WebModule,name=//localhost/,J2EEApplication=none,J2EEServer=none"
+)
+DEPLOYER_MBEAN = "Catalina:type=Deployer,host=localhost"
+
+# Collector names by generation; anything not listed counts as old (full) collections.
+YOUNG_COLLECTORS = frozenset(
+    {"G1 Young Generation", "Copy", "PS Scavenge", "ParNew", "ZGC Minor Cycles"}
+)
+GC_FLAGS = ("UseG1GC", "UseParallelGC", "UseSerialGC", "UseZGC", "UseShenandoahGC", "UseEpsilonGC")
+
+
+class JvmReadError(RuntimeError):
+    """A reading that failed; the message names the command and what it said."""
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def vm_flags_command(pid: int) -> list[str]:
+    return ["jcmd", str(pid), "VM.flags"]
+
+
+def jstat_command(pid: int) -> list[str]:
+    return ["jstat", "-gc", str(pid)]
+
+
+def agent_status_command(pid: int) -> list[str]:
+    return ["jcmd", str(pid), "ManagementAgent.status"]
+
+
+def agent_start_command(pid: int, host: str, port: int, secrets_dir: PurePath) -> list[str]:
+    """Start the JVM's JMX agent on host:port only, with password files from secrets_dir."""
+    return [
+        "jcmd",
+        str(pid),
+        "ManagementAgent.start",
+        f"jmxremote.host={host}",
+        f"jmxremote.port={port}",
+        f"jmxremote.rmi.port={port}",  # one port, so nothing else opens
+        "jmxremote.authenticate=true",
+        "jmxremote.ssl=false",  # loopback only; the password is what keeps others out
+        f"jmxremote.password.file={secrets_dir / 'jmx.password'}",
+        f"jmxremote.access.file={secrets_dir / 'jmx.access'}",
+    ]
+
+
+def probe_command(
+    host: str,
+    port: int,
+    *,
+    every_ms: int | None = None,
+    count: int = 1,
+    classes: PurePath | None = None,
+    source: PurePath = PROBE_SOURCE,
+) -> list[str]:
+    """JvmProbe reading the MBeans (count times, every_ms apart); credentials go on stdin.
+
+    With classes (compiled by compile_probe) it starts faster; without, the JDK compiles
+    the single source file itself, which is how a remote node runs it."""
+    program = ["-cp", str(classes), "JvmProbe"] if classes else [str(source)]
+    timing = ["--every-ms", str(every_ms), "--count", str(count)] if every_ms else []
+    return ["java", *PROBE_JVM_FLAGS, *program, f"{host}:{port}", *timing]
+
+
+def invoke_command(
+    host: str, port: int, mbean: str, operation: str, *args: str, classes: Path | None = None
+) -> list[str]:
+    base = probe_command(host, port, classes=classes)
+    return [*base, "--invoke", mbean, operation, *args]
+
+
+def rejections_command(log_path: PurePath) -> list[str]:
+    # grep -c prints 0 (and exits 1) when nothing matched; parse_count reads either.
+    return ["grep", "-c", REJECTED, str(log_path)]
+
+
+def listening_command() -> list[str]:
+    return ["ss", "-Hltnp"]
+
+
+# --------------------------------------------------------------------------- parsers
+
+_FLAG = re.compile(r"-XX:(?P<sign>[+-])?(?P<name>\w+)(?:=(?P<value>\S*))?")
+
+
+def parse_vm_flags(text: str) -> dict[str, str]:
+    """`jcmd PID VM.flags` -> {"MaxHeapSize": "1073741824", "UseG1GC": "true", ...}."""
+    flags: dict[str, str] = {}
+    for found in _FLAG.finditer(text):
+        if found["value"] is not None:
+            flags[found["name"]] = found["value"]
+        else:
+            flags[found["name"]] = "false" if found["sign"] == "-" else "true"
+    if not flags:
+        raise JvmReadError(f"VM.flags: no -XX flags in {text.strip()[:200]!r}")
+    return flags
+
+
+def gc_in_use(flags: dict[str, str]) -> str | None:
+    """The collector the flags select ("G1", "Parallel", ...), or None if none is named."""
+    for flag in GC_FLAGS:
+        if flags.get(flag) == "true":
+            return flag.removeprefix("Use").removesuffix("GC")
+    return None
+
+
+def parse_jstat_gc(text: str) -> dict[str, float]:
+    """`jstat -gc PID` (a header line, a value line; sizes in KB) -> values by column,
+    plus heap_used_kb (survivors + eden + old)."""
+    lines = [line.split() for line in text.strip().splitlines() if line.strip()]
+    if len(lines) < 2 or len(lines[0]) != len(lines[-1]):
+        raise JvmReadError(f"jstat -gc: expected a header and a row, got {text.strip()[:200]!r}")
+    row: dict[str, float] = {}
+    for name, value in zip(lines[0], lines[-1], strict=True):
+        if value == "-":
+            continue  # a column this collector does not have (Serial: no concurrent GC)
+        try:
+            row[name] = float(value)
+        except ValueError:
+            raise JvmReadError(f"jstat -gc: {name} is not a number: {value!r}") from None
+    row["heap_used_kb"] = sum(row.get(k, 0.0) for k in ("S0U", "S1U", "EU", "OU"))
+    return row
+
+
+def parse_probe(text: str) -> list[dict[str, Any]]:
+    """JvmProbe's output: one JSON object per line."""
+    out = []
+    for line in text.splitlines():
+        if line.strip():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                raise JvmReadError(f"JvmProbe: not JSON: {line[:200]!r}") from None
+    return out
+
+
+def parse_count(text: str) -> int:
+    try:
+        return int(text.strip() or "0")
+    except ValueError:
+        raise JvmReadError(f"expected a count, got {text.strip()[:100]!r}") from None
+
+
+def parse_agent_status(text: str) -> str | None:
+    """`jcmd PID ManagementAgent.status` -> the remote agent's "host:port", or None if the
+    JVM runs none. Read from the properties it lists: its URL is an RMI stub, no address."""
+    if "Connection Type: remote" not in text:
+        return None
+    port = re.search(r"com\.sun\.management\.jmxremote\.port = (\d+)", text)
+    host = re.search(r"com\.sun\.management\.jmxremote\.host = (\S+)", text)
+    if port is None:
+        return None
+    return f"{host[1] if host else '*'}:{port[1]}"  # no host: every address
+
+
+def parse_listening(text: str, pid: int) -> list[Endpoint]:
+    """`ss -Hltnp` lines of the given pid -> the (address, port) it listens on."""
+    out = []
+    for line in text.splitlines():
+        if f"pid={pid}," not in line:
+            continue
+        local = line.split()[3]
+        address, _, port = local.rpartition(":")
+        out.append(Endpoint(address.strip("[]").removeprefix("::ffff:"), int(port)))
+    return sorted(out, key=lambda e: (e.address, e.port))
+
+
+# --------------------------------------------------------------------------- typed result
+
+
+class Pool(BaseModel):
+    """The request thread pool: the shared Executor if the connector uses one, else the
+    connector's own pool (whose queue Tomcat does not expose)."""
+
+    kind: str  # "executor" or "connector"
+    name: str
+    max_threads: int
+    min_spare_threads: int | None
+    max_queue_size: int | None
+    max_idle_time_ms: int | None
+    current_threads: int
+    busy_threads: int
+    queue_size: int | None
+    largest_pool_size: int | None
+    completed_tasks: int | None
+    # Tomcat 9's MBeans do not expose prestartminSpareThreads; None means "not visible".
+    prestart_min_spare_threads: bool | None = None
+
+
+class ConnectorInfo(BaseModel):
+    port: int
+    address: str | None
+    protocol: str
+    handler: str | None
+    executor: str | None
+    attributes: dict[str, Any]
+
+    @property
+    def is_ajp(self) -> bool:
+        return "ajp" in f"{self.protocol} {self.handler}".lower()
+
+
+class Heap(BaseModel):
+    init_bytes: int
+    used_bytes: int
+    committed_bytes: int
+    max_bytes: int
+
+
+class Collector(BaseModel):
+    name: str
+    generation: str  # young or old
+    count: int
+    time_ms: int
+
+
+class NodeJvm(BaseModel):
+    """One node's JVM and Tomcat as they run."""
+
+    node: str
+    pid: int
+    flags: dict[str, str]
+    gc: str | None
+    max_heap_bytes: int | None
+    initial_heap_bytes: int | None
+    new_size_bytes: int | None
+    max_new_size_bytes: int | None
+    heap: Heap
+    collectors: list[Collector]
+    jstat: dict[str, float]
+    pool: Pool | None
+    connectors: list[ConnectorInfo]
+    ajp: bool
+    listening: list[str]
+    rejections: int | None
+    sessions: int | None
+    live_threads: int | None
+
+
+def _int(value: object) -> int | None:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def pool_from(probe: dict[str, Any]) -> Pool | None:
+    """The pool serving the HTTP connector: its Executor if it names one."""
+    connectors = [c for c in probe.get("connectors", []) if "ajp" not in str(c).lower()]
+    executor_name = next((c.get("executorName") for c in connectors if c.get("executorName")), None)
+    for ex in probe.get("executors", []):
+        if executor_name in (None, "Internal", ex.get("name")):
+            return Pool(
+                kind="executor",
+                name=str(ex.get("name")),
+                max_threads=int(ex["maxThreads"]),
+                min_spare_threads=_int(ex.get("minSpareThreads")),
+                max_queue_size=_int(ex.get("maxQueueSize")),
+                max_idle_time_ms=_int(ex.get("maxIdleTime")),
+                current_threads=int(ex["poolSize"]),
+                busy_threads=int(ex["activeCount"]),
+                queue_size=_int(ex.get("queueSize")),
+                largest_pool_size=_int(ex.get("largestPoolSize")),
+                completed_tasks=_int(ex.get("completedTaskCount")),
+            )
+    for tp in probe.get("thread_pools", []):
+        if "ajp" in str(tp.get("name", "")).lower():
+            continue
+        return Pool(
+            kind="connector",
+            name=str(tp.get("name")),
+            max_threads=int(tp["maxThreads"]),
+            min_spare_threads=_int(tp.get("minSpareThreads")),
+            max_queue_size=None,
+            max_idle_time_ms=None,
+            current_threads=int(tp["currentThreadCount"]),
+            busy_threads=int(tp["currentThreadsBusy"]),
+            queue_size=None,
+            largest_pool_size=None,
+            completed_tasks=None,
+        )
+    return None
+
+
+def connectors_from(probe: dict[str, Any]) -> list[ConnectorInfo]:
+    out = []
+    for c in probe.get("connectors", []):
+        known = {"objectName", "port", "address", "protocol", "protocolHandlerClassName"}
+        out.append(
+            ConnectorInfo(
+                port=int(c["port"]),
+                address=str(c["address"]).lstrip("/") if c.get("address") else None,
+                protocol=str(c.get("protocol")),
+                handler=c.get("protocolHandlerClassName"),
+                executor=c.get("executorName"),
+                attributes={k: v for k, v in c.items() if k not in known},
+            )
+        )
+    return out
+
+
+def collectors_from(probe: dict[str, Any]) -> list[Collector]:
+    return [
+        Collector(
+            name=str(gc["name"]),
+            generation="young" if gc["name"] in YOUNG_COLLECTORS else "old",
+            count=int(gc["count"]),
+            time_ms=int(gc["time_ms"]),
+        )
+        for gc in probe.get("gc", [])
+    ]
+
+
+def sessions_from(probe: dict[str, Any]) -> int | None:
+    """Active sessions of the ROOT context, where its manager counts them."""
+    for ctx in probe.get("contexts", []):
+        if ctx.get("context") == "/":
+            return _int(ctx.get("activeSessions"))
+    return None
+
+
+def gc_totals(collectors: Sequence[Collector]) -> dict[str, int]:
+    out = {"young_gc_count": 0, "young_gc_time_ms": 0, "old_gc_count": 0, "old_gc_time_ms": 0}
+    for gc in collectors:
+        out[f"{gc.generation}_gc_count"] += gc.count
+        out[f"{gc.generation}_gc_time_ms"] += gc.time_ms
+    return out
+
+
+# --------------------------------------------------------------------------- running locally
+
+
+def run(argv: Sequence[str], *, stdin: str | None = None, ok_codes: tuple[int, ...] = (0,)) -> str:
+    """Run a reading's command on this machine; JvmReadError names it if it fails."""
+    try:
+        done = subprocess.run(
+            list(argv),
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=COMMAND_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise JvmReadError(f"{argv[0]} {argv[1] if len(argv) > 1 else ''}: {error}") from None
+    if done.returncode not in ok_codes:
+        said = (done.stderr or done.stdout).strip().splitlines()
+        tail = said[-1] if said else f"exit code {done.returncode}"
+        raise JvmReadError(f"{' '.join(argv[:3])}: {tail}")
+    return done.stdout
+
+
+def compile_probe(target: Path = PROBE_CLASSES) -> Path:
+    """Compile JvmProbe once per source change (a second of CPU saved at every start)."""
+    compiled = target / "JvmProbe.class"
+    if not compiled.exists() or compiled.stat().st_mtime < PROBE_SOURCE.stat().st_mtime:
+        if commands.path_of("javac") is None:
+            raise JvmReadError(commands.missing_message("javac"))
+        target.mkdir(parents=True, exist_ok=True)
+        run(["javac", "-d", str(target), str(PROBE_SOURCE)])
+    return target
+
+
+@dataclass(frozen=True)
+class JmxAccess:
+    """Where a node's JMX agent listens and the generated credentials to use it.
+
+    The password lives only in the lab's 0600 files; repr() leaves it out."""
+
+    host: str
+    port: int
+    secrets_dir: Path
+
+    @property
+    def credentials(self) -> str:
+        # The agent rewrites jmx.password with salted hashes; the client keeps its own copy.
+        return (self.secrets_dir / "jmx.client").read_text().strip()
+
+    def __repr__(self) -> str:
+        return f"JmxAccess({self.host}:{self.port})"
+
+
+# Nodes are read in parallel: the first two readers of a fresh lab must not each make a
+# password (one node's agent would get one, the probe's client file the other).
+_SECRETS_LOCK = threading.Lock()
+
+
+def jmx_secrets(directory: Path) -> Path:
+    """The lab's JMX password and access files, generated once (0600: the JVM insists)."""
+    with _SECRETS_LOCK:
+        return _jmx_secrets(directory)
+
+
+def new_credentials() -> str:
+    """A generated JMX user and password line, for jmx.password and the client's copy."""
+    return f"{JMX_USER} {secrets.token_urlsafe(24)}\n"
+
+
+def access_line(level: str) -> str:
+    return f"{JMX_USER} {level}\n"
+
+
+def _jmx_secrets(directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    password, access = directory / "jmx.password", directory / "jmx.access"
+    client = directory / "jmx.client"
+    if not client.exists() or not password.exists():
+        line = new_credentials()
+        for path in (client, password):
+            path.touch(mode=0o600)
+            path.write_text(line)
+    if not access.exists():
+        access.touch(mode=0o600)
+        # readwrite: context reload and redeploy are MBean operations.
+        access.write_text(access_line("readwrite"))
+    return directory
+
+
+def ensure_agent(pid: int, host: str, secrets_dir: Path, port: int = JMX_PORT) -> JmxAccess:
+    """Start the JVM's JMX agent on host:port unless it listens already."""
+    access = JmxAccess(host, port, jmx_secrets(secrets_dir))
+    if not is_listening(Endpoint(host, port)):
+        run(agent_start_command(pid, host, port, access.secrets_dir))
+    return access
+
+
+def probe(access: JmxAccess) -> dict[str, Any]:
+    """One reading of a node's MBeans."""
+    argv = probe_command(access.host, access.port, classes=compile_probe())
+    readings = parse_probe(run(argv, stdin=access.credentials + "\n"))
+    if not readings:
+        raise JvmReadError(f"JvmProbe {access.host}:{access.port}: no reading")
+    return readings[0]
+
+
+def invoke(access: JmxAccess, mbean: str, operation: str, *args: str) -> dict[str, Any]:
+    """Invoke an MBean operation (a context reload, a deployer check)."""
+    argv = invoke_command(
+        access.host, access.port, mbean, operation, *args, classes=compile_probe()
+    )
+    replies = parse_probe(run(argv, stdin=access.credentials + "\n"))
+    return replies[0] if replies else {}
+
+
+def count_rejections(log_path: Path) -> int | None:
+    if not log_path.exists():
+        return None
+    return parse_count(run(rejections_command(log_path), ok_codes=(0, 1)))
+
+
+def read_node(
+    node: str, pid: int, address: str, secrets_dir: Path, log_path: Path | None = None
+) -> NodeJvm:
+    """Everything in effect on one node of this machine, read from its running JVM."""
+    return node_jvm(
+        node,
+        pid,
+        flags=parse_vm_flags(run(vm_flags_command(pid))),
+        jstat=parse_jstat_gc(run(jstat_command(pid))),
+        mbeans=probe(ensure_agent(pid, address, secrets_dir)),
+        listening=parse_listening(run(listening_command()), pid),
+        rejections=count_rejections(log_path) if log_path else None,
+    )
+
+
+def node_jvm(
+    node: str,
+    pid: int,
+    *,
+    flags: dict[str, str],
+    jstat: dict[str, float],
+    mbeans: dict[str, Any],
+    listening: list[Endpoint],
+    rejections: int | None,
+) -> NodeJvm:
+    """One node's readings, however they were fetched (here, or over SSH), as a NodeJvm."""
+    connectors = connectors_from(mbeans)
+    heap = mbeans["heap"]
+    return NodeJvm(
+        node=node,
+        pid=pid,
+        flags=flags,
+        gc=gc_in_use(flags),
+        max_heap_bytes=_int_flag(flags, "MaxHeapSize"),
+        initial_heap_bytes=_int_flag(flags, "InitialHeapSize"),
+        new_size_bytes=_int_flag(flags, "NewSize"),
+        max_new_size_bytes=_int_flag(flags, "MaxNewSize"),
+        heap=Heap(
+            init_bytes=heap["init"],
+            used_bytes=heap["used"],
+            committed_bytes=heap["committed"],
+            max_bytes=heap["max"],
+        ),
+        collectors=collectors_from(mbeans),
+        jstat=jstat,
+        pool=pool_from(mbeans),
+        connectors=connectors,
+        ajp=any(c.is_ajp for c in connectors),
+        listening=[str(e) for e in listening],
+        rejections=rejections,
+        sessions=sessions_from(mbeans),
+        live_threads=_int(mbeans.get("live_threads")),
+    )
+
+
+def _int_flag(flags: dict[str, str], name: str) -> int | None:
+    value = flags.get(name)
+    return int(value) if value is not None and value.isdigit() else None
+
+
+# --------------------------------------------------------------------------- the embedded lab
+
+
+def lab_secrets_dir(lab: Lab) -> Path:
+    return lab.run_dir / "jmx"
+
+
+@dataclass(frozen=True)
+class NodeTarget:
+    """A Tomcat node to read: its JVM's pid, loopback address and log file."""
+
+    pid: int
+    address: str
+    log: Path
+
+
+def lab_targets(lab: Lab) -> dict[str, NodeTarget]:
+    """The lab's Tomcat nodes as recorded now (a restarted node has a new pid)."""
+    if lab.state is None:
+        return {}
+    processes = dict(lab.state.processes)  # a fault may replace a record meanwhile
+    return {
+        node.name: NodeTarget(
+            processes[node.name].pid, node.address, Path(processes[node.name].log)
+        )
+        for node in lab.topology.nodes
+        if node.name in processes
+    }
+
+
+def _lab_node(lab: Lab, name: str) -> tuple[int, str, Path]:
+    """The node's pid, loopback address and log, as the lab recorded them."""
+    if lab.state is None or name not in lab.state.processes:
+        raise JvmReadError(f"no lab node named {name!r}")
+    nodes = {n.name: n for n in lab.topology.nodes}
+    if name not in nodes:
+        raise JvmReadError(f"{name!r} is not a Tomcat node of this lab")
+    record = lab.state.processes[name]
+    return record.pid, nodes[name].address, Path(record.log)
+
+
+def lab_access(lab: Lab, name: str) -> JmxAccess:
+    """The named node's JMX agent, started on its own loopback address if need be."""
+    pid, address, _ = _lab_node(lab, name)
+    return ensure_agent(pid, address, lab_secrets_dir(lab))
+
+
+def read_lab_node(lab: Lab, name: str) -> NodeJvm:
+    pid, address, log_path = _lab_node(lab, name)
+    return read_node(name, pid, address, lab_secrets_dir(lab), log_path)
+
+
+def read_lab(lab: Lab) -> list[NodeJvm]:
+    """Every running node of the lab, as read from its JVM."""
+    running = set(lab.running())
+    return [read_lab_node(lab, n.name) for n in lab.topology.nodes if n.name in running]
+
+
+# --------------------------------------------------------------------------- requested vs in effect
+
+_SIZE = re.compile(r"^(\d+)([kKmMgGtT]?)$")
+# -X options and the VM flag each one sets.
+_X_OPTIONS = {"-Xms": ("InitialHeapSize",), "-Xmx": ("MaxHeapSize",),
+              "-Xmn": ("NewSize", "MaxNewSize")}  # fmt: skip
+
+
+def size_bytes(text: str) -> int | None:
+    found = _SIZE.match(text)
+    if not found:
+        return None
+    scale = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}[found[2].lower()]
+    return int(found[1]) * scale
+
+
+def expected_flags(jvm_flags: Sequence[str]) -> dict[str, str]:
+    """Command-line JVM options -> the VM.flags values they should produce."""
+    out: dict[str, str] = {}
+    for option in jvm_flags:
+        for prefix, names in _X_OPTIONS.items():
+            if option.startswith(prefix) and (size := size_bytes(option[len(prefix) :])):
+                out |= dict.fromkeys(names, str(size))
+        if option.startswith("-Xss") and (size := size_bytes(option[4:])):
+            out["ThreadStackSize"] = str(size // 2**10)  # VM.flags counts it in KB
+        found = _FLAG.fullmatch(option)
+        if found and found["value"] is not None:
+            value = found["value"]
+            sized = size_bytes(value) if value[-1:].isalpha() else None
+            out[found["name"]] = str(sized) if sized is not None else value
+        elif found:
+            out[found["name"]] = "false" if found["sign"] == "-" else "true"
+    return out
+
+
+def _same(asked: object, seen: object) -> bool:
+    def norm(value: object) -> str:
+        return str(value).lower()
+
+    return norm(asked) == norm(seen)
+
+
+def mismatches(node: NodeJvm, requested: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """Compare what a profile asks for (Profile.effective(): executor and connector
+    attributes, JVM options) with what the node runs. Returns (mismatches, unverified):
+    each a "key: asked X, running Y" line; unverified names what Tomcat does not show."""
+    wrong: list[str] = []
+    unseen: list[str] = []
+    pool = node.pool
+    executor = requested.get("executor") or {}
+    if executor and (pool is None or pool.kind != "executor"):
+        wrong.append("executor: asked for a shared Executor, the connector runs its own pool")
+    pool_values = {
+        "maxThreads": pool.max_threads if pool else None,
+        "minSpareThreads": pool.min_spare_threads if pool else None,
+        "maxQueueSize": pool.max_queue_size if pool else None,
+        "maxIdleTime": pool.max_idle_time_ms if pool else None,
+    }
+    for key, asked in executor.items():
+        if pool_values.get(key) is None:
+            unseen.append(f"executor.{key}")
+        elif not _same(asked, pool_values[key]):
+            wrong.append(f"executor.{key}: asked {asked}, running {pool_values[key]}")
+    http = [c for c in node.connectors if not c.is_ajp]
+    for key, asked in (requested.get("connector") or {}).items():
+        if not http:
+            unseen.append(f"connector.{key}")
+            continue
+        seen = http[0].handler if key == "protocol" else http[0].attributes.get(key)
+        if seen is None:
+            unseen.append(f"connector.{key}")
+        elif not _same(asked, seen):
+            wrong.append(f"connector.{key}: asked {asked}, running {seen}")
+    ajp = requested.get("ajp")
+    if isinstance(ajp, dict) and "enabled" in ajp and bool(ajp["enabled"]) != node.ajp:
+        wrong.append(f"ajp.enabled: asked {ajp['enabled']}, running {node.ajp}")
+    for name, asked in expected_flags(requested.get("jvm") or []).items():
+        seen = node.flags.get(name)
+        if seen is None:
+            unseen.append(f"jvm.{name}")
+        elif not _same(asked, seen):
+            wrong.append(f"jvm.{name}: asked {asked}, running {seen}")
+    return wrong, unseen

@@ -1,0 +1,561 @@
+"""The embedded lab: session store, Tomcat nodes and balancer on loopback, started as one.
+
+Everything the lab starts is written to <run_dir>/lab.json the moment it starts,
+so `lab down` (or the `finally` of a bench) can stop it by pid even after the
+harness that started it crashed.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import secrets
+import signal
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness import commands
+from harness.cluster.artifacts import Artifacts, catalina_home, find_artifacts, version_of
+from harness.cluster.lab import haproxy, ipvs, l4hash, nginx, stores, tomcat
+from harness.cluster.lab.balancers import Balancer, balancer
+from harness.cluster.lab.processes import (
+    Endpoint,
+    LabError,
+    ProcessRecord,
+    ensure_free,
+    is_listening,
+    kill,
+    stop,
+    wait_until,
+)
+from harness.cluster.lab.processes import start_again as start_process_again
+from harness.cluster.lab.render import write_atomically
+from harness.cluster.lab.topology import Topology
+from harness.config.profile import Profile
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "lab.json"
+START_TIMEOUT_S = 90.0
+
+# Stop order: the front first, so no request reaches a half-stopped back end.
+_STOP_ORDER = ("nginx", "haproxy", "node", "redis", "mem")
+SESSION_STORES = ("redis", "none", "memcached-sticky", "memcached-nonsticky", "replication")
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+@dataclass
+class LabState:
+    """What lab.json holds: enough to stop, inspect and fault the running lab."""
+
+    topology: dict[str, Any]
+    profile: str
+    balancer: str
+    store: dict[str, Any]
+    processes: dict[str, ProcessRecord] = field(default_factory=dict)
+    timings_s: dict[str, float] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    nft_table: str | None = None  # the L4 director's table, removed by down()
+    l4_director: dict[str, str] | None = None  # which L4 director ran (IPVS or nftables), why
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "topology": self.topology,
+            "profile": self.profile,
+            "balancer": self.balancer,
+            "store": self.store,
+            "processes": {name: rec.to_json() for name, rec in self.processes.items()},
+            "timings_s": self.timings_s,
+            "versions": self.versions,
+            "nft_table": self.nft_table,
+            "l4_director": self.l4_director,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LabState:
+        return cls(
+            topology=data["topology"],
+            profile=data["profile"],
+            balancer=data.get("balancer", "nginx-rr"),
+            store=data["store"],
+            processes={
+                name: ProcessRecord.from_json(rec) for name, rec in data["processes"].items()
+            },
+            timings_s=data.get("timings_s", {}),
+            versions=data.get("versions", {}),
+            nft_table=data.get("nft_table"),
+            l4_director=data.get("l4_director"),
+        )
+
+
+def _topology_json(topology: Topology) -> dict[str, Any]:
+    return {
+        "net": topology.net,
+        "port": topology.port,
+        "node_count": topology.node_count,
+        "redis_port": topology.redis_port,
+        "run_dir": str(topology.run_dir),
+    }
+
+
+def _store_settings(sessions: str, topo: Topology) -> dict[str, Any]:
+    """The session manager's settings, as rendered into the configs and kept in the manifest."""
+    if sessions.startswith("memcached"):
+        return stores.msm_settings(
+            sticky=sessions == "memcached-sticky", memcached=topo.memcached, nodes=topo.nodes
+        )
+    if sessions == "replication":
+        return tomcat.replication_settings(topo.nodes)
+    if sessions == "none":
+        return {
+            "kind": "none",
+            "manager": "org.apache.catalina.session.StandardManager",
+            "sticky": None,
+            "persistent": False,
+        }
+    return {
+        "kind": "redis",
+        "manager": "org.redisson.tomcat.RedissonSessionManager",
+        "read_mode": "REDIS",
+        "update_mode": "DEFAULT",
+        "sticky": False,
+        "key_prefix": "tomcat-bench",
+        "address": topo.redis.address,
+        "port": topo.redis.port,
+        # Generated per lab, kept only in 0600 files under the run folder.
+        "password": secrets.token_urlsafe(24),
+    }
+
+
+def _uses_memcached(store: dict[str, Any]) -> bool:
+    return str(store["kind"]).startswith("memcached")
+
+
+def _require_commands(lb: Balancer, sessions: str) -> None:
+    """Before anything starts: a missing server is one line naming its package."""
+    commands.require("java")
+    if lb.kind == "nginx":
+        commands.require("nginx")
+    elif lb.kind == "haproxy":
+        commands.require("haproxy")
+    if sessions == "redis":
+        commands.require("redis-server")
+    elif sessions.startswith("memcached"):
+        commands.require("memcached")
+
+
+def _sort_key(name: str) -> int:
+    for rank, prefix in enumerate(_STOP_ORDER):
+        if name.startswith(prefix):
+            return rank
+    return len(_STOP_ORDER)
+
+
+class Lab:
+    """One embedded lab in one run folder."""
+
+    def __init__(self, topology: Topology) -> None:
+        self.topology = topology
+        self.run_dir = topology.run_dir
+        self.state: LabState | None = None
+
+    # -- state -------------------------------------------------------------
+
+    @property
+    def state_path(self) -> Path:
+        return self.run_dir / STATE_FILE
+
+    def _save(self) -> None:
+        assert self.state is not None
+        write_atomically(self.state_path, json.dumps(self.state.to_json(), indent=2), mode=0o600)
+
+    def record_profile(self, name: str) -> None:
+        """`apply` changed the running nodes' profile: lab status and benches say so."""
+        assert self.state is not None
+        self.state.profile = name
+        self._save()
+
+    @classmethod
+    def attach(cls, run_dir: Path) -> Lab:
+        """The lab described by run_dir/lab.json (running or not)."""
+        path = run_dir / STATE_FILE
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise LabError(f"{path}: no lab was started here (run `lab up` first)") from None
+        except json.JSONDecodeError as error:
+            raise LabError(f"{path}: unreadable lab state: {error}") from None
+        topo = data["topology"]
+        lab = cls(
+            Topology(
+                net=topo["net"],
+                port=topo["port"],
+                node_count=topo["node_count"],
+                redis_port=topo["redis_port"],
+                run_dir=Path(topo["run_dir"]),
+            )
+        )
+        lab.state = LabState.from_json(data)
+        return lab
+
+    def running(self) -> list[str]:
+        if self.state is None:
+            return []
+        return [name for name, rec in self.state.processes.items() if rec.process() is not None]
+
+    # -- up ----------------------------------------------------------------
+
+    def up(
+        self,
+        profile: Profile,
+        *,
+        balancer_name: str = "nginx-rr",
+        sessions: str = "redis",
+        progress: Progress = _quiet,
+    ) -> LabState:
+        """Start everything and wait until each part answers; on any failure stop it all."""
+        lb = balancer(balancer_name)
+        if sessions not in SESSION_STORES:
+            raise ValueError(f"SESSIONS={sessions}: one of {', '.join(SESSION_STORES)}")
+        self._refuse_if_running()
+        _require_commands(lb, sessions)
+        try:
+            return self._up(profile, lb, sessions, progress)
+        except BaseException:
+            self.down()
+            raise
+
+    def _refuse_if_running(self) -> None:
+        if not self.state_path.exists():
+            return
+        previous = Lab.attach(self.run_dir)
+        alive = previous.running()
+        if alive:
+            raise LabError(
+                f"{self.state_path}: a lab is already running here ({', '.join(alive)}); "
+                "run `lab down` first"
+            )
+
+    def _up(self, profile: Profile, lb: Balancer, sessions: str, progress: Progress) -> LabState:
+        began = time.monotonic()
+        topo = self.topology
+        artifacts = find_artifacts()
+        progress("unpacking Tomcat")
+        home = catalina_home(artifacts)
+        store = _store_settings(sessions, topo)
+        self.state = LabState(
+            topology=_topology_json(topo), profile=profile.name, balancer=lb.name, store=store
+        )
+        self._check_ports_free(store["kind"])
+
+        progress("rendering configs")
+        redis_dir = self.run_dir / "redis"
+        if sessions == "redis":
+            redis_config = stores.prepare_redis(redis_dir, topo.redis, store["password"])
+        for node in topo.nodes:
+            tomcat.prepare_base(
+                node,
+                self.run_dir / node.name,
+                home=home,
+                artifacts=artifacts,
+                profile=profile,
+                store=store,
+                shutdown_command=secrets.token_hex(16),
+            )
+        front_dir = self.run_dir / lb.kind
+        front_config = self._prepare_front(lb, front_dir)
+
+        progress("starting the session store and Tomcat nodes")
+        if sessions == "redis":
+            self._track(stores.start_redis(redis_dir, redis_config, topo.redis))
+        if _uses_memcached(store):
+            for name, endpoint in topo.memcached.items():
+                self._track(stores.start_memcached(name, self.run_dir / "memcached", endpoint))
+        clustered = sessions == "replication"
+        for node in topo.nodes:
+            record = tomcat.start_node(node, self.run_dir / node.name, home, clustered=clustered)
+            self._track(record)
+        if sessions == "redis":
+            self._wait_redis(store["password"])
+        if _uses_memcached(store):
+            self._wait_memcached()
+        progress("waiting for Tomcat nodes")
+        self._wait_nodes()
+        if clustered:
+            progress("waiting for the cluster members to replicate to each other")
+            self._wait_replication()
+
+        progress(f"starting {lb.kind}")
+        self._start_front(lb, front_dir, front_config)
+        self.state.versions = self._versions(store, artifacts, lb)
+        self.state.timings_s["up"] = round(time.monotonic() - began, 3)
+        self._save()
+        return self.state
+
+    def _prepare_front(self, lb: Balancer, directory: Path) -> Path | None:
+        """Render (and syntax-check) the balancer's config; the L4 table is made at start."""
+        topo = self.topology
+        if lb.kind == "nginx":
+            return nginx.prepare(directory, topo.balancer, topo.nodes, lb.nginx_balance)
+        if lb.kind == "haproxy":
+            return haproxy.prepare(directory, topo.balancer, topo.nodes, lb)
+        return None
+
+    def _start_front(self, lb: Balancer, directory: Path, config: Path | None) -> None:
+        assert self.state is not None
+        if config is None:
+            self._start_l4_director(directory)
+            return
+        start_front = nginx.start_nginx if lb.kind == "nginx" else haproxy.start_haproxy
+        self._track(start_front(directory, config, self.topology.balancer))
+        wait_until(
+            self.state.processes[lb.kind],
+            self._all_nodes_behind_balancer,
+            timeout=30,
+            what=f"GET {self.topology.balancer_url}/health.jsp reaching every node",
+        )
+
+    def _start_l4_director(self, directory: Path) -> None:
+        assert self.state is not None
+        reason = ipvs.unavailable_reason()
+        if reason is None:
+            # LVS itself; recorded first, so a crash right after still lets down() remove it.
+            self.state.l4_director = {"kind": "ipvs", "how": "ipvsadm -s sh -b sh-fallback, NAT"}
+            self._save()
+            ipvs.install(self.topology.balancer, self.topology.nodes)
+            return
+        self.state.l4_director = {
+            "kind": "nftables",
+            "how": f"nft DNAT to jhash ip saddr, seed {l4hash.SEED}, map of buckets",
+            "why": f"no IPVS in this kernel (ipvsadm: {reason})",
+        }
+        table = l4hash.table_name(self.topology.net)
+        # Recorded before it exists, so a crash right after still lets down() remove it.
+        self.state.nft_table = table
+        self._save()
+        l4hash.install(directory, table, self.topology.balancer, self.topology.nodes)
+        deadline = time.monotonic() + 10
+        while tomcat.health(self.topology.balancer) is None:
+            if time.monotonic() > deadline:
+                raise LabError(f"nft table {table}: {self.topology.balancer} reaches no node")
+            time.sleep(0.1)
+
+    def _all_nodes_behind_balancer(self) -> bool:
+        """haproxy marks servers up only after `rise` checks: wait until it routes to all."""
+        seen = set()
+        for _ in range(4 * self.topology.node_count):
+            reply = tomcat.health(self.topology.balancer)
+            if reply is None:
+                return False
+            seen.add(reply.get("node"))
+        return len(seen) == self.topology.node_count or self._balancer_pins_by_source()
+
+    def _balancer_pins_by_source(self) -> bool:
+        # A source-hash balancer sends all of this process's checks to one node.
+        assert self.state is not None
+        return balancer(self.state.balancer).sticky == "source address"
+
+    def _check_ports_free(self, kind: str) -> None:
+        topo = self.topology
+        if kind == "redis":
+            ensure_free(topo.redis, "redis")
+        if kind.startswith("memcached"):
+            for name, endpoint in topo.memcached.items():
+                ensure_free(endpoint, name)
+        ensure_free(topo.balancer, "balancer")
+        for node in topo.nodes:
+            ensure_free(node.http, node.name)
+            ensure_free(node.shutdown, f"{node.name} shutdown port")
+            if kind == "replication":
+                ensure_free(node.cluster, f"{node.name} cluster receiver")
+
+    def _track(self, record: ProcessRecord) -> None:
+        assert self.state is not None
+        self.state.processes[record.name] = record
+        self._save()
+
+    def _wait_redis(self, password: str) -> None:
+        assert self.state is not None
+        endpoint = self.topology.redis
+        waited = wait_until(
+            self.state.processes["redis"],
+            lambda: stores.redis_ready(endpoint, password),
+            timeout=20,
+            what=f"PING {endpoint}",
+        )
+        self.state.timings_s["redis"] = round(waited, 3)
+
+    def _wait_memcached(self) -> None:
+        assert self.state is not None
+        for name, endpoint in self.topology.memcached.items():
+            waited = wait_until(
+                self.state.processes[name],
+                functools.partial(stores.memcached_ready, endpoint),
+                timeout=20,
+                what=f"`version` on {endpoint}",
+            )
+            self.state.timings_s[name] = round(waited, 3)
+
+    def _wait_replication(self) -> None:
+        """Until a session made on node1 is read on every other node: the members see
+        each other, so the first bench requests don't race the cluster's membership."""
+        assert self.state is not None
+        first, *others = self.topology.nodes
+        began = time.monotonic()
+        for other in others:
+            wait_until(
+                self.state.processes[other.name],
+                functools.partial(tomcat.replicates, first, other),
+                timeout=60,
+                what=f"a session from {first.name} replicated to {other.name}",
+            )
+        self.state.timings_s["cluster"] = round(time.monotonic() - began, 3)
+
+    def _wait_node(self, name: str, endpoint: Endpoint) -> float:
+        assert self.state is not None
+        waited = wait_until(
+            self.state.processes[name],
+            lambda: tomcat.health(endpoint) is not None,
+            timeout=START_TIMEOUT_S,
+            what=f"GET http://{endpoint}/health.jsp",
+        )
+        # The first request compiles session.jsp; pay that here, not in the bench.
+        tomcat.get_json(f"http://{endpoint}/session.jsp", timeout=30)
+        return waited
+
+    def _wait_nodes(self) -> None:
+        assert self.state is not None
+        nodes = self.topology.nodes
+        with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
+            waits = pool.map(lambda n: self._wait_node(n.name, n.http), nodes)
+            for node, waited in zip(nodes, waits, strict=True):
+                self.state.timings_s[node.name] = round(waited, 3)
+
+    def _versions(
+        self, store: dict[str, Any], artifacts: Artifacts, lb: Balancer
+    ) -> dict[str, str]:
+        first = tomcat.health(self.topology.nodes[0].http) or {}
+        versions = {
+            "tomcat": str(first.get("server", "unknown")),
+            "java": str(first.get("java", "unknown")),
+            lb.kind: {
+                "nginx": nginx.version,
+                "haproxy": haproxy.version,
+                "nftables": l4hash.version,
+            }[lb.kind](),
+        }
+        if store["kind"] == "redis":
+            versions["redis"] = stores.redis_version(self.topology.redis, store["password"])
+            versions["redisson"] = artifacts.redisson_version
+        if _uses_memcached(store):
+            mem = next(iter(self.topology.memcached.values()))
+            versions["memcached"] = stores.memcached_version(mem) or "unknown"
+            versions["memcached-session-manager"] = version_of(artifacts.msm_jars[0])
+        return versions
+
+    # -- down, status, faults ---------------------------------------------
+
+    def down(self) -> list[str]:
+        """Stop every process this lab started, front to back. Returns their names."""
+        if self.state is None:
+            if not self.state_path.exists():
+                return []
+            self.state = Lab.attach(self.run_dir).state
+        assert self.state is not None
+        stopped = []
+        if self.state.nft_table and l4hash.remove(self.state.nft_table):
+            stopped.append(f"nft table {self.state.nft_table}")
+        director = self.state.l4_director or {}
+        if director.get("kind") == "ipvs" and ipvs.remove(self.topology.balancer):
+            stopped.append(f"ipvs service {self.topology.balancer}")
+        for name in sorted(self.state.processes, key=_sort_key):
+            record = self.state.processes[name]
+            if record.process() is not None:
+                stop(record)
+                stopped.append(name)
+        self._save()
+        return stopped
+
+    def status(self) -> list[dict[str, Any]]:
+        if self.state is None:
+            return []
+        rows = []
+        for name, record in self.state.processes.items():
+            rows.append(
+                {
+                    "name": name,
+                    "pid": record.pid,
+                    "running": record.process() is not None,
+                    "endpoints": [
+                        {"endpoint": f"{a}:{p}", "listening": is_listening(Endpoint(a, p))}
+                        for a, p in record.endpoints
+                    ],
+                }
+            )
+        if self.state.nft_table:
+            rows.append(
+                {
+                    "name": f"nft table {self.state.nft_table}",
+                    "pid": "-",
+                    "running": l4hash.exists(self.state.nft_table),
+                    "endpoints": [],
+                }
+            )
+        return rows
+
+    def readiness(self, name: str) -> Callable[[], bool]:
+        """How to tell that the named part answers again."""
+        assert self.state is not None
+        topo, store = self.topology, self.state.store
+        nodes = {node.name: node for node in topo.nodes}
+        if name in nodes:
+            return lambda: tomcat.health(nodes[name].http) is not None
+        if name == "redis":
+            return lambda: stores.redis_ready(topo.redis, store["password"])
+        if name in topo.memcached:
+            return lambda: stores.memcached_ready(topo.memcached[name])
+        return lambda: tomcat.health(topo.balancer) is not None
+
+    def _record(self, name: str) -> ProcessRecord:
+        if self.state is None or name not in self.state.processes:
+            raise LabError(f"no lab process named {name!r}")
+        return self.state.processes[name]
+
+    def start_again(self, name: str) -> float:
+        """Restore a stopped part: start it as before and wait until it answers."""
+        record = self._record(name)
+        if record.process() is not None:
+            raise LabError(f"{name} is still running (pid {record.pid})")
+        fresh = start_process_again(record)
+        self._track(fresh)
+        return wait_until(fresh, self.readiness(name), timeout=START_TIMEOUT_S, what="restart")
+
+    def shutdown(self, name: str) -> None:
+        """A graceful stop (SIGTERM: Tomcat runs its shutdown hooks, nginx finishes requests)."""
+        stop(self._record(name))
+
+    def restart(self, name: str) -> float:
+        self.shutdown(name)
+        return self.start_again(name)
+
+    def reload(self, name: str) -> None:
+        """The balancer re-reads its config: nginx on SIGHUP; haproxy (not in master-worker
+        mode here) by a restart."""
+        if name == "nginx":
+            kill(self._record(name), signal.SIGHUP)
+        else:
+            self.restart(name)
+
+    def signal(self, name: str, sig: signal.Signals) -> None:
+        """Deliver a fault: the named server's group receives sig."""
+        kill(self._record(name), sig)

@@ -1,0 +1,137 @@
+"""Session stores: redis-server (address and password) and memcached (address only)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from harness.cluster.lab.processes import Endpoint, ProcessRecord, start
+from harness.cluster.lab.render import render_to
+from harness.cluster.lab.topology import NodeSpec
+
+REDIS_SERVER = "/usr/bin/redis-server"
+MEMCACHED = "/usr/bin/memcached"
+MSM_MANAGER = "de.javakaffee.web.msm.MemcachedBackupSessionManager"
+# Non-sticky requests to the counter page lock their session in memcached, so two
+# nodes never load and write back the same session at once (health.jsp has none).
+MSM_LOCKING_MODE = r"uriPattern:/session\.jsp.*"
+
+
+def prepare_redis(directory: Path, endpoint: Endpoint, password: str) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    config = directory / "redis.conf"
+    render_to(
+        config,
+        "redis.conf.j2",
+        mode=0o600,
+        redis={
+            "address": endpoint.address,
+            "port": endpoint.port,
+            "password": password,
+            "dir": directory,
+        },
+    )
+    return config
+
+
+def start_redis(directory: Path, config: Path, endpoint: Endpoint) -> ProcessRecord:
+    return start(
+        "redis",
+        [REDIS_SERVER, str(config)],
+        log_path=directory / "redis.log",
+        endpoints=(endpoint,),
+    )
+
+
+def client(endpoint: Endpoint, password: str) -> redis.Redis:
+    return redis.Redis(
+        host=endpoint.address, port=endpoint.port, password=password, socket_timeout=2
+    )
+
+
+def redis_ready(endpoint: Endpoint, password: str) -> bool:
+    try:
+        return bool(client(endpoint, password).ping())
+    except redis.RedisError:
+        return False
+
+
+def redis_version(endpoint: Endpoint, password: str) -> str:
+    return str(client(endpoint, password).info("server")["redis_version"])
+
+
+def start_memcached(
+    name: str,
+    directory: Path,
+    endpoint: Endpoint,
+    *,
+    memory_mb: int = 64,
+    threads: int = 2,
+    item_size: str | None = None,
+    extra: tuple[str, ...] = (),
+) -> ProcessRecord:
+    """memcached in the foreground, TCP on one loopback address only (-U 0: no UDP).
+
+    item_size raises the largest item (-I, e.g. "2m"; memcached's default is 1 MB
+    including the item's header, so a 1 MB value needs more)."""
+    argv = [MEMCACHED, "-l", endpoint.address, "-p", str(endpoint.port), "-U", "0"]
+    # Two worker threads are plenty for the lab and leave the 2 cores to the JVMs.
+    argv += ["-m", str(memory_mb), "-t", str(threads)]
+    if item_size:
+        argv += ["-I", item_size]
+    argv += list(extra)
+    if os.geteuid() == 0:
+        # memcached refuses to run as root; it drops to nobody after binding.
+        argv += ["-u", "nobody"]
+    return start(name, argv, log_path=directory / f"{name}.log", endpoints=(endpoint,))
+
+
+def memcached_ready(endpoint: Endpoint) -> bool:
+    return memcached_version(endpoint) is not None
+
+
+def memcached_version(endpoint: Endpoint) -> str | None:
+    """The server's version from the text protocol, or None while it cannot answer."""
+    try:
+        with socket.create_connection((endpoint.address, endpoint.port), timeout=1) as conn:
+            conn.sendall(b"version\r\n")
+            reply = conn.recv(128).decode("ascii", errors="replace")
+    except OSError:
+        return None
+    # "VERSION 1.6.18\r\n"
+    if not reply.startswith("VERSION "):
+        return None
+    return reply.split()[1]
+
+
+def msm_settings(
+    *, sticky: bool, memcached: dict[str, Endpoint], nodes: list[NodeSpec]
+) -> dict[str, Any]:
+    """memcached-session-manager's settings, rendered into context.xml and the manifest."""
+    names = list(memcached)
+    settings: dict[str, Any] = {
+        "kind": "memcached-sticky" if sticky else "memcached-nonsticky",
+        "manager": MSM_MANAGER,
+        "sticky": sticky,
+        # msm's syntax: id:host:port, comma separated.
+        "memcached_nodes": ",".join(f"{name}:{ep}" for name, ep in memcached.items()),
+        "transcoder": "java serialization (msm default)",
+        # Written before the reply leaves, so an acknowledged update survives a kill.
+        "session_backup_async": False,
+        "request_uri_ignore_pattern": r".*\.(ico|png|gif|jpg|css|js)$",
+        "locking_mode": None if sticky else MSM_LOCKING_MODE,
+        "failover_nodes": {},
+    }
+    if sticky:
+        # node1 sits beside memA, node2 beside memB. msm's guide: a Tomcat stores its
+        # sessions primarily in the memcached on the OTHER machine and names its
+        # neighbour as failoverNode, used only while the others are down; so a machine
+        # failure (Tomcat + its memcached) never takes both copies of a session.
+        settings["failover_nodes"] = {
+            node.name: names[i % len(names)] for i, node in enumerate(nodes)
+        }
+    return settings

@@ -1,0 +1,208 @@
+"""Tomcat 9 nodes: one CATALINA_BASE each, sharing one unpacked CATALINA_HOME."""
+
+from __future__ import annotations
+
+import filecmp
+import json
+import shutil
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.cluster.artifacts import Artifacts
+from harness.cluster.lab.processes import Endpoint, ProcessRecord, start
+from harness.cluster.lab.render import WEBAPP_DIR, render, render_to, write_atomically
+from harness.cluster.lab.topology import CLUSTER_PORT, NodeSpec
+from harness.config.profile import Profile
+
+# Rendered per strategy rather than copied (see _render_webapp).
+_WEB_XML = Path("WEB-INF") / "web.xml"
+
+CLUSTER_MANAGER = "org.apache.catalina.ha.session.DeltaManager"
+# Synchronous and acknowledged (SEND_OPTIONS_SYNCHRONIZED_ACK 2 | USE_ACK 4).
+CLUSTER_SEND_OPTIONS = 6
+
+# Stock files a CATALINA_BASE needs that we do not change.
+_STOCK_CONF = ("web.xml", "catalina.properties", "logging.properties")
+
+
+def _sync_tree(source: Path, target: Path, *, skip: tuple[Path, ...] = ()) -> None:
+    """Copy only files that changed, so Tomcat keeps the JSPs it already compiled."""
+    for path in source.rglob("*"):
+        destination = target / path.relative_to(source)
+        if path.relative_to(source) in skip:
+            continue
+        if path.is_dir():
+            destination.mkdir(parents=True, exist_ok=True)
+        elif not destination.exists() or not filecmp.cmp(path, destination, shallow=False):
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, destination)
+
+
+def prepare_base(
+    node: NodeSpec,
+    base: Path,
+    *,
+    home: Path,
+    artifacts: Artifacts,
+    profile: Profile,
+    store: dict[str, Any],
+    shutdown_command: str,
+) -> None:
+    """Lay out CATALINA_BASE and render its configs from the profile and the store."""
+    for sub in ("conf", "lib", "logs", "temp", "work", "webapps/ROOT", "bin"):
+        (base / sub).mkdir(parents=True, exist_ok=True)
+    for name in _STOCK_CONF:
+        shutil.copy2(home / "conf" / name, base / "conf" / name)
+    for stale in (base / "lib").glob("*.jar"):
+        stale.unlink()
+    for jar in _manager_jars(store, artifacts):
+        shutil.copy2(jar, base / "lib" / jar.name)
+    _render_webapp(base / "webapps" / "ROOT", distributable=store["kind"] == "replication")
+
+    node_context = {
+        "name": node.name,
+        "address": node.address,
+        "port": node.port,
+        "shutdown_port": node.shutdown_port,
+        "shutdown_command": shutdown_command,
+    }
+    for config in lab_configs(node_context, profile, store):
+        write_atomically(base / config.path, config.text, config.mode)
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    """One rendered file, relative to CATALINA_BASE."""
+
+    path: str
+    text: str
+    mode: int = 0o644
+
+
+def profile_context(profile: Profile) -> dict[str, Any]:
+    """What every Tomcat template takes from a profile."""
+    effective = profile.effective()
+    ajp = None
+    if profile.ajp.enabled:
+        ajp = {"port": profile.ajp.port, "secret": profile.ajp.resolved_secret()}
+    return {
+        "profile": profile,
+        "executor": effective["executor"],
+        "connector": effective["connector"],
+        "deploy": effective["deploy"],
+        "ajp": ajp,
+        "jvm_flags": profile.jvm.system_properties() + effective["jvm"],
+    }
+
+
+def lab_configs(node: dict[str, Any], profile: Profile, store: dict[str, Any]) -> list[ConfigFile]:
+    """The lab node's server.xml, context.xml and setenv.sh (and Redisson's config)."""
+    context = profile_context(profile)
+    cluster = store if store["kind"] == "replication" else None
+    files = [
+        # 0600: server.xml holds the shutdown command (and the AJP secret, if any).
+        ConfigFile(
+            "conf/server.xml", render("server.xml.j2", node=node, cluster=cluster, **context), 0o600
+        ),
+        ConfigFile("conf/context.xml", render("context.xml.j2", node=node, store=store, **context)),
+        ConfigFile("bin/setenv.sh", render("setenv.sh.j2", node=node, **context)),
+    ]
+    if store["kind"] == "redis":
+        files.append(
+            ConfigFile("conf/redisson.yaml", render("redisson.yaml.j2", redis=store), 0o600)
+        )
+    return files
+
+
+def stock_configs(node: dict[str, Any], profile: Profile) -> list[ConfigFile]:
+    """A real node's files: Tomcat's stock server.xml, context.xml, with the profile in."""
+    context = profile_context(profile)
+    return [
+        ConfigFile("conf/server.xml", render("stock/server.xml.j2", node=node, **context), 0o600),
+        ConfigFile("conf/context.xml", render("stock/context.xml.j2", **context)),
+        ConfigFile(
+            "bin/setenv.sh", render("stock/setenv.sh.j2", pid_file=node.get("pid_file"), **context)
+        ),
+    ]
+
+
+def _manager_jars(store: dict[str, Any], artifacts: Artifacts) -> tuple[Path, ...]:
+    """The session manager's jars for CATALINA_BASE/lib; Tomcat's own cluster needs none."""
+    if store["kind"] == "redis":
+        return artifacts.redisson_jars
+    if store["kind"].startswith("memcached"):
+        return artifacts.msm_jars
+    return ()
+
+
+def _render_webapp(root: Path, *, distributable: bool) -> None:
+    _sync_tree(WEBAPP_DIR, root, skip=(_WEB_XML,))
+    render_to(root / _WEB_XML, f"webapp/{_WEB_XML.as_posix()}", distributable=distributable)
+
+
+def start_node(node: NodeSpec, base: Path, home: Path, *, clustered: bool = False) -> ProcessRecord:
+    """Start a node; a clustered one also holds its cluster receiver's port."""
+    endpoints = (
+        (node.http, node.shutdown, node.cluster) if clustered else (node.http, node.shutdown)
+    )
+    # `catalina.sh run` execs java in the foreground, so the pid is the JVM's own.
+    return start(
+        node.name,
+        [str(home / "bin" / "catalina.sh"), "run"],
+        log_path=base / "logs" / "console.log",
+        endpoints=endpoints,
+        env={"CATALINA_HOME": str(home), "CATALINA_BASE": str(base)},
+        cwd=base,
+    )
+
+
+def get_json(url: str, timeout: float = 2.0) -> dict[str, Any]:
+    with urllib.request.urlopen(url, timeout=timeout) as reply:  # noqa: S310 (lab URLs only)
+        data: dict[str, Any] = json.loads(reply.read())
+        return data
+
+
+def health(endpoint: Endpoint) -> dict[str, Any] | None:
+    """health.jsp's reply, or None while the node cannot answer."""
+    try:
+        return get_json(f"http://{endpoint}/health.jsp")
+    except (OSError, ValueError):
+        return None
+
+
+def replication_settings(nodes: list[NodeSpec]) -> dict[str, Any]:
+    """Tomcat's own cluster: rendered into server.xml and kept in the manifest."""
+    return {
+        "kind": "replication",
+        "manager": CLUSTER_MANAGER,
+        "cluster": "org.apache.catalina.ha.tcp.SimpleTcpCluster",
+        "membership": "org.apache.catalina.tribes.membership.StaticMembershipService",
+        "channel_send_options": CLUSTER_SEND_OPTIONS,
+        "sticky": False,
+        "port": CLUSTER_PORT,
+        "members": [{"name": n.name, "host": n.address, "port": CLUSTER_PORT} for n in nodes],
+    }
+
+
+def _get_in_session(url: str, session_id: str | None) -> dict[str, Any]:
+    request = urllib.request.Request(url)  # noqa: S310 (lab URLs only)
+    if session_id:
+        request.add_header("Cookie", f"JSESSIONID={session_id}")
+    with urllib.request.urlopen(request, timeout=5) as reply:  # noqa: S310 (lab URLs only)
+        data: dict[str, Any] = json.loads(reply.read())
+        return data
+
+
+def replicates(origin: NodeSpec, replica: NodeSpec) -> bool:
+    """A session created on origin is readable, with its data, on replica.
+
+    Each call leaves one small session behind; it expires like any other.
+    """
+    try:
+        first = _get_in_session(f"{origin.url}/session.jsp", None)
+        second = _get_in_session(f"{replica.url}/session.jsp", str(first["session"]))
+    except (OSError, ValueError, KeyError):
+        return False
+    return bool(second.get("counter") == 2)

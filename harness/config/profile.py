@@ -1,0 +1,336 @@
+"""Tuning profiles: TOML files under profiles/, validated, with single inheritance.
+
+A profile names Tomcat settings with Tomcat's own attribute names, so an operator
+can copy them from server.xml. A section left out means "Tomcat's default"; the
+renderer then writes nothing for it, exactly as the stock server.xml does.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from harness.config.tomlfile import describe, read_toml
+from harness.paths import REPO_ROOT
+
+PROFILES_DIR = REPO_ROOT / "profiles"
+
+_MEMORY_SIZE = r"^[0-9]+[kKmMgG]?$"
+_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+# Options the guide uses that no longer do anything: say what replaced them
+# instead of a bare "unknown key".
+_OBSOLETE = {
+    "PermSize": "PermGen was removed in Java 8; use metaspace_size (-XX:MetaspaceSize)",
+    "MaxPermSize": "PermGen was removed in Java 8; use max_metaspace_size (-XX:MaxMetaspaceSize)",
+    "perm_size": "PermGen was removed in Java 8; use metaspace_size (-XX:MetaspaceSize)",
+    "max_perm_size": (
+        "PermGen was removed in Java 8; use max_metaspace_size (-XX:MaxMetaspaceSize)"
+    ),
+    "acceptorThreadCount": (
+        "Tomcat 9's NIO connector ignores it (one acceptor thread); leave it out"
+    ),
+}
+_OBSOLETE_FLAGS = {
+    "-XX:PermSize": _OBSOLETE["perm_size"],
+    "-XX:MaxPermSize": _OBSOLETE["max_perm_size"],
+}
+# HotSpot on x86_64 Linux refuses smaller thread stacks ("Specify at least 136k"):
+# the guide's -Xss128k no longer starts a JVM.
+_MIN_STACK = 136 * 1024
+
+_GC_FLAGS = {
+    "g1": "-XX:+UseG1GC",
+    "parallel": "-XX:+UseParallelGC",
+    "serial": "-XX:+UseSerialGC",
+    "z": "-XX:+UseZGC",
+    "shenandoah": "-XX:+UseShenandoahGC",
+}
+
+
+def size_in_bytes(size: str) -> int:
+    """A JVM memory size (512m, 1g, 136k, 1048576) in bytes."""
+    unit = size[-1].lower() if size[-1].isalpha() else ""
+    return int(size[: len(size) - len(unit)]) * _UNITS[unit]
+
+
+class ProfileError(ValueError):
+    """A profile that cannot be used; the message is one line naming file and key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def attributes(self) -> dict[str, str]:
+        """The set values as XML attribute strings, in declaration order."""
+        out: dict[str, str] = {}
+        for name, value in self.model_dump(exclude_none=True).items():
+            out[name] = str(value).lower() if isinstance(value, bool) else str(value)
+        return out
+
+
+class Executor(_Section):
+    """Tomcat's shared thread pool (<Executor>); the Connector then refers to it."""
+
+    maxThreads: int | None = Field(None, ge=1)
+    minSpareThreads: int | None = Field(None, ge=0)
+    prestartminSpareThreads: bool | None = None
+    maxQueueSize: int | None = Field(None, ge=0)
+    maxIdleTime: int | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _spare_within_max(self) -> Executor:
+        if (
+            self.maxThreads is not None
+            and self.minSpareThreads is not None
+            and self.minSpareThreads > self.maxThreads
+        ):
+            raise ValueError(
+                f"minSpareThreads ({self.minSpareThreads}) exceeds maxThreads ({self.maxThreads})"
+            )
+        return self
+
+
+class Connector(_Section):
+    """Attributes of the HTTP/1.1 Connector an operator tunes (Tomcat 9 names)."""
+
+    protocol: Literal["nio", "nio2"] | None = None
+    connectionTimeout: int | None = Field(None, ge=-1)
+    acceptCount: int | None = Field(None, ge=1)
+    maxConnections: int | None = Field(None, ge=-1)
+    maxKeepAliveRequests: int | None = Field(None, ge=-1)
+    keepAliveTimeout: int | None = Field(None, ge=-1)
+    enableLookups: bool | None = None
+    maxPostSize: int | None = Field(None, ge=-1)
+    maxSwallowSize: int | None = Field(None, ge=-1)
+    maxHttpHeaderSize: int | None = Field(None, ge=1024)
+    URIEncoding: str | None = None
+    compression: Literal["on", "off", "force"] | None = None
+    compressionMinSize: int | None = Field(None, ge=0)
+    compressibleMimeType: str | None = None
+    disableUploadTimeout: bool | None = None
+    connectionUploadTimeout: int | None = Field(None, ge=0)
+    tcpNoDelay: bool | None = None
+    useSendfile: bool | None = None
+    processorCache: int | None = Field(None, ge=-1)
+    server: str | None = None
+    # The connector's own pool; used only when the profile has no [executor].
+    maxThreads: int | None = Field(None, ge=1)
+    minSpareThreads: int | None = Field(None, ge=0)
+
+    def attributes(self) -> dict[str, str]:
+        out = super().attributes()
+        if "protocol" in out:
+            out["protocol"] = {
+                "nio": "org.apache.coyote.http11.Http11NioProtocol",
+                "nio2": "org.apache.coyote.http11.Http11Nio2Protocol",
+            }[out["protocol"]]
+        return out
+
+
+class Ajp(_Section):
+    """The AJP connector: off unless asked for, and never without a secret."""
+
+    enabled: bool = False
+    port: int = Field(8009, ge=1, le=65535)
+    # The secret itself, or (better: nothing secret in a profile file) the name of an
+    # environment variable that holds it when the profile is applied.
+    secret: str | None = Field(None, min_length=8)
+    secret_env: str | None = Field(None, pattern=r"^[A-Z_][A-Z0-9_]*$")
+
+    @model_validator(mode="after")
+    def _secret_when_enabled(self) -> Ajp:
+        if self.enabled and not (self.secret or self.secret_env):
+            raise ValueError(
+                "enabling AJP without a secret is refused (Ghostcat, CVE-2020-1938); "
+                "set secret_env to the name of a variable that holds one"
+            )
+        return self
+
+    def resolved_secret(self) -> str | None:
+        if self.secret_env:
+            value = os.environ.get(self.secret_env)
+            if not value:
+                raise ProfileError(
+                    f"ajp.secret_env: environment variable {self.secret_env} is empty"
+                )
+            return value
+        return self.secret
+
+
+class Deploy(_Section):
+    """Hot reload (Context reloadable) and hot deploy (Host autoDeploy, unpackWARs)."""
+
+    reloadable: bool | None = None
+    autoDeploy: bool | None = None
+    unpackWARs: bool | None = None
+    # In-memory sessions (SESSIONS=none): true keeps StandardManager's default pathname
+    # (SESSIONS.ser), so sessions are written out when the context stops and read back
+    # when it starts again (what the guide's "reloading keeps sessions" relies on);
+    # false or unset writes nothing (pathname=""), the lab's default.
+    persistSessions: bool | None = None
+
+
+class Jvm(_Section):
+    """JVM flags written to setenv.sh (CATALINA_OPTS), one field per flag of the guide."""
+
+    xms: str | None = Field(None, pattern=_MEMORY_SIZE)
+    xmx: str | None = Field(None, pattern=_MEMORY_SIZE)
+    xmn: str | None = Field(None, pattern=_MEMORY_SIZE)
+    new_size: str | None = Field(None, pattern=_MEMORY_SIZE)
+    max_new_size: str | None = Field(None, pattern=_MEMORY_SIZE)
+    new_ratio: int | None = Field(None, ge=1)
+    survivor_ratio: int | None = Field(None, ge=1)
+    xss: str | None = Field(None, pattern=_MEMORY_SIZE)
+    metaspace_size: str | None = Field(None, pattern=_MEMORY_SIZE)
+    max_metaspace_size: str | None = Field(None, pattern=_MEMORY_SIZE)
+    gc: Literal["g1", "parallel", "serial", "z", "shenandoah"] | None = None
+    file_encoding: str = "UTF-8"
+    headless: bool = True
+    extra_flags: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Jvm:
+        _check_jvm(self)
+        return self
+
+    def flags(self) -> list[str]:
+        """The profile's own flags (what `default` leaves to the JVM is not listed)."""
+        out = []
+        for value, flag in (
+            (self.xms, "-Xms{}"),
+            (self.xmx, "-Xmx{}"),
+            (self.xmn, "-Xmn{}"),
+            (self.new_size, "-XX:NewSize={}"),
+            (self.max_new_size, "-XX:MaxNewSize={}"),
+            (self.new_ratio, "-XX:NewRatio={}"),
+            (self.survivor_ratio, "-XX:SurvivorRatio={}"),
+            (self.xss, "-Xss{}"),
+            (self.metaspace_size, "-XX:MetaspaceSize={}"),
+            (self.max_metaspace_size, "-XX:MaxMetaspaceSize={}"),
+        ):
+            if value is not None:
+                out.append(flag.format(value))
+        if self.gc:
+            out.append(_GC_FLAGS[self.gc])
+        return out + list(self.extra_flags)
+
+    def system_properties(self) -> list[str]:
+        return [
+            f"-Djava.awt.headless={str(self.headless).lower()}",
+            f"-Dfile.encoding={self.file_encoding}",
+        ]
+
+
+def _check_jvm(jvm: Jvm) -> None:
+    """Refuse sizes that contradict each other, before a JVM does it at start."""
+    for flag in jvm.extra_flags:
+        name = flag.split("=", 1)[0]
+        if name in _OBSOLETE_FLAGS:
+            raise ValueError(f"{flag} is obsolete: {_OBSOLETE_FLAGS[name]}")
+        for field, prefix in (("xms", "-Xms"), ("xmx", "-Xmx"), ("xss", "-Xss"), ("xmn", "-Xmn")):
+            if flag.startswith(prefix) and getattr(jvm, field) is not None:
+                raise ValueError(f"{flag} repeats {field}; set it once, in {field}")
+    pairs = (
+        ("xms", "xmx", "the initial heap exceeds the maximum"),
+        ("new_size", "max_new_size", "the young generation's minimum exceeds its maximum"),
+        ("metaspace_size", "max_metaspace_size", "MetaspaceSize exceeds MaxMetaspaceSize"),
+    )
+    for low, high, why in pairs:
+        a, b = getattr(jvm, low), getattr(jvm, high)
+        if a is not None and b is not None and size_in_bytes(a) > size_in_bytes(b):
+            raise ValueError(f"{low} ({a}) > {high} ({b}): {why}")
+    young = jvm.xmn or jvm.new_size
+    if young is not None and jvm.xmx is not None and size_in_bytes(young) >= size_in_bytes(jvm.xmx):
+        raise ValueError(f"young generation ({young}) must be smaller than xmx ({jvm.xmx})")
+    if jvm.xmn is not None and (jvm.new_size or jvm.max_new_size):
+        raise ValueError("xmn sets both NewSize and MaxNewSize; use xmn or new_size/max_new_size")
+    if jvm.xss is not None and size_in_bytes(jvm.xss) < _MIN_STACK:
+        raise ValueError(
+            f"xss {jvm.xss} is below the 136k a 64-bit HotSpot accepts "
+            "(the guide's -Xss128k no longer starts a JVM)"
+        )
+
+
+class Profile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    description: str = ""
+    extends: str | None = None
+    executor: Executor | None = None
+    connector: Connector = Connector()
+    ajp: Ajp = Ajp()
+    deploy: Deploy = Deploy()
+    jvm: Jvm = Jvm()
+
+    @model_validator(mode="after")
+    def _one_pool(self) -> Profile:
+        if self.executor is not None and self.connector.maxThreads is not None:
+            raise ValueError(
+                "connector.maxThreads is ignored when an [executor] is set; "
+                "set executor.maxThreads instead"
+            )
+        return self
+
+    def effective(self) -> dict[str, Any]:
+        """What the profile asks for, as recorded in a run's manifest."""
+        return {
+            "executor": self.executor.attributes() if self.executor else None,
+            "connector": self.connector.attributes(),
+            "ajp": {"enabled": self.ajp.enabled, "port": self.ajp.port}
+            if self.ajp.enabled
+            else None,
+            "deploy": self.deploy.attributes(),
+            "jvm": self.jvm.flags(),
+        }
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _raw(name: str, directory: Path, seen: tuple[str, ...]) -> dict[str, Any]:
+    if name in seen:
+        chain = " -> ".join((*seen, name))
+        raise ProfileError(f"{directory / (name + '.toml')}: extends: circular ({chain})")
+    path = directory / f"{name}.toml"
+    data = read_toml(path, "profile", ProfileError)
+    parent = data.get("extends")
+    if parent is None:
+        return data
+    if not isinstance(parent, str):
+        raise ProfileError(f"{path}: extends: must be the name of another profile")
+    if not (directory / f"{parent}.toml").exists():
+        raise ProfileError(f"{path}: extends: no profile named {parent!r} in {directory}")
+    return _merge(_raw(parent, directory, (*seen, name)), data)
+
+
+def load_profile(name_or_path: str, directory: Path = PROFILES_DIR) -> Profile:
+    """Load a profile by name (profiles/NAME.toml) or by path to a .toml file."""
+    candidate = Path(name_or_path)
+    if candidate.suffix == ".toml":
+        directory, name = candidate.resolve().parent, candidate.stem
+    else:
+        name = name_or_path
+    data = _raw(name, directory, ())
+    data["name"] = name
+    try:
+        return Profile.model_validate(data)
+    except ValidationError as error:
+        raise ProfileError(
+            describe(directory / f"{name}.toml", error, obsolete=_OBSOLETE)
+        ) from None
+
+
+def available_profiles(directory: Path = PROFILES_DIR) -> list[str]:
+    return sorted(path.stem for path in directory.glob("*.toml"))

@@ -1,0 +1,221 @@
+"""Run a command, read or write a file: on this machine or on a host reached over SSH.
+
+`apply` is written once against `Host`; the embedded lab uses `LocalHost`, an
+inventory of real machines `SshHost`. SSH is asyncssh (well kept, host keys checked
+against known_hosts by default, which we never turn off) behind a small synchronous
+face, since apply works on one node at a time anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+import subprocess
+import uuid
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Protocol, TypeVar
+
+import asyncssh
+
+from harness import commands
+from harness.cluster.lab.render import write_atomically
+
+T = TypeVar("T")
+
+
+class HostError(RuntimeError):
+    """A host that cannot be reached or a command that failed; one line, names the host."""
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+class Host(Protocol):
+    name: str
+
+    def run(
+        self, argv: list[str], *, env: dict[str, str] | None = None, stdin: str | None = None
+    ) -> CommandResult:
+        """Run argv; stdin, when given, is the command's input (secrets go there, not argv)."""
+        ...
+
+    def read_text(self, path: PurePosixPath) -> str | None:
+        """The file's text, or None when it does not exist."""
+        ...
+
+    def write_text(self, path: PurePosixPath, text: str, mode: int) -> None:
+        """Write atomically: a reader sees the old file or the new one, never half."""
+        ...
+
+    def exists(self, path: PurePosixPath) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+class LocalHost:
+    """This machine (the embedded lab)."""
+
+    name = "localhost"
+
+    def run(
+        self, argv: list[str], *, env: dict[str, str] | None = None, stdin: str | None = None
+    ) -> CommandResult:
+        try:
+            done = subprocess.run(
+                argv,
+                input=stdin,
+                capture_output=True,
+                text=True,
+                check=False,
+                env={**os.environ, **(env or {})},
+                timeout=120,
+            )
+        except FileNotFoundError:
+            raise commands.not_found(argv[0]) from None
+        return CommandResult(done.returncode, done.stdout, done.stderr)
+
+    def read_text(self, path: PurePosixPath) -> str | None:
+        try:
+            return Path(path).read_text()
+        except FileNotFoundError:
+            return None
+
+    def write_text(self, path: PurePosixPath, text: str, mode: int) -> None:
+        write_atomically(Path(path), text, mode)
+
+    def exists(self, path: PurePosixPath) -> bool:
+        return Path(path).exists()
+
+    def close(self) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class SshSettings:
+    host: str
+    port: int
+    user: str
+    identity: Path
+    known_hosts: Path
+
+
+class SshHost:
+    """A host reached over SSH with key-based authentication only."""
+
+    def __init__(self, name: str, settings: SshSettings) -> None:
+        self.name = name
+        self.settings = settings
+        self._loop = asyncio.new_event_loop()
+        self._conn: asyncssh.SSHClientConnection | None = None
+        self._sftp: asyncssh.SFTPClient | None = None
+
+    def _call(self, work: Awaitable[T]) -> T:
+        return self._loop.run_until_complete(work)
+
+    def _where(self) -> str:
+        s = self.settings
+        return f"{self.name} ({s.user}@{s.host}:{s.port})"
+
+    def connect(self) -> None:
+        s = self.settings
+        if not s.identity.exists():
+            raise HostError(f"{self._where()}: no private key at {s.identity}")
+        if not s.known_hosts.exists():
+            raise HostError(
+                f"{self._where()}: no known_hosts file at {s.known_hosts}; "
+                "host keys are always verified"
+            )
+        try:
+            self._conn = self._call(
+                asyncssh.connect(
+                    s.host,
+                    port=s.port,
+                    username=s.user,
+                    client_keys=[str(s.identity)],
+                    known_hosts=str(s.known_hosts),
+                    # Keys only: never ask for or send a password.
+                    preferred_auth="publickey",
+                    password=None,
+                    agent_path=None,
+                    connect_timeout=15,
+                )
+            )
+            self._sftp = self._call(self._conn.start_sftp_client())
+        except (OSError, asyncssh.Error) as error:
+            raise HostError(f"{self._where()}: cannot connect: {error}") from None
+
+    @property
+    def _connection(self) -> asyncssh.SSHClientConnection:
+        if self._conn is None:
+            self.connect()
+        assert self._conn is not None
+        return self._conn
+
+    @property
+    def _files(self) -> asyncssh.SFTPClient:
+        if self._sftp is None:
+            self.connect()
+        assert self._sftp is not None
+        return self._sftp
+
+    def run(
+        self, argv: list[str], *, env: dict[str, str] | None = None, stdin: str | None = None
+    ) -> CommandResult:
+        # Variables go on the command line (`env K=V cmd`): sshd's AcceptEnv usually
+        # refuses them otherwise.
+        prefix = ["env", *(f"{k}={v}" for k, v in (env or {}).items())] if env else []
+        command = shlex.join(prefix + argv)
+        try:
+            done = self._call(self._connection.run(command, input=stdin, check=False, timeout=120))
+        except (OSError, asyncssh.Error) as error:
+            raise HostError(f"{self._where()}: {command}: {error}") from None
+        # No exit status means the command died of a signal: never report that as success.
+        status = done.exit_status if done.exit_status is not None else 255
+        return CommandResult(status, str(done.stdout), str(done.stderr))
+
+    def read_text(self, path: PurePosixPath) -> str | None:
+        try:
+            return self._call(_sftp_read(self._files, str(path)))
+        except asyncssh.SFTPNoSuchFile:
+            return None
+        except (OSError, asyncssh.Error) as error:
+            raise HostError(f"{self._where()}: cannot read {path}: {error}") from None
+
+    def write_text(self, path: PurePosixPath, text: str, mode: int) -> None:
+        temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
+        try:
+            self._call(_sftp_write(self._files, str(temporary), text, mode))
+            self._call(self._files.posix_rename(str(temporary), str(path)))
+        except (OSError, asyncssh.Error) as error:
+            if self.exists(temporary):
+                self._call(self._files.remove(str(temporary)))
+            raise HostError(f"{self._where()}: cannot write {path}: {error}") from None
+
+    def exists(self, path: PurePosixPath) -> bool:
+        return bool(self._call(self._files.exists(str(path))))
+
+    def close(self) -> None:
+        if self._sftp is not None:
+            self._sftp.exit()
+        if self._conn is not None:
+            self._conn.close()
+            self._call(self._conn.wait_closed())
+        self._loop.close()
+
+
+async def _sftp_read(sftp: asyncssh.SFTPClient, path: str) -> str:
+    async with sftp.open(path, "r") as handle:
+        return str(await handle.read())
+
+
+async def _sftp_write(sftp: asyncssh.SFTPClient, path: str, text: str, mode: int) -> None:
+    async with sftp.open(path, "w", asyncssh.SFTPAttrs(permissions=mode)) as handle:
+        await handle.write(text)
+    await sftp.chmod(path, mode)

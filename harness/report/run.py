@@ -1,0 +1,907 @@
+"""Render one results folder (run.json + requests.csv.gz) as a self-contained HTML page.
+
+The report reads nothing but the files in the folder, so it can be regenerated for old runs
+and for runs copied from another machine. The page inlines plotly.js once and opens offline.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import plotly.graph_objects as go
+from hdrh.histogram import HdrHistogram
+from plotly.offline import get_plotlyjs
+from plotly.subplots import make_subplots
+
+from harness.results import (
+    HDR_FILE,
+    Record,
+    dig,
+    load_histograms,
+    load_records,
+    nearest_rank,
+    number,
+    percentile,
+    read_manifest,
+)
+from harness.results import outcomes as o
+from harness.results.effects import describe_effects
+from harness.results.verdicts import fates_line, window_line
+
+__all__ = [
+    "Record",
+    "bin_by_second",
+    "jvm_figure",
+    "load_records",
+    "percentile",
+    "render_page",
+    "write_report",
+]
+
+# The order the report stacks them in: healthy first, then worse and worse.
+OUTCOMES = (o.KEPT, o.NEW, o.DATA_LOST, o.REPLAYED, o.SESSION_LOST, o.ERROR)
+HEALTHY_OUTCOMES = tuple(o.GOOD)
+# Green means "working as intended"; warm colours grade how bad an anomaly is for a user.
+OUTCOME_COLOURS = {
+    o.KEPT: "#2ca02c",
+    o.NEW: "#1f77b4",
+    o.REPLAYED: "#9467bd",
+    o.DATA_LOST: "#ff7f0e",
+    o.SESSION_LOST: "#8b0000",
+    o.ERROR: "#d62728",
+}
+OTHER_COLOUR = "#7f7f7f"
+ERROR_SERIES = "errors"
+LATENCY_PERCENTILES = ((50.0, "p50", "#1f77b4"), (95.0, "p95", "#ff7f0e"), (99.0, "p99", "#d62728"))
+# Twenty points per decade of 1/(1-p) draws a smooth HDR curve without one point per sample.
+HDR_POINTS_PER_DECADE = 20
+FAULT_COLOUR = "#b22222"
+MISSING = "n/a"
+PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
+TITLES = {
+    "throughput": "Throughput and latency over time",
+    "nodes": "Requests per node over time",
+    "continuity": "Session continuity over time",
+    "latency": "Latency distribution (percentile spectrum)",
+    "telemetry": "CPU and memory of the load generator and each server",
+    "jvm": "Thread pool, heap and GC of each Tomcat node",
+}
+# (column of jvm_telemetry.csv, y-axis title, scale); row order of the JVM figure.
+JVM_PANELS = (
+    (("pool_busy", "pool_current"), "threads: busy (current --)", 1.0),
+    (("queue_size", "rejections"), "queued (rejected --)", 1.0),
+    (("heap_used_bytes",), "heap used (MiB)", 1 / 2**20),
+    (("young_gc_count", "old_gc_count"), "GCs: young (old --)", 1.0),
+    (("young_gc_time_ms", "old_gc_time_ms"), "GC ms: young (old --)", 1.0),
+)
+_GC_COLUMNS = frozenset({"young_gc_count", "old_gc_count", "young_gc_time_ms", "old_gc_time_ms"})
+
+
+@dataclass(frozen=True)
+class Fault:
+    at_s: float
+    target: str
+    action: str
+    restored_at_s: float | None
+
+    @property
+    def label(self) -> str:
+        return f"{self.action} {self.target}"
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _faults(run: dict[str, Any]) -> list[Fault]:
+    raw = run.get("faults")
+    faults: list[Fault] = []
+    for item in raw if isinstance(raw, list) else []:
+        at_s = number(dig(item, "at_s"))
+        if at_s is None or dig(item, "fault_error"):
+            continue  # not delivered: nothing happened to draw
+        faults.append(
+            Fault(
+                at_s=at_s,
+                target=str(dig(item, "target") or "?"),
+                action=str(dig(item, "action") or "fault"),
+                restored_at_s=number(dig(item, "restored_at_s")),
+            )
+        )
+    return sorted(faults, key=lambda f: f.at_s)
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def bin_by_second(records: Iterable[Record]) -> list[list[Record]]:
+    """Group records into 1-second bins by t_s: bin i holds [i, i+1); empty seconds stay empty."""
+    bins: list[list[Record]] = []
+    for record in records:
+        # int() truncates toward zero, which is floor for the non-negative times we get;
+        # clamping keeps a clock-skewed negative time in the first bin instead of wrapping.
+        i = max(int(record.t_s), 0)
+        if i >= len(bins):
+            bins.extend([] for _ in range(i + 1 - len(bins)))
+        bins[i].append(record)
+    return bins
+
+
+def _count_series(
+    bins: Sequence[Sequence[Record]], key: Callable[[Record], str]
+) -> dict[str, list[int]]:
+    series: dict[str, list[int]] = {}
+    for i, records in enumerate(bins):
+        for record in records:
+            counts = series.get(key(record))
+            if counts is None:
+                counts = series[key(record)] = [0] * len(bins)
+            counts[i] += 1
+    return series
+
+
+def _bin_latency(bins: Sequence[Sequence[Record]], p: float) -> list[float | None]:
+    # None leaves a gap where a second had no requests rather than drawing a fake zero.
+    out: list[float | None] = []
+    for records in bins:
+        ordered = sorted(r.latency_ms for r in records)
+        out.append(nearest_rank(ordered, p) if ordered else None)
+    return out
+
+
+def _natural_key(name: str) -> tuple[tuple[int, int, str], ...]:
+    # So node10 sorts after node9, not after node1.
+    return tuple(
+        (0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", name)
+    )
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def _time_figure(rows: int, title: str, height: int) -> Any:
+    fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.08)
+    fig.update_layout(
+        title={"text": title, "x": 0.01},
+        template="plotly_white",
+        height=height,
+        hovermode="x unified",
+        margin={"t": 70, "r": 30, "l": 70, "b": 60},
+    )
+    fig.update_xaxes(title_text="time since start (s)", row=rows, col=1)
+    return fig
+
+
+def _add_faults(fig: Any, faults: Sequence[Fault], x_end: float) -> None:
+    """Mark every fault on every subplot; label it once, in the top subplot."""
+    for n, fault in enumerate(faults):
+        if fault.restored_at_s is not None:
+            fig.add_vrect(
+                x0=fault.at_s,
+                x1=fault.restored_at_s,
+                row="all",
+                col=1,
+                exclude_empty_subplots=False,
+                fillcolor=FAULT_COLOUR,
+                opacity=0.1,
+                line_width=0,
+                layer="below",
+            )
+        fig.add_vline(
+            x=fault.at_s,
+            row="all",
+            col=1,
+            exclude_empty_subplots=False,
+            line={"color": FAULT_COLOUR, "dash": "dash", "width": 1.5},
+        )
+        fig.add_annotation(
+            # plotly.js renders a subset of HTML in annotations, so escape file-supplied text.
+            text=html.escape(fault.label, quote=False),
+            x=fault.at_s,
+            y=1,
+            yref="y domain",
+            xanchor="left",
+            yanchor="top",
+            yshift=-18 * (n % 4),  # stagger labels so close faults stay readable
+            showarrow=False,
+            font={"color": FAULT_COLOUR},
+            bgcolor="rgba(255,255,255,0.8)",
+            row=1,
+            col=1,
+        )
+    fig.update_xaxes(range=[0, x_end])
+
+
+def _centres(n_bins: int) -> list[float]:
+    # A bin covers [i, i+1); plotting at its middle keeps it on the right side of a fault line.
+    return [i + 0.5 for i in range(n_bins)]
+
+
+def _fig_throughput_latency(
+    bins: Sequence[Sequence[Record]], faults: Sequence[Fault], x_end: float
+) -> Any:
+    fig = _time_figure(2, TITLES["throughput"], 650)
+    x = _centres(len(bins))
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=[len(b) for b in bins],
+            name="throughput",
+            mode="lines",
+            line={"color": "#444444"},
+            hovertemplate="%{y} req/s",
+        ),
+        row=1,
+        col=1,
+    )
+    for p, name, colour in LATENCY_PERCENTILES:
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=_bin_latency(bins, p),
+                name=f"{name} latency",
+                mode="lines",
+                line={"color": colour},
+                hovertemplate=f"{name} %{{y:.3f}} ms<extra></extra>",
+            ),
+            row=2,
+            col=1,
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=_bin_latency(bins, 100.0),
+            name="max latency",
+            mode="lines",
+            line={"color": OTHER_COLOUR, "dash": "dot"},
+            visible="legendonly",  # timeouts would dwarf the percentiles; one click shows them
+            hovertemplate="max %{y:.3f} ms<extra></extra>",
+        ),
+        row=2,
+        col=1,
+    )
+    fig.update_yaxes(title_text="throughput (req/s)", rangemode="tozero", row=1, col=1)
+    # Log scale: a 2 ms median and a multi-second failover spike must both stay readable.
+    fig.update_yaxes(title_text="latency per 1-s bin (ms)", type="log", row=2, col=1)
+    _add_faults(fig, faults, x_end)
+    return fig
+
+
+def _node_key(record: Record) -> str:
+    if record.outcome == "error":
+        return ERROR_SERIES
+    return record.node or "(no node)"
+
+
+def _fig_nodes(
+    bins: Sequence[Sequence[Record]], faults: Sequence[Fault], x_end: float, nodes: dict[str, str]
+) -> Any:
+    fig = _time_figure(1, TITLES["nodes"], 420)
+    series = _count_series(bins, _node_key)
+    errors = series.pop(ERROR_SERIES, [0] * len(bins))
+    # Nodes named in run.json get a line even if they served nothing: a flat zero is the finding.
+    for node in nodes:
+        series.setdefault(node, [0] * len(bins))
+    x = _centres(len(bins))
+    for node in sorted(series, key=_natural_key):
+        address = nodes.get(node)
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=series[node],
+                name=f"{node} ({address})" if address else node,
+                mode="lines",
+                hovertemplate="%{y} req/s",
+            )
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=errors,
+            name="errors (any node)",
+            mode="lines",
+            line={"color": OUTCOME_COLOURS["error"], "dash": "dash"},
+            hovertemplate="%{y} req/s",
+        )
+    )
+    fig.update_yaxes(title_text="requests (req/s)", rangemode="tozero")
+    _add_faults(fig, faults, x_end)
+    return fig
+
+
+TelemetryRow = tuple[float, str, float, int]
+
+
+def load_telemetry(path: Path) -> list[TelemetryRow]:
+    """telemetry.csv rows (t_s, part, cpu_cores, rss_bytes); empty if the run has none."""
+    if not path.is_file():
+        return []
+    with path.open(newline="", encoding="utf-8") as handle:
+        return [
+            (float(row["t_s"]), row["part"], float(row["cpu_cores"]), int(row["rss_bytes"]))
+            for row in csv.DictReader(handle)
+        ]
+
+
+def load_jvm_telemetry(path: Path) -> list[dict[str, Any]]:
+    """jvm_telemetry.csv (telemetry.JvmSampler's) as dicts of numbers, None where empty."""
+    if not path.is_file():
+        return []
+    out = []
+    with path.open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            out.append(
+                {k: (v if k == "node" else (float(v) if v != "" else None)) for k, v in row.items()}
+            )
+    return out
+
+
+def _fig_telemetry(rows: Sequence[TelemetryRow], faults: Sequence[Fault], x_end: float) -> Any:
+    fig = _time_figure(2, TITLES["telemetry"], 560)
+    parts = sorted({part for _, part, _, _ in rows}, key=_natural_key)
+    for part in parts:
+        mine = [r for r in rows if r[1] == part]
+        x = [r[0] for r in mine]
+        fig.add_trace(
+            go.Scatter(x=x, y=[r[2] for r in mine], name=part, mode="lines", legendgroup=part),
+            row=1,
+            col=1,
+        )
+        if part != "machine":
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=[r[3] / 2**20 for r in mine],
+                    name=part,
+                    mode="lines",
+                    legendgroup=part,
+                    showlegend=False,
+                ),
+                row=2,
+                col=1,
+            )
+    fig.update_yaxes(title_text="CPU (cores)", rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(title_text="RSS (MiB)", rangemode="tozero", row=2, col=1)
+    _add_faults(fig, faults, x_end)
+    return fig
+
+
+def jvm_figure(
+    runs: dict[str, Sequence[dict[str, Any]]],
+    faults: Sequence[Fault] = (),
+    x_end: float | None = None,
+    title: str = TITLES["jvm"],
+) -> Any:
+    """One subplot per JVM_PANELS row; one line per (run label, node). GC counters are drawn
+    from the node's first reading, so runs that started at different counts line up."""
+    fig = _time_figure(len(JVM_PANELS), title, 240 * len(JVM_PANELS))
+    colours = iter(_PALETTE * 8)
+    last = 0.0
+    for label, rows in runs.items():
+        for node in sorted({str(r["node"]) for r in rows}, key=_natural_key):
+            mine = [r for r in rows if r["node"] == node]
+            name = f"{label} {node}".strip()
+            colour = next(colours)
+            last = max([last, *(float(r["t_s"]) for r in mine)])
+            for row, (columns, _, scale) in enumerate(JVM_PANELS, start=1):
+                for k, column in enumerate(columns):
+                    fig.add_trace(
+                        go.Scatter(
+                            x=[r["t_s"] for r in mine],
+                            y=_jvm_values(mine, column, scale),
+                            name=name,
+                            legendgroup=name,
+                            showlegend=row == 1 and k == 0,
+                            mode="lines",
+                            line={"color": colour, "dash": "dash" if k else "solid"},
+                            hovertemplate=f"{html.escape(name)} {column} %{{y}}<extra></extra>",
+                        ),
+                        row=row,
+                        col=1,
+                    )
+    for row, (_, axis, _) in enumerate(JVM_PANELS, start=1):
+        fig.update_yaxes(title_text=axis, rangemode="tozero", row=row, col=1)
+    _add_faults(fig, faults, x_end if x_end is not None else last + 1)
+    return fig
+
+
+_PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
+
+
+def _jvm_values(rows: Sequence[dict[str, Any]], column: str, scale: float) -> list[float | None]:
+    values = [r.get(column) for r in rows]
+    if column in _GC_COLUMNS:
+        first = next((v for v in values if v is not None), 0.0)
+        return [None if v is None else v - first for v in values]
+    return [None if v is None else v * scale for v in values]
+
+
+def _fig_continuity(bins: Sequence[Sequence[Record]], faults: Sequence[Fault], x_end: float) -> Any:
+    # Two rows: anomalies are a handful per second next to hundreds of kept requests, and
+    # would vanish as a sliver at the bottom of a shared axis.
+    fig = _time_figure(2, TITLES["continuity"], 620)
+    series = _count_series(bins, lambda r: r.outcome)
+    unknown = sorted(set(series) - set(OUTCOMES))
+    x = _centres(len(bins))
+    for outcome in (*OUTCOMES, *unknown):
+        counts = series.get(outcome, [0] * len(bins))
+        colour = OUTCOME_COLOURS.get(outcome, OTHER_COLOUR)
+        hover = f"{outcome} %{{y}}/s<extra></extra>"
+        if outcome in HEALTHY_OUTCOMES:
+            trace = go.Scatter(
+                x=x,
+                y=counts,
+                name=outcome,
+                mode="lines",
+                line={"color": colour},
+                hovertemplate=hover,
+            )
+            fig.add_trace(trace, row=1, col=1)
+        else:
+            trace = go.Bar(
+                x=x, y=counts, name=outcome, marker_color=colour, width=1, hovertemplate=hover
+            )
+            fig.add_trace(trace, row=2, col=1)
+    fig.update_layout(barmode="stack", bargap=0)
+    fig.update_yaxes(title_text="kept / new (req/s)", rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(title_text="anomalies (req/s)", rangemode="tozero", row=2, col=1)
+    _add_faults(fig, faults, x_end)
+    return fig
+
+
+def _percent_label(p: float) -> str:
+    return f"{p:.6g}%"
+
+
+def _hdr_points(latencies: Sequence[float]) -> tuple[list[float], list[float], list[str]]:
+    """Points (x = 1/(1-p), latency, label) for an HDR percentile plot of sorted latencies."""
+    return _spectrum(len(latencies), lambda p: nearest_rank(latencies, p), latencies[-1], "")
+
+
+def _histogram_points(histogram: HdrHistogram) -> tuple[list[float], list[float], list[str]]:
+    """The same spectrum read from an HDR histogram (microseconds -> ms)."""
+    return _spectrum(
+        int(histogram.get_total_count()),
+        lambda p: histogram.get_value_at_percentile(p) / 1000,
+        histogram.get_max_value() / 1000,
+        " (HDR)",
+    )
+
+
+def _spectrum(
+    n: int, value_at: Callable[[float], float], max_value: float, suffix: str
+) -> tuple[list[float], list[float], list[str]]:
+    xs: list[float] = []
+    ys: list[float] = []
+    labels: list[str] = []
+    # Beyond x = n a percentile is no longer resolved by n samples; the max closes the curve.
+    for k in range(math.ceil(HDR_POINTS_PER_DECADE * math.log10(n)) if n > 1 else 0):
+        x = 10 ** (k / HDR_POINTS_PER_DECADE)
+        p = 100.0 * (1.0 - 1.0 / x)
+        xs.append(x)
+        ys.append(value_at(p))
+        labels.append(_percent_label(p) + suffix)
+    xs.append(float(max(n, 1)))
+    ys.append(max_value)
+    labels.append("max" + suffix)
+    return xs, ys, labels
+
+
+def _hdr_ticks(x_max: float) -> tuple[list[float], list[str]]:
+    values = [1.0, 2.0, 10.0]
+    text = ["0%", "50%", "90%"]
+    nines = 2
+    while values[-1] < x_max:
+        values.append(10.0**nines)
+        text.append(_percent_label(100.0 - 100.0 / 10.0**nines))
+        nines += 1
+    return values, text
+
+
+def _fig_latency(
+    records: Sequence[Record], histograms: Mapping[str, HdrHistogram] | None = None
+) -> Any:
+    groups: dict[str, list[float]] = {"all requests": [r.latency_ms for r in records]}
+    per_node: dict[str, list[float]] = {}
+    for r in records:
+        if r.outcome != "error" and r.node:
+            per_node.setdefault(r.node, []).append(r.latency_ms)
+    for node in sorted(per_node, key=_natural_key):
+        groups[f"{node} (no errors)"] = per_node[node]
+    curves: list[tuple[str, tuple[list[float], list[float], list[str]], dict[str, object]]] = [
+        (name, _hdr_points(sorted(latencies)), {"width": 3 if name == "all requests" else 1.5})
+        for name, latencies in groups.items()
+    ]
+    merged = (histograms or {}).get("all")
+    if merged is not None and merged.get_total_count():
+        curves.append(
+            (
+                "all requests, HDR histogram (merged across Locust processes)",
+                _histogram_points(merged),
+                {"width": 2, "dash": "dot", "color": "#000000"},
+            )
+        )
+    fig = go.Figure()
+    x_max = 1.0
+    for name, (xs, ys, labels), line in curves:
+        x_max = max(x_max, xs[-1])
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                customdata=labels,
+                name=name,
+                mode="lines",
+                line=line,
+                hovertemplate="%{customdata}: %{y:.3f} ms",
+            )
+        )
+    tick_values, tick_text = _hdr_ticks(x_max)
+    fig.update_layout(
+        title={"text": TITLES["latency"], "x": 0.01},
+        template="plotly_white",
+        height=480,
+        margin={"t": 70, "r": 30, "l": 70, "b": 60},
+        xaxis={
+            "title": {"text": "percentile (log scale of 1/(1-p))"},
+            "type": "log",
+            "tickvals": tick_values,
+            "ticktext": tick_text,
+        },
+        yaxis={"title": {"text": "latency (ms)"}, "type": "log"},
+    )
+    return fig
+
+
+# --------------------------------------------------------------------------- page
+
+_CSS = """
+body { font-family: system-ui, sans-serif; margin: 0 auto; max-width: 1200px; padding: 1rem 2rem;
+       color: #222; }
+h1 { font-size: 1.5rem; margin-bottom: 0.2rem; }
+.sub { color: #666; margin-top: 0; }
+table { border-collapse: collapse; margin: 0.5rem 2rem 1rem 0; display: inline-table;
+        vertical-align: top; }
+th, td { text-align: left; padding: 0.2rem 0.8rem; border-bottom: 1px solid #e5e5e5; }
+th { color: #555; font-weight: 600; }
+.figure { margin-top: 1.5rem; }
+.caption { color: #555; font-size: 0.9rem; margin: 0.2rem 0 0 0.5rem; }
+.empty { padding: 1rem; background: #fff4e5; border-left: 4px solid #ff7f0e; }
+"""
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>{css}</style>
+{scripts}
+</head>
+<body>
+<header>
+<h1>{title}</h1>
+<p class="sub">{subtitle}</p>
+</header>
+<main>
+<section>
+<h2>Summary</h2>
+{tables}
+</section>
+{body}
+</main>
+</body>
+</html>
+"""
+
+_CAPTIONS = {
+    "throughput": "Requests completed per 1-second bin, and exact nearest-rank latency "
+    "percentiles of each bin (all requests, errors included). Dashed lines mark faults.",
+    "nodes": "Which node served each successful request, per second; errors are counted "
+    "separately because a failed request may not name a node.",
+    "continuity": "What each request found of its session: kept (expected), new (first "
+    "request), and the anomalies data_lost, replayed, session_lost and error.",
+    "latency": "Latency at each percentile over the whole run; the right end of a curve is "
+    "the slowest request. Per-node curves leave out errors.",
+    "telemetry": "CPU in cores (1.0 = one core busy) and resident memory, sampled once a "
+    "second. A generator near one core means Locust, not Tomcat, limited the throughput; "
+    "generator.wait is the time it was ready to run but waited for a CPU (a shared machine).",
+    "jvm": "Read once a second over JMX from each node: the request pool's busy and current "
+    "threads (the Executor's activeCount and poolSize), tasks waiting in its queue, "
+    "rejections counted in the node's log, heap used, and collections and their time since "
+    "the first reading. A gap means the node did not answer (killed, stopped, restarting).",
+}
+
+
+def _fmt(value: object, unit: str = "") -> str:
+    if value is None or value == "":
+        return MISSING
+    if isinstance(value, bool):
+        text = "yes" if value else "no"
+    elif isinstance(value, int):
+        text = f"{value:,}"
+    elif isinstance(value, float):
+        text = f"{value:,.2f}".rstrip("0").rstrip(".")
+    else:
+        text = str(value)
+    return f"{text} {unit}" if unit else text
+
+
+def _table(caption: str, rows: Sequence[tuple[str, str]]) -> str:
+    # The single place file-supplied text enters the markup, so the single place to escape it.
+    body = "\n".join(
+        f'<tr><th scope="row">{html.escape(label)}</th><td>{html.escape(value)}</td></tr>'
+        for label, value in rows
+    )
+    return f"<table>\n<caption>{html.escape(caption)}</caption>\n{body}\n</table>"
+
+
+def _summary_rows(
+    run: dict[str, Any], faults: Sequence[Fault], records: Sequence[Record], requests_name: str
+) -> list[tuple[str, str]]:
+    def s(key: str) -> object:
+        return dig(run, "summary", key)
+
+    rows = [
+        ("Profile", _fmt(dig(run, "profile", "name"))),
+        ("Balancer", _fmt(dig(run, "lab", "balancer"))),
+        ("Session store", _fmt(dig(run, "lab", "session_store"))),
+        ("Nodes", ", ".join(f"{n} ({a})" if a else n for n, a in _nodes(run).items()) or MISSING),
+        ("Users", _fmt(dig(run, "load", "users") or s("users"))),
+        ("Duration", _fmt(dig(run, "duration_s"), "s")),
+        ("Requests", _fmt(s("requests"))),
+        ("Failures", _failures_text(s("failures"), s("requests"))),
+        ("Throughput", _fmt(s("rps"), "req/s")),
+        *_latency_rows(run),
+        *_hdr_rows(run),
+        ("Sessions", _sessions_text(run)),
+        (f"Rows in {requests_name}", _fmt(len(records))),
+    ]
+    if faults:
+        rows.append(("Faults", "; ".join(_fault_text(f) for f in faults)))
+        windows = dig(run, "summary", "judgement", "windows")
+        for window in windows if isinstance(windows, list) else []:
+            if isinstance(window, dict):
+                rows.append((f"{window.get('label')}", window_line(window)))
+        listed = dig(run, "summary", "fault_effects")
+        for effects in listed if isinstance(listed, list) else []:
+            if isinstance(effects, dict):
+                rows.append((f"Effect of {effects.get('fault')}", _effects_text(effects)))
+    for verdict in run.get("verdicts") or []:
+        if isinstance(verdict, dict):
+            cell = f"{verdict.get('balancer')} + {verdict.get('sessions')}, {verdict.get('fault')}"
+            rows.append(("Verdict", f"{cell}: {verdict.get('verdict')}"))
+    director = s("director")
+    if isinstance(director, dict):
+        rows.append(("L4 director", director_words(director)))
+    bound = s("generator_bound")
+    if bound is not None:
+        tool = str(dig(run, "load", "tool") or "the load generator")
+        rows.append(
+            (
+                "Whose throughput",
+                f"the generator's ({tool}): generator-bound, it does not measure the server"
+                if bound
+                else "the server's (the generator was not the limit)",
+            )
+        )
+    return rows
+
+
+def director_words(director: dict[str, Any]) -> str:
+    """How the L4 director ran and how fast the harness's health checks made it react."""
+    parts = [
+        f"{director.get('kind', 'nftables')}: {director.get('how', '')}",
+        f"health checked by the harness ({director.get('checks', '?')})",
+        f"failed over {_fmt(director.get('reaction_s'), 's')} after the fault",
+    ]
+    if director.get("why"):
+        parts.append(str(director["why"]))
+    return "; ".join(parts)
+
+
+def _effects_text(effects: dict[str, Any]) -> str:
+    try:
+        return describe_effects(effects)
+    except (KeyError, TypeError, ValueError):
+        return MISSING  # an older or hand-edited run.json
+
+
+def _hdr_rows(run: dict[str, Any]) -> list[tuple[str, str]]:
+    hdr = dig(run, "summary", "latency_hdr")
+    if not isinstance(hdr, dict) or "p50_ms" not in hdr:
+        return []  # schema 1, or a run without the HDR file
+    keys = ("p50_ms", "p95_ms", "p99_ms", "p999_ms")
+    return [
+        (
+            f"Latency p50 / p95 / p99 / p99.9 (HDR, {_fmt(hdr.get('processes'))} process(es))",
+            " / ".join(_fmt(hdr.get(k)) for k in keys) + " ms",
+        )
+    ]
+
+
+def _latency_rows(run: dict[str, Any]) -> list[tuple[str, str]]:
+    """The headline latency is the one verdicts use: in the open model the latency
+    corrected for coordinated omission, the measured one beside it."""
+    keys = ("p50_ms", "p95_ms", "p99_ms")
+    measured = " / ".join(_fmt(dig(run, "summary", k)) for k in keys) + " ms"
+    corrected = dig(run, "summary", "corrected")
+    if not isinstance(corrected, dict):
+        return [
+            ("Latency p50 / p95 / p99", measured),
+            ("Latency used for verdicts", "measured (closed model: no schedule to correct)"),
+        ]
+    values = " / ".join(_fmt(corrected.get(k)) for k in keys) + " ms"
+    return [
+        ("Latency p50 / p95 / p99, corrected", values),
+        ("Latency p50 / p95 / p99, measured", measured),
+        (
+            "Latency used for verdicts",
+            "corrected for coordinated omission (from each request's intended send time)",
+        ),
+    ]
+
+
+def _failures_text(failures: object, requests: object) -> str:
+    part, whole = number(failures), number(requests)
+    if part is None or not whole:
+        return _fmt(failures)
+    return f"{_fmt(failures)} ({100 * part / whole:.2f}%)"
+
+
+def _fault_text(fault: Fault) -> str:
+    restored = (
+        "not restored" if fault.restored_at_s is None else f"restored at {fault.restored_at_s:g} s"
+    )
+    return f"{fault.label} at {fault.at_s:g} s ({restored})"
+
+
+def _sessions_text(run: dict[str, Any]) -> str:
+    """The judgement's fates; a run written before the judgement, its old counts."""
+    judgement = dig(run, "summary", "judgement")
+    if isinstance(judgement, dict) and isinstance(judgement.get("fates"), dict):
+        return fates_line(judgement["fates"], judgement.get("users"))
+    s = dig(run, "summary")
+    kept, lost = _fmt(dig(s, "sessions_kept")), _fmt(dig(s, "sessions_lost"))
+    return (
+        f"{kept} kept, {lost} lost, {_fmt(dig(s, 'data_lost'))} lost data, "
+        f"{_fmt(dig(s, 'replayed'))} replayed (written before the per-user judgement)"
+    )
+
+
+def _version_rows(run: dict[str, Any]) -> list[tuple[str, str]]:
+    versions = run.get("versions")
+    if not isinstance(versions, dict):
+        return [("versions", MISSING)]
+    return [(str(name), _fmt(value)) for name, value in versions.items()]
+
+
+def _nodes(run: dict[str, Any]) -> dict[str, str]:
+    raw = dig(run, "lab", "nodes")
+    nodes: dict[str, str] = {}
+    for item in raw if isinstance(raw, list) else []:
+        name = dig(item, "name")
+        if isinstance(name, str) and name:
+            nodes[name] = str(dig(item, "address") or "")
+    return nodes
+
+
+def _figure_html(key: str, fig: Any) -> str:
+    div = cast(
+        str,
+        fig.to_html(
+            full_html=False, include_plotlyjs=False, div_id=f"fig-{key}", config=PLOTLY_CONFIG
+        ),
+    )
+    caption = html.escape(_CAPTIONS[key])
+    return f'<section class="figure">\n{div}\n<p class="caption">{caption}</p>\n</section>'
+
+
+def _figures(
+    run: dict[str, Any],
+    records: Sequence[Record],
+    faults: Sequence[Fault],
+    *,
+    telemetry: Sequence[TelemetryRow] = (),
+    jvm_rows: Sequence[dict[str, Any]] = (),
+    histograms: Mapping[str, HdrHistogram] | None = None,
+) -> list[str]:
+    bins = bin_by_second(records)
+    # Widen the axis to every fault so a fault after the last request is still drawn.
+    fault_times = [t for f in faults for t in (f.at_s, f.restored_at_s) if t is not None]
+    x_end = max([float(len(bins)), *fault_times])
+    figures = {
+        "throughput": _fig_throughput_latency(bins, faults, x_end),
+        "nodes": _fig_nodes(bins, faults, x_end, _nodes(run)),
+        "continuity": _fig_continuity(bins, faults, x_end),
+        "latency": _fig_latency(records, histograms),
+    }
+    if telemetry:
+        figures["telemetry"] = _fig_telemetry(telemetry, faults, x_end)
+    if jvm_rows:
+        figures["jvm"] = jvm_figure({"": jvm_rows}, faults, x_end)
+    return [_figure_html(key, fig) for key, fig in figures.items()]
+
+
+def render_page(
+    run: dict[str, Any],
+    records: Sequence[Record],
+    requests_name: str,
+    found: bool,
+    telemetry: Sequence[TelemetryRow] = (),
+    *,
+    jvm_rows: Sequence[dict[str, Any]] = (),
+    histograms: Mapping[str, HdrHistogram] | None = None,
+) -> str:
+    """Assemble the page; plotly.js is inlined once, in <head>, and only if there are figures."""
+    faults = _faults(run)
+    run_id = str(run.get("run_id") or "unnamed run")
+    tables = [
+        _table("Run", _summary_rows(run, faults, records, requests_name)),
+        _table("Versions", _version_rows(run)),
+    ]
+    if records:
+        scripts = f"<script>{get_plotlyjs()}</script>"
+        body = "\n".join(
+            _figures(
+                run,
+                records,
+                faults,
+                telemetry=telemetry,
+                jvm_rows=jvm_rows,
+                histograms=histograms,
+            )
+        )
+    else:
+        why = "is empty" if found else "was not found"
+        scripts = ""
+        note = f"No requests were recorded ({requests_name} {why})."
+        body = f'<p class="empty">{html.escape(note)}</p>'
+    subtitle = " | ".join(
+        _fmt(v) for v in (dig(run, "started_at"), dig(run, "profile", "name")) if v is not None
+    )
+    return _PAGE.format(
+        title=html.escape(f"tomcat-bench report: {run_id}"),
+        subtitle=html.escape(subtitle),
+        css=_CSS,
+        scripts=scripts,
+        tables="\n".join(tables),
+        body=body,
+    )
+
+
+def write_report(run_dir: Path) -> Path:
+    """Write run_dir/report.html from run.json and the requests file; return its path."""
+    run = read_manifest(run_dir)
+    requests_name = str(dig(run, "files", "requests") or "requests.csv.gz")
+    requests_path = run_dir / requests_name
+    found = requests_path.is_file()
+    records = load_records(requests_path) if found else []
+    telemetry_name = str(dig(run, "files", "telemetry") or "telemetry.csv")
+    telemetry = load_telemetry(run_dir / telemetry_name)
+    jvm_name = str(dig(run, "files", "jvm_telemetry") or "jvm_telemetry.csv")
+    jvm_rows = load_jvm_telemetry(run_dir / jvm_name)
+    hdr_path = run_dir / str(dig(run, "files", "latency_hdr") or HDR_FILE)
+    histograms = load_histograms(hdr_path) if hdr_path.is_file() else None
+    page = render_page(
+        run, records, requests_name, found, telemetry, jvm_rows=jvm_rows, histograms=histograms
+    )
+    out = run_dir / "report.html"
+    # Write then rename, so a viewer never opens a half-written multi-megabyte page.
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(page, encoding="utf-8")
+    tmp.replace(out)
+    return out
+
+
+# Building blocks other pages (the profile comparison) draw with, so they look the same.
+time_figure = _time_figure
+PALETTE = _PALETTE
+hdr_points = _hdr_points
+latency_by_second = _bin_latency
