@@ -42,7 +42,7 @@ from locust import FastHttpUser, events, task
 from locust.env import Environment
 from locust.runners import MasterRunner
 from session_records import RecordWriter
-from session_tracking import ANOMALIES, ReplyReader, Schedule, SessionTracker, parse_reply
+from session_tracking import ANOMALIES, ArrivalSchedule, ReplyReader, SessionTracker, parse_reply
 from session_webui import board_wanted, observe, worker_index
 
 # Users of worker i are numbered i * USERS_PER_WORKER + 1, ...: unique across workers,
@@ -170,13 +170,13 @@ class BoundClientPool(HTTPClientPool):
         return client
 
 
-def _schedule_for(environment: Environment, user_id: int) -> Schedule | None:
+def _schedule_for(environment: Environment, user_id: int) -> ArrivalSchedule | None:
     options = environment.parsed_options
     rate = float(getattr(options, "arrival_rate", 0.0) or 0.0) if options else 0.0
     if rate <= 0:
         return None
     users = max(int(getattr(options, "num_users", 1) or 1), 1)
-    return Schedule(interval_s=users / rate, user_index=user_id - 1, users=users)
+    return ArrivalSchedule(interval_s=users / rate, user_index=user_id - 1, users=users)
 
 
 class SessionUser(FastHttpUser):

@@ -148,7 +148,7 @@ class SessionTracker:
         return outcome
 
 
-class Schedule:
+class ArrivalSchedule:
     """One user's fixed-rate send times (the open model): request k is due at
     start + k * interval, whatever the replies take; users are spread over one interval.
 

@@ -48,7 +48,7 @@ from harness.results.checks import (
     parse_checks,
     read_check_file,
 )
-from harness.results.effects import describe_effects
+from harness.results.impact import describe_impact
 from harness.results.models import read as read_document
 from harness.results.verdicts import fates_line, recovery_words, window_line
 
@@ -395,7 +395,7 @@ def print_summary(
             f"{cpu.get('machine', 0):.2f}/{telemetry['cores']}; generator-bound: {bound}",
         )
     for effects in summary.get("fault_effects") or []:
-        table.add_row(f"effect of {effects['fault']}", describe_effects(effects))
+        table.add_row(f"effect of {effects['fault']}", describe_impact(effects))
     for node, j in (summary.get("jvm") or {}).items():
         table.add_row(f"{node} JVM", _jvm_summary_text(j))
     table.add_row(
@@ -529,14 +529,15 @@ def _storebench_plan(args: argparse.Namespace) -> Any:
 
 
 def cmd_storebench(args: argparse.Namespace) -> int:
-    from harness.storebench import Step, run_storebench  # noqa: PLC0415
+    from harness.storebench import ProgressCounter, run_storebench  # noqa: PLC0415
     from harness.storebench.report import write_report  # noqa: PLC0415
 
     plan = _storebench_plan(args)
     with _progress_bar("") as bar:
         task = bar.add_task("starting", total=plan.steps())
         outcome = run_storebench(
-            plan, Step(lambda text, done: bar.update(task, description=text, completed=done))
+            plan,
+            ProgressCounter(lambda text, done: bar.update(task, description=text, completed=done)),
         )
         write_report(outcome.run_dir)
     table = Table("claim", "verdict", title=f"storebench: {outcome.run_dir.name}")

@@ -35,7 +35,7 @@ from harness.results import (
     write_records,
 )
 from harness.results.judgement import judge
-from harness.results.verdicts import VERDICTS_FILE, cell, write_verdicts
+from harness.results.verdicts import VERDICTS_FILE, verdict_of, write_verdicts
 
 log = logging.getLogger(__name__)
 
@@ -351,7 +351,7 @@ def run_bench(
             "checks": reactions[0]["checks"],
             "reaction_s": round(reactions[0]["at_s"] - judgement.delivered[0].at_s, 3),
         }
-    verdict = cell(judgement, balancer=plan.balancer, sessions=plan.sessions)
+    verdict = verdict_of(judgement, balancer=plan.balancer, sessions=plan.sessions)
     write_verdicts(run_dir, [verdict])
     data = manifest(
         run_id=run_dir.name,

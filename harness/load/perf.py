@@ -24,7 +24,13 @@ from typing import Any
 from harness.cluster.lab import Lab, Topology
 from harness.cluster.lab.tomcat import get_json
 from harness.config.profile import Profile
-from harness.load.capacity.wrk import Step, parse_summary, plain_command, read_records, record_files
+from harness.load.capacity.wrk import (
+    LoadStep,
+    parse_summary,
+    plain_command,
+    read_records,
+    record_files,
+)
 from harness.load.capacity.wrk import session_command as wrk_session_command
 from harness.load.driver import Finished, load_began, run_generator
 from harness.paths import REPO_ROOT
@@ -170,7 +176,7 @@ class _Runner:
     def warmup(self, url: str, progress: Progress) -> list[float]:
         """wrk steps until the rate is steady; returns each step's requests/s."""
         cookie = str(get_json(url, timeout=10)["session"])
-        step = Step(self.plan.connections, self.plan.warmup_s, self.plan.threads)
+        step = LoadStep(self.plan.connections, self.plan.warmup_s, self.plan.threads)
         rates: list[float] = []
         for n in range(1, self.plan.warmup_steps + 1):
             progress(f"warming the JVM up: step {n}, {self.plan.warmup_s:g} s of wrk, not measured")
@@ -180,8 +186,8 @@ class _Runner:
                 break
         return [round(rate, 1) for rate in rates]
 
-    def step(self) -> Step:
-        return Step(self.plan.connections, self.plan.duration_s, self.plan.threads)
+    def step(self) -> LoadStep:
+        return LoadStep(self.plan.connections, self.plan.duration_s, self.plan.threads)
 
     def wrk_plain(self, url: str) -> Measured:
         cookie = str(get_json(url, timeout=10)["session"])

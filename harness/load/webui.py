@@ -46,7 +46,7 @@ from harness.results import (
     write_records,
 )
 from harness.results.judgement import judge
-from harness.results.verdicts import VERDICTS_FILE, cell, write_verdicts
+from harness.results.verdicts import VERDICTS_FILE, verdict_of, write_verdicts
 
 log = logging.getLogger(__name__)
 
@@ -449,7 +449,7 @@ def _write_results(
     judgement = judge(records, faults)
     summary = summarize(records, faults, judgement)
     summary["latency_hdr"] = hdr_summary(run_dir / HDR_FILE)
-    verdict = cell(judgement, balancer=plan.balancer, sessions=plan.sessions)
+    verdict = verdict_of(judgement, balancer=plan.balancer, sessions=plan.sessions)
     write_verdicts(run_dir, [verdict])
     data = manifest(
         run_id=run_dir.name,

@@ -32,7 +32,7 @@ from harness.results import (
     read_manifest,
 )
 from harness.results import outcomes as o
-from harness.results.effects import describe_effects
+from harness.results.impact import describe_impact
 from harness.results.verdicts import fates_line, window_line
 
 __all__ = [
@@ -708,7 +708,7 @@ def director_words(director: dict[str, Any]) -> str:
 
 def _effects_text(effects: dict[str, Any]) -> str:
     try:
-        return describe_effects(effects)
+        return describe_impact(effects)
     except (KeyError, TypeError, ValueError):
         return MISSING  # an older or hand-edited run.json
 

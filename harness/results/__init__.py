@@ -39,7 +39,7 @@ from hdrh.histogram import HdrHistogram
 from harness import __version__
 from harness.paths import REPO_ROOT
 from harness.results import models, outcomes
-from harness.results.effects import fault_effects
+from harness.results.impact import fault_impact
 from harness.results.judgement import Judgement, judge
 
 SCHEMA = "tomcat-bench/run"
@@ -110,13 +110,6 @@ def new_run_dir(label: str, parent: Path = RESULTS_DIR) -> Path:
             continue
         return candidate
     raise FileExistsError(f"{parent}: no free run folder name for {stamp}-{label}")
-
-
-def corrected_latency_ms(latency_ms: float, held_back_s: float) -> float:
-    """wrk2's correction: a request that could not leave at its intended time because the
-    previous reply had not come yet (held back that long) counts from the intended time.
-    Never below the measured latency; equal to it for a request sent on time."""
-    return round(latency_ms + max(held_back_s, 0.0) * 1000.0, 3)
 
 
 def convert_raw_records(raw_paths: Iterable[Path], start_epoch: float) -> list[Record]:
@@ -311,7 +304,7 @@ def _effects(
 ) -> list[dict[str, Any]]:
     events = {str(f.get("spec") or f"{f.get('action')}:{f.get('target')}"): f for f in faults}
     return [
-        fault_effects(records, window, events.get(window.spec or "", {}))
+        fault_impact(records, window, events.get(window.spec or "", {}))
         for window in judgement.faults
     ]
 

@@ -95,7 +95,7 @@ class Summary(_Open):
 
 
 class VerdictCell(_Open):
-    """One cell of verdicts.json (and of run.json's verdicts)."""
+    """One verdict of verdicts.json (and of run.json's verdicts)."""
 
     balancer: str
     sessions: str

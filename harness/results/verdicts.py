@@ -24,7 +24,7 @@ def _users_per_node(nodes: dict[int, str]) -> dict[str, int]:
     return dict(sorted(Counter(nodes.values()).items()))
 
 
-def cell(
+def verdict_of(
     judgement: Judgement,
     *,
     balancer: str,

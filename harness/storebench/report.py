@@ -1,7 +1,7 @@
 """report.html for a storebench folder: the verdicts first, then the numbers under them.
 
 Reads only the folder's files (run.json, cells.jsonl, native.jsonl, memory.json,
-restart.json, e2e.json, verdicts.json), so it can be rebuilt later. Self-contained:
+restart.json, e2e.json, claims.json), so it can be rebuilt later. Self-contained:
 plotly.js is inlined once. What belongs to the servers (CPU per operation, the native
 tools) and what to the Python clients is shown in separate sections.
 """
@@ -21,8 +21,8 @@ from plotly.subplots import make_subplots
 from harness.report.run import _CSS, PLOTLY_CONFIG
 from harness.results import models
 from harness.storebench.cells import human_size
+from harness.storebench.claims import CLAIMS_FILE, OLD_CLAIMS_FILE
 from harness.storebench.run import load_data
-from harness.storebench.verdicts import VERDICTS_FILE
 
 Row = dict[str, Any]
 COLOURS = {"redis": "#d62728", "memcached": "#1f77b4"}
@@ -80,11 +80,6 @@ def _verdict_table(verdicts: Sequence[Row]) -> str:
         + "".join(rows)
         + "</table>"
     )
-
-
-def _cell_axis(rows: Sequence[Row]) -> list[str]:
-    keys = sorted({(r["size"], r["conns"]) for r in rows})
-    return [f"{human_size(s)} x{c}" for s, c in keys]
 
 
 def _bars_by_cell(rows: Sequence[Row], field: str, title: str, y_title: str, log: bool) -> Any:
@@ -433,7 +428,9 @@ def render(run: Row, verdicts: Sequence[Row], data: dict[str, list[Row]]) -> str
 def write_report(run_dir: Path) -> Path:
     models.read(run_dir / "run.json", "storebench")  # kind, version and shape, or one line
     run = json.loads((run_dir / "run.json").read_text())
-    verdicts_path = run_dir / VERDICTS_FILE
+    verdicts_path = run_dir / CLAIMS_FILE
+    if not verdicts_path.exists():  # a run from before the rename
+        verdicts_path = run_dir / OLD_CLAIMS_FILE
     verdicts = json.loads(verdicts_path.read_text()) if verdicts_path.exists() else []
     page = render(run, verdicts, load_data(run_dir))
     out = run_dir / "report.html"

@@ -8,7 +8,7 @@ results/<UTC>-storebench/
   restart.json      what survived each restart or kill
   e2e.json, e2e/    end-to-end rows and each bench's own results folder
   servers/          the stores' configs and logs (no password: it lives only in 0600 files)
-  verdicts.json     the guide's claims, judged
+  claims.json       the guide's claims, judged
   report.html       plotly, self-contained
 
 A store that dies mid-run stops the run with one line naming it; what was measured
@@ -35,8 +35,8 @@ from harness.cluster.lab.processes import Endpoint, LabError
 from harness.cluster.lab.topology import check_net
 from harness.results import RESULTS_DIR, STOREBENCH_SCHEMA, manifest, new_run_dir, write_manifest
 from harness.storebench import cells, e2e, memory, native, restart
+from harness.storebench.claims import CLAIMS_FILE, CONTROL, judge
 from harness.storebench.servers import MemcachedServer, RedisServer, Running, Server, StoreDied
-from harness.storebench.verdicts import CONTROL, VERDICTS_FILE, judge
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ class StorebenchPlan:
         }
 
 
-class Step:
+class ProgressCounter:
     """Progress: a description and one tick per finished unit of work."""
 
     def __init__(self, show: Callable[[str, int], None]) -> None:
@@ -189,7 +189,7 @@ class _Context:
 
     plan: StorebenchPlan
     run_dir: Path
-    step: Step
+    step: ProgressCounter
     running: Running
     data: dict[str, list[dict[str, Any]]]
     settings: dict[str, Any] = field(default_factory=dict)
@@ -361,7 +361,7 @@ def _tool_versions() -> dict[str, str]:
     return versions
 
 
-def run_storebench(plan: StorebenchPlan, step: Step) -> Outcome:
+def run_storebench(plan: StorebenchPlan, step: ProgressCounter) -> Outcome:
     run_dir = new_run_dir("storebench", plan.results_dir)
     started = time.time()
     ctx = _Context(plan, run_dir, step, Running(), {phase: [] for phase in PHASES})
@@ -388,7 +388,7 @@ def run_storebench(plan: StorebenchPlan, step: Step) -> Outcome:
         ctx.running.stop_all()
         _clean(run_dir)
         verdicts = judge(**ctx.data, redis_instances=plan.redis_instances)
-        (run_dir / VERDICTS_FILE).write_text(json.dumps(verdicts, indent=2) + "\n")
+        (run_dir / CLAIMS_FILE).write_text(json.dumps(verdicts, indent=2) + "\n")
         _write_manifest(ctx, started, complete=error is None, error=error, verdicts=verdicts)
     return Outcome(run_dir, error is None, error, verdicts, ctx.data)
 
@@ -449,7 +449,7 @@ def _write_manifest(
             "memory": "memory.json",
             "restart": "restart.json",
             "e2e": "e2e.json",
-            "verdicts": VERDICTS_FILE,
+            "claims": CLAIMS_FILE,
             "report": "report.html",
         },
         verdicts=verdicts or [],

@@ -66,7 +66,7 @@ def test_redis_killed_mid_bench_leaves_a_partial_marked_folder(tmp_path: Path) -
     assert "StoreDied" in run["incomplete"]
     rows = [json.loads(line) for line in cells.read_text().splitlines()]
     assert [(r["store"], r["op"]) for r in rows][:2] == [("redis", "set"), ("memcached", "set")]
-    assert (run_dir / "verdicts.json").exists()
+    assert (run_dir / "claims.json").exists()
     assert "Incomplete run" in (run_dir / "report.html").read_text()
     for port, last in ((6379, 30), (6380, 30), (11211, 31)):
         assert not is_listening(Endpoint(f"{NET}.{last}", port))

@@ -13,7 +13,7 @@ import pytest
 from hdrh.histogram import HdrHistogram
 
 from harness.cluster.lab.processes import Endpoint, is_listening
-from harness.storebench import Step, StorebenchPlan, run_storebench
+from harness.storebench import ProgressCounter, StorebenchPlan, run_storebench
 from harness.storebench.cells import CellSpec, prewrite, run_cell
 from harness.storebench.run import load_data
 from harness.storebench.servers import MemcachedServer, RedisServer, Running
@@ -42,7 +42,7 @@ def test_raw_memory_and_restart_phases_on_real_servers(tmp_path: Path) -> None:
         net=NET,
         results_dir=tmp_path,
     )
-    outcome = run_storebench(plan, Step(_quiet))
+    outcome = run_storebench(plan, ProgressCounter(_quiet))
     assert outcome.complete, outcome.error
     run = json.loads((outcome.run_dir / "run.json").read_text())
     assert run["complete"] is True and run["incomplete"] is None
@@ -97,7 +97,7 @@ def test_raw_memory_and_restart_phases_on_real_servers(tmp_path: Path) -> None:
         "memcached": 0,
         "memcached-warm": survived["memcached-warm"],  # this machine's memcached refuses it
     }
-    verdicts = json.loads((outcome.run_dir / "verdicts.json").read_text())
+    verdicts = json.loads((outcome.run_dir / "claims.json").read_text())
     assert len(verdicts) == 10
     assert {v["verdict"] for v in verdicts if v["name"] == "redis-replicates"} == {"holds"}
     for address in plan.addresses().values():

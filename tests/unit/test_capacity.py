@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from harness.config.profile import load_profile
-from harness.load.capacity import CapacityPlan, Step
+from harness.load.capacity import CapacityPlan, LoadStep
 from harness.load.capacity.wrk import SCRIPT, parse_summary, read_records, session_command
 from harness.load.driver import Finished
 from harness.load.telemetry import Sampler
@@ -43,7 +43,7 @@ def test_a_wrk_that_printed_no_summary_is_an_error() -> None:
 
 
 def test_a_paced_step_gives_each_thread_its_share_of_the_rate() -> None:
-    step = Step(connections=8, duration_s=3, threads=2, rate=1000)
+    step = LoadStep(connections=8, duration_s=3, threads=2, rate=1000)
     command = session_command("http://h:1/session.jsp", step, Path("/tmp/out-"))
     assert command[:8] == ["wrk", "-t", "2", "-c", "8", "-d", "3s", "--timeout"]
     assert command[-6:] == [
@@ -52,7 +52,7 @@ def test_a_paced_step_gives_each_thread_its_share_of_the_rate() -> None:
     assert step.name == "rate1000-c8"
     assert step.model == "open"
     # wrk needs connections >= threads.
-    assert Step(connections=1, duration_s=3, threads=2).wrk_threads == 1
+    assert LoadStep(connections=1, duration_s=3, threads=2).wrk_threads == 1
 
 
 @pytest.mark.parametrize(
@@ -66,7 +66,7 @@ def test_a_paced_step_gives_each_thread_its_share_of_the_rate() -> None:
 def test_bad_steps_are_named(kwargs: dict[str, float], message: str) -> None:
     values: dict[str, float] = {"connections": 4, "duration_s": 2, "threads": 2, **kwargs}
     with pytest.raises(ValueError, match=message):
-        Step(**values)  # type: ignore[arg-type]
+        LoadStep(**values)  # type: ignore[arg-type]
 
 
 def test_a_plan_needs_steps_and_a_known_target() -> None:

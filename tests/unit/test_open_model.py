@@ -7,13 +7,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-from session_tracking import Schedule
+from session_tracking import ArrivalSchedule
 
 from harness.report.compare import Thresholds, compare_runs
 from harness.results import (
     Record,
     convert_raw_records,
-    corrected_latency_ms,
     load_records,
     read_manifest,
     summarize,
@@ -23,25 +22,25 @@ from tests.unit.test_compare import A, B, edit_manifest
 
 
 def test_a_fast_server_holds_nothing_back_so_corrected_equals_measured() -> None:
-    schedule = Schedule(interval_s=0.1, user_index=0, users=1, now=100.0)
+    schedule = ArrivalSchedule(interval_s=0.1, user_index=0, users=1, now=100.0)
     for k in range(5):
         due = 100.0 + 0.1 * k
         assert schedule.wait(now=due - 0.05) == pytest.approx(0.05)
         # Sent a little after its due time (a timer), replied 5 ms later: not held back.
         held = schedule.sent(due + 0.002, reply_s=due + 0.007)
         assert held == 0.0
-        assert corrected_latency_ms(5.0, held) == 5.0
+        assert 5.0 + held * 1000.0 == 5.0  # the locustfile's correction
 
 
 def test_a_slow_server_holds_requests_back_and_corrected_grows() -> None:
-    schedule = Schedule(interval_s=0.1, user_index=0, users=1, now=100.0)
+    schedule = ArrivalSchedule(interval_s=0.1, user_index=0, users=1, now=100.0)
     sent, measured, corrected = 100.0, [], []
     for _ in range(5):
         reply = sent + 0.25  # each reply takes 250 ms, the schedule wants one per 100 ms
         due = schedule.next_s
         held = schedule.sent(sent, reply_s=reply)
         measured.append(250.0)
-        corrected.append(corrected_latency_ms(250.0, held))
+        corrected.append(250.0 + held * 1000.0)  # as session_stability.py corrects
         assert corrected[-1] == pytest.approx(250.0 + max(0.0, sent - due) * 1000, abs=1e-3)
         sent = reply  # the user's next request leaves at once: it is already late
     assert corrected[0] == measured[0]  # the first was on time
@@ -50,15 +49,18 @@ def test_a_slow_server_holds_requests_back_and_corrected_grows() -> None:
 
 
 def test_users_are_spread_over_one_interval() -> None:
-    starts = [Schedule(interval_s=1.0, user_index=i, users=4, now=0.0).next_s for i in range(4)]
+    starts = [
+        ArrivalSchedule(interval_s=1.0, user_index=i, users=4, now=0.0).next_s for i in range(4)
+    ]
     assert starts == [0.0, 0.25, 0.5, 0.75]
     with pytest.raises(ValueError, match="arrival interval 0"):
-        Schedule(interval_s=0, user_index=0, users=1)
+        ArrivalSchedule(interval_s=0, user_index=0, users=1)
 
 
-def test_corrected_latency_is_never_below_the_measured() -> None:
-    assert corrected_latency_ms(12.5, -0.003) == 12.5
-    assert corrected_latency_ms(12.5, 0.010) == 22.5
+def test_a_request_sent_early_is_never_held_back() -> None:
+    """The correction only ever adds: a request sent before its due time holds nothing back."""
+    schedule = ArrivalSchedule(interval_s=0.1, user_index=0, users=1, now=100.0)
+    assert schedule.sent(99.997, reply_s=100.01) == 0.0
 
 
 def _raw(tmp_path: Path, rows: list[str]) -> Path:

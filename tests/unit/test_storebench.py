@@ -18,6 +18,7 @@ import pytest
 from harness.cli import _sizes, main
 from harness.storebench import StorebenchPlan
 from harness.storebench.cells import CellSpec, _Worker, new_histogram, summarize, window_keys
+from harness.storebench.claims import cpu_per_op_by_size, judge
 from harness.storebench.memory import plain_value, session_attributes
 from harness.storebench.native import (
     get_phase,
@@ -26,7 +27,6 @@ from harness.storebench.native import (
     run_memaslap,
 )
 from harness.storebench.report import write_report
-from harness.storebench.verdicts import cpu_per_op_by_size, judge
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "storebench" / "recorded.json"
 KB = 1024

@@ -9,7 +9,7 @@ from typing import Any
 
 from harness.results import Record, summarize
 from harness.results.judgement import judge
-from harness.results.verdicts import cell, fates_line, window_line
+from harness.results.verdicts import fates_line, verdict_of, window_line
 
 KILL = {"at_s": 10.0, "target": "node1", "action": "sigkill", "spec": "sigkill:node1@10",
         "restored_at_s": None}  # fmt: skip
@@ -36,7 +36,7 @@ def _run(after: dict[int, list[str]], users: int = 4) -> list[Record]:
 def _all(records: list[Record], faults: list[dict[str, Any]]) -> tuple[dict[str, Any], ...]:
     judgement = judge(records, faults)
     summary = summarize(records, faults, judgement)
-    verdict = cell(judgement, balancer="nginx-rr", sessions="redis")
+    verdict = verdict_of(judgement, balancer="nginx-rr", sessions="redis")
     return summary, verdict, summary["fault_effects"]
 
 

@@ -1,6 +1,6 @@
 """Capacity mode: wrk (with session.lua) measures how much the server can serve."""
 
 from harness.load.capacity.sweep import CapacityPlan, CapacityResult, run_capacity
-from harness.load.capacity.wrk import Step
+from harness.load.capacity.wrk import LoadStep
 
-__all__ = ["CapacityPlan", "CapacityResult", "Step", "run_capacity"]
+__all__ = ["CapacityPlan", "CapacityResult", "LoadStep", "run_capacity"]

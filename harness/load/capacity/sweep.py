@@ -23,7 +23,7 @@ from harness.cluster.lab.balancers import balancer
 from harness.config.profile import Profile
 from harness.load.capacity.wrk import (
     SCRIPT,
-    Step,
+    LoadStep,
     fold_socket_errors,
     parse_summary,
     read_records,
@@ -79,11 +79,11 @@ class CapacityPlan:
         names = ["balancer", *(n.name for n in self.topology.nodes)]
         if self.url is None and self.target not in names:
             raise ValueError(f"TARGET={self.target}: one of {', '.join(names)}")
-        self.steps()  # each Step checks its own numbers
+        self.steps()  # each LoadStep checks its own numbers
 
-    def steps(self) -> list[Step]:
-        closed = [Step(c, self.step_s, self.threads) for c in self.connections]
-        paced = [Step(self.rate_connections, self.step_s, self.threads, r) for r in self.rates]
+    def steps(self) -> list[LoadStep]:
+        closed = [LoadStep(c, self.step_s, self.threads) for c in self.connections]
+        paced = [LoadStep(self.rate_connections, self.step_s, self.threads, r) for r in self.rates]
         return closed + paced
 
     def target_url(self) -> str:
@@ -148,7 +148,7 @@ def _external_target(url: str) -> _Target:
 
 
 def run_step(
-    target: _Target, step: Step, step_dir: Path, profile: Profile | None
+    target: _Target, step: LoadStep, step_dir: Path, profile: Profile | None
 ) -> dict[str, Any]:
     """One wrk run into its own results folder; returns the sweep table's row."""
     prefix = step_dir / "wrk-records-"
@@ -193,7 +193,7 @@ def run_step(
 
 def _step_manifest(
     target: _Target,
-    step: Step,
+    step: LoadStep,
     *,
     step_dir: Path,
     profile: Profile | None,
@@ -234,7 +234,7 @@ def _step_manifest(
     )
 
 
-def _row(step: Step, step_dir: Path, summary: dict[str, Any]) -> dict[str, Any]:
+def _row(step: LoadStep, step_dir: Path, summary: dict[str, Any]) -> dict[str, Any]:
     corrected = summary.get("corrected") or {}
     return {
         "step": step.name,

@@ -22,7 +22,7 @@ TIMEOUT_S = 5  # wrk's request timeout: a reply slower than this counts as a tim
 
 
 @dataclass(frozen=True)
-class Step:
+class LoadStep:
     """One measurement: this many connections for this long, closed loop or at a fixed rate."""
 
     connections: int
@@ -53,7 +53,7 @@ class Step:
         return "closed" if self.rate is None else "open"
 
 
-def _wrk(step: Step) -> list[str]:
+def _wrk(step: LoadStep) -> list[str]:
     """What every wrk run of a step shares: threads, connections, duration, timeout."""
     return [
         "wrk",
@@ -68,7 +68,7 @@ def _wrk(step: Step) -> list[str]:
     ]
 
 
-def session_command(url: str, step: Step, out_prefix: Path) -> list[str]:
+def session_command(url: str, step: LoadStep, out_prefix: Path) -> list[str]:
     """wrk with the session script; records go to <out_prefix><thread>.csv."""
     per_thread = 0.0 if step.rate is None else step.rate / step.wrk_threads
     return [
@@ -77,7 +77,7 @@ def session_command(url: str, step: Step, out_prefix: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def plain_command(url: str, step: Step, cookie: str) -> list[str]:
+def plain_command(url: str, step: LoadStep, cookie: str) -> list[str]:
     """Plain wrk, no script: every connection sends the same session cookie."""
     return [*_wrk(step), "-H", f"Cookie: JSESSIONID={cookie}", url]
 

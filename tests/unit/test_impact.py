@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from harness.results import Record
-from harness.results.effects import describe_effects, fault_effects
+from harness.results.impact import describe_impact, fault_impact
 from harness.results.judgement import judge
 
 
@@ -30,7 +30,7 @@ def test_users_on_the_target_and_elsewhere() -> None:
     event = {"at_s": 5.0, "target": "node1", "action": "redeploy", "spec": "redeploy:node1@5",
              "undeployed_at_s": 6.0, "deployed_at_s": 7.0, "restored_at_s": None}  # fmt: skip
     (window,) = judge(sorted(records), [event]).windows
-    effects = fault_effects(sorted(records), window, event)
+    effects = fault_impact(sorted(records), window, event)
     assert effects["window_s"] == [5.0, None]
     assert (effects["users_on_target"], effects["kept_on_target"]) == (3, 1)
     assert (effects["lost_on_target"], effects["unanswered_on_target"]) == (1, 1)
@@ -43,6 +43,6 @@ def test_users_on_the_target_and_elsewhere() -> None:
     # User 3 never got a reply again: from 1 s to the last request of the run (9 s); user 2
     # went from 4 s to 9 s, user 1 from 2 s to 8 s.
     assert effects["longest_wait_on_target_s"] == 8.0
-    text = describe_effects(effects)
+    text = describe_impact(effects)
     assert "1/3 kept their session, 1 lost it, 1 got no good reply" in text
     assert "2 errors (2x 404)" in text

@@ -40,7 +40,7 @@ def _longest_wait(records: Sequence[Request], users: set[int], window: Window) -
     return round(longest, 3) if longest is not None else None
 
 
-def fault_effects(
+def fault_impact(
     records: Sequence[Request], window: Window, event: dict[str, Any]
 ) -> dict[str, Any]:
     """One fault's effects, from its judged window and the records inside it."""
@@ -78,7 +78,7 @@ def fault_effects(
     return out
 
 
-def describe_effects(effects: dict[str, Any]) -> str:
+def describe_impact(effects: dict[str, Any]) -> str:
     """One line for the summary and the report."""
     if effects.get("delivered") is False:
         return "not delivered: nobody judged"

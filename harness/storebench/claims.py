@@ -24,7 +24,8 @@ EQUAL_WITHIN = 1.15  # ratios inside [1/1.15, 1.15] are "equal within noise"
 MEMORY_MARGIN = 1.05  # a memory saving under 5% is no saving
 MAX_MISS_SHARE = 0.01  # cells with more misses than this are left out of the comparison
 LARGE = 100 * 1024  # the guide's "100 KB and above"
-VERDICTS_FILE = "verdicts.json"
+CLAIMS_FILE = "claims.json"  # the guide's claims, judged
+OLD_CLAIMS_FILE = "verdicts.json"  # its name before, still read
 # Several instances are compared with this: as many tool processes, one Redis instance.
 CONTROL = "redis-one-instance"
 
