@@ -21,7 +21,7 @@ from typing import Protocol, TypeVar
 import asyncssh
 
 from harness import commands
-from harness.cluster.lab.render import write_atomically
+from harness.files import write_atomically
 
 T = TypeVar("T")
 

@@ -37,6 +37,7 @@ import psutil
 from hdrh.histogram import HdrHistogram
 
 from harness import __version__
+from harness.files import write_atomically
 from harness.paths import REPO_ROOT
 from harness.results import models, outcomes
 from harness.results.impact import fault_impact
@@ -515,10 +516,7 @@ def write_hdr(path: Path, records: Iterable[Record], processes: int = 1) -> Path
         "processes": processes,
         "histograms": {name: h.encode().decode("ascii") for name, h in histograms.items()},
     }
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    tmp.replace(path)
-    return path
+    return write_atomically(path, json.dumps(data, indent=1) + "\n")
 
 
 def hdr_latency_ms(summary: dict[str, Any], key: str) -> float | None:

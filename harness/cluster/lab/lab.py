@@ -34,9 +34,9 @@ from harness.cluster.lab.processes import (
     wait_until,
 )
 from harness.cluster.lab.processes import start_again as start_process_again
-from harness.cluster.lab.render import write_atomically
 from harness.cluster.lab.topology import Topology
 from harness.config.profile import Profile
+from harness.files import write_atomically
 
 log = logging.getLogger(__name__)
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import jinja2
+
+from harness.files import write_atomically
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 WEBAPP_DIR = Path(__file__).resolve().parent / "webapp"
@@ -34,20 +34,6 @@ _env = jinja2.Environment(
 
 def render(template: str, **context: Any) -> str:
     return _env.get_template(template).render(**context)
-
-
-def write_atomically(path: Path, text: str, mode: int = 0o644) -> None:
-    """Readers see the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "w") as out:
-            out.write(text)
-        Path(temporary).chmod(mode)
-        Path(temporary).replace(path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def render_to(path: Path, template: str, mode: int = 0o644, **context: Any) -> None:

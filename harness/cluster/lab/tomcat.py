@@ -12,9 +12,10 @@ from typing import Any
 
 from harness.cluster.artifacts import Artifacts
 from harness.cluster.lab.processes import Endpoint, ProcessRecord, start
-from harness.cluster.lab.render import WEBAPP_DIR, render, render_to, write_atomically
+from harness.cluster.lab.render import WEBAPP_DIR, render, render_to
 from harness.cluster.lab.topology import CLUSTER_PORT, NodeSpec
 from harness.config.profile import Profile
+from harness.files import write_atomically
 
 # Rendered per strategy rather than copied (see _render_webapp).
 _WEB_XML = Path("WEB-INF") / "web.xml"
