@@ -39,7 +39,7 @@ from harness.fleet.apply import Target, apply_profile, dry_run, in_effect, lab_t
 from harness.fleet.hosts import HostError
 from harness.load.bench import BenchPlan, BenchResult
 from harness.report.run import director_words
-from harness.results import RESULTS_DIR, new_run_dir, read_manifest, write_repeats
+from harness.results import RESULTS_DIR, new_run_dir, write_repeats
 from harness.results.checks import (
     METRICS,
     Check,
@@ -49,7 +49,6 @@ from harness.results.checks import (
     read_check_file,
 )
 from harness.results.impact import describe_impact
-from harness.results.models import read as read_document
 from harness.results.verdicts import fates_line, recovery_words, window_line
 
 log = logging.getLogger("harness")
@@ -418,13 +417,11 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     balancers = _names(args.balancers, list(BALANCERS), "--balancers")
     strategies = _names(args.strategies, SESSION_STORES, "--strategies")
     with console.status("matrix") as status:
-        matrix_dir = run_matrix(_plan(args), balancers, strategies, progress=status.update)
-    read_document(matrix_dir / "verdicts.json", "verdicts")  # kind and shape, or one line
-    cells = json.loads((matrix_dir / "verdicts.json").read_text())
+        result = run_matrix(_plan(args), balancers, strategies, progress=status.update)
     table = Table(
         "balancer", "sessions", "fault", "kept", "data kept", "failed", "recovery", "verdict"
     )
-    for c in cells:
+    for c in result.cells:
         table.add_row(
             c["balancer"],
             c["sessions"],
@@ -436,27 +433,25 @@ def cmd_matrix(args: argparse.Namespace) -> int:
             c["verdict"],
         )
     console.print(table)
-    console.print(f"matrix: {matrix_dir / 'matrix.html'}", soft_wrap=True)
+    console.print(f"matrix: {result.matrix_dir / 'matrix.html'}", soft_wrap=True)
     return 0
 
 
 def cmd_profiles(args: argparse.Namespace) -> int:
-    from harness.load.campaigns.profiles import INDEX_FILE, run_profiles  # noqa: PLC0415
+    from harness.load.campaigns.profiles import run_profiles  # noqa: PLC0415
 
     names = [n for part in args.names for n in part.replace(",", " ").split()]
     if not names:
         raise ValueError("profiles: name at least one profile (e.g. default best-practice)")
     profiles = [load_profile(name) for name in names]  # all checked before any lab starts
     with console.status("profiles") as status:
-        out = run_profiles(_plan(args), profiles, progress=status.update)
-    read_document(out / INDEX_FILE, "profiles")
-    index = json.loads((out / INDEX_FILE).read_text())
+        result = run_profiles(_plan(args), profiles, progress=status.update)
     table = Table("profile", "req/s", "p50 ms", "p95 ms", "p99 ms", "failures", "throughput is")
-    for entry in index["runs"]:
+    for entry in result.runs:
         if "error" in entry:
             table.add_row(entry["profile"], f"could not run: {entry['error']}")
             continue
-        s = read_manifest(out / entry["run"])["summary"]
+        s = result.summaries[entry["run"]]
         table.add_row(
             entry["profile"],
             f"{s['rps']:.1f}",
@@ -467,8 +462,8 @@ def cmd_profiles(args: argparse.Namespace) -> int:
             "the generator's (generator-bound)" if s.get("generator_bound") else "the servers'",
         )
     console.print(table)
-    console.print(f"comparison: {out / 'profiles.html'}", soft_wrap=True)
-    return 0 if all("run" in entry for entry in index["runs"]) else 1
+    console.print(f"comparison: {result.out / 'profiles.html'}", soft_wrap=True)
+    return 0 if all("run" in entry for entry in result.runs) else 1
 
 
 def _names(value: str, known: Sequence[str], option: str) -> list[str]:

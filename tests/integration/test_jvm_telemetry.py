@@ -41,7 +41,7 @@ def test_profiles_side_by_side_with_jvm_telemetry(tmp_path: Path) -> None:
     )
     out = run_profiles(
         plan, [load_profile("small-pool"), load_profile("default")], progress=lambda _: None
-    )
+    ).out
     index = json.loads((out / "profiles.json").read_text())
     assert [r["profile"] for r in index["runs"]] == ["small-pool", "default"]
     assert all("run" in r for r in index["runs"]), index["runs"]

@@ -10,7 +10,7 @@ import html
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -51,14 +51,20 @@ COLUMNS = (
 )
 
 
+@dataclass(frozen=True)
+class MatrixResult:
+    matrix_dir: Path
+    cells: list[dict[str, Any]]  # as verdicts.json holds them: the caller need not read it back
+
+
 def run_matrix(
     template: BenchPlan,
     balancers: Sequence[str],
     strategies: Sequence[str],
     *,
     progress: Callable[[str], None],
-) -> Path:
-    """Run every cell in turn (each with its own lab up and down); return the matrix folder."""
+) -> MatrixResult:
+    """Run every cell in turn (each with its own lab up and down)."""
     matrix_dir = new_run_dir("matrix", template.results_dir)
     started = time.time()
     cells: list[dict[str, Any]] = []
@@ -86,7 +92,7 @@ def run_matrix(
         },
         "matrix",
     )
-    return matrix_dir
+    return MatrixResult(matrix_dir, cells)
 
 
 def _run_cell(

@@ -14,7 +14,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -45,13 +45,23 @@ COMPARISON_FILE = "profiles.html"
 INDEX_FILE = "profiles.json"
 
 
+@dataclass(frozen=True)
+class ProfilesResult:
+    """What the comparison wrote, for a caller that must not read it back."""
+
+    out: Path
+    runs: list[dict[str, Any]]  # as profiles.json holds them: a run folder or an error each
+    summaries: dict[str, dict[str, Any]]  # each finished bench's summary, by its "run"
+
+
 def run_profiles(
     template: BenchPlan, profiles: Sequence[Profile], *, progress: Callable[[str], None]
-) -> Path:
-    """One bench per profile (each with its own lab up and down); returns the folder."""
+) -> ProfilesResult:
+    """One bench per profile (each with its own lab up and down)."""
     out = new_run_dir("profiles", template.results_dir)
     started = time.time()
     runs: list[dict[str, Any]] = []
+    summaries: dict[str, dict[str, Any]] = {}
     for n, profile in enumerate(profiles, start=1):
         progress(f"profile {n}/{len(profiles)}: {profile.name}")
         plan = replace(template, profile=profile, results_dir=out / "runs", label=profile.name)
@@ -67,9 +77,10 @@ def run_profiles(
         else:
             write_report(result.run_dir)
             runs.append({"profile": profile.name, "run": str(result.run_dir.relative_to(out))})
+            summaries[runs[-1]["run"]] = result.summary
         # Written after every run: an interrupted comparison keeps what it measured.
         _write(out, template, runs, started)
-    return out
+    return ProfilesResult(out, runs, summaries)
 
 
 def _write(out: Path, template: BenchPlan, runs: list[dict[str, Any]], started: float) -> None:

@@ -1,0 +1,57 @@
+"""Commands print what their run returned: nothing on disk is read back for the console
+(matrix used to read verdicts.json back, profiles its index and every run's manifest)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.cli import main
+from harness.load.campaigns import matrix, profiles
+from harness.load.campaigns.matrix import MatrixResult
+from harness.load.campaigns.profiles import ProfilesResult
+
+
+@pytest.fixture(autouse=True)
+def _wide(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # rich reads it when it prints: whole table cells
+
+
+def test_matrix_prints_the_cells_it_was_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cell = {"balancer": "nginx-rr", "sessions": "redis", "fault": "sigkill node1", "users": 6,
+            "kept": 6, "data_kept": 6, "failed_requests": 3, "recovery_s": 1.5,
+            "verdict": "survives"}  # fmt: skip
+
+    def run_matrix(*_: Any, **__: Any) -> MatrixResult:
+        return MatrixResult(tmp_path / "never-written", [cell])
+
+    monkeypatch.setattr(matrix, "run_matrix", run_matrix)
+    chosen = ["matrix", "--balancers", "nginx-rr", "--strategies", "redis"]
+    assert main([*chosen, "--results-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "survives" in out
+    assert "6/6" in out
+    assert "never-written/matrix.html" in out
+
+
+def test_profiles_prints_the_summaries_it_was_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    summary = {"rps": 123.4, "p50_ms": 1.0, "p95_ms": 2.0, "p99_ms": 3.0, "failures": 0,
+               "generator_bound": False}  # fmt: skip
+    runs = [{"profile": "default", "run": "runs/1-default"}, {"profile": "small-pool",
+            "error": "no lab"}]  # fmt: skip
+
+    def run_profiles(*_: Any, **__: Any) -> ProfilesResult:
+        return ProfilesResult(tmp_path / "never-written", runs, {"runs/1-default": summary})
+
+    monkeypatch.setattr(profiles, "run_profiles", run_profiles)
+    assert main(["profiles", "default", "small-pool", "--results-dir", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "123.4" in out
+    assert "the servers'" in out
+    assert "could not run: no lab" in out
