@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from harness.cli import _sizes, main
+from harness.cli import main
+from harness.cli.storebench import sizes
 from harness.storebench import StorebenchPlan
 from harness.storebench.cells import CellSpec, _Worker, new_histogram, summarize, window_keys
 from harness.storebench.claims import cpu_per_op_by_size, judge
@@ -264,9 +265,9 @@ def test_get_phase_leaves_the_warmup_out() -> None:
 
 
 def test_sizes_option() -> None:
-    assert _sizes("1k,10K,1m,512", "--sizes") == (KB, 10 * KB, 1 << 20, 512)
+    assert sizes("1k,10K,1m,512", "--sizes") == (KB, 10 * KB, 1 << 20, 512)
     with pytest.raises(ValueError, match="--sizes 1kb: sizes like"):
-        _sizes("1kb", "--sizes")
+        sizes("1kb", "--sizes")
 
 
 def test_bad_options_exit_2_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:

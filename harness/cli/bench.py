@@ -1,0 +1,250 @@
+"""bench: lab up, load with a node killed mid-run, report; the summary table it prints.
+
+plan_from is the one place a BenchPlan is built from options (matrix and profiles use it too).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from harness.cli.console import console, progress_bar
+from harness.cli.options import Parser, Subparsers, add, bench_options, topology
+from harness.cluster.faults import parse_faults
+from harness.config.profile import load_profile
+from harness.load.bench import BenchPlan, BenchResult
+from harness.report.run import director_words
+from harness.results import new_run_dir, write_repeats
+from harness.results.checks import (
+    METRICS,
+    Check,
+    evaluate,
+    outcomes_junit,
+    parse_checks,
+    read_check_file,
+)
+from harness.results.impact import describe_impact
+from harness.results.verdicts import fates_line, window_line
+
+
+def add_parser(subparsers: Subparsers) -> Parser:
+    bench = subparsers.add_parser("bench", help="lab up, load with a node killed mid-run, report")
+    bench_options(bench, duration_s="60", users="20")
+    from_env = os.environ.get("TOMCAT_BENCH_CHECKS", "")
+    check = bench.add_argument(
+        "--check",
+        action="append",
+        default=[from_env] if from_env else [],
+        metavar="'METRIC OP NUMBER'",
+        help="a pass/fail check on the summary, e.g. 'sessions_lost == 0' or 'p99_ms < 300' "
+        f"(repeatable; several in one, split by ';'); metrics: {', '.join(METRICS)}; exit 1 "
+        "when one fails [env TOMCAT_BENCH_CHECKS]",
+    )
+    bench.twins[check.dest] = "TOMCAT_BENCH_CHECKS"
+    add(bench, "check-file", "", 'a TOML file with a [checks] table: p99_ms = "< 300"')
+    add(
+        bench,
+        "repeat",
+        "1",
+        "run the same plan N times into one folder (runs/ and repeats.json), so compare "
+        "can judge speed across runs",
+        kind=int,
+    )
+    add(bench, "junit", "", "write the checks as JUnit XML to this file")
+    return bench
+
+
+def plan_from(args: argparse.Namespace) -> BenchPlan:
+    target = None if args.fault_target in ("", "none") else args.fault_target
+    return BenchPlan(
+        profile=load_profile(args.profile),
+        duration_s=args.duration,
+        users=args.users,
+        spawn_rate=args.spawn_rate,
+        wait_s=args.wait,
+        fault_target=target,
+        fault_at_s=args.fault_at,
+        faults=parse_faults(args.faults) if args.faults else None,
+        topology=topology(args),
+        results_dir=Path(args.results_dir),
+        balancer=args.balancer,
+        sessions=args.sessions,
+        source_net=args.source_net or None,
+        arrival_rate=args.arrival_rate,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """0: every check held; 1: a check failed or the load generator did; 130: interrupted
+    (the folder still holds what ran)."""
+    checks = _checks(args)
+    plan = plan_from(args)
+    repeat = args.repeat
+    if repeat < 1:
+        raise ValueError(f"--repeat {repeat}: at least 1")
+    parent = new_run_dir(f"{plan.label or plan.profile.name}-x{repeat}", plan.results_dir) if (
+        repeat > 1
+    ) else None  # fmt: skip
+    results: list[BenchResult] = []
+    for i in range(1, repeat + 1):
+        this = replace(plan, results_dir=parent / "runs", label=str(i)) if parent else plan
+        result = _one_bench(this, f"{i}/{repeat}: " if parent else "")
+        results.append(result)
+        if parent:
+            write_repeats(parent, [r.run_dir for r in results], complete=len(results) == repeat)
+        print_summary(
+            result.summary, result.run_dir, result.lab_up_s, result.verdict, wall_s=result.wall_s
+        )
+        if result.interrupted_at_s is not None:
+            break
+    if parent:
+        console.print(f"{len(results)} runs of one plan: {parent}", soft_wrap=True)
+    held = all([_judge_checks(args, checks, r.summary) for r in results])
+    last = results[-1]
+    if last.interrupted_at_s is not None:
+        console.print(f"interrupted at {last.interrupted_at_s:.1f} s: the results hold what ran")
+        return 130
+    failed = [r for r in results if r.generator_failed]
+    for r in failed:
+        console.print(
+            f"error: Locust exited {r.locust_exit}: see {r.run_dir / 'locust.log'}",
+            style="red",
+            markup=False,
+        )
+    return 0 if held and not failed else 1
+
+
+def _checks(args: argparse.Namespace) -> list[Check]:
+    """Read before the lab starts: a typo in a check must not cost a bench."""
+    checks = parse_checks(args.check)
+    if args.check_file:
+        checks += read_check_file(Path(args.check_file))
+    return checks
+
+
+def _judge_checks(args: argparse.Namespace, checks: list[Check], summary: dict[str, Any]) -> bool:
+    """Print each check as held or failed; write them as JUnit XML if asked. All held?"""
+    results = evaluate(checks, summary)
+    for result in results:
+        style = "green" if result.held else "bold red"
+        console.print(f"check {result.words()}", style=style, markup=False, highlight=False)
+    if args.junit:
+        Path(args.junit).write_text(outcomes_junit("tomcat-bench checks", results))
+    return all(r.held for r in results)
+
+
+def _one_bench(plan: BenchPlan, prefix: str) -> BenchResult:
+    from harness.load.bench import run_bench  # noqa: PLC0415
+    from harness.report.run import write_report  # noqa: PLC0415
+
+    with progress_bar(" s") as bar:
+        task = bar.add_task(f"{prefix}starting", total=plan.duration_s)
+
+        def tick(elapsed: float, what: str) -> None:
+            bar.update(task, completed=elapsed, description=f"{prefix}{what}")
+
+        def step(text: str) -> None:
+            bar.update(task, description=f"{prefix}{text}")
+
+        result = run_bench(plan, tick=tick, progress=step)
+        step("writing report")
+        write_report(result.run_dir)
+    return result
+
+
+def _jvm_summary_text(j: dict[str, Any]) -> str:
+    def val(key: str) -> str:
+        return "-" if j.get(key) is None else str(j[key])
+
+    heap = j.get("heap_used_peak_bytes")
+    return (
+        f"threads busy peak {val('busy_threads_peak')}/{val('pool_max')} "
+        f"(current peak {val('current_threads_peak')}), queue peak {val('queue_peak')}, "
+        f"rejected {val('rejections')}; heap used peak "
+        f"{'-' if heap is None else f'{heap / 2**20:.0f} MiB'}; GC young "
+        f"{val('young_gc_count')} ({val('young_gc_time_ms')} ms), old {val('old_gc_count')} "
+        f"({val('old_gc_time_ms')} ms)"
+    )
+
+
+def print_summary(
+    summary: dict[str, Any],
+    run_dir: Path,
+    lab_up_s: float,
+    verdict: dict[str, Any],
+    *,
+    wall_s: float | None = None,
+) -> None:
+    table = Table(title=f"tomcat-bench: {run_dir.name}", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for label, words in _summary_rows(summary, verdict):
+        table.add_row(label, words)
+    table.add_row(
+        "lab up",
+        f"{lab_up_s:.1f} s to all-healthy"
+        + (f"; whole bench {wall_s:.1f} s (lab up to results)" if wall_s else ""),
+    )
+    console.print(table)
+    console.print(f"report: {run_dir / 'report.html'}", soft_wrap=True)
+
+
+def _summary_rows(summary: dict[str, Any], verdict: dict[str, Any]) -> list[tuple[str, str]]:
+    answered = summary.get("answered", summary["requests"])
+    rows = [
+        ("requests", f"{summary['requests']}, {answered} answered "
+                     f"({summary['rps']:.1f}/s answered)"),
+        ("failures", f"{summary['failures']} (HTTP errors: {summary['errors']})"),
+        ("latency", f"p50 {summary['p50_ms']:.2f} ms  p95 {summary['p95_ms']:.2f} ms  "
+                    f"p99 {summary['p99_ms']:.2f} ms (answered requests)"),
+    ]  # fmt: skip
+    corrected = summary.get("corrected")
+    if corrected:
+        rows.append((
+            "latency, corrected",
+            f"p50 {corrected['p50_ms']:.2f} ms  p95 {corrected['p95_ms']:.2f} ms  "
+            f"p99 {corrected['p99_ms']:.2f} ms (from each request's intended send time; "
+            "verdicts use these)",
+        ))  # fmt: skip
+    judgement = summary["judgement"]
+    rows.append(("sessions", fates_line(judgement["fates"], judgement["users"])))
+    for window in judgement["windows"]:
+        at = window.get("at_s")
+        when = f" at {at:.1f} s" if window.get("delivered") else ""
+        rows.append((f"{window['label']}{when}", window_line(window)))
+    director = summary.get("director")
+    if director:
+        rows.append(("L4 director", director_words(director)))
+    telemetry = summary.get("telemetry")
+    if telemetry:
+        rows.append(("CPU (cores)", _cpu_words(telemetry)))
+    for effects in summary.get("fault_effects") or []:
+        rows.append((f"effect of {effects['fault']}", describe_impact(effects)))
+    for node, j in (summary.get("jvm") or {}).items():
+        rows.append((f"{node} JVM", _jvm_summary_text(j)))
+    rows.append((
+        "verdict",
+        f"{verdict['balancer']} + sessions {verdict['sessions']}, fault {verdict['fault']}: "
+        f"{verdict['verdict']}",
+    ))  # fmt: skip
+    return rows
+
+
+def _cpu_words(telemetry: dict[str, Any]) -> str:
+    cpu = telemetry["cpu_cores_mean"]
+    servers = ", ".join(
+        f"{k} {v:.2f}" for k, v in cpu.items() if not k.startswith(("generator", "machine"))
+    )
+    bound = "YES: throughput measures Locust" if telemetry["generator_bound"] else "no"
+    wanted = telemetry.get("generator_demand_cores")
+    return (
+        f"generator {cpu.get('generator', 0):.2f}"
+        + (f" (ran or waited to run: {wanted:.2f})" if wanted is not None else "")
+        + f", {servers}; machine "
+        f"{cpu.get('machine', 0):.2f}/{telemetry['cores']}; generator-bound: {bound}"
+    )

@@ -1,0 +1,62 @@
+"""matrix: a short bench per balancer x session strategy; its table of verdicts."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from typing import Any
+
+from rich.table import Table
+
+from harness.cli.bench import plan_from
+from harness.cli.console import console
+from harness.cli.options import Parser, Subparsers, add, bench_options
+from harness.cluster.lab.balancers import BALANCERS
+from harness.cluster.lab.lab import SESSION_STORES
+from harness.results.verdicts import recovery_words
+
+
+def add_parser(subparsers: Subparsers) -> Parser:
+    matrix = subparsers.add_parser("matrix", help="a short bench per balancer x session strategy")
+    bench_options(matrix, duration_s="15", users="10")
+    add(matrix, "balancers", "all", "comma-separated balancers, or all")
+    add(matrix, "strategies", "all", "comma-separated session strategies, or all")
+    return matrix
+
+
+def run(args: argparse.Namespace) -> int:
+    from harness.load.campaigns.matrix import run_matrix  # noqa: PLC0415
+
+    balancers = _names(args.balancers, list(BALANCERS), "--balancers")
+    strategies = _names(args.strategies, SESSION_STORES, "--strategies")
+    with console.status("matrix") as status:
+        result = run_matrix(plan_from(args), balancers, strategies, progress=status.update)
+    console.print(_table(result.cells))
+    console.print(f"matrix: {result.matrix_dir / 'matrix.html'}", soft_wrap=True)
+    return 0
+
+
+def _names(value: str, known: Sequence[str], option: str) -> list[str]:
+    names = [n.strip() for n in value.split(",") if n.strip()] if value != "all" else list(known)
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        raise ValueError(f"{option} {value}: choose from {', '.join(known)} (or all)")
+    return names
+
+
+def _table(cells: list[dict[str, Any]]) -> Table:
+    table = Table(
+        "balancer", "sessions", "fault", "kept", "data kept", "failed", "recovery", "verdict"
+    )
+    for c in cells:
+        table.add_row(
+            c["balancer"],
+            c["sessions"],
+            c.get("fault", ""),
+            f"{c.get('kept', '-')}/{c.get('users', '-')}",
+            f"{c.get('data_kept', '-')}/{c.get('users', '-')}",
+            str(c.get("failed_requests", "-")),
+            recovery_words(c),
+            c["verdict"],
+        )
+    return table
