@@ -30,7 +30,7 @@ from harness.cli import (
     webui,
 )
 from harness.cli.console import console, error
-from harness.cli.options import Parser, flag
+from harness.cli.options import Parser, flag, parse
 from harness.cluster.lab import LabError
 from harness.commands import MissingCommand
 from harness.config.profile import ProfileError
@@ -69,7 +69,7 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse(build_parser(), argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(message)s",

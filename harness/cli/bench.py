@@ -14,7 +14,7 @@ from typing import Any
 from rich.table import Table
 
 from harness.cli.console import console, progress_bar
-from harness.cli.options import Parser, Subparsers, add, bench_options, topology
+from harness.cli.options import Parser, Subparsers, add, bench_options, config_option, topology
 from harness.cluster.faults import parse_faults
 from harness.config.profile import load_profile
 from harness.load.bench import BenchPlan, BenchResult
@@ -31,9 +31,17 @@ from harness.results.checks import (
 from harness.results.impact import describe_impact
 from harness.results.verdicts import fates_line, window_line
 
+EPILOG = (
+    "Options may also come from a TOML file keyed by their long names: "
+    "--config examples/bench.toml is a short closed-model bench with a node kill. "
+    "The command line wins over the environment, the environment over the file."
+)
+
 
 def add_parser(subparsers: Subparsers) -> Parser:
-    bench = subparsers.add_parser("bench", help="lab up, load with a node killed mid-run, report")
+    bench = subparsers.add_parser(
+        "bench", help="lab up, load with a node killed mid-run, report", epilog=EPILOG
+    )
     bench_options(bench, duration_s="60", users="20")
     from_env = os.environ.get("TOMCAT_BENCH_CHECKS", "")
     check = bench.add_argument(
@@ -56,6 +64,7 @@ def add_parser(subparsers: Subparsers) -> Parser:
         kind=int,
     )
     add(bench, "junit", "", "write the checks as JUnit XML to this file")
+    config_option(bench, 'users = 50, duration = "5m"')
     return bench
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 
 from harness.cli.console import console
-from harness.cli.options import Parser, Subparsers, add, lab_options, topology
+from harness.cli.options import Parser, Subparsers, add, config_option, lab_options, topology
 from harness.config.profile import load_profile
 from harness.results import RESULTS_DIR
 
@@ -39,6 +39,7 @@ def add_parser(subparsers: Subparsers) -> Parser:
     add(capacity, "url", "", "an already running session.jsp URL instead of the lab")
     add(capacity, "results-dir", str(RESULTS_DIR), "where results/<run-id>/ folders go")
     lab_options(capacity)
+    config_option(capacity, 'connections = "8,32,128"')
     return capacity
 
 

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from harness.cli.bench import plan_from
 from harness.cli.console import console
-from harness.cli.options import Parser, Subparsers, add, bench_options
+from harness.cli.options import Parser, Subparsers, add, bench_options, config_option
 from harness.cluster.lab.balancers import BALANCERS
 from harness.cluster.lab.lab import SESSION_STORES
 from harness.results.verdicts import recovery_words
@@ -21,6 +21,7 @@ def add_parser(subparsers: Subparsers) -> Parser:
     bench_options(matrix, duration_s="15", users="10")
     add(matrix, "balancers", "all", "comma-separated balancers, or all")
     add(matrix, "strategies", "all", "comma-separated session strategies, or all")
+    config_option(matrix, 'balancers = "nginx-rr,haproxy-cookie"')
     return matrix
 
 

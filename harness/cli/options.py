@@ -2,12 +2,20 @@
 
 Every option --foo-bar has an environment twin, TOMCAT_BENCH_FOO_BAR, converted by the
 option's own type= when the command line does not give it, so a bad one fails while parsing
-and says which variable it came from. The command line wins over the environment.
+and says which variable it came from. bench, matrix, profiles and capacity also read a TOML
+file (--config, Locust's habit) keyed by the long option names. Precedence: the command line,
+then the environment, then the config file, then the default.
+
+argparse rather than ConfigArgParse: ConfigArgParse feeds environment and file values to
+argparse as if typed on the command line, so a bad value names neither the variable nor
+the file's key; it writes help as "[env var: X]" and reads TOML with its own parser. Bending
+those three back costs more lines than the few below.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 import re
 from collections.abc import Callable, Sequence
@@ -18,6 +26,7 @@ from harness.cluster.lab import Topology
 from harness.cluster.lab.balancers import BALANCERS
 from harness.cluster.lab.lab import SESSION_STORES
 from harness.cluster.lab.topology import DEFAULT_NET, DEFAULT_RUN_DIR
+from harness.config.tomlfile import read_toml
 from harness.results import RESULTS_DIR
 
 PREFIX = "TOMCAT_BENCH_"
@@ -33,6 +42,10 @@ class Parser(argparse.ArgumentParser):
 
 
 Subparsers: TypeAlias = "argparse._SubParsersAction[Parser]"
+
+
+class ConfigError(Exception):
+    """A config file that cannot be read, or a key or value in it: one line, file and key."""
 
 
 class FromEnv(str):
@@ -222,3 +235,92 @@ def bench_options(
         "first two octets of each user's own source address (127.A.user.1); '' for none",
     )
     lab_options(parser)
+
+
+# -- the config file -------------------------------------------------------
+
+
+def config_option(parser: Parser, example: str) -> None:
+    add(
+        parser,
+        "config",
+        "",
+        f"a TOML file of this command's options, keyed by their long names ({example}); "
+        "the command line and the environment override it",
+        metavar="FILE",
+    )
+
+
+def parse(parser: Parser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command line; when it (or TOMCAT_BENCH_CONFIG) names a config file, parsed again
+    with the file's values as the defaults the environment has not already replaced."""
+    args = parser.parse_args(argv)
+    path = getattr(args, "config", "")
+    if not path:
+        return args
+    command = _subcommand(parser, args.command)
+    try:
+        command.set_defaults(**from_file(command, Path(path), args.command))
+    except ConfigError as error:
+        command.error(str(error))
+    return parser.parse_args(argv)
+
+
+def _subcommand(parser: Parser, name: str) -> Parser:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            chosen: Parser = action.choices[name]
+            return chosen
+    raise LookupError(name)
+
+
+def from_file(parser: Parser, path: Path, command: str) -> dict[str, Any]:
+    """dest -> value for each key of the file whose twin is not set; every key is checked,
+    overridden or not."""
+    options = {
+        action.option_strings[-1].removeprefix("--"): action
+        for action in parser._actions
+        if action.dest in parser.twins and action.dest != "config"
+    }
+    values: dict[str, Any] = {}
+    for key, value in read_toml(path, "config", ConfigError).items():
+        name = key.replace("_", "-")
+        where = f'{path}: key "{key}"'
+        action = options.get(name)
+        if name == "config":
+            raise ConfigError(f"{where}: a config file cannot name another")
+        if action is None:
+            close = difflib.get_close_matches(name, options, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ConfigError(f"{where}: not an option of {command}{hint}")
+        try:
+            converted = _converted(action, value)
+        except ValueError as error:
+            raise ConfigError(f"{where}: {error}") from None
+        if parser.twins[action.dest] not in os.environ:
+            values[action.dest] = converted
+    return values
+
+
+def _converted(action: argparse.Action, value: object) -> Any:
+    if isinstance(action, _Switch):
+        if not isinstance(value, bool):
+            raise ValueError(f"true or false, not {value!r}")
+        return value
+    if isinstance(action, argparse._AppendAction):
+        return [_scalar(action, item) for item in (value if isinstance(value, list) else [value])]
+    return _scalar(action, value)
+
+
+def _scalar(action: argparse.Action, value: object) -> Any:
+    # TOML's own types stand in for what a user would type: 50 as "50", 0.5 as "0.5".
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError(f"a string or a number, not {value!r}")
+    text = str(value)
+    if action.type is None:
+        return text
+    kind: Callable[[str], Any] = action.type  # type: ignore[assignment]
+    try:
+        return kind(text)
+    except (argparse.ArgumentTypeError, TypeError, ValueError) as error:
+        raise ValueError(complaint(kind, text, error)) from None

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from harness.cli.bench import plan_from
 from harness.cli.console import console
-from harness.cli.options import Parser, Subparsers, bench_options
+from harness.cli.options import Parser, Subparsers, bench_options, config_option
 from harness.config.profile import load_profile
 
 if TYPE_CHECKING:
@@ -32,6 +32,7 @@ def add_parser(subparsers: Subparsers) -> Parser:
     bench_options(
         profiles, duration_s="20", users="20", fault_target=("none", "node to SIGKILL mid-run")
     )
+    config_option(profiles, 'users = 50, duration = "5m"')
     return profiles
 
 
