@@ -27,9 +27,9 @@ from rich.table import Table
 from rich.text import Text
 
 from harness.cluster.faults import parse_faults
+from harness.cluster.jvm import NodeJvm, Pool
 from harness.cluster.lab import Lab, LabError, Topology
 from harness.cluster.lab.balancers import BALANCERS
-from harness.cluster.lab.jvm import NodeJvm, Pool
 from harness.cluster.lab.lab import SESSION_STORES
 from harness.cluster.lab.topology import DEFAULT_NET, DEFAULT_RUN_DIR
 from harness.commands import MissingCommand
@@ -188,7 +188,7 @@ def _jvm_rows(nodes: Sequence[NodeJvm]) -> list[tuple[str, list[str]]]:
 
 def _print_jvms(lab: Lab) -> None:
     """What each running node really runs with, read back from its JVM and Tomcat's MBeans."""
-    from harness.cluster.lab import jvm  # noqa: PLC0415
+    from harness.cluster import jvm  # noqa: PLC0415
 
     try:
         nodes = jvm.read_lab(lab)

@@ -29,7 +29,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from harness.cluster.lab import Lab, LabError, jvm, webapps
+from harness.cluster import jvm
+from harness.cluster.lab import Lab, LabError, webapps
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from harness.cluster.lab import Lab, LabError, jvm, tomcat
+from harness.cluster import jvm
+from harness.cluster.lab import Lab, LabError, tomcat
 from harness.cluster.lab.tomcat import ConfigFile
 from harness.config.inventory import Inventory, InventoryNode
 from harness.config.profile import Profile

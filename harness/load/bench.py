@@ -14,8 +14,9 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from harness.cluster import jvm
 from harness.cluster.faults import FaultSpec, Schedule
-from harness.cluster.lab import Lab, LabState, Topology, jvm
+from harness.cluster.lab import Lab, LabState, Topology
 from harness.cluster.lab.balancers import balancer
 from harness.cluster.lab.l4hash import Director
 from harness.config.profile import Profile

@@ -22,7 +22,7 @@ from typing import Any
 
 import psutil
 
-from harness.cluster.lab import jvm
+from harness.cluster import jvm
 from harness.periodic import Periodic
 
 log = logging.getLogger(__name__)

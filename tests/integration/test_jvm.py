@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.cluster.lab import Lab, Topology, jvm
+from harness.cluster import jvm
+from harness.cluster.lab import Lab, Topology
 from harness.cluster.lab.processes import Endpoint, is_listening
 from harness.config.profile import Profile, load_profile
 from tests.integration.conftest import assert_lab_gone, repo_root

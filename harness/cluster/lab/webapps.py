@@ -22,7 +22,7 @@ import shutil
 import time
 from pathlib import Path
 
-from harness.cluster.lab import jvm
+from harness.cluster import jvm
 from harness.cluster.lab.lab import Lab
 from harness.cluster.lab.processes import LabError
 
