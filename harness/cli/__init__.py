@@ -28,7 +28,7 @@ from rich.text import Text
 
 from harness.cluster.faults import parse_faults
 from harness.cluster.jvm import NodeJvm, Pool
-from harness.cluster.lab import Lab, LabError, Topology
+from harness.cluster.lab import Lab, LabError, LabSpec, Topology
 from harness.cluster.lab.balancers import BALANCERS
 from harness.cluster.lab.lab import SESSION_STORES
 from harness.cluster.lab.topology import DEFAULT_NET, DEFAULT_RUN_DIR
@@ -106,6 +106,11 @@ def _add_lab_options(parser: argparse.ArgumentParser) -> None:
 
 def _topology(args: argparse.Namespace) -> Topology:
     return Topology(net=args.net, run_dir=Path(args.run_dir))
+
+
+def _lab(args: argparse.Namespace) -> LabSpec:
+    """The embedded lab the options describe: the cluster every command measures today."""
+    return LabSpec(balancer=args.balancer, sessions=args.sessions, topology=_topology(args))
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -227,10 +232,8 @@ def _plan(args: argparse.Namespace) -> BenchPlan:
         fault_target=target,
         fault_at_s=args.fault_at,
         faults=parse_faults(args.faults) if args.faults else None,
-        topology=_topology(args),
+        cluster=_lab(args),
         results_dir=Path(args.results_dir),
-        balancer=args.balancer,
-        sessions=args.sessions,
         source_net=args.source_net or None,
         arrival_rate=args.arrival_rate,
     )
@@ -557,6 +560,9 @@ def cmd_storebench(args: argparse.Namespace) -> int:
     return 0
 
 
+UI_HOST_OCTET = 30  # <net>.30: free in the lab's plan (.10 balancer, .11+ nodes, .20+ stores)
+
+
 # -- webui -----------------------------------------------------------------
 
 
@@ -566,9 +572,8 @@ def cmd_webui(args: argparse.Namespace) -> int:
 
     plan = WebUIPlan(
         profile=load_profile(args.profile),
-        topology=_topology(args),
-        balancer=args.balancer,
-        sessions=args.sessions,
+        cluster=_lab(args),
+        host=f"{args.net}.{UI_HOST_OCTET}",
         workers=int(args.workers),
         users=int(args.users),
         spawn_rate=float(args.spawn_rate),
@@ -620,10 +625,8 @@ def _capacity_plan(args: argparse.Namespace) -> Any:
         rate_connections=int(args.rate_connections),
         step_s=float(args.step_duration),
         threads=int(args.threads),
-        topology=_topology(args),
+        cluster=_lab(args),
         results_dir=Path(args.results_dir),
-        balancer=args.balancer,
-        sessions=args.sessions,
         target=args.target,
         url=args.url or None,
     )
@@ -678,8 +681,7 @@ def cmd_perf(args: argparse.Namespace) -> int:
         connections=int(args.connections),
         threads=int(args.threads),
         rounds=int(args.rounds),
-        topology=_topology(args),
-        sessions=args.sessions,
+        cluster=LabSpec(balancer="nginx-rr", sessions=args.sessions, topology=_topology(args)),
         target=args.target,
         results_dir=Path(args.results_dir),
     )

@@ -25,6 +25,7 @@ import psutil
 from pydantic import BaseModel, ConfigDict, Field
 
 from harness import commands
+from harness.cluster.errors import ClusterError
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 _children: dict[int, subprocess.Popen[bytes]] = {}
 
 
-class LabError(RuntimeError):
+class LabError(ClusterError):
     """The lab could not be brought to the state asked for; the message says why."""
 
 

@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
-from harness.cluster.lab import LabError
+from harness.cluster import ClusterError
 from harness.load.bench import BenchPlan, run_bench
 from harness.report.run import (
     OTHER_COLOUR,
@@ -94,14 +94,13 @@ def _run_cell(
 ) -> dict[str, Any]:
     plan = replace(
         template,
-        balancer=lb,
-        sessions=sessions,
+        cluster=template.cluster.with_strategy(lb, sessions),
         results_dir=matrix_dir / "cells",
         label=f"{lb}-{sessions}",
     )
     try:
         result = run_bench(plan, progress=progress)
-    except (LabError, RuntimeError, OSError) as error:
+    except (ClusterError, RuntimeError, OSError) as error:
         log.warning("cell %s + %s could not run: %s", lb, sessions, error)
         return {
             "balancer": lb,

@@ -21,7 +21,7 @@ from typing import Any, cast
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from harness.cluster.lab import LabError
+from harness.cluster import ClusterError
 from harness.config.profile import Profile
 from harness.load.bench import BenchPlan, run_bench
 from harness.report.run import (
@@ -61,7 +61,7 @@ def run_profiles(
 
         try:
             result = run_bench(plan, progress=step)
-        except (LabError, RuntimeError, OSError) as error:
+        except (ClusterError, RuntimeError, OSError) as error:
             log.warning("profile %s could not run: %s", profile.name, error)
             runs.append({"profile": profile.name, "error": str(error)})
         else:
