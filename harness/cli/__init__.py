@@ -194,9 +194,10 @@ def _jvm_rows(nodes: Sequence[NodeJvm]) -> list[tuple[str, list[str]]]:
 def _print_jvms(lab: Lab) -> None:
     """What each running node really runs with, read back from its JVM and Tomcat's MBeans."""
     from harness.cluster import jvm  # noqa: PLC0415
+    from harness.cluster.lab import jvms  # noqa: PLC0415
 
     try:
-        nodes = jvm.read_lab(lab)
+        nodes = jvms.read_lab(lab)
     except jvm.JvmReadError as error:
         console.print(f"JVM values: could not read them: {error}", markup=False)
         return

@@ -16,7 +16,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from harness.cluster import jvm
-from harness.cluster.lab.processes import Endpoint
+from harness.cluster.endpoints import Endpoint
 from harness.fleet.hosts import Host
 
 SECRETS_DIR = "tomcat-bench-jmx"  # under the node's CATALINA_BASE/temp

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.cluster.endpoints import Endpoint, is_listening
 from harness.cluster.lab.nginx import NGINX
-from harness.cluster.lab.processes import Endpoint, is_listening
 from harness.load.driver import Load, run_generator
 from tests.integration.conftest import repo_root
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness.cluster import jvm
-from harness.cluster.lab.processes import Endpoint
+from harness.cluster.endpoints import Endpoint
 from harness.load.telemetry import JVM_FIELDS, jvm_row, summarize_jvm
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "jvm"

@@ -11,10 +11,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from harness.cluster import Companion, Progress
-from harness.cluster import jvm as jvms
+from harness.cluster import Companion, Progress, jvm
 from harness.cluster.faults import FaultSpec
-from harness.cluster.lab import faults
+from harness.cluster.lab import faults, jvms
 from harness.cluster.lab.balancers import balancer
 from harness.cluster.lab.l4hash import Director
 from harness.cluster.lab.lab import Lab, LabState
@@ -106,11 +105,11 @@ class LabCluster:
             for name, future in futures.items():
                 try:
                     node = future.result()
-                except (jvms.JvmReadError, OSError) as error:
+                except (jvm.JvmReadError, OSError) as error:
                     log.warning("%s: could not read the JVM: %s", name, error)
                     out[name] = {"error": str(error)}
                     continue
-                wrong, unseen = jvms.mismatches(node, requested)
+                wrong, unseen = jvm.mismatches(node, requested)
                 for line in wrong:
                     log.warning(
                         "%s does not run what profile %s asks: %s", name, profile.name, line
@@ -125,7 +124,7 @@ class LabCluster:
     def processes(self) -> Mapping[str, int]:
         return {name: rec.pid for name, rec in self.state.processes.items()}
 
-    def jvm_targets(self) -> Mapping[str, jvms.NodeTarget]:
+    def jvm_targets(self) -> Mapping[str, jvm.NodeTarget]:
         return jvms.lab_targets(self.lab)
 
     @property
