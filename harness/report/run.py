@@ -21,7 +21,7 @@ from markupsafe import Markup
 from plotly.subplots import make_subplots
 
 from harness.report import shell
-from harness.report.shell import PLOTLY_CONFIG, figure_html
+from harness.report.shell import figure_html
 from harness.results import (
     HDR_FILE,
     Record,
@@ -38,7 +38,6 @@ from harness.results.impact import describe_impact
 from harness.results.verdicts import fates_line, window_line
 
 __all__ = [
-    "PLOTLY_CONFIG",
     "Record",
     "bin_by_second",
     "jvm_figure",
