@@ -32,7 +32,7 @@ from harness.load.capacity.wrk import session_command as wrk_session_command
 from harness.load.driver import Finished, Load, run_generator
 from harness.load.telemetry import TELEMETRY_FILE
 from harness.paths import REPO_ROOT
-from harness.report.capacity import render_sweep
+from harness.report.capacity import write_sweep
 from harness.report.run import write_report
 from harness.results import (
     REQUESTS_FILE,
@@ -260,7 +260,7 @@ def _write_sweep(
         "steps": list(rows),
     }
     write_document(sweep_dir / SWEEP_FILE, data, "capacity")
-    (sweep_dir / "capacity.html").write_text(render_sweep(data))
+    write_sweep(sweep_dir / "capacity.html", data)
 
 
 def sweep(
