@@ -14,7 +14,7 @@ from typing import Any
 from rich.table import Table
 
 from harness.cli.console import console, progress_bar
-from harness.cli.options import Parser, Subparsers, add, bench_options, config_option, topology
+from harness.cli.options import Parser, Subparsers, add, bench_options, config_option, lab_spec
 from harness.cluster.faults import parse_faults
 from harness.config.profile import load_profile
 from harness.load.bench import BenchPlan, BenchResult
@@ -79,10 +79,8 @@ def plan_from(args: argparse.Namespace) -> BenchPlan:
         fault_target=target,
         fault_at_s=args.fault_at,
         faults=parse_faults(args.faults) if args.faults else None,
-        topology=topology(args),
+        cluster=lab_spec(args),
         results_dir=Path(args.results_dir),
-        balancer=args.balancer,
-        sessions=args.sessions,
         source_net=args.source_net or None,
         arrival_rate=args.arrival_rate,
     )

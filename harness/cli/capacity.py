@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 
 from harness.cli.console import console
-from harness.cli.options import Parser, Subparsers, add, config_option, lab_options, topology
+from harness.cli.options import Parser, Subparsers, add, config_option, lab_options, lab_spec
 from harness.config.profile import load_profile
 from harness.results import RESULTS_DIR
 
@@ -60,10 +60,8 @@ def plan_from(args: argparse.Namespace) -> CapacityPlan:
         rate_connections=args.rate_connections,
         step_s=args.step_duration,
         threads=args.threads,
-        topology=topology(args),
+        cluster=lab_spec(args),
         results_dir=Path(args.results_dir),
-        balancer=args.balancer,
-        sessions=args.sessions,
         target=args.target,
         url=args.url or None,
     )

@@ -10,8 +10,9 @@ from rich.table import Table
 
 from harness.cli.console import console
 from harness.cli.options import Parser, Subparsers, add, lab_options, topology
-from harness.cluster.lab import Lab, jvm
-from harness.cluster.lab.jvm import NodeJvm, Pool
+from harness.cluster import jvm
+from harness.cluster.jvm import NodeJvm, Pool
+from harness.cluster.lab import Lab, jvms
 from harness.config.profile import ProfileError, load_profile
 
 
@@ -107,7 +108,7 @@ def _jvm_rows(nodes: Sequence[NodeJvm]) -> list[tuple[str, list[str]]]:
 def _print_jvms(lab: Lab) -> None:
     """What each running node really runs with, read back from its JVM and Tomcat's MBeans."""
     try:
-        nodes = jvm.read_lab(lab)
+        nodes = jvms.read_lab(lab)
     except jvm.JvmReadError as error:
         console.print(f"JVM values: could not read them: {error}", markup=False)
         return

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeAlias
 
-from harness.cluster.lab import Topology
+from harness.cluster.lab import LabSpec, Topology
 from harness.cluster.lab.balancers import BALANCERS
 from harness.cluster.lab.lab import SESSION_STORES
 from harness.cluster.lab.topology import DEFAULT_NET, DEFAULT_RUN_DIR
@@ -188,6 +188,13 @@ def lab_options(parser: Parser) -> None:
 
 def topology(args: argparse.Namespace) -> Topology:
     return Topology(net=args.net, run_dir=Path(args.run_dir))
+
+
+def lab_spec(args: argparse.Namespace, *, balancer: str | None = None) -> LabSpec:
+    """The embedded lab the options describe: the cluster the commands measure today."""
+    return LabSpec(
+        balancer=balancer or args.balancer, sessions=args.sessions, topology=topology(args)
+    )
 
 
 def bench_options(

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 
 from harness.cli.console import console
-from harness.cli.options import Parser, Subparsers, add, topology
+from harness.cli.options import Parser, Subparsers, add, lab_spec
 from harness.cluster.lab.lab import SESSION_STORES
 from harness.cluster.lab.topology import DEFAULT_NET, DEFAULT_RUN_DIR
 from harness.config.profile import load_profile
@@ -47,8 +47,7 @@ def plan_from(args: argparse.Namespace) -> PerfPlan:
         connections=args.connections,
         threads=args.threads,
         rounds=args.rounds,
-        topology=topology(args),
-        sessions=args.sessions,
+        cluster=lab_spec(args, balancer="nginx-rr"),
         target=args.target,
         results_dir=Path(args.results_dir),
     )

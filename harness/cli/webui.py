@@ -7,9 +7,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.cli.console import console
-from harness.cli.options import Parser, Subparsers, add, lab_options, topology
+from harness.cli.options import Parser, Subparsers, add, lab_options, lab_spec
 from harness.config.profile import load_profile
 from harness.results import RESULTS_DIR
+
+# <net>.30: free in the lab's plan (.10 balancer, .11+ nodes, .20+ stores)
+UI_HOST_OCTET = 30
 
 if TYPE_CHECKING:
     from harness.load.webui import WebUIPlan
@@ -42,9 +45,8 @@ def plan_from(args: argparse.Namespace) -> WebUIPlan:
 
     return WebUIPlan(
         profile=load_profile(args.profile),
-        topology=topology(args),
-        balancer=args.balancer,
-        sessions=args.sessions,
+        cluster=lab_spec(args),
+        host=f"{args.net}.{UI_HOST_OCTET}",
         workers=args.workers,
         users=args.users,
         spawn_rate=args.spawn_rate,

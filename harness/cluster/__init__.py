@@ -1,1 +1,115 @@
-"""cluster"""
+"""What is under test, behind one seam.
+
+A bench needs five things from what it measures: where to send load (the entry URL),
+what runs there (nodes, stores, balancer: for faults and the manifest), faults delivered
+and restored, what is in effect before the load, and telemetry (local pids, JVM targets)
+while it runs. `ClusterSpec` says what to bring up; `Cluster` is it running.
+
+The embedded lab (`harness.cluster.lab.LabSpec`) is the first implementation. Nothing in
+`harness.load` imports `harness.cluster.lab`: the commands choose the cluster and hand
+its spec to the load, so hosts from an inventory can be a second implementation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from harness.cluster.errors import ClusterError
+
+if TYPE_CHECKING:  # types only: the seam itself imports no implementation
+    from harness.cluster.faults import FaultSpec
+    from harness.cluster.jvm import NodeTarget
+    from harness.config.profile import Profile
+
+__all__ = ["Cluster", "ClusterError", "ClusterSpec", "Companion", "Progress"]
+
+Progress = Callable[[str], None]
+
+
+class Companion(Protocol):
+    """Something the cluster runs beside the load (e.g. the L4 director's health checks,
+    which keepalived would run in production): started with the load, stopped after it.
+    What it did is returned as fault-log events."""
+
+    def start(self, start_epoch: float) -> None: ...
+
+    def stop(self) -> list[dict[str, Any]]: ...
+
+
+class Cluster(Protocol):
+    """A running cluster a bench measures."""
+
+    @property
+    def entry_url(self) -> str:
+        """Where the load goes: the balancer's URL."""
+        ...
+
+    def node_names(self) -> list[str]: ...
+
+    def node_urls(self) -> dict[str, str]:
+        """Each Tomcat node's own URL, past the balancer (to measure a node alone)."""
+        ...
+
+    def fault_targets(self) -> list[str]:
+        """Every part a fault may name (nodes, stores, the balancer)."""
+        ...
+
+    def deliver(self, fault: FaultSpec) -> dict[str, float]:
+        """Deliver the fault now; returns the epoch times of its steps where it has several."""
+        ...
+
+    def restore(self, fault: FaultSpec) -> dict[str, float]: ...
+
+    def in_effect(self, profile: Profile) -> dict[str, Any]:
+        """What each node runs with, read back before the load, and how it differs from
+        what the profile asked for (a node that cannot be read is named, not fatal)."""
+        ...
+
+    def processes(self) -> Mapping[str, int]:
+        """Local pids by part, for CPU and memory telemetry (empty where none is local)."""
+        ...
+
+    def jvm_targets(self) -> Mapping[str, NodeTarget]:
+        """The Tomcat JVMs to sample, as they are now (a restarted node has a new pid)."""
+        ...
+
+    @property
+    def jvm_secrets_dir(self) -> Path: ...
+
+    def companions(self) -> list[Companion]: ...
+
+    def describe(self) -> dict[str, Any]:
+        """run.json's "lab" section: what ran (never a password), timings, versions."""
+        ...
+
+    def versions(self) -> dict[str, str]: ...
+
+    def up_s(self) -> float:
+        """Seconds it took to bring the cluster up (0 when it was already up)."""
+        ...
+
+    def copy_logs(self, into: Path) -> None: ...
+
+    def down(self) -> None: ...
+
+
+class ClusterSpec(Protocol):
+    """What to bring up: enough to validate a plan before anything starts."""
+
+    @property
+    def balancer(self) -> str: ...
+
+    @property
+    def sessions(self) -> str: ...
+
+    def node_names(self) -> list[str]: ...
+
+    def with_strategy(self, balancer: str, sessions: str) -> ClusterSpec:
+        """The same cluster with another balancer and session strategy (a matrix cell)."""
+        ...
+
+    def up(self, profile: Profile, *, progress: Progress) -> Cluster:
+        """Bring it up and wait until every part answers; on failure leave nothing behind."""
+        ...

@@ -1,4 +1,4 @@
-"""Faults a bench declares: what happens to which part of the lab, when, and its restore.
+"""Faults a bench declares: what happens to which part of the cluster, when, and its restore.
 
 Written ACTION:TARGET@T or ACTION:TARGET@T-T2 (seconds from the start of the load):
 
@@ -21,17 +21,8 @@ Written ACTION:TARGET@T or ACTION:TARGET@T-T2 (seconds from the start of the loa
 
 from __future__ import annotations
 
-import logging
 import re
-import signal
-import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
-
-from harness.cluster.lab import Lab, LabError, jvm, webapps
-
-log = logging.getLogger(__name__)
 
 # action -> what restores it (None: nothing to restore)
 ACTIONS: dict[str, str | None] = {
@@ -82,103 +73,3 @@ def parse_fault(text: str) -> FaultSpec:
 
 def parse_faults(text: str) -> tuple[FaultSpec, ...]:
     return tuple(parse_fault(part) for part in text.split(",") if part.strip())
-
-
-def inject(lab: Lab, spec: FaultSpec) -> dict[str, float]:
-    """Deliver the fault; returns the epoch times of its steps where it has several."""
-    if spec.action == "context-reload":
-        return webapps.reload_context(lab, spec.target)
-    if spec.action == "touch":
-        return webapps.touch_descriptor(lab, spec.target)
-    if spec.action == "redeploy":
-        if spec.restore_at_s is None:
-            return webapps.redeploy(lab, spec.target)
-        return webapps.undeploy(lab, spec.target)
-    if spec.action == "sigkill":
-        lab.signal(spec.target, signal.SIGKILL)
-    elif spec.action == "sigstop":
-        lab.signal(spec.target, signal.SIGSTOP)
-    elif spec.action == "shutdown":
-        lab.shutdown(spec.target)
-    elif spec.action == "restart":
-        lab.restart(spec.target)
-    elif spec.action == "reload":
-        lab.reload(spec.target)
-    return {}
-
-
-def restore(lab: Lab, spec: FaultSpec) -> dict[str, float]:
-    if ACTIONS[spec.action] == "sigcont":
-        lab.signal(spec.target, signal.SIGCONT)
-    elif ACTIONS[spec.action] == "deploy":
-        return webapps.deploy(lab, spec.target)
-    else:
-        lab.start_again(spec.target)
-    return {}
-
-
-class Schedule:
-    """Delivers faults and restores on time, off the caller's thread (a restart waits for
-    health, which must not hold up the clock), and records when each really happened."""
-
-    def __init__(self, lab: Lab, specs: tuple[FaultSpec, ...], start_epoch: float) -> None:
-        assert lab.state is not None
-        for spec in specs:
-            if spec.target not in lab.state.processes:
-                known = ", ".join(lab.state.processes)
-                raise ValueError(f"fault {spec}: target {spec.target!r}: one of {known}")
-        self.lab, self.start_epoch = lab, start_epoch
-        self.events: list[dict[str, Any]] = []
-        self._pending = sorted(
-            [(s.at_s, "fault", s) for s in specs]
-            + [(s.restore_at_s, "restore", s) for s in specs if s.restore_at_s is not None],
-            key=lambda item: item[0],
-        )
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="faults")
-        self._futures: list[Future[None]] = []
-        self._by_spec: dict[FaultSpec, dict[str, Any]] = {}
-
-    def tick(self, elapsed_s: float) -> None:
-        while self._pending and self._pending[0][0] <= elapsed_s:
-            _, kind, spec = self._pending.pop(0)
-            self._futures.append(self._worker.submit(self._deliver, kind, spec))
-
-    def _now(self) -> float:
-        return round(time.time() - self.start_epoch, 3)
-
-    def _relative(self, epochs: dict[str, float]) -> dict[str, float]:
-        """{"reloaded_at": epoch} -> {"reloaded_at_s": seconds since the start}."""
-        return {f"{k}_s": round(v - self.start_epoch, 3) for k, v in epochs.items()}
-
-    def _deliver(self, kind: str, spec: FaultSpec) -> None:
-        try:
-            if kind == "fault":
-                event = {"at_s": self._now(), "target": spec.target, "action": spec.action,
-                         "restored_at_s": None, "spec": str(spec)}  # fmt: skip
-                self._by_spec[spec] = event
-                self.events.append(event)
-                event.update(self._relative(inject(self.lab, spec)))
-            else:
-                steps = restore(self.lab, spec)
-                self._by_spec[spec]["restored_at_s"] = self._now()
-                self._by_spec[spec].update(self._relative(steps))
-                self._by_spec[spec]["restore"] = ACTIONS[spec.action]
-            log.info("%s %s done at %.2f s", kind, spec, self._now())
-        except (LabError, jvm.JvmReadError, OSError) as error:
-            # A fault that cannot be delivered is a finding of the run, not a crash of it.
-            log.warning("%s %s failed: %s", kind, spec, error)
-            self._by_spec.setdefault(spec, {"spec": str(spec)})[f"{kind}_error"] = str(error)
-
-    def close(self) -> list[dict[str, Any]]:
-        """Every event, and every fault whose time never came (the run ended first, as on
-        Ctrl-C): listed, with why, so no reader judges it as delivered."""
-        self._worker.shutdown(wait=True)
-        for at_s, kind, spec in self._pending:
-            if kind == "fault":
-                self.events.append(
-                    {"spec": str(spec), "action": spec.action, "target": spec.target,
-                     "planned_at_s": at_s, "restored_at_s": None,
-                     "fault_error": "not delivered: the run ended before its time"}
-                )  # fmt: skip
-        self._pending = []
-        return self.events

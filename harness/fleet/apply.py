@@ -21,7 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from harness.cluster.lab import Lab, LabError, jvm, tomcat
+from harness.cluster import jvm
+from harness.cluster.lab import Lab, LabError, jvms, tomcat
 from harness.cluster.lab.tomcat import ConfigFile
 from harness.config.inventory import Inventory, InventoryNode
 from harness.config.profile import Profile
@@ -99,7 +100,7 @@ def lab_targets(lab: Lab, profile: Profile) -> list[Target]:
             return record.pid if record and record.process() else None
 
         def tomcat_view(wanted: Profile, name: str = node.name) -> TomcatView:
-            return _tomcat_view(lambda: jvm.read_lab_node(lab, name), wanted)
+            return _tomcat_view(lambda: jvms.read_lab_node(lab, name), wanted)
 
         targets.append(
             Target(

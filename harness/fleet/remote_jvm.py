@@ -1,6 +1,6 @@
 """Read a Tomcat node's JVM through a `Host` (over SSH, or here): the lab's readings, remotely.
 
-The commands and parsers are harness/cluster/lab/jvm.py's; only where they run differs. Tomcat's
+The commands and parsers are harness/cluster/jvm.py's; only where they run differs. Tomcat's
 pool (the Executor's limits, current and busy threads) lives only in its MBeans, so the
 node's JVM is asked to start its JMX agent on a loopback address of its own host, with a
 password generated here and kept on the node in a 0700 folder of 0600 files (the JVM
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
-from harness.cluster.lab import jvm
-from harness.cluster.lab.processes import Endpoint
+from harness.cluster import jvm
+from harness.cluster.endpoints import Endpoint
 from harness.fleet.hosts import Host
 
 SECRETS_DIR = "tomcat-bench-jmx"  # under the node's CATALINA_BASE/temp

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.cluster.lab.jvm import (
+from harness.cluster.jvm import (
     JvmReadError,
     expected_flags,
     listening_command,

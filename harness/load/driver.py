@@ -1,5 +1,6 @@
-"""Run a load generator (wrk, Locust) as a child process, sampled by telemetry, and count
-the CPU it used exactly.
+"""The one load driver: run a load generator (wrk, Locust) as a child process, sampled by
+telemetry and watched by the cluster's companions and the fault timeline, and count the
+CPU it used exactly.
 
 Why wait4 and not only psutil: psutil reads a process's CPU while it lives, so the last
 fraction of a second before it exits is lost; the kernel's rusage of the reaped child
@@ -8,20 +9,27 @@ fraction of a second before it exits is lost; the kernel's rusage of the reaped 
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import signal
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 import psutil
 
 from harness.load.telemetry import Sampler
 
+log = logging.getLogger(__name__)
+
 POLL_S = 0.05
 GRACE_S = 30.0  # beyond its own duration, before a generator that hangs is stopped
+FIRST_REQUEST_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -36,6 +44,8 @@ class Finished:
     # When load began (see run_generator's `mark`): CPU spent and requests done by then.
     mark_cpu_s: float | None = None
     mark_requests: int | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)  # from the companions
+    interrupted_at_s: float | None = None  # Ctrl-C: the load ended early, by the operator
 
     def cpu_ms_per_1000(self, requests: int) -> float | None:
         """Generator CPU per 1,000 requests, in milliseconds (None without requests); from
@@ -78,69 +88,166 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         return
 
 
-def run_generator(
-    command: Sequence[str],
-    *,
-    log_path: Path,
-    duration_s: float,
-    servers: Mapping[str, int],
-    generator_cores: int = 1,
-    cwd: Path | None = None,
-    env: Mapping[str, str] | None = None,
-    mark: Callable[[int], int | None] | None = None,
-) -> Finished:
-    """Run command to its end (at most duration_s + GRACE_S), sampling it and the servers.
+class Companion(Protocol):
+    """Runs beside the load from its launch to its end (the cluster's health checks, JVM
+    telemetry, the fault timeline); what it did comes back as fault-log events."""
 
-    mark, if given, is polled with the generator's pid until it returns the generator's
-    request count once load flows; the generator's CPU at that moment is kept, to leave
-    its start-up out (see load_began)."""
-    with log_path.open("wb") as out:
+    def start(self, start_epoch: float) -> None: ...
+
+    def stop(self) -> list[dict[str, Any]]: ...
+
+
+class Ticking(Companion, Protocol):
+    """A companion that acts on the load's clock (the fault timeline), once load flows."""
+
+    def tick(self, elapsed_s: float) -> None: ...
+
+
+@dataclass
+class Load:
+    """What runs the load, and what watches it. Only command and log_path are required."""
+
+    command: Sequence[str]
+    log_path: Path
+    duration_s: float
+    servers: Mapping[str, int] = field(default_factory=dict)  # local pids to sample
+    generator_cores: int = 1
+    cwd: Path | None = None
+    env: Mapping[str, str] | None = None
+    # Polled with the generator's pid until it returns the request count once load flows;
+    # the generator's CPU then is kept, so its start-up is not billed to load (load_began).
+    mark: Callable[[int], int | None] | None = None
+    # Polled until load flows; faults and ticks wait for it, and a generator that exits
+    # or stays silent for FIRST_REQUEST_TIMEOUT_S before it fails the run.
+    flowing: Callable[[], bool] | None = None
+    companions: Sequence[Companion] = ()
+    clock: Ticking | None = None
+    on_tick: Callable[[float], None] | None = None  # seconds since launch, for progress
+    # Ctrl-C ends the load early and is recorded (the caller writes what ran), not raised.
+    interruptible: bool = False
+
+
+def run_generator(load: Load) -> Finished:
+    """Run the load to its end (at most duration_s + GRACE_S), sampled and watched."""
+    with load.log_path.open("wb") as out:
         launched = time.time()
         proc = subprocess.Popen(
-            list(command),
+            list(load.command),
             stdout=out,
             stderr=subprocess.STDOUT,
-            cwd=cwd,
-            env=None if env is None else {**os.environ, **env},
+            cwd=load.cwd,
+            env=None if load.env is None else {**os.environ, **load.env},
             start_new_session=True,
         )
         sampler = Sampler(
-            parts={"generator": proc.pid, **servers},
+            parts={"generator": proc.pid, **load.servers},
             start_epoch=launched,
-            generator_cores=generator_cores,
+            generator_cores=load.generator_cores,
         )
         sampler.start()
-        deadline = time.monotonic() + duration_s + GRACE_S
-        stopped = False
-        marked: tuple[float, int] | None = None
+        watchers = [*load.companions, *([load.clock] if load.clock else [])]
+        for watcher in watchers:
+            watcher.start(launched)
+        run = _Running(load, proc, launched)
         try:
-            while (reaped := _reap(proc.pid)) is None:
-                if mark is not None and marked is None:
-                    marked = _mark(proc.pid, mark)
-                if not stopped and time.monotonic() > deadline:
-                    _stop(proc)
-                    stopped = True
-                time.sleep(POLL_S)
-        except BaseException:
-            _stop(proc)
-            proc.wait()
-            raise
+            reaped = run.wait()
         finally:
             sampler.stop()
+            events = [event for watcher in watchers for event in watcher.stop()]
         ended = time.time()
     returncode, cpu_s = reaped
     proc.returncode = returncode  # reaped here: Popen must not wait for it again
-    if stopped:
-        raise RuntimeError(f"{command[0]} ran past {duration_s + GRACE_S:g} s and was stopped")
     return Finished(
         launched,
         ended,
         returncode,
         round(cpu_s, 4),
         sampler,
-        mark_cpu_s=round(marked[0], 4) if marked else None,
-        mark_requests=marked[1] if marked else None,
+        mark_cpu_s=round(run.marked[0], 4) if run.marked else None,
+        mark_requests=run.marked[1] if run.marked else None,
+        events=events,
+        interrupted_at_s=run.interrupted_at_s,
     )
+
+
+class _Running:
+    """The poll loop of one generator: reaps it, marks, ticks, enforces its deadlines."""
+
+    def __init__(self, load: Load, proc: subprocess.Popen[bytes], launched: float) -> None:
+        self.load, self.proc, self.launched = load, proc, launched
+        self.marked: tuple[float, int] | None = None
+        self.interrupted_at_s: float | None = None
+        self._flowing = load.flowing is None
+
+    def wait(self) -> tuple[int, float]:
+        try:
+            reaped = self._loop()
+        except KeyboardInterrupt:
+            if not self.load.interruptible:
+                _stop(self.proc)
+                self.proc.wait()
+                raise
+            self.interrupted_at_s = round(time.time() - self.launched, 3)
+            log.warning(
+                "interrupted at %.1f s: writing the results of what ran", self.interrupted_at_s
+            )
+            return _stop_and_reap(self.proc)
+        except BaseException:
+            _stop(self.proc)
+            self.proc.wait()
+            raise
+        if not self._flowing:
+            raise RuntimeError(f"{self.load.command[0]} exited early with code {reaped[0]}")
+        return reaped
+
+    def _loop(self) -> tuple[int, float]:
+        load = self.load
+        deadline = time.monotonic() + load.duration_s + GRACE_S
+        first_by = time.monotonic() + FIRST_REQUEST_TIMEOUT_S
+        stopped = False
+        while (reaped := _reap(self.proc.pid)) is None:
+            if not self._flowing:
+                self._wait_for_load(first_by)
+            else:
+                elapsed = time.time() - self.launched
+                if load.clock is not None:
+                    load.clock.tick(elapsed)
+                if load.on_tick is not None:
+                    load.on_tick(elapsed)
+            if load.mark is not None and self.marked is None:
+                self.marked = _mark(self.proc.pid, load.mark)
+            if not stopped and time.monotonic() > deadline:
+                _stop(self.proc)
+                stopped = True
+            time.sleep(POLL_S)
+        if stopped:
+            raise RuntimeError(
+                f"{load.command[0]} ran past {load.duration_s + GRACE_S:g} s and was stopped"
+            )
+        return reaped
+
+    def _wait_for_load(self, first_by: float) -> None:
+        assert self.load.flowing is not None
+        self._flowing = self.load.flowing()
+        if not self._flowing and time.monotonic() > first_by:
+            raise RuntimeError(
+                f"{self.load.command[0]} made no request within {FIRST_REQUEST_TIMEOUT_S:.0f} s"
+            )
+
+
+def _stop_and_reap(proc: subprocess.Popen[bytes]) -> tuple[int, float]:
+    """SIGTERM (Locust stops its users and writes their last records), SIGKILL after
+    STOP_TIMEOUT_S; the child is reaped either way, so its CPU is still counted."""
+    _stop(proc)
+    by = time.monotonic() + STOP_TIMEOUT_S
+    while (reaped := _reap(proc.pid)) is None:
+        if time.monotonic() > by:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            _, status, usage = os.wait4(proc.pid, 0)
+            return os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime
+        time.sleep(POLL_S)
+    return reaped
 
 
 def _mark(pid: int, mark: Callable[[int], int | None]) -> tuple[float, int] | None:

@@ -13,16 +13,16 @@ nothing, it reports.
 from __future__ import annotations
 
 import csv
+import json
 import statistics
-import sys
 import time
+import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.cluster.lab import Lab, Topology
-from harness.cluster.lab.tomcat import get_json
+from harness.cluster import Cluster, ClusterSpec
 from harness.config.profile import Profile
 from harness.load.capacity.wrk import (
     LoadStep,
@@ -32,8 +32,9 @@ from harness.load.capacity.wrk import (
     record_files,
 )
 from harness.load.capacity.wrk import session_command as wrk_session_command
-from harness.load.driver import Finished, load_began, run_generator
-from harness.paths import REPO_ROOT
+from harness.load.driver import Finished, Load, load_began, run_generator
+from harness.load.locust import locust_command
+from harness.paths import LOCUSTFILES_DIR, REPO_ROOT
 from harness.results import RESULTS_DIR, iso, machine, new_run_dir
 from harness.results.models import write_document
 
@@ -49,9 +50,10 @@ def _quiet(_: str) -> None:
     return None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PerfPlan:
     profile: Profile
+    cluster: ClusterSpec
     duration_s: float = 10.0
     connections: int = 32  # wrk connections, and Locust users
     threads: int = 2
@@ -63,18 +65,24 @@ class PerfPlan:
     # round 1 (measured: 5 s of warm-up left round 1's wrk at half of rounds 2 and 3).
     warmup_s: float = 5.0
     warmup_steps: int = 6
-    topology: Topology = field(default_factory=Topology)
-    sessions: str = "none"
     target: str = "node1"  # a node directly (the most the server can do), or "balancer"
     results_dir: Path = RESULTS_DIR
 
-    def url(self) -> str:
+    def __post_init__(self) -> None:
+        names = self.cluster.node_names()
+        if self.target != "balancer" and self.target not in names:
+            raise ValueError(f"TARGET={self.target}: balancer or one of {', '.join(names)}")
+
+    def url(self, cluster: Cluster) -> str:
         if self.target == "balancer":
-            return self.topology.balancer_url
-        nodes = {n.name: n for n in self.topology.nodes}
-        if self.target not in nodes:
-            raise ValueError(f"TARGET={self.target}: balancer or one of {', '.join(nodes)}")
-        return nodes[self.target].url
+            return cluster.entry_url
+        return cluster.node_urls()[self.target]
+
+
+def _session_cookie(url: str) -> str:
+    """A session of session.jsp's own, for the plain generators to send as a cookie."""
+    with urllib.request.urlopen(url, timeout=10) as reply:  # noqa: S310 (the cluster's URL)
+        return str(json.loads(reply.read())["session"])
 
 
 @dataclass(frozen=True)
@@ -104,30 +112,17 @@ def _locust_stats(prefix: Path) -> tuple[int, float, int]:
 def _locust_command(
     plan: PerfPlan, host: str, locustfile: str, prefix: Path, extra: list[str]
 ) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "locust",
-        "-f",
-        str(REPO_ROOT / "locustfiles" / locustfile),
-        "--headless",
-        "--host",
-        host,
-        "--users",
-        str(plan.connections),
-        "--spawn-rate",
-        str(plan.connections),
-        "--run-time",
-        f"{plan.duration_s:g}s",
-        "--stop-timeout",
-        "1",
-        "--csv",
-        str(prefix),
-        "--only-summary",
-        "--loglevel",
-        "WARNING",
-        *extra,
-    ]
+    return locust_command(
+        LOCUSTFILES_DIR / locustfile,
+        host=host,
+        users=plan.connections,
+        spawn_rate=plan.connections,
+        run_time_s=plan.duration_s,
+        stop_timeout_s=1,
+        csv_prefix=prefix,
+        only_summary=True,
+        extra=extra,
+    )
 
 
 def _measured(name: str, finished: Finished, requests: int, rps: float, failures: int) -> Measured:
@@ -160,13 +155,15 @@ class _Runner:
         mark: Callable[[int], int | None] | None = None,
     ) -> Finished:
         finished = run_generator(
-            command,
-            log_path=self._log(name),
-            duration_s=self.plan.duration_s,
-            servers=self.servers,
-            generator_cores=cores,
-            cwd=REPO_ROOT,
-            mark=mark,
+            Load(
+                command=command,
+                log_path=self._log(name),
+                duration_s=self.plan.duration_s,
+                servers=self.servers,
+                generator_cores=cores,
+                cwd=REPO_ROOT,
+                mark=mark,
+            )
         )
         # Locust exits 1 when some request failed: counted in the table, not an error.
         if finished.returncode not in (0, 1):
@@ -175,7 +172,7 @@ class _Runner:
 
     def warmup(self, url: str, progress: Progress) -> list[float]:
         """wrk steps until the rate is steady; returns each step's requests/s."""
-        cookie = str(get_json(url, timeout=10)["session"])
+        cookie = _session_cookie(url)
         step = LoadStep(self.plan.connections, self.plan.warmup_s, self.plan.threads)
         rates: list[float] = []
         for n in range(1, self.plan.warmup_steps + 1):
@@ -190,7 +187,7 @@ class _Runner:
         return LoadStep(self.plan.connections, self.plan.duration_s, self.plan.threads)
 
     def wrk_plain(self, url: str) -> Measured:
-        cookie = str(get_json(url, timeout=10)["session"])
+        cookie = _session_cookie(url)
         finished = self._run("wrk", plain_command(url, self.step(), cookie), self.plan.threads)
         wrk = parse_summary(self._log("wrk").read_text())
         failures = int(wrk["non_2xx"]) + int(wrk["timeouts"])
@@ -287,17 +284,16 @@ def _ratios(measured: dict[str, list[Measured]]) -> dict[str, Any]:
 
 def run_perf(plan: PerfPlan, *, progress: Progress = _quiet) -> dict[str, Any]:
     """Lab up, the five generators in turn, lab down; writes and returns perf.json's data."""
-    lab = Lab(plan.topology)
     started = time.time()
+    progress("bringing the lab up")
+    began = time.monotonic()
+    cluster = plan.cluster.up(plan.profile, progress=progress)
+    up_s = round(time.monotonic() - began, 3)
     try:
-        progress("bringing the lab up")
-        began = time.monotonic()
-        state = lab.up(plan.profile, sessions=plan.sessions, progress=progress)
-        up_s = round(time.monotonic() - began, 3)
         out = new_run_dir("perf", plan.results_dir)
-        host = plan.url()
+        host = plan.url(cluster)
         url = f"{host}/session.jsp"
-        runner = _Runner(plan, out, {n: r.pid for n, r in state.processes.items()})
+        runner = _Runner(plan, out, dict(cluster.processes()))
         jobs: list[tuple[str, Callable[[], Measured]]] = [
             ("plain wrk", lambda: runner.wrk_plain(url)),
             ("capacity mode", lambda: runner.capacity(url)),
@@ -343,7 +339,7 @@ def run_perf(plan: PerfPlan, *, progress: Progress = _quiet) -> dict[str, Any]:
                 measured.setdefault(row.name, []).append(row)
         rows = [_median(name, rounds) for name, rounds in measured.items()]
     finally:
-        lab.down()
+        cluster.down()
     for raw in ("tracking.csv", "binding.csv"):
         (out / raw).unlink(missing_ok=True)  # per-request rows: written as a bench does, not kept
     data = {
@@ -354,12 +350,12 @@ def run_perf(plan: PerfPlan, *, progress: Progress = _quiet) -> dict[str, Any]:
         "machine": machine(),
         "profile": plan.profile.name,
         "target": url,
-        "sessions": plan.sessions,
+        "sessions": plan.cluster.sessions,
         "duration_s": plan.duration_s,
         "connections_or_users": plan.connections,
         "wrk_threads": plan.threads,
         "lab_up_s": up_s,
-        "lab_timings_s": state.timings_s,
+        "lab_timings_s": cluster.describe().get("timings_s"),
         "warmup_step_s": plan.warmup_s,
         "warmup_rps": warmup,  # each unmeasured warm-up step's wrk requests/s
         "rounds": plan.rounds,

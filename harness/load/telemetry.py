@@ -8,7 +8,6 @@ was the bottleneck, and the run is marked "generator-bound" when it was Locust.
 
 from __future__ import annotations
 
-import csv
 import itertools
 import json
 import logging
@@ -22,13 +21,21 @@ from typing import Any
 
 import psutil
 
-from harness.cluster.lab import jvm
+from harness.cluster import jvm
 from harness.periodic import Periodic
+from harness.results.telemetry import (
+    FIELDS,
+    JVM_FIELDS,
+    JVM_TELEMETRY_FILE,
+    TELEMETRY_FILE,
+    write_jvm_telemetry,
+    write_telemetry,
+)
+
+__all__ = ["FIELDS", "JVM_FIELDS", "JVM_TELEMETRY_FILE", "TELEMETRY_FILE", "JvmSampler", "Sampler"]
 
 log = logging.getLogger(__name__)
 
-TELEMETRY_FILE = "telemetry.csv"
-FIELDS = ("t_s", "part", "cpu_cores", "rss_bytes")
 # A single Locust process cannot use more than one core; near that, it is the limit.
 GENERATOR_BOUND_CORES = 0.9
 MACHINE_SATURATED = 0.95
@@ -131,12 +138,7 @@ class Sampler(Periodic):
         return cpu, rss, time.monotonic()
 
     def write(self, run_dir: Path) -> Path:
-        path = run_dir / TELEMETRY_FILE
-        with path.open("w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(FIELDS)
-            writer.writerows(self.rows)
-        return path
+        return write_telemetry(run_dir, self.rows)
 
     def summary(self, steady_until_s: float | None = None) -> dict[str, Any]:
         return summarize_samples(
@@ -225,25 +227,6 @@ def summarize_samples(
 
 # --------------------------------------------------------------------------- the JVMs
 
-JVM_TELEMETRY_FILE = "jvm_telemetry.csv"
-JVM_FIELDS = (
-    "t_s",
-    "node",
-    "pool_current",
-    "pool_busy",
-    "pool_max",
-    "queue_size",
-    "rejections",
-    "heap_used_bytes",
-    "heap_committed_bytes",
-    "heap_max_bytes",
-    "young_gc_count",
-    "young_gc_time_ms",
-    "old_gc_count",
-    "old_gc_time_ms",
-    "live_threads",
-    "sessions",
-)
 # A probe that exits (its node was killed or restarted) is started again at most this often.
 PROBE_RETRY_S = 2.0
 PROBE_MAX_READINGS = 24 * 3600
@@ -391,20 +374,10 @@ class JvmSampler(Periodic):
             self._end(probe)
 
     def write(self, run_dir: Path) -> Path:
-        path = run_dir / JVM_TELEMETRY_FILE
-        with path.open("w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(JVM_FIELDS)
-            ordered = sorted(self.rows, key=_by_time_and_node)
-            writer.writerows(ordered)
-        return path
+        return write_jvm_telemetry(run_dir, self.rows)
 
     def summary(self) -> dict[str, Any]:
         return summarize_jvm(self.rows)
-
-
-def _by_time_and_node(row: tuple[Any, ...]) -> tuple[float, str]:
-    return float(row[0]), str(row[1])
 
 
 def jvm_row(

@@ -1,6 +1,7 @@
-"""python -m harness webui: the embedded lab plus Locust's web UI with its Sessions tab.
+"""python -m harness webui: a cluster (the embedded lab by default) plus Locust's web UI
+with its Sessions tab.
 
-Brings the lab up, starts a fault control (a small HTTP endpoint on the lab's own
+Brings the cluster up, starts a fault control (a small HTTP endpoint on the harness's own
 loopback address, which the Sessions tab's buttons reach through Locust), starts
 Locust's web UI (alone, or a master with N workers) and waits. Ctrl-C (or Locust
 quitting) stops Locust, then the lab, and writes results/<UTC>-webui/ like a bench:
@@ -9,49 +10,35 @@ every fault clicked in the UI is in run.json with the time it was delivered.
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import signal
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.metadata import version
 from pathlib import Path
 from typing import IO, Any
 
-from harness.cluster.faults import FaultSpec, inject, restore
-from harness.cluster.lab import Lab, LabError, Topology
+from harness.cluster import Cluster, ClusterError, ClusterSpec
+from harness.cluster.faults import FaultSpec
 from harness.config.profile import Profile
-from harness.load.bench import lab_section, profile_section
+from harness.load.bench import profile_section
+from harness.load.locust import SESSION_LOCUSTFILE, Sessions, locust_command
 from harness.paths import REPO_ROOT
-from harness.results import (
-    HDR_FILE,
-    REQUESTS_FILE,
-    RESULTS_DIR,
-    convert_raw_records,
-    hdr_summary,
-    iso,
-    manifest,
-    new_run_dir,
-    summarize,
-    write_manifest,
-    write_records,
-)
-from harness.results.judgement import judge
-from harness.results.verdicts import VERDICTS_FILE, verdict_of, write_verdicts
+from harness.results import HDR_FILE, RESULTS_DIR, iso, new_run_dir
+from harness.results.judgement import Judgement
+from harness.results.session_run import finish_session_run, first_epoch, read_raw
 
 log = logging.getLogger(__name__)
 
-LOCUSTFILE = REPO_ROOT / "locustfiles" / "session_stability.py"
-UI_HOST_OCTET = 30  # <net>.30: free in the lab's plan (.10 balancer, .11+ nodes, .20+ stores)
+LOCUSTFILE = SESSION_LOCUSTFILE
 WEB_PORT = 8089
 CONTROL_PORT = 8090
 MASTER_PORT = 5557
@@ -62,12 +49,11 @@ RAW_GLOB = "requests.raw*.csv"
 ACTIONS = {"sigkill": "SIGKILL", "restart": "restart", "start": "start"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class WebUIPlan:
     profile: Profile
-    topology: Topology = field(default_factory=Topology)
-    balancer: str = "nginx-rr"
-    sessions: str = "redis"
+    cluster: ClusterSpec
+    host: str  # where the web UI and the fault control listen (a loopback address)
     workers: int = 0  # 0: one Locust process; N: a master and N workers
     users: int = 20  # prefilled in the start form
     spawn_rate: float = 20.0
@@ -83,10 +69,6 @@ class WebUIPlan:
             raise ValueError(f"WORKERS={self.workers}: 0 (one process) to 8 workers")
 
     @property
-    def host(self) -> str:
-        return f"{self.topology.net}.{UI_HOST_OCTET}"
-
-    @property
     def web_url(self) -> str:
         return f"http://{self.host}:{self.web_port}"
 
@@ -97,8 +79,8 @@ class WebUIPlan:
 class FaultControl:
     """Faults on demand, delivered off the HTTP thread, each recorded with its wall time."""
 
-    def __init__(self, lab: Lab, host: str, port: int) -> None:
-        self.lab = lab
+    def __init__(self, cluster: Cluster, host: str, port: int) -> None:
+        self.cluster = cluster
         self.events: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ui-faults")
@@ -111,7 +93,7 @@ class FaultControl:
         return f"http://{host!s}:{port}"
 
     def targets(self) -> list[str]:
-        return [node.name for node in self.lab.topology.nodes]
+        return self.cluster.node_names()
 
     def start(self) -> None:
         self._thread.start()
@@ -160,11 +142,11 @@ class FaultControl:
     def _deliver(self, event: dict[str, Any], spec: FaultSpec, restoring: bool = False) -> None:
         try:
             if restoring:
-                restore(self.lab, spec)
+                self.cluster.restore(spec)
             else:
-                inject(self.lab, spec)
+                self.cluster.deliver(spec)
             log.info("%s %s %s", "restored" if restoring else "fault", spec.action, spec.target)
-        except (LabError, OSError) as error:
+        except (ClusterError, OSError) as error:
             # A fault that cannot be delivered is a finding of the run, as in a bench.
             log.warning("%s %s failed: %s", spec.action, spec.target, error)
             with self._lock:
@@ -233,56 +215,29 @@ def _handler(control: FaultControl) -> type[BaseHTTPRequestHandler]:
 # -- Locust processes -------------------------------------------------------------
 
 
-def _locust_common(plan: WebUIPlan) -> list[str]:
-    return [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--loglevel", "WARNING"]
-
-
-def master_command(plan: WebUIPlan, run_dir: Path, control_url: str) -> list[str]:
-    command = [
-        *_locust_common(plan),
-        "--host",
-        plan.topology.balancer_url,
-        "--web-host",
-        plan.host,
-        "--web-port",
-        str(plan.web_port),
-        "--users",
-        str(plan.users),
-        "--spawn-rate",
-        f"{plan.spawn_rate:g}",
-        "--csv",
-        str(run_dir / "locust"),
-        "--csv-full-history",
-        "--session-records",
-        str(run_dir / "requests.raw.csv"),
-        "--session-hdr",
-        str(run_dir / HDR_FILE),
-        "--session-wait",
-        f"{plan.wait_s:g}",
-        "--fault-control",
-        control_url,
-        *(["--source-net", plan.source_net] if plan.source_net else []),
-    ]
-    if plan.workers:
-        command += [
-            "--master",
-            "--master-bind-host",
-            plan.host,
-            "--master-bind-port",
-            str(plan.master_port),
-        ]
-    return command
+def master_command(plan: WebUIPlan, run_dir: Path, entry_url: str, control_url: str) -> list[str]:
+    sessions = Sessions(
+        records=run_dir / "requests.raw.csv",
+        hdr=run_dir / HDR_FILE,
+        wait_s=plan.wait_s,
+        source_net=plan.source_net,
+        fault_control=control_url,
+    )
+    return locust_command(
+        LOCUSTFILE,
+        host=entry_url,
+        web=(plan.host, plan.web_port),
+        users=plan.users,
+        spawn_rate=plan.spawn_rate,
+        csv_prefix=run_dir / "locust",
+        full_history=True,
+        master=(plan.host, plan.master_port) if plan.workers else None,
+        extra=sessions.options(),
+    )
 
 
 def worker_command(plan: WebUIPlan) -> list[str]:
-    return [
-        *_locust_common(plan),
-        "--worker",
-        "--master-host",
-        plan.host,
-        "--master-port",
-        str(plan.master_port),
-    ]
+    return locust_command(LOCUSTFILE, worker_of=(plan.host, plan.master_port))
 
 
 def _web_ready(plan: WebUIPlan) -> bool:
@@ -344,16 +299,13 @@ def run_webui(
     plan: WebUIPlan, *, progress: Callable[[str], None], ready: Callable[[str], None]
 ) -> WebUIResult:
     """Serve the web UI until Ctrl-C or Locust quits; then write and return the results."""
-    lab = Lab(plan.topology)
     procs: list[subprocess.Popen[bytes]] = []
     control: FaultControl | None = None
+    progress("bringing the lab up")
+    cluster = plan.cluster.up(plan.profile, progress=progress)
     try:
-        progress("bringing the lab up")
-        state = lab.up(
-            plan.profile, balancer_name=plan.balancer, sessions=plan.sessions, progress=progress
-        )
         run_dir = new_run_dir("webui", plan.results_dir)
-        control = FaultControl(lab, plan.host, plan.control_port)
+        control = FaultControl(cluster, plan.host, plan.control_port)
         control.start()
         launched = time.time()
         with (run_dir / "locust.log").open("wb") as out:
@@ -361,7 +313,7 @@ def run_webui(
                 _serve(
                     plan,
                     run_dir,
-                    control_url=control.url,
+                    urls=(cluster.entry_url, control.url),
                     out=out,
                     procs=procs,
                     progress=progress,
@@ -374,17 +326,11 @@ def run_webui(
             _stop(procs)
             if control is not None:
                 control.stop()
-            lab.down()
+            cluster.down()
     end_epoch = time.time()
     with _no_interrupts():
         return _write_results(
-            plan,
-            run_dir,
-            store=state.store,
-            versions=state.versions,
-            control=control,
-            launched=launched,
-            end_epoch=end_epoch,
+            plan, run_dir, cluster=cluster, control=control, launched=launched, end_epoch=end_epoch
         )
 
 
@@ -392,14 +338,14 @@ def _serve(
     plan: WebUIPlan,
     run_dir: Path,
     *,
-    control_url: str,
+    urls: tuple[str, str],
     out: IO[bytes],
     procs: list[subprocess.Popen[bytes]],
     progress: Callable[[str], None],
     ready: Callable[[str], None],
 ) -> None:
     """Start Locust (procs is filled as they start, so a Ctrl-C still stops them all)."""
-    commands = [master_command(plan, run_dir, control_url)]
+    commands = [master_command(plan, run_dir, *urls)]
     commands += [worker_command(plan)] * plan.workers
     for command in commands:
         procs.append(
@@ -414,23 +360,11 @@ def _serve(
         time.sleep(0.2)
 
 
-def _first_epoch(paths: list[Path]) -> float | None:
-    """The earliest request time: each file is in time order, so its first row suffices."""
-    firsts = []
-    for path in paths:
-        with path.open(newline="") as handle:
-            row = next(csv.DictReader(handle), None)
-            if row:
-                firsts.append(float(row["epoch"]))
-    return min(firsts, default=None)
-
-
 def _write_results(
     plan: WebUIPlan,
     run_dir: Path,
     *,
-    store: dict[str, Any],
-    versions: dict[str, Any],
+    cluster: Cluster,
     control: FaultControl,
     launched: float,
     end_epoch: float,
@@ -439,46 +373,38 @@ def _write_results(
     # The run starts with its first request (or a fault clicked before any): the time
     # spent on the start form is not part of it.
     starts = [e["epoch"] for e in control.snapshot()]
-    first = _first_epoch(raws)
+    first = first_epoch(raws)
     start_epoch = min([*starts, *([first] if first is not None else [])], default=launched)
-    records = convert_raw_records(raws, start_epoch)
-    write_records(run_dir / REQUESTS_FILE, records)
-    for raw in raws:
-        raw.unlink()
-    faults = control.results(start_epoch)
-    judgement = judge(records, faults)
-    summary = summarize(records, faults, judgement)
-    summary["latency_hdr"] = hdr_summary(run_dir / HDR_FILE)
-    verdict = verdict_of(judgement, balancer=plan.balancer, sessions=plan.sessions)
-    write_verdicts(run_dir, [verdict])
-    data = manifest(
-        run_id=run_dir.name,
+    load: dict[str, Any] = {
+        "tool": "locust",
+        "mode": "web UI",
+        "locustfile": str(LOCUSTFILE.relative_to(REPO_ROOT)),
+        "workers": plan.workers,
+        # From the first request to the end: the time on the start form is not load.
+        "duration_s": round(end_epoch - start_epoch, 1),
+        "wait_s": plan.wait_s,
+        "source_net": plan.source_net,
+    }
+
+    def users_judged(summary: dict[str, Any], _: Judgement) -> None:
+        load["users"] = summary["users"]  # everyone who sent a request, not the form's number
+
+    run = finish_session_run(
+        run_dir,
+        read_raw(raws, start_epoch),
         start_epoch=start_epoch,
         end_epoch=end_epoch,
-        profile=profile_section(plan.profile),
-        lab=lab_section(plan.topology, plan.balancer, store),
-        load={
-            "tool": "locust",
-            "mode": "web UI",
-            "locustfile": str(LOCUSTFILE.relative_to(REPO_ROOT)),
-            "workers": plan.workers,
-            # From the first request to the end: the time on the start form is not load.
-            "duration_s": round(end_epoch - start_epoch, 1),
-            "wait_s": plan.wait_s,
-            "source_net": plan.source_net,
-            "users": summary["users"],
+        faults=control.results(start_epoch),
+        balancer=plan.cluster.balancer,
+        sessions=plan.cluster.sessions,
+        sections={
+            "profile": profile_section(plan.profile),
+            "lab": cluster.describe(),
+            "load": load,
+            "versions": {**cluster.versions(), "locust": version("locust")},
         },
-        versions={**versions, "locust": version("locust")},
-        faults=faults,
-        summary=summary,
-        verdicts=[verdict],
-        files={
-            "requests": REQUESTS_FILE,
-            "latency_hdr": HDR_FILE,
-            "verdicts": VERDICTS_FILE,
-            "locust_stats": "locust_stats.csv",
-            "locust_log": "locust.log",
-        },
+        files={"locust_stats": "locust_stats.csv", "locust_log": "locust.log"},
+        hdr_from_records=False,  # Locust wrote it as it ran (the Sessions tab shows it)
+        extras=users_judged,
     )
-    write_manifest(run_dir, data)
-    return WebUIResult(run_dir=run_dir, summary=summary, verdict=verdict)
+    return WebUIResult(run_dir=run.run_dir, summary=run.summary, verdict=run.verdict)

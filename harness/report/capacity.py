@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-import html
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import plotly.graph_objects as go
-from plotly.offline import get_plotlyjs
+from markupsafe import Markup
 from plotly.subplots import make_subplots
+
+from harness.report.shell import figure_html, render_page, write_page
+
+TEMPLATE = "capacity.html.j2"
 
 COLUMNS = (
     ("step", "step"),
@@ -36,10 +41,23 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def _figure(steps: list[dict[str, Any]]) -> str:
+@dataclass(frozen=True)
+class _Step:
+    css: str
+    cells: list[str]
+    run: str
+
+
+def _step(step: dict[str, Any]) -> _Step:
+    bad = step.get("failures") or step.get("generator_bound")
+    cells = [_cell(step.get(key)) for key, _ in COLUMNS]
+    return _Step("bad" if bad else "good", cells, str(step.get("run", "")))
+
+
+def _figure(steps: list[dict[str, Any]]) -> Markup | None:
     closed = [s for s in steps if s.get("model") == "closed"]
     if not closed:
-        return ""
+        return None
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     x = [s["connections"] for s in closed]
     fig.add_trace(go.Scatter(x=x, y=[s["rps"] for s in closed], name="req/s", mode="lines+markers"))
@@ -52,49 +70,24 @@ def _figure(steps: list[dict[str, Any]]) -> str:
     fig.update_yaxes(title_text="requests/s", secondary_y=False)
     fig.update_yaxes(title_text="latency (ms)", secondary_y=True)
     fig.update_layout(title="Throughput and latency against concurrency", height=420)
-    out: str = fig.to_html(full_html=False, include_plotlyjs=False)
-    return out
+    return figure_html(fig, "capacity")
+
+
+def _context(data: dict[str, Any]) -> dict[str, object]:
+    steps: list[dict[str, Any]] = list(data.get("steps") or [])
+    chart = _figure(steps)
+    return {
+        "plotly": chart is not None,
+        "name": f"{data.get('profile')} @ {data.get('target')}",
+        "labels": [label for _, label in COLUMNS],
+        "steps": [_step(step) for step in steps],
+        "chart": chart,
+    }
 
 
 def render_sweep(data: dict[str, Any]) -> str:
-    steps: list[dict[str, Any]] = list(data.get("steps") or [])
-    head = "".join(f"<th>{html.escape(label)}</th>" for _, label in COLUMNS)
-    rows = []
-    for step in steps:
-        cells = "".join(f"<td>{html.escape(_cell(step.get(k)))}</td>" for k, _ in COLUMNS)
-        bad = step.get("failures") or step.get("generator_bound")
-        link = html.escape(str(step.get("run", "")))
-        rows.append(
-            f'<tr class="{"bad" if bad else "good"}">{cells}'
-            f'<td><a href="{link}/report.html">report</a></td></tr>'
-        )
-    return _PAGE.format(
-        title=html.escape(f"{data.get('profile')} @ {data.get('target')}"),
-        plotly=get_plotlyjs(),
-        head=head,
-        rows="\n".join(rows),
-        figure=_figure(steps),
-    )
+    return render_page(TEMPLATE, **_context(data))
 
 
-_PAGE = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>tomcat-bench capacity {title}</title>
-<script>{plotly}</script>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2em; }}
-table {{ border-collapse: collapse; }}
-th, td {{ border: 1px solid #ccc; padding: 4px 8px; text-align: right; }}
-tr.bad td {{ background: #f7d4d4; }}
-</style></head><body>
-<h1>Capacity {title}</h1>
-<p>wrk drives session.jsp; each session has at most one request in flight and its counter
-is checked on every reply (a lost update or a replay is a failure). Closed-loop steps send
-as fast as replies come; paced steps send at a fixed rate, and their corrected latency
-counts from the intended send time (coordinated omission). A generator-bound step measured
-wrk, not the server.</p>
-<table><thead><tr>{head}<th>charts</th></tr></thead><tbody>
-{rows}
-</tbody></table>
-{figure}
-</body></html>
-"""
+def write_sweep(path: Path, data: dict[str, Any]) -> Path:
+    return write_page(path, TEMPLATE, **_context(data))

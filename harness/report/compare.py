@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import Any, Protocol, cast
 
 import plotly.graph_objects as go
-from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rich.table import Table
@@ -45,6 +44,7 @@ from rich.table import Table
 from harness.config.tomlfile import describe, read_toml
 from harness.paths import REPO_ROOT
 from harness.report.run import bin_by_second
+from harness.report.shell import figure_html, render_page
 from harness.results import (
     REPEATS_FILE,
     REQUESTS_FILE,
@@ -1039,53 +1039,21 @@ def _figure(c: Comparison) -> Any:
     return fig
 
 
-_CSS = """
-body { font-family: system-ui, sans-serif; margin: 0 auto; max-width: 1200px; padding: 1rem 2rem;
-       color: #222; }
-table { border-collapse: collapse; margin: 0.5rem 0 1rem 0; }
-th, td { text-align: left; padding: 0.2rem 0.8rem; border-bottom: 1px solid #e5e5e5; }
-td.num { text-align: right; }
-tr.regression td { color: #b00; font-weight: 600; }
-tr.improvement td { color: #2a7a2a; }
-.sub { color: #666; }
-"""
-
-
-def _html_table(c: Comparison) -> str:
-    head = "".join(f"<th>{html.escape(col)}</th>" for col in _COLUMNS)
-    rows = []
-    for m in c.metrics:
-        cells = "".join(
-            f'<td class="num">{html.escape(v)}</td>' if col in ("base", "head")
-            else f"<td>{html.escape(v)}</td>"
-            for col, v in zip(_COLUMNS, _cells(m), strict=True)
-        )  # fmt: skip
-        css = m.verdict.name.lower()
-        rows.append(f'<tr class="{css}">{cells}</tr>')
-    return f"<table>\n<tr>{head}</tr>\n" + "\n".join(rows) + "\n</table>"
-
-
 def render_html(c: Comparison, base_dir: Path, head_dir: Path) -> str:
     """A self-contained page: the table, and one figure with plotly.js inlined once."""
-    title = f"tomcat-bench compare: {c.base.name} -> {c.head.name}"
-    div = cast(
-        str,
-        _figure(c).to_html(
-            full_html=False,
-            include_plotlyjs=False,
-            div_id="fig-compare",
-            config={"displaylogo": False, "responsive": True},
-        ),
-    )
-    items = [*(f"note: {n}" for n in c.notes), *verdict_lines(c)]
-    listing = "\n".join(f"<li>{html.escape(item)}</li>" for item in items)
-    sub = f"base: {base_dir} | head: {head_dir} | significance: Mann-Whitney U, alpha {c.alpha:g}"
-    return (
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>{html.escape(title)}</title>\n<style>{_CSS}</style>\n"
-        f"<script>{get_plotlyjs()}</script>\n</head>\n<body>\n"
-        f'<h1>{html.escape(title)}</h1>\n<p class="sub">{html.escape(sub)}</p>\n'
-        f"{_html_table(c)}\n<ul>\n{listing}\n</ul>\n{div}\n</body>\n</html>\n"
+    return render_page(
+        "compare.html.j2",
+        base=c.base.name,
+        head=c.head.name,
+        base_dir=base_dir,
+        head_dir=head_dir,
+        alpha=f"{c.alpha:g}",
+        columns=_COLUMNS,
+        numeric=("base", "head"),
+        rows=[(m.verdict.name.lower(), _cells(m)) for m in c.metrics],
+        notes=c.notes,
+        verdicts=verdict_lines(c),
+        chart=figure_html(_figure(c), "compare"),
     )
 
 

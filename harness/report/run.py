@@ -13,13 +13,15 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import plotly.graph_objects as go
 from hdrh.histogram import HdrHistogram
-from plotly.offline import get_plotlyjs
+from markupsafe import Markup
 from plotly.subplots import make_subplots
 
+from harness.report import shell
+from harness.report.shell import figure_html
 from harness.results import (
     HDR_FILE,
     Record,
@@ -64,7 +66,6 @@ LATENCY_PERCENTILES = ((50.0, "p50", "#1f77b4"), (95.0, "p95", "#ff7f0e"), (99.0
 HDR_POINTS_PER_DECADE = 20
 FAULT_COLOUR = "#b22222"
 MISSING = "n/a"
-PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
 TITLES = {
     "throughput": "Throughput and latency over time",
     "nodes": "Requests per node over time",
@@ -73,6 +74,7 @@ TITLES = {
     "telemetry": "CPU and memory of the load generator and each server",
     "jvm": "Thread pool, heap and GC of each Tomcat node",
 }
+TEMPLATE = "run.html.j2"
 # (column of jvm_telemetry.csv, y-axis title, scale); row order of the JVM figure.
 JVM_PANELS = (
     (("pool_busy", "pool_current"), "threads: busy (current --)", 1.0),
@@ -561,63 +563,6 @@ def _fig_latency(
 
 # --------------------------------------------------------------------------- page
 
-_CSS = """
-body { font-family: system-ui, sans-serif; margin: 0 auto; max-width: 1200px; padding: 1rem 2rem;
-       color: #222; }
-h1 { font-size: 1.5rem; margin-bottom: 0.2rem; }
-.sub { color: #666; margin-top: 0; }
-table { border-collapse: collapse; margin: 0.5rem 2rem 1rem 0; display: inline-table;
-        vertical-align: top; }
-th, td { text-align: left; padding: 0.2rem 0.8rem; border-bottom: 1px solid #e5e5e5; }
-th { color: #555; font-weight: 600; }
-.figure { margin-top: 1.5rem; }
-.caption { color: #555; font-size: 0.9rem; margin: 0.2rem 0 0 0.5rem; }
-.empty { padding: 1rem; background: #fff4e5; border-left: 4px solid #ff7f0e; }
-"""
-
-_PAGE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title>
-<style>{css}</style>
-{scripts}
-</head>
-<body>
-<header>
-<h1>{title}</h1>
-<p class="sub">{subtitle}</p>
-</header>
-<main>
-<section>
-<h2>Summary</h2>
-{tables}
-</section>
-{body}
-</main>
-</body>
-</html>
-"""
-
-_CAPTIONS = {
-    "throughput": "Requests completed per 1-second bin, and exact nearest-rank latency "
-    "percentiles of each bin (all requests, errors included). Dashed lines mark faults.",
-    "nodes": "Which node served each successful request, per second; errors are counted "
-    "separately because a failed request may not name a node.",
-    "continuity": "What each request found of its session: kept (expected), new (first "
-    "request), and the anomalies data_lost, replayed, session_lost and error.",
-    "latency": "Latency at each percentile over the whole run; the right end of a curve is "
-    "the slowest request. Per-node curves leave out errors.",
-    "telemetry": "CPU in cores (1.0 = one core busy) and resident memory, sampled once a "
-    "second. A generator near one core means Locust, not Tomcat, limited the throughput; "
-    "generator.wait is the time it was ready to run but waited for a CPU (a shared machine).",
-    "jvm": "Read once a second over JMX from each node: the request pool's busy and current "
-    "threads (the Executor's activeCount and poolSize), tasks waiting in its queue, "
-    "rejections counted in the node's log, heap used, and collections and their time since "
-    "the first reading. A gap means the node did not answer (killed, stopped, restarting).",
-}
-
 
 def _fmt(value: object, unit: str = "") -> str:
     if value is None or value == "":
@@ -631,15 +576,6 @@ def _fmt(value: object, unit: str = "") -> str:
     else:
         text = str(value)
     return f"{text} {unit}" if unit else text
-
-
-def _table(caption: str, rows: Sequence[tuple[str, str]]) -> str:
-    # The single place file-supplied text enters the markup, so the single place to escape it.
-    body = "\n".join(
-        f'<tr><th scope="row">{html.escape(label)}</th><td>{html.escape(value)}</td></tr>'
-        for label, value in rows
-    )
-    return f"<table>\n<caption>{html.escape(caption)}</caption>\n{body}\n</table>"
 
 
 def _summary_rows(
@@ -792,17 +728,6 @@ def _nodes(run: dict[str, Any]) -> dict[str, str]:
     return nodes
 
 
-def _figure_html(key: str, fig: Any) -> str:
-    div = cast(
-        str,
-        fig.to_html(
-            full_html=False, include_plotlyjs=False, div_id=f"fig-{key}", config=PLOTLY_CONFIG
-        ),
-    )
-    caption = html.escape(_CAPTIONS[key])
-    return f'<section class="figure">\n{div}\n<p class="caption">{caption}</p>\n</section>'
-
-
 def _figures(
     run: dict[str, Any],
     records: Sequence[Record],
@@ -811,7 +736,7 @@ def _figures(
     telemetry: Sequence[TelemetryRow] = (),
     jvm_rows: Sequence[dict[str, Any]] = (),
     histograms: Mapping[str, HdrHistogram] | None = None,
-) -> list[str]:
+) -> dict[str, Markup]:
     bins = bin_by_second(records)
     # Widen the axis to every fault so a fault after the last request is still drawn.
     fault_times = [t for f in faults for t in (f.at_s, f.restored_at_s) if t is not None]
@@ -826,7 +751,41 @@ def _figures(
         figures["telemetry"] = _fig_telemetry(telemetry, faults, x_end)
     if jvm_rows:
         figures["jvm"] = jvm_figure({"": jvm_rows}, faults, x_end)
-    return [_figure_html(key, fig) for key, fig in figures.items()]
+    return {key: figure_html(fig, key) for key, fig in figures.items()}
+
+
+def _context(
+    run: dict[str, Any],
+    records: Sequence[Record],
+    *,
+    requests_name: str,
+    found: bool,
+    telemetry: Sequence[TelemetryRow],
+    jvm_rows: Sequence[dict[str, Any]],
+    histograms: Mapping[str, HdrHistogram] | None,
+) -> dict[str, object]:
+    """What run.html.j2 shows. Without records there is no chart, so no plotly.js either."""
+    faults = _faults(run)
+    charts = (
+        _figures(
+            run, records, faults, telemetry=telemetry, jvm_rows=jvm_rows, histograms=histograms
+        )
+        if records
+        else {}
+    )
+    subtitle = " | ".join(
+        _fmt(v) for v in (dig(run, "started_at"), dig(run, "profile", "name")) if v is not None
+    )
+    return {
+        "plotly": bool(charts),
+        "run_id": str(run.get("run_id") or "unnamed run"),
+        "subtitle": subtitle,
+        "summary": _summary_rows(run, faults, records, requests_name),
+        "versions": _version_rows(run),
+        "charts": charts,
+        "requests_name": requests_name,
+        "found": found,
+    }
 
 
 def render_page(
@@ -839,41 +798,17 @@ def render_page(
     jvm_rows: Sequence[dict[str, Any]] = (),
     histograms: Mapping[str, HdrHistogram] | None = None,
 ) -> str:
-    """Assemble the page; plotly.js is inlined once, in <head>, and only if there are figures."""
-    faults = _faults(run)
-    run_id = str(run.get("run_id") or "unnamed run")
-    tables = [
-        _table("Run", _summary_rows(run, faults, records, requests_name)),
-        _table("Versions", _version_rows(run)),
-    ]
-    if records:
-        scripts = f"<script>{get_plotlyjs()}</script>"
-        body = "\n".join(
-            _figures(
-                run,
-                records,
-                faults,
-                telemetry=telemetry,
-                jvm_rows=jvm_rows,
-                histograms=histograms,
-            )
-        )
-    else:
-        why = "is empty" if found else "was not found"
-        scripts = ""
-        note = f"No requests were recorded ({requests_name} {why})."
-        body = f'<p class="empty">{html.escape(note)}</p>'
-    subtitle = " | ".join(
-        _fmt(v) for v in (dig(run, "started_at"), dig(run, "profile", "name")) if v is not None
+    """The report page of one run, from what its folder holds."""
+    context = _context(
+        run,
+        records,
+        requests_name=requests_name,
+        found=found,
+        telemetry=telemetry,
+        jvm_rows=jvm_rows,
+        histograms=histograms,
     )
-    return _PAGE.format(
-        title=html.escape(f"tomcat-bench report: {run_id}"),
-        subtitle=html.escape(subtitle),
-        css=_CSS,
-        scripts=scripts,
-        tables="\n".join(tables),
-        body=body,
-    )
+    return shell.render_page(TEMPLATE, **context)
 
 
 def write_report(run_dir: Path) -> Path:
@@ -889,15 +824,16 @@ def write_report(run_dir: Path) -> Path:
     jvm_rows = load_jvm_telemetry(run_dir / jvm_name)
     hdr_path = run_dir / str(dig(run, "files", "latency_hdr") or HDR_FILE)
     histograms = load_histograms(hdr_path) if hdr_path.is_file() else None
-    page = render_page(
-        run, records, requests_name, found, telemetry, jvm_rows=jvm_rows, histograms=histograms
+    context = _context(
+        run,
+        records,
+        requests_name=requests_name,
+        found=found,
+        telemetry=telemetry,
+        jvm_rows=jvm_rows,
+        histograms=histograms,
     )
-    out = run_dir / "report.html"
-    # Write then rename, so a viewer never opens a half-written multi-megabyte page.
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(out)
-    return out
+    return shell.write_page(run_dir / "report.html", TEMPLATE, **context)
 
 
 # Building blocks other pages (the profile comparison) draw with, so they look the same.

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harness.cluster.lab import Topology
+from harness.cluster.lab import LabSpec, Topology
 from harness.config.profile import load_profile
 from harness.load.bench import BenchPlan, run_bench
 from harness.report.run import write_report
@@ -83,10 +83,12 @@ def run_e2e(
                 duration_s=duration_s,
                 users=users,
                 fault_target=None,
-                topology=Topology(net=net, run_dir=directory / "lab"),
+                cluster=LabSpec(
+                    balancer=STRATEGIES[strategy],
+                    sessions=strategy,
+                    topology=Topology(net=net, run_dir=directory / "lab"),
+                ),
                 results_dir=directory,
-                balancer=STRATEGIES[strategy],
-                sessions=strategy,
                 label=f"{strategy}-{size}",
                 session_size=size,
             )

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from harness.cluster.lab.processes import Endpoint
+from harness.cluster.endpoints import Endpoint
 from harness.storebench.servers import MemcachedServer, RedisServer, Running, Server, rss_bytes
 
 BATCH = 500

@@ -8,53 +8,32 @@ tools) and what to the Python clients is shown in separate sections.
 
 from __future__ import annotations
 
-import html
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import plotly.graph_objects as go
-from plotly.offline import get_plotlyjs
+from markupsafe import Markup
 from plotly.subplots import make_subplots
 
-from harness.report.run import _CSS, PLOTLY_CONFIG
+from harness.report.shell import figure_html, render_page, write_page
 from harness.results import models
 from harness.storebench.cells import human_size
 from harness.storebench.claims import CLAIMS_FILE, OLD_CLAIMS_FILE
 from harness.storebench.run import load_data
 
 Row = dict[str, Any]
+# A table as storebench.html.j2 draws it: the column names, then each row's cells.
+Table = tuple[Sequence[str], list[list[str]]]
+TEMPLATE = "storebench.html.j2"
 COLOURS = {"redis": "#d62728", "memcached": "#1f77b4"}
 PERCENTILE_DASH = {"p50_us": "solid", "p90_us": "dot", "p99_us": "dash", "p999_us": "longdash"}
 VERDICT_COLOURS = {"holds": "#2ca02c", "does not hold": "#d62728"}
-_EXTRA_CSS = """
-.incomplete { padding: 1rem; background: #fdecea; border-left: 4px solid #d62728; }
-.verdict { font-weight: 600; }
-td ul { margin: 0; padding-left: 1.1rem; }
-"""
 
 
 def _colour(store: str) -> str:
     return COLOURS.get(store.split("-", 1)[0], "#7f7f7f")
-
-
-def _figure(fig: Any, key: str, caption: str) -> str:
-    div = cast(
-        str,
-        fig.to_html(
-            full_html=False, include_plotlyjs=False, div_id=f"fig-{key}", config=PLOTLY_CONFIG
-        ),
-    )
-    return f'<section class="figure">{div}<p class="caption">{html.escape(caption)}</p></section>'
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>" for row in rows
-    )
-    return f"<table><tr>{head}</tr>{body}</table>"
 
 
 def _fmt(value: Any) -> str:
@@ -63,23 +42,6 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:,.1f}" if abs(value) >= 10 else f"{value:.3g}"
     return str(value)
-
-
-def _verdict_table(verdicts: Sequence[Row]) -> str:
-    rows = []
-    for v in verdicts:
-        colour = VERDICT_COLOURS.get(v["verdict"], "#ff7f0e")
-        numbers = "".join(f"<li>{html.escape(n)}</li>" for n in v["numbers"])
-        rows.append(
-            f"<tr><td>{html.escape(v['claim'])}{' (finding)' if v['kind'] == 'finding' else ''}"
-            f'</td><td class="verdict" style="color:{colour}">{html.escape(v["verdict"])}</td>'
-            f"<td><ul>{numbers}</ul></td></tr>"
-        )
-    return (
-        "<table><tr><th>the guide's claim</th><th>verdict</th><th>numbers</th></tr>"
-        + "".join(rows)
-        + "</table>"
-    )
 
 
 def _bars_by_cell(rows: Sequence[Row], field: str, title: str, y_title: str, log: bool) -> Any:
@@ -202,227 +164,117 @@ def _e2e_figure(e2e: Sequence[Row]) -> Any:
     return fig
 
 
-def _raw_table(rows: Sequence[Row], fields: Sequence[str]) -> str:
-    return _table(fields, [[r.get(f) for f in fields] for r in rows])
+_SKIPPED_FIELDS = ("tool", "op", "size", "conns", "skipped")
+_NATIVE_FIELDS = (
+    "tool", "store", "op", "size", "conns", "ops", "misses", "errors", "ops_per_s", "mean_us",
+    "p50_us", "p99_us", "max_us", "server_cpu_us_per_op", "server_cores", "note",
+)  # fmt: skip
+_CELL_FIELDS = (
+    "store", "op", "size", "conns", "ops", "misses", "errors", "ops_per_s", "p50_us", "p90_us",
+    "p99_us", "p999_us", "server_cpu_us_per_op", "client_cpu_us_per_op",
+)  # fmt: skip
+_MEMORY_FIELDS = (
+    "layout", "sessions", "items_stored", "payload_bytes_per_session",
+    "server_bytes_per_session", "server_measure", "rss_bytes_per_session", "encoding",
+)  # fmt: skip
+_RESTART_FIELDS = ("case", "how", "sessions", "survived")
+_E2E_FIELDS = (
+    "strategy", "balancer", "size", "requests", "failures", "rps", "p50_ms", "p95_ms", "p99_ms",
+    "store_cpu_us_per_request", "generator_bound", "run",
+)  # fmt: skip
 
 
-def _sections(data: dict[str, list[Row]]) -> list[str]:
-    cells, native = data["cells"], data["native"]
-    out = []
-    if native:
-        measured = [r for r in native if not r.get("skipped")]
-        out.append(
-            "<h2>What belongs to the servers</h2><p>Server CPU per operation (user + "
-            "system of the server process, read by psutil around each cell) does not "
-            "depend on how fast the client is. Native tools: redis-benchmark and "
-            "memaslap, one thread each.</p>"
-        )
-        out.append(
-            _figure(
-                _bars_by_cell(
-                    measured,
-                    "server_cpu_us_per_op",
-                    "Server CPU per operation, native tools",
-                    "CPU us / op",
-                    True,
-                ),
-                "native-cpu",
-                "Lower is cheaper per core.",
-            )
-        )
-        out.append(
-            _figure(
-                _bars_by_cell(
-                    measured, "ops_per_s", "Throughput, native tools", "operations / s", True
-                ),
-                "native-tput",
-                "memaslap GET throughput is taken from its GET phase only.",
-            )
-        )
-        skipped = [r for r in native if r.get("skipped")]
-        if skipped:
-            out.append(
-                "<h3>Native cells skipped</h3>"
-                + _raw_table(skipped, ("tool", "op", "size", "conns", "skipped"))
-            )
-        out.append(
-            "<h3>Native cells</h3>"
-            + _raw_table(
-                native,
-                (
-                    "tool",
-                    "store",
-                    "op",
-                    "size",
-                    "conns",
-                    "ops",
-                    "misses",
-                    "errors",
-                    "ops_per_s",
-                    "mean_us",
-                    "p50_us",
-                    "p99_us",
-                    "max_us",
-                    "server_cpu_us_per_op",
-                    "server_cores",
-                    "note",
-                ),
-            )
-        )
-    if cells:
-        out.append(
-            "<h2>What belongs to the Python clients</h2><p>redis-py with hiredis and "
-            "pymemcache (no_delay, replies awaited), one thread and one connection per "
-            "concurrent client. Python's GIL caps the client at one core: throughput and "
-            "latency here include the client library; the server CPU per op is still "
-            "the server's.</p>"
-        )
-        out.append(
-            _figure(
-                _latency_figure(cells),
-                "latency",
-                "Misses are counted and never timed; the table lists them.",
-            )
-        )
-        out.append(
-            _figure(
-                _bars_by_cell(
-                    cells, "ops_per_s", "Throughput, Python clients", "operations / s", True
-                ),
-                "py-tput",
-                "",
-            )
-        )
-        out.append(
-            _figure(
-                _bars_by_cell(
-                    cells,
-                    "client_cpu_us_per_op",
-                    "Client CPU per operation (this Python process)",
-                    "CPU us / op",
-                    True,
-                ),
-                "py-client-cpu",
-                "",
-            )
-        )
-        out.append(
-            _figure(
-                _bars_by_cell(
-                    cells,
-                    "server_cpu_us_per_op",
-                    "Server CPU per operation, Python clients",
-                    "CPU us / op",
-                    True,
-                ),
-                "py-server-cpu",
-                "",
-            )
-        )
-        out.append(
-            "<h3>Python-client cells</h3>"
-            + _raw_table(
-                cells,
-                (
-                    "store",
-                    "op",
-                    "size",
-                    "conns",
-                    "ops",
-                    "misses",
-                    "errors",
-                    "ops_per_s",
-                    "p50_us",
-                    "p90_us",
-                    "p99_us",
-                    "p999_us",
-                    "server_cpu_us_per_op",
-                    "client_cpu_us_per_op",
-                ),
-            )
-        )
+def _table(rows: Sequence[Row], fields: Sequence[str]) -> Table:
+    return fields, [[_fmt(r.get(f)) for f in fields] for r in rows]
+
+
+def _tables(data: dict[str, list[Row]]) -> dict[str, Table]:
+    """The tables of the sections the folder has data for; a section without one is left out."""
+    tables: dict[str, Table] = {}
+    skipped = [r for r in data["native"] if r.get("skipped")]
+    if skipped:
+        tables["native-skipped"] = _table(skipped, _SKIPPED_FIELDS)
+    for name, fields in (
+        ("native", _NATIVE_FIELDS),
+        ("cells", _CELL_FIELDS),
+        ("memory", _MEMORY_FIELDS),
+        ("restart", _RESTART_FIELDS),
+        ("e2e", _E2E_FIELDS),
+    ):
+        if data[name]:
+            tables[name] = _table(data[name], fields)
+    return tables
+
+
+def _native_figures(native: Sequence[Row]) -> dict[str, Any]:
+    measured = [r for r in native if not r.get("skipped")]
+    return {
+        "native-cpu": _bars_by_cell(
+            measured,
+            "server_cpu_us_per_op",
+            "Server CPU per operation, native tools",
+            "CPU us / op",
+            True,
+        ),
+        "native-tput": _bars_by_cell(
+            measured, "ops_per_s", "Throughput, native tools", "operations / s", True
+        ),
+    }
+
+
+def _client_figures(cells: Sequence[Row]) -> dict[str, Any]:
+    return {
+        "latency": _latency_figure(cells),
+        "py-tput": _bars_by_cell(
+            cells, "ops_per_s", "Throughput, Python clients", "operations / s", True
+        ),
+        "py-client-cpu": _bars_by_cell(
+            cells,
+            "client_cpu_us_per_op",
+            "Client CPU per operation (this Python process)",
+            "CPU us / op",
+            True,
+        ),
+        "py-server-cpu": _bars_by_cell(
+            cells,
+            "server_cpu_us_per_op",
+            "Server CPU per operation, Python clients",
+            "CPU us / op",
+            True,
+        ),
+    }
+
+
+def _charts(data: dict[str, list[Row]]) -> dict[str, Markup]:
+    figures: dict[str, Any] = {}
+    if data["native"]:
+        figures.update(_native_figures(data["native"]))
+    if data["cells"]:
+        figures.update(_client_figures(data["cells"]))
     if data["memory"]:
-        out.append("<h2>Memory per session</h2>")
-        out.append(
-            _figure(
-                _memory_figure(data["memory"]),
-                "memory",
-                "Differences before and after writing the sessions, divided by their "
-                "number; each layout in a fresh server.",
-            )
-        )
-        out.append(
-            _raw_table(
-                data["memory"],
-                (
-                    "layout",
-                    "sessions",
-                    "items_stored",
-                    "payload_bytes_per_session",
-                    "server_bytes_per_session",
-                    "server_measure",
-                    "rss_bytes_per_session",
-                    "encoding",
-                ),
-            )
-        )
-    if data["restart"]:
-        out.append(
-            "<h2>Restart and loss</h2>"
-            + _raw_table(data["restart"], ("case", "how", "sessions", "survived"))
-        )
+        figures["memory"] = _memory_figure(data["memory"])
     if data["e2e"]:
-        out.append("<h2>End to end through Tomcat</h2>")
-        out.append(
-            _figure(
-                _e2e_figure(data["e2e"]),
-                "e2e",
-                "Each bar is one short bench (no fault) with its own results folder.",
-            )
-        )
-        out.append(
-            _raw_table(
-                data["e2e"],
-                (
-                    "strategy",
-                    "balancer",
-                    "size",
-                    "requests",
-                    "failures",
-                    "rps",
-                    "p50_ms",
-                    "p95_ms",
-                    "p99_ms",
-                    "store_cpu_us_per_request",
-                    "generator_bound",
-                    "run",
-                ),
-            )
-        )
-    return out
+        figures["e2e"] = _e2e_figure(data["e2e"])
+    return {key: figure_html(fig, key) for key, fig in figures.items()}
+
+
+def _context(run: Row, verdicts: Sequence[Row], data: dict[str, list[Row]]) -> dict[str, object]:
+    charts = _charts(data)
+    return {
+        "plotly": bool(charts),
+        "run_id": run.get("run_id"),
+        "started_at": run.get("started_at"),
+        "versions": ", ".join(f"{k} {v}" for k, v in run.get("versions", {}).items()),
+        "incomplete": None if run.get("complete") else str(run.get("incomplete")),
+        "claims": [{**v, "colour": VERDICT_COLOURS.get(v["verdict"], "#ff7f0e")} for v in verdicts],
+        "fairness": run.get("fairness", []),
+        "charts": charts,
+        "tables": _tables(data),
+    }
 
 
 def render(run: Row, verdicts: Sequence[Row], data: dict[str, list[Row]]) -> str:
-    banner = ""
-    if not run.get("complete"):
-        banner = (
-            f'<p class="incomplete">Incomplete run: {html.escape(str(run.get("incomplete")))}'
-            ". The numbers below are what was measured before it stopped.</p>"
-        )
-    fairness = "".join(f"<li>{html.escape(f)}</li>" for f in run.get("fairness", []))
-    versions = ", ".join(f"{k} {v}" for k, v in run.get("versions", {}).items())
-    body = "\n".join(_sections(data))
-    title = html.escape(f"tomcat-bench storebench: {run.get('run_id')}")
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-<style>{_CSS}{_EXTRA_CSS}</style><script>{get_plotlyjs()}</script></head>
-<body><header><h1>{title}</h1>
-<p class="sub">{html.escape(str(run.get("started_at")))} | {html.escape(versions)}</p></header>
-<main>{banner}
-<h2>Verdicts</h2>{_verdict_table(verdicts)}
-<h3>How it was kept fair</h3><ul>{fairness}</ul>
-{body}</main></body></html>
-"""
+    return render_page(TEMPLATE, **_context(run, verdicts, data))
 
 
 def write_report(run_dir: Path) -> Path:
@@ -432,9 +284,6 @@ def write_report(run_dir: Path) -> Path:
     if not verdicts_path.exists():  # a run from before the rename
         verdicts_path = run_dir / OLD_CLAIMS_FILE
     verdicts = json.loads(verdicts_path.read_text()) if verdicts_path.exists() else []
-    page = render(run, verdicts, load_data(run_dir))
-    out = run_dir / "report.html"
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(out)
-    return out
+    return write_page(
+        run_dir / "report.html", TEMPLATE, **_context(run, verdicts, load_data(run_dir))
+    )

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.cluster.lab.processes import Endpoint, LabError
+from harness.cluster.endpoints import Endpoint
+from harness.cluster.lab.processes import LabError
 from harness.storebench.memory import (
     batches,
     plain_value,

@@ -30,8 +30,9 @@ from pathlib import Path
 from typing import Any, cast
 
 from harness import commands
+from harness.cluster.endpoints import Endpoint
 from harness.cluster.lab import stores
-from harness.cluster.lab.processes import Endpoint, LabError
+from harness.cluster.lab.processes import LabError
 from harness.cluster.lab.topology import check_net
 from harness.results import RESULTS_DIR, STOREBENCH_SCHEMA, manifest, new_run_dir, write_manifest
 from harness.storebench import cells, e2e, memory, native, restart

@@ -21,9 +21,9 @@ import psutil
 import redis
 from pymemcache.client.base import Client as MemcacheClient
 
+from harness.cluster.endpoints import Endpoint
 from harness.cluster.lab import stores
 from harness.cluster.lab.processes import (
-    Endpoint,
     LabError,
     ProcessRecord,
     kill,

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from session_tracking import Reply, parse_reply
 
+from harness.cluster.endpoints import Endpoint, is_listening
 from harness.cluster.lab import Lab, Topology, l4hash
-from harness.cluster.lab.processes import Endpoint, is_listening
 from harness.config.profile import load_profile
 
 

@@ -22,9 +22,10 @@ from pathlib import Path
 import pytest
 
 from harness.cluster.artifacts import find_artifacts
+from harness.cluster.endpoints import Endpoint, is_listening
 from harness.cluster.lab import Lab, Topology
 from harness.cluster.lab.lab import catalina_home
-from harness.cluster.lab.processes import Endpoint, is_listening, stop
+from harness.cluster.lab.processes import stop
 from harness.config.profile import load_profile
 from tests.integration.conftest import Browser, assert_lab_gone
 from tests.integration.test_cli import harness

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.cluster.endpoints import Endpoint, is_listening
 from harness.cluster.lab.nginx import NGINX
-from harness.cluster.lab.processes import Endpoint, is_listening
-from harness.load.driver import run_generator
+from harness.load.driver import Load, run_generator
 from tests.integration.conftest import repo_root
 
 pytestmark = pytest.mark.integration
@@ -64,11 +64,13 @@ def test_locust_against_a_static_page_is_flagged_generator_bound(
         "--only-summary", "--loglevel", "WARNING",
     ]  # fmt: skip
     finished = run_generator(
-        command,
-        log_path=tmp_path / "locust.log",
-        duration_s=6,
-        servers={"nginx": nginx.pid},
-        cwd=repo_root(),
+        Load(
+            command=command,
+            log_path=tmp_path / "locust.log",
+            duration_s=6,
+            servers={"nginx": nginx.pid},
+            cwd=repo_root(),
+        )
     )
     assert finished.returncode == 0, (tmp_path / "locust.log").read_text()[-2000:]
     summary = finished.sampler.summary()

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.cluster.lab import Lab, Topology, jvm
-from harness.cluster.lab.processes import Endpoint, is_listening
+from harness.cluster import jvm
+from harness.cluster.endpoints import Endpoint, is_listening
+from harness.cluster.lab import Lab, Topology, jvms
 from harness.config.profile import Profile, load_profile
 from tests.integration.conftest import assert_lab_gone, repo_root
 
@@ -44,7 +45,7 @@ def test_small_pool_values_read_back_from_the_jvms(tmp_path: Path) -> None:
     profile = load_profile("small-pool")  # extends best-practice: its heap flags too
     assert profile.executor is not None
     with running_lab(profile, tmp_path / "lab") as lab:
-        nodes = jvm.read_lab(lab)
+        nodes = jvms.read_lab(lab)
         assert [n.node for n in nodes] == ["node1", "node2"]
         for node, spec in zip(nodes, lab.topology.nodes, strict=True):
             pool = node.pool
@@ -100,7 +101,7 @@ def test_small_pool_values_read_back_from_the_jvms(tmp_path: Path) -> None:
 def test_default_profile_uses_the_connectors_own_pool(tmp_path: Path) -> None:
     profile = load_profile("default")
     with running_lab(profile, tmp_path / "lab") as lab:
-        node = jvm.read_lab_node(lab, "node1")
+        node = jvms.read_lab_node(lab, "node1")
         assert jvm.mismatches(node, profile.effective()) == ([], [])
         assert node.pool is not None
         # No Executor: the connector's pool with Tomcat's default of 200 threads.

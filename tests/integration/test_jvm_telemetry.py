@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cluster.lab import Topology
+from harness.cluster.lab import LabSpec, Topology
 from harness.config.profile import load_profile
 from harness.load.bench import BenchPlan
 from harness.load.campaigns.profiles import run_profiles
@@ -34,10 +34,12 @@ def test_profiles_side_by_side_with_jvm_telemetry(tmp_path: Path) -> None:
         duration_s=8,
         users=8,
         fault_target=None,
-        topology=Topology(net=LAB_NET, run_dir=lab_dir),
+        cluster=LabSpec(
+            balancer="nginx-ip-hash",
+            sessions="none",
+            topology=Topology(net=LAB_NET, run_dir=lab_dir),
+        ),
         results_dir=tmp_path / "results",
-        balancer="nginx-ip-hash",
-        sessions="none",
     )
     out = run_profiles(
         plan, [load_profile("small-pool"), load_profile("default")], progress=lambda _: None

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from harness.cluster.faults import parse_faults
-from harness.cluster.lab import Topology
+from harness.cluster.lab import LabSpec, Topology
 from harness.config.profile import PROFILES_DIR, load_profile
 from harness.load.bench import BenchPlan, BenchResult, run_bench
 from harness.results import read_manifest
@@ -34,10 +34,12 @@ def _bench(
         duration_s=duration_s,
         users=8,
         faults=parse_faults(faults),
-        topology=Topology(net=LAB_NET, run_dir=tmp_path / "lab"),
+        cluster=LabSpec(
+            balancer="nginx-ip-hash",
+            sessions="none",
+            topology=Topology(net=LAB_NET, run_dir=tmp_path / "lab"),
+        ),
         results_dir=tmp_path / "results",
-        balancer="nginx-ip-hash",
-        sessions="none",
     )
     return run_bench(plan, progress=lambda _: None)
 

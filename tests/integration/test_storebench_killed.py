@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from harness.cluster.lab.processes import Endpoint, is_listening
+from harness.cluster.endpoints import Endpoint, is_listening
 from tests.integration.conftest import repo_root
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from hdrh.histogram import HdrHistogram
 
-from harness.cluster.lab.processes import Endpoint, is_listening
+from harness.cluster.endpoints import Endpoint, is_listening
 from harness.storebench import ProgressCounter, StorebenchPlan, run_storebench
 from harness.storebench.cells import CellSpec, prewrite, run_cell
 from harness.storebench.run import load_data

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.cluster.lab import LabSpec
 from harness.config.profile import load_profile
 from harness.load.capacity import CapacityPlan, LoadStep
 from harness.load.capacity.wrk import SCRIPT, parse_summary, read_records, session_command
@@ -71,13 +72,15 @@ def test_bad_steps_are_named(kwargs: dict[str, float], message: str) -> None:
 
 def test_a_plan_needs_steps_and_a_known_target() -> None:
     profile = load_profile("best-practice")
+    lab = LabSpec()
     with pytest.raises(ValueError, match="CONNECTIONS and RATES are both empty"):
-        CapacityPlan(profile=profile, connections=())
+        CapacityPlan(profile=profile, cluster=lab, connections=())
     with pytest.raises(ValueError, match="TARGET=node9: one of balancer, node1, node2"):
-        CapacityPlan(profile=profile, target="node9")
-    plan = CapacityPlan(profile=profile, connections=(8, 32), rates=(500.0,))
+        CapacityPlan(profile=profile, cluster=lab, target="node9")
+    with pytest.raises(ValueError, match="a cluster or a URL"):
+        CapacityPlan(profile=profile)
+    plan = CapacityPlan(profile=profile, cluster=lab, connections=(8, 32), rates=(500.0,))
     assert [s.name for s in plan.steps()] == ["c8", "c32", "rate500-c128"]
-    assert plan.target_url() == "http://127.0.1.10:8080/session.jsp"
 
 
 def test_records_from_the_script_become_results_records(tmp_path: Path) -> None:

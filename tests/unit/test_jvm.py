@@ -1,4 +1,4 @@
-"""The (command, parser) pairs of harness.cluster.lab.jvm, on outputs captured from the real tools
+"""The (command, parser) pairs of harness.cluster.jvm, on outputs captured from the real tools
 (tests/fixtures/jvm: jcmd VM.flags and jstat -gc of a JDK 17 JVM, a JvmProbe reading of a
 small-pool lab node)."""
 
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.cluster.lab import jvm
-from harness.cluster.lab.processes import Endpoint
+from harness.cluster import jvm
+from harness.cluster.endpoints import Endpoint
 from harness.load.telemetry import JVM_FIELDS, jvm_row, summarize_jvm
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "jvm"
@@ -234,7 +234,7 @@ def test_parallel_readers_of_a_fresh_lab_agree_on_one_password(tmp_path: Path) -
     # Two nodes are read at once; a fresh lab's secrets must be made exactly once.
     from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
 
-    from harness.cluster.lab.jvm import jmx_secrets  # noqa: PLC0415
+    from harness.cluster.jvm import jmx_secrets  # noqa: PLC0415
 
     for attempt in range(20):
         directory = tmp_path / str(attempt)

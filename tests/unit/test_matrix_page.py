@@ -4,7 +4,7 @@ import re
 import shutil
 from pathlib import Path
 
-from harness.load.campaigns.matrix import cells_figure, render_matrix
+from harness.report.matrix import cells_figure, render_matrix
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "results"
 

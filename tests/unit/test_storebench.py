@@ -318,14 +318,19 @@ def test_a_session_is_deterministic_json_of_a_few_attributes() -> None:
 
 
 def test_the_bench_passes_the_session_size_to_locust(tmp_path: Path) -> None:
+    from harness.cluster.lab import LabSpec  # noqa: PLC0415
     from harness.config.profile import load_profile  # noqa: PLC0415
-    from harness.load.bench import BenchPlan, _locust_command  # noqa: PLC0415
+    from harness.load.bench import BenchPlan, _locust  # noqa: PLC0415
 
-    plan = BenchPlan(profile=load_profile("default"), fault_target=None, session_size=1024)
-    argv = _locust_command(plan, tmp_path, tmp_path / "raw.csv")
+    lab = LabSpec()
+    plan = BenchPlan(
+        profile=load_profile("default"), cluster=lab, fault_target=None, session_size=1024
+    )
+    argv = _locust(plan, lab.topology.balancer_url, tmp_path, tmp_path / "raw.csv")
     assert argv[argv.index("--session-size") + 1] == "1024"
-    plain = BenchPlan(profile=load_profile("default"), fault_target=None)
-    assert "--session-size" not in _locust_command(plain, tmp_path, tmp_path / "raw.csv")
+    plain = BenchPlan(profile=load_profile("default"), cluster=lab, fault_target=None)
+    argv = _locust(plain, lab.topology.balancer_url, tmp_path, tmp_path / "raw.csv")
+    assert "--session-size" not in argv
 
 
 def test_two_benchmark_processes_do_not_merge_percentiles_with_max() -> None:

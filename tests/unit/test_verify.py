@@ -4,7 +4,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from harness.cluster.lab.jvm import parse_vm_flags
+from harness.cluster.jvm import parse_vm_flags
 from harness.config.inventory import InventoryError, load_inventory
 from harness.config.profile import load_profile
 from harness.fleet.verify import flag_mismatches

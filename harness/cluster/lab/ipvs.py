@@ -21,7 +21,7 @@ import os
 import subprocess
 
 from harness import commands
-from harness.cluster.lab.processes import Endpoint
+from harness.cluster.endpoints import Endpoint
 from harness.cluster.lab.topology import NodeSpec
 
 IPVSADM = commands.path_of("ipvsadm") or "/usr/sbin/ipvsadm"

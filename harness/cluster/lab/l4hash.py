@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from harness import commands
+from harness.cluster.endpoints import Endpoint, is_listening
 from harness.cluster.lab import ipvs
-from harness.cluster.lab.processes import Endpoint, is_listening
 from harness.cluster.lab.render import render_to
 from harness.cluster.lab.topology import NodeSpec
 from harness.periodic import Periodic

@@ -21,14 +21,13 @@ from typing import Any
 
 from harness import commands
 from harness.cluster.artifacts import Artifacts, catalina_home, find_artifacts, version_of
+from harness.cluster.endpoints import Endpoint, is_listening
 from harness.cluster.lab import haproxy, ipvs, l4hash, nginx, stores, tomcat
 from harness.cluster.lab.balancers import Balancer, balancer
 from harness.cluster.lab.processes import (
-    Endpoint,
     LabError,
     ProcessRecord,
     ensure_free,
-    is_listening,
     kill,
     stop,
     wait_until,

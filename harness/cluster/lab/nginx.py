@@ -8,7 +8,8 @@ import re
 import subprocess
 from pathlib import Path
 
-from harness.cluster.lab.processes import Endpoint, ProcessRecord, start
+from harness.cluster.endpoints import Endpoint
+from harness.cluster.lab.processes import ProcessRecord, start
 from harness.cluster.lab.render import check_config, render_to
 from harness.cluster.lab.topology import NodeSpec
 

@@ -17,7 +17,6 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,8 @@ import psutil
 from pydantic import BaseModel, ConfigDict, Field
 
 from harness import commands
+from harness.cluster.endpoints import Endpoint
+from harness.cluster.errors import ClusterError
 
 log = logging.getLogger(__name__)
 
@@ -34,17 +35,8 @@ log = logging.getLogger(__name__)
 _children: dict[int, subprocess.Popen[bytes]] = {}
 
 
-class LabError(RuntimeError):
+class LabError(ClusterError):
     """The lab could not be brought to the state asked for; the message says why."""
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    address: str
-    port: int
-
-    def __str__(self) -> str:
-        return f"{self.address}:{self.port}"
 
 
 class ProcessRecord(BaseModel):
@@ -115,14 +107,6 @@ def ensure_free(endpoint: Endpoint, what: str) -> None:
                     "stop it or choose another address (--net)"
                 ) from None
             raise LabError(f"{what}: cannot bind {endpoint}: {error.strerror}") from None
-
-
-def is_listening(endpoint: Endpoint) -> bool:
-    try:
-        with socket.create_connection((endpoint.address, endpoint.port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 def tail(path: Path, lines: int = 15) -> str:

@@ -9,7 +9,8 @@ from typing import Any
 
 import redis
 
-from harness.cluster.lab.processes import Endpoint, ProcessRecord, start
+from harness.cluster.endpoints import Endpoint
+from harness.cluster.lab.processes import ProcessRecord, start
 from harness.cluster.lab.render import render_to
 from harness.cluster.lab.topology import NodeSpec
 

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.cluster.artifacts import Artifacts
-from harness.cluster.lab.processes import Endpoint, ProcessRecord, start
+from harness.cluster.endpoints import Endpoint
+from harness.cluster.lab.processes import ProcessRecord, start
 from harness.cluster.lab.render import WEBAPP_DIR, render, render_to
 from harness.cluster.lab.topology import CLUSTER_PORT, NodeSpec
 from harness.config.profile import Profile

@@ -6,7 +6,7 @@ import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.cluster.lab.processes import Endpoint
+from harness.cluster.endpoints import Endpoint
 from harness.paths import REPO_ROOT
 
 DEFAULT_NET = "127.0.1"

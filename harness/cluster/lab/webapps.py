@@ -22,7 +22,8 @@ import shutil
 import time
 from pathlib import Path
 
-from harness.cluster.lab import jvm
+from harness.cluster import jvm
+from harness.cluster.lab import jvms
 from harness.cluster.lab.lab import Lab
 from harness.cluster.lab.processes import LabError
 
@@ -44,7 +45,7 @@ def _base(lab: Lab, node: str) -> Path:
 
 def reload_context(lab: Lab, node: str) -> dict[str, float]:
     """Reload the node's ROOT context; returns when Tomcat has started it again."""
-    jvm.invoke(jvm.lab_access(lab, node), jvm.ROOT_CONTEXT_MBEAN, "reload")
+    jvm.invoke(jvms.lab_access(lab, node), jvm.ROOT_CONTEXT_MBEAN, "reload")
     return {"reloaded_at": time.time()}
 
 
@@ -77,7 +78,7 @@ def undeploy(lab: Lab, node: str) -> dict[str, float]:
         shutil.rmtree(parked)
     app.rename(parked)
     removed = time.time()
-    jvm.invoke(jvm.lab_access(lab, node), jvm.DEPLOYER_MBEAN, "check", APP_NAME)
+    jvm.invoke(jvms.lab_access(lab, node), jvm.DEPLOYER_MBEAN, "check", APP_NAME)
     return {"removed_at": removed, "undeployed_at": time.time()}
 
 
@@ -89,7 +90,7 @@ def deploy(lab: Lab, node: str) -> dict[str, float]:
         raise LabError(f"{parked}: no undeployed application to deploy again")
     parked.rename(app)
     added = time.time()
-    jvm.invoke(jvm.lab_access(lab, node), jvm.DEPLOYER_MBEAN, "check", APP_NAME)
+    jvm.invoke(jvms.lab_access(lab, node), jvm.DEPLOYER_MBEAN, "check", APP_NAME)
     return {"added_at": added, "deployed_at": time.time()}
 
 

@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import commands
-from harness.cluster.lab import Lab, Topology
-from harness.cluster.lab.balancers import balancer
+from harness.cluster import Cluster, ClusterSpec
 from harness.config.profile import Profile
 from harness.load.capacity.wrk import (
     SCRIPT,
@@ -30,10 +29,10 @@ from harness.load.capacity.wrk import (
     record_files,
 )
 from harness.load.capacity.wrk import session_command as wrk_session_command
-from harness.load.driver import Finished, run_generator
+from harness.load.driver import Finished, Load, run_generator
 from harness.load.telemetry import TELEMETRY_FILE
 from harness.paths import REPO_ROOT
-from harness.report.capacity import render_sweep
+from harness.report.capacity import write_sweep
 from harness.report.run import write_report
 from harness.results import (
     REQUESTS_FILE,
@@ -58,25 +57,25 @@ def _quiet(_: str) -> None:
     return None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CapacityPlan:
     profile: Profile
+    cluster: ClusterSpec | None = None  # brought up unless url names a running server
     connections: tuple[int, ...] = DEFAULT_CONNECTIONS
     rates: tuple[float, ...] = ()  # fixed request rates, each with rate_connections
     rate_connections: int = 128
     step_s: float = 10.0
     threads: int = field(default_factory=lambda: os.cpu_count() or 1)
-    topology: Topology = field(default_factory=Topology)
     results_dir: Path = RESULTS_DIR
-    balancer: str = "nginx-rr"
-    sessions: str = "redis"
     target: str = "balancer"  # or a node's name: that node directly, no balancer
     url: str | None = None  # an already running server instead of the lab
 
     def __post_init__(self) -> None:
         if not self.connections and not self.rates:
             raise ValueError("CONNECTIONS and RATES are both empty: nothing to measure")
-        names = ["balancer", *(n.name for n in self.topology.nodes)]
+        if self.url is None and self.cluster is None:
+            raise ValueError("a capacity plan measures a cluster or a URL: neither was given")
+        names = ["balancer", *(self.cluster.node_names() if self.cluster else [])]
         if self.url is None and self.target not in names:
             raise ValueError(f"TARGET={self.target}: one of {', '.join(names)}")
         self.steps()  # each LoadStep checks its own numbers
@@ -86,13 +85,10 @@ class CapacityPlan:
         paced = [LoadStep(self.rate_connections, self.step_s, self.threads, r) for r in self.rates]
         return closed + paced
 
-    def target_url(self) -> str:
-        if self.url is not None:
-            return self.url
+    def target_url(self, cluster: Cluster) -> str:
         if self.target == "balancer":
-            return f"{self.topology.balancer_url}/session.jsp"
-        node = next(n for n in self.topology.nodes if n.name == self.target)
-        return f"{node.url}/session.jsp"
+            return f"{cluster.entry_url}/session.jsp"
+        return f"{cluster.node_urls()[self.target]}/session.jsp"
 
 
 @dataclass
@@ -120,26 +116,13 @@ def _wrk_version() -> str:
     return first[0] if first else "unknown"
 
 
-def _lab_target(plan: CapacityPlan, lab: Lab) -> _Target:
-    state = lab.state
-    assert state is not None
-    store = {k: v for k, v in state.store.items() if k != "password"}
+def _cluster_target(plan: CapacityPlan, cluster: Cluster) -> _Target:
+    url = plan.target_url(cluster)
     return _Target(
-        url=plan.target_url(),
-        servers={name: rec.pid for name, rec in state.processes.items()},
-        lab={
-            "kind": "embedded",
-            "balancer": balancer(plan.balancer).label,
-            "balancer_name": plan.balancer,
-            "session_store": state.store["kind"],
-            "session_manager": store,
-            "nodes": [{"name": n.name, "address": str(n.http)} for n in plan.topology.nodes],
-            "entry": plan.target_url(),
-            "target": plan.target,
-            "up_s": state.timings_s.get("up"),
-            "timings_s": state.timings_s,
-        },
-        versions=dict(state.versions),
+        url=url,
+        servers=dict(cluster.processes()),
+        lab={**cluster.describe(), "entry": url, "target": plan.target},
+        versions=cluster.versions(),
     )
 
 
@@ -153,12 +136,14 @@ def run_step(
     """One wrk run into its own results folder; returns the sweep table's row."""
     prefix = step_dir / "wrk-records-"
     finished = run_generator(
-        wrk_session_command(target.url, step, prefix),
-        log_path=step_dir / "wrk.log",
-        duration_s=step.duration_s,
-        servers=target.servers,
-        generator_cores=step.wrk_threads,
-        cwd=REPO_ROOT,
+        Load(
+            command=wrk_session_command(target.url, step, prefix),
+            log_path=step_dir / "wrk.log",
+            duration_s=step.duration_s,
+            servers=target.servers,
+            generator_cores=step.wrk_threads,
+            cwd=REPO_ROOT,
+        )
     )
     wrk_summary = parse_summary((step_dir / "wrk.log").read_text(errors="replace"))
     if finished.returncode != 0:
@@ -258,7 +243,11 @@ def _row(step: LoadStep, step_dir: Path, summary: dict[str, Any]) -> dict[str, A
 
 
 def _write_sweep(
-    sweep_dir: Path, plan: CapacityPlan, rows: Sequence[dict[str, Any]], started: float
+    sweep_dir: Path,
+    plan: CapacityPlan,
+    target_url: str,
+    rows: Sequence[dict[str, Any]],
+    started: float,
 ) -> None:
     data = {
         "schema": "tomcat-bench/capacity",
@@ -266,12 +255,12 @@ def _write_sweep(
         "started_at": iso(started),
         "ended_at": iso(time.time()),
         "profile": plan.profile.name,
-        "target": plan.target_url(),
+        "target": target_url,
         "step_s": plan.step_s,
         "steps": list(rows),
     }
     write_document(sweep_dir / SWEEP_FILE, data, "capacity")
-    (sweep_dir / "capacity.html").write_text(render_sweep(data))
+    write_sweep(sweep_dir / "capacity.html", data)
 
 
 def sweep(
@@ -287,7 +276,7 @@ def sweep(
         step_dir.mkdir(parents=True)
         rows.append(run_step(target, step, step_dir, plan.profile))
         # Written after every step: an interrupted sweep keeps what it measured.
-        _write_sweep(sweep_dir, plan, rows, started)
+        _write_sweep(sweep_dir, plan, target.url, rows, started)
     return rows
 
 
@@ -299,14 +288,12 @@ def run_capacity(plan: CapacityPlan, *, progress: Progress = _quiet) -> Capacity
         sweep_dir = new_run_dir(label, plan.results_dir)
         rows = sweep(plan, _external_target(plan.url), sweep_dir, progress)
         return CapacityResult(sweep_dir, rows, None)
-    lab = Lab(plan.topology)
+    assert plan.cluster is not None  # checked by the plan
+    progress("bringing the lab up")
+    cluster = plan.cluster.up(plan.profile, progress=progress)
     try:
-        progress("bringing the lab up")
-        state = lab.up(
-            plan.profile, balancer_name=plan.balancer, sessions=plan.sessions, progress=progress
-        )
         sweep_dir = new_run_dir(label, plan.results_dir)
-        rows = sweep(plan, _lab_target(plan, lab), sweep_dir, progress)
+        rows = sweep(plan, _cluster_target(plan, cluster), sweep_dir, progress)
     finally:
-        lab.down()
-    return CapacityResult(sweep_dir, rows, state.timings_s.get("up"))
+        cluster.down()
+    return CapacityResult(sweep_dir, rows, cluster.up_s())

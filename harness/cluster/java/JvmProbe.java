@@ -1,5 +1,5 @@
 // Reads a running Tomcat's MBeans over a JMX agent bound to a loopback address, and
-// prints them as one JSON object per line. Used by harness/cluster/lab/jvm.py; no dependencies
+// prints them as one JSON object per line. Used by harness/cluster/jvm.py; no dependencies
 // beyond the JDK, so it runs as `java JvmProbe.java ...` on any node with a JDK.
 //
 //   java JvmProbe HOST:PORT [--every-ms N --count N]      read (once, or N times)

@@ -31,16 +31,13 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel
 
 from harness import commands
-from harness.cluster.lab.processes import Endpoint, is_listening
+from harness.cluster.endpoints import Endpoint, is_listening
 from harness.paths import CACHE_DIR
-
-if TYPE_CHECKING:
-    from harness.cluster.lab.lab import Lab
 
 log = logging.getLogger(__name__)
 
@@ -560,13 +557,6 @@ def _int_flag(flags: dict[str, str], name: str) -> int | None:
     return int(value) if value is not None and value.isdigit() else None
 
 
-# --------------------------------------------------------------------------- the embedded lab
-
-
-def lab_secrets_dir(lab: Lab) -> Path:
-    return lab.run_dir / "jmx"
-
-
 @dataclass(frozen=True)
 class NodeTarget:
     """A Tomcat node to read: its JVM's pid, loopback address and log file."""
@@ -574,48 +564,6 @@ class NodeTarget:
     pid: int
     address: str
     log: Path
-
-
-def lab_targets(lab: Lab) -> dict[str, NodeTarget]:
-    """The lab's Tomcat nodes as recorded now (a restarted node has a new pid)."""
-    if lab.state is None:
-        return {}
-    processes = dict(lab.state.processes)  # a fault may replace a record meanwhile
-    return {
-        node.name: NodeTarget(
-            processes[node.name].pid, node.address, Path(processes[node.name].log)
-        )
-        for node in lab.topology.nodes
-        if node.name in processes
-    }
-
-
-def _lab_node(lab: Lab, name: str) -> tuple[int, str, Path]:
-    """The node's pid, loopback address and log, as the lab recorded them."""
-    if lab.state is None or name not in lab.state.processes:
-        raise JvmReadError(f"no lab node named {name!r}")
-    nodes = {n.name: n for n in lab.topology.nodes}
-    if name not in nodes:
-        raise JvmReadError(f"{name!r} is not a Tomcat node of this lab")
-    record = lab.state.processes[name]
-    return record.pid, nodes[name].address, Path(record.log)
-
-
-def lab_access(lab: Lab, name: str) -> JmxAccess:
-    """The named node's JMX agent, started on its own loopback address if need be."""
-    pid, address, _ = _lab_node(lab, name)
-    return ensure_agent(pid, address, lab_secrets_dir(lab))
-
-
-def read_lab_node(lab: Lab, name: str) -> NodeJvm:
-    pid, address, log_path = _lab_node(lab, name)
-    return read_node(name, pid, address, lab_secrets_dir(lab), log_path)
-
-
-def read_lab(lab: Lab) -> list[NodeJvm]:
-    """Every running node of the lab, as read from its JVM."""
-    running = set(lab.running())
-    return [read_lab_node(lab, n.name) for n in lab.topology.nodes if n.name in running]
 
 
 # --------------------------------------------------------------------------- requested vs in effect

@@ -1,0 +1,171 @@
+"""The embedded lab behind the cluster seam: `LabSpec` says which balancer and session
+store on which loopback addresses; `LabCluster` is that lab running."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from harness.cluster import Companion, Progress, jvm
+from harness.cluster.faults import FaultSpec
+from harness.cluster.lab import faults, jvms
+from harness.cluster.lab.balancers import balancer
+from harness.cluster.lab.l4hash import Director
+from harness.cluster.lab.lab import Lab, LabState
+from harness.cluster.lab.topology import Topology
+from harness.config.profile import Profile
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LabSpec:
+    """An embedded lab to bring up: its addresses, balancer and session strategy."""
+
+    balancer: str = "nginx-rr"
+    sessions: str = "redis"
+    topology: Topology = field(default_factory=Topology)
+
+    def node_names(self) -> list[str]:
+        return [n.name for n in self.topology.nodes]
+
+    def with_strategy(self, balancer: str, sessions: str) -> LabSpec:
+        return replace(self, balancer=balancer, sessions=sessions)
+
+    def up(self, profile: Profile, *, progress: Progress) -> LabCluster:
+        lab = Lab(self.topology)
+        state = lab.up(
+            profile, balancer_name=self.balancer, sessions=self.sessions, progress=progress
+        )
+        return LabCluster(self, lab, state)
+
+
+class _DirectorWatch:
+    """The L4 director checks no health itself: the harness does, as keepalived would."""
+
+    def __init__(self, lab: Lab, state: LabState) -> None:
+        self._lab, self._state = lab, state
+        self._director: Director | None = None
+
+    def start(self, start_epoch: float) -> None:
+        kind = (self._state.l4_director or {}).get("kind")
+        topology = self._lab.topology
+        self._director = Director(
+            self._state.nft_table or "",
+            topology.nodes,
+            start_epoch=start_epoch,
+            ipvs_service=topology.balancer if kind == "ipvs" else None,
+        )
+        self._director.start()
+
+    def stop(self) -> list[dict[str, Any]]:
+        if self._director is None:
+            return []
+        self._director.stop()
+        return list(self._director.events)
+
+
+class LabCluster:
+    """A running embedded lab, as a bench sees it."""
+
+    def __init__(self, spec: LabSpec, lab: Lab, state: LabState) -> None:
+        self.spec, self.lab, self.state = spec, lab, state
+
+    @property
+    def entry_url(self) -> str:
+        return self.spec.topology.balancer_url
+
+    def node_names(self) -> list[str]:
+        return self.spec.node_names()
+
+    def node_urls(self) -> dict[str, str]:
+        return {n.name: n.url for n in self.spec.topology.nodes}
+
+    def fault_targets(self) -> list[str]:
+        return list(self.state.processes)
+
+    def deliver(self, fault: FaultSpec) -> dict[str, float]:
+        return faults.inject(self.lab, fault)
+
+    def restore(self, fault: FaultSpec) -> dict[str, float]:
+        return faults.restore(self.lab, fault)
+
+    def in_effect(self, profile: Profile) -> dict[str, Any]:
+        """Read from each JVM (which also starts the JMX agents the JVM telemetry reads)."""
+        out: dict[str, Any] = {}
+        requested = profile.effective()
+        names = self.node_names()
+        with ThreadPoolExecutor(max_workers=len(names)) as pool:
+            futures = {n: pool.submit(jvms.read_lab_node, self.lab, n) for n in names}
+            for name, future in futures.items():
+                try:
+                    node = future.result()
+                except (jvm.JvmReadError, OSError) as error:
+                    log.warning("%s: could not read the JVM: %s", name, error)
+                    out[name] = {"error": str(error)}
+                    continue
+                wrong, unseen = jvm.mismatches(node, requested)
+                for line in wrong:
+                    log.warning(
+                        "%s does not run what profile %s asks: %s", name, profile.name, line
+                    )
+                out[name] = {
+                    **node.model_dump(mode="json"),
+                    "mismatches": wrong,
+                    "unverified": unseen,
+                }
+        return out
+
+    def processes(self) -> Mapping[str, int]:
+        return {name: rec.pid for name, rec in self.state.processes.items()}
+
+    def jvm_targets(self) -> Mapping[str, jvm.NodeTarget]:
+        return jvms.lab_targets(self.lab)
+
+    @property
+    def jvm_secrets_dir(self) -> Path:
+        return jvms.lab_secrets_dir(self.lab)
+
+    def companions(self) -> list[Companion]:
+        if (self.state.l4_director or {}).get("kind") is None:
+            return []
+        return [_DirectorWatch(self.lab, self.state)]
+
+    def describe(self) -> dict[str, Any]:
+        """run.json's "lab": balancer, session manager and its modes (never the password),
+        nodes, and how the lab came up."""
+        store = self.state.store
+        topology = self.spec.topology
+        return {
+            "kind": "embedded",
+            "balancer": balancer(self.spec.balancer).label,
+            "balancer_name": self.spec.balancer,
+            "session_store": store["kind"],
+            "session_manager": {k: v for k, v in store.items() if k != "password"},
+            "nodes": [{"name": n.name, "address": str(n.http)} for n in topology.nodes],
+            "entry": topology.balancer_url,
+            "up_s": self.state.timings_s.get("up"),
+            "l4_director": self.state.l4_director,
+            "timings_s": self.state.timings_s,
+        }
+
+    def versions(self) -> dict[str, str]:
+        return dict(self.state.versions)
+
+    def up_s(self) -> float:
+        return self.state.timings_s.get("up", 0.0)
+
+    def copy_logs(self, into: Path) -> None:
+        into.mkdir(exist_ok=True)
+        for name, record in self.state.processes.items():
+            source = Path(record.log)
+            if source.exists():
+                shutil.copy2(source, into / f"{name}.log")
+
+    def down(self) -> None:
+        self.lab.down()

@@ -1,0 +1,43 @@
+"""Faults delivered to the embedded lab: signals to its processes, web application reloads
+and redeploys through the node's own JMX."""
+
+from __future__ import annotations
+
+import signal
+
+from harness.cluster.faults import ACTIONS, FaultSpec
+from harness.cluster.lab import webapps
+from harness.cluster.lab.lab import Lab
+
+
+def inject(lab: Lab, spec: FaultSpec) -> dict[str, float]:
+    """Deliver the fault; returns the epoch times of its steps where it has several."""
+    if spec.action == "context-reload":
+        return webapps.reload_context(lab, spec.target)
+    if spec.action == "touch":
+        return webapps.touch_descriptor(lab, spec.target)
+    if spec.action == "redeploy":
+        if spec.restore_at_s is None:
+            return webapps.redeploy(lab, spec.target)
+        return webapps.undeploy(lab, spec.target)
+    if spec.action == "sigkill":
+        lab.signal(spec.target, signal.SIGKILL)
+    elif spec.action == "sigstop":
+        lab.signal(spec.target, signal.SIGSTOP)
+    elif spec.action == "shutdown":
+        lab.shutdown(spec.target)
+    elif spec.action == "restart":
+        lab.restart(spec.target)
+    elif spec.action == "reload":
+        lab.reload(spec.target)
+    return {}
+
+
+def restore(lab: Lab, spec: FaultSpec) -> dict[str, float]:
+    if ACTIONS[spec.action] == "sigcont":
+        lab.signal(spec.target, signal.SIGCONT)
+    elif ACTIONS[spec.action] == "deploy":
+        return webapps.deploy(lab, spec.target)
+    else:
+        lab.start_again(spec.target)
+    return {}

@@ -1,0 +1,85 @@
+"""The faults of a bench on its clock: each delivered through the cluster at its time,
+restored at its time, and every one accounted for in the run's fault log."""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from harness.cluster import Cluster, ClusterError
+from harness.cluster.faults import ACTIONS, FaultSpec
+from harness.cluster.jvm import JvmReadError
+
+log = logging.getLogger(__name__)
+
+
+class FaultTimeline:
+    """Delivers faults and restores on time, off the caller's thread (a restart waits for
+    health, which must not hold up the clock), and records when each really happened."""
+
+    def __init__(self, cluster: Cluster, specs: tuple[FaultSpec, ...]) -> None:
+        known = cluster.fault_targets()
+        for spec in specs:
+            if spec.target not in known:
+                raise ValueError(f"fault {spec}: target {spec.target!r}: one of {', '.join(known)}")
+        self.cluster, self.start_epoch = cluster, 0.0
+        self.events: list[dict[str, Any]] = []
+        self._pending = sorted(
+            [(s.at_s, "fault", s) for s in specs]
+            + [(s.restore_at_s, "restore", s) for s in specs if s.restore_at_s is not None],
+            key=lambda item: item[0],
+        )
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="faults")
+        self._futures: list[Future[None]] = []
+        self._by_spec: dict[FaultSpec, dict[str, Any]] = {}
+
+    def start(self, start_epoch: float) -> None:
+        """The load began at start_epoch: fault times count from it."""
+        self.start_epoch = start_epoch
+
+    def tick(self, elapsed_s: float) -> None:
+        while self._pending and self._pending[0][0] <= elapsed_s:
+            _, kind, spec = self._pending.pop(0)
+            self._futures.append(self._worker.submit(self._deliver, kind, spec))
+
+    def _now(self) -> float:
+        return round(time.time() - self.start_epoch, 3)
+
+    def _relative(self, epochs: dict[str, float]) -> dict[str, float]:
+        """{"reloaded_at": epoch} -> {"reloaded_at_s": seconds since the start}."""
+        return {f"{k}_s": round(v - self.start_epoch, 3) for k, v in epochs.items()}
+
+    def _deliver(self, kind: str, spec: FaultSpec) -> None:
+        try:
+            if kind == "fault":
+                event = {"at_s": self._now(), "target": spec.target, "action": spec.action,
+                         "restored_at_s": None, "spec": str(spec)}  # fmt: skip
+                self._by_spec[spec] = event
+                self.events.append(event)
+                event.update(self._relative(self.cluster.deliver(spec)))
+            else:
+                steps = self.cluster.restore(spec)
+                self._by_spec[spec]["restored_at_s"] = self._now()
+                self._by_spec[spec].update(self._relative(steps))
+                self._by_spec[spec]["restore"] = ACTIONS[spec.action]
+            log.info("%s %s done at %.2f s", kind, spec, self._now())
+        except (ClusterError, JvmReadError, OSError) as error:
+            # A fault that cannot be delivered is a finding of the run, not a crash of it.
+            log.warning("%s %s failed: %s", kind, spec, error)
+            self._by_spec.setdefault(spec, {"spec": str(spec)})[f"{kind}_error"] = str(error)
+
+    def stop(self) -> list[dict[str, Any]]:
+        """Every event, and every fault whose time never came (the run ended first, as on
+        Ctrl-C): listed, with why, so no reader judges it as delivered."""
+        self._worker.shutdown(wait=True)
+        for at_s, kind, spec in self._pending:
+            if kind == "fault":
+                self.events.append(
+                    {"spec": str(spec), "action": spec.action, "target": spec.target,
+                     "planned_at_s": at_s, "restored_at_s": None,
+                     "fault_error": "not delivered: the run ended before its time"}
+                )  # fmt: skip
+        self._pending = []
+        return self.events

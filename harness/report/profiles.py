@@ -1,0 +1,236 @@
+"""profiles.html: profiles side by side, from a profiles folder's index and each run's own
+results folder: one table of their numbers, and throughput, latency and the JVMs overlaid."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import plotly.graph_objects as go
+from markupsafe import Markup
+
+from harness.report.run import (
+    LATENCY_PERCENTILES,
+    PALETTE,
+    bin_by_second,
+    hdr_points,
+    jvm_figure,
+    latency_by_second,
+    load_jvm_telemetry,
+    time_figure,
+)
+from harness.report.shell import figure_html, render_page, write_page
+from harness.results import dig, load_records, read_manifest
+
+COMPARISON_FILE = "profiles.html"
+INDEX_FILE = "profiles.json"
+TEMPLATE = "profiles.html.j2"
+
+
+def _loaded(out: Path, index: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each run that produced results: its manifest, records and JVM telemetry."""
+    loaded = []
+    for entry in index["runs"]:
+        if "run" not in entry:
+            continue
+        run_dir = out / entry["run"]
+        run = read_manifest(run_dir)
+        loaded.append(
+            {
+                "profile": entry["profile"],
+                "link": f"{entry['run']}/report.html",
+                "run": run,
+                "records": load_records(run_dir / str(dig(run, "files", "requests"))),
+                "jvm": load_jvm_telemetry(run_dir / "jvm_telemetry.csv"),
+            }
+        )
+    return loaded
+
+
+def row_of(profile: str, run: dict[str, Any]) -> dict[str, Any]:
+    """The comparison table's numbers for one run."""
+    s = run.get("summary", {})
+    nodes = s.get("jvm") or {}
+    in_effect = dig(run, "lab", "in_effect") or {}
+    assert isinstance(in_effect, dict)
+    first: dict[str, Any] = next(iter(in_effect.values()), {}) if in_effect else {}
+    pool = first.get("pool") or {}
+    return {
+        "profile": profile,
+        "requests": s.get("requests"),
+        "rps": s.get("rps"),
+        "good_rps": _good_rps(s),
+        "p50_ms": s.get("p50_ms"),
+        "p95_ms": s.get("p95_ms"),
+        "p99_ms": s.get("p99_ms"),
+        "failures": _share(s.get("failures"), s.get("requests")),
+        "throughput_is": "the generator's" if s.get("generator_bound") else "the servers'",
+        "pool": f"{pool.get('kind', '?')} maxThreads {pool.get('max_threads', '?')}",
+        "max_heap_mib": (first.get("max_heap_bytes") or 0) // 2**20 or None,
+        "gc": first.get("gc"),
+        "busy_peak": _per_node(nodes, "busy_threads_peak"),
+        "queue_peak": _per_node(nodes, "queue_peak"),
+        "rejections": _per_node(nodes, "rejections"),
+        "heap_peak_mib": _per_node(nodes, "heap_used_peak_bytes", 2**20),
+        "young_gcs": _per_node(nodes, "young_gc_count"),
+        "gc_time_ms": {
+            n: (j.get("young_gc_time_ms") or 0) + (j.get("old_gc_time_ms") or 0)
+            for n, j in nodes.items()
+        },
+    }
+
+
+def _good_rps(s: dict[str, Any]) -> float | None:
+    """Throughput of successful replies only: a node answering errors fast is not faster."""
+    rps, requests, errors = s.get("rps"), s.get("requests"), s.get("errors")
+    if not isinstance(rps, int | float) or not isinstance(requests, int) or not requests:
+        return None
+    return round(rps * (1 - (errors or 0) / requests), 2)
+
+
+def _share(part: object, whole: object) -> str | None:
+    if not isinstance(part, int) or not isinstance(whole, int) or not whole:
+        return None
+    return f"{part} ({100 * part / whole:.1f}%)"
+
+
+def _per_node(nodes: dict[str, Any], key: str, scale: int = 1) -> dict[str, Any]:
+    return {n: None if j.get(key) is None else round(j[key] / scale) for n, j in nodes.items()}
+
+
+COLUMNS = (
+    ("profile", "profile"),
+    ("pool", "pool read back"),
+    ("max_heap_mib", "max heap (MiB, read back)"),
+    ("gc", "GC"),
+    ("requests", "requests"),
+    ("rps", "throughput (req/s)"),
+    ("good_rps", "good replies (/s)"),
+    ("throughput_is", "throughput is"),
+    ("p50_ms", "p50 ms"),
+    ("p95_ms", "p95 ms"),
+    ("p99_ms", "p99 ms"),
+    ("failures", "failures"),
+    ("busy_peak", "busy threads peak"),
+    ("queue_peak", "queue peak"),
+    ("rejections", "rejected"),
+    ("heap_peak_mib", "heap used peak (MiB)"),
+    ("young_gcs", "young GCs"),
+    ("gc_time_ms", "GC time (ms)"),
+)
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {'-' if v is None else v}" for k, v in value.items()) or "-"
+    return "-" if value is None else str(value)
+
+
+def _fig_throughput(loaded: list[dict[str, Any]]) -> Any:
+    fig = time_figure(2, "Good replies and errors per second, and p95 latency, by profile", 600)
+    for item, colour in zip(loaded, PALETTE * 8, strict=False):
+        bins = bin_by_second(item["records"])
+        x = [i + 0.5 for i in range(len(bins))]
+        name = item["profile"]
+        good = [sum(1 for r in b if r.outcome != "error") for b in bins]
+        errors = [len(b) - g for b, g in zip(bins, good, strict=True)]
+        for y, dash, label in ((good, "solid", "good"), (errors, "dot", "errors")):
+            fig.add_trace(
+                go.Scatter(
+                    x=x, y=y, name=f"{name} {label}", legendgroup=name, mode="lines",
+                    line={"color": colour, "dash": dash},
+                ),
+                row=1,
+                col=1,
+            )  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=x, y=latency_by_second(bins, 95.0), name=f"{name} p95", legendgroup=name,
+                showlegend=False, mode="lines", line={"color": colour},
+            ),
+            row=2,
+            col=1,
+        )  # fmt: skip
+    fig.update_yaxes(title_text="replies/s (errors dotted)", rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(title_text="p95 latency (ms)", type="log", row=2, col=1)
+    return fig
+
+
+def _fig_latency(loaded: list[dict[str, Any]]) -> Any:
+    fig = go.Figure()
+    for item, colour in zip(loaded, PALETTE * 8, strict=False):
+        latencies = sorted(r.latency_ms for r in item["records"])
+        if not latencies:
+            continue
+        xs, ys, labels = hdr_points(latencies)
+        fig.add_trace(
+            go.Scatter(
+                x=xs, y=ys, customdata=labels, name=item["profile"], mode="lines",
+                line={"color": colour}, hovertemplate="%{customdata}: %{y:.3f} ms",
+            )
+        )  # fmt: skip
+    fig.update_layout(
+        title={"text": "Latency percentile spectrum, by profile", "x": 0.01},
+        template="plotly_white",
+        height=460,
+        xaxis={"title": {"text": "percentile (log scale of 1/(1-p))"}, "type": "log"},
+        yaxis={"title": {"text": "latency (ms)"}, "type": "log"},
+    )
+    return fig
+
+
+@dataclass(frozen=True)
+class _Row:
+    cells: list[tuple[str, str]]
+    link: str
+    bound: bool
+
+
+def _row(row: dict[str, Any], link: str) -> _Row:
+    cells = [(key, _cell(row[key])) for key, _ in COLUMNS]
+    return _Row(cells, link, row["throughput_is"] == "the generator's")
+
+
+def _charts(loaded: list[dict[str, Any]]) -> list[Markup]:
+    if not loaded:
+        return []
+    jvm = jvm_figure(
+        {item["profile"]: item["jvm"] for item in loaded},
+        title="Thread pool, heap and GC of each node, by profile",
+    )
+    return [
+        figure_html(_fig_throughput(loaded), "throughput"),
+        figure_html(_fig_latency(loaded), "latency"),
+        figure_html(jvm, "jvm"),
+    ]
+
+
+def _context(out: Path) -> dict[str, object]:
+    index = json.loads((out / INDEX_FILE).read_text())
+    loaded = _loaded(out, index)
+    charts = _charts(loaded)
+    return {
+        "plotly": bool(charts),
+        "name": out.name,
+        "balancer": index["balancer"],
+        "sessions": index["sessions"],
+        "users": index["users"],
+        "duration": f"{index['duration_s']:g}",
+        "faults": ", ".join(index["faults"]) or "none",
+        "percentiles": "/".join(name for _, name, _ in LATENCY_PERCENTILES),
+        "labels": [label for _, label in COLUMNS],
+        "rows": [_row(row_of(item["profile"], item["run"]), item["link"]) for item in loaded],
+        "failures": [entry for entry in index["runs"] if "error" in entry],
+        "charts": charts,
+    }
+
+
+def render_comparison(out: Path) -> str:
+    return render_page(TEMPLATE, **_context(out))
+
+
+def write_comparison(out: Path) -> Path:
+    """out/profiles.html from out/profiles.json and the runs it lists."""
+    return write_page(out / COMPARISON_FILE, TEMPLATE, **_context(out))

@@ -1,0 +1,67 @@
+"""The one page shell every HTML page of the harness renders through.
+
+templates/base.html.j2 holds the doctype, the head, the one stylesheet (style.css) and,
+once, plotly.js; each page's template extends it. Values are escaped by the environment,
+never by hand: only a chart's own markup (figure_html) enters a page unescaped.
+"""
+
+from __future__ import annotations
+
+import html
+from functools import cache
+from pathlib import Path
+from typing import Any, cast
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
+from plotly.offline import get_plotlyjs
+
+from harness.files import write_atomically
+
+PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
+
+
+def _escaped(value: object) -> object:
+    """Escape as html.escape does (&#x27; for a quote, where markupsafe writes &#39;): the
+    pages wrote those entities before they had templates, and readers' greps know them."""
+    if hasattr(value, "__html__"):
+        return value  # already markup: a chart, or a macro's output
+    return Markup(html.escape(str(value)))  # noqa: S704 - escaped on this very line
+
+
+@cache
+def _plotly_js() -> Markup:
+    # Several megabytes read from plotly's package: once per process, not once per page.
+    return Markup(get_plotlyjs())  # noqa: S704 - plotly's own bundle, not data
+
+
+ENV = Environment(
+    loader=PackageLoader("harness.report", "templates"),
+    autoescape=True,
+    undefined=StrictUndefined,
+    finalize=_escaped,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
+ENV.globals["plotly_js"] = _plotly_js
+# A page without a chart passes plotly=False: it need not weigh megabytes.
+ENV.globals["plotly"] = True
+
+
+def figure_html(fig: Any, key: str) -> Markup:
+    """A plotly figure as a div for a page whose shell already inlines plotly.js."""
+    div = fig.to_html(
+        full_html=False, include_plotlyjs=False, div_id=f"fig-{key}", config=PLOTLY_CONFIG
+    )
+    return Markup(cast(str, div))  # noqa: S704 - plotly escapes the figure's JSON itself
+
+
+def render_page(template: str, /, **context: object) -> str:
+    """The page a template under templates/ renders from context."""
+    return ENV.get_template(template).render(**context)
+
+
+def write_page(path: Path, template: str, /, **context: object) -> Path:
+    """Render and write atomically: a viewer never opens a half-written page."""
+    return write_atomically(path, render_page(template, **context))

@@ -1,0 +1,108 @@
+"""Finishing a session run into its folder: the locustfile's raw records become
+requests.csv.gz, every user is judged once, the summary, verdicts.json and run.json are
+written. A headless bench and a web UI run finish the same way, through here."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.results import (
+    HDR_FILE,
+    REQUESTS_FILE,
+    Record,
+    convert_raw_records,
+    hdr_summary,
+    manifest,
+    summarize,
+    write_hdr,
+    write_manifest,
+    write_records,
+)
+from harness.results.judgement import Judgement, judge
+from harness.results.verdicts import VERDICTS_FILE, verdict_of, write_verdicts
+
+RAW_FILE = "requests.raw.csv"
+
+# What else a caller adds to the summary once the users are judged (telemetry, say).
+SummaryExtras = Callable[[dict[str, Any], Judgement], None]
+
+
+@dataclass(frozen=True)
+class SessionRun:
+    """What a run's folder now holds, for the caller's console table (nothing re-read)."""
+
+    run_dir: Path
+    summary: dict[str, Any]
+    verdict: dict[str, Any]
+    manifest: dict[str, Any]
+
+
+def _no_extras(_: dict[str, Any], __: Judgement) -> None:
+    return None
+
+
+def first_epoch(paths: list[Path]) -> float | None:
+    """The earliest request time: each file is in time order, so its first row suffices."""
+    firsts = []
+    for path in paths:
+        with path.open(newline="") as handle:
+            row = next(csv.DictReader(handle), None)
+            if row:
+                firsts.append(float(row["epoch"]))
+    return min(firsts, default=None)
+
+
+def read_raw(raws: Sequence[Path], start_epoch: float) -> list[Record]:
+    """The raw records, relative to the run's start; the raw files are removed once read."""
+    records = convert_raw_records([p for p in raws if p.exists()], start_epoch)
+    for raw in raws:
+        raw.unlink(missing_ok=True)
+    return records
+
+
+def finish_session_run(
+    run_dir: Path,
+    records: list[Record],
+    *,
+    start_epoch: float,
+    end_epoch: float,
+    faults: list[dict[str, Any]],
+    balancer: str,
+    sessions: str,
+    sections: dict[str, Any],
+    files: dict[str, str],
+    hdr_from_records: bool,
+    extras: SummaryExtras = _no_extras,
+) -> SessionRun:
+    """Write requests, HDR (from the records unless the generator wrote it as it ran),
+    verdicts and run.json. sections are run.json's profile, lab, load, versions and any
+    other top-level keys the caller has (complete, interrupted_at_s, wall_s...)."""
+    write_records(run_dir / REQUESTS_FILE, records)
+    judgement = judge(records, faults)
+    summary = summarize(records, faults, judgement)
+    if hdr_from_records:
+        # After the load: HDR recording in Locust would cost generator CPU.
+        write_hdr(run_dir / HDR_FILE, records)
+    summary["latency_hdr"] = hdr_summary(run_dir / HDR_FILE)
+    extras(summary, judgement)
+    verdict = verdict_of(judgement, balancer=balancer, sessions=sessions)
+    write_verdicts(run_dir, [verdict])
+    top = dict(sections)
+    data = manifest(
+        run_id=run_dir.name,
+        start_epoch=start_epoch,
+        end_epoch=end_epoch,
+        **{k: top.pop(k) for k in ("profile", "lab", "load", "versions") if k in top},
+        faults=faults,
+        summary=summary,
+        verdicts=[verdict],
+        files={"requests": REQUESTS_FILE, "latency_hdr": HDR_FILE, "verdicts": VERDICTS_FILE}
+        | files,
+    )
+    data |= top
+    write_manifest(run_dir, data)
+    return SessionRun(run_dir=run_dir, summary=summary, verdict=verdict, manifest=data)

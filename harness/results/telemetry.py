@@ -1,0 +1,49 @@
+"""A run's telemetry files: what the samplers saw once a second (telemetry.csv: CPU and
+memory per part; jvm_telemetry.csv: each node's pool, heap and GC)."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+TELEMETRY_FILE = "telemetry.csv"
+FIELDS = ("t_s", "part", "cpu_cores", "rss_bytes")
+JVM_TELEMETRY_FILE = "jvm_telemetry.csv"
+JVM_FIELDS = (
+    "t_s",
+    "node",
+    "pool_current",
+    "pool_busy",
+    "pool_max",
+    "queue_size",
+    "rejections",
+    "heap_used_bytes",
+    "heap_committed_bytes",
+    "heap_max_bytes",
+    "young_gc_count",
+    "young_gc_time_ms",
+    "old_gc_count",
+    "old_gc_time_ms",
+    "live_threads",
+    "sessions",
+)
+
+
+def write_telemetry(run_dir: Path, rows: Iterable[tuple[Any, ...]]) -> Path:
+    return _write(run_dir / TELEMETRY_FILE, FIELDS, rows)
+
+
+def write_jvm_telemetry(run_dir: Path, rows: Iterable[tuple[Any, ...]]) -> Path:
+    """In time order, node by node within a second, whatever order the probes answered in."""
+    ordered = sorted(rows, key=lambda row: (float(row[0]), str(row[1])))
+    return _write(run_dir / JVM_TELEMETRY_FILE, JVM_FIELDS, ordered)
+
+
+def _write(path: Path, fields: tuple[str, ...], rows: Iterable[tuple[Any, ...]]) -> Path:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(fields)
+        writer.writerows(rows)
+    return path
