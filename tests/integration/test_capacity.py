@@ -190,6 +190,13 @@ def test_error_replies_leave_no_stale_send_time_behind(tmp_path: Path) -> None:
     fresh = [r for r in records if r.outcome == "new"]
     assert errors and len(fresh) > len(errors) / 2
     assert max(r.latency_ms for r in fresh) < 500, sorted(r.latency_ms for r in fresh)[-5:]
-    assert {r.outcome for r in records} == {"new", "kept", "error"}
+    # The server never loses a session. An error reply names no request, though, and with
+    # several connections a thread may have a cookie-less request and a session's in
+    # flight at once, answered out of order; the script charges the error to the older
+    # one, and a wrong guess reads as one lost session: pessimistic by design (see
+    # docs/results.md), at most one per error, never a loss hidden as "new".
+    lost = [r for r in records if r.outcome == "session_lost"]
+    assert {r.outcome for r in records} <= {"new", "kept", "error", "session_lost"}
+    assert len(lost) <= len(errors) / 50, (len(lost), len(errors))
     assert summary["errors"] == len(errors)
     assert summary["socket_errors"] == 0
