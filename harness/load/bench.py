@@ -20,7 +20,12 @@ from harness.load.telemetry import JVM_TELEMETRY_FILE, TELEMETRY_FILE, JvmSample
 from harness.paths import REPO_ROOT
 from harness.results import RESULTS_DIR, new_run_dir
 from harness.results.judgement import Judgement
-from harness.results.session_run import RAW_FILE, finish_session_run, read_raw
+from harness.results.session_run import (
+    RAW_FILE,
+    finish_session_run,
+    read_raw,
+    records_flowing,
+)
 
 log = logging.getLogger(__name__)
 
@@ -128,19 +133,6 @@ def _locust(plan: BenchPlan, entry_url: str, run_dir: Path, raw: Path) -> list[s
     )
 
 
-def _records_flow(raw: Path) -> Callable[[], bool]:
-    """Load flows once Locust's records reach the file (the locustfile flushes its first
-    at once): faults fall due only then. The run's clock is still the launch time."""
-
-    def flowing() -> bool:
-        if not raw.exists():
-            return False
-        with raw.open() as handle:
-            return bool(handle.readline() and handle.readline())  # header and one request
-
-    return flowing
-
-
 class _JvmTelemetry:
     """The nodes' JVM telemetry, started with the load."""
 
@@ -175,7 +167,8 @@ def _drive(
             duration_s=plan.duration_s,
             servers=cluster.processes(),
             cwd=REPO_ROOT,
-            flowing=_records_flow(raw),
+            # Faults fall due only once requests flow; the clock is still the launch time.
+            flowing=lambda: records_flowing(raw),
             companions=[jvms, *cluster.companions()],
             clock=FaultTimeline(cluster, plan.fault_specs()),
             on_tick=lambda elapsed: tick(min(elapsed, plan.duration_s), "under load"),

@@ -12,7 +12,6 @@ nothing, it reports.
 
 from __future__ import annotations
 
-import csv
 import json
 import statistics
 import time
@@ -28,8 +27,6 @@ from harness.load.capacity.wrk import (
     LoadStep,
     parse_summary,
     plain_command,
-    read_records,
-    record_files,
 )
 from harness.load.capacity.wrk import session_command as wrk_session_command
 from harness.load.driver import Finished, Load, load_began, run_generator
@@ -37,6 +34,8 @@ from harness.load.locust import locust_command
 from harness.paths import LOCUSTFILES_DIR, REPO_ROOT
 from harness.results import RESULTS_DIR, iso, machine, new_run_dir
 from harness.results.models import write_document
+from harness.results.session_run import locust_totals
+from harness.results.wrk_records import read_records, record_files
 
 PERF_FILE = "perf.json"
 WARMUP_STEADY = 0.05  # two warm-up steps within 5% of each other: the JVM is warm
@@ -94,19 +93,6 @@ class Measured:
     cpu_ms_per_1000: float | None
     generator_bound: bool
     failures: int
-
-
-def _locust_stats(prefix: Path) -> tuple[int, float, int]:
-    """(requests, requests/s, failures) from Locust's Aggregated stats row."""
-    with Path(f"{prefix}_stats.csv").open(newline="") as handle:
-        for row in csv.DictReader(handle):
-            if row["Name"] == "Aggregated":
-                return (
-                    int(row["Request Count"]),
-                    float(row["Requests/s"]),
-                    int(row["Failure Count"]),
-                )
-    raise ValueError(f"{prefix}_stats.csv: no Aggregated row")
 
 
 def _locust_command(
@@ -216,7 +202,7 @@ class _Runner:
         command = _locust_command(self.plan, host, locustfile, prefix, extra)
         # Locust spends about a second importing before any load: leave it out of its bill.
         finished = self._run(key, command, 1, mark=load_began)
-        requests, rps, failures = _locust_stats(prefix)
+        requests, rps, failures = locust_totals(prefix)
         return _measured(name, finished, requests, rps, failures)
 
 

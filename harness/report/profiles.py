@@ -3,7 +3,6 @@ results folder: one table of their numbers, and throughput, latency and the JVMs
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,11 +17,12 @@ from harness.report.run import (
     hdr_points,
     jvm_figure,
     latency_by_second,
-    load_jvm_telemetry,
     time_figure,
 )
 from harness.report.shell import figure_html, render_page, write_page
 from harness.results import dig, load_records, read_manifest
+from harness.results.models import read as read_document
+from harness.results.telemetry import JVM_TELEMETRY_FILE, load_jvm_telemetry
 
 COMPARISON_FILE = "profiles.html"
 INDEX_FILE = "profiles.json"
@@ -43,7 +43,7 @@ def _loaded(out: Path, index: dict[str, Any]) -> list[dict[str, Any]]:
                 "link": f"{entry['run']}/report.html",
                 "run": run,
                 "records": load_records(run_dir / str(dig(run, "files", "requests"))),
-                "jvm": load_jvm_telemetry(run_dir / "jvm_telemetry.csv"),
+                "jvm": load_jvm_telemetry(run_dir / JVM_TELEMETRY_FILE),
             }
         )
     return loaded
@@ -208,7 +208,7 @@ def _charts(loaded: list[dict[str, Any]]) -> list[Markup]:
 
 
 def _context(out: Path) -> dict[str, object]:
-    index = json.loads((out / INDEX_FILE).read_text())
+    index = read_document(out / INDEX_FILE, "profiles").model_dump(mode="json", by_alias=True)
     loaded = _loaded(out, index)
     charts = _charts(loaded)
     return {

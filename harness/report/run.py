@@ -6,7 +6,6 @@ and for runs copied from another machine. The page inlines plotly.js once and op
 
 from __future__ import annotations
 
-import csv
 import html
 import math
 import re
@@ -35,6 +34,7 @@ from harness.results import (
 )
 from harness.results import outcomes as o
 from harness.results.impact import describe_impact
+from harness.results.telemetry import TelemetryRow, load_jvm_telemetry, load_telemetry
 from harness.results.verdicts import fates_line, window_line
 
 __all__ = [
@@ -315,33 +315,6 @@ def _fig_nodes(
     fig.update_yaxes(title_text="requests (req/s)", rangemode="tozero")
     _add_faults(fig, faults, x_end)
     return fig
-
-
-TelemetryRow = tuple[float, str, float, int]
-
-
-def load_telemetry(path: Path) -> list[TelemetryRow]:
-    """telemetry.csv rows (t_s, part, cpu_cores, rss_bytes); empty if the run has none."""
-    if not path.is_file():
-        return []
-    with path.open(newline="", encoding="utf-8") as handle:
-        return [
-            (float(row["t_s"]), row["part"], float(row["cpu_cores"]), int(row["rss_bytes"]))
-            for row in csv.DictReader(handle)
-        ]
-
-
-def load_jvm_telemetry(path: Path) -> list[dict[str, Any]]:
-    """jvm_telemetry.csv (telemetry.JvmSampler's) as dicts of numbers, None where empty."""
-    if not path.is_file():
-        return []
-    out = []
-    with path.open(newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            out.append(
-                {k: (v if k == "node" else (float(v) if v != "" else None)) for k, v in row.items()}
-            )
-    return out
 
 
 def _fig_telemetry(rows: Sequence[TelemetryRow], faults: Sequence[Fault], x_end: float) -> Any:

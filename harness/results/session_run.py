@@ -106,3 +106,25 @@ def finish_session_run(
     data |= top
     write_manifest(run_dir, data)
     return SessionRun(run_dir=run_dir, summary=summary, verdict=verdict, manifest=data)
+
+
+def locust_totals(prefix: Path) -> tuple[int, float, int]:
+    """(requests, requests/s, failures) from Locust's Aggregated stats row."""
+    with Path(f"{prefix}_stats.csv").open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            if row["Name"] == "Aggregated":
+                return (
+                    int(row["Request Count"]),
+                    float(row["Requests/s"]),
+                    int(row["Failure Count"]),
+                )
+    raise ValueError(f"{prefix}_stats.csv: no Aggregated row")
+
+
+def records_flowing(raw: Path) -> bool:
+    """Whether the locustfile's raw records hold a request yet (it flushes its first at
+    once): the sign that load flows."""
+    if not raw.exists():
+        return False
+    with raw.open() as handle:
+        return bool(handle.readline() and handle.readline())  # header and one request

@@ -47,3 +47,30 @@ def _write(path: Path, fields: tuple[str, ...], rows: Iterable[tuple[Any, ...]])
         writer.writerow(fields)
         writer.writerows(rows)
     return path
+
+
+TelemetryRow = tuple[float, str, float, int]
+
+
+def load_telemetry(path: Path) -> list[TelemetryRow]:
+    """telemetry.csv rows (t_s, part, cpu_cores, rss_bytes); empty if the run has none."""
+    if not path.is_file():
+        return []
+    with path.open(newline="", encoding="utf-8") as handle:
+        return [
+            (float(row["t_s"]), row["part"], float(row["cpu_cores"]), int(row["rss_bytes"]))
+            for row in csv.DictReader(handle)
+        ]
+
+
+def load_jvm_telemetry(path: Path) -> list[dict[str, Any]]:
+    """jvm_telemetry.csv (telemetry.JvmSampler's) as dicts of numbers, None where empty."""
+    if not path.is_file():
+        return []
+    out = []
+    with path.open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            out.append(
+                {k: (v if k == "node" else (float(v) if v != "" else None)) for k, v in row.items()}
+            )
+    return out

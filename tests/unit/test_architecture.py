@@ -125,3 +125,20 @@ def test_the_picture_names_every_package_and_only_those() -> None:
     }
     pictured = {f for f in _folders_in_picture() if f.startswith("harness")}
     assert pictured == packages
+
+
+def test_only_results_reads_and_writes_a_runs_files() -> None:
+    """A run's files (records, telemetry, HDR, run.json) have one owner: no module of the
+    load, report, cluster or commands reads or writes CSV or gzip itself. (storebench keeps
+    its own folder format; see docs/architecture.md.)"""
+    owners = ("results", "storebench")
+    wrong = []
+    for path in HARNESS.rglob("*.py"):
+        if stage_of(module_name(path)) in owners:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            wrong += [
+                f"{path.relative_to(ROOT)}: import {n}" for n in names if n in ("csv", "gzip")
+            ]
+    assert wrong == []

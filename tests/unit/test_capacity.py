@@ -9,10 +9,11 @@ import pytest
 from harness.cluster.lab import LabSpec
 from harness.config.profile import load_profile
 from harness.load.capacity import CapacityPlan, LoadStep
-from harness.load.capacity.wrk import SCRIPT, parse_summary, read_records, session_command
+from harness.load.capacity.wrk import SCRIPT, parse_summary, session_command
 from harness.load.driver import Finished
 from harness.load.telemetry import Sampler
 from harness.report.capacity import render_sweep
+from harness.results.wrk_records import read_records
 
 WRK_OUTPUT = """Running 2s test @ http://127.0.81.1:8080/session.jsp
   2 threads and 8 connections

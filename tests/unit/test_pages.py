@@ -110,7 +110,8 @@ def profiles_page(tmp_path: Path, text: str) -> str:
         _copy(name, tmp_path / "runs" / name)
         runs.append({"profile": f"{name} {text}", "run": f"runs/{name}"})
     runs.append({"profile": text, "error": text})
-    index = {"balancer": "nginx-rr", "sessions": "redis", "users": 20, "duration_s": 15.0,
+    index = {"schema": "tomcat-bench/profiles", "schema_version": 1,
+             "balancer": "nginx-rr", "sessions": "redis", "users": 20, "duration_s": 15.0,
              "faults": ["sigkill:node1@7.5"], "runs": runs}  # fmt: skip
     (tmp_path / INDEX_FILE).write_text(json.dumps(index))
     return write_comparison(tmp_path).read_text()

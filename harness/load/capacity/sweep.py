@@ -25,8 +25,6 @@ from harness.load.capacity.wrk import (
     LoadStep,
     fold_socket_errors,
     parse_summary,
-    read_records,
-    record_files,
 )
 from harness.load.capacity.wrk import session_command as wrk_session_command
 from harness.load.driver import Finished, Load, run_generator
@@ -45,6 +43,7 @@ from harness.results import (
     write_records,
 )
 from harness.results.models import write_document
+from harness.results.wrk_records import read_records, record_files
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.results import Record
-
 SCRIPT = Path(__file__).resolve().with_name("session.lua")
 TIMEOUT_S = 5  # wrk's request timeout: a reply slower than this counts as a timeout error
 
@@ -119,43 +117,3 @@ def fold_socket_errors(summary: dict[str, Any], wrk_totals: dict[str, float | in
     for key in ("requests", "errors", "failures"):
         summary[key] += lost
     summary["error_rate"] = round(summary["errors"] / summary["requests"], 6)
-
-
-def record_files(out_prefix: Path) -> list[Path]:
-    return sorted(out_prefix.parent.glob(f"{out_prefix.name}*.csv"))
-
-
-def _record(line: str, start_us: int, paced: bool) -> Record:
-    fields = line.split(",")
-    end_us, slot, session, node, counter, outcome, latency_us, corrected_us, status = fields[:9]
-    intended_us = fields[9] if len(fields) > 9 else ""
-    return Record(
-        t_s=(int(end_us) - start_us) / 1e6,
-        user=int(slot),
-        session=session,
-        node=node,
-        counter=int(counter) if counter else None,
-        outcome=outcome,
-        latency_ms=int(latency_us) / 1000.0 if latency_us else 0.0,
-        status=int(status),
-        corrected_ms=int(corrected_us) / 1000.0 if paced and corrected_us else None,
-        intended_s=(int(intended_us) - start_us) / 1e6 if paced and intended_us else None,
-    )
-
-
-def read_records(paths: list[Path], start_epoch: float, *, paced: bool) -> list[Record]:
-    """The script's rows (end time in epoch microseconds) as Records relative to the start.
-
-    Corrected latencies are kept only for paced steps: a closed loop has no schedule, so
-    there is nothing to correct for."""
-    start_us = round(start_epoch * 1e6)
-    records: list[Record] = []
-    for path in paths:
-        with path.open() as handle:
-            for number, line in enumerate(handle, start=1):
-                try:
-                    records.append(_record(line.rstrip("\n"), start_us, paced))
-                except ValueError as error:
-                    raise ValueError(f"{path}:{number}: malformed wrk record: {error}") from None
-    records.sort(key=lambda r: r.t_s)
-    return records
