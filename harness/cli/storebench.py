@@ -33,7 +33,13 @@ def add_parser(subparsers: Subparsers) -> Parser:
         "operations per native cell (fewer for large values)",
         kind=int,
     )
-    add(store, "sessions", "100000", "sessions stored per layout for bytes/session", kind=int)
+    add(
+        store,
+        "memory-sessions",
+        "100000",
+        "sessions stored per layout for bytes/session",
+        kind=int,
+    )
     add(store, "restart-sessions", "10000", "sessions stored before each restart", kind=int)
     add(
         store,
@@ -93,7 +99,7 @@ def plan_from(args: argparse.Namespace) -> StorebenchPlan:
         cell_ops=args.cell_ops,
         cell_seconds=args.cell_seconds,
         native_ops=args.native_ops,
-        sessions=args.sessions,
+        sessions=args.memory_sessions,
         restart_sessions=args.restart_sessions,
         redis_instances=args.redis_instances,
         memcached_threads=args.memcached_threads,

@@ -160,3 +160,12 @@ def test_every_command_has_help(capsys: pytest.CaptureFixture[str]) -> None:
             build_parser().parse_args([name, "--help"])
         assert exited.value.code == 0
         assert capsys.readouterr().out.startswith(f"usage: python -m harness {name}")
+
+
+def test_one_twin_means_one_thing_across_commands(monkeypatch: pytest.MonkeyPatch) -> None:
+    """TOMCAT_BENCH_SESSIONS is a session strategy everywhere: storebench's count of
+    sessions has its own name, so exporting the strategy does not break storebench."""
+    monkeypatch.setenv("TOMCAT_BENCH_SESSIONS", "none")
+    parser = build_parser()
+    assert parser.parse_args(["bench"]).sessions == "none"
+    assert parser.parse_args(["storebench"]).memory_sessions == 100000
