@@ -72,8 +72,17 @@ class FaultTimeline:
 
     def stop(self) -> list[dict[str, Any]]:
         """Every event, and every fault whose time never came (the run ended first, as on
-        Ctrl-C): listed, with why, so no reader judges it as delivered."""
+        Ctrl-C): listed, with why, so no reader judges it as delivered. Called when the
+        load has ended: a fault or restore that only completes after that is marked, since
+        no user can be judged after it (a node whose restart outlasts the run)."""
+        load_ended_s = self._now()
         self._worker.shutdown(wait=True)
+        for event in self.events:
+            if (event.get("at_s") or 0) > load_ended_s:
+                event["fault_error"] = "delivered after the load had ended"
+            restored = event.get("restored_at_s")
+            if restored is not None and restored > load_ended_s:
+                event["restored_after_load"] = True
         for at_s, kind, spec in self._pending:
             if kind == "fault":
                 self.events.append(

@@ -195,6 +195,10 @@ def _planned(events: list[dict[str, Any]]) -> list[Window]:
         )
         restored = _number(e.get("restored_at_s"))
         if _delivered(e) and (restored is not None or e.get("restore_error")):
+            # A restore that completed only after the load had ended judges nobody: no
+            # user could ask anything after it (its fault's window runs to the end).
+            late = bool(e.get("restored_after_load"))
+            error = "completed after the load had ended" if late else None
             windows.append(
                 Window(
                     kind="restore",
@@ -203,8 +207,8 @@ def _planned(events: list[dict[str, Any]]) -> list[Window]:
                     until_s=math.inf,
                     spec=f"restore {e.get('spec') or target}",
                     target=target,
-                    delivered=restored is not None,
-                    error=str(e["restore_error"]) if e.get("restore_error") else None,
+                    delivered=restored is not None and not late,
+                    error=str(e["restore_error"]) if e.get("restore_error") else error,
                 )
             )
     return sorted(windows, key=lambda w: w.at_s)

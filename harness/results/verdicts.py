@@ -133,7 +133,10 @@ def fates_line(fates: dict[str, Any], users: object) -> str:
 def window_line(window: dict[str, Any]) -> str:
     """One judged window (run.json's summary.judgement.windows[i]) in words."""
     if not window.get("delivered"):
-        return f"not delivered ({window.get('error') or 'the run ended first'}): nobody judged"
+        why = window.get("error") or "the run ended first"
+        if window.get("kind") == "restore" and window.get("error"):
+            return f"not judged ({why}): nobody judged"
+        return f"not delivered ({why}): nobody judged"
     until = window.get("until_s")
     span = f"to {until:g} s" if isinstance(until, int | float) else "to the end"
     recovered = window.get("recovered")

@@ -180,3 +180,19 @@ def test_a_user_never_answered_at_all_is_judged_not_left_out() -> None:
     assert c["verdict"] == "20% of users never answered again, 2 failed requests (14% of requests)"
     summary, c, _ = _all(records, [KILL])
     assert c["unanswered"] == 1 and not c["verdict"].startswith("survives")
+
+
+def test_a_restore_that_completed_after_the_load_judges_nobody() -> None:
+    """A node killed at 10 s whose start took until after the load had ended: every user
+    kept its session through the kill, and nobody could ask anything after the restore.
+    Judging them "unanswered" after it would read worse than what they saw; the restore's
+    window says it judged nobody, and the kill's runs to the end."""
+    late = {**KILL, "spec": "sigkill:node1@10-14", "restored_at_s": 15.2, "restore": "start",
+            "restored_after_load": True}  # fmt: skip
+    summary, c, _ = _all(_run({}), [late])
+    assert c["verdict"] == "survives"
+    assert (c["kept"], c["unanswered"]) == (4, 0)
+    kill, start = summary["judgement"]["windows"]
+    assert kill["until_s"] is None and kill["users"] == 4
+    assert (start["delivered"], start["users"]) == (False, 0)
+    assert window_line(start) == "not judged (completed after the load had ended): nobody judged"
