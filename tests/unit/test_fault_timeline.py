@@ -11,11 +11,14 @@ from harness.cluster.faults import parse_faults
 from harness.load.faults import FaultTimeline
 
 
+TARGETS = ("node1",)
+
+
 class SlowRestore:
     """Delivers at once, restores in 0.3 s (a node's start)."""
 
     def fault_targets(self) -> list[str]:
-        return ["node1"]
+        return list(TARGETS)
 
     def deliver(self, fault: Any) -> dict[str, float]:
         return {}
