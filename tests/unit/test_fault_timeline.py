@@ -10,7 +10,6 @@ from typing import Any
 from harness.cluster.faults import parse_faults
 from harness.load.faults import FaultTimeline
 
-
 TARGETS = ("node1",)
 
 
