@@ -19,6 +19,7 @@ from harness.cli import (
     bench,
     capacity,
     compare,
+    inventory,
     lab,
     matrix,
     perf,
@@ -51,6 +52,7 @@ _COMMANDS = (
     apply,
     verify,
     profile,
+    inventory,
 )
 
 

@@ -15,7 +15,7 @@ from rich.table import Table
 
 from harness.cli.console import console, progress_bar
 from harness.cli.options import Parser, Subparsers, add, bench_options, config_option, lab_spec
-from harness.cluster.faults import parse_faults
+from harness.config.faults import parse_faults
 from harness.config.profile import load_profile
 from harness.load.bench import BenchPlan, BenchResult
 from harness.report.run import director_words

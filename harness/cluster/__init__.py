@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from harness.cluster.errors import ClusterError
 
 if TYPE_CHECKING:  # types only: the seam itself imports no implementation
-    from harness.cluster.faults import FaultSpec
     from harness.cluster.jvm import NodeTarget
+    from harness.config.faults import FaultSpec
     from harness.config.profile import Profile
 
 __all__ = ["Cluster", "ClusterError", "ClusterSpec", "Companion", "Progress"]

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path, PurePosixPath
+from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -30,6 +32,7 @@ from pydantic import (
     model_validator,
 )
 
+from harness.config.faults import FaultSpec
 from harness.config.profile import ProfileError
 from harness.config.tomlfile import describe, read_toml
 
@@ -49,11 +52,68 @@ class SshDefaults(_Strict):
     known_hosts: str = "~/.ssh/known_hosts"
 
 
-class InventoryNode(_Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+class _Host(_Strict):
+    """What every role has: a name, the host sshd listens on, and whether faults may
+    reach it (never, unless the inventory says so for this very part)."""
+
+    # Letters, digits and _ only: a fault names parts as partition:A-B or drop:A:5%.
+    name: str = Field(pattern=r"^\w+$")
     host: str
     ssh_port: int | None = Field(None, ge=1, le=65535)
     user: str | None = None
+    faults: bool = False
+
+
+class InventoryBalancer(_Host):
+    """The front: where the load goes, and how to reload it."""
+
+    kind: Literal["nginx", "haproxy", "lvs-director"]
+    url: str  # e.g. http://10.0.0.5/ : the users' entry
+    reload: str | None = None  # default per kind (nginx -s reload, systemctl reload ...)
+    service: str | None = None  # its systemd unit, to stop and start it
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        if urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).hostname:
+            raise ValueError(f"{value!r} is not an http:// or https:// URL")
+        return value
+
+    def reload_command(self) -> str:
+        if self.reload:
+            return self.reload
+        return {"nginx": "nginx -s reload", "haproxy": "systemctl reload haproxy"}.get(
+            self.kind, "systemctl reload keepalived"
+        )
+
+
+class InventoryStore(_Host):
+    """A session store the nodes use, and how to stop and start it."""
+
+    kind: Literal["redis", "memcached"]
+    address: str  # host:port, as the nodes' session manager names it
+    service: str | None = None  # its systemd unit (default: redis-server / memcached)
+
+    @field_validator("address")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{value!r}: write HOST:PORT")
+        return value
+
+    def unit(self) -> str:
+        return self.service or ("redis-server" if self.kind == "redis" else "memcached")
+
+
+class InventoryLoad(_Host):
+    """A host that runs Locust workers."""
+
+    processes: int = Field(1, ge=1, le=64)  # Locust worker processes on it
+    source_addresses: list[str] = []  # addresses its users may bind (source-hash balancers)
+
+
+class InventoryNode(_Host):
     catalina_home: str
     catalina_base: str | None = None  # default: catalina_home
     http_address: str | None = None  # the Connector's address attribute (default: all)
@@ -66,6 +126,9 @@ class InventoryNode(_Strict):
     # loopback address of the node's own host (the probe runs there too).
     jmx_address: str = "127.0.0.1"
     jmx_port: int = Field(9010, ge=1, le=65535)
+    # How a fault stops and starts Tomcat: its systemd unit, or (without one) catalina.sh
+    # of its CATALINA_HOME with its CATALINA_BASE; its pid is found by CATALINA_BASE.
+    service: str | None = None
 
     @field_validator("jmx_address")
     @classmethod
@@ -92,17 +155,51 @@ class InventoryNode(_Strict):
         return self.base / "temp" / "tomcat-bench.pid"
 
 
+Part = InventoryBalancer | InventoryNode | InventoryStore | InventoryLoad
+
+
 class Inventory(_Strict):
     path: Path
     ssh: SshDefaults = SshDefaults()
+    balancers: list[InventoryBalancer] = Field([], max_length=1)  # one front per cluster
     nodes: list[InventoryNode] = Field(min_length=1)
+    stores: list[InventoryStore] = []
+    load: list[InventoryLoad] = []
 
     @model_validator(mode="after")
     def _unique_names(self) -> Inventory:
-        names = [node.name for node in self.nodes]
-        if len(set(names)) != len(names):
-            raise ValueError(f"node names repeat: {', '.join(names)}")
+        names = [part.name for part in self.parts()]
+        repeated = sorted({n for n in names if names.count(n) > 1} | ({"balancer"} & set(names)))
+        if repeated:
+            raise ValueError(f"names repeat or are reserved: {', '.join(repeated)}")
         return self
+
+    def parts(self) -> list[Part]:
+        return [*self.balancers, *self.nodes, *self.stores, *self.load]
+
+    def part(self, name: str) -> Part:
+        """A part by name; "balancer" is the front, whatever its name."""
+        if name == "balancer" and self.balancers:
+            return self.balancers[0]
+        for part in self.parts():
+            if part.name == name:
+                return part
+        known = ", ".join(p.name for p in self.parts() if not isinstance(p, InventoryLoad))
+        raise InventoryError(f"{self.path}: no part named {name!r} (parts: {known})")
+
+    def check_fault(self, spec: FaultSpec) -> list[Part]:
+        """The parts a fault reaches, each marked `faults = true`; else one line saying
+        which part is not and where to say it may be faulted."""
+        parts = [self.part(name) for name in spec.parts]
+        for part in parts:
+            if isinstance(part, InventoryLoad):
+                raise InventoryError(f"{self.path}: fault {spec}: {part.name} is a load host")
+            if not part.faults:
+                raise InventoryError(
+                    f"{self.path}: fault {spec}: {part.name} is not marked `faults = true` "
+                    "(a fault reaches only a part the inventory marks for faults)"
+                )
+        return parts
 
 
 def load_inventory(path: Path) -> Inventory:
@@ -112,4 +209,4 @@ def load_inventory(path: Path) -> Inventory:
     try:
         return Inventory.model_validate({**data, "path": path})
     except ValidationError as error:
-        raise InventoryError(describe(path, error, whole="nodes")) from None
+        raise InventoryError(describe(path, error, whole="names")) from None

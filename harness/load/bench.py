@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.cluster import Cluster, ClusterSpec
-from harness.cluster.faults import FaultSpec
+from harness.config.faults import FaultSpec
 from harness.config.profile import Profile
 from harness.load.driver import Finished, Load, run_generator
 from harness.load.faults import FaultTimeline

@@ -9,8 +9,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from harness.cluster import Cluster, ClusterError
-from harness.cluster.faults import ACTIONS, FaultSpec
 from harness.cluster.jvm import JvmReadError
+from harness.config.faults import ACTIONS, FaultSpec
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ class FaultTimeline:
     def __init__(self, cluster: Cluster, specs: tuple[FaultSpec, ...]) -> None:
         known = cluster.fault_targets()
         for spec in specs:
-            if spec.target not in known:
+            if any(part not in known for part in spec.parts):
                 raise ValueError(f"fault {spec}: target {spec.target!r}: one of {', '.join(known)}")
         self.cluster, self.start_epoch = cluster, 0.0
         self.events: list[dict[str, Any]] = []

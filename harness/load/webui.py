@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from harness.cluster import Cluster, ClusterError, ClusterSpec
-from harness.cluster.faults import FaultSpec
+from harness.config.faults import FaultSpec
 from harness.config.profile import Profile
 from harness.load.bench import profile_section
 from harness.load.locust import SESSION_LOCUSTFILE, Sessions, locust_command

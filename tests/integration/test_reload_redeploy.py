@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from harness.cluster.faults import parse_faults
 from harness.cluster.lab import LabSpec, Topology
+from harness.config.faults import parse_faults
 from harness.config.profile import PROFILES_DIR, load_profile
 from harness.load.bench import BenchPlan, BenchResult, run_bench
 from harness.results import read_manifest

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from harness.cluster.faults import parse_faults
+from harness.config.faults import parse_faults
 from harness.load.faults import FaultTimeline
 
 TARGETS = ("node1",)

@@ -1,6 +1,6 @@
 import pytest
 
-from harness.cluster.faults import FaultSpec, parse_fault, parse_faults
+from harness.config.faults import FaultSpec, parse_fault, parse_faults
 
 
 def test_fault_forms() -> None:

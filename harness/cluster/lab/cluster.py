@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from harness.cluster import Companion, Progress, jvm
-from harness.cluster.faults import FaultSpec
 from harness.cluster.lab import faults, jvms
 from harness.cluster.lab.balancers import balancer
 from harness.cluster.lab.l4hash import Director
 from harness.cluster.lab.lab import Lab, LabState
 from harness.cluster.lab.topology import Topology
+from harness.config.faults import FaultSpec
 from harness.config.profile import Profile
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ class LabCluster:
         return {n.name: n.url for n in self.spec.topology.nodes}
 
     def fault_targets(self) -> list[str]:
-        return list(self.state.processes)
+        return self.lab.fault_parts()
 
     def deliver(self, fault: FaultSpec) -> dict[str, float]:
         return faults.inject(self.lab, fault)

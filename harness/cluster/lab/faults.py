@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import signal
 
-from harness.cluster.faults import ACTIONS, FaultSpec
 from harness.cluster.lab import webapps
 from harness.cluster.lab.lab import Lab
+from harness.config.faults import ACTIONS, NETWORK, FaultSpec
 
 
 def inject(lab: Lab, spec: FaultSpec) -> dict[str, float]:
@@ -30,11 +30,15 @@ def inject(lab: Lab, spec: FaultSpec) -> dict[str, float]:
         lab.restart(spec.target)
     elif spec.action == "reload":
         lab.reload(spec.target)
+    elif spec.action in NETWORK:
+        lab.net_fault(spec)
     return {}
 
 
 def restore(lab: Lab, spec: FaultSpec) -> dict[str, float]:
-    if ACTIONS[spec.action] == "sigcont":
+    if ACTIONS[spec.action] == "heal":
+        lab.heal(spec)
+    elif ACTIONS[spec.action] == "sigcont":
         lab.signal(spec.target, signal.SIGCONT)
     elif ACTIONS[spec.action] == "deploy":
         return webapps.deploy(lab, spec.target)

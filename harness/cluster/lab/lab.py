@@ -24,16 +24,19 @@ from harness.cluster.artifacts import Artifacts, catalina_home, find_artifacts, 
 from harness.cluster.endpoints import Endpoint, is_listening
 from harness.cluster.lab import haproxy, ipvs, l4hash, nginx, stores, tomcat
 from harness.cluster.lab.balancers import Balancer, balancer
+from harness.cluster.lab.netfaults import LabGroups, NetFaults, Side, remove_table, rules
 from harness.cluster.lab.processes import (
     LabError,
     ProcessRecord,
     ensure_free,
+    grouped,
     kill,
     stop,
     wait_until,
 )
 from harness.cluster.lab.processes import start_again as start_process_again
 from harness.cluster.lab.topology import Topology
+from harness.config.faults import FaultSpec
 from harness.config.profile import Profile
 from harness.files import write_atomically
 
@@ -65,6 +68,8 @@ class LabState:
     timings_s: dict[str, float] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     nft_table: str | None = None  # the L4 director's table, removed by down()
+    groups: str | None = None  # the lab's cgroup folder (network faults), removed by down()
+    net_table: str | None = None  # the network faults' nft table, removed by down()
     l4_director: dict[str, str] | None = None  # which L4 director ran (IPVS or nftables), why
 
     def to_json(self) -> dict[str, Any]:
@@ -78,6 +83,8 @@ class LabState:
             "versions": self.versions,
             "nft_table": self.nft_table,
             "l4_director": self.l4_director,
+            "groups": self.groups,
+            "net_table": self.net_table,
         }
 
     @classmethod
@@ -94,6 +101,8 @@ class LabState:
             versions=data.get("versions", {}),
             nft_table=data.get("nft_table"),
             l4_director=data.get("l4_director"),
+            groups=data.get("groups"),
+            net_table=data.get("net_table"),
         )
 
 
@@ -167,6 +176,7 @@ class Lab:
         self.topology = topology
         self.run_dir = topology.run_dir
         self.state: LabState | None = None
+        self._net: NetFaults | None = None
 
     # -- state -------------------------------------------------------------
 
@@ -228,10 +238,18 @@ class Lab:
             raise ValueError(f"SESSIONS={sessions}: one of {', '.join(SESSION_STORES)}")
         self._refuse_if_running()
         _require_commands(lb, sessions)
+        groups = LabGroups.for_net(self.topology.net)
         try:
-            return self._up(profile, lb, sessions, progress)
+            # Each server in a cgroup of its own, so a network fault can name its sockets.
+            with grouped(groups.procs_file if groups else None):
+                state = self._up(profile, lb, sessions, progress)
+            state.groups = str(groups.root) if groups else None
+            self._save()
+            return state
         except BaseException:
             self.down()
+            if groups is not None:
+                groups.remove()
             raise
 
     def _refuse_if_running(self) -> None:
@@ -477,11 +495,16 @@ class Lab:
         director = self.state.l4_director or {}
         if director.get("kind") == "ipvs" and ipvs.remove(self.topology.balancer):
             stopped.append(f"ipvs service {self.topology.balancer}")
+        if self.state.net_table and remove_table(self.state.net_table):
+            stopped.append(f"nft table {self.state.net_table} (network faults)")
+        self._net = None
         for name in sorted(self.state.processes, key=_sort_key):
             record = self.state.processes[name]
             if record.process() is not None:
                 stop(record)
                 stopped.append(name)
+        if self.state.groups:
+            LabGroups(Path(self.state.groups)).remove()
         self._save()
         return stopped
 
@@ -558,3 +581,52 @@ class Lab:
     def signal(self, name: str, sig: signal.Signals) -> None:
         """Deliver a fault: the named server's group receives sig."""
         kill(self._record(name), sig)
+
+    # -- network faults ------------------------------------------------------
+
+    def fault_parts(self) -> list[str]:
+        """What a fault may name: every server, and "balancer" for whichever runs."""
+        return [*(self.state.processes if self.state else {}), "balancer"]
+
+    def _side(self, part: str, groups: LabGroups) -> Side:
+        """A part's servers (their cgroups) and the addresses it serves on."""
+        assert self.state is not None
+        topo = self.topology
+        nodes = {n.name: n for n in topo.nodes}
+        names: list[str]
+        if part == "balancer":
+            names = [n for n in ("nginx", "haproxy") if n in self.state.processes]
+            addresses = [topo.balancer.address]
+        elif part in nodes:
+            names, addresses = [part], [nodes[part].address]
+        elif part == "redis":
+            names, addresses = [part], [topo.redis.address]
+        elif part in topo.memcached:
+            names, addresses = [part], [topo.memcached[part].address]
+        elif part in ("nginx", "haproxy"):
+            names, addresses = [part], [topo.balancer.address]
+        else:
+            raise LabError(f"{part}: not a part of this lab ({', '.join(self.fault_parts())})")
+        in_group = [n for n in names if self.state.processes[n].group]
+        return Side(tuple(groups.nft_name(n) for n in in_group), tuple(addresses))
+
+    def net_fault(self, spec: FaultSpec) -> None:
+        """Put a partition or a packet drop in place (see netfaults)."""
+        assert self.state is not None
+        if not self.state.groups:
+            raise LabError(
+                f"{spec}: network faults need cgroup v2 under /sys/fs/cgroup; this "
+                "machine has none, so the lab's servers run in no group of their own"
+            )
+        groups = LabGroups(Path(self.state.groups))
+        sides = {p: self._side(p, groups) for p in spec.parts}
+        if self._net is None:
+            self.state.net_table = "tomcat_bench_net_" + self.topology.net.replace(".", "_")
+            self._save()
+            self._net = NetFaults(self.state.net_table)
+        self._net.add(spec, rules(spec, sides, groups.level))
+
+    def heal(self, spec: FaultSpec) -> None:
+        if self._net is None:
+            raise LabError(f"{spec}: no network fault is in place")
+        self._net.remove(spec)

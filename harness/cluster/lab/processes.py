@@ -16,7 +16,9 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +55,7 @@ class ProcessRecord(BaseModel):
     argv: tuple[str, ...] = ()
     env: dict[str, str] = Field(default_factory=dict)  # only what the lab adds, no secrets
     cwd: str | None = None
+    group: str | None = None  # the cgroup.procs file it was started in (network faults)
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -117,6 +120,27 @@ def tail(path: Path, lines: int = 15) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+# Set while a lab comes up: where each server it starts gets a cgroup of its own (a
+# function of the server's name giving its cgroup.procs file), for network faults.
+_GROUPS: ContextVar[Callable[[str], Path] | None] = ContextVar("lab_groups", default=None)
+
+
+@contextmanager
+def grouped(place: Callable[[str], Path] | None) -> Iterator[None]:
+    """Servers started inside this block start in their own cgroups (place(name))."""
+    token = _GROUPS.set(place)
+    try:
+        yield
+    finally:
+        _GROUPS.reset(token)
+
+
+def in_group(argv: Sequence[str], procs_file: Path) -> list[str]:
+    """argv started inside a cgroup: the shell joins it, then becomes the server (same
+    pid), so every socket and child the server makes belongs to the group."""
+    return ["sh", "-c", 'echo $$ > "$0" && exec "$@"', str(procs_file), *argv]
+
+
 def start(
     name: str,
     argv: Sequence[str],
@@ -125,15 +149,19 @@ def start(
     endpoints: Sequence[Endpoint] = (),
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
+    group: Path | None = None,
 ) -> ProcessRecord:
-    """Start a server in its own session, its output appended to log_path."""
+    """Start a server in its own session, its output appended to log_path (and in its own
+    cgroup, when one is given or the lab coming up places its servers in groups)."""
     for endpoint in endpoints:
         ensure_free(endpoint, name)
+    place = _GROUPS.get()
+    group = group if group is not None else (place(name) if place else None)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as out:
         try:
             proc = subprocess.Popen(
-                list(argv),
+                in_group(argv, group) if group else list(argv),
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -153,6 +181,7 @@ def start(
         argv=tuple(argv),
         env=dict(env or {}),
         cwd=str(cwd) if cwd else None,
+        group=str(group) if group else None,
     )
     log.debug("started %s pid %d: %s", name, proc.pid, " ".join(argv))
     return record
@@ -245,6 +274,7 @@ def start_again(record: ProcessRecord) -> ProcessRecord:
         endpoints=[Endpoint(a, p) for a, p in record.endpoints],
         env=record.env,
         cwd=Path(record.cwd) if record.cwd else None,
+        group=Path(record.group) if record.group else None,
     )
 
 

@@ -17,6 +17,9 @@ Written ACTION:TARGET@T or ACTION:TARGET@T-T2 (seconds from the start of the loa
   redeploy:node1@20       the application's directory is removed and added again, so the
                           Host undeploys and deploys it (what autoDeploy does)
   redeploy:node1@20-25    ... removed at 20 s, added again at 25 s
+  partition:node1-redis@20-30  node1 and Redis cannot reach each other (packets dropped
+                          both ways) from 20 s, healed at 30 s (also balancer-node1)
+  drop:node1:5%@20-30     5% of the packets node1 sends or receives are dropped
 """
 
 from __future__ import annotations
@@ -34,10 +37,15 @@ ACTIONS: dict[str, str | None] = {
     "context-reload": None,
     "touch": None,
     "redeploy": "deploy",  # optional: without a restore time it deploys again at once
+    "partition": "heal",  # network faults: without a restore time, healed at the end
+    "drop": "heal",
 }
+NETWORK = frozenset({"partition", "drop"})
 _SPEC = re.compile(
-    r"^(?P<action>[a-z][a-z-]*):(?P<target>[\w-]+)@(?P<at>\d+(\.\d+)?)(-(?P<until>\d+(\.\d+)?))?$"
+    r"^(?P<action>[a-z][a-z-]*):(?P<target>[\w-]+(?::\d+(?:\.\d+)?%)?)"
+    r"@(?P<at>\d+(\.\d+)?)(-(?P<until>\d+(\.\d+)?))?$"
 )
+_DROP = re.compile(r"^(?P<part>\w+):(?P<percent>\d+(?:\.\d+)?)%$")
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,30 @@ class FaultSpec:
     def __str__(self) -> str:
         until = f"-{self.restore_at_s:g}" if self.restore_at_s is not None else ""
         return f"{self.action}:{self.target}@{self.at_s:g}{until}"
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        """The parts of the cluster the fault names: partition A-B, drop A:P%, else one."""
+        if self.action == "partition":
+            a, sep, b = self.target.partition("-")
+            if not sep or not a or not b or a == b or "-" in b:
+                raise ValueError(f"fault {self}: write partition:A-B, e.g. partition:node1-redis")
+            return (a, b)
+        if self.action == "drop":
+            found = _DROP.match(self.target)
+            if not found or not 0 < float(found["percent"]) <= 100:
+                raise ValueError(f"fault {self}: write drop:PART:PERCENT%, e.g. drop:node1:5%")
+            return (found["part"],)
+        if ":" in self.target:
+            raise ValueError(f"fault {self}: only drop takes a share (PART:PERCENT%)")
+        return (self.target,)
+
+    @property
+    def drop_percent(self) -> float:
+        found = _DROP.match(self.target)
+        if self.action != "drop" or not found:
+            raise ValueError(f"fault {self}: not a drop")
+        return float(found["percent"])
 
 
 def parse_fault(text: str) -> FaultSpec:
@@ -68,7 +100,9 @@ def parse_fault(text: str) -> FaultSpec:
         raise ValueError(f"fault {text!r}: {action} has nothing to restore; drop -{until:g}")
     if until is not None and until <= at:
         raise ValueError(f"fault {text!r}: the restore ({until:g} s) must come after {at:g} s")
-    return FaultSpec(action, target, at, until)
+    spec = FaultSpec(action, target, at, until)
+    spec.parts  # noqa: B018 (checks the target's form: A-B, A:P% or one part)
+    return spec
 
 
 def parse_faults(text: str) -> tuple[FaultSpec, ...]:

@@ -1,0 +1,55 @@
+"""The network faults' rules, as nft reads them, from a fault and the lab's sides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.cluster.lab.netfaults import Side, cgroup2_root, rules
+from harness.config.faults import parse_fault
+
+HYBRID = "cgroup /sys/fs/cgroup/cpu cgroup rw 0 0\ncgroup2 /sys/fs/cgroup/unified cgroup2 rw 0 0\n"
+NODE1 = Side(("unified/tomcat-bench-127_0_1/node1",), ("127.0.1.11",))
+REDIS = Side(("unified/tomcat-bench-127_0_1/redis",), ("127.0.1.20",))
+L4 = Side((), ("127.0.1.10",))  # the kernel's L4 director: no process of its own
+
+
+def test_cgroup2_is_found_where_nft_can_name_it() -> None:
+    assert cgroup2_root(HYBRID) == Path("/sys/fs/cgroup/unified")
+    assert cgroup2_root("cgroup2 /sys/fs/cgroup cgroup2 rw 0 0\n") == Path("/sys/fs/cgroup")
+    assert cgroup2_root("cgroup2 /mnt/cg cgroup2 rw 0 0\n") is None  # nft looks elsewhere
+
+
+def test_a_partition_drops_each_sides_packets_to_the_other() -> None:
+    spec = parse_fault("partition:node1-redis@10-20")
+    assert rules(spec, {"node1": NODE1, "redis": REDIS}, 2) == [
+        'socket cgroupv2 level 2 "unified/tomcat-bench-127_0_1/node1" ip daddr { 127.0.1.20 } drop',
+        'socket cgroupv2 level 2 "unified/tomcat-bench-127_0_1/redis" ip daddr { 127.0.1.11 } drop',
+    ]
+
+
+def test_a_side_without_a_process_is_cut_by_address_alone() -> None:
+    spec = parse_fault("partition:balancer-node1@3")
+    lines = rules(spec, {"balancer": L4, "node1": NODE1}, 2)
+    assert lines[0] == "ip daddr { 127.0.1.11 } drop"
+    assert lines[1].endswith('"unified/tomcat-bench-127_0_1/node1" ip daddr { 127.0.1.10 } drop')
+
+
+def test_a_drop_takes_its_share_of_both_directions() -> None:
+    spec = parse_fault("drop:node1:5%@3-4")
+    assert rules(spec, {"node1": NODE1}, 2) == [
+        'socket cgroupv2 level 2 "unified/tomcat-bench-127_0_1/node1" '
+        "numgen random mod 10000 < 500 drop",
+        "ip daddr 127.0.1.11 numgen random mod 10000 < 500 drop",
+    ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["partition:node1@5", "partition:node1-node1@5", "drop:node1@5", "drop:node1:0%@5",
+     "drop:node1:101%@5", "sigkill:node1:5%@5"],
+)  # fmt: skip
+def test_a_network_fault_in_the_wrong_form_is_one_line(text: str) -> None:
+    with pytest.raises(ValueError, match="fault "):
+        parse_fault(text)
