@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cluster.lab.netfaults import Side, cgroup2_root, rules
+from harness.cluster.lab.netfaults import Side, cgroup2_root, member_of, rules
 from harness.config.faults import parse_fault
 
 HYBRID = "cgroup /sys/fs/cgroup/cpu cgroup rw 0 0\ncgroup2 /sys/fs/cgroup/unified cgroup2 rw 0 0\n"
@@ -53,3 +53,15 @@ def test_a_drop_takes_its_share_of_both_directions() -> None:
 def test_a_network_fault_in_the_wrong_form_is_one_line(text: str) -> None:
     with pytest.raises(ValueError, match="fault "):
         parse_fault(text)
+
+
+def test_membership_is_read_from_the_processes_own_cgroup_line() -> None:
+    """A server that could not join its group is found out before a rule relies on it."""
+    root = cgroup2_root()
+    if root is None:
+        pytest.skip("no cgroup v2 under /sys/fs/cgroup")
+    group = root / "tomcat-bench-127_0_1" / "node1"
+    inside = f"1:cpu:/\n0::/{group.relative_to(root)}\n"
+    assert member_of(1234, group, inside)
+    assert not member_of(1234, group, "1:cpu:/\n0::/\n")
+    assert not member_of(1234, group, f"0::/{group.relative_to(root)}/deeper\n")

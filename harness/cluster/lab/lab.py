@@ -24,7 +24,14 @@ from harness.cluster.artifacts import Artifacts, catalina_home, find_artifacts, 
 from harness.cluster.endpoints import Endpoint, is_listening
 from harness.cluster.lab import haproxy, ipvs, l4hash, nginx, stores, tomcat
 from harness.cluster.lab.balancers import Balancer, balancer
-from harness.cluster.lab.netfaults import LabGroups, NetFaults, Side, remove_table, rules
+from harness.cluster.lab.netfaults import (
+    LabGroups,
+    NetFaults,
+    Side,
+    member_of,
+    remove_table,
+    rules,
+)
 from harness.cluster.lab.processes import (
     LabError,
     ProcessRecord,
@@ -607,8 +614,12 @@ class Lab:
             names, addresses = [part], [topo.balancer.address]
         else:
             raise LabError(f"{part}: not a part of this lab ({', '.join(self.fault_parts())})")
-        in_group = [n for n in names if self.state.processes[n].group]
-        return Side(tuple(groups.nft_name(n) for n in in_group), tuple(addresses))
+        for name in names:
+            # A rule on a group the server is not in would match nothing: a fault that
+            # changes nothing must not read as delivered (and then as survived).
+            if not member_of(self.state.processes[name].pid, groups.root / name):
+                raise LabError(f"{name} runs in no cgroup of its own: cannot single it out")
+        return Side(tuple(groups.nft_name(n) for n in names), tuple(addresses))
 
     def net_fault(self, spec: FaultSpec) -> None:
         """Put a partition or a packet drop in place (see netfaults)."""

@@ -42,6 +42,19 @@ def cgroup2_root(mounts: str | None = None) -> Path | None:
     return None
 
 
+def member_of(pid: int, group: Path, proc_cgroup: str | None = None) -> bool:
+    """Whether the process is in the cgroup v2 group (its /proc/PID/cgroup "0::" line)."""
+    mount = cgroup2_root()
+    if mount is None:
+        return False
+    try:
+        text = proc_cgroup if proc_cgroup is not None else Path(f"/proc/{pid}/cgroup").read_text()
+    except OSError:
+        return False
+    wanted = "/" + str(group.relative_to(mount))
+    return any(line == f"0::{wanted}" for line in text.splitlines())
+
+
 @dataclass(frozen=True)
 class LabGroups:
     """The lab's cgroups: one folder, one group per server in it."""
