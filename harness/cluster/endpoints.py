@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import socket
+import urllib.request
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -21,3 +24,9 @@ def is_listening(endpoint: Endpoint) -> bool:
             return True
     except OSError:
         return False
+
+
+def get_json(url: str, timeout: float = 2.0) -> dict[str, Any]:
+    with urllib.request.urlopen(url, timeout=timeout) as reply:  # noqa: S310 (the cluster's own URLs)
+        data: dict[str, Any] = json.loads(reply.read())
+        return data

@@ -12,16 +12,15 @@ nothing, it reports.
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.cluster import Cluster, ClusterSpec
+from harness.cluster.endpoints import get_json
 from harness.config.profile import Profile
 from harness.load.capacity.wrk import (
     LoadStep,
@@ -76,12 +75,6 @@ class PerfPlan:
         if self.target == "balancer":
             return cluster.entry_url
         return cluster.node_urls()[self.target]
-
-
-def _session_cookie(url: str) -> str:
-    """A session of session.jsp's own, for the plain generators to send as a cookie."""
-    with urllib.request.urlopen(url, timeout=10) as reply:  # noqa: S310 (the cluster's URL)
-        return str(json.loads(reply.read())["session"])
 
 
 @dataclass(frozen=True)
@@ -158,7 +151,7 @@ class _Runner:
 
     def warmup(self, url: str, progress: Progress) -> list[float]:
         """wrk steps until the rate is steady; returns each step's requests/s."""
-        cookie = _session_cookie(url)
+        cookie = str(get_json(url, timeout=10)["session"])
         step = LoadStep(self.plan.connections, self.plan.warmup_s, self.plan.threads)
         rates: list[float] = []
         for n in range(1, self.plan.warmup_steps + 1):
@@ -173,7 +166,7 @@ class _Runner:
         return LoadStep(self.plan.connections, self.plan.duration_s, self.plan.threads)
 
     def wrk_plain(self, url: str) -> Measured:
-        cookie = _session_cookie(url)
+        cookie = str(get_json(url, timeout=10)["session"])
         finished = self._run("wrk", plain_command(url, self.step(), cookie), self.plan.threads)
         wrk = parse_summary(self._log("wrk").read_text())
         failures = int(wrk["non_2xx"]) + int(wrk["timeouts"])

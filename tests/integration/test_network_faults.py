@@ -69,14 +69,17 @@ def test_a_node_cut_off_from_redis_is_judged_and_nothing_is_left(tmp_path: Path)
 
 def test_a_partition_of_the_balancer_from_a_node_and_a_packet_drop(tmp_path: Path) -> None:
     """nginx cut off from node1, then 50% of node2's packets dropped: both delivered and
-    healed on time, each judged in its own window."""
-    result = _bench(tmp_path, "partition:balancer-node1@3-6,drop:node2:50%@8-11")
+    healed on time, each judged in its own window; "balancer" also names the balancer for
+    a process fault (nginx re-reads its config)."""
+    faults = "partition:balancer-node1@3-6,drop:node2:50%@8-11,reload:balancer@12"
+    result = _bench(tmp_path, faults)
     run = read_manifest(result.run_dir)
-    partition, drop = run["faults"]
+    partition, drop, reload = run["faults"]
     for fault in (partition, drop):
         assert fault["at_s"] is not None and "fault_error" not in fault, fault
         assert fault["restored_at_s"] is not None, fault
+    assert reload["at_s"] is not None and "fault_error" not in reload, reload
     labels = [w["label"] for w in run["summary"]["judgement"]["windows"]]
     assert labels == ["partition balancer-node1", "heal balancer-node1", "drop node2:50%",
-                      "heal node2:50%"]  # fmt: skip
+                      "heal node2:50%", "reload balancer"]  # fmt: skip
     assert _left_behind() == []

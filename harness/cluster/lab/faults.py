@@ -4,14 +4,23 @@ and redeploys through the node's own JMX."""
 from __future__ import annotations
 
 import signal
+from dataclasses import replace
 
 from harness.cluster.lab import webapps
 from harness.cluster.lab.lab import Lab
 from harness.config.faults import ACTIONS, NETWORK, FaultSpec
 
 
+def _named(lab: Lab, spec: FaultSpec) -> FaultSpec:
+    """A process fault on "balancer" reaches the balancer that runs (nginx or haproxy)."""
+    if spec.action in NETWORK or spec.target != "balancer":
+        return spec
+    return replace(spec, target=lab.balancer_process())
+
+
 def inject(lab: Lab, spec: FaultSpec) -> dict[str, float]:
     """Deliver the fault; returns the epoch times of its steps where it has several."""
+    spec = _named(lab, spec)
     if spec.action == "context-reload":
         return webapps.reload_context(lab, spec.target)
     if spec.action == "touch":
@@ -36,6 +45,7 @@ def inject(lab: Lab, spec: FaultSpec) -> dict[str, float]:
 
 
 def restore(lab: Lab, spec: FaultSpec) -> dict[str, float]:
+    spec = _named(lab, spec)
     if ACTIONS[spec.action] == "heal":
         lab.heal(spec)
     elif ACTIONS[spec.action] == "sigcont":

@@ -21,7 +21,7 @@ from typing import Any
 
 from harness import commands
 from harness.cluster.artifacts import Artifacts, catalina_home, find_artifacts, version_of
-from harness.cluster.endpoints import Endpoint, is_listening
+from harness.cluster.endpoints import Endpoint, get_json, is_listening
 from harness.cluster.lab import haproxy, ipvs, l4hash, nginx, stores, tomcat
 from harness.cluster.lab.balancers import Balancer, balancer
 from harness.cluster.lab.netfaults import (
@@ -454,7 +454,7 @@ class Lab:
             what=f"GET http://{endpoint}/health.jsp",
         )
         # The first request compiles session.jsp; pay that here, not in the bench.
-        tomcat.get_json(f"http://{endpoint}/session.jsp", timeout=30)
+        get_json(f"http://{endpoint}/session.jsp", timeout=30)
         return waited
 
     def _wait_nodes(self) -> None:
@@ -591,6 +591,13 @@ class Lab:
 
     # -- network faults ------------------------------------------------------
 
+    def balancer_process(self) -> str:
+        """The balancer's process; the kernel's L4 director has none to signal."""
+        running = [n for n in ("nginx", "haproxy") if self.state and n in self.state.processes]
+        if not running:
+            raise LabError("balancer: the L4 director runs in the kernel, no process to fault")
+        return running[0]
+
     def fault_parts(self) -> list[str]:
         """What a fault may name: every server, and "balancer" for whichever runs."""
         return [*(self.state.processes if self.state else {}), "balancer"]
@@ -602,7 +609,7 @@ class Lab:
         nodes = {n.name: n for n in topo.nodes}
         names: list[str]
         if part == "balancer":
-            names = [n for n in ("nginx", "haproxy") if n in self.state.processes]
+            names = [n for n in ("nginx", "haproxy") if n in self.state.processes]  # none: L4
             addresses = [topo.balancer.address]
         elif part in nodes:
             names, addresses = [part], [nodes[part].address]

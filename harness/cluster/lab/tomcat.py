@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.cluster.artifacts import Artifacts
-from harness.cluster.endpoints import Endpoint
+from harness.cluster.endpoints import Endpoint, get_json
 from harness.cluster.lab.processes import ProcessRecord, start
 from harness.cluster.lab.render import WEBAPP_DIR, render, render_to
 from harness.cluster.lab.topology import CLUSTER_PORT, NodeSpec
@@ -158,12 +158,6 @@ def start_node(node: NodeSpec, base: Path, home: Path, *, clustered: bool = Fals
         env={"CATALINA_HOME": str(home), "CATALINA_BASE": str(base)},
         cwd=base,
     )
-
-
-def get_json(url: str, timeout: float = 2.0) -> dict[str, Any]:
-    with urllib.request.urlopen(url, timeout=timeout) as reply:  # noqa: S310 (lab URLs only)
-        data: dict[str, Any] = json.loads(reply.read())
-        return data
 
 
 def health(endpoint: Endpoint) -> dict[str, Any] | None:
