@@ -465,11 +465,33 @@ def _jmx_secrets(directory: Path) -> Path:
     return directory
 
 
+def agent_secrets(secrets_dir: Path, host: str, port: int) -> Path:
+    """One agent's own jmx.password and jmx.access (same credentials as jmx.client).
+
+    Why one per agent: a JVM rewrites its password file with salted hashes, in place. Two
+    nodes sharing one file raced: one JVM read it while the other was rewriting it, and
+    its agent refused the right password ("Authentication failed", seen once in CI)."""
+    with _SECRETS_LOCK:
+        _jmx_secrets(secrets_dir)
+        own = secrets_dir / f"agent-{host}-{port}"
+        own.mkdir(mode=0o700, exist_ok=True)
+        for name, text in (
+            ("jmx.password", (secrets_dir / "jmx.client").read_text()),
+            ("jmx.access", (secrets_dir / "jmx.access").read_text()),
+        ):
+            path = own / name
+            if not path.exists():
+                path.touch(mode=0o600)
+                path.write_text(text)
+        return own
+
+
 def ensure_agent(pid: int, host: str, secrets_dir: Path, port: int = JMX_PORT) -> JmxAccess:
     """Start the JVM's JMX agent on host:port unless it listens already."""
     access = JmxAccess(host, port, jmx_secrets(secrets_dir))
     if not is_listening(Endpoint(host, port)):
-        run(agent_start_command(pid, host, port, access.secrets_dir))
+        own = agent_secrets(secrets_dir, host, port)
+        run(agent_start_command(pid, host, port, own))
     return access
 
 

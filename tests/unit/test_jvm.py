@@ -241,3 +241,22 @@ def test_parallel_readers_of_a_fresh_lab_agree_on_one_password(tmp_path: Path) -
         with ThreadPoolExecutor(max_workers=8) as pool:
             list(pool.map(jmx_secrets, [directory] * 8))
         assert (directory / "jmx.client").read_text() == (directory / "jmx.password").read_text()
+
+
+def test_each_agent_gets_its_own_password_file(tmp_path: Path) -> None:
+    """A JVM rewrites its password file in place; two agents sharing one raced (one read
+    it half rewritten and refused the right password). Each gets its own copy now."""
+    one = jvm.agent_secrets(tmp_path, "127.0.1.11", 9010)
+    two = jvm.agent_secrets(tmp_path, "127.0.1.12", 9010)
+    assert one != two
+    client = (tmp_path / "jmx.client").read_text()
+    for own in (one, two):
+        assert (own / "jmx.password").read_text() == client
+        assert (own / "jmx.password").stat().st_mode & 0o777 == 0o600
+        assert (own / "jmx.access").read_text() == (tmp_path / "jmx.access").read_text()
+        command = jvm.agent_start_command(1, "127.0.1.11", 9010, own)
+        assert f"jmxremote.password.file={own / 'jmx.password'}" in command
+    # A node started again reuses its copy: its agent already hashed it.
+    (one / "jmx.password").write_text("tomcatbench hashed\n")
+    assert jvm.agent_secrets(tmp_path, "127.0.1.11", 9010) == one
+    assert (one / "jmx.password").read_text() == "tomcatbench hashed\n"
