@@ -40,6 +40,13 @@ def _longest_wait(records: Sequence[Request], users: set[int], window: Window) -
     return round(longest, 3) if longest is not None else None
 
 
+def _parts(target: str | None) -> set[str]:
+    """The parts a fault's target names: partition:A-B names A and B, drop:A:5% names A."""
+    if target is None:
+        return set()
+    return set(target.split(":")[0].split("-"))
+
+
 def fault_impact(
     records: Sequence[Request], window: Window, event: dict[str, Any]
 ) -> dict[str, Any]:
@@ -53,7 +60,7 @@ def fault_impact(
     if event.get("action") == "touch":
         # A touched web.xml is only a request: did Tomcat act on it?
         out["reloaded"] = "reloaded_at_s" in event
-    on_target = {u for u, n in window.nodes.items() if n == window.target}
+    on_target = {u for u, n in window.nodes.items() if n in _parts(window.target)}
     for group, members in (
         ("on_target", on_target),
         ("elsewhere", set(window.nodes) - on_target),
@@ -68,8 +75,13 @@ def fault_impact(
     errors = [r for r in inside if r.outcome == o.ERROR]
     out["requests_in_window"] = len(inside)
     out["errors_in_window"] = len(errors)
+    # Slowest of every request in flight during the window, including one that only
+    # completed after it: a stall across the fault must not read as a fast window.
+    overlapping = [
+        r for r in records if r.t_s >= window.at_s and r.t_s - r.latency_ms / 1000 < until
+    ]
     out["max_latency_ms_in_window"] = (
-        round(max(r.latency_ms for r in inside), 3) if inside else None
+        round(max(r.latency_ms for r in overlapping), 3) if overlapping else None
     )
     statuses: dict[str, int] = {}
     for r in errors:

@@ -46,3 +46,37 @@ def test_users_on_the_target_and_elsewhere() -> None:
     text = describe_impact(effects)
     assert "1/3 kept their session, 1 lost it, 1 got no good reply" in text
     assert "2 errors (2x 404)" in text
+
+
+def _stalled_partition() -> tuple[list[Record], dict[str, object]]:
+    """Users 1 and 2 on node1, user 3 on node2; node1 cut from the store from 5 s to 12 s:
+    user 1's request started at 5.2 s and hung until 14.6 s (it completed after the heal)."""
+    records = [
+        Record(1.0, 1, "a", "node1", 1, "new", 5.0, 200),
+        Record(5.1, 1, "a", "node1", 2, "kept", 5.0, 200),
+        Record(14.6, 1, "a", "node1", 3, "kept", 9400.0, 200),
+        Record(1.0, 2, "b", "node1", 1, "new", 5.0, 200),
+        Record(14.5, 2, "b", "node1", 2, "kept", 9000.0, 200),
+        Record(1.0, 3, "c", "node2", 1, "new", 5.0, 200),
+        Record(6.0, 3, "c", "node2", 2, "kept", 5.0, 200),
+        Record(13.0, 3, "c", "node2", 3, "kept", 5.0, 200),
+    ]
+    event = {"at_s": 5.0, "target": "node1-redis", "action": "partition",
+             "spec": "partition:node1-redis@5-12", "restored_at_s": 12.0}  # fmt: skip
+    return sorted(records), event
+
+
+def test_a_partition_groups_the_users_of_the_node_it_cuts_off() -> None:
+    records, event = _stalled_partition()
+    window = judge(records, [event]).windows[0]
+    effects = fault_impact(records, window, event)
+    assert (effects["users_on_target"], effects["users_elsewhere"]) == (2, 1)
+
+
+def test_a_request_stalled_across_the_window_is_its_slowest() -> None:
+    # It completed after the window, but users waited on it during it: a stall must never
+    # read as a fast window.
+    records, event = _stalled_partition()
+    window = judge(records, [event]).windows[0]
+    effects = fault_impact(records, window, event)
+    assert effects["max_latency_ms_in_window"] == 9400.0
