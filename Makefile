@@ -6,7 +6,7 @@ LB       ?= nginx-rr
 SESSIONS ?= redis
 PY       := .venv/bin/python
 
-.PHONY: schemas setup bench storebench profiles webui matrix capacity perf compare ci-bench lab-up lab-status lab-down report test lint unit integration
+.PHONY: testbed testbed-down schemas setup bench storebench profiles webui matrix capacity perf compare ci-bench lab-up lab-status lab-down report test lint unit integration
 
 setup:
 	@scripts/setup
@@ -16,7 +16,8 @@ bench: setup
 		--balancer $(LB) --sessions $(SESSIONS) $(if $(FAULTS),--faults $(FAULTS)) \
 		$(if $(ARRIVAL_RATE),--arrival-rate $(ARRIVAL_RATE)) \
 		$(if $(CHECKS),--check "$(CHECKS)") $(if $(JUNIT),--junit $(JUNIT)) \
-		$(if $(REPEAT),--repeat $(REPEAT))
+		$(if $(REPEAT),--repeat $(REPEAT)) $(if $(INVENTORY),--inventory $(INVENTORY)) \
+		$(if $(YES),--yes)
 
 # One short bench per profile, side by side (no fault unless FAULTS=... is given).
 PROFILES ?= default best-practice small-pool
@@ -46,7 +47,17 @@ MATRIX_LB       ?= all
 MATRIX_SESSIONS ?= all
 matrix: setup
 	$(PY) -m harness matrix --profile $(PROFILE) --balancers $(MATRIX_LB) \
-		--strategies $(MATRIX_SESSIONS)
+		--strategies $(MATRIX_SESSIONS) $(if $(INVENTORY),--inventory $(INVENTORY)) \
+		$(if $(YES),--yes)
+
+# A cluster of network namespaces with their own sshd (as the tests build it), for
+# bench --inventory .testbed/inventory.toml by hand; testbed-down removes all of it.
+testbed: setup
+	$(PY) -m tests.testbed up .testbed
+	$(PY) -m harness probe install --inventory .testbed/inventory.toml
+
+testbed-down:
+	$(PY) -m tests.testbed down .testbed
 
 # Redis against Memcached: raw cells, native tools, memory, restarts, end to end (~8 min).
 # Options as TOMCAT_BENCH_<OPTION> variables; see python -m harness storebench --help.

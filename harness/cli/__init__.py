@@ -23,6 +23,7 @@ from harness.cli import (
     lab,
     matrix,
     perf,
+    probe,
     profile,
     profiles,
     report,
@@ -32,10 +33,11 @@ from harness.cli import (
 )
 from harness.cli.console import console, error
 from harness.cli.options import Parser, flag, parse
+from harness.cluster.errors import ClusterError
 from harness.cluster.lab import LabError
+from harness.cluster.remote.hosts import HostError
 from harness.commands import MissingCommand
 from harness.config.profile import ProfileError
-from harness.fleet.hosts import HostError
 
 # In the order `--help` lists them.
 _COMMANDS = (
@@ -53,6 +55,7 @@ _COMMANDS = (
     verify,
     profile,
     inventory,
+    probe,
 )
 
 
@@ -86,6 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (
         ProfileError,
         LabError,
+        ClusterError,
         HostError,
         MissingCommand,
         ValueError,

@@ -14,7 +14,17 @@ from typing import Any
 from rich.table import Table
 
 from harness.cli.console import console, progress_bar
-from harness.cli.options import Parser, Subparsers, add, bench_options, config_option, lab_spec
+from harness.cli.inventory import fault_plan
+from harness.cli.options import (
+    Parser,
+    Subparsers,
+    add,
+    bench_options,
+    cluster_spec,
+    config_option,
+    inventory_options,
+)
+from harness.cluster.remote.cluster import InventorySpec
 from harness.config.faults import parse_faults
 from harness.config.profile import load_profile
 from harness.load.bench import BenchPlan, BenchResult
@@ -43,6 +53,7 @@ def add_parser(subparsers: Subparsers) -> Parser:
         "bench", help="lab up, load with a node killed mid-run, report", epilog=EPILOG
     )
     bench_options(bench, duration_s="60", users="20")
+    inventory_options(bench)
     from_env = os.environ.get("TOMCAT_BENCH_CHECKS", "")
     check = bench.add_argument(
         "--check",
@@ -70,7 +81,14 @@ def add_parser(subparsers: Subparsers) -> Parser:
 
 def plan_from(args: argparse.Namespace) -> BenchPlan:
     target = None if args.fault_target in ("", "none") else args.fault_target
-    return BenchPlan(
+    cluster = cluster_spec(args)
+    # One's own cluster: users send from the addresses its inventory gives this machine.
+    source_net = (
+        cluster.inventory.source_net
+        if isinstance(cluster, InventorySpec)
+        else (args.source_net or None)
+    )
+    plan = BenchPlan(
         profile=load_profile(args.profile),
         duration_s=args.duration,
         users=args.users,
@@ -79,11 +97,35 @@ def plan_from(args: argparse.Namespace) -> BenchPlan:
         fault_target=target,
         fault_at_s=args.fault_at,
         faults=parse_faults(args.faults) if args.faults else None,
-        cluster=lab_spec(args),
+        cluster=cluster,
         results_dir=Path(args.results_dir),
-        source_net=args.source_net or None,
+        source_net=source_net,
         arrival_rate=args.arrival_rate,
     )
+    if isinstance(cluster, InventorySpec):
+        cluster.check_faults(plan.fault_specs())
+    return plan
+
+
+def confirmed(args: argparse.Namespace, plan: BenchPlan) -> bool:
+    """On one's own hosts, print what will happen where; go on only with --yes."""
+    if not isinstance(plan.cluster, InventorySpec):
+        return True
+    inventory = plan.cluster.inventory
+    console.print(
+        f"plan: {plan.duration_s:g} s of load, {plan.users} users, through "
+        f"{inventory.balancers[0].url} ({plan.balancer}, {plan.sessions} sessions)",
+        soft_wrap=True,
+    )
+    faults = plan.fault_specs()
+    if faults:
+        console.print(fault_plan(inventory, faults))
+    else:
+        console.print("no fault: nothing on the hosts is touched")
+    if args.yes:
+        return True
+    console.print("add --yes to run this plan on these hosts", style="bold")
+    return False
 
 
 def run(args: argparse.Namespace) -> int:
@@ -91,6 +133,8 @@ def run(args: argparse.Namespace) -> int:
     (the folder still holds what ran)."""
     checks = _checks(args)
     plan = plan_from(args)
+    if not confirmed(args, plan):
+        return 2
     repeat = args.repeat
     if repeat < 1:
         raise ValueError(f"--repeat {repeat}: at least 1")
@@ -252,6 +296,7 @@ def _cpu_words(telemetry: dict[str, Any]) -> str:
     return (
         f"generator {cpu.get('generator', 0):.2f}"
         + (f" (ran or waited to run: {wanted:.2f})" if wanted is not None else "")
-        + f", {servers}; machine "
+        + (f", {servers}" if servers else "")
+        + "; machine "
         f"{cpu.get('machine', 0):.2f}/{telemetry['cores']}; generator-bound: {bound}"
     )

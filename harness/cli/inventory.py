@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         inventory.check_fault(spec)  # one line naming the part not marked for faults
     console.print(_parts(inventory))
     if faults:
-        console.print(_plan(inventory, faults))
+        console.print(fault_plan(inventory, faults))
     return 0
 
 
@@ -65,7 +65,7 @@ def _parts(inventory: Inventory) -> Table:
     return table
 
 
-def _plan(inventory: Inventory, faults: tuple[FaultSpec, ...]) -> Table:
+def fault_plan(inventory: Inventory, faults: tuple[FaultSpec, ...]) -> Table:
     table = Table(title="what the faults would do", title_justify="left")
     for column in ("at", "fault", "on host", "restored"):
         table.add_column(column)

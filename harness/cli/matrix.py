@@ -8,17 +8,26 @@ from typing import Any
 
 from rich.table import Table
 
-from harness.cli.bench import plan_from
+from harness.cli.bench import confirmed, plan_from
 from harness.cli.console import console
-from harness.cli.options import Parser, Subparsers, add, bench_options, config_option
+from harness.cli.options import (
+    Parser,
+    Subparsers,
+    add,
+    bench_options,
+    config_option,
+    inventory_options,
+)
 from harness.cluster.lab.balancers import BALANCERS
 from harness.cluster.lab.lab import SESSION_STORES
+from harness.cluster.remote.cluster import InventorySpec
 from harness.results.verdicts import recovery_words
 
 
 def add_parser(subparsers: Subparsers) -> Parser:
     matrix = subparsers.add_parser("matrix", help="a short bench per balancer x session strategy")
     bench_options(matrix, duration_s="15", users="10")
+    inventory_options(matrix)
     add(matrix, "balancers", "all", "comma-separated balancers, or all")
     add(matrix, "strategies", "all", "comma-separated session strategies, or all")
     config_option(matrix, 'balancers = "nginx-rr,haproxy-cookie"')
@@ -28,10 +37,17 @@ def add_parser(subparsers: Subparsers) -> Parser:
 def run(args: argparse.Namespace) -> int:
     from harness.load.campaigns.matrix import run_matrix  # noqa: PLC0415
 
-    balancers = _names(args.balancers, list(BALANCERS), "--balancers")
-    strategies = _names(args.strategies, SESSION_STORES, "--strategies")
+    plan = plan_from(args)
+    if isinstance(plan.cluster, InventorySpec):
+        # One's own cluster runs one balancer and one session manager: its own.
+        if not confirmed(args, plan):
+            return 2
+        balancers, strategies = [plan.balancer], [plan.sessions]
+    else:
+        balancers = _names(args.balancers, list(BALANCERS), "--balancers")
+        strategies = _names(args.strategies, SESSION_STORES, "--strategies")
     with console.status("matrix") as status:
-        result = run_matrix(plan_from(args), balancers, strategies, progress=status.update)
+        result = run_matrix(plan, balancers, strategies, progress=status.update)
     console.print(_table(result.cells))
     console.print(f"matrix: {result.matrix_dir / 'matrix.html'}", soft_wrap=True)
     return 0

@@ -22,10 +22,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeAlias
 
+from harness.cluster import ClusterSpec
 from harness.cluster.lab import LabSpec, Topology
 from harness.cluster.lab.balancers import BALANCERS
 from harness.cluster.lab.lab import SESSION_STORES
 from harness.cluster.lab.topology import DEFAULT_NET, DEFAULT_RUN_DIR
+from harness.cluster.remote.cluster import InventorySpec
+from harness.config.inventory import load_inventory
 from harness.config.tomlfile import read_toml
 from harness.results import RESULTS_DIR
 
@@ -195,6 +198,26 @@ def lab_spec(args: argparse.Namespace, *, balancer: str | None = None) -> LabSpe
     return LabSpec(
         balancer=balancer or args.balancer, sessions=args.sessions, topology=topology(args)
     )
+
+
+def inventory_options(parser: Parser) -> None:
+    """Measure one's own cluster instead of the embedded lab."""
+    add(
+        parser,
+        "inventory",
+        "",
+        "measure the cluster this inventory describes (over SSH) instead of the embedded lab; "
+        "its balancer and session manager are the cluster's own",
+        metavar="FILE",
+    )
+    flag(parser, "yes", "run the printed plan on the inventory's hosts without asking")
+
+
+def cluster_spec(args: argparse.Namespace, *, balancer: str | None = None) -> ClusterSpec:
+    """The inventory's cluster when one is given, else the embedded lab."""
+    if getattr(args, "inventory", ""):
+        return InventorySpec(load_inventory(Path(args.inventory)))
+    return lab_spec(args, balancer=balancer)
 
 
 def bench_options(

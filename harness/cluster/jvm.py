@@ -28,7 +28,8 @@ import re
 import secrets
 import subprocess
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any
@@ -671,3 +672,25 @@ def mismatches(node: NodeJvm, requested: dict[str, Any]) -> tuple[list[str], lis
         elif not _same(asked, seen):
             wrong.append(f"jvm.{name}: asked {asked}, running {seen}")
     return wrong, unseen
+
+
+def in_effect(
+    readers: Mapping[str, Callable[[], NodeJvm]], profile_name: str, requested: dict[str, Any]
+) -> dict[str, Any]:
+    """Each node's JVM read (in parallel) and compared with what the profile asks for; a
+    node that cannot be read is named with its error, not fatal."""
+    out: dict[str, Any] = {}
+    with ThreadPoolExecutor(max_workers=max(len(readers), 1)) as pool:
+        futures = {name: pool.submit(read) for name, read in readers.items()}
+        for name, future in futures.items():
+            try:
+                node = future.result()
+            except (JvmReadError, OSError) as error:
+                log.warning("%s: could not read the JVM: %s", name, error)
+                out[name] = {"error": str(error)}
+                continue
+            wrong, unseen = mismatches(node, requested)
+            for line in wrong:
+                log.warning("%s does not run what profile %s asks: %s", name, profile_name, line)
+            out[name] = {**node.model_dump(mode="json"), "mismatches": wrong, "unverified": unseen}
+    return out

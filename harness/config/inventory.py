@@ -93,6 +93,17 @@ class InventoryStore(_Host):
     kind: Literal["redis", "memcached"]
     address: str  # host:port, as the nodes' session manager names it
     service: str | None = None  # its systemd unit (default: redis-server / memcached)
+    # Without systemd: the shell command that starts it (it must write pid_file).
+    start: str | None = None
+    pid_file: str | None = None
+
+    @model_validator(mode="after")
+    def _start_with_pid_file(self) -> InventoryStore:
+        if (self.start is None) != (self.pid_file is None):
+            raise ValueError("start and pid_file go together (a started store is found by its pid)")
+        if self.start is not None and self.service is not None:
+            raise ValueError("give service (systemd) or start and pid_file, not both")
+        return self
 
     @field_validator("address")
     @classmethod
@@ -165,6 +176,9 @@ class Inventory(_Strict):
     nodes: list[InventoryNode] = Field(min_length=1)
     stores: list[InventoryStore] = []
     load: list[InventoryLoad] = []
+    # Without load hosts the users run here: the first two octets of addresses of this
+    # machine they send from (user n from A.B.n.1), so source-hash balancers spread them.
+    source_net: str | None = Field(None, pattern=r"^\d{1,3}\.\d{1,3}$")
 
     @model_validator(mode="after")
     def _unique_names(self) -> Inventory:

@@ -18,17 +18,17 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any
 
 from harness.cluster import jvm
 from harness.cluster.lab import Lab, LabError, jvms, tomcat
 from harness.cluster.lab.tomcat import ConfigFile
+from harness.cluster.remote import jvm as remote_jvm
+from harness.cluster.remote.hosts import Host, HostError, LocalHost, SshHost, ssh_host
+from harness.cluster.remote.jvm import SECRETS_DIR, RemoteJmx
 from harness.config.inventory import Inventory, InventoryNode
 from harness.config.profile import Profile
-from harness.fleet import remote_jvm
-from harness.fleet.hosts import Host, HostError, LocalHost, SshHost, SshSettings
-from harness.fleet.remote_jvm import SECRETS_DIR, RemoteJmx
 from harness.fleet.verify import InEffect, read_in_effect
 
 log = logging.getLogger(__name__)
@@ -137,21 +137,7 @@ def _restart_lab_node(lab: Lab, name: str) -> None:
 
 
 def ssh_targets(inventory: Inventory, profile: Profile) -> list[Target]:
-    targets = []
-    for node in inventory.nodes:
-        ssh = inventory.ssh
-        host = SshHost(
-            node.name,
-            SshSettings(
-                host=node.host,
-                port=node.ssh_port or ssh.port,
-                user=node.user or ssh.user,
-                identity=Path(ssh.identity).expanduser(),
-                known_hosts=Path(ssh.known_hosts).expanduser(),
-            ),
-        )
-        targets.append(_ssh_target(node, host, profile))
-    return targets
+    return [_ssh_target(node, ssh_host(inventory, node), profile) for node in inventory.nodes]
 
 
 def _ssh_target(node: InventoryNode, host: SshHost, profile: Profile) -> Target:

@@ -16,8 +16,8 @@ from harness.cluster.jvm import (
     parse_listening,
     parse_vm_flags,
 )
+from harness.cluster.remote.hosts import Host
 from harness.config.profile import Profile
-from harness.fleet.hosts import Host
 
 # Heap sizes are rounded up to the collector's alignment (a G1 region, at most 32 MiB).
 _ALIGNMENT_SLACK = 32 * 1024 * 1024

@@ -29,9 +29,19 @@ ALLOWED: dict[str, set[str]] = {
     "report": {"results", "config"},
     "cluster": {"config"},  # cluster.lab is inside cluster
     "load": {"cluster", "report", "results", "config"},  # never cluster.lab: the seam
-    "fleet": {"cluster", "cluster.lab", "config"},
+    "fleet": {"cluster", "cluster.lab", "cluster.remote", "config"},
     "storebench": {"load", "cluster", "cluster.lab", "report", "results", "config"},
-    "cli": {"load", "fleet", "storebench", "cluster", "cluster.lab", "report", "results", "config"},
+    "cli": {
+        "load",
+        "fleet",
+        "storebench",
+        "cluster",
+        "cluster.lab",
+        "cluster.remote",
+        "report",
+        "results",
+        "config",
+    },
 }
 
 
@@ -40,8 +50,8 @@ def stage_of(module: str) -> str:
     parts = module.split(".")
     if module in PLUMBING or len(parts) < 2:
         return "plumbing"
-    if parts[1:3] == ["cluster", "lab"]:
-        return "cluster.lab"
+    if parts[1:3] in (["cluster", "lab"], ["cluster", "remote"]):
+        return f"cluster.{parts[2]}"
     return parts[1]
 
 
@@ -68,7 +78,7 @@ def violations(paths: list[Path]) -> list[str]:
     for path in paths:
         here = stage_of(module_name(path))
         may = {here, "plumbing", *ALLOWED.get(here, set())}
-        if here == "cluster.lab":
+        if here in ("cluster.lab", "cluster.remote"):
             may |= {"cluster", *ALLOWED["cluster"]}
         if here == "plumbing":
             may = {"plumbing"}

@@ -71,8 +71,8 @@ def test_example_inventory_is_valid_and_loopback_only() -> None:
 
 def test_diff_masks_every_secret(tmp_path: Path) -> None:
     from harness.cluster.lab.tomcat import ConfigFile  # noqa: PLC0415
+    from harness.cluster.remote.hosts import LocalHost  # noqa: PLC0415
     from harness.fleet.apply import Target, diff  # noqa: PLC0415
-    from harness.fleet.hosts import LocalHost  # noqa: PLC0415
 
     old = '<Server shutdown="old-cmd">\n<Connector secret="old-secret"/>\npassword: "old-pw"\n'
     new = (

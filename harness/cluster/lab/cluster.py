@@ -6,8 +6,8 @@ from __future__ import annotations
 import logging
 import shutil
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -97,29 +97,8 @@ class LabCluster:
 
     def in_effect(self, profile: Profile) -> dict[str, Any]:
         """Read from each JVM (which also starts the JMX agents the JVM telemetry reads)."""
-        out: dict[str, Any] = {}
-        requested = profile.effective()
-        names = self.node_names()
-        with ThreadPoolExecutor(max_workers=len(names)) as pool:
-            futures = {n: pool.submit(jvms.read_lab_node, self.lab, n) for n in names}
-            for name, future in futures.items():
-                try:
-                    node = future.result()
-                except (jvm.JvmReadError, OSError) as error:
-                    log.warning("%s: could not read the JVM: %s", name, error)
-                    out[name] = {"error": str(error)}
-                    continue
-                wrong, unseen = jvm.mismatches(node, requested)
-                for line in wrong:
-                    log.warning(
-                        "%s does not run what profile %s asks: %s", name, profile.name, line
-                    )
-                out[name] = {
-                    **node.model_dump(mode="json"),
-                    "mismatches": wrong,
-                    "unverified": unseen,
-                }
-        return out
+        readers = {n: partial(jvms.read_lab_node, self.lab, n) for n in self.node_names()}
+        return jvm.in_effect(readers, profile.name, profile.effective())
 
     def processes(self) -> Mapping[str, int]:
         return {name: rec.pid for name, rec in self.state.processes.items()}

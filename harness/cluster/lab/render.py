@@ -11,7 +11,7 @@ import jinja2
 from harness.files import write_atomically
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
-WEBAPP_DIR = Path(__file__).resolve().parent / "webapp"
+WEBAPP_DIR = Path(__file__).resolve().parents[1] / "webapp"  # shared with the probe
 
 _env = jinja2.Environment(
     # "webapp/..." names a webapp file that differs per session strategy

@@ -1,9 +1,10 @@
 """Run a command, read or write a file: on this machine or on a host reached over SSH.
 
-`apply` is written once against `Host`; the embedded lab uses `LocalHost`, an
-inventory of real machines `SshHost`. SSH is asyncssh (well kept, host keys checked
-against known_hosts by default, which we never turn off) behind a small synchronous
-face, since apply works on one node at a time anyway.
+`apply` and the remote cluster are written once against `Host`; the embedded lab uses
+`LocalHost`, an inventory of real machines `SshHost`. SSH is asyncssh (well kept, host
+keys checked against known_hosts by default, which we never turn off) behind a small
+synchronous face: one connection per host, used by one thread at a time (a lock), since
+a bench's fault timeline and its telemetry may both reach one host.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import os
 import shlex
 import subprocess
+import threading
 import uuid
 from collections.abc import Awaitable
 from dataclasses import dataclass
@@ -21,6 +23,7 @@ from typing import Protocol, TypeVar
 import asyncssh
 
 from harness import commands
+from harness.config.inventory import Inventory, Part
 from harness.files import write_atomically
 
 T = TypeVar("T")
@@ -113,11 +116,13 @@ class SshHost:
         self.name = name
         self.settings = settings
         self._loop = asyncio.new_event_loop()
+        self._lock = threading.Lock()
         self._conn: asyncssh.SSHClientConnection | None = None
         self._sftp: asyncssh.SFTPClient | None = None
 
     def _call(self, work: Awaitable[T]) -> T:
-        return self._loop.run_until_complete(work)
+        with self._lock:
+            return self._loop.run_until_complete(work)
 
     def _where(self) -> str:
         s = self.settings
@@ -202,12 +207,24 @@ class SshHost:
         return bool(self._call(self._files.exists(str(path))))
 
     def close(self) -> None:
+        if self._loop.is_closed():
+            return
         if self._sftp is not None:
             self._sftp.exit()
         if self._conn is not None:
             self._conn.close()
             self._call(self._conn.wait_closed())
+        # asyncssh leaves reader tasks behind; end them before the loop goes away.
+        pending = asyncio.all_tasks(self._loop)
+        for task in pending:
+            task.cancel()
+        if pending:
+            self._call(_finish(pending))
         self._loop.close()
+
+
+async def _finish(tasks: set[asyncio.Task[object]]) -> None:
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _sftp_read(sftp: asyncssh.SFTPClient, path: str) -> str:
@@ -219,3 +236,18 @@ async def _sftp_write(sftp: asyncssh.SFTPClient, path: str, text: str, mode: int
     async with sftp.open(path, "w", asyncssh.SFTPAttrs(permissions=mode)) as handle:
         await handle.write(text)
     await sftp.chmod(path, mode)
+
+
+def ssh_host(inventory: Inventory, part: Part) -> SshHost:
+    """The part's host, with the inventory's [ssh] defaults where the part says nothing."""
+    ssh = inventory.ssh
+    return SshHost(
+        part.name,
+        SshSettings(
+            host=part.host,
+            port=part.ssh_port or ssh.port,
+            user=part.user or ssh.user,
+            identity=Path(ssh.identity).expanduser(),
+            known_hosts=Path(ssh.known_hosts).expanduser(),
+        ),
+    )

@@ -17,7 +17,7 @@ from typing import Any
 
 from harness.cluster import jvm
 from harness.cluster.endpoints import Endpoint
-from harness.fleet.hosts import Host
+from harness.cluster.remote.hosts import Host
 
 SECRETS_DIR = "tomcat-bench-jmx"  # under the node's CATALINA_BASE/temp
 _PRIVATE = 0o600

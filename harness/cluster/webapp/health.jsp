@@ -1,3 +1,4 @@
 <%@ page contentType="application/json; charset=UTF-8" session="false" trimDirectiveWhitespaces="true" %>
 <%-- Session-less: a balancer's health check must not create sessions. --%>
-{"status":"ok","node":"<%= System.getProperty("jvmRoute", "unknown") %>","server":"<%= application.getServerInfo() %>","java":"<%= System.getProperty("java.version") %>"}
+<% String node = application.getInitParameter("tomcat-bench.node"); %>
+{"status":"ok","node":"<%= node != null ? node : System.getProperty("jvmRoute", "unknown") %>","server":"<%= application.getServerInfo() %>","java":"<%= System.getProperty("java.version") %>"}

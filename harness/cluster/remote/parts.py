@@ -1,0 +1,218 @@
+"""Each part of one's own cluster, as a fault and a restore reach it over SSH.
+
+A node is found by its pid file (CATALINA_PID, which the harness sets whenever it starts
+Tomcat) or else by the `-Dcatalina.base=` of its java process; it is stopped and started
+by its systemd unit or by catalina.sh. A store is its systemd unit or a start command
+with its pid file. The balancer is reloaded by its own command.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from harness.cluster.errors import ClusterError
+from harness.cluster.remote.hosts import CommandResult, Host
+from harness.config.inventory import InventoryBalancer, InventoryNode, InventoryStore
+
+HEALTH_TIMEOUT_S = 120.0
+STOP_TIMEOUT_S = 20  # a graceful stop longer than this is finished with SIGKILL
+
+
+def _checked(
+    host: Host, argv: list[str], what: str, *, env: dict[str, str] | None = None
+) -> CommandResult:
+    done = host.run(argv, env=env)
+    if done.returncode != 0:
+        said = (done.stderr or done.stdout).strip().splitlines()
+        raise ClusterError(
+            f"{host.name}: {what} failed: {said[-1] if said else f'exit {done.returncode}'}"
+        )
+    return done
+
+
+def _alive(host: Host, pid: int) -> bool:
+    return host.run(["kill", "-0", str(pid)]).returncode == 0
+
+
+def _pid_in(host: Host, text: str | None) -> int | None:
+    if not text or not text.strip().isdigit():
+        return None
+    pid = int(text.strip())
+    return pid if _alive(host, pid) else None
+
+
+def _signal(host: Host, pid: int | None, name: str, missing: str) -> int:
+    if pid is None:
+        raise ClusterError(f"{missing} to send SIG{name} to")
+    _checked(host, ["kill", f"-{name}", str(pid)], f"kill -{name} {pid}")
+    return pid
+
+
+def _systemd_pid(host: Host, unit: str) -> int | None:
+    done = host.run(["systemctl", "show", "--property=MainPID", "--value", unit])
+    text = done.stdout.strip()
+    return int(text) if done.returncode == 0 and text.isdigit() and int(text) > 0 else None
+
+
+def wait_until(ready: Callable[[], bool], *, what: str, timeout_s: float) -> float:
+    """Seconds until ready() held; ClusterError naming `what` after timeout_s."""
+    began = time.monotonic()
+    while time.monotonic() - began < timeout_s:
+        if ready():
+            return time.monotonic() - began
+        time.sleep(0.25)
+    raise ClusterError(f"{what}: not ready after {timeout_s:.0f} s")
+
+
+def answers(url: str, *, below: int = 500) -> bool:
+    """Does the URL give a reply with a status below `below` (from this machine)?"""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as reply:  # noqa: S310 (inventory URL)
+            return bool(reply.status < below)
+    except urllib.error.HTTPError as error:
+        return error.code < below
+    except OSError:
+        return False
+
+
+@dataclass
+class RemoteNode:
+    """A Tomcat node on its own host."""
+
+    node: InventoryNode
+    host: Host
+
+    @property
+    def name(self) -> str:
+        return self.node.name
+
+    def _env(self) -> dict[str, str]:
+        return {
+            "CATALINA_HOME": self.node.catalina_home,
+            "CATALINA_BASE": str(self.node.base),
+            "CATALINA_PID": str(self.node.pid_file),
+        }
+
+    def pid(self) -> int | None:
+        if self.node.service:
+            return _systemd_pid(self.host, self.node.service)
+        found = _pid_in(self.host, self.host.read_text(self.node.pid_file))
+        if found is not None:
+            return found
+        # Started by someone else: its java process names its CATALINA_BASE.
+        pattern = f"-Dcatalina\\.base={re.escape(str(self.node.base))}( |$)"
+        done = self.host.run(["pgrep", "-f", "--", pattern])
+        pids = [int(p) for p in done.stdout.split() if p.isdigit()]
+        return pids[0] if len(pids) == 1 else None
+
+    def signal(self, name: str) -> int:
+        """Send SIGKILL, SIGSTOP or SIGCONT to the node's JVM; its pid."""
+        return _signal(self.host, self.pid(), name, f"{self.name}: no running JVM")
+
+    def stop(self) -> None:
+        """Graceful: Tomcat's shutdown hooks run; SIGKILL after STOP_TIMEOUT_S."""
+        if self.node.service:
+            _checked(self.host, ["systemctl", "stop", self.node.service], "systemctl stop")
+            return
+        if self.pid() is None:
+            return
+        catalina = f"{self.node.catalina_home}/bin/catalina.sh"
+        self.host.run([catalina, "stop", str(STOP_TIMEOUT_S), "-force"], env=self._env())
+
+    def start(self) -> float:
+        """Start it (if it is not running) and wait until it answers; seconds taken."""
+        began = time.monotonic()
+        if self.pid() is None:
+            if self.node.service:
+                _checked(self.host, ["systemctl", "start", self.node.service], "systemctl start")
+            else:
+                # A pid file of a JVM that died (SIGKILL) would make catalina.sh refuse.
+                self.host.run(["rm", "-f", str(self.node.pid_file)])
+                catalina = f"{self.node.catalina_home}/bin/catalina.sh"
+                _checked(self.host, [catalina, "start"], "catalina.sh start", env=self._env())
+        self.wait_healthy()
+        return time.monotonic() - began
+
+    def wait_healthy(self, url: str | None = None) -> None:
+        target = url or self.node.url
+
+        def ready() -> bool:
+            if self.pid() is None:
+                raise ClusterError(f"{self.name}: the JVM exited during start (see catalina.out)")
+            return answers(target)
+
+        wait_until(ready, what=f"{self.name} at {target}", timeout_s=HEALTH_TIMEOUT_S)
+
+    def restart(self) -> float:
+        self.stop()
+        return self.start()
+
+
+@dataclass
+class RemoteStore:
+    """A session store on its own host."""
+
+    store: InventoryStore
+    host: Host
+
+    @property
+    def name(self) -> str:
+        return self.store.name
+
+    @property
+    def port(self) -> int:
+        return int(self.store.address.rpartition(":")[2])
+
+    def pid(self) -> int | None:
+        if self.store.pid_file:
+            return _pid_in(self.host, self.host.read_text(PurePosixPath(self.store.pid_file)))
+        return _systemd_pid(self.host, self.store.unit())
+
+    def signal(self, name: str) -> int:
+        return _signal(self.host, self.pid(), name, f"{self.name}: no running {self.store.kind}")
+
+    def stop(self) -> None:
+        if self.store.start is None:
+            _checked(self.host, ["systemctl", "stop", self.store.unit()], "systemctl stop")
+            return
+        pid = self.pid()
+        if pid is not None:
+            self.host.run(["kill", "-TERM", str(pid)])
+            wait_until(
+                lambda: not _alive(self.host, pid), what=f"{self.name} stopping", timeout_s=20
+            )
+
+    def listening(self) -> bool:
+        done = self.host.run(["ss", "-Hltn", f"sport = :{self.port}"])
+        return done.returncode == 0 and bool(done.stdout.strip())
+
+    def start(self) -> float:
+        began = time.monotonic()
+        if self.pid() is None:
+            if self.store.start is None:
+                _checked(self.host, ["systemctl", "start", self.store.unit()], "systemctl start")
+            else:
+                _checked(self.host, ["sh", "-c", self.store.start], f"start {self.name}")
+        wait_until(self.listening, what=f"{self.name} on port {self.port}", timeout_s=30)
+        return time.monotonic() - began
+
+
+@dataclass
+class RemoteBalancer:
+    balancer: InventoryBalancer
+    host: Host
+
+    @property
+    def name(self) -> str:
+        return self.balancer.name
+
+    def reload(self) -> None:
+        command = self.balancer.reload_command()
+        _checked(self.host, ["sh", "-c", command], f"reload ({shlex.quote(command)})")

@@ -1,0 +1,162 @@
+"""bench --inventory on a cluster of real hosts: Linux network namespaces, each with its own
+sshd, PID and mount namespace (tests/testbed), so every fault arrives over SSH.
+
+The cluster is built once for the module (about 10 s) and torn down after it, whatever
+happened; each test sets the balancer method and session manager it needs.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.cluster.endpoints import get_json
+from harness.cluster.remote.parts import RemoteNode
+from tests.testbed import cluster, netns
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def testbed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[cluster.TestCluster]:
+    home = tmp_path_factory.mktemp("testbed")
+    try:
+        hosts = netns.build(home, users=20)
+        built = cluster.start(hosts, sessions="none", balance="ip_hash")
+        yield built
+    finally:
+        netns.teardown(home)
+    # Nothing is left: no namespace, no bridge, no process in them, no SSH connection.
+    assert not [n for n in _ip("netns", "list").split() if n.startswith(netns.PREFIX)]
+    assert netns.BRIDGE not in _ip("-o", "link", "show")
+    sockets = subprocess.run(
+        ["ss", "-Htn", "dst", f"{netns.USER_NET}.0.0/16"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert sockets.stdout.strip() == ""
+
+
+def _ip(*args: str) -> str:
+    return subprocess.run(["ip", *args], capture_output=True, text=True, check=True).stdout
+
+
+def _harness(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def _bench(testbed: cluster.TestCluster, results: Path, *extra: str) -> dict[str, Any]:
+    done = _harness(
+        "bench",
+        "--inventory",
+        str(testbed.inventory_path),
+        "--duration",
+        "16",
+        "--users",
+        "20",
+        "--results-dir",
+        str(results),
+        "--yes",
+        *extra,
+    )
+    assert done.returncode in (0, 1), done.stdout[-3000:] + done.stderr[-3000:]
+    (run_dir,) = results.iterdir()
+    manifest: dict[str, Any] = json.loads((run_dir / "run.json").read_text())
+    return manifest
+
+
+def _node_pid(testbed: cluster.TestCluster, name: str) -> int | None:
+    inventory = testbed.inventory
+    node = next(n for n in inventory.nodes if n.name == name)
+    remote = RemoteNode(node, testbed.host(name))
+    try:
+        return remote.pid()
+    finally:
+        remote.host.close()
+
+
+def test_probe_install_names_each_node_and_without_yes_nothing_runs(
+    testbed: cluster.TestCluster, tmp_path: Path
+) -> None:
+    installed = _harness("probe", "install", "--inventory", str(testbed.inventory_path))
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    for node in testbed.inventory.nodes:
+        health = get_json(f"{node.url.rstrip('/')}/tomcat-bench-probe/health.jsp")
+        assert health["node"] == node.name  # the inventory's name, from the probe's web.xml
+    before = _node_pid(testbed, "node1")
+    refused = _harness(
+        "bench", "--inventory", str(testbed.inventory_path), "--results-dir", str(tmp_path)
+    )
+    assert refused.returncode == 2
+    assert "sigkill:node1@30" in refused.stdout and "add --yes" in refused.stdout
+    assert _node_pid(testbed, "node1") == before
+    assert not list(tmp_path.iterdir())
+
+
+def test_ip_hash_with_memory_sessions_loses_exactly_the_users_pinned_to_the_killed_node(
+    testbed: cluster.TestCluster, tmp_path: Path
+) -> None:
+    killed = _node_pid(testbed, "node1")
+    run = _bench(testbed, tmp_path, "--fault-at", "8")
+    (verdict,) = run["verdicts"]
+    pinned = verdict["nodes_before"]
+    assert pinned.get("node1", 0) > 0 and pinned.get("node2", 0) > 0, pinned
+    assert verdict["lost"] == pinned["node1"]
+    assert verdict["kept"] == pinned["node2"]
+    (effects,) = run["summary"]["fault_effects"]
+    assert effects["lost_on_target"] == effects["users_on_target"] == pinned["node1"]
+    assert run["lab"]["kind"] == "inventory"
+    assert run["lab"]["session_store"] == "none"
+    # The killed node was started again at the end of the run: a new JVM serves the probe.
+    assert run["lab"]["restored_at_end"][0]["ok"] is True
+    assert _node_pid(testbed, "node1") not in (None, killed)
+
+
+def test_redis_keeps_every_session_through_a_node_kill(
+    testbed: cluster.TestCluster, tmp_path: Path
+) -> None:
+    testbed.use_sessions("redis")
+    run = _bench(testbed, tmp_path, "--fault-at", "8")
+    (verdict,) = run["verdicts"]
+    assert run["lab"]["session_store"] == "redis"
+    assert verdict["users"] == 20
+    assert verdict["kept"] == 20, verdict
+    assert verdict["lost"] == verdict["data_lost"] == verdict["unanswered"] == 0
+
+
+def test_a_partition_of_a_node_from_redis_is_reported_and_healed(
+    testbed: cluster.TestCluster, tmp_path: Path
+) -> None:
+    if testbed.sessions != "redis":
+        testbed.use_sessions("redis")
+    run = _bench(testbed, tmp_path, "--faults", "partition:node1-redis@4-10")
+    (verdict,) = run["verdicts"]
+    (effects,) = run["summary"]["fault_effects"]
+    assert verdict["fault_delivered"] is True
+    assert effects["users_on_target"] > 0
+    # Cut off from Redis, node1's users waited for Redisson's timeouts or got errors: the
+    # window says so, and the verdict never reads "survives" when a request failed.
+    assert effects["max_latency_ms_in_window"] > 1000 or effects["errors_in_window"] > 0
+    if verdict["failed_requests"]:
+        assert verdict["verdict"] != "survives"
+    assert run["faults"][0]["restored_at_s"] is not None
+    tables = subprocess.run(
+        ["ip", "netns", "exec", f"{netns.PREFIX}node1", "nft", "list", "tables"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "tomcat_bench" not in tables.stdout

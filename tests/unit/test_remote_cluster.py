@@ -1,0 +1,136 @@
+"""One's own cluster from an inventory, before any host is reached: which faults it takes,
+what a node's config says about its session manager, and the nftables a fault writes."""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+
+import pytest
+
+from harness.cluster.errors import ClusterError
+from harness.cluster.remote import netfaults, probe
+from harness.cluster.remote.cluster import InventorySpec
+from harness.cluster.remote.hosts import LocalHost
+from harness.config.faults import parse_faults
+from harness.config.inventory import InventoryError, InventoryNode, load_inventory
+
+INVENTORY = """
+[[balancers]]
+name = "lb"
+kind = "nginx"
+host = "127.0.0.1"
+url = "http://127.0.0.1:8080/"
+faults = true
+
+[[nodes]]
+name = "web1"
+host = "127.0.0.2"
+catalina_home = "/opt/tomcat"
+http_address = "127.0.0.2"
+faults = true
+
+[[nodes]]
+name = "web2"
+host = "127.0.0.3"
+catalina_home = "/opt/tomcat"
+
+[[stores]]
+name = "redis1"
+kind = "redis"
+host = "127.0.0.4"
+address = "127.0.0.4:6379"
+start = "redis-server /etc/redis.conf"
+pid_file = "/run/redis.pid"
+faults = true
+"""
+
+
+@pytest.fixture
+def spec(tmp_path: Path) -> InventorySpec:
+    path = tmp_path / "hosts.toml"
+    path.write_text(INVENTORY)
+    return InventorySpec(load_inventory(path))
+
+
+def test_faults_reach_only_marked_parts_with_actions_that_work_over_ssh(
+    spec: InventorySpec,
+) -> None:
+    spec.check_faults(parse_faults("sigkill:web1@5,sigstop:redis1@6-7,reload:lb@8"))
+    spec.check_faults(parse_faults("partition:web1-redis1@5-9,drop:balancer:5%@5-9"))
+    with pytest.raises(InventoryError, match="web2 is not marked `faults = true`"):
+        spec.check_faults(parse_faults("sigkill:web2@5"))
+    with pytest.raises(ClusterError, match="context-reload does not reach web1 over SSH"):
+        spec.check_faults(parse_faults("context-reload:web1@5"))
+    with pytest.raises(ClusterError, match="sigkill does not reach lb"):
+        spec.check_faults(parse_faults("sigkill:balancer@5"))
+
+
+def test_a_store_started_by_command_needs_its_pid_file(tmp_path: Path) -> None:
+    path = tmp_path / "hosts.toml"
+    path.write_text(INVENTORY.replace('pid_file = "/run/redis.pid"\n', ""))
+    with pytest.raises(InventoryError, match=r"hosts.toml: .*start and pid_file go together"):
+        load_inventory(path)
+
+
+def test_another_strategy_is_refused_not_faked(spec: InventorySpec, tmp_path: Path) -> None:
+    spec.__dict__["session_managers"] = {"web1": {"kind": "redis"}, "web2": {"kind": "redis"}}
+    assert spec.with_strategy("nginx", "redis") is spec
+    with pytest.raises(ClusterError, match="cannot be switched to haproxy with redis"):
+        spec.with_strategy("haproxy", "redis")
+
+
+@pytest.mark.parametrize(
+    ("context", "server", "kind"),
+    [
+        ('<Context><Manager className="org.redisson.tomcat.RedissonSessionManager" '
+         'configPath="x"/></Context>', "<Server/>", "redis"),
+        ('<Context><Manager className="de.javakaffee.web.msm.MemcachedBackupSessionManager" '
+         'sticky="false" memcachedNodes="n1:h:1"/></Context>', "<Server/>", "memcached"),
+        ('<Context><Manager className="de.javakaffee.web.msm.MemcachedBackupSessionManager" '
+         'memcachedNodes="n1:h:1"/></Context>', "<Server/>", "memcached-sticky"),
+        ("<Context/>", "<Server><Service><Engine><Cluster/></Engine></Service></Server>",
+         "replication"),
+        ("<Context/>", "<Server/>", "none"),
+    ],
+)  # fmt: skip
+def test_the_session_manager_is_read_from_the_nodes_config(
+    tmp_path: Path, context: str, server: str, kind: str
+) -> None:
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "context.xml").write_text(context)
+    (tmp_path / "conf" / "server.xml").write_text(server)
+    node = InventoryNode(name="web1", host="127.0.0.2", catalina_home=str(tmp_path))
+    assert probe.session_manager(LocalHost(), node)["kind"] == kind
+
+
+def test_a_password_in_the_managers_config_is_never_recorded(tmp_path: Path) -> None:
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "context.xml").write_text(
+        '<Context><Manager className="de.javakaffee.web.msm.MemcachedBackupSessionManager" '
+        'password="s3cret" memcachedNodes="n1:h:1"/></Context>'
+    )
+    node = InventoryNode(name="web1", host="127.0.0.2", catalina_home=str(tmp_path))
+    assert "s3cret" not in str(probe.session_manager(LocalHost(), node))
+
+
+def test_remove_touches_only_the_probes_folder(tmp_path: Path) -> None:
+    (tmp_path / "webapps" / "ROOT").mkdir(parents=True)
+    node = InventoryNode(name="web1", host="127.0.0.2", catalina_home=str(tmp_path))
+    assert probe.remove(LocalHost(), node) is False
+    (tmp_path / "webapps" / probe.CONTEXT / "WEB-INF").mkdir(parents=True)
+    assert probe.remove(LocalHost(), node) is True
+    assert sorted(p.name for p in (tmp_path / "webapps").iterdir()) == ["ROOT"]
+    assert probe.folder(node) == PurePosixPath(tmp_path) / "webapps" / probe.CONTEXT
+
+
+def test_a_partition_drops_the_other_parts_addresses_and_a_drop_spares_ssh(
+    spec: InventorySpec,
+) -> None:
+    inventory = spec.inventory
+    (cut,) = parse_faults("partition:web1-redis1@5-9")
+    host, script = netfaults.rules(inventory, cut, "tomcat_bench_1", 22)
+    assert host.name == "web1"
+    assert "ip daddr { 127.0.0.4 } drop" in script and "ip saddr { 127.0.0.4 } drop" in script
+    (lossy,) = parse_faults("drop:web1:5%@5-9")
+    _, script = netfaults.rules(inventory, lossy, "tomcat_bench_2", 2222)
+    assert "tcp dport 2222 accept" in script and "numgen random mod 1000 < 50 drop" in script
