@@ -118,5 +118,9 @@ def test_a_touched_web_xml_reloads_only_where_autodeploy_watches_it(tmp_path: Pa
     assert effects["reloaded"] is True
     (fault,) = read_manifest(result.run_dir)["faults"]
     assert fault["touched_at_s"] < fault["reloaded_at_s"] <= fault["touched_at_s"] + 15
-    # No session persistence in this profile: the reload drops the target's sessions.
-    assert effects["lost_on_target"] == effects["users_on_target"]
+    # No session persistence in this profile: no user of the target keeps its session. Most
+    # runs lose them all; once in CI, the context reloaded under load came back with its
+    # JSP engine broken ("not configured with a scratch dir") and every user of the target
+    # got 500s to the end: unanswered, never kept (docs/findings.md).
+    assert effects["kept_on_target"] == 0
+    assert effects["lost_on_target"] + effects["unanswered_on_target"] == effects["users_on_target"]
