@@ -32,6 +32,7 @@ The web UI gets a "Sessions" tab (see session_webui.py). Distributed runs
 from __future__ import annotations
 
 import itertools
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -63,10 +64,15 @@ def next_user_id(environment: Environment) -> int:
 
 
 def records_path(path: str, environment: Environment) -> Path:
-    """Each worker appends to its own file: several processes on one file would mix lines."""
+    """Each worker appends to its own file: several processes on one file would mix lines.
+    A worker on another host writes into its own folder (TOMCAT_BENCH_WORKER_DIR, set by
+    the harness that starts it), from which the harness fetches the file after the run."""
     index = worker_index(environment)
     plain = Path(path)
-    return plain if index is None else plain.with_name(f"{plain.stem}-w{index}{plain.suffix}")
+    if index is None:
+        return plain
+    folder = Path(os.environ.get("TOMCAT_BENCH_WORKER_DIR") or plain.parent)
+    return folder / f"{plain.stem}-w{index}{plain.suffix}"
 
 
 class SessionAnomaly(Exception):

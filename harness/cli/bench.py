@@ -82,12 +82,12 @@ def add_parser(subparsers: Subparsers) -> Parser:
 def plan_from(args: argparse.Namespace) -> BenchPlan:
     target = None if args.fault_target in ("", "none") else args.fault_target
     cluster = cluster_spec(args)
-    # One's own cluster: users send from the addresses its inventory gives this machine.
-    source_net = (
-        cluster.inventory.source_net
-        if isinstance(cluster, InventorySpec)
-        else (args.source_net or None)
-    )
+    # One's own cluster: users here send from the addresses its inventory gives this
+    # machine; users on load hosts from those hosts' own.
+    source_net = args.source_net or None
+    if isinstance(cluster, InventorySpec):
+        inventory = cluster.inventory
+        source_net = None if inventory.load else inventory.source_net
     plan = BenchPlan(
         profile=load_profile(args.profile),
         duration_s=args.duration,
@@ -112,8 +112,13 @@ def confirmed(args: argparse.Namespace, plan: BenchPlan) -> bool:
     if not isinstance(plan.cluster, InventorySpec):
         return True
     inventory = plan.cluster.inventory
+    where = (
+        ", ".join(f"{h.name} ({h.processes} workers)" for h in inventory.load)
+        if inventory.load
+        else "this machine"
+    )
     console.print(
-        f"plan: {plan.duration_s:g} s of load, {plan.users} users, through "
+        f"plan: {plan.duration_s:g} s of load, {plan.users} users on {where}, through "
         f"{inventory.balancers[0].url} ({plan.balancer}, {plan.sessions} sessions)",
         soft_wrap=True,
     )

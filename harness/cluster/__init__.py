@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # types only: the seam itself imports no implementation
     from harness.config.faults import FaultSpec
     from harness.config.profile import Profile
 
-__all__ = ["Cluster", "ClusterError", "ClusterSpec", "Companion", "Progress"]
+__all__ = ["Cluster", "ClusterError", "ClusterSpec", "Companion", "LoadHosts", "Progress"]
 
 Progress = Callable[[str], None]
 
@@ -36,6 +36,38 @@ class Companion(Protocol):
     def start(self, start_epoch: float) -> None: ...
 
     def stop(self) -> list[dict[str, Any]]: ...
+
+
+class LoadHosts(Protocol):
+    """Hosts that run the load generator's workers (Locust's own master/worker mode): the
+    master runs here, the workers there, started over SSH with the load."""
+
+    @property
+    def master_address(self) -> str:
+        """This machine's address as the load hosts reach it (the master binds it)."""
+        ...
+
+    @property
+    def processes(self) -> int:
+        """Worker processes in all (the master waits for every one)."""
+        ...
+
+    def workers(self, master_port: int) -> Companion:
+        """Starts the workers when the load starts; stops them (and reads their CPU) after."""
+        ...
+
+    def flowing(self) -> bool:
+        """Has any worker written a record yet?"""
+        ...
+
+    def fetch_records(self, into: Path) -> list[Path]:
+        """Each worker's records, copied into the run folder; their folders removed there."""
+        ...
+
+    def usage(self) -> dict[str, dict[str, Any]]:
+        """Per load host: worker processes, CPU seconds and cores, and whether it was the
+        bottleneck (generator-bound)."""
+        ...
 
 
 class Cluster(Protocol):
@@ -79,6 +111,10 @@ class Cluster(Protocol):
     def jvm_secrets_dir(self) -> Path: ...
 
     def companions(self) -> list[Companion]: ...
+
+    def load_hosts(self) -> LoadHosts | None:
+        """Where the load runs when not only here (None: one Locust process here)."""
+        ...
 
     def describe(self) -> dict[str, Any]:
         """run.json's "lab" section: what ran (never a password), timings, versions."""

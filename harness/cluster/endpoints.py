@@ -30,3 +30,11 @@ def get_json(url: str, timeout: float = 2.0) -> dict[str, Any]:
     with urllib.request.urlopen(url, timeout=timeout) as reply:  # noqa: S310 (the cluster's own URLs)
         data: dict[str, Any] = json.loads(reply.read())
         return data
+
+
+def free_port(address: str) -> int:
+    """A TCP port nothing listens on at address now (for a listener started next)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((address, 0))
+        port: int = sock.getsockname()[1]
+        return port

@@ -122,6 +122,12 @@ class InventoryLoad(_Host):
 
     processes: int = Field(1, ge=1, le=64)  # Locust worker processes on it
     source_addresses: list[str] = []  # addresses its users may bind (source-hash balancers)
+    # A checkout of tomcat-bench on the host (its locustfiles), and the Python that has
+    # its dependencies (make setup there); default: the same paths as on this machine.
+    project: str | None = None
+    python: str | None = None
+    # The workers' records, removed after each run; relative: inside the project.
+    work_dir: str = ".load"
 
 
 class InventoryNode(_Host):
@@ -179,6 +185,8 @@ class Inventory(_Strict):
     # Without load hosts the users run here: the first two octets of addresses of this
     # machine they send from (user n from A.B.n.1), so source-hash balancers spread them.
     source_net: str | None = Field(None, pattern=r"^\d{1,3}\.\d{1,3}$")
+    # With load hosts: this machine's address as they reach it (the Locust master's).
+    master_address: str | None = None
 
     @model_validator(mode="after")
     def _unique_names(self) -> Inventory:
@@ -186,6 +194,12 @@ class Inventory(_Strict):
         repeated = sorted({n for n in names if names.count(n) > 1} | ({"balancer"} & set(names)))
         if repeated:
             raise ValueError(f"names repeat or are reserved: {', '.join(repeated)}")
+        return self
+
+    @model_validator(mode="after")
+    def _master_for_load_hosts(self) -> Inventory:
+        if self.load and not self.master_address:
+            raise ValueError("master_address: load hosts need this machine's address")
         return self
 
     def parts(self) -> list[Part]:
@@ -223,4 +237,4 @@ def load_inventory(path: Path) -> Inventory:
     try:
         return Inventory.model_validate({**data, "path": path})
     except ValidationError as error:
-        raise InventoryError(describe(path, error, whole="names")) from None
+        raise InventoryError(describe(path, error, whole="inventory")) from None

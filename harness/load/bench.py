@@ -10,7 +10,8 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from harness.cluster import Cluster, ClusterSpec
+from harness.cluster import Cluster, ClusterSpec, Companion
+from harness.cluster.endpoints import free_port
 from harness.config.faults import FaultSpec
 from harness.config.profile import Profile
 from harness.load.driver import Finished, Load, run_generator
@@ -111,7 +112,15 @@ class BenchResult:
         return self.interrupted_at_s is None and self.locust_exit not in (0, 1)
 
 
-def _locust(plan: BenchPlan, entry_url: str, run_dir: Path, raw: Path) -> list[str]:
+def _locust(
+    plan: BenchPlan,
+    entry_url: str,
+    run_dir: Path,
+    raw: Path,
+    workers: tuple[tuple[str, int], int] | None = None,
+) -> list[str]:
+    """The bench's Locust: one process, or (workers) a master at (address, port) that
+    waits for that many workers before its users start."""
     sessions = Sessions(
         records=raw,
         wait_s=plan.wait_s,
@@ -129,8 +138,13 @@ def _locust(plan: BenchPlan, entry_url: str, run_dir: Path, raw: Path) -> list[s
         csv_prefix=run_dir / "locust",
         full_history=True,
         only_summary=True,
-        extra=sessions.options(),
-    )
+        master=workers[0] if workers else None,
+        extra=[
+            *sessions.options(),
+            *(["--expect-workers", str(workers[1]), "--expect-workers-max-wait", "60"]
+              if workers else []),
+        ],
+    )  # fmt: skip
 
 
 class _JvmTelemetry:
@@ -160,16 +174,25 @@ def _drive(
     """Run Locust to its end, delivering the faults on time. Ctrl-C (or SIGTERM) ends the
     load early and is recorded, not raised: the caller still writes what ran."""
     jvms = _JvmTelemetry(cluster)
+    companions: list[Companion] = [jvms, *cluster.companions()]
+    # Faults fall due only once requests flow; the clock is still the launch time.
+    flowing: Callable[[], bool] = lambda: records_flowing(raw)  # noqa: E731
+    workers = None
+    load_hosts = cluster.load_hosts()
+    if load_hosts is not None:
+        master = (load_hosts.master_address, free_port(load_hosts.master_address))
+        workers = (master, load_hosts.processes)
+        companions.append(load_hosts.workers(master[1]))
+        flowing = load_hosts.flowing
     finished = run_generator(
         Load(
-            command=_locust(plan, cluster.entry_url, run_dir, raw),
+            command=_locust(plan, cluster.entry_url, run_dir, raw, workers),
             log_path=run_dir / "locust.log",
             duration_s=plan.duration_s,
             servers=cluster.processes(),
             cwd=REPO_ROOT,
-            # Faults fall due only once requests flow; the clock is still the launch time.
-            flowing=lambda: records_flowing(raw),
-            companions=[jvms, *cluster.companions()],
+            flowing=flowing,
+            companions=companions,
             clock=FaultTimeline(cluster, plan.fault_specs()),
             on_tick=lambda elapsed: tick(min(elapsed, plan.duration_s), "under load"),
             interruptible=True,
@@ -201,12 +224,15 @@ def run_bench(
         in_effect = cluster.in_effect(plan.profile)
         progress("running load")
         finished, jvms = _drive(plan, cluster, run_dir, raw, tick)
+        load_hosts = cluster.load_hosts()
+        fetched = load_hosts.fetch_records(run_dir) if load_hosts is not None else []
+        hosts_usage = load_hosts.usage() if load_hosts is not None else {}
     finally:
         cluster.down()
     cluster.copy_logs(run_dir / "logs")
     lab = {**cluster.describe(), "in_effect": in_effect}
     progress("writing results")
-    records = read_raw([raw], finished.launched_epoch)
+    records = read_raw([raw, *fetched], finished.launched_epoch)
     run = finish_session_run(
         run_dir,
         records,
@@ -218,7 +244,7 @@ def run_bench(
         sections={
             "profile": profile_section(plan.profile),
             "lab": lab,
-            "load": _load_section(plan, finished),
+            "load": {**_load_section(plan, finished), "load_hosts": hosts_usage},
             "versions": {**cluster.versions(), "locust": version("locust")},
             "complete": finished.interrupted_at_s is None,
             "interrupted_at_s": finished.interrupted_at_s,
@@ -233,7 +259,13 @@ def run_bench(
         },
         hdr_from_records=True,
         extras=lambda summary, judgement: _telemetry(
-            summary, judgement, finished=finished, jvms=jvms, lab=lab, run_dir=run_dir
+            summary,
+            judgement,
+            finished=finished,
+            jvms=jvms,
+            lab=lab,
+            run_dir=run_dir,
+            load_hosts=hosts_usage,
         ),
     )
     return BenchResult(
@@ -273,6 +305,7 @@ def _telemetry(
     jvms: _JvmTelemetry,
     lab: dict[str, Any],
     run_dir: Path,
+    load_hosts: dict[str, dict[str, Any]],
 ) -> None:
     """The samplers' files, and what they say, into the summary."""
     sampler = finished.sampler
@@ -280,6 +313,10 @@ def _telemetry(
     first_fault = judgement.delivered[:1]
     summary["telemetry"] = sampler.summary(first_fault[0].at_s if first_fault else None)
     summary["generator_bound"] = summary["telemetry"]["generator_bound"]
+    if load_hosts:
+        # The workers load from their own hosts: one that ran out of CPU bounds the run.
+        summary["load_hosts"] = load_hosts
+        summary["generator_bound"] = any(h["generator_bound"] for h in load_hosts.values())
     if jvms.sampler is not None:
         jvms.sampler.write(run_dir)
         summary["jvm"] = jvms.sampler.summary()

@@ -18,6 +18,7 @@ import pytest
 
 from harness.cluster.endpoints import get_json
 from harness.cluster.remote.parts import RemoteNode
+from harness.results import load_records
 from tests.testbed import cluster, netns
 
 pytestmark = pytest.mark.integration
@@ -160,3 +161,39 @@ def test_a_partition_of_a_node_from_redis_is_reported_and_healed(
         check=True,
     )
     assert "tomcat_bench" not in tables.stdout
+
+
+def test_a_distributed_bench_runs_one_worker_on_each_load_host_and_merges_exactly(
+    testbed: cluster.TestCluster, tmp_path: Path
+) -> None:
+    distributed = testbed.inventory_path.with_name("inventory-distributed.toml")
+    done = _harness(
+        "bench",
+        "--inventory",
+        str(distributed),
+        "--duration",
+        "10",
+        "--fault-target",
+        "none",
+        "--results-dir",
+        str(tmp_path),
+        "--yes",
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (run_dir,) = tmp_path.iterdir()
+    run = json.loads((run_dir / "run.json").read_text())
+    # Users of worker i are numbered i * 1000 + n: each worker's records, fetched from its
+    # own host, are told apart by them.
+    per_worker: dict[int, int] = {}
+    for record in load_records(run_dir / "requests.csv.gz"):
+        per_worker[record.user // 1000] = per_worker.get(record.user // 1000, 0) + 1
+    assert sorted(per_worker) == [0, 1] and all(per_worker.values()), per_worker
+    # Merged, they are exactly what Locust's master counted from its workers' reports.
+    stats = (run_dir / "locust_stats.csv").read_text().splitlines()
+    aggregated = next(line for line in stats if line.startswith(",Aggregated"))
+    assert sum(per_worker.values()) == int(aggregated.split(",")[2]) == run["summary"]["requests"]
+    hosts = run["load"]["load_hosts"]
+    assert set(hosts) == {"load1", "load2"}
+    assert all(h["cpu_s"] and h["cpu_s"] > 0 for h in hosts.values()), hosts
+    # The workers' folders on the load hosts are gone.
+    assert not list((Path.cwd() / ".load").glob("run-*"))

@@ -22,7 +22,7 @@ from harness.cluster.remote.hosts import SshHost, ssh_host
 from harness.cluster.remote.parts import RemoteNode, RemoteStore
 from harness.config.inventory import Inventory, load_inventory
 from harness.config.profile import load_profile
-from tests.testbed.netns import USER_NET, Hosts
+from tests.testbed.netns import NET, USER_NET, Hosts
 
 NODES = ("node1", "node2")
 REDIS_PORT = 6379
@@ -155,6 +155,18 @@ class TestCluster:
         }
 
 
+def write_distributed(inventory: Path, hosts: Hosts) -> Path:
+    """The same cluster with load1 and load2 running one Locust worker each."""
+    a = hosts.addresses
+    loads = "".join(
+        f'\n[[load]]\nname = "{n}"\nhost = "{a[n]}"\nprocesses = 1\n' for n in ("load1", "load2")
+    )
+    text = inventory.read_text().replace("\n[ssh]", f'master_address = "{NET}.1"\n\n[ssh]', 1)
+    path = inventory.with_name("inventory-distributed.toml")
+    path.write_text(text + loads)
+    return path
+
+
 def write_inventory(hosts: Hosts) -> Path:
     home, a = hosts.home, hosts.addresses
     catalina = catalina_home(find_artifacts())
@@ -206,6 +218,7 @@ faults = true
 
 def start(hosts: Hosts, *, sessions: str = "none", balance: str = "ip_hash") -> TestCluster:
     cluster = TestCluster(hosts, write_inventory(hosts))
+    write_distributed(cluster.inventory_path, hosts)
     cluster.start_store()
     cluster.use_sessions(sessions)
     cluster.balance(balance)

@@ -52,8 +52,8 @@ def test_a_fault_reaches_only_a_part_marked_for_faults(tmp_path: Path) -> None:
     [
         (NODE.replace("web1", "web-1"), r"nodes\.0\.name: String should match pattern"),
         (LB + LB.replace("lb1", "lb2") + NODE, r"balancers: List should have at most 1 item"),
-        (NODE + NODE, r"names: names repeat or are reserved: web1"),
-        (NODE.replace("web1", "balancer"), r"names: names repeat or are reserved: balancer"),
+        (NODE + NODE, r"inventory: names repeat or are reserved: web1"),
+        (NODE.replace("web1", "balancer"), r"inventory: names repeat or are reserved: balancer"),
         (NODE + STORE.replace("127.0.0.3:6379", "127.0.0.3"), r"stores\.0\.address: .*HOST:PORT"),
         (NODE + LB.replace("http://127.0.0.1/", "127.0.0.1"), r"balancers\.0\.url: .*http://"),
         (NODE + STORE.replace('"redis"', '"mongo"'), r"stores\.0\.kind: Input should"),

@@ -134,3 +134,12 @@ def test_a_partition_drops_the_other_parts_addresses_and_a_drop_spares_ssh(
     (lossy,) = parse_faults("drop:web1:5%@5-9")
     _, script = netfaults.rules(inventory, lossy, "tomcat_bench_2", 2222)
     assert "tcp dport 2222 accept" in script and "numgen random mod 1000 < 50 drop" in script
+
+
+def test_load_hosts_need_the_masters_address(tmp_path: Path) -> None:
+    path = tmp_path / "hosts.toml"
+    path.write_text(INVENTORY + '\n[[load]]\nname = "load1"\nhost = "127.0.0.5"\n')
+    with pytest.raises(InventoryError, match="master_address: load hosts need"):
+        load_inventory(path)
+    path.write_text('master_address = "127.0.0.1"\n' + path.read_text())
+    assert load_inventory(path).load[0].processes == 1

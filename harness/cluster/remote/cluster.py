@@ -24,6 +24,7 @@ from harness.cluster.errors import ClusterError
 from harness.cluster.remote import jvm as remote_jvm
 from harness.cluster.remote import netfaults, probe
 from harness.cluster.remote.hosts import HostError, SshHost, ssh_host
+from harness.cluster.remote.load import RemoteLoad
 from harness.cluster.remote.parts import RemoteBalancer, RemoteNode, RemoteStore
 from harness.config.faults import ACTIONS, NETWORK, FaultSpec
 from harness.config.inventory import Inventory, InventoryNode, Part
@@ -125,6 +126,7 @@ class RemoteCluster:
         self._pending: dict[str, Callable[[], object]] = {}
         self.restored_at_end: list[dict[str, Any]] = []
         self._tables = 0
+        self._load = RemoteLoad(self.inventory, self._host) if self.inventory.load else None
         self._secrets = Path(tempfile.mkdtemp(prefix="tomcat-bench-jmx-"))
 
     def _host(self, part: Part) -> SshHost:
@@ -149,8 +151,6 @@ class RemoteCluster:
     def check(self, progress: Progress) -> None:
         """Every host over SSH, the probe on every node, the balancer in front of them."""
         for part in self.inventory.parts():
-            if part in self.inventory.load:
-                continue
             progress(f"connecting to {part.name} ({part.host})")
             try:
                 self._host(part).connect()
@@ -264,6 +264,9 @@ class RemoteCluster:
     def companions(self) -> list[Companion]:
         return []
 
+    def load_hosts(self) -> RemoteLoad | None:
+        return self._load
+
     def describe(self) -> dict[str, Any]:
         managers = self.spec.session_managers
         first = managers[self.inventory.nodes[0].name]
@@ -303,6 +306,7 @@ class RemoteCluster:
                 continue
             if done.returncode == 0:
                 (into / f"{node.name}.log").write_text(done.stdout)
+        self._close_hosts()  # called after down(): close what it opened again
 
     def down(self) -> None:
         """Put back what a fault took away, whatever happened; then close the connections."""
@@ -316,6 +320,9 @@ class RemoteCluster:
                 self.restored_at_end.append({"fault": key, "ok": False, "error": str(error)})
                 log.error("could not restore %s after the run: %s", key, error)
             del self._pending[key]
+        self._close_hosts()
+
+    def _close_hosts(self) -> None:
         for host in self.hosts.values():
             host.close()
         self.hosts.clear()
