@@ -112,6 +112,11 @@ class Cluster(Protocol):
 
     def companions(self) -> list[Companion]: ...
 
+    def telemetry_rows(self) -> list[tuple[float, str, float, int]]:
+        """Samples of parts not on this machine (t_s, part, CPU cores, RSS bytes), taken
+        by a companion while the load ran; empty where every part is sampled here."""
+        ...
+
     def load_hosts(self) -> LoadHosts | None:
         """Where the load runs when not only here (None: one Locust process here)."""
         ...

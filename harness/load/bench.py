@@ -226,6 +226,8 @@ def run_bench(
         finished, jvms = _drive(plan, cluster, run_dir, raw, tick)
         load_hosts = cluster.load_hosts()
         fetched = load_hosts.fetch_records(run_dir) if load_hosts is not None else []
+        # Parts on other hosts, sampled there: one telemetry file, one summary.
+        finished.sampler.rows = sorted([*finished.sampler.rows, *cluster.telemetry_rows()])
         hosts_usage = load_hosts.usage() if load_hosts is not None else {}
     finally:
         cluster.down()

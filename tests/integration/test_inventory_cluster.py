@@ -121,6 +121,14 @@ def test_ip_hash_with_memory_sessions_loses_exactly_the_users_pinned_to_the_kill
     assert effects["lost_on_target"] == effects["users_on_target"] == pinned["node1"]
     assert run["lab"]["kind"] == "inventory"
     assert run["lab"]["session_store"] == "none"
+    # Read over SSH: what each JVM runs, and each part's CPU from its host's own /proc.
+    assert {n: v.get("error") for n, v in run["lab"]["in_effect"].items()} == {
+        "node1": None,
+        "node2": None,
+    }
+    cpu = run["summary"]["telemetry"]["cpu_cores_mean"]
+    assert {"lb", "node1", "node2", "redis"} <= set(cpu), cpu
+    assert cpu["node2"] > 0
     # The killed node was started again at the end of the run: a new JVM serves the probe.
     assert run["lab"]["restored_at_end"][0]["ok"] is True
     assert _node_pid(testbed, "node1") not in (None, killed)

@@ -99,8 +99,13 @@ def _sshd_config(home: Path, name: str, address: str) -> Path:
 
 def _start_sshd(hosts: Hosts, name: str) -> None:
     config = _sshd_config(hosts.home, name, hosts.addresses[name])
+    # The hosts share this machine's /tmp, where a JVM's attach socket (.java_pid<PID>) and
+    # perf data live; two hosts' JVMs with the same pid would answer each other's jcmd.
+    # Real hosts do not share /tmp: here each host's pids start at a range of its own.
+    first_pid = 10000 * (list(HOSTS).index(name) + 1)
+    start = f'echo {first_pid} > /proc/sys/kernel/ns_last_pid && exec /usr/sbin/sshd -D -e -f "$0"'
     argv = ["ip", "netns", "exec", hosts.namespace(name), "unshare", "--pid", "--fork"]
-    argv += ["--mount", "--mount-proc", "/usr/sbin/sshd", "-D", "-e", "-f", str(config)]
+    argv += ["--mount", "--mount-proc", "sh", "-c", start, str(config)]
     with (hosts.home / f"sshd-{name}.log").open("w") as sink:
         # setsid -f: sshd runs on in a session of its own and nothing here waits for it;
         # teardown ends it by pid, from the namespace's list of processes.

@@ -3,12 +3,13 @@ what a node's config says about its session manager, and the nftables a fault wr
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path, PurePosixPath
 
 import pytest
 
 from harness.cluster.errors import ClusterError
-from harness.cluster.remote import netfaults, probe
+from harness.cluster.remote import netfaults, probe, telemetry
 from harness.cluster.remote.cluster import InventorySpec
 from harness.cluster.remote.hosts import LocalHost
 from harness.config.faults import parse_faults
@@ -143,3 +144,17 @@ def test_load_hosts_need_the_masters_address(tmp_path: Path) -> None:
         load_inventory(path)
     path.write_text('master_address = "127.0.0.1"\n' + path.read_text())
     assert load_inventory(path).load[0].processes == 1
+
+
+def test_usage_sums_the_processes_a_pattern_finds_and_never_its_own_shell() -> None:
+    # A real process, read from /proc by the same command a host runs over SSH.
+    sleeper = subprocess.Popen(["sleep", "7.77"])
+    try:
+        seen = telemetry.usage(LocalHost(), "^sleep 7[.]77$")
+        assert seen is not None and seen.rss_bytes > 0 and seen.cpu_s >= 0
+        # Nothing runs with this command line; the shell that runs pgrep with the pattern
+        # as its argument must not count as one.
+        assert telemetry.usage(LocalHost(), "[-]-logfile /nowhere/worker.log") is None
+    finally:
+        sleeper.kill()
+        sleeper.wait()

@@ -115,6 +115,9 @@ class LabCluster:
             return []
         return [_DirectorWatch(self.lab, self.state)]
 
+    def telemetry_rows(self) -> list[tuple[float, str, float, int]]:
+        return []  # every lab process is sampled here (processes())
+
     def load_hosts(self) -> None:
         return None  # the lab's load runs here
 

@@ -26,6 +26,7 @@ from harness.cluster.remote import netfaults, probe
 from harness.cluster.remote.hosts import HostError, SshHost, ssh_host
 from harness.cluster.remote.load import RemoteLoad
 from harness.cluster.remote.parts import RemoteBalancer, RemoteNode, RemoteStore
+from harness.cluster.remote.telemetry import RemoteSampler
 from harness.config.faults import ACTIONS, NETWORK, FaultSpec
 from harness.config.inventory import Inventory, InventoryNode, Part
 from harness.config.profile import Profile
@@ -127,6 +128,7 @@ class RemoteCluster:
         self.restored_at_end: list[dict[str, Any]] = []
         self._tables = 0
         self._load = RemoteLoad(self.inventory, self._host) if self.inventory.load else None
+        self._sampler = RemoteSampler(self.inventory, self._host)
         self._secrets = Path(tempfile.mkdtemp(prefix="tomcat-bench-jmx-"))
 
     def _host(self, part: Part) -> SshHost:
@@ -262,7 +264,10 @@ class RemoteCluster:
         return self._secrets
 
     def companions(self) -> list[Companion]:
-        return []
+        return [self._sampler]
+
+    def telemetry_rows(self) -> list[tuple[float, str, float, int]]:
+        return list(self._sampler.rows)
 
     def load_hosts(self) -> RemoteLoad | None:
         return self._load

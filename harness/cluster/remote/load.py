@@ -22,6 +22,7 @@ from typing import Any
 
 from harness.cluster.errors import ClusterError
 from harness.cluster.remote.hosts import Host, HostError
+from harness.cluster.remote.telemetry import usage
 from harness.config.inventory import Inventory, InventoryLoad, Part
 from harness.paths import REPO_ROOT
 
@@ -31,11 +32,6 @@ LOCUSTFILE = "locustfiles/session_stability.py"
 SAMPLE_S = 1.0
 # A host whose workers used this share of their processes' cores was the bottleneck.
 BOUND_SHARE = 0.9
-# Sums utime + stime (clock ticks) of this run's worker processes on the host.
-_CPU_SCRIPT = (
-    'total=0; for p in $(pgrep -f -- "$1"); do set -- "$1" $(cut -d")" -f2 /proc/$p/stat); '
-    "total=$((total + ${13} + ${14})); done; echo $total $(getconf CLK_TCK)"
-)
 
 
 class RemoteLoad:
@@ -96,13 +92,12 @@ class RemoteLoad:
         """CPU seconds of each host's workers so far (kept while they run)."""
         for load in self.inventory.load:
             try:
-                done = self._host(load).run(["sh", "-c", _CPU_SCRIPT, "cpu", self._pattern(load)])
+                seen = usage(self._host(load), self._pattern(load))
             except HostError as error:
                 log.warning("%s: cannot read its workers' CPU: %s", load.name, error)
                 continue
-            ticks, _, per_second = done.stdout.strip().partition(" ")
-            if ticks.isdigit() and per_second.isdigit() and int(ticks) > 0:
-                self._cpu_s[load.name] = int(ticks) / int(per_second)
+            if seen is not None:
+                self._cpu_s[load.name] = seen.cpu_s
         self._seconds = elapsed_s
 
     def stop(self) -> None:
