@@ -79,9 +79,10 @@ def add_parser(subparsers: Subparsers) -> Parser:
     return bench
 
 
-def plan_from(args: argparse.Namespace) -> BenchPlan:
+def plan_from(args: argparse.Namespace, *, apply: bool = False) -> BenchPlan:
+    """apply: with an inventory, each bench puts its profile on the nodes first."""
     target = None if args.fault_target in ("", "none") else args.fault_target
-    cluster = cluster_spec(args)
+    cluster = cluster_spec(args, apply=apply)
     # One's own cluster: users here send from the addresses its inventory gives this
     # machine; users on load hosts from those hosts' own.
     source_net = args.source_net or None
@@ -122,6 +123,11 @@ def confirmed(args: argparse.Namespace, plan: BenchPlan) -> bool:
         f"{inventory.balancers[0].url} ({plan.balancer}, {plan.sessions} sessions)",
         soft_wrap=True,
     )
+    if plan.cluster.apply is not None:
+        console.print(
+            "before each bench: apply its profile to every node (backups kept; a node that "
+            "does not come back healthy is rolled back and stops the run)"
+        )
     faults = plan.fault_specs()
     if faults:
         console.print(fault_plan(inventory, faults))

@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 
 from harness.cli.console import console
-from harness.cli.options import Parser, Subparsers, add, config_option, lab_options, lab_spec
+from harness.cli.options import (
+    Parser,
+    Subparsers,
+    add,
+    cluster_spec,
+    config_option,
+    inventory_options,
+    lab_options,
+)
+from harness.cluster.remote.cluster import InventorySpec
 from harness.config.profile import load_profile
 from harness.results import RESULTS_DIR
 
@@ -39,6 +48,7 @@ def add_parser(subparsers: Subparsers) -> Parser:
     add(capacity, "url", "", "an already running session.jsp URL instead of the lab")
     add(capacity, "results-dir", str(RESULTS_DIR), "where results/<run-id>/ folders go")
     lab_options(capacity)
+    inventory_options(capacity)
     config_option(capacity, 'connections = "8,32,128"')
     return capacity
 
@@ -60,7 +70,7 @@ def plan_from(args: argparse.Namespace) -> CapacityPlan:
         rate_connections=args.rate_connections,
         step_s=args.step_duration,
         threads=args.threads,
-        cluster=lab_spec(args),
+        cluster=cluster_spec(args),
         results_dir=Path(args.results_dir),
         target=args.target,
         url=args.url or None,
@@ -71,6 +81,16 @@ def run(args: argparse.Namespace) -> int:
     from harness.load.capacity import run_capacity  # noqa: PLC0415
 
     plan = plan_from(args)
+    if isinstance(plan.cluster, InventorySpec) and not plan.url:
+        steps = len(plan.connections) + len(plan.rates)
+        console.print(
+            f"plan: {steps} wrk steps of {plan.step_s:g} s at {plan.target} of the cluster in "
+            f"{plan.cluster.inventory.path} (no fault; nothing on the hosts is touched)",
+            soft_wrap=True,
+        )
+        if not args.yes:
+            console.print("add --yes to put this load on these hosts", style="bold")
+            return 2
     with console.status("capacity") as status:
         result = run_capacity(plan, progress=status.update)
     console.print(_table(result.steps))

@@ -23,12 +23,14 @@ from pathlib import Path
 from typing import Any, TypeAlias
 
 from harness.cluster import ClusterSpec
+from harness.cluster.errors import ClusterError
 from harness.cluster.lab import LabSpec, Topology
 from harness.cluster.lab.balancers import BALANCERS
 from harness.cluster.lab.lab import SESSION_STORES
 from harness.cluster.lab.topology import DEFAULT_NET, DEFAULT_RUN_DIR
 from harness.cluster.remote.cluster import InventorySpec
-from harness.config.inventory import load_inventory
+from harness.config.inventory import Inventory, load_inventory
+from harness.config.profile import Profile
 from harness.config.tomlfile import read_toml
 from harness.results import RESULTS_DIR
 
@@ -200,7 +202,7 @@ def lab_spec(args: argparse.Namespace, *, balancer: str | None = None) -> LabSpe
     )
 
 
-def inventory_options(parser: Parser) -> None:
+def inventory_options(parser: Parser, *, apply_switch: bool = True) -> None:
     """Measure one's own cluster instead of the embedded lab."""
     add(
         parser,
@@ -211,13 +213,37 @@ def inventory_options(parser: Parser) -> None:
         metavar="FILE",
     )
     flag(parser, "yes", "run the printed plan on the inventory's hosts without asking")
+    if apply_switch:
+        flag(
+            parser,
+            "apply",
+            "with --inventory: put the profile on the nodes first, as `apply` does "
+            "(backups, restart, verify, rollback); without it the nodes run what they run",
+        )
 
 
-def cluster_spec(args: argparse.Namespace, *, balancer: str | None = None) -> ClusterSpec:
+def cluster_spec(
+    args: argparse.Namespace, *, balancer: str | None = None, apply: bool = False
+) -> ClusterSpec:
     """The inventory's cluster when one is given, else the embedded lab."""
     if getattr(args, "inventory", ""):
-        return InventorySpec(load_inventory(Path(args.inventory)))
+        inventory = load_inventory(Path(args.inventory))
+        applying = apply or getattr(args, "apply", False)
+        return InventorySpec(inventory, apply=_applier(inventory) if applying else None)
     return lab_spec(args, balancer=balancer)
+
+
+def _applier(inventory: Inventory) -> Callable[[Profile, Callable[[str], None]], None]:
+    """fleet's apply, node by node; a node rolled back stops the bench with its reason."""
+
+    def apply(profile: Profile, progress: Callable[[str], None]) -> None:
+        from harness.fleet.apply import apply_profile, ssh_targets  # noqa: PLC0415
+
+        for result in apply_profile(ssh_targets(inventory, profile), profile, progress=progress):
+            if result.error:
+                raise ClusterError(f"apply {profile.name} to {result.node}: {result.error}")
+
+    return apply
 
 
 def bench_options(

@@ -8,9 +8,15 @@ from typing import TYPE_CHECKING
 
 from rich.table import Table
 
-from harness.cli.bench import plan_from
+from harness.cli.bench import confirmed, plan_from
 from harness.cli.console import console
-from harness.cli.options import Parser, Subparsers, bench_options, config_option
+from harness.cli.options import (
+    Parser,
+    Subparsers,
+    bench_options,
+    config_option,
+    inventory_options,
+)
 from harness.config.profile import load_profile
 
 if TYPE_CHECKING:
@@ -32,6 +38,7 @@ def add_parser(subparsers: Subparsers) -> Parser:
     bench_options(
         profiles, duration_s="20", users="20", fault_target=("none", "node to SIGKILL mid-run")
     )
+    inventory_options(profiles, apply_switch=False)  # each profile is applied, of course
     config_option(profiles, 'users = 50, duration = "5m"')
     return profiles
 
@@ -43,8 +50,11 @@ def run(args: argparse.Namespace) -> int:
     if not names:
         raise ValueError("profiles: name at least one profile (e.g. default best-practice)")
     profiles = [load_profile(name) for name in names]  # all checked before any lab starts
+    plan = plan_from(args, apply=True)
+    if not confirmed(args, plan):
+        return 2
     with console.status("profiles") as status:
-        result = run_profiles(plan_from(args), profiles, progress=status.update)
+        result = run_profiles(plan, profiles, progress=status.update)
     console.print(_table(result))
     console.print(f"comparison: {result.out / 'profiles.html'}", soft_wrap=True)
     return 0 if all("run" in entry for entry in result.runs) else 1

@@ -60,6 +60,9 @@ class Target:
     # Tomcat's own view (Executor, connectors over JMX), where the harness can read it:
     # its mismatches with the profile, and the pool it runs.
     tomcat_view: Callable[[Profile], TomcatView] | None = None
+    # A node of one's own keeps its conf/context.xml: its session manager and resources
+    # are not the profile's; only what the profile governs there (reloadable) changes.
+    keeps_own_context: bool = False
 
 
 @dataclass
@@ -195,6 +198,7 @@ def _ssh_target(node: InventoryNode, host: SshHost, profile: Profile) -> Target:
         restart=restart,
         pid=pid,
         tomcat_view=tomcat_view,
+        keeps_own_context=True,
     )
 
 
@@ -236,7 +240,31 @@ def _current_shutdown_command(target: Target) -> str:
 def plan(target: Target) -> list[tuple[ConfigFile, str | None]]:
     """Each file the profile renders for this node, with what the node has now."""
     files = target.render(_current_shutdown_command(target))
-    return [(config, target.host.read_text(target.base / config.path)) for config in files]
+    planned = []
+    for rendered in files:
+        current = target.host.read_text(target.base / rendered.path)
+        if target.keeps_own_context and rendered.path == "conf/context.xml" and current:
+            rendered = _own_context(rendered, current)  # noqa: PLW2901 (the node's own)
+        planned.append((rendered, current))
+    return planned
+
+
+_RELOADABLE = re.compile(r'\s+reloadable\s*=\s*("[^"]*"|\'[^\']*\')')
+_CONTEXT_TAG = re.compile(r"<Context\b[^>]*>")
+
+
+def _own_context(rendered: ConfigFile, current: str) -> ConfigFile:
+    """The node's own context.xml with the profile's `reloadable` put on its <Context>:
+    everything else (its Manager, resources, comments) stays as the node has it."""
+    tag = _CONTEXT_TAG.search(current)
+    if tag is None:
+        raise ApplyError(f"{rendered.path}: no <Context> element to apply the profile to")
+    wanted = _RELOADABLE.search(rendered.text)
+    opening = _RELOADABLE.sub("", tag.group(0))
+    if wanted is not None:
+        opening = opening.replace("<Context", f"<Context{wanted.group(0)}", 1)
+    text = current[: tag.start()] + opening + current[tag.end() :]
+    return ConfigFile(rendered.path, text, rendered.mode)
 
 
 def diff(target: Target, planned: list[tuple[ConfigFile, str | None]]) -> str:

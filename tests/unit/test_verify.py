@@ -86,3 +86,36 @@ def test_diff_masks_every_secret(tmp_path: Path) -> None:
         assert secret not in text
     assert "+<Executor/>" in text
     assert ' <Server shutdown="********">' in text  # a secret that changed is not shown either
+
+
+def test_apply_keeps_a_nodes_own_session_manager(tmp_path: Path) -> None:
+    # On one's own node the session manager lives in conf/context.xml: a profile changes
+    # only what it governs there (reloadable), never the Manager under test.
+    from harness.cluster.lab.tomcat import stock_configs  # noqa: PLC0415
+    from harness.cluster.remote.hosts import LocalHost  # noqa: PLC0415
+    from harness.config.profile import load_profile  # noqa: PLC0415
+    from harness.fleet.apply import Target, plan  # noqa: PLC0415
+
+    (tmp_path / "conf").mkdir()
+    own = (
+        '<?xml version="1.0"?>\n<!-- ours -->\n<Context reloadable="true">\n'
+        '  <Manager className="org.redisson.tomcat.RedissonSessionManager" readMode="REDIS"/>\n'
+        "</Context>\n"
+    )
+    (tmp_path / "conf" / "context.xml").write_text(own)
+    profile = load_profile("best-practice")
+    node = {"http_address": None, "http_port": 8080, "ajp_address": "localhost",
+            "shutdown_port": 8005, "shutdown_address": "localhost", "jvm_route": None,
+            "pid_file": None}  # fmt: skip
+    target = Target(
+        "n",
+        LocalHost(),
+        PurePosixPath(tmp_path),
+        lambda command: stock_configs({**node, "shutdown_command": command}, profile),
+        lambda: None,
+        lambda: None,
+        keeps_own_context=True,
+    )
+    (context,) = [c for c, _ in plan(target) if c.path == "conf/context.xml"]
+    assert "RedissonSessionManager" in context.text and "<!-- ours -->" in context.text
+    assert context.text.count("reloadable") == (1 if profile.deploy.reloadable is not None else 0)

@@ -42,10 +42,19 @@ BALANCER_ACTIONS = frozenset({"reload"}) | NETWORK
 class InventorySpec:
     """The cluster an inventory describes: its balancer and the nodes' own session manager."""
 
-    def __init__(self, inventory: Inventory) -> None:
+    def __init__(
+        self,
+        inventory: Inventory,
+        *,
+        apply: Callable[[Profile, Progress], None] | None = None,
+    ) -> None:
+        """apply: puts a profile on the nodes before each bench (the commands pass
+        fleet's apply with its backups and rollback); None: the nodes run what they run."""
         if not inventory.balancers:
             raise ClusterError(f"{inventory.path}: a bench needs a [[balancers]] entry")
         self.inventory = inventory
+        self.apply = apply
+        self.timings_applied_s: float | None = None
 
     @property
     def balancer(self) -> str:
@@ -95,6 +104,10 @@ class InventorySpec:
 
     def up(self, profile: Profile, *, progress: Progress) -> RemoteCluster:
         began = time.monotonic()
+        if self.apply is not None:
+            progress(f"applying profile {profile.name} to the nodes")
+            self.apply(profile, progress)
+            self.timings_applied_s = round(time.monotonic() - began, 3)
         cluster = RemoteCluster(self, profile)
         try:
             cluster.check(progress)
@@ -289,6 +302,8 @@ class RemoteCluster:
             "entry": self.entry_url,
             "up_s": self.timings_s.get("up"),
             "timings_s": self.timings_s,
+            "profile_applied": self.spec.apply is not None,
+            "apply_s": self.spec.timings_applied_s,
             "restored_at_end": self.restored_at_end,
         }
 
