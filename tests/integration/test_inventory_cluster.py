@@ -65,7 +65,7 @@ def _bench(testbed: cluster.TestCluster, results: Path, *extra: str) -> dict[str
         "--inventory",
         str(testbed.inventory_path),
         "--duration",
-        "16",
+        "12",
         "--users",
         "20",
         "--results-dir",
@@ -111,7 +111,7 @@ def test_ip_hash_with_memory_sessions_loses_exactly_the_users_pinned_to_the_kill
     testbed: cluster.TestCluster, tmp_path: Path
 ) -> None:
     killed = _node_pid(testbed, "node1")
-    run = _bench(testbed, tmp_path, "--fault-at", "8")
+    run = _bench(testbed, tmp_path, "--fault-at", "6")
     (verdict,) = run["verdicts"]
     pinned = verdict["nodes_before"]
     assert pinned.get("node1", 0) > 0 and pinned.get("node2", 0) > 0, pinned
@@ -138,7 +138,7 @@ def test_redis_keeps_every_session_through_a_node_kill(
     testbed: cluster.TestCluster, tmp_path: Path
 ) -> None:
     testbed.use_sessions("redis")
-    run = _bench(testbed, tmp_path, "--fault-at", "8")
+    run = _bench(testbed, tmp_path, "--fault-at", "6")
     (verdict,) = run["verdicts"]
     assert run["lab"]["session_store"] == "redis"
     assert verdict["users"] == 20
@@ -151,7 +151,7 @@ def test_a_partition_of_a_node_from_redis_is_reported_and_healed(
 ) -> None:
     if testbed.sessions != "redis":
         testbed.use_sessions("redis")
-    run = _bench(testbed, tmp_path, "--faults", "partition:node1-redis@4-10")
+    run = _bench(testbed, tmp_path, "--faults", "partition:node1-redis@3-8")
     (verdict,) = run["verdicts"]
     (effects,) = run["summary"]["fault_effects"]
     assert verdict["fault_delivered"] is True
@@ -205,3 +205,19 @@ def test_a_distributed_bench_runs_one_worker_on_each_load_host_and_merges_exactl
     assert all(h["cpu_s"] and h["cpu_s"] > 0 for h in hosts.values()), hosts
     # The workers' folders on the load hosts are gone.
     assert not list((Path.cwd() / ".load").glob("run-*"))
+
+
+def test_bench_apply_puts_the_profile_on_the_nodes_and_keeps_their_session_manager(
+    testbed: cluster.TestCluster, tmp_path: Path
+) -> None:
+    if testbed.sessions != "redis":
+        testbed.use_sessions("redis")
+    run = _bench(testbed, tmp_path, "--apply", "--fault-target", "none", "--profile", "default")
+    assert run["lab"]["profile_applied"] is True
+    # Applied (stock files with the profile in) and read back from the JVMs: no mismatch.
+    for node in ("node1", "node2"):
+        assert run["lab"]["in_effect"][node]["mismatches"] == [], run["lab"]["in_effect"][node]
+    # The nodes' own context.xml, with its Redisson manager, was kept.
+    assert run["lab"]["session_store"] == "redis"
+    (verdict,) = run["verdicts"]
+    assert verdict["kept"] == verdict["users"] == 20
