@@ -10,10 +10,11 @@ import pytest
 
 from harness.cluster.errors import ClusterError
 from harness.cluster.remote import netfaults, probe, telemetry
-from harness.cluster.remote.cluster import InventorySpec
+from harness.cluster.remote.cluster import InventorySpec, RemoteCluster
 from harness.cluster.remote.hosts import LocalHost
 from harness.config.faults import parse_faults
 from harness.config.inventory import InventoryError, InventoryNode, load_inventory
+from harness.config.profile import load_profile
 
 INVENTORY = """
 [[balancers]]
@@ -158,3 +159,27 @@ def test_usage_sums_the_processes_a_pattern_finds_and_never_its_own_shell() -> N
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_a_restore_that_fails_during_the_run_is_tried_again_at_its_end(
+    spec: InventorySpec,
+) -> None:
+    # No host is reached: the restore itself is a stand-in that fails once, as a node
+    # that does not come back in time would.
+    cluster = RemoteCluster(spec, load_profile("best-practice"))
+    (fault,) = parse_faults("sigkill:web1@5-8")
+    calls: list[int] = []
+
+    def start_again() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise ClusterError("web1 at http://127.0.0.2:8080/: not ready after 120 s")
+
+    cluster._pending[str(fault)] = start_again
+    with pytest.raises(ClusterError, match="not ready"):
+        cluster.restore(fault)
+    cluster.down()
+    assert len(calls) == 2
+    assert cluster.restored_at_end == [
+        {"fault": str(fault), "at_epoch": cluster.restored_at_end[0]["at_epoch"], "ok": True}
+    ]

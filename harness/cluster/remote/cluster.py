@@ -244,11 +244,12 @@ class RemoteCluster:
         self._pending[str(fault)] = partial(_remove_table, host, table)
 
     def restore(self, fault: FaultSpec) -> dict[str, float]:
-        undo = self._pending.pop(str(fault), None)
+        undo = self._pending.get(str(fault))
         if undo is None and ACTIONS.get(fault.action) is not None:
             raise ClusterError(f"fault {fault}: nothing to restore (it was not delivered)")
         if undo is not None:
-            undo()
+            undo()  # a restore that fails stays pending: down() tries it again
+            del self._pending[str(fault)]
         return {}
 
     def in_effect(self, profile: Profile) -> dict[str, Any]:
