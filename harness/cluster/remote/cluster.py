@@ -11,6 +11,7 @@ connections.
 from __future__ import annotations
 
 import logging
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -342,6 +343,7 @@ class RemoteCluster:
                 log.error("could not restore %s after the run: %s", key, error)
             del self._pending[key]
         self._close_hosts()
+        shutil.rmtree(self._secrets, ignore_errors=True)
 
     def _close_hosts(self) -> None:
         for host in self.hosts.values():
