@@ -29,6 +29,7 @@ COLUMNS = (
     ("replayed", "saw a replay"),
     ("failed_requests", "failed requests"),
     ("recovery_s", "recovery (s)"),
+    ("longest_wait_s", "longest wait (s)"),
     ("stable_without_fault", "stable without fault"),
     ("verdict", "verdict"),
 )
@@ -119,6 +120,10 @@ def _row(cell: dict[str, Any]) -> _Row:
     values = []
     for key, _ in COLUMNS:
         value = recovery_words(cell) if key == "recovery_s" else cell.get(key, "")
+        if key == "longest_wait_s" and isinstance(value, int | float):
+            value = f"{value:.2f}"
+        elif value is None:
+            value = "-"
         if isinstance(value, bool):
             value = "yes" if value else "NO"
         values.append(str(value))

@@ -287,6 +287,7 @@ def summarize(
         "failed_requests": judgement.failed_requests,
         "recovery_s": recovery if recovery is not None and math.isfinite(recovery) else None,
         "recovered": None if recovery is None else math.isfinite(recovery),
+        "longest_wait_s": judgement.longest_wait_s,
         "outcomes": by_outcome,
         "faults": [
             {"at_s": f.get("at_s"), "target": f.get("target"), "action": f.get("action")}

@@ -41,6 +41,7 @@ METRICS: Mapping[str, str] = {
     "replayed": "users who saw a request run twice",
     "failed_requests": "failed requests where the verdict looks (after the first fault)",
     "recovery_s": "seconds until the first fault's failures stopped (inf: never)",
+    "longest_wait_s": "the longest a judged user waited for a reply after the first fault (s)",
     "generator_bound": "1 if the load generator limited the run, else 0",
     "lost_or_unanswered": "sessions_lost + unanswered",
 }

@@ -21,6 +21,11 @@ fate, the first that applies, from the replies that completed inside the window:
 A user's fate for the run is its worst over all windows; a user that asked and was never
 answered at all is unanswered. A fault that was not delivered judges nobody, and the run
 says so; it is never "survived".
+
+A kept user may still have waited: each window also records the longest any judged user
+waited for a reply (longest_wait_s). A verdict reads "survives" only when
+nobody waited STALL_S or more: a partition that holds every request for nine seconds and
+then answers them all lost nothing, but its users saw a frozen page.
 """
 
 from __future__ import annotations
@@ -51,6 +56,9 @@ class Request(Protocol):
 
 
 ANSWERED_IN_SESSION = frozenset({o.KEPT, o.REPLAYED})
+# A user kept this long without an answer has noticed: the classic limit of an
+# uninterrupted flow of thought in response-time guidance (Nielsen's one second).
+STALL_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,7 @@ class Window:
     errors: int = 0
     failed: int = 0  # errors and anomalies
     recovery_s: float | None = None  # math.inf: never recovered inside the window
+    longest_wait_s: float | None = None  # the longest a judged user waited for an answer
 
     def count(self, fate: str) -> int:
         return sum(1 for f in self.fates.values() if f == fate)
@@ -97,6 +106,7 @@ class Window:
             "failed_requests": self.failed,
             "recovery_s": self.recovery_s if recovered else None,
             "recovered": recovered if self.recovery_s is not None else None,
+            "longest_wait_s": self.longest_wait_s,
         }
 
 
@@ -142,6 +152,14 @@ class Judgement:
         return first[0].recovery_s if first else None
 
     @property
+    def longest_wait_s(self) -> float | None:
+        """The longest any judged user waited for an answer where the verdict looks (after
+        the first fault, or all of a run without one); None when nobody was judged."""
+        judged = [w for w in self.windows if w.delivered] or [self.control]
+        waits = [w.longest_wait_s for w in judged if w.longest_wait_s is not None]
+        return max(waits) if waits else None
+
+    @property
     def unstable_users(self) -> int:
         return sum(1 for f in self.control.fates.values() if f in (o.LOST, o.DATA, o.REPLAY))
 
@@ -151,6 +169,7 @@ class Judgement:
             "fates": self.counts(),
             "failed_requests": self.failed_requests,
             "unstable_users": self.unstable_users,
+            "longest_wait_s": self.longest_wait_s,
             "control": self.control.to_json(),
             "windows": [w.to_json() for w in self.windows],
         }
@@ -263,6 +282,29 @@ def _recovery(window: Sequence[Request], fates: dict[int, str], at_s: float) -> 
     return round(max([recovery, *waited.values()]), 3)
 
 
+def _longest_wait(
+    records: Sequence[Request], users: Iterable[int], at_s: float, until_s: float
+) -> float | None:
+    """The longest any of these users waited for a reply in the window: the time its
+    requests spent in the cluster from one reply to the next (errors in between add up,
+    its own pauses between requests do not; a lost session is judged by its fate). A request in
+    flight across the window's start counts from the start; one sent inside the window
+    counts whole, even if it completed after it (a stall across the window's end)."""
+    judged = set(users)
+    if not judged:
+        return None
+    waiting: dict[int, float] = {}
+    longest = 0.0
+    for r in records:
+        if r.user not in judged or r.t_s < at_s or r.t_s - r.latency_ms / 1000 >= until_s:
+            continue
+        waiting[r.user] = waiting.get(r.user, 0.0) + min(r.latency_ms / 1000, r.t_s - at_s)
+        longest = max(longest, waiting[r.user])
+        if r.outcome != o.ERROR:
+            waiting[r.user] = 0.0
+    return round(longest, 3)
+
+
 def _judge_window(plan: Window, records: Sequence[Request]) -> Window:
     """A fault's or restore's window: every user with a good reply before it, judged on
     the replies that completed inside it."""
@@ -285,6 +327,7 @@ def _judge_window(plan: Window, records: Sequence[Request]) -> Window:
         errors=sum(1 for r in inside if r.outcome == o.ERROR),
         failed=sum(1 for r in inside if r.outcome in o.FAILED),
         recovery_s=_recovery(inside, fates, plan.at_s) if plan.delivered else None,
+        longest_wait_s=_longest_wait(records, fates, plan.at_s, plan.until_s),
     )
 
 
@@ -313,16 +356,18 @@ def _control(records: Sequence[Request], until_s: float) -> Window:
             mine[r.user] = [] if r.outcome == o.NEW else [r]
         else:
             mine[r.user].append(r)
+    fates = {u: _control_fate(rs) for u, rs in mine.items()}
     return Window(
         kind="control",
         label="no fault" if math.isinf(until_s) else "before the first fault",
         at_s=0.0,
         until_s=until_s,
-        fates={u: _control_fate(rs) for u, rs in mine.items()},
+        fates=fates,
         nodes=_good_before(records, until_s),
         requests=len(inside),
         errors=sum(1 for r in inside if r.outcome == o.ERROR),
         failed=sum(1 for r in inside if r.outcome in o.FAILED),
+        longest_wait_s=_longest_wait(records, fates, 0.0, until_s),
     )
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.results import outcomes as o
-from harness.results.judgement import Judgement
+from harness.results.judgement import STALL_S, Judgement
 from harness.results.models import write_document
 
 VERDICTS_FILE = "verdicts.json"
@@ -56,6 +56,7 @@ def verdict_of(
         or judgement.control.requests,
         "recovery_s": recovery if recovery is not None and math.isfinite(recovery) else None,
         "recovered": None if recovery is None else math.isfinite(recovery),
+        "longest_wait_s": judgement.longest_wait_s,
         "stable_without_fault": judgement.unstable_users == 0,
         "unstable_users": judgement.unstable_users,
         "nodes_before": _users_per_node(first.nodes if first else judgement.control.nodes),
@@ -91,9 +92,16 @@ def verdict_words(c: dict[str, Any], *, total_users: int) -> str:
     words = _fates_words(c)
     if c.get("recovered") is False:
         words += ", never recovered"
+    if _stalled(c):
+        words += f", users waited up to {c['longest_wait_s']:.1f} s"
     if c.get("faults_not_delivered"):
         words += f"; not delivered: {', '.join(c['faults_not_delivered'])}"
     return words + _failed_words(c)
+
+
+def _stalled(c: dict[str, Any]) -> bool:
+    wait = c.get("longest_wait_s")
+    return isinstance(wait, int | float) and wait >= STALL_S
 
 
 def _fates_words(c: dict[str, Any]) -> str:
@@ -107,7 +115,7 @@ def _fates_words(c: dict[str, Any]) -> str:
         broken.append(f"{_share(c['unanswered'], users)} of users never answered again")
     if c["replayed"]:
         broken.append(f"{c['replayed']} saw a replayed request")
-    if not broken and not c["failed_requests"]:
+    if not broken and not c["failed_requests"] and not _stalled(c):
         return "survives" if c["fault"] != "none" else "stable"
     if not broken:
         return "keeps sessions"

@@ -196,3 +196,32 @@ def test_a_restore_that_completed_after_the_load_judges_nobody() -> None:
     assert kill["until_s"] is None and kill["users"] == 4
     assert (start["delivered"], start["users"]) == (False, 0)
     assert window_line(start) == "not judged (completed after the load had ended): nobody judged"
+
+
+def test_a_stall_without_errors_is_not_survived() -> None:
+    """A node cut off from its store holds user 1's request for nine seconds, then answers
+    it in its session: nothing failed and nothing was lost, but the user saw a frozen page.
+    Before, the verdict read "survives"; it says how long the users waited."""
+    records = _run({1: []})
+    records.append(_r(19.5, 1, "kept", latency=9000.0))  # sent at 10.5 s, answered at 19.5 s
+    summary, c, _ = _all(sorted(records, key=lambda r: r.t_s), [KILL])
+    assert (c["kept"], c["failed_requests"]) == (4, 0)
+    assert c["longest_wait_s"] == summary["longest_wait_s"] == 9.0
+    assert c["verdict"] == "keeps sessions, users waited up to 9.0 s"
+
+
+def test_waits_add_up_over_errors_until_a_reply_and_a_short_one_survives() -> None:
+    """User 1 waits 0.6 s for an error and 0.6 s more for its answer: 1.2 s without a
+    reply. Each request alone is under a second; together the user noticed."""
+    after = {1: ["error", "kept"]}
+    records = [
+        r._replace(latency_ms=600.0) if r.user == 1 and r.t_s > 10 else r for r in _run(after)
+    ]
+    _, c, _ = _all(records, [KILL])
+    assert c["longest_wait_s"] == 1.2
+    assert c["verdict"].startswith("keeps sessions, users waited up to 1.2 s")
+    # The same run with 0.4 s replies: nobody waited a second.
+    quick = [r._replace(latency_ms=400.0) if r.user == 1 and r.t_s > 10 else r for r in records]
+    _, c, _ = _all(quick, [KILL])
+    assert c["longest_wait_s"] == 0.8
+    assert "waited" not in c["verdict"]
