@@ -55,7 +55,8 @@ class FaultTimeline:
         try:
             if kind == "fault":
                 event = {"at_s": self._now(), "target": spec.target, "action": spec.action,
-                         "restored_at_s": None, "spec": str(spec)}  # fmt: skip
+                         "parts": list(spec.parts), "restored_at_s": None,
+                         "spec": str(spec)}  # fmt: skip
                 self._by_spec[spec] = event
                 self.events.append(event)
                 event.update(self._relative(self.cluster.deliver(spec)))
@@ -87,7 +88,7 @@ class FaultTimeline:
             if kind == "fault":
                 self.events.append(
                     {"spec": str(spec), "action": spec.action, "target": spec.target,
-                     "planned_at_s": at_s, "restored_at_s": None,
+                     "parts": list(spec.parts), "planned_at_s": at_s, "restored_at_s": None,
                      "fault_error": "not delivered: the run ended before its time"}
                 )  # fmt: skip
         self._pending = []

@@ -13,6 +13,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from harness.config.faults import parse_fault
 from harness.results import outcomes as o
 from harness.results.judgement import Request, Window
 
@@ -40,11 +41,16 @@ def _longest_wait(records: Sequence[Request], users: set[int], window: Window) -
     return round(longest, 3) if longest is not None else None
 
 
-def _parts(target: str | None) -> set[str]:
-    """The parts a fault's target names: partition:A-B names A and B, drop:A:5% names A."""
-    if target is None:
-        return set()
-    return set(target.split(":")[0].split("-"))
+def _parts(event: dict[str, Any], window: Window) -> set[str]:
+    """The parts the fault named (partition:A-B names A and B, drop:A:5% names A), as the
+    run recorded them; a run from before they were recorded is read from its spec."""
+    recorded = event.get("parts")
+    if isinstance(recorded, list):
+        return {str(part) for part in recorded}
+    try:
+        return set(parse_fault(window.spec or "").parts)
+    except ValueError:
+        return {window.target} if window.target else set()
 
 
 def fault_impact(
@@ -60,7 +66,8 @@ def fault_impact(
     if event.get("action") == "touch":
         # A touched web.xml is only a request: did Tomcat act on it?
         out["reloaded"] = "reloaded_at_s" in event
-    on_target = {u for u, n in window.nodes.items() if n in _parts(window.target)}
+    parts = _parts(event, window)
+    on_target = {u for u, n in window.nodes.items() if n in parts}
     for group, members in (
         ("on_target", on_target),
         ("elsewhere", set(window.nodes) - on_target),

@@ -80,3 +80,23 @@ def test_a_request_stalled_across_the_window_is_its_slowest() -> None:
     window = judge(records, [event]).windows[0]
     effects = fault_impact(records, window, event)
     assert effects["max_latency_ms_in_window"] == 9400.0
+
+
+def test_the_target_is_the_parts_the_run_recorded_or_its_spec_names() -> None:
+    """An inventory's nodes tomcat_1, tomcat_2: the users of tomcat_1 are on the target of
+    sigkill:tomcat_1 (its parts as the run recorded them) and of drop:tomcat_1:5% (a run
+    from before parts were recorded: read from its spec)."""
+    records = [
+        *_user(1, "tomcat_1", [(1, "new", "a", 0), (2, "kept", "a", 0), (6, "error", "", 0)]),
+        *_user(2, "tomcat_2", [(1, "new", "b", 0), (2, "kept", "b", 0), (6, "kept", "b", 0)]),
+    ]
+    for spec, action, target, recorded in (
+        ("sigkill:tomcat_1@5", "sigkill", "tomcat_1", {"parts": ["tomcat_1"]}),
+        ("drop:tomcat_1:5%@5", "drop", "tomcat_1:5%", {}),
+    ):
+        event = {"at_s": 5.0, "target": target, "action": action, "spec": spec,
+                 "restored_at_s": None, **recorded}  # fmt: skip
+        (window,) = judge(sorted(records), [event]).windows
+        effects = fault_impact(sorted(records), window, event)
+        assert (effects["users_on_target"], effects["unanswered_on_target"]) == (1, 1), spec
+        assert (effects["users_elsewhere"], effects["kept_elsewhere"]) == (1, 1), spec
