@@ -19,6 +19,10 @@ Options (each with an environment twin):
                            n differing per user, so source-hash balancers (nginx ip_hash
                            uses three octets) spread users as they would real clients
                            (LOCUST_SOURCE_NET; loopback only, e.g. 127.100)
+  TOMCAT_BENCH_SOURCE_ADDRESSES=a,b,c
+                           (environment only) without --source-net, users take turns at
+                           these addresses of the worker's host: an inventory's load host
+                           sets it, its own, which a master's options cannot carry
   --session-size BYTES     ask session.jsp to keep a payload of this many bytes in each
                            session (?size=BYTES; LOCUST_SESSION_SIZE; 0: no payload)
   --session-hdr PATH       HDR latency histograms, merged across workers (LOCUST_SESSION_HDR)
@@ -45,6 +49,7 @@ from locust.runners import MasterRunner
 from session_records import RecordWriter
 from session_tracking import ANOMALIES, ArrivalSchedule, ReplyReader, SessionTracker, parse_reply
 from session_webui import board_wanted, observe, worker_index
+from source_addresses import user_source
 
 # Users of worker i are numbered i * USERS_PER_WORKER + 1, ...: unique across workers,
 # as the records and the merged Sessions tab need.
@@ -139,15 +144,6 @@ def _close_records(**_: Any) -> None:
         _writer = None
 
 
-def source_address(net: str, user_id: int) -> str:
-    """User 1 -> A.B.1.1, user 250 -> A.B.250.1, user 251 -> A.B.1.2: the third octet
-    differs between neighbouring users, as ip_hash needs."""
-    third, fourth = (user_id - 1) % 250 + 1, (user_id - 1) // 250 + 1
-    if fourth > 254:
-        raise ValueError(f"--source-net {net}: more than {250 * 254} users")
-    return f"{net}.{third}.{fourth}"
-
-
 class BoundClientPool(HTTPClientPool):
     """An HTTP client pool whose connections leave from one source address.
 
@@ -188,8 +184,9 @@ def _schedule_for(environment: Environment, user_id: int) -> ArrivalSchedule | N
 class SessionUser(FastHttpUser):
     def __init__(self, environment: Environment) -> None:
         self.user_id = next_user_id(environment)
-        net = getattr(environment.parsed_options, "source_net", "")
-        self.source = source_address(net, self.user_id) if net else None
+        net = getattr(environment.parsed_options, "source_net", "") or ""
+        listed = os.environ.get("TOMCAT_BENCH_SOURCE_ADDRESSES", "")
+        self.source = user_source(net, self.user_id, listed)
         if self.source:
             # Read by FastHttpUser.__init__ when it builds this user's client.
             self.client_pool = BoundClientPool(

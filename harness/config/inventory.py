@@ -121,13 +121,25 @@ class InventoryLoad(_Host):
     """A host that runs Locust workers."""
 
     processes: int = Field(1, ge=1, le=64)  # Locust worker processes on it
-    source_addresses: list[str] = []  # addresses its users may bind (source-hash balancers)
+    # Addresses of this host its users take turns at, so a source-hash balancer spreads
+    # them (nginx ip_hash hashes three octets of IPv4: make them differ there).
+    source_addresses: list[str] = []
     # A checkout of tomcat-bench on the host (its locustfiles), and the Python that has
     # its dependencies (make setup there); default: the same paths as on this machine.
     project: str | None = None
     python: str | None = None
     # The workers' records, removed after each run; relative: inside the project.
     work_dir: str = ".load"
+
+    @field_validator("source_addresses")
+    @classmethod
+    def _addresses(cls, values: list[str]) -> list[str]:
+        for value in values:
+            try:
+                ipaddress.ip_address(value)
+            except ValueError:
+                raise ValueError(f"{value!r} is not an IP address") from None
+        return values
 
 
 class InventoryNode(_Host):

@@ -30,6 +30,10 @@ def testbed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[cluster.TestCl
     try:
         hosts = netns.build(home, users=20)
         built = cluster.start(hosts, sessions="none", balance="ip_hash")
+        # Every test can run alone: the probe is on the nodes before any (the first test
+        # installs it again, as an operator would).
+        probe = _harness("probe", "install", "--inventory", str(built.inventory_path))
+        assert probe.returncode == 0, probe.stdout + probe.stderr
         yield built
     finally:
         netns.teardown(home)
@@ -174,6 +178,9 @@ def test_a_partition_of_a_node_from_redis_is_reported_and_healed(
 def test_a_distributed_bench_runs_one_worker_on_each_load_host_and_merges_exactly(
     testbed: cluster.TestCluster, tmp_path: Path
 ) -> None:
+    """Under ip_hash, too: each load host's users take turns at its own source addresses,
+    so the users of one host reach both nodes (from one address, all went to one)."""
+    testbed.balance("ip_hash")
     distributed = testbed.inventory_path.with_name("inventory-distributed.toml")
     done = _harness(
         "bench",
@@ -193,9 +200,12 @@ def test_a_distributed_bench_runs_one_worker_on_each_load_host_and_merges_exactl
     # Users of worker i are numbered i * 1000 + n: each worker's records, fetched from its
     # own host, are told apart by them.
     per_worker: dict[int, int] = {}
+    nodes: dict[int, set[str]] = {}
     for record in load_records(run_dir / "requests.csv.gz"):
         per_worker[record.user // 1000] = per_worker.get(record.user // 1000, 0) + 1
+        nodes.setdefault(record.user // 1000, set()).add(record.node)
     assert sorted(per_worker) == [0, 1] and all(per_worker.values()), per_worker
+    assert all({"node1", "node2"} <= seen for seen in nodes.values()), nodes
     # Merged, they are exactly what Locust's master counted from its workers' reports.
     stats = (run_dir / "locust_stats.csv").read_text().splitlines()
     aggregated = next(line for line in stats if line.startswith(",Aggregated"))

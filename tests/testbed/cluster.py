@@ -8,6 +8,7 @@ on this machine's disk, which the namespaces share; processes run only inside th
 
 from __future__ import annotations
 
+import json
 import secrets
 import shutil
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from harness.cluster.remote.hosts import SshHost, ssh_host
 from harness.cluster.remote.parts import RemoteNode, RemoteStore
 from harness.config.inventory import Inventory, load_inventory
 from harness.config.profile import load_profile
-from tests.testbed.netns import NET, USER_NET, Hosts
+from tests.testbed.netns import NET, USER_NET, Hosts, load_sources
 
 NODES = ("node1", "node2")
 REDIS_PORT = 6379
@@ -156,10 +157,13 @@ class TestCluster:
 
 
 def write_distributed(inventory: Path, hosts: Hosts) -> Path:
-    """The same cluster with load1 and load2 running one Locust worker each."""
+    """The same cluster with load1 and load2 running one Locust worker each, whose users
+    take turns at their host's own source addresses."""
     a = hosts.addresses
     loads = "".join(
-        f'\n[[load]]\nname = "{n}"\nhost = "{a[n]}"\nprocesses = 1\n' for n in ("load1", "load2")
+        f'\n[[load]]\nname = "{n}"\nhost = "{a[n]}"\nprocesses = 1\n'
+        f"source_addresses = {json.dumps(load_sources(n))}\n"
+        for n in ("load1", "load2")
     )
     text = inventory.read_text().replace("\n[ssh]", f'master_address = "{NET}.1"\n\n[ssh]', 1)
     path = inventory.with_name("inventory-distributed.toml")

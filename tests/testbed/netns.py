@@ -32,6 +32,17 @@ USER_NET = "10.231"  # users send from 10.231.<n>.1
 BRIDGE = "tbnbr0"
 PREFIX = "tbn-"
 HOSTS = {"balancer": 10, "node1": 11, "node2": 12, "store": 13, "load1": 14, "load2": 15}
+# Each load host's users send from addresses of its own, 10.231.<200 + 10 * k + j>.<host>,
+# j < LOAD_SOURCES: they differ in the third octet, which ip_hash hashes.
+LOAD_SOURCES = 6
+
+
+def load_sources(name: str) -> list[str]:
+    """The source addresses of load host `name` (load1, load2) in the test cluster."""
+    k = int(name.removeprefix("load")) - 1
+    return [f"{USER_NET}.{200 + 10 * k + j}.{HOSTS[name]}" for j in range(LOAD_SOURCES)]
+
+
 STATE = "testbed.json"
 
 
@@ -146,6 +157,7 @@ def build(home: Path, *, users: int = 40) -> Hosts:
         _ip("link", "set", "eth0", "up", ns=ns)
         _ip("link", "set", "lo", "up", ns=ns)
         _ip("route", "add", f"{USER_NET}.0.0/16", "via", f"{NET}.1", ns=ns)
+        _load_routes(hosts, name)
         _start_sshd(hosts, name)
     deadline = time.monotonic() + 20
     for name, address in hosts.addresses.items():
@@ -159,6 +171,17 @@ def build(home: Path, *, users: int = 40) -> Hosts:
         "".join(f"{address} {key[0]} {key[1]}\n" for address in hosts.addresses.values())
     )
     return hosts
+
+
+def _load_routes(hosts: Hosts, name: str) -> None:
+    """A load host holds its source addresses; every other host routes them to it."""
+    for load in (n for n in HOSTS if n.startswith("load")):
+        for source in load_sources(load):
+            if load == name:
+                _ip("addr", "add", f"{source}/32", "dev", "eth0", ns=hosts.namespace(name))
+            else:
+                via = hosts.addresses[load]
+                _ip("route", "add", f"{source}/32", "via", via, ns=hosts.namespace(name))
 
 
 def _pids(ns: str) -> list[int]:

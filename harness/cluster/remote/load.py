@@ -79,9 +79,12 @@ class RemoteLoad:
                 "--master-port", str(master_port), "--loglevel", "WARNING",
                 "--logfile", str(self._log(load)),
             ]  # fmt: skip
+            # Per host, so not a Locust option: a master sends its own to every worker.
+            sources = ",".join(load.source_addresses)
             script = (
                 f"mkdir -p {shlex.quote(str(folder))} && cd {shlex.quote(project)} && "
-                f"TOMCAT_BENCH_WORKER_DIR={shlex.quote(str(folder))} setsid -f "
+                f"TOMCAT_BENCH_WORKER_DIR={shlex.quote(str(folder))} "
+                f"TOMCAT_BENCH_SOURCE_ADDRESSES={shlex.quote(sources)} setsid -f "
                 f"{shlex.join(worker)} > /dev/null 2>&1"
             )
             done = host.run(["sh", "-c", script])
