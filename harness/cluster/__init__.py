@@ -117,6 +117,11 @@ class Cluster(Protocol):
         by a companion while the load ran; empty where every part is sampled here."""
         ...
 
+    def jvm_readings(self) -> list[tuple[str, dict[str, Any]]]:
+        """JvmProbe readings (node, reading) of nodes not sampled from here, taken by a
+        companion while the load ran; empty where jvm_targets() covers every node."""
+        ...
+
     def load_hosts(self) -> LoadHosts | None:
         """Where the load runs when not only here (None: one Locust process here)."""
         ...

@@ -17,7 +17,7 @@ from harness.config.profile import Profile
 from harness.load.driver import Finished, Load, run_generator
 from harness.load.faults import FaultTimeline
 from harness.load.locust import SESSION_LOCUSTFILE, Sessions, locust_command
-from harness.load.telemetry import JVM_TELEMETRY_FILE, TELEMETRY_FILE, JvmSampler
+from harness.load.telemetry import JVM_TELEMETRY_FILE, TELEMETRY_FILE, JvmSampler, jvm_row
 from harness.paths import REPO_ROOT
 from harness.results import RESULTS_DIR, new_run_dir
 from harness.results.judgement import Judgement
@@ -167,6 +167,13 @@ class _JvmTelemetry:
             self.sampler.stop()
         return []
 
+    def add(self, readings: list[tuple[str, dict[str, Any]]], start_epoch: float) -> None:
+        """Readings taken on the nodes' own hosts (Tomcat's log, where rejections are
+        counted, stays there: not counted)."""
+        if self.sampler is not None and readings:
+            rows = [jvm_row(node, reading, start_epoch, None) for node, reading in readings]
+            self.sampler.rows.extend(rows)
+
 
 def _drive(
     plan: BenchPlan, cluster: Cluster, run_dir: Path, raw: Path, tick: Tick
@@ -228,6 +235,7 @@ def run_bench(
         fetched = load_hosts.fetch_records(run_dir) if load_hosts is not None else []
         # Parts on other hosts, sampled there: one telemetry file, one summary.
         finished.sampler.rows = sorted([*finished.sampler.rows, *cluster.telemetry_rows()])
+        jvms.add(cluster.jvm_readings(), finished.launched_epoch)
         hosts_usage = load_hosts.usage() if load_hosts is not None else {}
     finally:
         cluster.down()

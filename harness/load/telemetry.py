@@ -381,7 +381,7 @@ class JvmSampler(Periodic):
 
 
 def jvm_row(
-    node: str, reading: Mapping[str, Any], start_epoch: float, rejections: int
+    node: str, reading: Mapping[str, Any], start_epoch: float, rejections: int | None
 ) -> tuple[Any, ...]:
     """One JvmProbe reading as a jvm_telemetry.csv row (empty where Tomcat tells nothing)."""
     pool = jvm.pool_from(dict(reading))
@@ -394,7 +394,7 @@ def jvm_row(
         "pool_busy": pool.busy_threads if pool else "",
         "pool_max": pool.max_threads if pool else "",
         "queue_size": pool.queue_size if pool and pool.queue_size is not None else "",
-        "rejections": rejections,
+        "rejections": "" if rejections is None else rejections,
         "heap_used_bytes": heap.get("used", ""),
         "heap_committed_bytes": heap.get("committed", ""),
         "heap_max_bytes": heap.get("max", ""),

@@ -133,6 +133,17 @@ def test_ip_hash_with_memory_sessions_loses_exactly_the_users_pinned_to_the_kill
     cpu = run["summary"]["telemetry"]["cpu_cores_mean"]
     assert {"lb", "node1", "node2", "redis"} <= set(cpu), cpu
     assert cpu["node2"] > 0
+    # Each node's pool, heap and GC, read once a second on its own host; node1's readings
+    # stop with its JVM at the kill (6 s of 12), node2's go on to the end.
+    jvms = run["summary"]["jvm"]
+    assert set(jvms) == {"node1", "node2"}, jvms
+    for node in jvms.values():
+        assert node["heap_used_peak_bytes"] > 0 and node["pool_max"] > 0, node
+        assert node["current_threads_peak"] > 0, node
+    assert 3 <= jvms["node1"]["samples"] < jvms["node2"]["samples"], jvms
+    # The probes are gone from the nodes' hosts.
+    for node in ("node1", "node2"):
+        assert "JvmProbe" not in testbed.run_on(node, ["ps", "-eo", "args"]), node
     # The killed node was started again at the end of the run: a new JVM serves the probe.
     assert run["lab"]["restored_at_end"][0]["ok"] is True
     assert _node_pid(testbed, "node1") not in (None, killed)

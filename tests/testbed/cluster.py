@@ -79,7 +79,8 @@ class TestCluster:
         inventory = self.inventory
         return ssh_host(inventory, inventory.part(name))
 
-    def _run(self, name: str, argv: list[str]) -> str:
+    def run_on(self, name: str, argv: list[str]) -> str:
+        """argv on the host of part `name`, over SSH; its output (an error if it failed)."""
         host = self.host(name)
         try:
             done = host.run(argv)
@@ -98,7 +99,7 @@ class TestCluster:
         conf = d / "nginx.conf"
         conf.write_text(_nginx_conf(self.hosts, method))
         running = (d / "nginx.pid").exists()
-        self._run("lb", ["nginx", "-c", str(conf), *(["-s", "reload"] if running else [])])
+        self.run_on("lb", ["nginx", "-c", str(conf), *(["-s", "reload"] if running else [])])
 
     def start_store(self) -> None:
         d = self.hosts.home / "store"

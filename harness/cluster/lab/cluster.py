@@ -118,6 +118,9 @@ class LabCluster:
     def telemetry_rows(self) -> list[tuple[float, str, float, int]]:
         return []  # every lab process is sampled here (processes())
 
+    def jvm_readings(self) -> list[tuple[str, dict[str, Any]]]:
+        return []  # every lab JVM is sampled here (jvm_targets())
+
     def load_hosts(self) -> None:
         return None  # the lab's load runs here
 

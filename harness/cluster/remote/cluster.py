@@ -25,6 +25,7 @@ from harness.cluster.errors import ClusterError
 from harness.cluster.remote import jvm as remote_jvm
 from harness.cluster.remote import netfaults, probe
 from harness.cluster.remote.hosts import HostError, SshHost, ssh_host
+from harness.cluster.remote.jvm_telemetry import RemoteJvmSampler
 from harness.cluster.remote.load import RemoteLoad
 from harness.cluster.remote.parts import RemoteBalancer, RemoteNode, RemoteStore
 from harness.cluster.remote.telemetry import RemoteSampler
@@ -143,6 +144,9 @@ class RemoteCluster:
         self._tables = 0
         self._load = RemoteLoad(self.inventory, self._host) if self.inventory.load else None
         self._sampler = RemoteSampler(self.inventory, self._host)
+        self._jvm_sampler = RemoteJvmSampler(
+            self.inventory.nodes, self._host, lambda node: ssh_host(self.inventory, node)
+        )
         self._secrets = Path(tempfile.mkdtemp(prefix="tomcat-bench-jmx-"))
 
     def _host(self, part: Part) -> SshHost:
@@ -262,9 +266,7 @@ class RemoteCluster:
         pid = remote.pid()
         if pid is None:
             raise jvm.JvmReadError(f"{node.name}: no running JVM")
-        access = remote_jvm.RemoteJmx(
-            node.jmx_address, node.jmx_port, node.base / "temp" / remote_jvm.SECRETS_DIR
-        )
+        access = remote_jvm.node_jmx(node)
         log_file = node.base / "logs" / "catalina.out"
         return remote_jvm.read_node(remote.host, node.name, pid, access, log_file)
 
@@ -279,10 +281,13 @@ class RemoteCluster:
         return self._secrets
 
     def companions(self) -> list[Companion]:
-        return [self._sampler]
+        return [self._sampler, self._jvm_sampler]
 
     def telemetry_rows(self) -> list[tuple[float, str, float, int]]:
         return list(self._sampler.rows)
+
+    def jvm_readings(self) -> list[tuple[str, dict[str, Any]]]:
+        return list(self._jvm_sampler.readings)
 
     def load_hosts(self) -> RemoteLoad | None:
         return self._load

@@ -29,6 +29,9 @@ from harness.files import write_atomically
 T = TypeVar("T")
 
 
+COMMAND_TIMEOUT_S = 120.0
+
+
 class HostError(RuntimeError):
     """A host that cannot be reached or a command that failed; one line, names the host."""
 
@@ -44,9 +47,15 @@ class Host(Protocol):
     name: str
 
     def run(
-        self, argv: list[str], *, env: dict[str, str] | None = None, stdin: str | None = None
+        self,
+        argv: list[str],
+        *,
+        env: dict[str, str] | None = None,
+        stdin: str | None = None,
+        timeout: float | None = COMMAND_TIMEOUT_S,
     ) -> CommandResult:
-        """Run argv; stdin, when given, is the command's input (secrets go there, not argv)."""
+        """Run argv; stdin, when given, is the command's input (secrets go there, not argv).
+        timeout None: as long as it runs (a streaming reader ended by a kill)."""
         ...
 
     def read_text(self, path: PurePosixPath) -> str | None:
@@ -68,7 +77,12 @@ class LocalHost:
     name = "localhost"
 
     def run(
-        self, argv: list[str], *, env: dict[str, str] | None = None, stdin: str | None = None
+        self,
+        argv: list[str],
+        *,
+        env: dict[str, str] | None = None,
+        stdin: str | None = None,
+        timeout: float | None = COMMAND_TIMEOUT_S,
     ) -> CommandResult:
         try:
             done = subprocess.run(
@@ -78,7 +92,7 @@ class LocalHost:
                 text=True,
                 check=False,
                 env={**os.environ, **(env or {})},
-                timeout=120,
+                timeout=timeout,
             )
         except FileNotFoundError:
             raise commands.not_found(argv[0]) from None
@@ -171,14 +185,21 @@ class SshHost:
         return self._sftp
 
     def run(
-        self, argv: list[str], *, env: dict[str, str] | None = None, stdin: str | None = None
+        self,
+        argv: list[str],
+        *,
+        env: dict[str, str] | None = None,
+        stdin: str | None = None,
+        timeout: float | None = COMMAND_TIMEOUT_S,
     ) -> CommandResult:
         # Variables go on the command line (`env K=V cmd`): sshd's AcceptEnv usually
         # refuses them otherwise.
         prefix = ["env", *(f"{k}={v}" for k, v in (env or {}).items())] if env else []
         command = shlex.join(prefix + argv)
         try:
-            done = self._call(self._connection.run(command, input=stdin, check=False, timeout=120))
+            done = self._call(
+                self._connection.run(command, input=stdin, check=False, timeout=timeout)
+            )
         except (OSError, asyncssh.Error) as error:
             raise HostError(f"{self._where()}: {command}: {error}") from None
         # No exit status means the command died of a signal: never report that as success.

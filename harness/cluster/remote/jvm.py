@@ -18,6 +18,7 @@ from typing import Any
 from harness.cluster import jvm
 from harness.cluster.endpoints import Endpoint
 from harness.cluster.remote.hosts import Host
+from harness.config.inventory import InventoryNode
 
 SECRETS_DIR = "tomcat-bench-jmx"  # under the node's CATALINA_BASE/temp
 _PRIVATE = 0o600
@@ -34,6 +35,11 @@ class RemoteJmx:
     @property
     def classes(self) -> PurePosixPath:
         return self.folder / "classes"
+
+
+def node_jmx(node: InventoryNode) -> RemoteJmx:
+    """Where the inventory's node opens its JMX agent, and its files on that host."""
+    return RemoteJmx(node.jmx_address, node.jmx_port, node.base / "temp" / SECRETS_DIR)
 
 
 def _run(
@@ -86,11 +92,18 @@ def _compile_probe(host: Host, jmx: RemoteJmx) -> None:
         _run(host, ["javac", "-d", str(jmx.classes), str(remote)])
 
 
-def probe(host: Host, pid: int, jmx: RemoteJmx) -> dict[str, Any]:
-    """One reading of the node's MBeans, taken on the node."""
+def prepare_probe(host: Host, pid: int, jmx: RemoteJmx) -> str:
+    """The node's JMX agent listening and JvmProbe compiled there; the credentials the
+    probe reads on its stdin."""
     credentials = _credentials(host, jmx)
     _ensure_agent(host, pid, jmx)
     _compile_probe(host, jmx)
+    return credentials
+
+
+def probe(host: Host, pid: int, jmx: RemoteJmx) -> dict[str, Any]:
+    """One reading of the node's MBeans, taken on the node."""
+    credentials = prepare_probe(host, pid, jmx)
     argv = jvm.probe_command(jmx.address, jmx.port, classes=jmx.classes)
     readings = jvm.parse_probe(_run(host, argv, stdin=credentials + "\n"))
     if not readings:
