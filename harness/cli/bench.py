@@ -14,7 +14,7 @@ from typing import Any
 from rich.table import Table
 
 from harness.cli.console import console, progress_bar
-from harness.cli.inventory import fault_plan
+from harness.cli.inventory import fault_plan, up_label
 from harness.cli.options import (
     Parser,
     Subparsers,
@@ -160,7 +160,12 @@ def run(args: argparse.Namespace) -> int:
         if parent:
             write_repeats(parent, [r.run_dir for r in results], complete=len(results) == repeat)
         print_summary(
-            result.summary, result.run_dir, result.lab_up_s, result.verdict, wall_s=result.wall_s
+            result.summary,
+            result.run_dir,
+            result.lab_up_s,
+            result.verdict,
+            wall_s=result.wall_s,
+            up=up_label(plan.cluster),
         )
         if result.interrupted_at_s is not None:
             break
@@ -241,6 +246,7 @@ def print_summary(
     verdict: dict[str, Any],
     *,
     wall_s: float | None = None,
+    up: str = "lab up",
 ) -> None:
     table = Table(title=f"tomcat-bench: {run_dir.name}", show_header=False)
     table.add_column(style="bold")
@@ -248,9 +254,9 @@ def print_summary(
     for label, words in _summary_rows(summary, verdict):
         table.add_row(label, words)
     table.add_row(
-        "lab up",
+        up,
         f"{lab_up_s:.1f} s to all-healthy"
-        + (f"; whole bench {wall_s:.1f} s (lab up to results)" if wall_s else ""),
+        + (f"; whole bench {wall_s:.1f} s ({up} to results)" if wall_s else ""),
     )
     console.print(table)
     console.print(f"report: {run_dir / 'report.html'}", soft_wrap=True)

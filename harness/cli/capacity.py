@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 
 from harness.cli.console import console
+from harness.cli.inventory import up_label
 from harness.cli.options import (
     Parser,
     Subparsers,
@@ -95,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         result = run_capacity(plan, progress=status.update)
     console.print(_table(result.steps))
     if result.lab_up_s is not None:
-        console.print(f"lab up {result.lab_up_s:.1f} s")
+        console.print(f"{up_label(plan.cluster)} {result.lab_up_s:.1f} s")
     console.print(f"capacity: {result.run_dir / 'capacity.html'}", soft_wrap=True)
     broken = [r["step"] for r in result.steps if r["data_lost"] or r["replayed"]]
     if broken:

@@ -221,7 +221,7 @@ def run_bench(
     plan: BenchPlan, *, tick: Tick = _no_tick, progress: Callable[[str], None]
 ) -> BenchResult:
     began = time.monotonic()
-    progress("bringing the lab up")
+    progress("getting the cluster ready")
     cluster = plan.cluster.up(plan.profile, progress=progress)
     try:
         # Made only once the cluster is up, so one that fails to start leaves no empty run.

@@ -264,7 +264,7 @@ def _ratios(measured: dict[str, list[Measured]]) -> dict[str, Any]:
 def run_perf(plan: PerfPlan, *, progress: Progress = _quiet) -> dict[str, Any]:
     """Lab up, the five generators in turn, lab down; writes and returns perf.json's data."""
     started = time.time()
-    progress("bringing the lab up")
+    progress("getting the cluster ready")
     began = time.monotonic()
     cluster = plan.cluster.up(plan.profile, progress=progress)
     up_s = round(time.monotonic() - began, 3)

@@ -301,7 +301,7 @@ def run_webui(
     """Serve the web UI until Ctrl-C or Locust quits; then write and return the results."""
     procs: list[subprocess.Popen[bytes]] = []
     control: FaultControl | None = None
-    progress("bringing the lab up")
+    progress("getting the cluster ready")
     cluster = plan.cluster.up(plan.profile, progress=progress)
     try:
         run_dir = new_run_dir("webui", plan.results_dir)

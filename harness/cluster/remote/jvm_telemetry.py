@@ -53,6 +53,8 @@ class RemoteJvmSampler:
         return str(remote_jvm.node_jmx(node).folder / "probe.pid")
 
     def start(self, start_epoch: float) -> None:
+        """Samples from now until stop(); each start begins new readings."""
+        self.readings, self._threads, self._stop = [], [], threading.Event()
         for node in self.nodes:
             thread = threading.Thread(
                 target=self._sample, args=(node,), name=f"jvm-{node.name}", daemon=True

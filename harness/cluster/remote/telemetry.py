@@ -79,6 +79,9 @@ class RemoteSampler:
         return [*self.inventory.balancers, *self.inventory.nodes, *self.inventory.stores]
 
     def start(self, start_epoch: float) -> None:
+        """Samples from now until stop(); each start begins new rows (a capacity step)."""
+        self.rows, self._previous, self._stop = [], {}, threading.Event()
+
         def sample() -> None:
             # At a fixed rate, not a second after each reading ended: a reading over SSH
             # takes a good part of a second itself.

@@ -105,6 +105,7 @@ class _Target:
     servers: dict[str, int]
     lab: dict[str, Any]
     versions: dict[str, str]
+    cluster: Cluster | None = None  # its companions sample parts on other hosts
 
 
 def _wrk_version() -> str:
@@ -122,6 +123,7 @@ def _cluster_target(plan: CapacityPlan, cluster: Cluster) -> _Target:
         servers=dict(cluster.processes()),
         lab={**cluster.describe(), "entry": url, "target": plan.target},
         versions=cluster.versions(),
+        cluster=cluster,
     )
 
 
@@ -142,8 +144,11 @@ def run_step(
             servers=target.servers,
             generator_cores=step.wrk_threads,
             cwd=REPO_ROOT,
+            companions=target.cluster.companions() if target.cluster else (),
         )
     )
+    if target.cluster is not None:  # parts on other hosts, sampled there during this step
+        finished.sampler.rows = sorted([*finished.sampler.rows, *target.cluster.telemetry_rows()])
     wrk_summary = parse_summary((step_dir / "wrk.log").read_text(errors="replace"))
     if finished.returncode != 0:
         raise RuntimeError(f"wrk exited with code {finished.returncode}; see {step_dir}/wrk.log")
@@ -288,7 +293,7 @@ def run_capacity(plan: CapacityPlan, *, progress: Progress = _quiet) -> Capacity
         rows = sweep(plan, _external_target(plan.url), sweep_dir, progress)
         return CapacityResult(sweep_dir, rows, None)
     assert plan.cluster is not None  # checked by the plan
-    progress("bringing the lab up")
+    progress("getting the cluster ready")
     cluster = plan.cluster.up(plan.profile, progress=progress)
     try:
         sweep_dir = new_run_dir(label, plan.results_dir)
