@@ -186,6 +186,21 @@ def test_a_partition_of_a_node_from_redis_is_reported_and_healed(
     assert "tomcat_bench" not in tables.stdout
 
 
+def test_a_touched_web_xml_is_seen_reloading_the_probe_context_over_ssh(
+    testbed: cluster.TestCluster, tmp_path: Path
+) -> None:
+    """touch:node1: the probe's web.xml gets a new time on node1's host; Tomcat's deployer
+    (autoDeploy) reloads the context within its background delay, which its log says."""
+    if testbed.sessions != "none":
+        testbed.use_sessions("none")
+    run = _bench(testbed, tmp_path, "--faults", "touch:node1@3", "--duration", "20")
+    (fault,) = run["faults"]
+    assert "fault_error" not in fault, fault
+    assert fault["touched_at_s"] <= fault["reloaded_at_s"] <= fault["touched_at_s"] + 15
+    (effects,) = run["summary"]["fault_effects"]
+    assert effects["reloaded"] is True
+
+
 def test_a_distributed_bench_runs_one_worker_on_each_load_host_and_merges_exactly(
     testbed: cluster.TestCluster, tmp_path: Path
 ) -> None:

@@ -11,6 +11,7 @@ connections.
 from __future__ import annotations
 
 import logging
+import shlex
 import shutil
 import tempfile
 import time
@@ -36,7 +37,7 @@ from harness.config.profile import Profile
 log = logging.getLogger(__name__)
 
 # What a fault does to each kind of part over SSH (the rest is the lab's only, for now).
-NODE_ACTIONS = frozenset({"sigkill", "sigstop", "shutdown", "restart"}) | NETWORK
+NODE_ACTIONS = frozenset({"sigkill", "sigstop", "shutdown", "restart", "touch"}) | NETWORK
 STORE_ACTIONS = frozenset({"sigkill", "sigstop", "shutdown"}) | NETWORK
 BALANCER_ACTIONS = frozenset({"reload"}) | NETWORK
 
@@ -118,6 +119,35 @@ class InventorySpec:
             raise
         cluster.timings_s["up"] = round(time.monotonic() - began, 3)
         return cluster
+
+
+# Tomcat's own words when it reloads the probe's context (StandardContext.reload).
+RELOADED = f"Reloading Context with name [/{probe.CONTEXT}] is completed"
+# Tomcat checks every backgroundProcessorDelay (10 s); a little more for a busy host.
+NOTICE_S = 15.0
+
+
+def touch_probe(node: RemoteNode, notice_s: float = NOTICE_S) -> dict[str, float]:
+    """Touch the probe's web.xml on the node, as an operator editing it, and nothing else:
+    Tomcat decides (its Host's deployer watches web.xml only with autoDeploy). Returns
+    when Tomcat logged the reload, or after notice_s without one (no "reloaded_at")."""
+    log_file = node.node.base / "logs" / "catalina.out"
+    sized = node.host.run(["stat", "-c", "%s", str(log_file)])
+    if sized.returncode != 0 or not sized.stdout.strip().isdigit():
+        # Without Tomcat's log, "did not reload" could not be told from "did not say".
+        raise ClusterError(f"{node.name}: touch needs {log_file} to see whether Tomcat reloaded")
+    start = int(sized.stdout) + 1
+    web_xml = probe.folder(node.node) / "WEB-INF" / "web.xml"
+    touched = node.host.run(["touch", "--", str(web_xml)])
+    if touched.returncode != 0:
+        raise ClusterError(f"{node.name}: touch {web_xml}: {touched.stderr.strip()[-200:]}")
+    touched_at = time.time()
+    while time.time() - touched_at < notice_s:
+        time.sleep(0.5)
+        seen = node.host.run(["sh", "-c", f"tail -c +{start} {shlex.quote(str(log_file))}"])
+        if RELOADED in seen.stdout:
+            return {"touched_at": touched_at, "reloaded_at": time.time()}
+    return {"touched_at": touched_at}
 
 
 def _actions_for(inventory: Inventory, part: Part) -> frozenset[str]:
@@ -208,6 +238,8 @@ class RemoteCluster:
             self._net_fault(fault)
             return {}
         part = self.inventory.part(fault.target)
+        if part in self.inventory.nodes and fault.action == "touch":
+            return touch_probe(self._node(part.name))
         if part in self.inventory.nodes:
             self._deliver_to(self._node(part.name), fault)
         elif part in self.inventory.stores:
