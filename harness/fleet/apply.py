@@ -12,8 +12,6 @@ import logging
 import re
 import secrets
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,18 +20,18 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from harness.cluster import jvm
+from harness.cluster.errors import ClusterError
 from harness.cluster.lab import Lab, LabError, jvms, tomcat
 from harness.cluster.lab.tomcat import ConfigFile
 from harness.cluster.remote import jvm as remote_jvm
 from harness.cluster.remote.hosts import Host, HostError, LocalHost, SshHost, ssh_host
-from harness.cluster.remote.jvm import SECRETS_DIR, RemoteJmx
+from harness.cluster.remote.parts import RemoteNode
 from harness.config.inventory import Inventory, InventoryNode
 from harness.config.profile import Profile
 from harness.fleet.verify import InEffect, read_in_effect
 
 log = logging.getLogger(__name__)
 
-HEALTH_TIMEOUT_S = 90.0
 _SHUTDOWN = re.compile(r'<Server\b[^>]*\bshutdown="([^"]+)"')
 # What a diff on the terminal must not show.
 _SECRETS = re.compile(r'\b(shutdown="|secret="|password: ")[^"]*"')
@@ -157,29 +155,20 @@ def _ssh_target(node: InventoryNode, host: SshHost, profile: Profile) -> Target:
     def render(command: str) -> list[ConfigFile]:
         return tomcat.stock_configs({**context, "shutdown_command": command}, profile)
 
+    # The node's own way to stop and start (its systemd unit, or catalina.sh), as faults
+    # use: a Tomcat run by systemd must not come back outside it.
+    remote = RemoteNode(node, host)
+
     def pid() -> int | None:
-        text = host.read_text(node.pid_file)
-        if not text or not text.strip().isdigit():
-            return None
-        alive = host.run(["kill", "-0", text.strip()])
-        return int(text) if alive.returncode == 0 else None
+        return remote.pid()
 
     def restart() -> None:
-        env = {
-            "CATALINA_HOME": node.catalina_home,
-            "CATALINA_BASE": str(node.base),
-            "CATALINA_PID": str(node.pid_file),
-        }
-        catalina = f"{node.catalina_home}/bin/catalina.sh"
-        if pid() is not None:
-            # -force: kill by pid when the graceful stop takes longer than 20 s.
-            host.run([catalina, "stop", "20", "-force"], env=env)
-        started = host.run([catalina, "start"], env=env)
-        if started.returncode != 0:
-            raise ApplyError(f"{node.name}: catalina.sh start failed: {started.stderr.strip()}")
-        _wait_healthy(node.name, node.url, pid)
+        try:
+            remote.restart()
+        except (ClusterError, HostError) as error:
+            raise ApplyError(f"{node.name} did not come back healthy: {error}") from None
 
-    jmx = RemoteJmx(node.jmx_address, node.jmx_port, node.base / "temp" / SECRETS_DIR)
+    jmx = remote_jvm.node_jmx(node)
 
     def tomcat_view(wanted: Profile) -> TomcatView:
         running = pid()
@@ -200,25 +189,6 @@ def _ssh_target(node: InventoryNode, host: SshHost, profile: Profile) -> Target:
         tomcat_view=tomcat_view,
         keeps_own_context=True,
     )
-
-
-def _wait_healthy(name: str, url: str, pid: Callable[[], int | None]) -> None:
-    deadline = time.monotonic() + HEALTH_TIMEOUT_S
-    time.sleep(1.0)  # let catalina.sh write the pid file
-    while time.monotonic() < deadline:
-        if pid() is None:
-            raise ApplyError(f"{name}: the JVM exited during start (see its catalina.out)")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as reply:  # noqa: S310 (inventory URL)
-                if reply.status < 500:
-                    return
-        except urllib.error.HTTPError as error:
-            if error.code < 500:
-                return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise ApplyError(f"{name}: not healthy at {url} after {HEALTH_TIMEOUT_S:.0f} s")
 
 
 # -- the rollout ----------------------------------------------------------------
