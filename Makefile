@@ -17,7 +17,7 @@ bench: setup
 		$(if $(ARRIVAL_RATE),--arrival-rate $(ARRIVAL_RATE)) \
 		$(if $(CHECKS),--check "$(CHECKS)") $(if $(JUNIT),--junit $(JUNIT)) \
 		$(if $(REPEAT),--repeat $(REPEAT)) $(if $(INVENTORY),--inventory $(INVENTORY)) \
-		$(if $(YES),--yes)
+		$(if $(SCENARIO),--scenario $(SCENARIO)) $(if $(YES),--yes)
 
 # One short bench per profile, side by side (no fault unless FAULTS=... is given).
 PROFILES ?= default best-practice small-pool
@@ -48,7 +48,7 @@ MATRIX_SESSIONS ?= all
 matrix: setup
 	$(PY) -m harness matrix --profile $(PROFILE) --balancers $(MATRIX_LB) \
 		--strategies $(MATRIX_SESSIONS) $(if $(INVENTORY),--inventory $(INVENTORY)) \
-		$(if $(YES),--yes)
+		$(if $(MATRIX_SCENARIOS),--scenarios $(MATRIX_SCENARIOS)) $(if $(YES),--yes)
 
 # A cluster of network namespaces with their own sshd (as the tests build it), for
 # bench --inventory .testbed/inventory.toml by hand; testbed-down removes all of it.

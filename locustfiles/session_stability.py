@@ -11,6 +11,8 @@ lost sessions, lost data, replays and unreadable replies are failures of their o
 Options (each with an environment twin):
   --session-records PATH   append one CSV row per request (LOCUST_SESSION_RECORDS)
   --session-wait SECONDS   pause between a user's requests (LOCUST_SESSION_WAIT)
+  --scenario NAME          how session.jsp treats the session: counter, inplace, growing
+                           or readonly (LOCUST_SCENARIO; see session.jsp)
   --arrival-rate R         open model: R requests/s in all, each user on its own fixed
                            schedule (users / R apart), whatever the replies take; each
                            record keeps its intended send time and its latency corrected
@@ -47,7 +49,15 @@ from locust import FastHttpUser, events, task
 from locust.env import Environment
 from locust.runners import MasterRunner
 from session_records import RecordWriter
-from session_tracking import ANOMALIES, ArrivalSchedule, ReplyReader, SessionTracker, parse_reply
+from session_tracking import (
+    ANOMALIES,
+    SCENARIOS,
+    ArrivalSchedule,
+    ReplyReader,
+    SessionTracker,
+    parse_reply,
+    session_path,
+)
 from session_webui import board_wanted, observe, worker_index
 from source_addresses import user_source
 
@@ -115,6 +125,15 @@ def _add_options(parser: Any) -> None:
         env_var="LOCUST_SOURCE_NET",
         default="",
         help="first two octets of each user's own loopback source address, e.g. 127.100",
+    )
+    parser.add_argument(
+        "--scenario",
+        env_var="LOCUST_SCENARIO",
+        choices=SCENARIOS,
+        default="counter",
+        help="how session.jsp treats the session: counter (setAttribute each request), "
+        "inplace (a mutable attribute changed in place), growing (a cart that grows), "
+        "readonly (set once, then only read)",
     )
     parser.add_argument(
         "--session-size",
@@ -206,12 +225,13 @@ class SessionUser(FastHttpUser):
         return float(getattr(options, "session_wait", 0.05)) if options else 0.05
 
     def on_start(self) -> None:
-        self.tracker = SessionTracker()
+        options = self.environment.parsed_options
+        scenario = str(getattr(options, "scenario", "counter") or "counter")
+        self.tracker = SessionTracker(scenario)
         self.reader = ReplyReader()
         self.observe_board = board_wanted()  # settled at init, before any user starts
-        options = self.environment.parsed_options
         size = int(getattr(options, "session_size", 0) or 0) if options else 0
-        self.path = f"/session.jsp?size={size}" if size > 0 else "/session.jsp"
+        self.path = session_path(scenario, size)
 
     @task
     def session_page(self) -> None:

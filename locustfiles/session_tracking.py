@@ -21,7 +21,9 @@ from harness.results.outcomes import (  # noqa: F401
     NEW,
     OUTCOMES,
     REPLAYED,
+    SCENARIOS,
     SESSION_LOST,
+    UNMOVING,
 )
 
 
@@ -112,17 +114,26 @@ def parse_reply(body: str | bytes) -> Reply:
     return Reply(base_session_id(session), node, counter)
 
 
+def session_path(scenario: str, size: int) -> str:
+    """session.jsp with the scenario and payload asked for (none: today's plain page)."""
+    query = [f"scenario={scenario}"] if scenario != "counter" else []
+    query += [f"size={size}"] if size > 0 else []
+    return "/session.jsp" + ("?" + "&".join(query) if query else "")
+
+
 class SessionTracker:
     """One simulated user's view of its session: classifies each reply in order."""
 
-    __slots__ = ("counter", "errors_since_reply", "session")
+    __slots__ = ("counter", "errors_since_reply", "session", "step")
 
-    def __init__(self) -> None:
+    def __init__(self, scenario: str = "counter") -> None:
         self.session: str | None = None
         self.counter = 0
         # A request that failed may still have run on the server and bumped the
         # counter; that many extra steps are expected, not a replay.
         self.errors_since_reply = 0
+        # How far each request moves the counter: a read-only page never moves it.
+        self.step = 0 if scenario in UNMOVING else 1
 
     def observe(self, reply: Reply | None) -> str:
         """Classify one reply (None for an HTTP or parse error) and remember it."""
@@ -131,12 +142,12 @@ class SessionTracker:
             return ERROR
         # Classified inline, not in a helper: this runs on every request (make perf).
         session, counter = reply.session, reply.counter
-        expected = self.counter + 1
+        expected = self.counter + self.step
         if self.session is None:
             outcome = NEW
         elif session != self.session:
             outcome = SESSION_LOST
-        elif expected <= counter <= expected + self.errors_since_reply:
+        elif expected <= counter <= expected + self.errors_since_reply * self.step:
             outcome = KEPT
         elif counter > expected:
             outcome = REPLAYED

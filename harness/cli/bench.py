@@ -102,6 +102,7 @@ def plan_from(args: argparse.Namespace, *, apply: bool = False) -> BenchPlan:
         results_dir=Path(args.results_dir),
         source_net=source_net,
         arrival_rate=args.arrival_rate,
+        scenario=args.scenario,
     )
     if isinstance(cluster, InventorySpec):
         cluster.check_faults(plan.fault_specs())

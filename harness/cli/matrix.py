@@ -21,6 +21,7 @@ from harness.cli.options import (
 from harness.cluster.lab.balancers import BALANCERS
 from harness.cluster.lab.lab import SESSION_STORES
 from harness.cluster.remote.cluster import InventorySpec
+from harness.results.outcomes import SCENARIOS
 from harness.results.verdicts import recovery_words
 
 
@@ -30,6 +31,13 @@ def add_parser(subparsers: Subparsers) -> Parser:
     inventory_options(matrix)
     add(matrix, "balancers", "all", "comma-separated balancers, or all")
     add(matrix, "strategies", "all", "comma-separated session strategies, or all")
+    add(
+        matrix,
+        "scenarios",
+        "",
+        f"comma-separated session scenarios, each a cell of its own ({', '.join(SCENARIOS)}; "
+        "default: --scenario's one)",
+    )
     config_option(matrix, 'balancers = "nginx-rr,haproxy-cookie"')
     return matrix
 
@@ -46,8 +54,11 @@ def run(args: argparse.Namespace) -> int:
     else:
         balancers = _names(args.balancers, list(BALANCERS), "--balancers")
         strategies = _names(args.strategies, SESSION_STORES, "--strategies")
+    scenarios = _names(args.scenarios, SCENARIOS, "--scenarios") if args.scenarios else []
     with console.status("matrix") as status:
-        result = run_matrix(plan, balancers, strategies, progress=status.update)
+        result = run_matrix(
+            plan, balancers, strategies, scenarios=scenarios, progress=status.update
+        )
     console.print(_table(result.cells))
     console.print(f"matrix: {result.matrix_dir / 'matrix.html'}", soft_wrap=True)
     return 0
@@ -63,12 +74,21 @@ def _names(value: str, known: Sequence[str], option: str) -> list[str]:
 
 def _table(cells: list[dict[str, Any]]) -> Table:
     table = Table(
-        "balancer", "sessions", "fault", "kept", "data kept", "failed", "recovery", "verdict"
+        "balancer",
+        "sessions",
+        "scenario",
+        "fault",
+        "kept",
+        "data kept",
+        "failed",
+        "recovery",
+        "verdict",
     )
     for c in cells:
         table.add_row(
             c["balancer"],
             c["sessions"],
+            c.get("scenario", "counter"),
             c.get("fault", ""),
             f"{c.get('kept', '-')}/{c.get('users', '-')}",
             f"{c.get('data_kept', '-')}/{c.get('users', '-')}",

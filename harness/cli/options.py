@@ -33,6 +33,7 @@ from harness.config.inventory import Inventory, load_inventory
 from harness.config.profile import Profile
 from harness.config.tomlfile import read_toml
 from harness.results import RESULTS_DIR
+from harness.results.outcomes import SCENARIOS
 
 PREFIX = "TOMCAT_BENCH_"
 
@@ -266,6 +267,15 @@ def bench_options(
         "open model: requests/s in all on a fixed schedule (replaces --wait); latencies are "
         "also reported corrected for coordinated omission",
         kind=optional(float),
+    )
+    add(
+        parser,
+        "scenario",
+        "counter",
+        "how session.jsp treats each session: counter (setAttribute each request), inplace "
+        "(a mutable attribute changed in place, set only when new), growing (a cart gaining "
+        "2 KB a request up to 64 KB), readonly (set once, then only read)",
+        choices=SCENARIOS,
     )
     add(parser, "fault-target", fault_target[0], fault_target[1])
     add(

@@ -255,6 +255,29 @@ def _check_jvm(jvm: Jvm) -> None:
         )
 
 
+class Redisson(_Section):
+    """Redisson's Tomcat session manager, as its context.xml attributes (unset: the lab's
+    REDIS and DEFAULT, Redisson's own defaults).
+
+    readMode REDIS reads each attribute from Redis on every getAttribute; MEMORY keeps the
+    session in the node's memory and reads Redis only on a node that has not seen it.
+    updateMode DEFAULT writes an attribute to Redis only on setAttribute; AFTER_REQUEST
+    writes every attribute after each request, so a change made in place is kept too."""
+
+    readMode: Literal["REDIS", "MEMORY"] | None = None
+    updateMode: Literal["DEFAULT", "AFTER_REQUEST"] | None = None
+
+
+class SessionSettings(_Section):
+    """The session managers' own settings: each applies where its manager runs."""
+
+    redisson: Redisson = Redisson()
+
+    def requested(self) -> dict[str, dict[str, str]]:
+        """Only what was set, per manager, for the manifest."""
+        return {name: attrs for name, attrs in (("redisson", self.redisson.attributes()),) if attrs}
+
+
 class Profile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -266,6 +289,7 @@ class Profile(BaseModel):
     ajp: Ajp = Ajp()
     deploy: Deploy = Deploy()
     jvm: Jvm = Jvm()
+    sessions: SessionSettings = SessionSettings()
 
     @model_validator(mode="after")
     def _one_pool(self) -> Profile:
@@ -286,6 +310,7 @@ class Profile(BaseModel):
             else None,
             "deploy": self.deploy.attributes(),
             "jvm": self.jvm.flags(),
+            "sessions": self.sessions.requested(),
         }
 
 

@@ -21,6 +21,7 @@ from harness.load.telemetry import JVM_TELEMETRY_FILE, TELEMETRY_FILE, JvmSample
 from harness.paths import REPO_ROOT
 from harness.results import RESULTS_DIR, new_run_dir
 from harness.results.judgement import Judgement
+from harness.results.outcomes import SCENARIOS
 from harness.results.session_run import (
     RAW_FILE,
     finish_session_run,
@@ -49,6 +50,7 @@ class BenchPlan:
     source_net: str | None = "127.100"
     label: str | None = None  # names the results folder; default: the profile's name
     session_size: int = 0  # bytes of payload session.jsp keeps in each session (?size=)
+    scenario: str = "counter"  # what session.jsp does with each session (?scenario=)
     # Open model: requests per second in all on a fixed schedule; None: closed model.
     arrival_rate: float | None = None
 
@@ -57,6 +59,8 @@ class BenchPlan:
             raise ValueError(f"DURATION={self.duration_s:g}: a bench needs at least 5 s")
         if self.users < 1:
             raise ValueError(f"USERS={self.users}: at least one user")
+        if self.scenario not in SCENARIOS:
+            raise ValueError(f"SCENARIO={self.scenario}: one of {', '.join(SCENARIOS)}")
         if self.arrival_rate is not None and self.arrival_rate <= 0:
             raise ValueError(f"ARRIVAL_RATE={self.arrival_rate:g}: must be positive")
         names = self.cluster.node_names()
@@ -126,6 +130,7 @@ def _locust(
         wait_s=plan.wait_s,
         source_net=plan.source_net,
         session_size=plan.session_size,
+        scenario=plan.scenario,
         arrival_rate=plan.arrival_rate,
     )
     return locust_command(
@@ -301,6 +306,7 @@ def _load_section(plan: BenchPlan, finished: Finished) -> dict[str, Any]:
         "arrival_rate": plan.arrival_rate,
         "source_net": plan.source_net,
         "session_size": plan.session_size,
+        "scenario": plan.scenario,
         "locust_exit": finished.returncode,
         # Exact, from the kernel's account of the reaped generator (see load.driver).
         "generator_cpu_s": finished.cpu_s,

@@ -22,6 +22,7 @@ class Sessions:
     wait_s: float | None = None
     source_net: str | None = None  # each user sends from its own loopback address
     session_size: int = 0
+    scenario: str = "counter"  # what session.jsp does with the session (?scenario=)
     arrival_rate: float | None = None  # the open model
     fault_control: str | None = None  # the Sessions tab's fault buttons
 
@@ -32,6 +33,7 @@ class Sessions:
             *(["--session-wait", f"{self.wait_s:g}"] if self.wait_s is not None else []),
             *(["--source-net", self.source_net] if self.source_net else []),
             *(["--session-size", str(self.session_size)] if self.session_size else []),
+            *(["--scenario", self.scenario] if self.scenario != "counter" else []),
             *(["--arrival-rate", f"{self.arrival_rate:g}"] if self.arrival_rate else []),
             *(["--fault-control", self.fault_control] if self.fault_control else []),
         ]

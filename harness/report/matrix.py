@@ -20,6 +20,7 @@ TEMPLATE = "matrix.html.j2"
 COLUMNS = (
     ("balancer", "balancer"),
     ("sessions", "sessions"),
+    ("scenario", "scenario"),
     ("fault", "fault"),
     ("users", "users"),
     ("kept", "sessions kept"),

@@ -109,6 +109,8 @@ class VerdictCell(_Open):
     failed_requests: int | None = None
     recovery_s: float | None = None
     recovered: bool | None = None
+    longest_wait_s: float | None = None
+    scenario: str | None = None  # the session page's (a matrix with a scenario axis)
 
 
 class Run(_Document):
@@ -167,6 +169,7 @@ class Matrix(_Document):
     profile: str
     balancers: list[str]
     sessions: list[str]
+    scenarios: list[str] = []
 
 
 class Profiles(_Document):

@@ -23,6 +23,11 @@ GOOD: Final = frozenset({NEW, KEPT})
 # A failure: an error or an anomaly.
 FAILED: Final = frozenset({ERROR, *ANOMALIES})
 
+# -- what the page does with the session (session.jsp's ?scenario=) ----------------
+# Each with its expected course of the counter: +1 a request, but readonly's stays put.
+SCENARIOS: Final = ("counter", "inplace", "growing", "readonly")
+UNMOVING: Final = frozenset({"readonly"})
+
 # -- one user across one fault ----------------------------------------------------
 # From worst to best: a user with several fates in a run is counted by its worst.
 LOST: Final = "session_lost"  # got another session id after the fault

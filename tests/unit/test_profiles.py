@@ -39,6 +39,7 @@ def test_default_profile_adds_nothing_to_stock_tomcat() -> None:
         "ajp": None,
         "deploy": {},
         "jvm": [],
+        "sessions": {},
     }
 
 

@@ -1,6 +1,7 @@
 """The configs each session strategy renders: context.xml, server.xml, web.xml, manifest."""
 
 import json
+import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -12,14 +13,17 @@ from harness.cluster.lab import tomcat
 from harness.cluster.lab.lab import SESSION_STORES, _store_settings
 from harness.cluster.lab.render import render
 from harness.cluster.lab.topology import Topology
-from harness.config.profile import load_profile
+from harness.config.profile import ProfileError, load_profile
+from harness.paths import PROFILES_DIR
 
 MSM = "de.javakaffee.web.msm.MemcachedBackupSessionManager"
 NODES = "memA:127.0.9.21:11211,memB:127.0.9.22:11211"
 
 
 def _store(kind: str, tmp_path: Path) -> dict[str, Any]:
-    return _store_settings(kind, Topology(net="127.0.9", run_dir=tmp_path))
+    return _store_settings(
+        kind, Topology(net="127.0.9", run_dir=tmp_path), load_profile("best-practice")
+    )
 
 
 def _node(name: str) -> dict[str, Any]:
@@ -148,3 +152,37 @@ def test_msm_jars_go_into_lib_only_for_memcached_strategies(kind: str, tmp_path:
         "memcached-nonsticky": artifacts.msm_jars,
     }.get(kind, ())
     assert jars == expected
+
+
+def test_a_profiles_redisson_modes_reach_the_manager_and_the_manifest(tmp_path: Path) -> None:
+    """[sessions.redisson] readMode/updateMode in a profile: rendered into each node's
+    context.xml, kept in the store settings (run.json), asked for in the profile's
+    manifest; without the section, Redisson's own defaults."""
+    path = tmp_path / "modes.toml"
+    path.write_text(
+        'extends = "best-practice"\n[sessions.redisson]\n'
+        'readMode = "MEMORY"\nupdateMode = "AFTER_REQUEST"\n'
+    )
+    shutil.copy(PROFILES_DIR / "best-practice.toml", tmp_path / "best-practice.toml")
+    profile = load_profile(str(path))
+    store = _store_settings("redis", Topology(net="127.0.9", run_dir=tmp_path), profile)
+    assert (store["read_mode"], store["update_mode"]) == ("MEMORY", "AFTER_REQUEST")
+    manager = _context_manager(store, "node1")
+    assert manager is not None
+    assert (manager.get("readMode"), manager.get("updateMode")) == ("MEMORY", "AFTER_REQUEST")
+    assert profile.effective()["sessions"] == {
+        "redisson": {"readMode": "MEMORY", "updateMode": "AFTER_REQUEST"}
+    }
+    plain = _context_manager(_store("redis", tmp_path), "node1")
+    assert plain is not None
+    assert (plain.get("readMode"), plain.get("updateMode")) == ("REDIS", "DEFAULT")
+
+
+def test_a_wrong_redisson_mode_is_one_line_naming_file_and_key(tmp_path: Path) -> None:
+    path = tmp_path / "wrong.toml"
+    path.write_text('[sessions.redisson]\nupdateMode = "ALWAYS"\n')
+    with pytest.raises(ProfileError) as caught:
+        load_profile(str(path))
+    message = str(caught.value)
+    assert "\n" not in message
+    assert str(path) in message and "sessions.redisson.updateMode" in message, message

@@ -12,6 +12,7 @@ from session_tracking import (
     base_session_id,
     fixed_reply,
     parse_reply,
+    session_path,
 )
 
 
@@ -149,3 +150,23 @@ def test_a_reader_reads_each_reply_as_fixed_reply_does() -> None:
         False, False, False, True, True, True, True, True, False, False, False, False, True,
         True, False,
     ]  # fmt: skip
+
+
+def test_a_read_only_page_keeps_its_counter_and_a_lost_one_reads_zero() -> None:
+    """readonly: the counter is set once and only read after, so it stays put; a reply
+    of the same session without it (0) lost the data; one of another session lost that."""
+    tracker = SessionTracker("readonly")
+    replies = [Reply("A", "n1", 1), Reply("A", "n2", 1), None, Reply("A", "n1", 1),
+               Reply("A", "n1", 0), Reply("B", "n2", 1), Reply("B", "n2", 1)]  # fmt: skip
+    outcomes = [tracker.observe(r) for r in replies]
+    assert outcomes == [NEW, KEPT, ERROR, KEPT, DATA_LOST, SESSION_LOST, KEPT]
+    # The counter scenarios move by one a request, as they always did.
+    moving = SessionTracker("inplace")
+    assert [moving.observe(Reply("A", "n1", c)) for c in (1, 2, 2)] == [NEW, KEPT, DATA_LOST]
+
+
+def test_the_page_is_asked_for_its_scenario_and_payload_only_when_not_the_default() -> None:
+    assert session_path("counter", 0) == "/session.jsp"
+    assert session_path("inplace", 0) == "/session.jsp?scenario=inplace"
+    assert session_path("growing", 512) == "/session.jsp?scenario=growing&size=512"
+    assert session_path("counter", 512) == "/session.jsp?size=512"

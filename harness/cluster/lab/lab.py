@@ -123,8 +123,9 @@ def _topology_json(topology: Topology) -> dict[str, Any]:
     }
 
 
-def _store_settings(sessions: str, topo: Topology) -> dict[str, Any]:
-    """The session manager's settings, as rendered into the configs and kept in the manifest."""
+def _store_settings(sessions: str, topo: Topology, profile: Profile) -> dict[str, Any]:
+    """The session manager's settings, as rendered into the configs and kept in the
+    manifest: the strategy's, with what the profile's [sessions.*] sets for its manager."""
     if sessions.startswith("memcached"):
         return stores.msm_settings(
             sticky=sessions == "memcached-sticky", memcached=topo.memcached, nodes=topo.nodes
@@ -141,8 +142,8 @@ def _store_settings(sessions: str, topo: Topology) -> dict[str, Any]:
     return {
         "kind": "redis",
         "manager": "org.redisson.tomcat.RedissonSessionManager",
-        "read_mode": "REDIS",
-        "update_mode": "DEFAULT",
+        "read_mode": profile.sessions.redisson.readMode or "REDIS",
+        "update_mode": profile.sessions.redisson.updateMode or "DEFAULT",
         "sticky": False,
         "key_prefix": "tomcat-bench",
         "address": topo.redis.address,
@@ -276,7 +277,7 @@ class Lab:
         artifacts = find_artifacts()
         progress("unpacking Tomcat")
         home = catalina_home(artifacts)
-        store = _store_settings(sessions, topo)
+        store = _store_settings(sessions, topo, profile)
         self.state = LabState(
             topology=_topology_json(topo), profile=profile.name, balancer=lb.name, store=store
         )

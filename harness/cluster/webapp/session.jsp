@@ -8,6 +8,16 @@
   ?size=N (0 to 1048576) also keeps an N-byte attribute "payload" in the session and
   sets it again on every request, so the store carries N more bytes each time
   (random bytes, made once per session: no store or codec can compress them away).
+  ?scenario= how the page treats its session, as real applications do (the counter's
+  expected course is the same unless said):
+    counter   (default) an Integer, written back with setAttribute on every request
+    inplace   an int[1] changed in place; setAttribute only when the session is
+              new or the request asks (&set=1): a manager that saves only what was set
+              loses the change
+    growing   the counter, and a "cart" list that gains 2 KB of random bytes a request
+              up to 64 KB, set again each time, as a shopping cart grows
+    readonly  the counter is set once, when the session is new, and only read after:
+              it stays 1 (0 when the session exists but lost it)
 --%>
 <%
     String sizeParam = request.getParameter("size");
@@ -23,9 +33,50 @@
             return;
         }
     }
-    Integer previous = (Integer) session.getAttribute("counter");
-    int counter = previous == null ? 1 : previous + 1;
-    session.setAttribute("counter", Integer.valueOf(counter));
+    String scenario = request.getParameter("scenario");
+    int counter;
+    if (scenario == null || scenario.equals("counter") || scenario.equals("growing")) {
+        Integer previous = (Integer) session.getAttribute("counter");
+        counter = previous == null ? 1 : previous + 1;
+        session.setAttribute("counter", Integer.valueOf(counter));
+        if ("growing".equals(scenario)) {
+            @SuppressWarnings("unchecked")
+            java.util.ArrayList<byte[]> cart = (java.util.ArrayList<byte[]>) session.getAttribute("cart");
+            if (cart == null) {
+                cart = new java.util.ArrayList<byte[]>();
+            }
+            if (cart.size() < 32) {  // 32 x 2 KB: the 64 KB cap
+                byte[] item = new byte[2048];
+                java.util.concurrent.ThreadLocalRandom.current().nextBytes(item);
+                cart.add(item);
+            }
+            session.setAttribute("cart", cart);
+        }
+    } else if (scenario.equals("inplace")) {
+        // An int[1], not an AtomicInteger: Redisson's default codec (Kryo) cannot read an
+        // AtomicInteger's private field on Java 17 and fails every request with a 500.
+        int[] box = (int[]) session.getAttribute("box");
+        if (box == null) {
+            box = new int[] {1};
+            session.setAttribute("box", box);
+        } else {
+            box[0]++;
+            if ("1".equals(request.getParameter("set"))) {
+                session.setAttribute("box", box);
+            }
+        }
+        counter = box[0];
+    } else if (scenario.equals("readonly")) {
+        Integer stored = (Integer) session.getAttribute("counter");
+        if (stored == null && session.isNew()) {
+            stored = Integer.valueOf(1);
+            session.setAttribute("counter", stored);
+        }
+        counter = stored == null ? 0 : stored.intValue();
+    } else {
+        response.sendError(400, "scenario: counter, inplace, growing or readonly");
+        return;
+    }
     if (size >= 0) {
         byte[] payload = (byte[]) session.getAttribute("payload");
         if (payload == null || payload.length != size) {

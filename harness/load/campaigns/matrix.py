@@ -1,4 +1,5 @@
-"""The verdict matrix: one short bench per balancer x session strategy, one table.
+"""The verdict matrix: one short bench per balancer x session strategy (x scenario, when
+more than one is asked for), one table.
 
 Each cell is a full results folder under <matrix>/cells/; the matrix folder holds
 verdicts.json (every cell) and matrix.html (the table, linking each cell's report).
@@ -35,20 +36,35 @@ def run_matrix(
     balancers: Sequence[str],
     strategies: Sequence[str],
     *,
+    scenarios: Sequence[str] = (),
     progress: Callable[[str], None],
 ) -> MatrixResult:
-    """Run every cell in turn (each with its own lab up and down)."""
+    """Run every cell in turn (each with its own lab up and down). scenarios: the session
+    pages to run each cell with (none: the template's one)."""
     matrix_dir = new_run_dir("matrix", template.results_dir)
     started = time.time()
     cells: list[dict[str, Any]] = []
-    total = len(balancers) * len(strategies)
+    pages = list(scenarios) or [template.scenario]
+    total = len(balancers) * len(strategies) * len(pages)
     for lb in balancers:
         for sessions in strategies:
-            progress(f"cell {len(cells) + 1}/{total}: {lb} + {sessions}")
-            cells.append(_run_cell(template, matrix_dir, lb, sessions, progress))
-            # Written after every cell: an interrupted matrix keeps what it measured.
-            write_verdicts(matrix_dir, cells)
-            write_matrix(matrix_dir, cells)
+            for scenario in pages:
+                named = f" ({scenario})" if len(pages) > 1 else ""
+                progress(f"cell {len(cells) + 1}/{total}: {lb} + {sessions}{named}")
+                page = replace(template, scenario=scenario)
+                cells.append(
+                    _run_cell(
+                        page,
+                        matrix_dir,
+                        lb,
+                        sessions,
+                        progress=progress,
+                        by_scenario=len(pages) > 1,
+                    )
+                )
+                # Written after every cell: an interrupted matrix keeps what it measured.
+                write_verdicts(matrix_dir, cells)
+                write_matrix(matrix_dir, cells)
     write_document(
         matrix_dir / "matrix.json",
         {
@@ -61,6 +77,7 @@ def run_matrix(
             "users": template.users,
             "balancers": list(balancers),
             "sessions": list(strategies),
+            "scenarios": pages,
         },
         "matrix",
     )
@@ -68,13 +85,19 @@ def run_matrix(
 
 
 def _run_cell(
-    template: BenchPlan, matrix_dir: Path, lb: str, sessions: str, progress: Callable[[str], None]
+    template: BenchPlan,
+    matrix_dir: Path,
+    lb: str,
+    sessions: str,
+    *,
+    progress: Callable[[str], None],
+    by_scenario: bool,
 ) -> dict[str, Any]:
     plan = replace(
         template,
         cluster=template.cluster.with_strategy(lb, sessions),
         results_dir=matrix_dir / "cells",
-        label=f"{lb}-{sessions}",
+        label=f"{lb}-{sessions}" + (f"-{template.scenario}" if by_scenario else ""),
     )
     try:
         result = run_bench(plan, progress=progress)
@@ -83,8 +106,10 @@ def _run_cell(
         return {
             "balancer": lb,
             "sessions": sessions,
+            "scenario": plan.scenario,
             "fault": "n/a",
             "verdict": f"could not run: {error}",
         }
     write_report(result.run_dir)
-    return {**result.verdict, "run": str(result.run_dir.relative_to(matrix_dir))}
+    run = str(result.run_dir.relative_to(matrix_dir))
+    return {**result.verdict, "scenario": plan.scenario, "run": run}

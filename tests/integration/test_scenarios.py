@@ -1,0 +1,73 @@
+"""Session scenarios on a real lab (127.0.64.x, Redis behind nginx round robin): what the
+page does with its session decides what a manager keeps, as its users report
+(redisson/redisson issues 1222 and 3172: a change made in place, without setAttribute,
+is lost under updateMode DEFAULT). Judged exactly, user by user, with no fault at all."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.cluster.lab import LabSpec, Topology
+from harness.config.profile import load_profile
+from harness.load.bench import BenchPlan, run_bench
+from harness.paths import PROFILES_DIR
+from harness.results import read_manifest
+
+pytestmark = pytest.mark.integration
+
+LAB_NET = "127.0.64"
+
+
+def _bench(tmp_path: Path, scenario: str, redisson: str = "") -> dict[str, Any]:
+    tmp_path.mkdir(exist_ok=True)
+    profile_file = tmp_path / "modes.toml"
+    profile_file.write_text(f'extends = "best-practice"\n[sessions.redisson]\n{redisson}\n')
+    (tmp_path / "best-practice.toml").write_text((PROFILES_DIR / "best-practice.toml").read_text())
+    plan = BenchPlan(
+        profile=load_profile(str(profile_file)),
+        duration_s=8,
+        users=4,
+        fault_target=None,
+        scenario=scenario,
+        cluster=LabSpec(
+            balancer="nginx-rr",
+            sessions="redis",
+            topology=Topology(net=LAB_NET, run_dir=tmp_path / "lab"),
+        ),
+        results_dir=tmp_path / "results",
+    )
+    result = run_bench(plan, progress=lambda _: None)
+    return read_manifest(result.run_dir)
+
+
+def test_an_in_place_change_is_lost_under_update_mode_default(tmp_path: Path) -> None:
+    run = _bench(tmp_path, "inplace", 'updateMode = "DEFAULT"')
+    summary = run["summary"]
+    assert run["load"]["scenario"] == "inplace"
+    assert run["lab"]["session_manager"]["update_mode"] == "DEFAULT"
+    # Every user's counter stops moving: the change never reached Redis.
+    assert summary["users"] == 4
+    assert summary["data_lost"] == summary["users"], summary["judgement"]["fates"]
+    assert run["verdicts"][0]["verdict"].startswith("unstable without any fault")
+
+
+def test_after_request_keeps_an_in_place_change_only_when_read_from_memory(
+    tmp_path: Path,
+) -> None:
+    """AFTER_REQUEST writes the session's attributes after each request, in MEMORY read
+    mode: the change made in place is kept, on both nodes in turn. In REDIS read mode
+    (the lab's default) the page changes a copy read from Redis, not the one saved: still
+    lost, every request, against Redisson's own README ("all session attributes are
+    stored into Redis after each request")."""
+    kept = _bench(
+        tmp_path / "memory", "inplace", 'readMode = "MEMORY"\nupdateMode = "AFTER_REQUEST"'
+    )
+    summary = kept["summary"]
+    assert summary["users"] == 4
+    assert summary["data_lost"] == summary["failures"] == 0, summary["judgement"]["fates"]
+    assert summary["kept_everything"] == 4
+    lost = _bench(tmp_path / "redis", "inplace", 'readMode = "REDIS"\nupdateMode = "AFTER_REQUEST"')
+    assert lost["summary"]["data_lost"] == lost["summary"]["users"] == 4
