@@ -25,7 +25,7 @@ from harness.cli.options import (
     inventory_options,
 )
 from harness.cluster.remote.cluster import InventorySpec
-from harness.config.faults import parse_faults
+from harness.config.faults import schedule
 from harness.config.profile import load_profile
 from harness.load.bench import BenchPlan, BenchResult
 from harness.report.run import director_words
@@ -97,7 +97,7 @@ def plan_from(args: argparse.Namespace, *, apply: bool = False) -> BenchPlan:
         wait_s=args.wait,
         fault_target=target,
         fault_at_s=args.fault_at,
-        faults=parse_faults(args.faults) if args.faults else None,
+        faults=schedule(args.faults, args.duration, cluster.node_names()) if args.faults else None,
         cluster=cluster,
         results_dir=Path(args.results_dir),
         source_net=source_net,
@@ -290,8 +290,11 @@ def _summary_rows(summary: dict[str, Any], verdict: dict[str, Any]) -> list[tupl
     if director:
         rows.append(("L4 director", director_words(director)))
     telemetry = summary.get("telemetry")
+    hosts = summary.get("load_hosts") or {}
     if telemetry:
-        rows.append(("CPU (cores)", _cpu_words(telemetry)))
+        rows.append(("CPU (cores)", _cpu_words(telemetry, master=bool(hosts))))
+    if hosts:
+        rows.append(("load hosts (cores)", _load_hosts_words(hosts, summary)))
     for effects in summary.get("fault_effects") or []:
         rows.append((f"effect of {effects['fault']}", describe_impact(effects)))
     for node, j in (summary.get("jvm") or {}).items():
@@ -304,17 +307,33 @@ def _summary_rows(summary: dict[str, Any], verdict: dict[str, Any]) -> list[tupl
     return rows
 
 
-def _cpu_words(telemetry: dict[str, Any]) -> str:
+def _bound_words(bound: object) -> str:
+    return "YES: throughput measures Locust" if bound else "no"
+
+
+def _cpu_words(telemetry: dict[str, Any], *, master: bool = False) -> str:
+    """This machine's parts; with load hosts the generator here is only Locust's master,
+    and whether the load was bound is told on the load hosts' row."""
     cpu = telemetry["cpu_cores_mean"]
     servers = ", ".join(
         f"{k} {v:.2f}" for k, v in cpu.items() if not k.startswith(("generator", "machine"))
     )
-    bound = "YES: throughput measures Locust" if telemetry["generator_bound"] else "no"
     wanted = telemetry.get("generator_demand_cores")
+    bound = "see the load hosts" if master else _bound_words(telemetry["generator_bound"])
     return (
-        f"generator {cpu.get('generator', 0):.2f}"
+        f"{'Locust master' if master else 'generator'} {cpu.get('generator', 0):.2f}"
         + (f" (ran or waited to run: {wanted:.2f})" if wanted is not None else "")
         + (f", {servers}" if servers else "")
         + "; machine "
         f"{cpu.get('machine', 0):.2f}/{telemetry['cores']}; generator-bound: {bound}"
     )
+
+
+def _load_hosts_words(hosts: dict[str, Any], summary: dict[str, Any]) -> str:
+    each = ", ".join(
+        f"{name} {h['cores_mean']:.2f} of {h['processes']}"
+        if h.get("cores_mean") is not None
+        else f"{name} not read"
+        for name, h in hosts.items()
+    )
+    return f"{each}; generator-bound: {_bound_words(summary.get('generator_bound'))}"

@@ -29,6 +29,7 @@ from harness.cluster.lab.balancers import BALANCERS
 from harness.cluster.lab.lab import SESSION_STORES
 from harness.cluster.lab.topology import DEFAULT_NET, DEFAULT_RUN_DIR
 from harness.cluster.remote.cluster import InventorySpec
+from harness.config.faults import SEQUENCES
 from harness.config.inventory import Inventory, load_inventory
 from harness.config.profile import Profile
 from harness.config.tomlfile import read_toml
@@ -291,7 +292,8 @@ def bench_options(
         "",
         "a fault schedule, overriding the two above: ACTION:TARGET@T[-T2],... "
         "(sigkill, shutdown, sigstop, restart, reload, context-reload, touch, redeploy; "
-        "e.g. sigstop:node1@10-15, context-reload:node1@10, touch:node1@10, redeploy:node1@10)",
+        "e.g. sigstop:node1@10-15, context-reload:node1@10, touch:node1@10, redeploy:node1@10), "
+        f"or a named sequence: {', '.join(SEQUENCES)}",
     )
     add(parser, "results-dir", str(RESULTS_DIR), "where results/<run-id>/ folders go")
     add(

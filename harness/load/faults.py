@@ -22,8 +22,9 @@ class FaultTimeline:
     def __init__(self, cluster: Cluster, specs: tuple[FaultSpec, ...]) -> None:
         known = cluster.fault_targets()
         for spec in specs:
-            if any(part not in known for part in spec.parts):
-                raise ValueError(f"fault {spec}: target {spec.target!r}: one of {', '.join(known)}")
+            for part in spec.parts:
+                if part not in known:
+                    raise ValueError(f"fault {spec}: target {part!r}: one of {', '.join(known)}")
         self.cluster, self.start_epoch = cluster, 0.0
         self.events: list[dict[str, Any]] = []
         self._pending = sorted(

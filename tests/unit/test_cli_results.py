@@ -55,3 +55,24 @@ def test_profiles_prints_the_summaries_it_was_given(
     assert "123.4" in out
     assert "the servers'" in out
     assert "could not run: no lab" in out
+
+
+def test_a_bound_load_host_is_named_in_the_summary_not_hidden_behind_the_master() -> None:
+    """With load hosts, this machine runs only Locust's master: its CPU row said
+    "generator-bound: no" even when a load host's workers were the limit."""
+    from harness.cli.bench import _summary_rows  # noqa: PLC0415
+
+    telemetry = {"cpu_cores_mean": {"generator": 0.04, "node1": 0.2, "machine": 1.0},
+                 "cores": 2, "generator_bound": False}  # fmt: skip
+    hosts = {"load1": {"processes": 1, "cores_mean": 0.97, "generator_bound": True},
+             "load2": {"processes": 2, "cores_mean": None, "generator_bound": None}}  # fmt: skip
+    summary = {"telemetry": telemetry, "load_hosts": hosts, "generator_bound": True,
+               "requests": 10, "rps": 1.0, "failures": 0, "errors": 0, "p50_ms": 1.0,
+               "p95_ms": 2.0, "p99_ms": 3.0,
+               "judgement": {"windows": [], "fates": {}, "users": 0}}  # fmt: skip
+    verdict = {"balancer": "nginx", "sessions": "redis", "fault": "none", "verdict": "stable"}
+    rows = dict(_summary_rows(summary, verdict))
+    assert "generator-bound: see the load hosts" in rows["CPU (cores)"]
+    assert rows["load hosts (cores)"] == (
+        "load1 0.97 of 1, load2 not read; generator-bound: YES: throughput measures Locust"
+    )

@@ -184,3 +184,20 @@ def test_a_restore_that_fails_during_the_run_is_tried_again_at_its_end(
     assert cluster.restored_at_end == [
         {"fault": str(fault), "at_epoch": cluster.restored_at_end[0]["at_epoch"], "ok": True}
     ]
+
+
+def test_the_fault_timeline_takes_balancer_for_the_inventorys_front(spec: InventorySpec) -> None:
+    """partition:balancer-web1 passes the plan's check, and the timeline (which checks
+    targets again when the run starts) takes it too: it refused "balancer" on one's own
+    cluster, so the bench stopped with an error after printing its plan."""
+    from harness.load.faults import FaultTimeline  # noqa: PLC0415
+
+    cluster = RemoteCluster(spec, load_profile("default"))
+    try:
+        faults = parse_faults("partition:balancer-web1@5-9,reload:balancer@10")
+        spec.check_faults(faults)
+        FaultTimeline(cluster, faults)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="target 'web2'"):
+            FaultTimeline(cluster, parse_faults("sigkill:web2@5"))  # type: ignore[arg-type]
+    finally:
+        cluster.down()

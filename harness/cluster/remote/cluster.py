@@ -231,7 +231,10 @@ class RemoteCluster:
         return {n.name: probe.url(n) for n in self.inventory.nodes}
 
     def fault_targets(self) -> list[str]:
-        return [p.name for p in self.inventory.parts() if p.faults]
+        names = [p.name for p in self.inventory.parts() if p.faults]
+        # "balancer" names the front whatever its name, as in the lab and the plan.
+        front = self.inventory.balancers[:1]
+        return [*names, "balancer"] if front and front[0].faults else names
 
     def deliver(self, fault: FaultSpec) -> dict[str, float]:
         if fault.action in NETWORK:
