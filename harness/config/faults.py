@@ -148,8 +148,11 @@ def named_schedule(name: str, duration_s: float, nodes: list[str]) -> tuple[Faul
 
 
 def schedule(text: str, duration_s: float, nodes: list[str]) -> tuple[FaultSpec, ...]:
-    """--faults: a named sequence, or ACTION:TARGET@T[-T2],... as written."""
-    name = text.strip()
-    if name in SEQUENCES:
-        return named_schedule(name, duration_s, nodes)
-    return parse_faults(text)
+    """--faults: ACTION:TARGET@T[-T2] and named sequences, comma-separated, in any mix."""
+    specs: list[FaultSpec] = []
+    for part in (p.strip() for p in text.split(",")):
+        if part in SEQUENCES:
+            specs += named_schedule(part, duration_s, nodes)
+        elif part:
+            specs.append(parse_fault(part))
+    return tuple(specs)

@@ -40,3 +40,11 @@ def test_a_written_schedule_is_parsed_as_before_and_store_failover_is_refused() 
     ]
     with pytest.raises(ValueError, match="no Redis replica"):
         schedule("store-failover", 60, ["node1"])
+
+
+def test_a_sequence_and_written_faults_mix() -> None:
+    assert _specs("mem-a-then-b,sigkill:node1@52", 60) == [
+        "sigkill:memA@12-24",
+        "sigkill:memB@36-48",
+        "sigkill:node1@52",
+    ]
