@@ -11,7 +11,14 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from harness.config.tomlfile import describe, read_toml
 from harness.paths import REPO_ROOT
@@ -19,6 +26,12 @@ from harness.paths import REPO_ROOT
 PROFILES_DIR = REPO_ROOT / "profiles"
 
 _MEMORY_SIZE = r"^[0-9]+[kKmMgG]?$"
+_NGINX_TIME = r"^[0-9]+(ms|s|m)?$"  # nginx's time units a balancer setting needs
+# What proxy_next_upstream may list (nginx's own words), or "off" alone.
+_NEXT_UPSTREAM = frozenset(
+    {"error", "timeout", "invalid_header", "http_500", "http_502", "http_503", "http_504",
+     "http_403", "http_404", "http_429", "non_idempotent"}
+)  # fmt: skip
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 
 # Options the guide uses that no longer do anything: say what replaced them
@@ -268,6 +281,44 @@ class Redisson(_Section):
     updateMode: Literal["DEFAULT", "AFTER_REQUEST"] | None = None
 
 
+class NginxSettings(_Section):
+    """nginx's failover settings, rendered into the lab's upstream and location (unset:
+    the lab's defaults, shown in brackets). What a user sees while a node dies depends on
+    them as much as on the session store."""
+
+    max_fails: int | None = Field(None, ge=0)  # [1] failures that mark a node down
+    fail_timeout: str | None = Field(None, pattern=_NGINX_TIME)  # [10s] and for how long
+    proxy_next_upstream: str | None = None  # [error timeout http_502 http_503] or "off"
+    proxy_next_upstream_tries: int | None = Field(None, ge=0)  # [the node count]; 0: no limit
+    proxy_next_upstream_timeout: str | None = Field(None, pattern=_NGINX_TIME)  # [0: none]
+    proxy_connect_timeout: str | None = Field(None, pattern=_NGINX_TIME)  # [1s]
+    proxy_read_timeout: str | None = Field(None, pattern=_NGINX_TIME)  # [10s]
+    keepalive: int | None = Field(None, ge=0)  # [32] idle connections kept to the nodes
+
+    @field_validator("proxy_next_upstream")
+    @classmethod
+    def _next_upstream(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        words = value.split()
+        if words == ["off"]:
+            return value
+        unknown = [w for w in words if w not in _NEXT_UPSTREAM]
+        if not words or unknown:
+            raise ValueError(f"{value!r}: 'off', or some of {', '.join(sorted(_NEXT_UPSTREAM))}")
+        return value
+
+
+class BalancerSettings(_Section):
+    """The balancer's own settings: each applies where its balancer runs."""
+
+    nginx: NginxSettings = NginxSettings()
+
+    def requested(self) -> dict[str, dict[str, str]]:
+        attrs = self.nginx.attributes()
+        return {"nginx": attrs} if attrs else {}
+
+
 class SessionSettings(_Section):
     """The session managers' own settings: each applies where its manager runs."""
 
@@ -290,6 +341,7 @@ class Profile(BaseModel):
     deploy: Deploy = Deploy()
     jvm: Jvm = Jvm()
     sessions: SessionSettings = SessionSettings()
+    balancer: BalancerSettings = BalancerSettings()
 
     @model_validator(mode="after")
     def _one_pool(self) -> Profile:
@@ -311,6 +363,7 @@ class Profile(BaseModel):
             "deploy": self.deploy.attributes(),
             "jvm": self.jvm.flags(),
             "sessions": self.sessions.requested(),
+            "balancer": self.balancer.requested(),
         }
 
 

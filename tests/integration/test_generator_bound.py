@@ -60,14 +60,14 @@ def test_locust_against_a_static_page_is_flagged_generator_bound(
 ) -> None:
     command = [
         sys.executable, "-m", "locust", "-f", "locustfiles/plain_fasthttp.py", "--headless",
-        "--host", f"http://{NET}.1:8080", "-u", "16", "-r", "16", "-t", "6s",
+        "--host", f"http://{NET}.1:8080", "-u", "64", "-r", "64", "-t", "8s",
         "--only-summary", "--loglevel", "WARNING",
     ]  # fmt: skip
     finished = run_generator(
         Load(
             command=command,
             log_path=tmp_path / "locust.log",
-            duration_s=6,
+            duration_s=8,
             servers={"nginx": nginx.pid},
             cwd=repo_root(),
         )

@@ -193,12 +193,32 @@ def test_a_touched_web_xml_is_seen_reloading_the_probe_context_over_ssh(
     (autoDeploy) reloads the context within its background delay, which its log says."""
     if testbed.sessions != "none":
         testbed.use_sessions("none")
-    run = _bench(testbed, tmp_path, "--faults", "touch:node1@3", "--duration", "20")
+    try:
+        run = _bench(testbed, tmp_path, "--faults", "touch:node1@3", "--duration", "20")
+    finally:
+        _healthy_again(testbed, "node1")
     (fault,) = run["faults"]
     assert "fault_error" not in fault, fault
     assert fault["touched_at_s"] <= fault["reloaded_at_s"] <= fault["touched_at_s"] + 15
     (effects,) = run["summary"]["fault_effects"]
     assert effects["reloaded"] is True
+
+
+def _healthy_again(testbed: cluster.TestCluster, name: str) -> None:
+    """A context reloaded under load can come back with its JSP engine broken (Tomcat
+    logs "The JSP engine is not configured with a scratch dir" and answers 500 until
+    restarted: docs/findings.md); the tests after this one share the node, so it is
+    restarted when its probe does not answer."""
+    node = next(n for n in testbed.inventory.nodes if n.name == name)
+    remote = RemoteNode(node, testbed.host(name))
+    try:
+        try:
+            get_json(f"{node.url.rstrip('/')}/tomcat-bench-probe/health.jsp")
+        except OSError:
+            remote.restart()
+            remote.wait_healthy(f"{node.url.rstrip('/')}/tomcat-bench-probe/health.jsp")
+    finally:
+        remote.host.close()
 
 
 def test_a_distributed_bench_runs_one_worker_on_each_load_host_and_merges_exactly(

@@ -40,6 +40,7 @@ def test_default_profile_adds_nothing_to_stock_tomcat() -> None:
         "deploy": {},
         "jvm": [],
         "sessions": {},
+        "balancer": {},
     }
 
 

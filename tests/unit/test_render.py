@@ -10,7 +10,7 @@ from harness.cluster.lab import haproxy, nginx, tomcat
 from harness.cluster.lab.balancers import BALANCERS, balancer
 from harness.cluster.lab.render import render
 from harness.cluster.lab.topology import Topology
-from harness.config.profile import load_profile
+from harness.config.profile import ProfileError, load_profile
 
 NODE = {
     "name": "node1",
@@ -149,3 +149,54 @@ def test_a_relative_run_dir_is_made_absolute(
     assert topology.run_dir == tmp_path / "lab"
     config = nginx.prepare(topology.run_dir / "nginx", topology.balancer, topology.nodes)
     assert config.is_absolute()
+
+
+def test_a_profiles_nginx_failover_settings_render_and_pass_nginx_t(tmp_path: Path) -> None:
+    """[balancer.nginx] replaces the lab's failover settings one by one; nginx -t (run by
+    prepare) accepts the file, and what the profile left unset keeps the lab's value."""
+    path = tmp_path / "failover.toml"
+    path.write_text(
+        '[balancer.nginx]\nproxy_next_upstream = "off"\nmax_fails = 3\nfail_timeout = "2s"\n'
+        'proxy_read_timeout = "3s"\nkeepalive = 0\nproxy_next_upstream_timeout = "500ms"\n'
+    )
+    profile = load_profile(str(path))
+    topology = Topology(net="127.0.9", run_dir=tmp_path)
+    wanted = profile.balancer.nginx.model_dump()
+    text = nginx.prepare(tmp_path / "nginx", topology.balancer, topology.nodes, None, wanted)
+    conf = text.read_text()
+    assert "server 127.0.9.11:8080 weight=1 max_fails=3 fail_timeout=2s;" in conf
+    assert "proxy_next_upstream off;" in conf
+    assert "proxy_read_timeout 3s;" in conf
+    assert "proxy_next_upstream_timeout 500ms;" in conf
+    assert "proxy_connect_timeout 1s;" in conf  # unset: the lab's
+    assert "keepalive " not in conf  # 0: no idle connections kept
+    assert profile.effective()["balancer"] == {
+        "nginx": {
+            "max_fails": "3",
+            "fail_timeout": "2s",
+            "proxy_next_upstream": "off",
+            "proxy_next_upstream_timeout": "500ms",
+            "proxy_read_timeout": "3s",
+            "keepalive": "0",
+        }
+    }
+
+
+@pytest.mark.parametrize(
+    ("line", "key"),
+    [
+        ('proxy_next_upstream = "error sometimes"', "balancer.nginx.proxy_next_upstream"),
+        ('fail_timeout = "10 seconds"', "balancer.nginx.fail_timeout"),
+        ("max_fails = -1", "balancer.nginx.max_fails"),
+        ("retries = 3", "balancer.nginx.retries"),
+    ],
+)
+def test_a_wrong_nginx_setting_is_one_line_naming_file_and_key(
+    line: str, key: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "wrong.toml"
+    path.write_text(f"[balancer.nginx]\n{line}\n")
+    with pytest.raises(ProfileError) as caught:
+        load_profile(str(path))
+    message = str(caught.value)
+    assert "\n" not in message and str(path) in message and key in message, message

@@ -298,7 +298,7 @@ class Lab:
                 shutdown_command=secrets.token_hex(16),
             )
         front_dir = self.run_dir / lb.kind
-        front_config = self._prepare_front(lb, front_dir)
+        front_config = self._prepare_front(lb, front_dir, profile)
 
         progress("starting the session store and Tomcat nodes")
         if sessions == "redis":
@@ -327,11 +327,12 @@ class Lab:
         self._save()
         return self.state
 
-    def _prepare_front(self, lb: Balancer, directory: Path) -> Path | None:
+    def _prepare_front(self, lb: Balancer, directory: Path, profile: Profile) -> Path | None:
         """Render (and syntax-check) the balancer's config; the L4 table is made at start."""
         topo = self.topology
         if lb.kind == "nginx":
-            return nginx.prepare(directory, topo.balancer, topo.nodes, lb.nginx_balance)
+            wanted = profile.balancer.nginx.model_dump()
+            return nginx.prepare(directory, topo.balancer, topo.nodes, lb.nginx_balance, wanted)
         if lb.kind == "haproxy":
             return haproxy.prepare(directory, topo.balancer, topo.nodes, lb)
         return None

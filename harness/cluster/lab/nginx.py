@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from harness.cluster.endpoints import Endpoint
 from harness.cluster.lab.processes import ProcessRecord, start
@@ -29,10 +30,30 @@ def _worker_user() -> str | None:
     return "nobody"
 
 
+def settings(nodes: list[NodeSpec], wanted: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The lab's failover settings, with what a profile's [balancer.nginx] sets."""
+    lab: dict[str, Any] = {
+        "max_fails": 1,
+        "fail_timeout": "10s",
+        "proxy_next_upstream": "error timeout http_502 http_503",
+        "proxy_next_upstream_tries": len(nodes),
+        "proxy_next_upstream_timeout": None,
+        "proxy_connect_timeout": "1s",
+        "proxy_read_timeout": "10s",
+        "keepalive": 32,
+    }
+    return lab | {k: v for k, v in (wanted or {}).items() if v is not None}
+
+
 def prepare(
-    directory: Path, listen: Endpoint, nodes: list[NodeSpec], balance: str | None = None
+    directory: Path,
+    listen: Endpoint,
+    nodes: list[NodeSpec],
+    balance: str | None = None,
+    wanted: dict[str, Any] | None = None,
 ) -> Path:
-    """Render nginx.conf; balance is the upstream directive (ip_hash, hash ...) or None."""
+    """Render nginx.conf; balance is the upstream directive (ip_hash, hash ...) or None;
+    wanted: a profile's [balancer.nginx] (its unset keys None)."""
     for sub in ("logs", "temp"):
         (directory / sub).mkdir(parents=True, exist_ok=True)
     # Workers run as nobody and buffer large bodies here.
@@ -47,8 +68,7 @@ def prepare(
         port=listen.port,
         nodes=nodes,
         balance=balance,
-        max_fails=1,
-        fail_timeout="10s",
+        s=settings(nodes, wanted),
     )
     check_config(config, "nginx", [NGINX, "-t", "-q", "-p", str(directory), "-c", str(config)])
     return config
