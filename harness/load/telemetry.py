@@ -44,7 +44,10 @@ MACHINE_SATURATED = 0.95
 BOUND_SHARE = 0.5
 # A telemetry part of its own: the generator's run-queue wait, in cores (not CPU used).
 GENERATOR_WAIT = "generator.wait"
-_NOT_SERVERS = ("generator", GENERATOR_WAIT, "machine")
+# Cores' worth of time the virtual machine's host ran something else (steal): counted in
+# "machine" as busy, since the guest could not use it.
+MACHINE_STEAL = "machine.steal"
+_NOT_SERVERS = ("generator", GENERATOR_WAIT, "machine", MACHINE_STEAL)
 
 
 def _tree(pid: int) -> list[psutil.Process]:
@@ -69,6 +72,16 @@ def _runqueue_wait_s(procs: list[psutil.Process]) -> float:
             except (OSError, IndexError, ValueError):
                 continue  # a thread that ended between listing and reading
     return total_ns / 1e9
+
+
+def _machine_times() -> tuple[float, float, float]:
+    """(busy CPU seconds of all cores, steal seconds, monotonic time): busy as psutil's
+    cpu_percent counts it (everything but idle and iowait, steal included)."""
+    times = psutil.cpu_times()
+    idle = times.idle + getattr(times, "iowait", 0.0)
+    guest = getattr(times, "guest", 0.0) + getattr(times, "guest_nice", 0.0)
+    busy = sum(times) - guest - idle
+    return busy, getattr(times, "steal", 0.0), time.monotonic()
 
 
 def _cpu_and_rss(procs: list[psutil.Process]) -> tuple[float, int]:
@@ -97,7 +110,7 @@ class Sampler(Periodic):
     thread_name = "telemetry"
 
     def begin(self) -> None:
-        psutil.cpu_percent()  # the first call only sets the baseline
+        self._machine_previous = _machine_times()
         # Each part's CPU is divided by the time between its own two readings, not the
         # loop's: under load a sampling pass itself takes a noticeable time.
         self._previous = {name: self._read(pid) for name, pid in self.parts.items()}
@@ -113,9 +126,17 @@ class Sampler(Periodic):
             self._previous[name] = (cpu, rss, at)
             used = max(0.0, cpu - before_cpu) / max(at - before_at, 1e-3)
             self.rows.append((t_s, name, round(used, 3), rss))
-        machine = psutil.cpu_percent() / 100 * (psutil.cpu_count() or 1)
-        self.rows.append((t_s, "machine", round(machine, 3), 0))
+        self._sample_machine(t_s)
         self._sample_generator_wait(t_s)
+
+    def _sample_machine(self, t_s: float) -> None:
+        """The machine's busy cores (steal included) and, apart, the cores stolen."""
+        now, before = _machine_times(), self._machine_previous
+        self._machine_previous = now
+        wall = max(now[2] - before[2], 1e-3)
+        busy, stolen = (max(0.0, now[i] - before[i]) / wall for i in (0, 1))
+        self.rows.append((t_s, "machine", round(busy, 3), 0))
+        self.rows.append((t_s, MACHINE_STEAL, round(stolen, 3), 0))
 
     def _read_wait(self) -> tuple[float, float] | None:
         pid = self.parts.get("generator")
@@ -153,6 +174,17 @@ def _mean(values: list[float]) -> float:
     return round(sum(values) / len(values), 3) if values else 0.0
 
 
+def _unstolen(cores: float, parts: dict[str, float]) -> float:
+    """What a process's CPU would have been had the VM's host not stolen time from it.
+
+    Why: a hypervisor steals from busy vCPUs (an idle one is halted), so in a second when
+    steal took a share r of the machine's busy time, a generator that wanted its whole core
+    ran only (1 - r) of it; its own CPU and run-queue wait both miss the stolen time."""
+    busy, stolen = parts.get("machine", 0.0), parts.get(MACHINE_STEAL, 0.0)
+    share = min(stolen / busy, 0.9) if busy > 0 else 0.0
+    return cores / (1 - share)
+
+
 def _bound_seconds(
     rows: list[tuple[float, str, float, int]],
     cores: int,
@@ -161,8 +193,8 @@ def _bound_seconds(
 ) -> tuple[int, int]:
     """(seconds at the limit, steady seconds): each sampled second before the first fault
     (the first sample, start-up, left out) in which the generator's CPU, or its CPU plus
-    its wait for one, reached the limit, or the machine was saturated and the generator
-    used at least as much CPU as all servers together."""
+    its wait for one, reached the limit (time the VM's host stole given back), or the machine
+    was saturated and the generator used at least as much CPU as all servers together."""
     seconds: dict[float, dict[str, float]] = {}
     for t_s, part, cpu, _ in rows:
         seconds.setdefault(t_s, {})[part] = cpu
@@ -170,12 +202,12 @@ def _bound_seconds(
     bound = 0
     for t_s in steady:
         parts = seconds[t_s]
-        generator = parts.get("generator", 0.0)
+        generator = _unstolen(parts.get("generator", 0.0), parts)
         servers = [v for k, v in parts.items() if k not in _NOT_SERVERS]
         saturated = parts.get("machine", 0.0) >= MACHINE_SATURATED * cores
         if (
             generator >= limit
-            or generator + parts.get(GENERATOR_WAIT, 0.0) >= limit
+            or generator + _unstolen(parts.get(GENERATOR_WAIT, 0.0), parts) >= limit
             or (saturated and bool(servers) and generator >= sum(servers))
         ):
             bound += 1
@@ -218,8 +250,9 @@ def summarize_samples(
         "rule": (
             f"generator-bound: in >= {BOUND_SHARE:.0%} of the seconds before the first "
             f"fault, the generator used >= {limit:g} cores ({GENERATOR_BOUND_CORES} of each "
-            f"of the {min(generator_cores, cores)} it can use), or ran and waited for a CPU "
-            f"that long (shared machine), or the machine was >= {MACHINE_SATURATED:.0%} "
+            f"of the {min(generator_cores, cores)} it can use; time the VM's host stole "
+            "given back), or ran and waited for a CPU that long (shared machine), or the "
+            f"machine was >= {MACHINE_SATURATED:.0%} "
             "busy and the generator used at least as much CPU as all servers together"
         ),
     }
