@@ -22,29 +22,32 @@ RECORD_FIELDS = (
     "status",
     "intended_epoch",  # open model only: when this user's schedule meant to send it
     "corrected_ms",  # open model only: latency counted from then if the user was held back
+    "lost_updates",  # parallel scenario only: acknowledged ids this reply first showed lost
 )
 
 # One request's record before formatting: epoch, user, reply (None: none read), outcome,
 # latency_ms, HTTP status (0: none), the open model's intended epoch and corrected_ms
-# (None in the closed model), and whether the reply's fields need no CSV quoting.
-Raw = tuple[float, int, Reply | None, str, float, int, float | None, float | None, bool]
+# (None in the closed model), whether the reply's fields need no CSV quoting, and the
+# lost updates it showed (None but in the parallel scenario).
+Raw = tuple[float, int, Reply | None, str, float, int, float | None, float | None, bool, int | None]
 
 
 def record_line(raw: Raw) -> str:
     """The records file's line for one request, exactly as csv.writer writes it."""
-    now, user, reply, outcome, latency_ms, status, intended, corrected, plain = raw
+    now, user, reply, outcome, latency_ms, status, intended, corrected, plain, lost = raw
     session, node, counter = reply if reply is not None else ("", "", "")
     intended_s = "" if intended is None else f"{intended:.6f}"
     corrected_s = "" if corrected is None else f"{corrected:.3f}"
+    lost_s = "" if lost is None else lost
     if plain:  # csv.writer's output for fields without a comma, quote, CR or LF
         return (
             f"{now:.6f},{user},{session},{node},{counter},{outcome},"
-            f"{latency_ms:.3f},{status},{intended_s},{corrected_s}\r\n"
+            f"{latency_ms:.3f},{status},{intended_s},{corrected_s},{lost_s}\r\n"
         )
     quoted = io.StringIO()
     csv.writer(quoted).writerow(
         (f"{now:.6f}", user, session, node, counter, outcome, f"{latency_ms:.3f}", status,
-         intended_s, corrected_s)
+         intended_s, corrected_s, lost_s)
     )  # fmt: skip
     return quoted.getvalue()
 

@@ -11,8 +11,10 @@ lost sessions, lost data, replays and unreadable replies are failures of their o
 Options (each with an environment twin):
   --session-records PATH   append one CSV row per request (LOCUST_SESSION_RECORDS)
   --session-wait SECONDS   pause between a user's requests (LOCUST_SESSION_WAIT)
-  --scenario NAME          how session.jsp treats the session: counter, inplace, growing
-                           or readonly (LOCUST_SCENARIO; see session.jsp)
+  --scenario NAME          how session.jsp treats the session: counter, inplace, growing,
+                           readonly or parallel:N (N requests of the session in flight at
+                           once; lost updates counted exactly) (LOCUST_SCENARIO; see
+                           session.jsp)
   --arrival-rate R         open model: R requests/s in all, each user on its own fixed
                            schedule (users / R apart), whatever the replies take; each
                            record keeps its intended send time and its latency corrected
@@ -43,6 +45,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import gevent
 import gevent.socket
 from geventhttpclient.client import HTTPClient, HTTPClientPool
 from locust import FastHttpUser, events, task
@@ -51,10 +54,15 @@ from locust.runners import MasterRunner
 from session_records import RecordWriter
 from session_tracking import (
     ANOMALIES,
-    SCENARIOS,
+    SCENARIO_CHOICES,
     ArrivalSchedule,
+    ParallelTracker,
+    Reply,
     ReplyReader,
     SessionTracker,
+    check_scenario,
+    parallel_width,
+    parse_parallel_reply,
     parse_reply,
     session_path,
 )
@@ -129,11 +137,12 @@ def _add_options(parser: Any) -> None:
     parser.add_argument(
         "--scenario",
         env_var="LOCUST_SCENARIO",
-        choices=SCENARIOS,
+        type=check_scenario,
         default="counter",
         help="how session.jsp treats the session: counter (setAttribute each request), "
         "inplace (a mutable attribute changed in place), growing (a cart that grows), "
-        "readonly (set once, then only read)",
+        "readonly (set once, then only read), parallel:N (N requests in flight at once; "
+        f"lost updates counted): {SCENARIO_CHOICES}",
     )
     parser.add_argument(
         "--session-size",
@@ -200,17 +209,24 @@ def _schedule_for(environment: Environment, user_id: int) -> ArrivalSchedule | N
     return ArrivalSchedule(interval_s=users / rate, user_index=user_id - 1, users=users)
 
 
+def _scenario(environment: Environment) -> str:
+    options = environment.parsed_options
+    return str(getattr(options, "scenario", "counter") or "counter")
+
+
 class SessionUser(FastHttpUser):
     def __init__(self, environment: Environment) -> None:
         self.user_id = next_user_id(environment)
         net = getattr(environment.parsed_options, "source_net", "") or ""
         listed = os.environ.get("TOMCAT_BENCH_SOURCE_ADDRESSES", "")
         self.source = user_source(net, self.user_id, listed)
+        # One connection per request in flight: parallel:N keeps N.
+        self.concurrency = parallel_width(_scenario(environment))
         if self.source:
             # Read by FastHttpUser.__init__ when it builds this user's client.
             self.client_pool = BoundClientPool(
                 self.source,
-                concurrency=1,
+                concurrency=self.concurrency,
                 network_timeout=self.network_timeout,
                 connection_timeout=self.connection_timeout,
                 insecure=True,
@@ -226,8 +242,10 @@ class SessionUser(FastHttpUser):
 
     def on_start(self) -> None:
         options = self.environment.parsed_options
-        scenario = str(getattr(options, "scenario", "counter") or "counter")
+        scenario = _scenario(self.environment)
         self.tracker = SessionTracker(scenario)
+        width = parallel_width(scenario)
+        self.parallel = ParallelTracker(width) if width > 1 else None
         self.reader = ReplyReader()
         self.observe_board = board_wanted()  # settled at init, before any user starts
         size = int(getattr(options, "session_size", 0) or 0) if options else 0
@@ -235,6 +253,9 @@ class SessionUser(FastHttpUser):
 
     @task
     def session_page(self) -> None:
+        if self.parallel is not None:
+            self.parallel_round(self.parallel)
+            return
         intended = self.schedule.next_s if self.schedule is not None else None
         sent = time.time()
         began = time.perf_counter()
@@ -257,6 +278,54 @@ class SessionUser(FastHttpUser):
                 except ValueError as error:
                     problem = str(error)
         outcome = self.tracker.observe(reply)
+        corrected = None
+        if self.schedule is not None:
+            corrected = latency_ms + self.schedule.sent(sent) * 1000.0
+        self._account(
+            reply, outcome, problem, latency_ms, status,
+            plain=plain, intended=intended, corrected=corrected,
+        )  # fmt: skip
+
+    def parallel_round(self, tracker: ParallelTracker) -> None:
+        """One round of the parallel scenario: its requests sent at once, as a page's XHRs,
+        each judged as it comes; the next round starts when all are in."""
+        ids = tracker.round_ids()
+        if len(ids) == 1:
+            self._parallel_request(tracker, ids[0])
+        else:
+            gevent.joinall([gevent.spawn(self._parallel_request, tracker, i) for i in ids])
+        tracker.end_round()
+
+    def _parallel_request(self, tracker: ParallelTracker, request_id: int) -> None:
+        began = time.perf_counter()
+        response = self.client.get(f"{self.path}&id={request_id}", name="/session.jsp")
+        latency_ms = (time.perf_counter() - began) * 1000.0
+        status = response.status_code or 0
+        reply: Reply | None = None
+        held: frozenset[int] = frozenset()
+        problem = None
+        if status == 200:
+            try:
+                reply, held = parse_parallel_reply(response.content or b"")
+            except ValueError as error:
+                problem = str(error)
+        outcome, lost = tracker.observe(reply, held)
+        self._account(reply, outcome, problem, latency_ms, status, plain=False, lost=lost)
+
+    def _account(
+        self,
+        reply: Reply | None,
+        outcome: str,
+        problem: str | None,
+        latency_ms: float,
+        status: int,
+        *,
+        plain: bool = True,
+        intended: float | None = None,
+        corrected: float | None = None,
+        lost: int | None = None,
+    ) -> None:
+        """Report an anomaly, show the reply on the Sessions tab, record the request."""
         if outcome in ANOMALIES:
             problem = outcome
         if problem is not None:
@@ -264,13 +333,11 @@ class SessionUser(FastHttpUser):
         now = time.time()
         if self.observe_board:
             observe(self.user_id, outcome, reply.node if reply else "", latency_ms, now)
-        corrected = None
-        if self.schedule is not None:
-            corrected = latency_ms + self.schedule.sent(sent) * 1000.0
         if _writer is not None:
             _writer.add(
-                (now, self.user_id, reply, outcome, latency_ms, status, intended, corrected, plain)
-            )
+                (now, self.user_id, reply, outcome, latency_ms, status, intended, corrected,
+                 plain, lost)
+            )  # fmt: skip
 
     def _report_anomaly(self, outcome: str, problem: str, latency_ms: float) -> None:
         """A reply that HTTP calls fine but the session check does not: a failure in

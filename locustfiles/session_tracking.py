@@ -20,10 +20,14 @@ from harness.results.outcomes import (  # noqa: F401
     KEPT,
     NEW,
     OUTCOMES,
+    PARALLEL,
     REPLAYED,
+    SCENARIO_CHOICES,
     SCENARIOS,
     SESSION_LOST,
     UNMOVING,
+    check_scenario,
+    parallel_width,
 )
 
 
@@ -114,9 +118,23 @@ def parse_reply(body: str | bytes) -> Reply:
     return Reply(base_session_id(session), node, counter)
 
 
+def parse_parallel_reply(body: str | bytes) -> tuple[Reply, frozenset[int]]:
+    """The parallel scenario's reply: the session, node and request id (as the counter),
+    and the ids the session held after this request. ValueError if it is not one."""
+    reply = parse_reply(body)
+    try:
+        ids = json.loads(body)["ids"]
+        held = frozenset(int(i) for i in ids)
+    except (ValueError, TypeError, KeyError) as error:
+        raise ValueError(f"not a parallel session.jsp reply: {body[:80]!r}") from error
+    return reply, held
+
+
 def session_path(scenario: str, size: int) -> str:
-    """session.jsp with the scenario and payload asked for (none: today's plain page)."""
-    query = [f"scenario={scenario}"] if scenario != "counter" else []
+    """session.jsp with the scenario and payload asked for (none: today's plain page).
+    parallel:N's page is ?scenario=parallel; each request adds its own &id=."""
+    page = PARALLEL if parallel_width(scenario) > 1 else scenario
+    query = [f"scenario={page}"] if page != "counter" else []
     query += [f"size={size}"] if size > 0 else []
     return "/session.jsp" + ("?" + "&".join(query) if query else "")
 
@@ -157,6 +175,70 @@ class SessionTracker:
         self.counter = counter
         self.errors_since_reply = 0
         return outcome
+
+
+# The page keeps the ids at most 256 below a request's own; a reply is checked for the
+# acknowledged ids within this span of its own id, leaving room for a round's width
+# (a sibling with a higher id may have dropped a little more).
+CHECKED_SPAN = 224
+
+
+class ParallelTracker:
+    """One user's session in the parallel scenario: rounds of N requests in flight at once.
+
+    Every request adds its own id to the session's set. An id is acknowledged when its
+    request got a good reply on the user's session; every reply of a LATER round must
+    then hold it (siblings of one round race, so they are not held to each other). An
+    acknowledged id that a later reply lacks is a lost update, counted once: exactly how
+    many writes the store let another overwrite, not a guess from a counter."""
+
+    __slots__ = ("_acked", "lost", "next_id", "session", "settled", "width")
+
+    def __init__(self, width: int) -> None:
+        self.width = width
+        self.session: str | None = None
+        self.next_id = 1
+        self.settled: set[int] = set()  # acknowledged in rounds already over
+        self._acked: list[tuple[str, int]] = []  # this round's good replies, in order
+        self.lost = 0
+
+    def round_ids(self) -> list[int]:
+        """The ids of the next round: one request until the user has a session (N at once
+        would start N sessions), then N."""
+        count = 1 if self.session is None else self.width
+        first, self.next_id = self.next_id, self.next_id + count
+        return list(range(first, first + count))
+
+    def observe(self, reply: Reply | None, held: frozenset[int]) -> tuple[str, int]:
+        """(outcome, lost updates this reply showed first) for one reply of the round."""
+        if reply is None:
+            return ERROR, 0
+        self._acked.append((reply.session, reply.counter))
+        if self.session is None:
+            return NEW, 0
+        if reply.session != self.session:
+            return SESSION_LOST, 0
+        floor = reply.counter - CHECKED_SPAN
+        missing = [i for i in self.settled if i > floor and i not in held]
+        if not missing:
+            return KEPT, 0
+        self.settled.difference_update(missing)  # each lost id is counted once
+        self.lost += len(missing)
+        return DATA_LOST, len(missing)
+
+    def end_round(self) -> None:
+        """The round's replies are all in: its acknowledged ids become ones to hold. A
+        session that changed in the round is the one of its last good reply (the cookie the
+        user keeps); only the ids acknowledged on it count from then on."""
+        if not self._acked:
+            return
+        session = self._acked[-1][0]
+        if session != self.session:
+            self.session, self.settled = session, set()
+        self.settled.update(i for s, i in self._acked if s == session)
+        floor = self.next_id - CHECKED_SPAN
+        self.settled = {i for i in self.settled if i > floor}
+        self._acked.clear()
 
 
 class ArrivalSchedule:

@@ -282,6 +282,12 @@ def _summary_rows(summary: dict[str, Any], verdict: dict[str, Any]) -> list[tupl
         ))  # fmt: skip
     judgement = summary["judgement"]
     rows.append(("sessions", fates_line(judgement["fates"], judgement["users"])))
+    if "lost_updates" in summary:
+        rows.append((
+            "lost updates",
+            f"{summary['lost_updates']} of {summary['acknowledged_updates']} acknowledged "
+            "(parallel requests; exact: ids a later reply of the session lacked)",
+        ))  # fmt: skip
     for window in judgement["windows"]:
         at = window.get("at_s")
         when = f" at {at:.1f} s" if window.get("delivered") else ""
@@ -307,6 +313,13 @@ def _summary_rows(summary: dict[str, Any], verdict: dict[str, Any]) -> list[tupl
     return rows
 
 
+def _stolen_words(stolen: object) -> str:
+    """The VM's host's share, when it took a noticeable one (counted in the machine's)."""
+    if not isinstance(stolen, int | float) or stolen < 0.05:
+        return ""
+    return f" ({stolen:.2f} taken by the VM's host)"
+
+
 def _bound_words(bound: object) -> str:
     return "YES: throughput measures Locust" if bound else "no"
 
@@ -325,7 +338,9 @@ def _cpu_words(telemetry: dict[str, Any], *, master: bool = False) -> str:
         + (f" (ran or waited to run: {wanted:.2f})" if wanted is not None else "")
         + (f", {servers}" if servers else "")
         + "; machine "
-        f"{cpu.get('machine', 0):.2f}/{telemetry['cores']}; generator-bound: {bound}"
+        f"{cpu.get('machine', 0):.2f}/{telemetry['cores']}"
+        + _stolen_words(cpu.get("machine.steal"))
+        + f"; generator-bound: {bound}"
     )
 
 

@@ -21,7 +21,7 @@ from harness.cli.options import (
 from harness.cluster.lab.balancers import BALANCERS
 from harness.cluster.lab.lab import SESSION_STORES
 from harness.cluster.remote.cluster import InventorySpec
-from harness.results.outcomes import SCENARIOS
+from harness.results.outcomes import SCENARIO_CHOICES, check_scenario
 from harness.results.verdicts import recovery_words
 
 
@@ -35,7 +35,7 @@ def add_parser(subparsers: Subparsers) -> Parser:
         matrix,
         "scenarios",
         "",
-        f"comma-separated session scenarios, each a cell of its own ({', '.join(SCENARIOS)}; "
+        f"comma-separated session scenarios, each a cell of its own ({SCENARIO_CHOICES}; "
         "default: --scenario's one)",
     )
     config_option(matrix, 'balancers = "nginx-rr,haproxy-cookie"')
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         balancers = _names(args.balancers, list(BALANCERS), "--balancers")
         strategies = _names(args.strategies, SESSION_STORES, "--strategies")
-    scenarios = _names(args.scenarios, SCENARIOS, "--scenarios") if args.scenarios else []
+    scenarios = _scenarios(args.scenarios) if args.scenarios else []
     with console.status("matrix") as status:
         result = run_matrix(
             plan, balancers, strategies, scenarios=scenarios, progress=status.update
@@ -69,6 +69,18 @@ def _names(value: str, known: Sequence[str], option: str) -> list[str]:
     unknown = [n for n in names if n not in known]
     if unknown or not names:
         raise ValueError(f"{option} {value}: choose from {', '.join(known)} (or all)")
+    return names
+
+
+def _scenarios(value: str) -> list[str]:
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    for name in names:
+        try:
+            check_scenario(name)
+        except ValueError as error:
+            raise ValueError(f"--scenarios {value}: {error}") from None
+    if not names:
+        raise ValueError(f"--scenarios {value!r}: one or more of {SCENARIO_CHOICES}")
     return names
 
 

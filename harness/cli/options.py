@@ -34,7 +34,7 @@ from harness.config.inventory import Inventory, load_inventory
 from harness.config.profile import Profile
 from harness.config.tomlfile import read_toml
 from harness.results import RESULTS_DIR
-from harness.results.outcomes import SCENARIOS
+from harness.results.outcomes import check_scenario
 
 PREFIX = "TOMCAT_BENCH_"
 
@@ -275,8 +275,9 @@ def bench_options(
         "counter",
         "how session.jsp treats each session: counter (setAttribute each request), inplace "
         "(a mutable attribute changed in place, set only when new), growing (a cart gaining "
-        "2 KB a request up to 64 KB), readonly (set once, then only read)",
-        choices=SCENARIOS,
+        "2 KB a request up to 64 KB), readonly (set once, then only read), parallel:N (N "
+        "requests of a session in flight at once, as a page's XHRs; lost updates counted)",
+        kind=check_scenario,
     )
     add(parser, "fault-target", fault_target[0], fault_target[1])
     add(

@@ -281,6 +281,20 @@ class Redisson(_Section):
     updateMode: Literal["DEFAULT", "AFTER_REQUEST"] | None = None
 
 
+class Msm(_Section):
+    """memcached-session-manager's own settings (unset: the lab's, shown in brackets).
+    Sticky or not is the strategy's choice (memcached-sticky, memcached-nonsticky); the
+    transcoder stays Java serialization, as the lab carries no Kryo jars (and Kryo cannot
+    store an AtomicInteger on Java 17)."""
+
+    # [uriPattern:/session\.jsp.* when non-sticky] none, all, auto or uriPattern:REGEX:
+    # which requests lock their session in memcached; applies to non-sticky only.
+    lockingMode: str | None = Field(None, pattern=r"^(none|all|auto|uriPattern:.+)$")
+    # [false] true: the backup is written after the reply leaves, so an update a node
+    # acknowledged just before it died may be lost.
+    sessionBackupAsync: bool | None = None
+
+
 class NginxSettings(_Section):
     """nginx's failover settings, rendered into the lab's upstream and location (unset:
     the lab's defaults, shown in brackets). What a user sees while a node dies depends on
@@ -323,10 +337,12 @@ class SessionSettings(_Section):
     """The session managers' own settings: each applies where its manager runs."""
 
     redisson: Redisson = Redisson()
+    msm: Msm = Msm()
 
     def requested(self) -> dict[str, dict[str, str]]:
         """Only what was set, per manager, for the manifest."""
-        return {name: attrs for name, attrs in (("redisson", self.redisson.attributes()),) if attrs}
+        sections = (("redisson", self.redisson), ("msm", self.msm))
+        return {name: attrs for name, section in sections if (attrs := section.attributes())}
 
 
 class Profile(BaseModel):

@@ -21,7 +21,7 @@ from harness.load.telemetry import JVM_TELEMETRY_FILE, TELEMETRY_FILE, JvmSample
 from harness.paths import REPO_ROOT
 from harness.results import RESULTS_DIR, new_run_dir
 from harness.results.judgement import Judgement
-from harness.results.outcomes import SCENARIOS
+from harness.results.outcomes import parallel_width
 from harness.results.session_run import (
     RAW_FILE,
     finish_session_run,
@@ -59,8 +59,15 @@ class BenchPlan:
             raise ValueError(f"DURATION={self.duration_s:g}: a bench needs at least 5 s")
         if self.users < 1:
             raise ValueError(f"USERS={self.users}: at least one user")
-        if self.scenario not in SCENARIOS:
-            raise ValueError(f"SCENARIO={self.scenario}: one of {', '.join(SCENARIOS)}")
+        try:
+            width = parallel_width(self.scenario)
+        except ValueError as error:
+            raise ValueError(f"SCENARIO={self.scenario}: {error}") from None
+        if width > 1 and self.arrival_rate is not None:
+            raise ValueError(
+                f"SCENARIO={self.scenario} with ARRIVAL_RATE: parallel rounds run in the "
+                "closed model only (each round waits for all its replies)"
+            )
         if self.arrival_rate is not None and self.arrival_rate <= 0:
             raise ValueError(f"ARRIVAL_RATE={self.arrival_rate:g}: must be positive")
         names = self.cluster.node_names()

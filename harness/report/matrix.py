@@ -29,6 +29,7 @@ COLUMNS = (
     ("unanswered", "never answered again"),
     ("replayed", "saw a replay"),
     ("failed_requests", "failed requests"),
+    ("lost_updates", "updates lost (parallel)"),
     ("recovery_s", "recovery (s)"),
     ("longest_wait_s", "longest wait (s)"),
     ("stable_without_fault", "stable without fault"),
@@ -123,6 +124,8 @@ def _row(cell: dict[str, Any]) -> _Row:
         value = recovery_words(cell) if key == "recovery_s" else cell.get(key, "")
         if key == "longest_wait_s" and isinstance(value, int | float):
             value = f"{value:.2f}"
+        elif key == "lost_updates" and isinstance(value, int):
+            value = f"{value} of {cell.get('acknowledged_updates')}"
         elif value is None:
             value = "-"
         if isinstance(value, bool):

@@ -62,6 +62,8 @@ STOREBENCH_SCHEMA = "tomcat-bench/storebench"
 FIELDS = ("t_s", "user", "session", "node", "counter", "outcome", "latency_ms", "status")
 # Written only by open-model runs (a fixed arrival rate): older readers ignore them.
 OPEN_MODEL_FIELDS = ("intended_s", "corrected_ms")
+# Written only by the parallel scenario's runs: acknowledged updates a reply showed lost.
+PARALLEL_FIELDS = ("lost_updates",)
 
 
 class Record(NamedTuple):
@@ -79,6 +81,9 @@ class Record(NamedTuple):
     # coordinated omission); None in closed-model runs, where no schedule exists.
     corrected_ms: float | None = None
     intended_s: float | None = None  # when the schedule meant to send it (open model)
+    # The parallel scenario: how many acknowledged updates this reply was the first to show
+    # lost (None in every other scenario).
+    lost_updates: int | None = None
 
 
 def dig(obj: object, *keys: str) -> object:
@@ -122,6 +127,7 @@ def convert_raw_records(raw_paths: Iterable[Path], start_epoch: float) -> list[R
                 latency_ms = float(row["latency_ms"])
                 intended = row.get("intended_epoch")
                 corrected = row.get("corrected_ms")
+                lost = row.get("lost_updates")
                 records.append(
                     Record(
                         t_s=round(float(row["epoch"]) - start_epoch, 6),
@@ -134,6 +140,7 @@ def convert_raw_records(raw_paths: Iterable[Path], start_epoch: float) -> list[R
                         status=int(row["status"]),
                         corrected_ms=float(corrected) if corrected else None,
                         intended_s=round(float(intended) - start_epoch, 6) if intended else None,
+                        lost_updates=int(lost) if lost else None,
                     )
                 )
     records.sort(key=lambda record: record.t_s)
@@ -144,13 +151,19 @@ def write_records(path: Path, records: Sequence[Record]) -> None:
     # The corrected column only when some request has a schedule: closed-model files
     # stay byte for byte what they were.
     corrected = any(r.corrected_ms is not None for r in records)
+    parallel = any(r.lost_updates is not None for r in records)
+    header = (
+        *FIELDS,
+        *(OPEN_MODEL_FIELDS if corrected else ()),
+        *(PARALLEL_FIELDS if parallel else ()),
+    )
     # mtime=0 keeps the gzip bytes a function of the data alone.
     with (
         gzip.GzipFile(path, "wb", mtime=0) as raw,
         io.TextIOWrapper(raw, encoding="utf-8", newline="") as out,
     ):
         writer = csv.writer(out)
-        writer.writerow((*FIELDS, *OPEN_MODEL_FIELDS) if corrected else FIELDS)
+        writer.writerow(header)
         for r in records:
             row: tuple[object, ...] = (
                 f"{r.t_s:.6f}",
@@ -167,6 +180,8 @@ def write_records(path: Path, records: Sequence[Record]) -> None:
                     "" if r.intended_s is None else f"{r.intended_s:.6f}",
                     "" if r.corrected_ms is None else f"{r.corrected_ms:.3f}",
                 )
+            if parallel:
+                row += ("" if r.lost_updates is None else r.lost_updates,)
             writer.writerow(row)
 
 
@@ -181,7 +196,9 @@ def load_records(path: Path) -> list[Record]:
         if missing:
             raise ValueError(f"{path}: header lacks columns {missing}")
         index = [header.index(c) for c in FIELDS]
-        extra = [header.index(c) if c in header else None for c in OPEN_MODEL_FIELDS]
+        extra = [
+            header.index(c) if c in header else None for c in (*OPEN_MODEL_FIELDS, *PARALLEL_FIELDS)
+        ]
         return _parse_rows(path, reader, index, extra)
 
 
@@ -194,7 +211,7 @@ def _parse_rows(
     path: Path, reader: Iterable[list[str]], index: list[int], extra: list[int | None]
 ) -> list[Record]:
     i_t, i_user, i_session, i_node, i_counter, i_outcome, i_latency, i_status = index
-    i_intended, i_corrected = extra
+    i_intended, i_corrected, i_lost = extra
     # Session ids, node names and outcomes repeat on almost every row; sharing one string
     # object per distinct value saves ~150 bytes per record on million-row runs.
     shared: dict[str, str] = {}
@@ -218,6 +235,7 @@ def _parse_rows(
                     int(row[i_status]),
                     _optional(row, i_corrected),
                     _optional(row, i_intended),
+                    None if i_lost is None or not row[i_lost] else int(row[i_lost]),
                 )
             )
     except (ValueError, IndexError) as exc:
@@ -298,7 +316,20 @@ def summarize(
         "fault_effects": _effects(records, judgement, faults),
     }
     summary |= latency_bases(answered)
+    summary |= lost_updates(records)
     return summary
+
+
+def lost_updates(records: Sequence[Record]) -> dict[str, Any]:
+    """The parallel scenario's exact count: acknowledged updates (good replies) and how many
+    of them a later reply of the same session lacked. Other scenarios get neither key."""
+    counted = [r for r in records if r.lost_updates is not None]
+    if not counted:
+        return {}
+    return {
+        "acknowledged_updates": sum(1 for r in counted if r.outcome != outcomes.ERROR),
+        "lost_updates": sum(r.lost_updates or 0 for r in counted),
+    }
 
 
 def _effects(

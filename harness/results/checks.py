@@ -43,6 +43,7 @@ METRICS: Mapping[str, str] = {
     "recovery_s": "seconds until the first fault's failures stopped (inf: never)",
     "longest_wait_s": "the longest a judged user waited for a reply after the first fault (s)",
     "generator_bound": "1 if the load generator limited the run, else 0",
+    "lost_updates": "acknowledged updates a later reply lacked (parallel:N scenario only)",
     "lost_or_unanswered": "sessions_lost + unanswered",
 }
 _OPERATORS: Mapping[str, Callable[[float, float], bool]] = {

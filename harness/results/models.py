@@ -111,6 +111,9 @@ class VerdictCell(_Open):
     recovered: bool | None = None
     longest_wait_s: float | None = None
     scenario: str | None = None  # the session page's (a matrix with a scenario axis)
+    # parallel:N only: good replies, and the acknowledged updates a later reply lacked.
+    acknowledged_updates: int | None = None
+    lost_updates: int | None = None
 
 
 class Run(_Document):

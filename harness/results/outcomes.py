@@ -27,6 +27,29 @@ FAILED: Final = frozenset({ERROR, *ANOMALIES})
 # Each with its expected course of the counter: +1 a request, but readonly's stays put.
 SCENARIOS: Final = ("counter", "inplace", "growing", "readonly")
 UNMOVING: Final = frozenset({"readonly"})
+# parallel:N, N requests of a session in flight at once; its page keeps a set of request
+# ids, and the check is the set's, not a counter's course.
+PARALLEL: Final = "parallel"
+MAX_PARALLEL: Final = 16
+SCENARIO_CHOICES: Final = f"{', '.join(SCENARIOS)} or {PARALLEL}:N (N from 2 to {MAX_PARALLEL})"
+
+
+def parallel_width(scenario: str) -> int:
+    """How many requests of its session a user keeps in flight: N for parallel:N, else 1.
+    ValueError naming the choices for anything that is not a scenario."""
+    if scenario in SCENARIOS:
+        return 1
+    name, _, count = scenario.partition(":")
+    if name == PARALLEL and count.isdigit() and 2 <= int(count) <= MAX_PARALLEL:
+        return int(count)
+    raise ValueError(f"scenario {scenario!r}: one of {SCENARIO_CHOICES}")
+
+
+def check_scenario(scenario: str) -> str:
+    """The scenario, if it is one (ValueError naming the choices if not)."""
+    parallel_width(scenario)
+    return scenario
+
 
 # -- one user across one fault ----------------------------------------------------
 # From worst to best: a user with several fates in a run is counted by its worst.

@@ -16,6 +16,7 @@ from harness.results import (
     Record,
     convert_raw_records,
     hdr_summary,
+    lost_updates,
     manifest,
     summarize,
     write_hdr,
@@ -89,7 +90,9 @@ def finish_session_run(
         write_hdr(run_dir / HDR_FILE, records)
     summary["latency_hdr"] = hdr_summary(run_dir / HDR_FILE)
     extras(summary, judgement)
-    verdict = verdict_of(judgement, balancer=balancer, sessions=sessions)
+    verdict = verdict_of(
+        judgement, balancer=balancer, sessions=sessions, updates=lost_updates(records)
+    )
     write_verdicts(run_dir, [verdict])
     top = dict(sections)
     data = manifest(

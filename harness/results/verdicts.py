@@ -29,8 +29,10 @@ def verdict_of(
     *,
     balancer: str,
     sessions: str,
+    updates: dict[str, int] | None = None,
 ) -> dict[str, Any]:
-    """One verdict cell: the first delivered fault names it; every window counts."""
+    """One verdict cell: the first delivered fault names it; every window counts.
+    updates: the parallel scenario's acknowledged and lost updates (results.lost_updates)."""
     first = judgement.delivered[0] if judgement.delivered else None
     faults = judgement.faults
     counts = judgement.counts()
@@ -61,6 +63,7 @@ def verdict_of(
         "unstable_users": judgement.unstable_users,
         "nodes_before": _users_per_node(first.nodes if first else judgement.control.nodes),
         "nodes_after": _users_per_node(first.nodes_after) if first else {},
+        **(updates or {}),
     }
     result["verdict"] = verdict_words(result, total_users=users)
     return result
@@ -86,7 +89,7 @@ def verdict_words(c: dict[str, Any], *, total_users: int) -> str:
         return (
             f"unstable without any fault ({_share(c['unstable_users'], total_users)} of users "
             "lost their session or its data before it)"
-        )
+        ) + _updates_words(c)
     if c["users"] == 0:
         return "no users to judge"
     words = _fates_words(c)
@@ -96,7 +99,15 @@ def verdict_words(c: dict[str, Any], *, total_users: int) -> str:
         words += f", users waited up to {c['longest_wait_s']:.1f} s"
     if c.get("faults_not_delivered"):
         words += f"; not delivered: {', '.join(c['faults_not_delivered'])}"
-    return words + _failed_words(c)
+    return words + _failed_words(c) + _updates_words(c)
+
+
+def _updates_words(c: dict[str, Any]) -> str:
+    """The parallel scenario's exact count, whatever the verdict: a lost update is lost
+    data even where it happened before any fault."""
+    if c.get("lost_updates") is None:
+        return ""
+    return f"; {c['lost_updates']} of {c['acknowledged_updates']} acknowledged updates lost"
 
 
 def _stalled(c: dict[str, Any]) -> bool:

@@ -14,7 +14,8 @@ from session_tracking import Reply, parse_reply
 
 from harness.cluster.endpoints import Endpoint, is_listening
 from harness.cluster.lab import Lab, Topology, l4hash
-from harness.config.profile import load_profile
+from harness.config.profile import Profile, load_profile
+from harness.paths import PROFILES_DIR
 
 
 class _BoundHTTPHandler(urllib.request.HTTPHandler):
@@ -70,6 +71,16 @@ def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         yield lab
     finally:
         lab.down()
+
+
+def best_practice_with(folder: Path, extra: str) -> Profile:
+    """best-practice with a few more lines (a [sessions.*] or [balancer.*] table), as a
+    profile file of its own in folder that extends a copy of the real one."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "best-practice.toml").write_text((PROFILES_DIR / "best-practice.toml").read_text())
+    profile = folder / "with-extra.toml"
+    profile.write_text(f'extends = "best-practice"\n{extra}\n')
+    return load_profile(str(profile))
 
 
 def repo_root() -> Path:

@@ -12,21 +12,16 @@ from typing import Any
 import pytest
 
 from harness.cluster.lab import LabSpec, Topology
-from harness.config.profile import load_profile
 from harness.load.bench import BenchPlan, run_bench
-from harness.paths import PROFILES_DIR
 from harness.results import read_manifest
+from tests.integration.conftest import best_practice_with
 
 pytestmark = pytest.mark.integration
 
 
 def _bench(tmp_path: Path, nginx: str) -> dict[str, Any]:
-    tmp_path.mkdir()
-    (tmp_path / "best-practice.toml").write_text((PROFILES_DIR / "best-practice.toml").read_text())
-    profile = tmp_path / "front.toml"
-    profile.write_text(f'extends = "best-practice"\n[balancer.nginx]\n{nginx}\n')
     plan = BenchPlan(
-        profile=load_profile(str(profile)),
+        profile=best_practice_with(tmp_path, f"[balancer.nginx]\n{nginx}"),
         duration_s=12,
         users=6,
         fault_target="node1",

@@ -11,10 +11,9 @@ from typing import Any
 import pytest
 
 from harness.cluster.lab import LabSpec, Topology
-from harness.config.profile import load_profile
 from harness.load.bench import BenchPlan, run_bench
-from harness.paths import PROFILES_DIR
 from harness.results import read_manifest
+from tests.integration.conftest import best_practice_with
 
 pytestmark = pytest.mark.integration
 
@@ -22,12 +21,8 @@ LAB_NET = "127.0.64"
 
 
 def _bench(tmp_path: Path, scenario: str, redisson: str = "") -> dict[str, Any]:
-    tmp_path.mkdir(exist_ok=True)
-    profile_file = tmp_path / "modes.toml"
-    profile_file.write_text(f'extends = "best-practice"\n[sessions.redisson]\n{redisson}\n')
-    (tmp_path / "best-practice.toml").write_text((PROFILES_DIR / "best-practice.toml").read_text())
     plan = BenchPlan(
-        profile=load_profile(str(profile_file)),
+        profile=best_practice_with(tmp_path, f"[sessions.redisson]\n{redisson}"),
         duration_s=8,
         users=4,
         fault_target=None,

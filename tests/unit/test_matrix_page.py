@@ -47,3 +47,14 @@ def test_matrix_page_without_a_finished_cell_has_no_chart() -> None:
         cells_figure([{"balancer": "a", "sessions": "b", "verdict": "could not run"}], Path())
         is None
     )
+
+
+def test_a_parallel_cell_shows_its_lost_updates_of_those_acknowledged() -> None:
+    cells = [
+        {"balancer": "nginx-rr", "sessions": "redis", "scenario": "parallel:4", "verdict": "v",
+         "lost_updates": 66, "acknowledged_updates": 3506},
+        {"balancer": "nginx-rr", "sessions": "redis", "scenario": "counter", "verdict": "w"},
+    ]  # fmt: skip
+    page = render_matrix(cells, "m", None)
+    assert "updates lost (parallel)" in page
+    assert "<td>66 of 3506</td>" in page

@@ -9,20 +9,58 @@ from session_tracking import Reply
 # (raw, the row csv.writer got before records were batched and formatted by hand)
 CASES: list[tuple[Raw, tuple[object, ...]]] = [
     (
-        (1795487051.1965752, 5, Reply("9DA2", "node1", 725), "kept", 5.4561, 200, None, None, True),
-        ("1795487051.196575", 5, "9DA2", "node1", 725, "kept", "5.456", 200, "", ""),
+        (
+            1795487051.1965752,
+            5,
+            Reply("9DA2", "node1", 725),
+            "kept",
+            5.4561,
+            200,
+            None,
+            None,
+            True,
+            None,
+        ),
+        ("1795487051.196575", 5, "9DA2", "node1", 725, "kept", "5.456", 200, "", "", ""),
     ),
     (  # an HTTP error: no reply
-        (1795487051.5, 7, None, "error", 1000.0, 503, None, None, True),
-        ("1795487051.500000", 7, "", "", "", "error", "1000.000", 503, "", ""),
+        (1795487051.5, 7, None, "error", 1000.0, 503, None, None, True, None),
+        ("1795487051.500000", 7, "", "", "", "error", "1000.000", 503, "", "", ""),
     ),
     (  # no HTTP reply at all, open model
-        (1795487052.0, 1001, None, "error", 3.0, 0, 1795487051.99, 13.0004, True),
-        ("1795487052.000000", 1001, "", "", "", "error", "3.000", 0, "1795487051.990000", "13.000"),
+        (1795487052.0, 1001, None, "error", 3.0, 0, 1795487051.99, 13.0004, True, None),
+        (
+            "1795487052.000000",
+            1001,
+            "",
+            "",
+            "",
+            "error",
+            "3.000",
+            0,
+            "1795487051.990000",
+            "13.000",
+            "",
+        ),
     ),
     (  # from the JSON route: a node name csv must quote
-        (1795487053.25, 2, Reply("S", 'n,"1"', 3), "session_lost", 2.0, 200, None, None, False),
-        ("1795487053.250000", 2, "S", 'n,"1"', 3, "session_lost", "2.000", 200, "", ""),
+        (
+            1795487053.25,
+            2,
+            Reply("S", 'n,"1"', 3),
+            "session_lost",
+            2.0,
+            200,
+            None,
+            None,
+            False,
+            None,
+        ),
+        ("1795487053.250000", 2, "S", 'n,"1"', 3, "session_lost", "2.000", 200, "", "", ""),
+    ),
+    (  # the parallel scenario: two acknowledged ids missing from this reply
+        (1795487054.5, 3, Reply("S", "node2", 41), "data_lost", 1.5, 200, None, None, True, 2),
+        ("1795487054.500000", 3, "S", "node2", 41, "data_lost", "1.500", 200, "", "", 2),
     ),
 ]
 

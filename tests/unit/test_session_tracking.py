@@ -6,11 +6,15 @@ from session_tracking import (
     NEW,
     REPLAYED,
     SESSION_LOST,
+    ParallelTracker,
     Reply,
     ReplyReader,
     SessionTracker,
     base_session_id,
+    check_scenario,
     fixed_reply,
+    parallel_width,
+    parse_parallel_reply,
     parse_reply,
     session_path,
 )
@@ -170,3 +174,71 @@ def test_the_page_is_asked_for_its_scenario_and_payload_only_when_not_the_defaul
     assert session_path("inplace", 0) == "/session.jsp?scenario=inplace"
     assert session_path("growing", 512) == "/session.jsp?scenario=growing&size=512"
     assert session_path("counter", 512) == "/session.jsp?size=512"
+
+
+def _round(tracker: ParallelTracker, held: dict[int, set[int]], session: str = "S") -> list:
+    """One round whose replies come in id order; held: what each id's reply lists."""
+    seen = []
+    for request_id in tracker.round_ids():
+        reply = Reply(session, "node1", request_id) if request_id in held else None
+        seen.append(tracker.observe(reply, frozenset(held.get(request_id, ()))))
+    tracker.end_round()
+    return seen
+
+
+def test_parallel_rounds_count_each_lost_update_exactly_once() -> None:
+    tracker = ParallelTracker(3)
+    assert _round(tracker, {1: {1}}) == [(NEW, 0)]  # one request until there is a session
+    # Siblings race: 3's reply lacks 2 and 4, which is no loss (same round).
+    assert _round(tracker, {2: {1, 2}, 3: {1, 3}, 4: {1, 2, 4}}) == [(KEPT, 0)] * 3
+    # 3 was acknowledged last round, and this round's first reply lacks it: 1 lost.
+    # The next reply lacks 3 too, counted already, and 2: 1 more. 7 holds them all.
+    assert _round(tracker, {5: {1, 2, 4, 5}, 6: {1, 4, 5, 6}, 7: {1, 2, 3, 4, 5, 6, 7}}) == [
+        (DATA_LOST, 1),
+        (DATA_LOST, 1),
+        (KEPT, 0),
+    ]
+    assert tracker.lost == 2
+
+
+def test_parallel_errors_are_not_acknowledged_and_a_new_session_starts_afresh() -> None:
+    tracker = ParallelTracker(2)
+    _round(tracker, {1: {1}})
+    # 3 failed: it may or may not have run; neither is a loss.
+    assert _round(tracker, {2: {1, 2}}) == [(KEPT, 0), (ERROR, 0)]
+    assert _round(tracker, {4: {1, 2, 4}, 5: {1, 2, 5}}) == [(KEPT, 0), (KEPT, 0)]
+    # The session is gone: a new one, not a lost update; its ids alone count after.
+    assert _round(tracker, {6: {6}, 7: {6, 7}}, session="T") == [
+        (SESSION_LOST, 0),
+        (SESSION_LOST, 0),
+    ]
+    assert _round(tracker, {8: {6, 7, 8}, 9: {7, 9}}, session="T") == [(KEPT, 0), (DATA_LOST, 1)]
+
+
+def test_parallel_checks_only_ids_the_page_still_keeps() -> None:
+    tracker = ParallelTracker(2)
+    _round(tracker, {1: {1}})
+    tracker.next_id = 400  # far ahead: 1 is below what the page keeps (256 below an id)
+    assert _round(tracker, {400: {400}, 401: {400, 401}}) == [(KEPT, 0), (KEPT, 0)]
+
+
+def test_a_parallel_reply_lists_the_ids_its_session_holds() -> None:
+    body = b'\n{"session":"AB.node1","node":"node1","counter":7,"ids":[3,5,7],"new":false}'
+    reply, held = parse_parallel_reply(body)
+    assert reply == Reply("AB", "node1", 7)
+    assert held == frozenset({3, 5, 7})
+    with pytest.raises(ValueError, match="not a parallel"):
+        parse_parallel_reply(b'{"session":"AB","node":"n","counter":7,"new":false}')
+
+
+@pytest.mark.parametrize("scenario", ["parallel", "parallel:1", "parallel:17", "parallel:x", "x"])
+def test_a_scenario_that_is_none_is_refused_naming_the_choices(scenario: str) -> None:
+    with pytest.raises(ValueError, match=r"parallel:N \(N from 2 to 16\)"):
+        check_scenario(scenario)
+
+
+def test_parallel_scenarios_ask_for_the_parallel_page() -> None:
+    assert parallel_width("parallel:4") == 4
+    assert parallel_width("inplace") == 1
+    assert session_path("parallel:4", 0) == "/session.jsp?scenario=parallel"
+    assert session_path("parallel:4", 100) == "/session.jsp?scenario=parallel&size=100"

@@ -127,8 +127,13 @@ def _store_settings(sessions: str, topo: Topology, profile: Profile) -> dict[str
     """The session manager's settings, as rendered into the configs and kept in the
     manifest: the strategy's, with what the profile's [sessions.*] sets for its manager."""
     if sessions.startswith("memcached"):
+        msm = profile.sessions.msm
         return stores.msm_settings(
-            sticky=sessions == "memcached-sticky", memcached=topo.memcached, nodes=topo.nodes
+            sticky=sessions == "memcached-sticky",
+            memcached=topo.memcached,
+            nodes=topo.nodes,
+            locking_mode=msm.lockingMode,
+            backup_async=msm.sessionBackupAsync,
         )
     if sessions == "replication":
         return tomcat.replication_settings(topo.nodes)

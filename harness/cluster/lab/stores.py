@@ -110,9 +110,15 @@ def memcached_version(endpoint: Endpoint) -> str | None:
 
 
 def msm_settings(
-    *, sticky: bool, memcached: dict[str, Endpoint], nodes: list[NodeSpec]
+    *,
+    sticky: bool,
+    memcached: dict[str, Endpoint],
+    nodes: list[NodeSpec],
+    locking_mode: str | None = None,
+    backup_async: bool | None = None,
 ) -> dict[str, Any]:
-    """memcached-session-manager's settings, rendered into context.xml and the manifest."""
+    """memcached-session-manager's settings, rendered into context.xml and the manifest;
+    locking_mode and backup_async: a profile's [sessions.msm], None for the lab's own."""
     names = list(memcached)
     settings: dict[str, Any] = {
         "kind": "memcached-sticky" if sticky else "memcached-nonsticky",
@@ -122,9 +128,10 @@ def msm_settings(
         "memcached_nodes": ",".join(f"{name}:{ep}" for name, ep in memcached.items()),
         "transcoder": "java serialization (msm default)",
         # Written before the reply leaves, so an acknowledged update survives a kill.
-        "session_backup_async": False,
+        "session_backup_async": bool(backup_async),
         "request_uri_ignore_pattern": r".*\.(ico|png|gif|jpg|css|js)$",
-        "locking_mode": None if sticky else MSM_LOCKING_MODE,
+        # msm locks only non-sticky sessions: a sticky one lives on its node.
+        "locking_mode": None if sticky else locking_mode or MSM_LOCKING_MODE,
         "failover_nodes": {},
     }
     if sticky:

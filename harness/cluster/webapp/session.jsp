@@ -18,6 +18,11 @@
               up to 64 KB, set again each time, as a shopping cart grows
     readonly  the counter is set once, when the session is new, and only read after:
               it stays 1 (0 when the session exists but lost it)
+    parallel  &id=K (a positive number, unique per request of the session): the session
+              holds a set of request ids; the page reads it, adds K, drops ids below
+              K - 256 and sets a new copy, as a page whose several XHRs each record
+              something. The reply's "counter" is K and "ids" lists the set it wrote: an
+              id the client had acknowledged and a later reply lacks is a lost update.
 --%>
 <%
     String sizeParam = request.getParameter("size");
@@ -35,6 +40,7 @@
     }
     String scenario = request.getParameter("scenario");
     int counter;
+    String idList = null;  // the parallel scenario's set, as written
     if (scenario == null || scenario.equals("counter") || scenario.equals("growing")) {
         Integer previous = (Integer) session.getAttribute("counter");
         counter = previous == null ? 1 : previous + 1;
@@ -66,6 +72,32 @@
             }
         }
         counter = box[0];
+    } else if (scenario.equals("parallel")) {
+        try {
+            counter = Integer.parseInt(String.valueOf(request.getParameter("id")));
+        } catch (NumberFormatException e) {
+            counter = 0;
+        }
+        if (counter < 1) {
+            response.sendError(400, "id: a positive request number");
+            return;
+        }
+        // Within one node, requests of a session share its object: the lock keeps this
+        // page exact there, so an id lost is the store's doing, not the page's.
+        synchronized (session) {
+            @SuppressWarnings("unchecked")
+            java.util.TreeSet<Integer> held = (java.util.TreeSet<Integer>) session.getAttribute("ids");
+            java.util.TreeSet<Integer> ids = held == null
+                ? new java.util.TreeSet<Integer>()
+                : new java.util.TreeSet<Integer>(held.tailSet(Integer.valueOf(counter - 256)));
+            ids.add(Integer.valueOf(counter));
+            session.setAttribute("ids", ids);
+            StringBuilder list = new StringBuilder();
+            for (Integer id : ids) {
+                list.append(list.length() == 0 ? "" : ",").append(id);
+            }
+            idList = list.toString();
+        }
     } else if (scenario.equals("readonly")) {
         Integer stored = (Integer) session.getAttribute("counter");
         if (stored == null && session.isNew()) {
@@ -74,7 +106,7 @@
         }
         counter = stored == null ? 0 : stored.intValue();
     } else {
-        response.sendError(400, "scenario: counter, inplace, growing or readonly");
+        response.sendError(400, "scenario: counter, inplace, growing, readonly or parallel");
         return;
     }
     if (size >= 0) {
@@ -93,4 +125,4 @@
     response.setHeader("Cache-Control", "no-store");
     response.setHeader("X-Node", node);
 %>
-{"session":"<%= session.getId() %>","node":"<%= node %>","counter":<%= counter %>,"new":<%= session.isNew() %>}
+{"session":"<%= session.getId() %>","node":"<%= node %>","counter":<%= counter %><%= idList == null ? "" : ",\"ids\":[" + idList + "]" %>,"new":<%= session.isNew() %>}

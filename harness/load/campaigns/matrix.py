@@ -97,7 +97,8 @@ def _run_cell(
         template,
         cluster=template.cluster.with_strategy(lb, sessions),
         results_dir=matrix_dir / "cells",
-        label=f"{lb}-{sessions}" + (f"-{template.scenario}" if by_scenario else ""),
+        label=f"{lb}-{sessions}"
+        + (f"-{template.scenario.replace(':', '')}" if by_scenario else ""),
     )
     try:
         result = run_bench(plan, progress=progress)
