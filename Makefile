@@ -5,6 +5,10 @@ USERS    ?= 20
 LB       ?= nginx-rr
 SESSIONS ?= redis
 PY       := .venv/bin/python
+# NODES=N: the lab's Tomcat nodes (1 to 8), for every command below.
+ifdef NODES
+export TOMCAT_BENCH_NODES := $(NODES)
+endif
 
 .PHONY: testbed testbed-down schemas setup bench storebench profiles webui matrix capacity perf compare ci-bench lab-up lab-status lab-down report test lint unit integration
 
@@ -40,7 +44,7 @@ capacity: setup
 
 # The kept benchmark of the load generators themselves (wrk, capacity mode, Locust).
 perf: setup
-	$(PY) -m harness perf --profile $(PROFILE)
+	$(PY) -m harness perf --profile $(PROFILE) $(if $(PERF_SCENARIOS),--scenarios $(PERF_SCENARIOS))
 
 # A short bench per balancer x session strategy (default: all of them, with a node kill).
 MATRIX_LB       ?= all

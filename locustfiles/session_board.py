@@ -152,6 +152,7 @@ class SessionBoard:
         self.latencies = Latencies()
         self.faults: list[dict[str, Any]] = []
         self.processes = 1
+        self.scenario = "counter"  # what session.jsp does with each session (--scenario)
         # The run's clock starts at its first request, as the results' t_s do.
         self.first_epoch: float | None = None
         self._changed: set[int] = set()
@@ -271,6 +272,7 @@ class SessionBoard:
         judged = c["judged"]
         rows = [
             _row("users", users, f"simulated users seen so far; {judged} with a reply judged"),
+            _row("scenario", self.scenario, scenario_detail(self.scenario)),
             *(
                 _row(fate.FATE_WORDS[name], c["fates"][name], f"of {judged}: {FATE_DETAIL[name]}")
                 for name in reversed(fate.FATES)
@@ -301,6 +303,25 @@ class SessionBoard:
             )
         rows.extend(fault_rows(c["faults"], self.first_epoch))
         return rows
+
+
+def scenario_detail(scenario: str) -> str:
+    """What the page does with the session, and so what "kept" and "lost data" mean."""
+    if scenario.startswith(f"{fate.PARALLEL}:"):
+        width = scenario.partition(":")[2]
+        return (
+            f"{width} requests of a session at once; every id a reply acknowledged must stay "
+            "in the session's set (one missing is a lost update: lost data)"
+        )
+    return SCENARIO_DETAIL.get(scenario, "")
+
+
+SCENARIO_DETAIL: Final = {
+    "counter": "an Integer set on every request; its counter must go up by one each time",
+    "inplace": "an int[1] changed in place, set only when new; must go up by one each time",
+    "growing": "a cart gaining 2 KB a request up to 64 KB; the counter must go up by one",
+    "readonly": "set once, then only read; the counter must stay put",
+}
 
 
 # The results' words (harness/results/outcomes.py), each with what it means here.

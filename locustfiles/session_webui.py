@@ -250,6 +250,9 @@ def _extend_web_ui(environment: Environment, control: str) -> None:
     @app.after_request
     def _extend(response: Response) -> Response:
         if request.path.endswith("/stats/requests") and response.is_json:
+            # The start form may have changed it: read it at each refresh.
+            options = environment.parsed_options
+            board.scenario = str(getattr(options, "scenario", "") or "counter")
             rows = board.rows()
             payload = {**(response.json or {}), "extended_stats": [{"key": TAB_KEY, "data": rows}]}
             response.set_data(json.dumps(payload))

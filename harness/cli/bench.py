@@ -86,6 +86,12 @@ def plan_from(args: argparse.Namespace, *, apply: bool = False) -> BenchPlan:
     # One's own cluster: users here send from the addresses its inventory gives this
     # machine; users on load hosts from those hosts' own.
     source_net = args.source_net or None
+    named = [part.strip() for part in (args.faults or "").split(",")]
+    if "store-failover" in named and cluster.sessions != "redis-sentinel":
+        raise ValueError(
+            f"FAULTS=store-failover needs --sessions redis-sentinel (a Redis replica and a "
+            f"Sentinel to promote it), not {cluster.sessions}"
+        )
     if isinstance(cluster, InventorySpec):
         inventory = cluster.inventory
         source_net = None if inventory.load else inventory.source_net

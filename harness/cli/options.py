@@ -189,12 +189,16 @@ def flag(parser: Parser, option: str, help_: str, *short: str) -> None:
 def lab_options(parser: Parser) -> None:
     add(parser, "balancer", "nginx-rr", f"balancer in front: {', '.join(BALANCERS)}")
     add(parser, "sessions", "redis", f"where sessions live: {', '.join(SESSION_STORES)}")
+    add(parser, "nodes", "2", "Tomcat nodes in the lab, 1 to 8 (.11 to .18)", kind=int)
     add(parser, "net", DEFAULT_NET, "first three octets of the lab's loopback addresses")
     add(parser, "run-dir", str(DEFAULT_RUN_DIR), "folder for the lab's configs, logs and state")
 
 
 def topology(args: argparse.Namespace) -> Topology:
-    return Topology(net=args.net, run_dir=Path(args.run_dir))
+    nodes = getattr(args, "nodes", 2)
+    if not 1 <= nodes <= 8:
+        raise ValueError(f"NODES={nodes}: the lab runs 1 to 8 nodes")
+    return Topology(net=args.net, run_dir=Path(args.run_dir), node_count=nodes)
 
 
 def lab_spec(args: argparse.Namespace, *, balancer: str | None = None) -> LabSpec:

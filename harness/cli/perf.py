@@ -30,6 +30,13 @@ def add_parser(subparsers: Subparsers) -> Parser:
     add(perf, "connections", "32", "wrk connections and Locust users", kind=int)
     add(perf, "threads", str(os.cpu_count() or 1), "wrk threads", kind=int)
     add(perf, "target", "node1", "what every generator hits: a node directly, or balancer")
+    add(
+        perf,
+        "scenarios",
+        "inplace,growing,readonly,parallel:4",
+        "session scenarios each priced by a Locust + tracking job of its own, beside the "
+        "counter's (comma-separated; empty: none)",
+    )
     add(perf, "results-dir", str(RESULTS_DIR), "where results/<run-id>/ folders go")
     # Not lab_options(): perf picks no balancer, and its sessions default to none.
     add(perf, "sessions", "none", f"where sessions live: {', '.join(SESSION_STORES)}")
@@ -50,6 +57,7 @@ def plan_from(args: argparse.Namespace) -> PerfPlan:
         cluster=lab_spec(args, balancer="nginx-rr"),
         target=args.target,
         results_dir=Path(args.results_dir),
+        scenarios=tuple(n.strip() for n in args.scenarios.split(",") if n.strip()),
     )
 
 
@@ -114,4 +122,14 @@ def _print_ratios(ratios: dict[str, Any], targets: dict[str, Any]) -> None:
             f"{_pct(ratios[f'tracking_overhead{suffix}'])}, binding "
             f"{_pct(ratios[f'binding_overhead{suffix}'])}, both {_pct(total)} "
             f"(goal <= {_pct(targets['tracking_max'])}: {'met' if ok else 'NOT met'})"
+        )
+    by_scenario = ratios.get("scenario_tracking_overhead_by_cpu") or {}
+    if by_scenario:
+        over = [s for s, v in by_scenario.items() if v is None or v > targets["tracking_max"]]
+        console.print(
+            "tracking overhead by scenario, by CPU per request: "
+            + ", ".join(f"{s} {_pct(v)}" for s, v in by_scenario.items())
+            + f" (goal <= {_pct(targets['tracking_max'])}: "
+            + ("met" if not over else f"NOT met by {', '.join(over)}")
+            + ")"
         )

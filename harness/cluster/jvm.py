@@ -288,6 +288,8 @@ class NodeJvm(BaseModel):
     rejections: int | None
     sessions: int | None
     live_threads: int | None
+    # The ROOT context's session manager class, as its MBean reports it (None: not shown).
+    session_manager: str | None = None
 
 
 def _int(value: object) -> int | None:
@@ -359,6 +361,14 @@ def collectors_from(probe: dict[str, Any]) -> list[Collector]:
         )
         for gc in probe.get("gc", [])
     ]
+
+
+def session_manager_from(probe: dict[str, Any]) -> str | None:
+    """The ROOT context's manager class, where its MBean shows one."""
+    for ctx in probe.get("contexts", []):
+        if ctx.get("context") == "/" and isinstance(ctx.get("className"), str):
+            return str(ctx["className"])
+    return None
 
 
 def sessions_from(probe: dict[str, Any]) -> int | None:
@@ -571,6 +581,7 @@ def node_jvm(
         listening=[str(e) for e in listening],
         rejections=rejections,
         sessions=sessions_from(mbeans),
+        session_manager=session_manager_from(mbeans),
         live_threads=_int(mbeans.get("live_threads")),
     )
 
@@ -671,7 +682,21 @@ def mismatches(node: NodeJvm, requested: dict[str, Any]) -> tuple[list[str], lis
             unseen.append(f"jvm.{name}")
         elif not _same(asked, seen):
             wrong.append(f"jvm.{name}: asked {asked}, running {seen}")
+    _replication_manager(node, requested, wrong, unseen)
     return wrong, unseen
+
+
+def _replication_manager(
+    node: NodeJvm, requested: dict[str, Any], wrong: list[str], unseen: list[str]
+) -> None:
+    """[sessions.replication] manager against the class the node's context runs, where it
+    runs Tomcat's replication at all (the profile's section applies only there)."""
+    asked = ((requested.get("sessions") or {}).get("replication") or {}).get("manager")
+    running = node.session_manager
+    if asked is None or running is None or ".ha.session." not in running:
+        return
+    if running.rsplit(".", 1)[-1] != asked:
+        wrong.append(f"sessions.replication.manager: asked {asked}, running {running}")
 
 
 def in_effect(

@@ -116,7 +116,8 @@ SEQUENCES: dict[str, str] = {
     "mem-a-then-b": "kill memA, start it again, then kill memB and start it again",
     "rolling-restart": "each node restarted in turn (graceful), as a deploy does",
     "flap": "node1 killed and started again, three times",
-    "store-failover": "the Redis master killed with a replica promoted",
+    "store-failover": "the Redis master killed, its replica promoted by Sentinel "
+    "(--sessions redis-sentinel), the old master started again later",
 }
 
 
@@ -141,9 +142,9 @@ def named_schedule(name: str, duration_s: float, nodes: list[str]) -> tuple[Faul
     if name == "flap":
         return tuple(kill(nodes[0], start, start + 0.1) for start in (0.15, 0.4, 0.65))
     if name == "store-failover":
-        raise ValueError(
-            "fault sequence store-failover: the lab runs no Redis replica to promote yet"
-        )
+        # Sentinel promotes the replica within seconds; the old master, started again,
+        # rejoins as the new one's replica.
+        return (kill("redis", 0.4, 0.8),)
     raise ValueError(f"fault sequence {name!r}: one of {', '.join(SEQUENCES)}")
 
 

@@ -27,6 +27,16 @@ PROFILES_DIR = REPO_ROOT / "profiles"
 
 _MEMORY_SIZE = r"^[0-9]+[kKmMgG]?$"
 _NGINX_TIME = r"^[0-9]+(ms|s|m)?$"  # nginx's time units a balancer setting needs
+_HAPROXY_TIME = r"^[0-9]+(us|ms|s|m|h|d)?$"
+# What haproxy's retry-on may list (its own words), or "none" alone.
+_RETRY_ON = frozenset(
+    {"conn-failure", "empty-response", "junk-response", "response-timeout", "0rtt-rejected",
+     "all-retryable-errors", "401", "403", "404", "408", "425", "500", "501", "502", "503",
+     "504"}
+)  # fmt: skip
+# Tomcat's Cluster channelSendOptions: a number or its words, comma separated.
+_SEND_WORD = "(async|byte_message|multicast|secure|synchronized_ack|udp|use_ack)"
+_SEND_OPTIONS = rf"^([0-9]+|{_SEND_WORD}(\s*,\s*{_SEND_WORD})*)$"
 # What proxy_next_upstream may list (nginx's own words), or "off" alone.
 _NEXT_UPSTREAM = frozenset(
     {"error", "timeout", "invalid_header", "http_500", "http_502", "http_503", "http_504",
@@ -281,6 +291,16 @@ class Redisson(_Section):
     updateMode: Literal["DEFAULT", "AFTER_REQUEST"] | None = None
 
 
+class Replication(_Section):
+    """Tomcat's own session replication (--sessions replication), as its server.xml
+    attributes (unset: the lab's, in brackets)."""
+
+    # [DeltaManager] every node holds every session; BackupManager: one backup node each.
+    manager: Literal["DeltaManager", "BackupManager"] | None = None
+    # [6: synchronized_ack + use_ack] a number, or Tomcat's words joined by commas.
+    channelSendOptions: str | None = Field(None, pattern=_SEND_OPTIONS)
+
+
 class Msm(_Section):
     """memcached-session-manager's own settings (unset: the lab's, shown in brackets).
     Sticky or not is the strategy's choice (memcached-sticky, memcached-nonsticky); the
@@ -312,25 +332,51 @@ class NginxSettings(_Section):
     @field_validator("proxy_next_upstream")
     @classmethod
     def _next_upstream(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        words = value.split()
-        if words == ["off"]:
-            return value
-        unknown = [w for w in words if w not in _NEXT_UPSTREAM]
-        if not words or unknown:
-            raise ValueError(f"{value!r}: 'off', or some of {', '.join(sorted(_NEXT_UPSTREAM))}")
+        return _words(value, _NEXT_UPSTREAM, alone="off")
+
+
+def _words(value: str | None, allowed: frozenset[str], *, alone: str) -> str | None:
+    """A balancer's list of its own words, or the one word that stands alone ("off")."""
+    if value is None:
+        return None
+    words = value.split()
+    if words == [alone]:
         return value
+    unknown = [w for w in words if w not in allowed]
+    if not words or unknown:
+        raise ValueError(f"{value!r}: '{alone}', or some of {', '.join(sorted(allowed))}")
+    return value
+
+
+class HaproxySettings(_Section):
+    """haproxy's failover settings, rendered into the lab's defaults and servers (unset:
+    the lab's, in brackets)."""
+
+    retry_on: str | None = None  # [conn-failure empty-response response-timeout] or "none"
+    retries: int | None = Field(None, ge=0)  # [2] attempts after the first
+    redispatch: bool | None = None  # [true] a retry may go to another server
+    check_inter: str | None = Field(None, pattern=_HAPROXY_TIME)  # [500ms] between checks
+    check_fall: int | None = Field(None, ge=1)  # [2] failed checks that mark a server down
+    check_rise: int | None = Field(None, ge=1)  # [2] good checks that bring it back
+    timeout_connect: str | None = Field(None, pattern=_HAPROXY_TIME)  # [1s]
+    timeout_client: str | None = Field(None, pattern=_HAPROXY_TIME)  # [30s]
+    timeout_server: str | None = Field(None, pattern=_HAPROXY_TIME)  # [10s]
+
+    @field_validator("retry_on")
+    @classmethod
+    def _retry_on(cls, value: str | None) -> str | None:
+        return _words(value, _RETRY_ON, alone="none")
 
 
 class BalancerSettings(_Section):
     """The balancer's own settings: each applies where its balancer runs."""
 
     nginx: NginxSettings = NginxSettings()
+    haproxy: HaproxySettings = HaproxySettings()
 
     def requested(self) -> dict[str, dict[str, str]]:
-        attrs = self.nginx.attributes()
-        return {"nginx": attrs} if attrs else {}
+        sections = (("nginx", self.nginx), ("haproxy", self.haproxy))
+        return {name: attrs for name, section in sections if (attrs := section.attributes())}
 
 
 class SessionSettings(_Section):
@@ -338,10 +384,15 @@ class SessionSettings(_Section):
 
     redisson: Redisson = Redisson()
     msm: Msm = Msm()
+    replication: Replication = Replication()
 
     def requested(self) -> dict[str, dict[str, str]]:
         """Only what was set, per manager, for the manifest."""
-        sections = (("redisson", self.redisson), ("msm", self.msm))
+        sections = (
+            ("redisson", self.redisson),
+            ("msm", self.msm),
+            ("replication", self.replication),
+        )
         return {name: attrs for name, section in sections if (attrs := section.attributes())}
 
 

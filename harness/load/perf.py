@@ -33,6 +33,7 @@ from harness.load.locust import locust_command
 from harness.paths import LOCUSTFILES_DIR, REPO_ROOT
 from harness.results import RESULTS_DIR, iso, machine, new_run_dir
 from harness.results.models import write_document
+from harness.results.outcomes import check_scenario
 from harness.results.session_run import locust_totals
 from harness.results.wrk_records import read_records, record_files
 
@@ -65,8 +66,16 @@ class PerfPlan:
     warmup_steps: int = 6
     target: str = "node1"  # a node directly (the most the server can do), or "balancer"
     results_dir: Path = RESULTS_DIR
+    # Each another Locust + tracking job on that session page (the counter is the main one):
+    # what tracking costs the generator per request, scenario by scenario.
+    scenarios: tuple[str, ...] = ("inplace", "growing", "readonly", "parallel:4")
 
     def __post_init__(self) -> None:
+        for scenario in self.scenarios:
+            try:
+                check_scenario(scenario)
+            except ValueError as error:
+                raise ValueError(f"PERF_SCENARIOS: {error}") from None
         names = self.cluster.node_names()
         if self.target != "balancer" and self.target not in names:
             raise ValueError(f"TARGET={self.target}: balancer or one of {', '.join(names)}")
@@ -233,6 +242,21 @@ def _paired(
     return round(statistics.median(ratios), 4) if ratios else None
 
 
+def _scenario_name(scenario: str) -> str:
+    return f"{_TRACKING} ({scenario})"
+
+
+def _scenario_ratios(measured: dict[str, list[Measured]], scenarios: tuple[str, ...]) -> Any:
+    """Tracking's cost per scenario against plain Locust on the counter page, by CPU per
+    request: the scenarios' pages make the server work differently, so requests/s would
+    price the server as much as the tracking; the generator's CPU per request does not."""
+    out = {}
+    for scenario in scenarios:
+        ratio = _paired(measured, _PLAIN, _scenario_name(scenario), lambda m: m.cpu_ms_per_1000)
+        out[scenario] = None if ratio is None else round(1.0 - ratio, 4)
+    return out
+
+
 def _ratios(measured: dict[str, list[Measured]]) -> dict[str, Any]:
     """Overheads two ways: by requests/s (the goal's own terms) and by generator CPU per
     request, which a shared machine disturbs far less (a generator-bound Locust's rate is
@@ -259,6 +283,24 @@ def _ratios(measured: dict[str, list[Measured]]) -> dict[str, Any]:
         "tracking_and_binding_overhead_by_cpu": lost(_paired(measured, _PLAIN, _BINDING, cpu)),
         "how": "median over rounds of each round's ratio",
     }
+
+
+def _key(scenario: str) -> str:
+    return f"locust-{scenario.replace(':', '')}"
+
+
+def _scenario_job(
+    runner: _Runner, host: str, scenario: str, out: Path
+) -> tuple[str, Callable[[], Measured]]:
+    extra = [
+        "--session-wait", "0", "--session-records", str(out / f"{_key(scenario)}.csv"),
+        "--scenario", scenario,
+    ]  # fmt: skip
+    name = _scenario_name(scenario)
+    return (
+        f"Locust + tracking, {scenario}",
+        lambda: runner.locust(name, _key(scenario), host, "session_stability.py", extra),
+    )
 
 
 def run_perf(plan: PerfPlan, *, progress: Progress = _quiet) -> dict[str, Any]:
@@ -308,6 +350,7 @@ def run_perf(plan: PerfPlan, *, progress: Progress = _quiet) -> dict[str, Any]:
                 ),
             ),
         ]
+        jobs += [_scenario_job(runner, host, scenario, out) for scenario in plan.scenarios]
         warmup = runner.warmup(url, progress) if plan.warmup_s > 0 else []
         measured: dict[str, list[Measured]] = {}
         for r in range(1, plan.rounds + 1):
@@ -319,7 +362,7 @@ def run_perf(plan: PerfPlan, *, progress: Progress = _quiet) -> dict[str, Any]:
         rows = [_median(name, rounds) for name, rounds in measured.items()]
     finally:
         cluster.down()
-    for raw in ("tracking.csv", "binding.csv"):
+    for raw in ("tracking.csv", "binding.csv", *(f"{_key(s)}.csv" for s in plan.scenarios)):
         (out / raw).unlink(missing_ok=True)  # per-request rows: written as a bench does, not kept
     data = {
         "schema": "tomcat-bench/perf",
@@ -340,7 +383,8 @@ def run_perf(plan: PerfPlan, *, progress: Progress = _quiet) -> dict[str, Any]:
         "rounds": plan.rounds,
         "rows": [m.__dict__ for m in rows],
         "per_round": {name: [m.__dict__ for m in ms] for name, ms in measured.items()},
-        "ratios": _ratios(measured),
+        "ratios": _ratios(measured)
+        | {"scenario_tracking_overhead_by_cpu": _scenario_ratios(measured, plan.scenarios)},
         "targets": {"capacity_to_wrk_min": CAPACITY_TARGET, "tracking_max": TRACKING_TARGET},
         "cpu_note": "generator CPU is the kernel's rusage of the reaped process tree; for "
         "Locust, less the CPU it used before its first connection (its start-up)",

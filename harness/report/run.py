@@ -561,6 +561,9 @@ def _summary_rows(
         ("Profile", _fmt(dig(run, "profile", "name"))),
         ("Balancer", _fmt(dig(run, "lab", "balancer"))),
         ("Session store", _fmt(dig(run, "lab", "session_store"))),
+        ("Session manager", _manager_text(dig(run, "lab", "session_manager"))),
+        ("Profile's own settings", _requested_text(dig(run, "profile", "requested"))),
+        ("Scenario", _fmt(dig(run, "load", "scenario") or "counter")),
         ("Nodes", ", ".join(f"{n} ({a})" if a else n for n, a in _nodes(run).items()) or MISSING),
         ("Users", _fmt(dig(run, "load", "users") or s("users"))),
         ("Duration", _fmt(dig(run, "duration_s"), "s")),
@@ -572,6 +575,12 @@ def _summary_rows(
         ("Sessions", _sessions_text(run)),
         (f"Rows in {requests_name}", _fmt(len(records))),
     ]
+    if s("lost_updates") is not None:
+        rows.append((
+            "Lost updates",
+            f"{s('lost_updates')} of {s('acknowledged_updates')} acknowledged (ids a later "
+            "reply of the session lacked)",
+        ))  # fmt: skip
     if faults:
         rows.append(("Faults", "; ".join(_fault_text(f) for f in faults)))
         windows = dig(run, "summary", "judgement", "windows")
@@ -601,6 +610,41 @@ def _summary_rows(
             )
         )
     return rows
+
+
+# What a session manager's settings are called in the report, in this order.
+_MANAGER_WORDS = (
+    ("read_mode", "readMode"),
+    ("update_mode", "updateMode"),
+    ("locking_mode", "lockingMode"),
+    ("session_backup_async", "sessionBackupAsync"),
+    ("channel_send_options", "channelSendOptions"),
+)
+
+
+def _manager_text(manager: object) -> str:
+    """The manager's class and the modes it ran with (run.json's lab.session_manager)."""
+    if not isinstance(manager, dict) or not manager.get("manager"):
+        return MISSING
+    words = [str(manager["manager"]).rsplit(".", 1)[-1]]
+    words += [
+        f"{name} {manager[key]}" for key, name in _MANAGER_WORDS if manager.get(key) is not None
+    ]
+    if isinstance(manager.get("sentinel"), dict):
+        words.append("through Sentinel, with a replica")
+    return ", ".join(words)
+
+
+def _requested_text(requested: object) -> str:
+    """What the profile set of the managers' and balancers' own settings, or "none"."""
+    parts = []
+    for section in ("sessions", "balancer"):
+        tables = dig(requested, section)
+        for name, values in (tables if isinstance(tables, dict) else {}).items():
+            if isinstance(values, dict):
+                settings = ", ".join(f"{k} = {v}" for k, v in values.items())
+                parts.append(f"[{section}.{name}] {settings}")
+    return "; ".join(parts) or "none (the lab's)"
 
 
 def director_words(director: dict[str, Any]) -> str:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from harness.cli import build_parser
+from harness.cli.bench import plan_from
+from harness.cli.options import parse
 from harness.config.faults import schedule
 
 
@@ -33,13 +36,12 @@ def test_flap_kills_and_starts_the_first_node_three_times() -> None:
     ]
 
 
-def test_a_written_schedule_is_parsed_as_before_and_store_failover_is_refused() -> None:
+def test_a_written_schedule_is_parsed_as_before_and_store_failover_kills_the_master() -> None:
     assert _specs("sigkill:node2@5-9,reload:balancer@12") == [
         "sigkill:node2@5-9",
         "reload:balancer@12",
     ]
-    with pytest.raises(ValueError, match="no Redis replica"):
-        schedule("store-failover", 60, ["node1"])
+    assert _specs("store-failover", 60) == ["sigkill:redis@24-48"]
 
 
 def test_a_sequence_and_written_faults_mix() -> None:
@@ -48,3 +50,13 @@ def test_a_sequence_and_written_faults_mix() -> None:
         "sigkill:memB@36-48",
         "sigkill:node1@52",
     ]
+
+
+def test_store_failover_is_refused_without_a_replica_to_promote() -> None:
+    args = parse(build_parser(), ["bench", "--sessions", "redis", "--faults", "store-failover"])
+    with pytest.raises(ValueError, match="needs --sessions redis-sentinel"):
+        plan_from(args)
+    args = parse(
+        build_parser(), ["bench", "--sessions", "redis-sentinel", "--faults", "store-failover"]
+    )
+    assert [str(f) for f in plan_from(args).fault_specs()] == ["sigkill:redis@24-48"]

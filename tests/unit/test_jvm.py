@@ -230,6 +230,27 @@ def test_what_the_profile_asks_is_compared_with_what_runs() -> None:
     assert unseen == ["executor.prestartminSpareThreads", "jvm.ThreadStackSize"]
 
 
+def test_the_replication_manager_asked_for_is_compared_with_the_contexts() -> None:
+    delta = "org.apache.catalina.ha.session.DeltaManager"
+    probe = {"contexts": [{"context": "/other", "className": "x"},
+                          {"context": "/", "activeSessions": 3, "className": delta}]}  # fmt: skip
+    running = jvm.session_manager_from(probe)
+    assert running == "org.apache.catalina.ha.session.DeltaManager"
+    node = _node().model_copy(update={"session_manager": running})
+    asked = {"sessions": {"replication": {"manager": "BackupManager"}}}
+    assert jvm.mismatches(node, asked)[0] == [
+        "sessions.replication.manager: asked BackupManager, running "
+        "org.apache.catalina.ha.session.DeltaManager"
+    ]
+    assert jvm.mismatches(node, {"sessions": {"replication": {"manager": "DeltaManager"}}}) == (
+        [],
+        [],
+    )
+    # A node that runs no replication (Redisson, say): the section does not apply there.
+    redisson = node.model_copy(update={"session_manager": "org.redisson.tomcat.X"})
+    assert jvm.mismatches(redisson, asked) == ([], [])
+
+
 def test_parallel_readers_of_a_fresh_lab_agree_on_one_password(tmp_path: Path) -> None:
     # Two nodes are read at once; a fresh lab's secrets must be made exactly once.
     from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415

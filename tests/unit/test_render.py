@@ -129,7 +129,7 @@ def test_every_balancer_renders_a_config_its_server_accepts(name: str, tmp_path:
     else:
         config = haproxy.prepare(tmp_path / "haproxy", topology.balancer, topology.nodes, lb)
         text_of = config.read_text()
-        assert "check inter 500 fall 2 rise 2" in text_of
+        assert "check inter 500ms fall 2 rise 2" in text_of
         assert "option redispatch" in text_of
         assert ("cookie SERVERID insert indirect nocache" in text_of) == lb.haproxy_cookie
         assert ("stick on req.cook(JSESSIONID)" in text_of) == lb.haproxy_stick_on_session
@@ -182,20 +182,61 @@ def test_a_profiles_nginx_failover_settings_render_and_pass_nginx_t(tmp_path: Pa
     }
 
 
+def test_a_profiles_haproxy_failover_settings_render_and_pass_haproxy_c(tmp_path: Path) -> None:
+    """[balancer.haproxy] replaces the lab's settings one by one; haproxy -c (run by
+    prepare) accepts the file, and what the profile left unset keeps the lab's value."""
+    path = tmp_path / "failover.toml"
+    path.write_text(
+        '[balancer.haproxy]\nretry_on = "none"\nredispatch = false\nretries = 0\n'
+        'check_inter = "2s"\ncheck_fall = 3\ntimeout_server = "3s"\n'
+    )
+    profile = load_profile(str(path))
+    topology = Topology(net="127.0.9", run_dir=tmp_path)
+    wanted = profile.balancer.haproxy.model_dump()
+    lb = balancer("haproxy-cookie")
+    conf = haproxy.prepare(tmp_path / "h", topology.balancer, topology.nodes, lb, wanted)
+    text = conf.read_text()
+    assert "retry-on none" in text
+    assert "no option redispatch" in text
+    assert "retries 0" in text
+    assert "timeout server 3s" in text
+    assert "timeout connect 1s" in text  # unset: the lab's
+    assert "check inter 2s fall 3 rise 2" in text
+    assert profile.effective()["balancer"] == {
+        "haproxy": {
+            "retry_on": "none",
+            "retries": "0",
+            "redispatch": "false",
+            "check_inter": "2s",
+            "check_fall": "3",
+            "timeout_server": "3s",
+        }
+    }
+    lab = haproxy.prepare(tmp_path / "lab", topology.balancer, topology.nodes, lb).read_text()
+    assert "    option redispatch" in lab and "no option" not in lab
+    assert "check inter 500ms fall 2 rise 2" in lab
+
+
 @pytest.mark.parametrize(
-    ("line", "key"),
+    "text",
     [
-        ('proxy_next_upstream = "error sometimes"', "balancer.nginx.proxy_next_upstream"),
-        ('fail_timeout = "10 seconds"', "balancer.nginx.fail_timeout"),
-        ("max_fails = -1", "balancer.nginx.max_fails"),
-        ("retries = 3", "balancer.nginx.retries"),
+        '[balancer.nginx]\nproxy_next_upstream = "error sometimes"',
+        '[balancer.nginx]\nfail_timeout = "10 seconds"',
+        "[balancer.nginx]\nmax_fails = -1",
+        "[balancer.nginx]\nretries = 3",
+        '[balancer.haproxy]\nretry_on = "conn-failure often"',
+        '[balancer.haproxy]\ncheck_inter = "2 seconds"',
+        "[balancer.haproxy]\ncheck_fall = 0",
+        "[balancer.haproxy]\nmax_fails = 1",
     ],
 )
-def test_a_wrong_nginx_setting_is_one_line_naming_file_and_key(
-    line: str, key: str, tmp_path: Path
+def test_a_wrong_balancer_setting_is_one_line_naming_file_and_key(
+    text: str, tmp_path: Path
 ) -> None:
+    table, line = text.removeprefix("[").split("]\n")
+    key = f"{table}.{line.split(' =')[0]}"
     path = tmp_path / "wrong.toml"
-    path.write_text(f"[balancer.nginx]\n{line}\n")
+    path.write_text(f"{text}\n")
     with pytest.raises(ProfileError) as caught:
         load_profile(str(path))
     message = str(caught.value)

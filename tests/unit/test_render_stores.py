@@ -129,7 +129,8 @@ def test_manifest_settings_name_the_manager_and_keep_secrets_to_redis(
     json.dumps(store)  # recorded in run.json as it is
     assert store["kind"] == kind
     assert store["manager"]
-    assert ("password" in store) == (kind == "redis")
+    assert ("password" in store) == kind.startswith("redis")
+    assert bool(store.get("sentinel")) == (kind == "redis-sentinel")
     if kind.startswith("memcached"):
         assert store["memcached_nodes"] == NODES
         assert store["sticky"] == (kind == "memcached-sticky")
@@ -148,6 +149,7 @@ def test_msm_jars_go_into_lib_only_for_memcached_strategies(kind: str, tmp_path:
     jars = tomcat._manager_jars(_store(kind, tmp_path), artifacts)
     expected = {
         "redis": artifacts.redisson_jars,
+        "redis-sentinel": artifacts.redisson_jars,
         "memcached-sticky": artifacts.msm_jars,
         "memcached-nonsticky": artifacts.msm_jars,
     }.get(kind, ())
@@ -178,11 +180,66 @@ def test_a_profiles_redisson_modes_reach_the_manager_and_the_manifest(tmp_path: 
     assert (plain.get("readMode"), plain.get("updateMode")) == ("REDIS", "DEFAULT")
 
 
-def test_a_wrong_redisson_mode_is_one_line_naming_file_and_key(tmp_path: Path) -> None:
+def _profile(tmp_path: Path, text: str) -> Any:
+    path = tmp_path / "stores.toml"
+    path.write_text(f'extends = "best-practice"\n{text}\n')
+    shutil.copy(PROFILES_DIR / "best-practice.toml", tmp_path / "best-practice.toml")
+    return load_profile(str(path))
+
+
+def test_a_profiles_msm_settings_reach_the_manager_and_the_manifest(tmp_path: Path) -> None:
+    profile = _profile(tmp_path, '[sessions.msm]\nlockingMode = "all"\nsessionBackupAsync = true')
+    topology = Topology(net="127.0.9", run_dir=tmp_path)
+    store = _store_settings("memcached-nonsticky", topology, profile)
+    assert (store["locking_mode"], store["session_backup_async"]) == ("all", True)
+    manager = _context_manager(store, "node1")
+    assert manager is not None
+    assert (manager.get("lockingMode"), manager.get("sessionBackupAsync")) == ("all", "true")
+    assert profile.effective()["sessions"] == {
+        "msm": {"lockingMode": "all", "sessionBackupAsync": "true"}
+    }
+    # Sticky sessions are never locked: msm's lockingMode is for non-sticky ones only.
+    sticky = _context_manager(_store_settings("memcached-sticky", topology, profile), "node1")
+    assert sticky is not None and sticky.get("lockingMode") is None
+
+
+def test_a_profiles_replication_settings_reach_the_cluster(tmp_path: Path) -> None:
+    profile = _profile(
+        tmp_path,
+        '[sessions.replication]\nmanager = "BackupManager"\nchannelSendOptions = "async"',
+    )
+    store = _store_settings("replication", Topology(net="127.0.9", run_dir=tmp_path), profile)
+    cluster = _server(store, "node1").find("Service/Engine/Cluster")
+    assert cluster is not None
+    assert cluster.get("channelSendOptions") == "async"
+    manager = cluster.find("Manager")
+    assert manager is not None
+    assert manager.get("className") == "org.apache.catalina.ha.session.BackupManager"
+    # DeltaManager's own attribute is not set on a BackupManager (Tomcat would warn).
+    assert manager.get("expireSessionsOnShutdown") is None
+    assert store["manager"] == "org.apache.catalina.ha.session.BackupManager"
+    assert profile.effective()["sessions"] == {
+        "replication": {"manager": "BackupManager", "channelSendOptions": "async"}
+    }
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '[sessions.redisson]\nupdateMode = "ALWAYS"',
+        '[sessions.msm]\nlockingMode = "sometimes"',
+        "[sessions.msm]\nsticky = true",
+        '[sessions.replication]\nmanager = "Delta"',
+        '[sessions.replication]\nchannelSendOptions = "fast"',
+    ],
+)
+def test_a_wrong_store_setting_is_one_line_naming_file_and_key(text: str, tmp_path: Path) -> None:
+    table, line = text.removeprefix("[").split("]\n")
+    key = f"{table}.{line.split(' =')[0]}"
     path = tmp_path / "wrong.toml"
-    path.write_text('[sessions.redisson]\nupdateMode = "ALWAYS"\n')
+    path.write_text(f"{text}\n")
     with pytest.raises(ProfileError) as caught:
         load_profile(str(path))
     message = str(caught.value)
     assert "\n" not in message
-    assert str(path) in message and "sessions.redisson.updateMode" in message, message
+    assert str(path) in message and key in message, message

@@ -335,3 +335,29 @@ def test_telemetry_and_verdict_are_shown_when_recorded(tmp_path: Path) -> None:
     assert "nginx-rr + redis, sigkill node1: survives" in page
     assert "generator-bound, it does not measure the server" in page
     assert "the server&#x27;s (the generator was not the limit)" not in page
+
+
+def test_the_store_and_balancer_settings_and_lost_updates_are_shown(tmp_path: Path) -> None:
+    run_dir = make_run_dir(tmp_path, synthetic_rows())
+    data = json.loads((run_dir / "run.json").read_text())
+    data["lab"] = {
+        "balancer": "nginx-rr",
+        "session_store": "memcached-nonsticky",
+        "session_manager": {
+            "manager": "de.javakaffee.web.msm.MemcachedBackupSessionManager",
+            "locking_mode": "all",
+            "session_backup_async": False,
+        },
+    }
+    data["profile"] = {
+        "name": "p",
+        "requested": {"sessions": {"msm": {"lockingMode": "all"}}, "balancer": {}},
+    }
+    data["load"] = {"scenario": "parallel:4"}
+    data["summary"] |= {"lost_updates": 7, "acknowledged_updates": 90}
+    (run_dir / "run.json").write_text(json.dumps(data))
+    page = write_report(run_dir).read_text()
+    assert "MemcachedBackupSessionManager, lockingMode all, sessionBackupAsync False" in page
+    assert "[sessions.msm] lockingMode = all" in page
+    assert "parallel:4" in page
+    assert "7 of 90 acknowledged" in page

@@ -93,6 +93,7 @@ def test_rows_show_nodes_latency_and_faults() -> None:
         {"action": "sigkill", "target": "node1", "epoch": 110.5, "at_utc": "T1", "source": "web UI"}
     ]
     rows = {r["what"]: r for r in board.rows()}
+    assert rows["scenario"]["value"] == "counter"
     assert rows["lost their session"]["value"] == "1"
     assert rows["node node1"]["value"] == "5"
     assert rows["latency (HDR)"]["value"].startswith("p50 ")
@@ -166,3 +167,13 @@ def test_a_user_not_answered_since_the_latest_fault_is_unanswered_as_in_the_resu
     # A fault that was not delivered judges nobody.
     board.faults = [{"epoch": 101.0, "fault_error": "node1 is not running"}]
     assert board.counts()["fates"]["unanswered"] == 1  # only the user never answered
+
+
+def test_the_scenario_row_says_what_each_scenario_checks() -> None:
+    board = SessionBoard()
+    board.scenario = "parallel:4"
+    rows = {r["what"]: r for r in board.rows()}
+    assert rows["scenario"]["value"] == "parallel:4"
+    assert rows["scenario"]["detail"].startswith("4 requests of a session at once")
+    board.scenario = "readonly"
+    assert {r["what"]: r for r in board.rows()}["scenario"]["detail"].endswith("stay put")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from harness.cluster.endpoints import Endpoint
 from harness.cluster.lab.balancers import Balancer
@@ -15,7 +16,30 @@ from harness.cluster.lab.topology import NodeSpec
 HAPROXY = "/usr/sbin/haproxy"
 
 
-def prepare(directory: Path, listen: Endpoint, nodes: list[NodeSpec], lb: Balancer) -> Path:
+def settings(wanted: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The lab's failover settings, with what a profile's [balancer.haproxy] sets."""
+    lab: dict[str, Any] = {
+        "retry_on": "conn-failure empty-response response-timeout",
+        "retries": 2,
+        "redispatch": True,
+        "check_inter": "500ms",
+        "check_fall": 2,
+        "check_rise": 2,
+        "timeout_connect": "1s",
+        "timeout_client": "30s",
+        "timeout_server": "10s",
+    }
+    return lab | {k: v for k, v in (wanted or {}).items() if v is not None}
+
+
+def prepare(
+    directory: Path,
+    listen: Endpoint,
+    nodes: list[NodeSpec],
+    lb: Balancer,
+    wanted: dict[str, Any] | None = None,
+) -> Path:
+    """Render haproxy.cfg; wanted: a profile's [balancer.haproxy] (its unset keys None)."""
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "haproxy.cfg"
     render_to(
@@ -25,10 +49,7 @@ def prepare(directory: Path, listen: Endpoint, nodes: list[NodeSpec], lb: Balanc
         port=listen.port,
         nodes=nodes,
         lb=lb,
-        check_inter_ms=500,
-        check_fall=2,
-        check_rise=2,
-        retry_on="conn-failure empty-response response-timeout",
+        h=settings(wanted),
     )
     check_config(config, "haproxy", [HAPROXY, "-c", "-q", "-f", str(config)])
     return config

@@ -53,8 +53,16 @@ STATE_FILE = "lab.json"
 START_TIMEOUT_S = 90.0
 
 # Stop order: the front first, so no request reaches a half-stopped back end.
-_STOP_ORDER = ("nginx", "haproxy", "node", "redis", "mem")
-SESSION_STORES = ("redis", "none", "memcached-sticky", "memcached-nonsticky", "replication")
+_STOP_ORDER = ("nginx", "haproxy", "node", "sentinel", "redis", "mem")
+SESSION_STORES = (
+    "redis",
+    "none",
+    "memcached-sticky",
+    "memcached-nonsticky",
+    "replication",
+    "redis-sentinel",
+)
+REDIS_STRATEGIES = ("redis", "redis-sentinel")
 
 Progress = Callable[[str], None]
 
@@ -136,7 +144,10 @@ def _store_settings(sessions: str, topo: Topology, profile: Profile) -> dict[str
             backup_async=msm.sessionBackupAsync,
         )
     if sessions == "replication":
-        return tomcat.replication_settings(topo.nodes)
+        wanted = profile.sessions.replication
+        return tomcat.replication_settings(
+            topo.nodes, manager=wanted.manager, send_options=wanted.channelSendOptions
+        )
     if sessions == "none":
         return {
             "kind": "none",
@@ -144,8 +155,8 @@ def _store_settings(sessions: str, topo: Topology, profile: Profile) -> dict[str
             "sticky": None,
             "persistent": False,
         }
-    return {
-        "kind": "redis",
+    settings = {
+        "kind": sessions,  # redis or redis-sentinel
         "manager": "org.redisson.tomcat.RedissonSessionManager",
         "read_mode": profile.sessions.redisson.readMode or "REDIS",
         "update_mode": profile.sessions.redisson.updateMode or "DEFAULT",
@@ -155,7 +166,18 @@ def _store_settings(sessions: str, topo: Topology, profile: Profile) -> dict[str
         "port": topo.redis.port,
         # Generated per lab, kept only in 0600 files under the run folder.
         "password": secrets.token_urlsafe(24),
+        "sentinel": None,
     }
+    if sessions == "redis-sentinel":
+        # A master, its replica and one Sentinel that promotes the replica when the
+        # master dies; Redisson finds the master through it.
+        settings["replica"] = {"address": topo.redis_replica.address, "port": topo.redis_port}
+        settings["sentinel"] = {
+            "address": topo.sentinel.address,
+            "port": topo.sentinel.port,
+            "master_name": stores.SENTINEL_MASTER,
+        }
+    return settings
 
 
 def _uses_memcached(store: dict[str, Any]) -> bool:
@@ -169,7 +191,7 @@ def _require_commands(lb: Balancer, sessions: str) -> None:
         commands.require("nginx")
     elif lb.kind == "haproxy":
         commands.require("haproxy")
-    if sessions == "redis":
+    if sessions in REDIS_STRATEGIES:
         commands.require("redis-server")
     elif sessions.startswith("memcached"):
         commands.require("memcached")
@@ -290,8 +312,8 @@ class Lab:
 
         progress("rendering configs")
         redis_dir = self.run_dir / "redis"
-        if sessions == "redis":
-            redis_config = stores.prepare_redis(redis_dir, topo.redis, store["password"])
+        if sessions in REDIS_STRATEGIES:
+            redis_configs = self._prepare_redis(redis_dir, sessions, store["password"])
         for node in topo.nodes:
             tomcat.prepare_base(
                 node,
@@ -306,8 +328,8 @@ class Lab:
         front_config = self._prepare_front(lb, front_dir, profile)
 
         progress("starting the session store and Tomcat nodes")
-        if sessions == "redis":
-            self._track(stores.start_redis(redis_dir, redis_config, topo.redis))
+        if sessions in REDIS_STRATEGIES:
+            self._start_redis(redis_dir, redis_configs)
         if _uses_memcached(store):
             for name, endpoint in topo.memcached.items():
                 self._track(stores.start_memcached(name, self.run_dir / "memcached", endpoint))
@@ -315,7 +337,7 @@ class Lab:
         for node in topo.nodes:
             record = tomcat.start_node(node, self.run_dir / node.name, home, clustered=clustered)
             self._track(record)
-        if sessions == "redis":
+        if sessions in REDIS_STRATEGIES:
             self._wait_redis(store["password"])
         if _uses_memcached(store):
             self._wait_memcached()
@@ -339,7 +361,8 @@ class Lab:
             wanted = profile.balancer.nginx.model_dump()
             return nginx.prepare(directory, topo.balancer, topo.nodes, lb.nginx_balance, wanted)
         if lb.kind == "haproxy":
-            return haproxy.prepare(directory, topo.balancer, topo.nodes, lb)
+            wanted = profile.balancer.haproxy.model_dump()
+            return haproxy.prepare(directory, topo.balancer, topo.nodes, lb, wanted)
         return None
 
     def _start_front(self, lb: Balancer, directory: Path, config: Path | None) -> None:
@@ -398,8 +421,11 @@ class Lab:
 
     def _check_ports_free(self, kind: str) -> None:
         topo = self.topology
-        if kind == "redis":
+        if kind.startswith("redis"):
             ensure_free(topo.redis, "redis")
+            if kind == "redis-sentinel":
+                ensure_free(topo.redis_replica, "redis-replica")
+                ensure_free(topo.sentinel, "sentinel")
         if kind.startswith("memcached"):
             for name, endpoint in topo.memcached.items():
                 ensure_free(endpoint, name)
@@ -415,16 +441,59 @@ class Lab:
         self.state.processes[record.name] = record
         self._save()
 
+    def _prepare_redis(self, directory: Path, sessions: str, password: str) -> dict[str, Path]:
+        """Each Redis server's config by its part name (redis; with Sentinel, its replica
+        and the Sentinel too), each in a folder of its own: Sentinel rewrites its file."""
+        topo = self.topology
+        if sessions == "redis":
+            return {"redis": stores.prepare_redis(directory, topo.redis, password)}
+        return {
+            "redis": stores.prepare_redis(directory, topo.redis, password, replicated=True),
+            "redis-replica": stores.prepare_redis(
+                directory / "replica",
+                topo.redis_replica,
+                password,
+                replicated=True,
+                replica_of=topo.redis,
+            ),
+            "sentinel": stores.prepare_sentinel(
+                directory / "sentinel", topo.sentinel, topo.redis, password
+            ),
+        }
+
+    def _start_redis(self, directory: Path, configs: dict[str, Path]) -> None:
+        topo = self.topology
+        endpoints = {"redis": topo.redis, "redis-replica": topo.redis_replica}
+        for name, config in configs.items():
+            if name == "sentinel":
+                self._track(stores.start_sentinel(config.parent, config, topo.sentinel))
+            else:
+                self._track(stores.start_redis(config.parent, config, endpoints[name], name))
+
     def _wait_redis(self, password: str) -> None:
         assert self.state is not None
-        endpoint = self.topology.redis
-        waited = wait_until(
-            self.state.processes["redis"],
-            lambda: stores.redis_ready(endpoint, password),
-            timeout=20,
-            what=f"PING {endpoint}",
-        )
-        self.state.timings_s["redis"] = round(waited, 3)
+        topo = self.topology
+        began = time.monotonic()
+        processes = self.state.processes
+        checks = [
+            ("redis", lambda: stores.redis_ready(topo.redis, password), f"PING {topo.redis}"),
+        ]
+        if "sentinel" in processes:
+            checks += [
+                (
+                    "redis-replica",
+                    lambda: stores.replica_in_sync(topo.redis_replica, password),
+                    f"{topo.redis_replica} in sync with {topo.redis}",
+                ),
+                (
+                    "sentinel",
+                    lambda: stores.sentinel_ready(topo.sentinel, topo.redis_replica, password),
+                    f"Sentinel {topo.sentinel} watching {topo.redis} and its replica",
+                ),
+            ]
+        for name, ready, what in checks:
+            wait_until(processes[name], ready, timeout=20, what=what)
+        self.state.timings_s["redis"] = round(time.monotonic() - began, 3)
 
     def _wait_memcached(self) -> None:
         assert self.state is not None
@@ -485,7 +554,7 @@ class Lab:
                 "nftables": l4hash.version,
             }[lb.kind](),
         }
-        if store["kind"] == "redis":
+        if store["kind"].startswith("redis"):
             versions["redis"] = stores.redis_version(self.topology.redis, store["password"])
             versions["redisson"] = artifacts.redisson_version
         if _uses_memcached(store):
@@ -558,6 +627,10 @@ class Lab:
             return lambda: tomcat.health(nodes[name].http) is not None
         if name == "redis":
             return lambda: stores.redis_ready(topo.redis, store["password"])
+        if name == "redis-replica":
+            return lambda: stores.redis_ready(topo.redis_replica, store["password"])
+        if name == "sentinel":
+            return lambda: stores.sentinel_master(topo.sentinel, store["password"]) is not None
         if name in topo.memcached:
             return lambda: stores.memcached_ready(topo.memcached[name])
         return lambda: tomcat.health(topo.balancer) is not None
@@ -620,8 +693,9 @@ class Lab:
             addresses = [topo.balancer.address]
         elif part in nodes:
             names, addresses = [part], [nodes[part].address]
-        elif part == "redis":
-            names, addresses = [part], [topo.redis.address]
+        elif part in ("redis", "redis-replica", "sentinel"):
+            where = {"redis": topo.redis, "redis-replica": topo.redis_replica}
+            names, addresses = [part], [where.get(part, topo.sentinel).address]
         elif part in topo.memcached:
             names, addresses = [part], [topo.memcached[part].address]
         elif part in ("nginx", "haproxy"):

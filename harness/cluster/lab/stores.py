@@ -22,7 +22,19 @@ MSM_MANAGER = "de.javakaffee.web.msm.MemcachedBackupSessionManager"
 MSM_LOCKING_MODE = r"uriPattern:/session\.jsp.*"
 
 
-def prepare_redis(directory: Path, endpoint: Endpoint, password: str) -> Path:
+SENTINEL_MASTER = "tomcat-bench"
+
+
+def prepare_redis(
+    directory: Path,
+    endpoint: Endpoint,
+    password: str,
+    *,
+    replicated: bool = False,
+    replica_of: Endpoint | None = None,
+) -> Path:
+    """redis.conf in directory; replicated: one of a Sentinel's pair (replica_of: the
+    master this one starts as a replica of)."""
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "redis.conf"
     render_to(
@@ -34,18 +46,88 @@ def prepare_redis(directory: Path, endpoint: Endpoint, password: str) -> Path:
             "port": endpoint.port,
             "password": password,
             "dir": directory,
+            "replicated": replicated,
+            "replica_of": replica_of,
         },
     )
     return config
 
 
-def start_redis(directory: Path, config: Path, endpoint: Endpoint) -> ProcessRecord:
+def start_redis(
+    directory: Path, config: Path, endpoint: Endpoint, name: str = "redis"
+) -> ProcessRecord:
     return start(
-        "redis",
+        name,
         [REDIS_SERVER, str(config)],
-        log_path=directory / "redis.log",
+        log_path=directory / f"{name}.log",
         endpoints=(endpoint,),
     )
+
+
+def prepare_sentinel(directory: Path, endpoint: Endpoint, master: Endpoint, password: str) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    config = directory / "sentinel.conf"
+    render_to(
+        config,
+        "sentinel.conf.j2",
+        mode=0o600,
+        sentinel={
+            "address": endpoint.address,
+            "port": endpoint.port,
+            "password": password,
+            "dir": directory,
+            "master_name": SENTINEL_MASTER,
+            "master": master,
+        },
+    )
+    return config
+
+
+def start_sentinel(directory: Path, config: Path, endpoint: Endpoint) -> ProcessRecord:
+    # redis-server in Sentinel mode: Debian's redis-sentinel is this same binary.
+    return start(
+        "sentinel",
+        [REDIS_SERVER, str(config), "--sentinel"],
+        log_path=directory / "sentinel.log",
+        endpoints=(endpoint,),
+    )
+
+
+def sentinel_master(endpoint: Endpoint, password: str) -> Endpoint | None:
+    """The master Sentinel names now (None if it does not answer)."""
+    try:
+        reply = client(endpoint, password).sentinel_get_master_addr_by_name(SENTINEL_MASTER)
+    except redis.RedisError:
+        return None
+    if not isinstance(reply, tuple):
+        return None
+    host, port = reply
+    return Endpoint(host.decode() if isinstance(host, bytes) else str(host), int(port))
+
+
+def sentinel_ready(sentinel: Endpoint, replica: Endpoint, password: str) -> bool:
+    """Sentinel names a master and knows the replica it would promote: before that, a
+    killed master would have no successor."""
+    if sentinel_master(sentinel, password) is None:
+        return False
+    try:
+        replicas = client(sentinel, password).sentinel_slaves(SENTINEL_MASTER)
+    except redis.RedisError:
+        return False
+    return any(
+        r.get("ip") == replica.address and not r.get("is_sdown") and not r.get("is_disconnected")
+        for r in replicas
+        if isinstance(r, dict)
+    )
+
+
+def replica_in_sync(endpoint: Endpoint, password: str) -> bool:
+    """The replica has its master's data and follows it (master_link_status:up)."""
+    try:
+        info = client(endpoint, password).info("replication")
+    except redis.RedisError:
+        return False
+    return info.get("role") == "slave" and info.get("master_link_status") == "up"
 
 
 def client(endpoint: Endpoint, password: str) -> redis.Redis:

@@ -111,7 +111,7 @@ def lab_configs(node: dict[str, Any], profile: Profile, store: dict[str, Any]) -
         ConfigFile("conf/context.xml", render("context.xml.j2", node=node, store=store, **context)),
         ConfigFile("bin/setenv.sh", render("setenv.sh.j2", node=node, **context)),
     ]
-    if store["kind"] == "redis":
+    if store["kind"].startswith("redis"):
         files.append(
             ConfigFile("conf/redisson.yaml", render("redisson.yaml.j2", redis=store), 0o600)
         )
@@ -132,7 +132,7 @@ def stock_configs(node: dict[str, Any], profile: Profile) -> list[ConfigFile]:
 
 def _manager_jars(store: dict[str, Any], artifacts: Artifacts) -> tuple[Path, ...]:
     """The session manager's jars for CATALINA_BASE/lib; Tomcat's own cluster needs none."""
-    if store["kind"] == "redis":
+    if store["kind"].startswith("redis"):
         return artifacts.redisson_jars
     if store["kind"].startswith("memcached"):
         return artifacts.msm_jars
@@ -168,14 +168,17 @@ def health(endpoint: Endpoint) -> dict[str, Any] | None:
         return None
 
 
-def replication_settings(nodes: list[NodeSpec]) -> dict[str, Any]:
-    """Tomcat's own cluster: rendered into server.xml and kept in the manifest."""
+def replication_settings(
+    nodes: list[NodeSpec], *, manager: str | None = None, send_options: str | None = None
+) -> dict[str, Any]:
+    """Tomcat's own cluster: rendered into server.xml and kept in the manifest; manager
+    (DeltaManager or BackupManager) and send_options: a profile's [sessions.replication]."""
     return {
         "kind": "replication",
-        "manager": CLUSTER_MANAGER,
+        "manager": f"org.apache.catalina.ha.session.{manager}" if manager else CLUSTER_MANAGER,
         "cluster": "org.apache.catalina.ha.tcp.SimpleTcpCluster",
         "membership": "org.apache.catalina.tribes.membership.StaticMembershipService",
-        "channel_send_options": CLUSTER_SEND_OPTIONS,
+        "channel_send_options": send_options or CLUSTER_SEND_OPTIONS,
         "sticky": False,
         "port": CLUSTER_PORT,
         "members": [{"name": n.name, "host": n.address, "port": CLUSTER_PORT} for n in nodes],

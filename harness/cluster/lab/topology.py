@@ -12,6 +12,7 @@ from harness.paths import REPO_ROOT
 DEFAULT_NET = "127.0.1"
 DEFAULT_RUN_DIR = REPO_ROOT / ".lab"
 MEMCACHED_PORT = 11211
+SENTINEL_PORT = 26379
 # Tomcat cluster (Tribes) receivers listen here, each on its node's own address.
 CLUSTER_PORT = 4000
 
@@ -53,7 +54,8 @@ class NodeSpec:
 
 @dataclass(frozen=True)
 class Topology:
-    """Balancer on .10, nodes on .11, .12, ..., Redis on .20, memcached on .21, .22."""
+    """Balancer on .10, nodes on .11, .12, ..., Redis on .20, memcached on .21, .22, a
+    Redis replica on .23 and its Sentinel on .24 (redis-sentinel sessions)."""
 
     net: str = DEFAULT_NET
     port: int = 8080
@@ -87,6 +89,15 @@ class Topology:
     @property
     def redis(self) -> Endpoint:
         return Endpoint(f"{self.net}.20", self.redis_port)
+
+    @property
+    def redis_replica(self) -> Endpoint:
+        """The replica that redis-sentinel sessions keep, and Sentinel promotes."""
+        return Endpoint(f"{self.net}.23", self.redis_port)
+
+    @property
+    def sentinel(self) -> Endpoint:
+        return Endpoint(f"{self.net}.24", SENTINEL_PORT)
 
     @property
     def memcached(self) -> dict[str, Endpoint]:
