@@ -302,15 +302,15 @@ class SessionUser(FastHttpUser):
         latency_ms = (time.perf_counter() - began) * 1000.0
         status = response.status_code or 0
         reply: Reply | None = None
-        held: frozenset[int] = frozenset()
-        problem = None
+        held = 0
+        problem, plain = None, True
         if status == 200:
             try:
-                reply, held = parse_parallel_reply(response.content or b"")
+                reply, held, plain = parse_parallel_reply(response.content or b"")
             except ValueError as error:
                 problem = str(error)
         outcome, lost = tracker.observe(reply, held)
-        self._account(reply, outcome, problem, latency_ms, status, plain=False, lost=lost)
+        self._account(reply, outcome, problem, latency_ms, status, plain=plain, lost=lost)
 
     def _account(
         self,

@@ -118,16 +118,32 @@ def parse_reply(body: str | bytes) -> Reply:
     return Reply(base_session_id(session), node, counter)
 
 
-def parse_parallel_reply(body: str | bytes) -> tuple[Reply, frozenset[int]]:
+# The parallel page's own shape, matched like _FIXED_SHAPE; "held" is its bitmap in hex.
+_PARALLEL_SHAPE = re.compile(
+    rb'^\s*\{"session":"(?=[A-Za-z0-9_.\-])([A-Za-z0-9_]*)[A-Za-z0-9_.\-]*",'
+    rb'"node":"([A-Za-z0-9_.\-]*)","counter":([1-9][0-9]{0,17}),"held":"([0-9a-f]{1,72})",'
+    rb'"new":(?:true|false)\}\s*$'
+)
+# The page's bitmap covers its own id and the 255 below it (and siblings above it, which
+# a reply may hold: up to 16 more bits, hence up to 72 hex digits).
+HELD_BITS = 256
+
+
+def parse_parallel_reply(body: bytes) -> tuple[Reply, int, bool]:
     """The parallel scenario's reply: the session, node and request id (as the counter),
-    and the ids the session held after this request. ValueError if it is not one."""
+    the ids the session held after this request (bit i: id counter - 255 + i), and
+    whether its fields need no CSV quoting (the page's own shape). ValueError if it is
+    not one."""
+    fixed = _PARALLEL_SHAPE.match(body)
+    if fixed is not None:
+        session, node, counter, held = fixed.groups()
+        return Reply(session.decode(), node.decode(), int(counter)), int(held, 16), True
     reply = parse_reply(body)
     try:
-        ids = json.loads(body)["ids"]
-        held = frozenset(int(i) for i in ids)
+        bits = int(json.loads(body)["held"], 16)
     except (ValueError, TypeError, KeyError) as error:
         raise ValueError(f"not a parallel session.jsp reply: {body[:80]!r}") from error
-    return reply, held
+    return reply, bits, False
 
 
 def session_path(scenario: str, size: int) -> str:
@@ -198,7 +214,9 @@ class ParallelTracker:
         self.width = width
         self.session: str | None = None
         self.next_id = 1
-        self.settled: set[int] = set()  # acknowledged in rounds already over
+        # Acknowledged in rounds already over, one bit per id (bit i: id i): all within
+        # what the page keeps (end_round drops older ones), so no reply needs a range check.
+        self.settled = 0
         self._acked: list[tuple[str, int]] = []  # this round's good replies, in order
         self.lost = 0
 
@@ -209,7 +227,7 @@ class ParallelTracker:
         first, self.next_id = self.next_id, self.next_id + count
         return list(range(first, first + count))
 
-    def observe(self, reply: Reply | None, held: frozenset[int]) -> tuple[str, int]:
+    def observe(self, reply: Reply | None, held: int) -> tuple[str, int]:
         """(outcome, lost updates this reply showed first) for one reply of the round."""
         if reply is None:
             return ERROR, 0
@@ -218,27 +236,32 @@ class ParallelTracker:
             return NEW, 0
         if reply.session != self.session:
             return SESSION_LOST, 0
-        floor = reply.counter - CHECKED_SPAN
-        missing = [i for i in self.settled if i > floor and i not in held]
+        base = reply.counter - (HELD_BITS - 1)  # the id of the reply's bit 0
+        missing = (self.settled >> base if base >= 0 else self.settled << -base) & ~held
         if not missing:
             return KEPT, 0
-        self.settled.difference_update(missing)  # each lost id is counted once
-        self.lost += len(missing)
-        return DATA_LOST, len(missing)
+        # Each lost id is counted once: no longer one to hold.
+        self.settled &= ~(missing << base if base >= 0 else missing >> -base)
+        count = missing.bit_count()
+        self.lost += count
+        return DATA_LOST, count
 
     def end_round(self) -> None:
         """The round's replies are all in: its acknowledged ids become ones to hold. A
         session that changed in the round is the one of its last good reply (the cookie the
-        user keeps); only the ids acknowledged on it count from then on."""
-        if not self._acked:
-            return
-        session = self._acked[-1][0]
-        if session != self.session:
-            self.session, self.settled = session, set()
-        self.settled.update(i for s, i in self._acked if s == session)
-        floor = self.next_id - CHECKED_SPAN
-        self.settled = {i for i in self.settled if i > floor}
-        self._acked.clear()
+        user keeps); only the ids acknowledged on it count from then on. Ids the page no
+        longer keeps are dropped."""
+        if self._acked:
+            session = self._acked[-1][0]
+            if session != self.session:
+                self.session, self.settled = session, 0
+            for acked_session, request_id in self._acked:
+                if acked_session == session:
+                    self.settled |= 1 << request_id
+            self._acked.clear()
+        floor = self.next_id - CHECKED_SPAN  # ids at or below it are dropped
+        if floor >= 0:
+            self.settled &= ~((1 << (floor + 1)) - 1)
 
 
 class ArrivalSchedule:

@@ -33,7 +33,7 @@ from harness.load.locust import locust_command
 from harness.paths import LOCUSTFILES_DIR, REPO_ROOT
 from harness.results import RESULTS_DIR, iso, machine, new_run_dir
 from harness.results.models import write_document
-from harness.results.outcomes import check_scenario
+from harness.results.outcomes import check_scenario, parallel_width
 from harness.results.session_run import locust_totals
 from harness.results.wrk_records import read_records, record_files
 
@@ -246,13 +246,22 @@ def _scenario_name(scenario: str) -> str:
     return f"{_TRACKING} ({scenario})"
 
 
+def _plain_name(scenario: str) -> str:
+    """The plain Locust a scenario's tracking is priced against: the same requests, unread
+    (its own for parallel:N, whose N requests at a time and longer replies cost Locust
+    more before any tracking; plain Locust on the counter page for the others)."""
+    return f"{_PLAIN} ({scenario})" if parallel_width(scenario) > 1 else _PLAIN
+
+
 def _scenario_ratios(measured: dict[str, list[Measured]], scenarios: tuple[str, ...]) -> Any:
-    """Tracking's cost per scenario against plain Locust on the counter page, by CPU per
-    request: the scenarios' pages make the server work differently, so requests/s would
-    price the server as much as the tracking; the generator's CPU per request does not."""
+    """Tracking's cost per scenario against plain Locust making the same requests, by CPU
+    per request: the scenarios' pages make the server work differently, so requests/s
+    would price the server as much as the tracking; the generator's CPU per request does
+    not."""
     out = {}
     for scenario in scenarios:
-        ratio = _paired(measured, _PLAIN, _scenario_name(scenario), lambda m: m.cpu_ms_per_1000)
+        plain, tracked = _plain_name(scenario), _scenario_name(scenario)
+        ratio = _paired(measured, plain, tracked, lambda m: m.cpu_ms_per_1000)
         out[scenario] = None if ratio is None else round(1.0 - ratio, 4)
     return out
 
@@ -289,18 +298,33 @@ def _key(scenario: str) -> str:
     return f"locust-{scenario.replace(':', '')}"
 
 
-def _scenario_job(
+def _scenario_jobs(
     runner: _Runner, host: str, scenario: str, out: Path
-) -> tuple[str, Callable[[], Measured]]:
+) -> list[tuple[str, Callable[[], Measured]]]:
+    """Locust + tracking on the scenario's page and, where its requests differ from the
+    counter page's (parallel:N), plain Locust making the same requests."""
     extra = [
         "--session-wait", "0", "--session-records", str(out / f"{_key(scenario)}.csv"),
         "--scenario", scenario,
     ]  # fmt: skip
-    name = _scenario_name(scenario)
-    return (
-        f"Locust + tracking, {scenario}",
-        lambda: runner.locust(name, _key(scenario), host, "session_stability.py", extra),
-    )
+    name, key = _scenario_name(scenario), _key(scenario)
+    jobs = [
+        (
+            f"Locust + tracking, {scenario}",
+            lambda: runner.locust(name, key, host, "session_stability.py", extra),
+        )
+    ]
+    width = parallel_width(scenario)
+    if width > 1:
+        plain, parallel = _plain_name(scenario), ["--plain-parallel", str(width)]
+        jobs.insert(
+            0,
+            (
+                f"Locust FastHttpUser, {scenario}",
+                lambda: runner.locust(plain, f"{key}-plain", host, "plain_fasthttp.py", parallel),
+            ),
+        )
+    return jobs
 
 
 def run_perf(plan: PerfPlan, *, progress: Progress = _quiet) -> dict[str, Any]:
@@ -350,7 +374,8 @@ def run_perf(plan: PerfPlan, *, progress: Progress = _quiet) -> dict[str, Any]:
                 ),
             ),
         ]
-        jobs += [_scenario_job(runner, host, scenario, out) for scenario in plan.scenarios]
+        for scenario in plan.scenarios:
+            jobs += _scenario_jobs(runner, host, scenario, out)
         warmup = runner.warmup(url, progress) if plan.warmup_s > 0 else []
         measured: dict[str, list[Measured]] = {}
         for r in range(1, plan.rounds + 1):

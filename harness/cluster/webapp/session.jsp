@@ -21,8 +21,9 @@
     parallel  &id=K (a positive number, unique per request of the session): the session
               holds a set of request ids; the page reads it, adds K, drops ids below
               K - 256 and sets a new copy, as a page whose several XHRs each record
-              something. The reply's "counter" is K and "ids" lists the set it wrote: an
-              id the client had acknowledged and a later reply lacks is a lost update.
+              something. The reply's "counter" is K and "held" the set it wrote, as a
+              bitmap in hex: bit i stands for id K - 255 + i. An id the client had
+              acknowledged and a later reply lacks is a lost update.
 --%>
 <%
     String sizeParam = request.getParameter("size");
@@ -40,7 +41,7 @@
     }
     String scenario = request.getParameter("scenario");
     int counter;
-    String idList = null;  // the parallel scenario's set, as written
+    String heldBits = null;  // the parallel scenario's set as written, a bitmap in hex
     if (scenario == null || scenario.equals("counter") || scenario.equals("growing")) {
         Integer previous = (Integer) session.getAttribute("counter");
         counter = previous == null ? 1 : previous + 1;
@@ -92,11 +93,13 @@
                 : new java.util.TreeSet<Integer>(held.tailSet(Integer.valueOf(counter - 256)));
             ids.add(Integer.valueOf(counter));
             session.setAttribute("ids", ids);
-            StringBuilder list = new StringBuilder();
-            for (Integer id : ids) {
-                list.append(list.length() == 0 ? "" : ",").append(id);
+            // A bitmap, not a list: 64 hex digits whatever the set holds, so the reply
+            // and the client's check cost about what the counter's do.
+            java.math.BigInteger bits = java.math.BigInteger.ZERO;
+            for (Integer id : ids.tailSet(Integer.valueOf(counter - 255))) {
+                bits = bits.setBit(id - (counter - 255));
             }
-            idList = list.toString();
+            heldBits = bits.toString(16);
         }
     } else if (scenario.equals("readonly")) {
         Integer stored = (Integer) session.getAttribute("counter");
@@ -125,4 +128,4 @@
     response.setHeader("Cache-Control", "no-store");
     response.setHeader("X-Node", node);
 %>
-{"session":"<%= session.getId() %>","node":"<%= node %>","counter":<%= counter %><%= idList == null ? "" : ",\"ids\":[" + idList + "]" %>,"new":<%= session.isNew() %>}
+{"session":"<%= session.getId() %>","node":"<%= node %>","counter":<%= counter %><%= heldBits == null ? "" : ",\"held\":\"" + heldBits + "\"" %>,"new":<%= session.isNew() %>}
