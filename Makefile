@@ -10,7 +10,7 @@ ifdef NODES
 export TOMCAT_BENCH_NODES := $(NODES)
 endif
 
-.PHONY: testbed testbed-down schemas setup bench storebench profiles webui matrix capacity perf compare ci-bench lab-up lab-status lab-down report test lint unit integration
+.PHONY: testbed testbed-down schemas setup bench storebench profiles webui matrix capacity perf tls compare ci-bench lab-up lab-status lab-down report test lint unit integration
 
 setup:
 	@scripts/setup
@@ -45,6 +45,11 @@ capacity: setup
 # The kept benchmark of the load generators themselves (wrk, capacity mode, Locust).
 perf: setup
 	$(PY) -m harness perf --profile $(PROFILE) $(if $(PERF_SCENARIOS),--scenarios $(PERF_SCENARIOS))
+
+# What HTTPS costs at the balancer: plain HTTP against TLS kept alive, full handshakes
+# and resumed sessions, side by side on nginx and haproxy (profiles/tls.toml; ~2 min).
+tls: setup
+	$(PY) -m harness tls
 
 # A short bench per balancer x session strategy (default: all of them, with a node kill).
 MATRIX_LB       ?= all

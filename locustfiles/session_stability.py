@@ -30,6 +30,9 @@ Options (each with an environment twin):
   --session-size BYTES     ask session.jsp to keep a payload of this many bytes in each
                            session (?size=BYTES; LOCUST_SESSION_SIZE; 0: no payload)
   --session-hdr PATH       HDR latency histograms, merged across workers (LOCUST_SESSION_HDR)
+  --ca-file PEM            an https host's certificate is verified against this CA (the
+                           lab's throwaway CA with [tls]; LOCUST_CA_FILE); without it,
+                           against the system's CAs. Certificates are always verified.
   --fault-control URL      the harness's fault control, for the Sessions tab's buttons
 
 The web UI gets a "Sessions" tab (see session_webui.py). Distributed runs
@@ -41,7 +44,9 @@ from __future__ import annotations
 
 import itertools
 import os
+import ssl
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +150,14 @@ def _add_options(parser: Any) -> None:
         f"lost updates counted): {SCENARIO_CHOICES}",
     )
     parser.add_argument(
+        "--ca-file",
+        env_var="LOCUST_CA_FILE",
+        default="",
+        help="PEM file of the CA an https host's certificate is verified against "
+        "(default: the system's CAs)",
+        include_in_web_ui=False,
+    )
+    parser.add_argument(
         "--session-size",
         env_var="LOCUST_SESSION_SIZE",
         type=int,
@@ -214,7 +227,20 @@ def _scenario(environment: Environment) -> str:
     return str(getattr(options, "scenario", "counter") or "counter")
 
 
+def verified_context(ca_file: str) -> Callable[..., ssl.SSLContext]:
+    """An SSL context factory for geventhttpclient that always verifies the certificate
+    and the host name, against ca_file if given (Locust's FastHttpUser verifies nothing
+    unless told)."""
+
+    def factory(cafile: str | None = None) -> ssl.SSLContext:
+        return gevent.ssl.create_default_context(cafile=ca_file or cafile)
+
+    return factory
+
+
 class SessionUser(FastHttpUser):
+    insecure = False
+
     def __init__(self, environment: Environment) -> None:
         self.user_id = next_user_id(environment)
         net = getattr(environment.parsed_options, "source_net", "") or ""
@@ -222,6 +248,8 @@ class SessionUser(FastHttpUser):
         self.source = user_source(net, self.user_id, listed)
         # One connection per request in flight: parallel:N keeps N.
         self.concurrency = parallel_width(_scenario(environment))
+        ca_file = getattr(environment.parsed_options, "ca_file", "") or ""
+        self.ssl_context_factory = verified_context(ca_file)
         if self.source:
             # Read by FastHttpUser.__init__ when it builds this user's client.
             self.client_pool = BoundClientPool(
@@ -229,7 +257,8 @@ class SessionUser(FastHttpUser):
                 concurrency=self.concurrency,
                 network_timeout=self.network_timeout,
                 connection_timeout=self.connection_timeout,
-                insecure=True,
+                insecure=False,
+                ssl_context_factory=self.ssl_context_factory,
             )
         super().__init__(environment)
         self.schedule = _schedule_for(environment, self.user_id)

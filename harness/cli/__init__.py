@@ -28,6 +28,7 @@ from harness.cli import (
     profiles,
     report,
     storebench,
+    tls,
     verify,
     webui,
 )
@@ -48,6 +49,7 @@ _COMMANDS = (
     webui,
     capacity,
     perf,
+    tls,
     storebench,
     report,
     compare,

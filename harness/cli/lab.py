@@ -45,7 +45,8 @@ def _up(args: argparse.Namespace) -> int:
     console.print(
         f"lab up in {state.timings_s['up']:.1f} s with profile {profile.name}, "
         f"{args.balancer}, sessions in {args.sessions}: "
-        f"{lab.topology.balancer_url}/session.jsp"
+        f"{lab.entry_url}/session.jsp"
+        + (f" (verify with --cacert {lab.ca_file})" if lab.ca_file else "")
     )
     return 0
 

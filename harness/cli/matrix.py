@@ -16,6 +16,7 @@ from harness.cli.options import (
     add,
     bench_options,
     config_option,
+    flag,
     inventory_options,
 )
 from harness.cluster.lab.balancers import BALANCERS
@@ -38,6 +39,12 @@ def add_parser(subparsers: Subparsers) -> Parser:
         f"comma-separated session scenarios, each a cell of its own ({SCENARIO_CHOICES}; "
         "default: --scenario's one)",
     )
+    flag(
+        matrix,
+        "fresh-labs",
+        "every cell brings its own lab up and down, instead of the cells of one session "
+        "strategy sharing one (slower; for comparison)",
+    )
     config_option(matrix, 'balancers = "nginx-rr,haproxy-cookie"')
     return matrix
 
@@ -57,9 +64,21 @@ def run(args: argparse.Namespace) -> int:
     scenarios = _scenarios(args.scenarios) if args.scenarios else []
     with console.status("matrix") as status:
         result = run_matrix(
-            plan, balancers, strategies, scenarios=scenarios, progress=status.update
+            plan,
+            balancers,
+            strategies,
+            scenarios=scenarios,
+            progress=status.update,
+            reuse_labs=not args.fresh_labs,
         )
     console.print(_table(result.cells))
+    overheads = [c["overhead_s"] for c in result.cells if "overhead_s" in c]
+    if overheads:
+        how = "fresh labs" if args.fresh_labs else "labs reused"
+        console.print(
+            "overhead per cell (wall time beyond the load): "
+            f"mean {sum(overheads) / len(overheads):.1f} s, max {max(overheads):.1f} s ({how})"
+        )
     console.print(f"matrix: {result.matrix_dir / 'matrix.html'}", soft_wrap=True)
     return 0
 

@@ -78,6 +78,16 @@ class Cluster(Protocol):
         """Where the load goes: the balancer's URL."""
         ...
 
+    @property
+    def ca_file(self) -> Path | None:
+        """What an https entry's certificate is verified against; None: the system's CAs."""
+        ...
+
+    @property
+    def plain_entry_url(self) -> str | None:
+        """The balancer's plain-HTTP listener beside its HTTPS one, if it has one."""
+        ...
+
     def node_names(self) -> list[str]: ...
 
     def node_urls(self) -> dict[str, str]:
@@ -154,6 +164,11 @@ class ClusterSpec(Protocol):
 
     def with_strategy(self, balancer: str, sessions: str) -> ClusterSpec:
         """The same cluster with another balancer and session strategy (a matrix cell)."""
+        ...
+
+    def reusing(self) -> tuple[ClusterSpec, Callable[[], None]]:
+        """The same cluster for a series of benches that may share what runs between
+        them (the matrix's cells), and what ends that sharing."""
         ...
 
     def up(self, profile: Profile, *, progress: Progress) -> Cluster:

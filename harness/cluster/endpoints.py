@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 
@@ -26,8 +28,14 @@ def is_listening(endpoint: Endpoint) -> bool:
         return False
 
 
-def get_json(url: str, timeout: float = 2.0) -> dict[str, Any]:
-    with urllib.request.urlopen(url, timeout=timeout) as reply:  # noqa: S310 (the cluster's own URLs)
+def client_context(ca_file: Path | None = None) -> ssl.SSLContext:
+    """Certificates verified, against ca_file (the lab's throwaway CA) or the system's."""
+    return ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+
+
+def get_json(url: str, timeout: float = 2.0, ca_file: Path | None = None) -> dict[str, Any]:
+    context = client_context(ca_file) if url.startswith("https:") else None
+    with urllib.request.urlopen(url, timeout=timeout, context=context) as reply:  # noqa: S310 (the cluster's own URLs)
         data: dict[str, Any] = json.loads(reply.read())
         return data
 

@@ -69,6 +69,8 @@ class InventoryBalancer(_Host):
 
     kind: Literal["nginx", "haproxy", "lvs-director"]
     url: str  # e.g. http://10.0.0.5/ : the users' entry
+    # An https url's certificate is verified against this CA file (PEM), or the system's.
+    ca_file: Path | None = None
     reload: str | None = None  # default per kind (nginx -s reload, systemctl reload ...)
     service: str | None = None  # its systemd unit, to stop and start it
 

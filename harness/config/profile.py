@@ -379,6 +379,54 @@ class BalancerSettings(_Section):
         return {name: attrs for name, section in sections if (attrs := section.attributes())}
 
 
+# Mozilla's named TLS configurations (ssl-config.mozilla.org, version 5.7): "modern" is
+# TLS 1.3 alone, whose ciphers OpenSSL does not take from a cipher list;
+# "intermediate" adds TLS 1.2 with these forward-secret AEAD ciphers.
+TLS_LEVELS = {
+    "modern": (("TLSv1.3",), None),
+    "intermediate": (
+        ("TLSv1.2", "TLSv1.3"),
+        "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+        "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+        "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305",
+    ),
+}
+
+
+class Tls(_Section):
+    """HTTPS at the balancer: nginx or haproxy terminate it, the nodes stay plain HTTP.
+    The lab makes a throwaway CA and a certificate for the balancer's address (unset: the
+    brackets)."""
+
+    enabled: bool = False
+    # [intermediate] a named level of Mozilla's, or an OpenSSL cipher list (TLS 1.2).
+    ciphers: str | None = Field(None, pattern=r"^[A-Za-z0-9+:!@_=-]+$")
+    # [the level's: intermediate TLS 1.2 and 1.3, modern 1.3 alone]
+    protocols: tuple[Literal["TLSv1.2", "TLSv1.3"], ...] | None = Field(None, min_length=1)
+    session_resumption: bool | None = None  # [true] a session cache and session tickets
+    http2: bool | None = None  # [false] offered by ALPN beside HTTP/1.1
+
+    @model_validator(mode="after")
+    def _level_allows_protocols(self) -> Tls:
+        if self.ciphers == "modern" and self.protocols and "TLSv1.2" in self.protocols:
+            raise ValueError('ciphers "modern" is TLS 1.3 alone; drop TLSv1.2 from protocols')
+        return self
+
+    def settings(self) -> dict[str, Any]:
+        """What the balancer is given: its protocols, cipher list, resumption and ALPN."""
+        level = self.ciphers if self.ciphers in TLS_LEVELS else None
+        protocols, cipher_list = TLS_LEVELS[level or "intermediate"]
+        if self.ciphers and level is None:
+            cipher_list = self.ciphers
+        return {
+            "level": level or ("custom" if self.ciphers else "intermediate"),
+            "protocols": sorted(set(self.protocols or protocols)),
+            "ciphers": cipher_list,
+            "session_resumption": self.session_resumption is not False,
+            "http2": bool(self.http2),
+        }
+
+
 class SessionSettings(_Section):
     """The session managers' own settings: each applies where its manager runs."""
 
@@ -409,6 +457,7 @@ class Profile(BaseModel):
     jvm: Jvm = Jvm()
     sessions: SessionSettings = SessionSettings()
     balancer: BalancerSettings = BalancerSettings()
+    tls: Tls = Tls()
 
     @model_validator(mode="after")
     def _one_pool(self) -> Profile:
@@ -431,6 +480,7 @@ class Profile(BaseModel):
             "jvm": self.jvm.flags(),
             "sessions": self.sessions.requested(),
             "balancer": self.balancer.requested(),
+            "tls": self.tls.settings() if self.tls.enabled else None,
         }
 
 

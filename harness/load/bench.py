@@ -129,6 +129,8 @@ def _locust(
     run_dir: Path,
     raw: Path,
     workers: tuple[tuple[str, int], int] | None = None,
+    *,
+    ca_file: Path | None = None,
 ) -> list[str]:
     """The bench's Locust: one process, or (workers) a master at (address, port) that
     waits for that many workers before its users start."""
@@ -139,6 +141,7 @@ def _locust(
         session_size=plan.session_size,
         scenario=plan.scenario,
         arrival_rate=plan.arrival_rate,
+        ca_file=ca_file,
     )
     return locust_command(
         LOCUSTFILE,
@@ -205,7 +208,9 @@ def _drive(
         flowing = load_hosts.flowing
     finished = run_generator(
         Load(
-            command=_locust(plan, cluster.entry_url, run_dir, raw, workers),
+            command=_locust(
+                plan, cluster.entry_url, run_dir, raw, workers, ca_file=cluster.ca_file
+            ),
             log_path=run_dir / "locust.log",
             duration_s=plan.duration_s,
             servers=cluster.processes(),

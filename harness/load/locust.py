@@ -25,6 +25,7 @@ class Sessions:
     scenario: str = "counter"  # what session.jsp does with the session (?scenario=)
     arrival_rate: float | None = None  # the open model
     fault_control: str | None = None  # the Sessions tab's fault buttons
+    ca_file: Path | None = None  # an https entry's certificate is verified against it
 
     def options(self) -> list[str]:
         return [
@@ -36,6 +37,7 @@ class Sessions:
             *(["--scenario", self.scenario] if self.scenario != "counter" else []),
             *(["--arrival-rate", f"{self.arrival_rate:g}"] if self.arrival_rate else []),
             *(["--fault-control", self.fault_control] if self.fault_control else []),
+            *(["--ca-file", str(self.ca_file)] if self.ca_file else []),
         ]
 
 

@@ -215,13 +215,20 @@ def _handler(control: FaultControl) -> type[BaseHTTPRequestHandler]:
 # -- Locust processes -------------------------------------------------------------
 
 
-def master_command(plan: WebUIPlan, run_dir: Path, entry_url: str, control_url: str) -> list[str]:
+def master_command(
+    plan: WebUIPlan,
+    run_dir: Path,
+    entry_url: str,
+    control_url: str,
+    ca_file: Path | None = None,
+) -> list[str]:
     sessions = Sessions(
         records=run_dir / "requests.raw.csv",
         hdr=run_dir / HDR_FILE,
         wait_s=plan.wait_s,
         source_net=plan.source_net,
         fault_control=control_url,
+        ca_file=ca_file,
     )
     return locust_command(
         LOCUSTFILE,
@@ -314,6 +321,7 @@ def run_webui(
                     plan,
                     run_dir,
                     urls=(cluster.entry_url, control.url),
+                    ca_file=cluster.ca_file,
                     out=out,
                     procs=procs,
                     progress=progress,
@@ -339,13 +347,14 @@ def _serve(
     run_dir: Path,
     *,
     urls: tuple[str, str],
+    ca_file: Path | None,
     out: IO[bytes],
     procs: list[subprocess.Popen[bytes]],
     progress: Callable[[str], None],
     ready: Callable[[str], None],
 ) -> None:
     """Start Locust (procs is filled as they start, so a Ctrl-C still stops them all)."""
-    commands = [master_command(plan, run_dir, *urls)]
+    commands = [master_command(plan, run_dir, *urls, ca_file=ca_file)]
     commands += [worker_command(plan)] * plan.workers
     for command in commands:
         procs.append(

@@ -184,6 +184,13 @@ class Perf(_Document):
     schema_id: Literal["tomcat-bench/perf"] = Field(alias="schema")
 
 
+class TlsCost(_Document):
+    """tls.json of `make tls`: per balancer, each mode's figures and its ratios to plain."""
+
+    schema_id: Literal["tomcat-bench/tls"] = Field(alias="schema")
+    balancers: dict[str, dict[str, Any]]
+
+
 class Capacity(_Document):
     schema_id: Literal["tomcat-bench/capacity"] = Field(alias="schema")
     steps: list[dict[str, Any]]
@@ -206,6 +213,7 @@ KINDS: dict[str, tuple[type[BaseModel], tuple[int, ...]]] = {
     "profiles": (Profiles, (1,)),
     "perf": (Perf, (1,)),
     "capacity": (Capacity, (1,)),
+    "tls": (TlsCost, (1,)),
     "storebench": (Storebench, (1,)),
     "latency-hdr": (LatencyHdr, ()),
     "verdicts": (Verdicts, ()),

@@ -225,31 +225,59 @@ def test_ctrl_c_during_a_bench_stops_the_lab_and_locust(tmp_path: Path) -> None:
 
 
 def test_matrix_writes_verdicts_for_each_cell(tmp_path: Path) -> None:
+    """Four truth-table cells, the two of each strategy on one reused lab: the second
+    cell's balancer swapped in place, its store emptied and the node the first cell's
+    fault killed started again, with the verdicts fresh labs give."""
     results = tmp_path / "results"
     done = harness(
-        "matrix", "--balancers", "nginx-rr", "--strategies", "none,redis",
+        "matrix", "--balancers", "nginx-rr,nginx-ip-hash", "--strategies", "none,redis",
         "--duration", "8", "--users", "6", "--net", "127.0.29",
         "--run-dir", str(tmp_path / "lab"), "--results-dir", str(results),
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     (matrix_dir,) = results.iterdir()
-    cells = {c["sessions"]: c for c in json.loads((matrix_dir / "verdicts.json").read_text())}
+    listed = json.loads((matrix_dir / "verdicts.json").read_text())
+    # The table's order (balancer, then strategy), whatever order the cells ran in.
+    assert [(c["balancer"], c["sessions"]) for c in listed] == [
+        ("nginx-rr", "none"), ("nginx-rr", "redis"),
+        ("nginx-ip-hash", "none"), ("nginx-ip-hash", "redis"),
+    ]  # fmt: skip
+    cells = {(c["balancer"], c["sessions"]): c for c in listed}
     required = {"balancer", "sessions", "fault", "users", "kept", "data_kept", "lost"}
     required |= {"failed_requests", "recovery_s", "stable_without_fault", "verdict"}
+    required |= {"wall_s", "overhead_s"}
     for c in cells.values():
         assert required <= set(c), required - set(c)
-        assert c["balancer"] == "nginx-rr"
         assert c["fault"] == "sigkill node1"
         assert (matrix_dir / c["run"] / "report.html").exists()
+        # Every cell, reused or not, started with both nodes serving users.
+        assert c["nodes_before"].get("node1", 0) > 0, c
     # Round robin over nodes that each keep their own sessions: lost on every hop.
-    assert cells["none"]["stable_without_fault"] is False
-    assert cells["none"]["verdict"].startswith("unstable without any fault")
+    assert cells["nginx-rr", "none"]["stable_without_fault"] is False
+    assert cells["nginx-rr", "none"]["verdict"].startswith("unstable without any fault")
+    # ip_hash pins users: exactly those on the killed node lose their session.
+    pinned = cells["nginx-ip-hash", "none"]
+    assert pinned["stable_without_fault"] is True
+    assert pinned["lost"] == pinned["nodes_before"]["node1"], pinned
     # Redis holds them all: every user's session survives the kill.
-    assert cells["redis"]["stable_without_fault"] is True
-    assert cells["redis"]["kept"] == cells["redis"]["users"] == 6
+    for lb in ("nginx-rr", "nginx-ip-hash"):
+        assert cells[lb, "redis"]["stable_without_fault"] is True
+        assert cells[lb, "redis"]["kept"] == cells[lb, "redis"]["users"] == 6
+    reused = {
+        (c["balancer"], c["sessions"]): read_manifest(matrix_dir / c["run"])["lab"]["reused"]
+        for c in listed
+    }
+    # Strategy by strategy: the first cell starts the lab, the second reuses it.
+    assert reused == {
+        ("nginx-rr", "none"): False, ("nginx-ip-hash", "none"): True,
+        ("nginx-rr", "redis"): False, ("nginx-ip-hash", "redis"): True,
+    }  # fmt: skip
+    matrix = json.loads((matrix_dir / "matrix.json").read_text())
+    assert matrix["reused_labs"] is True and matrix["cell_overhead_s"]["mean"] > 0
     page = (matrix_dir / "matrix.html").read_text()
     html.parser.HTMLParser().feed(page)
-    assert page.count("report.html") == 2
+    assert page.count("report.html") == 4
+    assert "overhead per cell" in done.stdout
 
 
 def test_a_fault_schedule_with_restores(tmp_path: Path) -> None:

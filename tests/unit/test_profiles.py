@@ -41,6 +41,7 @@ def test_default_profile_adds_nothing_to_stock_tomcat() -> None:
         "jvm": [],
         "sessions": {},
         "balancer": {},
+        "tls": None,
     }
 
 

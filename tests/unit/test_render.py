@@ -228,9 +228,12 @@ def test_a_profiles_haproxy_failover_settings_render_and_pass_haproxy_c(tmp_path
         '[balancer.haproxy]\ncheck_inter = "2 seconds"',
         "[balancer.haproxy]\ncheck_fall = 0",
         "[balancer.haproxy]\nmax_fails = 1",
+        '[tls]\nprotocols = ["SSLv3"]',
+        '[tls]\nciphers = "HIGH;rm -rf"',
+        "[tls]\nresumption = true",
     ],
 )
-def test_a_wrong_balancer_setting_is_one_line_naming_file_and_key(
+def test_a_wrong_balancer_or_tls_setting_is_one_line_naming_file_and_key(
     text: str, tmp_path: Path
 ) -> None:
     table, line = text.removeprefix("[").split("]\n")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -16,6 +16,7 @@ from harness.cluster.lab import faults, jvms
 from harness.cluster.lab.balancers import balancer
 from harness.cluster.lab.l4hash import Director
 from harness.cluster.lab.lab import Lab, LabState
+from harness.cluster.lab.pool import LabPool, copy_log_tails, log_offsets
 from harness.cluster.lab.topology import Topology
 from harness.config.faults import FaultSpec
 from harness.config.profile import Profile
@@ -30,6 +31,16 @@ class LabSpec:
     balancer: str = "nginx-rr"
     sessions: str = "redis"
     topology: Topology = field(default_factory=Topology)
+    # With [tls], the balancer also serves plain HTTP on this port (the TLS study's).
+    plain_port: int | None = None
+    # Set by reusing(): benches borrow one running lab instead of starting their own.
+    pool: LabPool | None = field(default=None, compare=False, repr=False)
+
+    def reusing(self) -> tuple[LabSpec, Callable[[], None]]:
+        """A spec whose benches share one running lab while their session strategy is the
+        same (the matrix), and what stops that lab at the end."""
+        pool = LabPool()
+        return replace(self, pool=pool), pool.close
 
     def node_names(self) -> list[str]:
         return [n.name for n in self.topology.nodes]
@@ -38,9 +49,17 @@ class LabSpec:
         return replace(self, balancer=balancer, sessions=sessions)
 
     def up(self, profile: Profile, *, progress: Progress) -> LabCluster:
+        if self.pool is not None:
+            lab = self.pool.lend(self, profile, progress)
+            assert lab.state is not None
+            return LabCluster(self, lab, lab.state, pool=self.pool)
         lab = Lab(self.topology)
         state = lab.up(
-            profile, balancer_name=self.balancer, sessions=self.sessions, progress=progress
+            profile,
+            balancer_name=self.balancer,
+            sessions=self.sessions,
+            progress=progress,
+            plain_port=self.plain_port,
         )
         return LabCluster(self, lab, state)
 
@@ -73,12 +92,27 @@ class _DirectorWatch:
 class LabCluster:
     """A running embedded lab, as a bench sees it."""
 
-    def __init__(self, spec: LabSpec, lab: Lab, state: LabState) -> None:
+    def __init__(
+        self, spec: LabSpec, lab: Lab, state: LabState, *, pool: LabPool | None = None
+    ) -> None:
         self.spec, self.lab, self.state = spec, lab, state
+        self.pool = pool
+        # Lent by the pool already running (a matrix cell after the first of its strategy).
+        self.reused = pool is not None and pool.last_reused
+        # A borrowed lab's logs hold earlier cells too: this bench copies from here on.
+        self._log_offsets = log_offsets(lab) if pool is not None else None
 
     @property
     def entry_url(self) -> str:
-        return self.spec.topology.balancer_url
+        return self.lab.entry_url
+
+    @property
+    def ca_file(self) -> Path | None:
+        return self.lab.ca_file
+
+    @property
+    def plain_entry_url(self) -> str | None:
+        return self.lab.plain_url
 
     def node_names(self) -> list[str]:
         return self.spec.node_names()
@@ -136,8 +170,10 @@ class LabCluster:
             "session_store": store["kind"],
             "session_manager": {k: v for k, v in store.items() if k != "password"},
             "nodes": [{"name": n.name, "address": str(n.http)} for n in topology.nodes],
-            "entry": topology.balancer_url,
+            "entry": self.lab.entry_url,
+            "tls": self.state.tls,
             "up_s": self.state.timings_s.get("up"),
+            "reused": self.reused,
             "l4_director": self.state.l4_director,
             "timings_s": self.state.timings_s,
         }
@@ -149,6 +185,9 @@ class LabCluster:
         return self.state.timings_s.get("up", 0.0)
 
     def copy_logs(self, into: Path) -> None:
+        if self._log_offsets is not None:
+            copy_log_tails(self.lab, self._log_offsets, into)
+            return
         into.mkdir(exist_ok=True)
         for name, record in self.state.processes.items():
             source = Path(record.log)
@@ -156,4 +195,7 @@ class LabCluster:
                 shutil.copy2(source, into / f"{name}.log")
 
     def down(self) -> None:
+        if self.pool is not None:
+            self.pool.give_back(self.lab)  # kept for the next bench, mended meanwhile
+            return
         self.lab.down()

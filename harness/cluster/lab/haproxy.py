@@ -38,8 +38,12 @@ def prepare(
     nodes: list[NodeSpec],
     lb: Balancer,
     wanted: dict[str, Any] | None = None,
+    *,
+    tls: dict[str, Any] | None = None,
+    plain_port: int | None = None,
 ) -> Path:
-    """Render haproxy.cfg; wanted: a profile's [balancer.haproxy] (its unset keys None)."""
+    """Render haproxy.cfg; wanted: a profile's [balancer.haproxy] (its unset keys None);
+    tls: HTTPS on listen, with plain HTTP on plain_port beside it if given."""
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "haproxy.cfg"
     render_to(
@@ -50,6 +54,8 @@ def prepare(
         nodes=nodes,
         lb=lb,
         h=settings(wanted),
+        tls=tls,
+        plain_port=plain_port,
     )
     check_config(config, "haproxy", [HAPROXY, "-c", "-q", "-f", str(config)])
     return config

@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from harness import commands
+from harness.cluster import https
 from harness.cluster.artifacts import Artifacts, catalina_home, find_artifacts, version_of
 from harness.cluster.endpoints import Endpoint, get_json, is_listening
-from harness.cluster.lab import haproxy, ipvs, l4hash, nginx, stores, tomcat
+from harness.cluster.lab import haproxy, ipvs, l4hash, nginx, stores, tls, tomcat
 from harness.cluster.lab.balancers import Balancer, balancer
 from harness.cluster.lab.netfaults import (
     LabGroups,
@@ -86,6 +87,7 @@ class LabState:
     groups: str | None = None  # the lab's cgroup folder (network faults), removed by down()
     net_table: str | None = None  # the network faults' nft table, removed by down()
     l4_director: dict[str, str] | None = None  # which L4 director ran (IPVS or nftables), why
+    tls: dict[str, Any] | None = None  # HTTPS at the balancer: its settings and CA file
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -100,6 +102,7 @@ class LabState:
             "l4_director": self.l4_director,
             "groups": self.groups,
             "net_table": self.net_table,
+            "tls": self.tls,
         }
 
     @classmethod
@@ -118,6 +121,7 @@ class LabState:
             l4_director=data.get("l4_director"),
             groups=data.get("groups"),
             net_table=data.get("net_table"),
+            tls=data.get("tls"),
         )
 
 
@@ -252,6 +256,26 @@ class Lab:
         lab.state = LabState.from_json(data)
         return lab
 
+    @property
+    def entry_url(self) -> str:
+        """Where users go: the balancer, over HTTPS when the profile's [tls] is on."""
+        scheme = "https" if self.state is not None and self.state.tls else "http"
+        return f"{scheme}://{self.topology.balancer}"
+
+    @property
+    def ca_file(self) -> Path | None:
+        """The throwaway CA the balancer's certificate is verified against, if any."""
+        if self.state is None or not self.state.tls:
+            return None
+        return Path(self.state.tls["ca_file"])
+
+    @property
+    def plain_url(self) -> str | None:
+        """The balancer's plain-HTTP listener beside its HTTPS one (the TLS study's)."""
+        if self.state is None or not self.state.tls or not self.state.tls.get("plain_port"):
+            return None
+        return f"http://{self.topology.balancer.address}:{self.state.tls['plain_port']}"
+
     def running(self) -> list[str]:
         if self.state is None:
             return []
@@ -266,18 +290,25 @@ class Lab:
         balancer_name: str = "nginx-rr",
         sessions: str = "redis",
         progress: Progress = _quiet,
+        plain_port: int | None = None,
     ) -> LabState:
-        """Start everything and wait until each part answers; on any failure stop it all."""
+        """Start everything and wait until each part answers; on any failure stop it all.
+        plain_port: with [tls], the balancer also serves plain HTTP there (the TLS study)."""
         lb = balancer(balancer_name)
         if sessions not in SESSION_STORES:
             raise ValueError(f"SESSIONS={sessions}: one of {', '.join(SESSION_STORES)}")
+        if profile.tls.enabled and lb.kind not in ("nginx", "haproxy"):
+            raise ValueError(
+                f"profile {profile.name}: [tls] enabled: {lb.name} passes TCP through to the "
+                "nodes' plain HTTP; TLS is terminated by nginx or haproxy (nginx-*, haproxy-*)"
+            )
         self._refuse_if_running()
         _require_commands(lb, sessions)
         groups = LabGroups.for_net(self.topology.net)
         try:
             # Each server in a cgroup of its own, so a network fault can name its sockets.
             with grouped(groups.procs_file if groups else None):
-                state = self._up(profile, lb, sessions, progress)
+                state = self._up(profile, lb, sessions, progress, plain_port)
             state.groups = str(groups.root) if groups else None
             self._save()
             return state
@@ -298,7 +329,14 @@ class Lab:
                 "run `lab down` first"
             )
 
-    def _up(self, profile: Profile, lb: Balancer, sessions: str, progress: Progress) -> LabState:
+    def _up(
+        self,
+        profile: Profile,
+        lb: Balancer,
+        sessions: str,
+        progress: Progress,
+        plain_port: int | None,
+    ) -> LabState:
         began = time.monotonic()
         topo = self.topology
         artifacts = find_artifacts()
@@ -325,7 +363,7 @@ class Lab:
                 shutdown_command=secrets.token_hex(16),
             )
         front_dir = self.run_dir / lb.kind
-        front_config = self._prepare_front(lb, front_dir, profile)
+        front_config = self._prepare_front(lb, front_dir, profile, plain_port)
 
         progress("starting the session store and Tomcat nodes")
         if sessions in REDIS_STRATEGIES:
@@ -349,21 +387,84 @@ class Lab:
 
         progress(f"starting {lb.kind}")
         self._start_front(lb, front_dir, front_config)
+        if self.state.tls:
+            self._read_back_tls(self.state.tls)
         self.state.versions = self._versions(store, artifacts, lb)
         self.state.timings_s["up"] = round(time.monotonic() - began, 3)
         self._save()
         return self.state
 
-    def _prepare_front(self, lb: Balancer, directory: Path, profile: Profile) -> Path | None:
+    def swap_balancer(
+        self, balancer_name: str, profile: Profile, *, plain_port: int | None = None
+    ) -> float:
+        """Put another balancer in front of the running nodes and store: the old front
+        stopped, the new one rendered, started and seen reaching the nodes. Seconds taken."""
+        assert self.state is not None
+        began = time.monotonic()
+        lb = balancer(balancer_name)
+        _require_commands(lb, "none")
+        if profile.tls.enabled and lb.kind not in ("nginx", "haproxy"):
+            raise ValueError(f"profile {profile.name}: [tls] enabled: {lb.name} cannot run it")
+        self._stop_front()
+        self.state.balancer = lb.name
+        self.state.tls = None
+        ensure_free(self.topology.balancer, "balancer")
+        groups = LabGroups(Path(self.state.groups)) if self.state.groups else None
+        with grouped(groups.procs_file if groups else None):
+            config = self._prepare_front(lb, self.run_dir / lb.kind, profile, plain_port)
+            self._start_front(lb, self.run_dir / lb.kind, config)
+        if self.state.tls:
+            self._read_back_tls(self.state.tls)
+        self._save()
+        return time.monotonic() - began
+
+    def _stop_front(self) -> None:
+        """Stop the balancer (its process, or the L4 director's table or IPVS service)."""
+        assert self.state is not None
+        if self.state.nft_table:
+            l4hash.remove(self.state.nft_table)
+            self.state.nft_table = None
+        if (self.state.l4_director or {}).get("kind") == "ipvs":
+            ipvs.remove(self.topology.balancer)
+        self.state.l4_director = None
+        for kind in ("nginx", "haproxy"):
+            record = self.state.processes.pop(kind, None)
+            if record is not None and record.process() is not None:
+                stop(record)
+        self._save()
+
+    def _prepare_front(
+        self, lb: Balancer, directory: Path, profile: Profile, plain_port: int | None
+    ) -> Path | None:
         """Render (and syntax-check) the balancer's config; the L4 table is made at start."""
         topo = self.topology
+        https = self._prepare_tls(profile, plain_port)
         if lb.kind == "nginx":
             wanted = profile.balancer.nginx.model_dump()
-            return nginx.prepare(directory, topo.balancer, topo.nodes, lb.nginx_balance, wanted)
+            return nginx.prepare(
+                directory, topo.balancer, topo.nodes, lb.nginx_balance, wanted,
+                tls=https, plain_port=plain_port,
+            )  # fmt: skip
         if lb.kind == "haproxy":
             wanted = profile.balancer.haproxy.model_dump()
-            return haproxy.prepare(directory, topo.balancer, topo.nodes, lb, wanted)
+            return haproxy.prepare(
+                directory, topo.balancer, topo.nodes, lb, wanted, tls=https, plain_port=plain_port
+            )
         return None
+
+    def _prepare_tls(self, profile: Profile, plain_port: int | None) -> dict[str, Any] | None:
+        """With [tls]: a throwaway CA and the balancer's certificate, recorded in the state."""
+        assert self.state is not None
+        if not profile.tls.enabled:
+            return None
+        files = tls.make_certificates(self.run_dir / "tls", self.topology.balancer.address)
+        settings = profile.tls.settings()
+        self.state.tls = settings | {"ca_file": str(files.ca), "plain_port": plain_port}
+        return settings | {
+            "certificate": files.certificate,
+            "key": files.key,
+            "bundle": files.bundle,
+        }
 
     def _start_front(self, lb: Balancer, directory: Path, config: Path | None) -> None:
         assert self.state is not None
@@ -376,7 +477,7 @@ class Lab:
             self.state.processes[lb.kind],
             self._all_nodes_behind_balancer,
             timeout=30,
-            what=f"GET {self.topology.balancer_url}/health.jsp reaching every node",
+            what=f"GET {self.entry_url}/health.jsp reaching every node",
         )
 
     def _start_l4_director(self, directory: Path) -> None:
@@ -399,7 +500,7 @@ class Lab:
         self._save()
         l4hash.install(directory, table, self.topology.balancer, self.topology.nodes)
         deadline = time.monotonic() + 10
-        while tomcat.health(self.topology.balancer) is None:
+        while self._front_health() is None:
             if time.monotonic() > deadline:
                 raise LabError(f"nft table {table}: {self.topology.balancer} reaches no node")
             time.sleep(0.1)
@@ -408,11 +509,26 @@ class Lab:
         """haproxy marks servers up only after `rise` checks: wait until it routes to all."""
         seen = set()
         for _ in range(4 * self.topology.node_count):
-            reply = tomcat.health(self.topology.balancer)
+            reply = self._front_health()
             if reply is None:
                 return False
             seen.add(reply.get("node"))
         return len(seen) == self.topology.node_count or self._balancer_pins_by_source()
+
+    def _read_back_tls(self, wanted: dict[str, Any]) -> None:
+        """What the balancer's HTTPS offers, handshaken with, kept beside what was asked."""
+        seen = https.read_back(self.entry_url, self.ca_file)
+        wrong = https.mismatches(wanted, seen)
+        for line in wrong:
+            log.warning("the balancer's HTTPS is not what the profile asks: %s", line)
+        wanted.update(in_effect=seen, mismatches=wrong)
+
+    def _front_health(self) -> dict[str, Any] | None:
+        """health.jsp through the balancer (its certificate verified), None while it fails."""
+        try:
+            return get_json(f"{self.entry_url}/health.jsp", ca_file=self.ca_file)
+        except (OSError, ValueError):
+            return None
 
     def _balancer_pins_by_source(self) -> bool:
         # A source-hash balancer sends all of this process's checks to one node.
@@ -633,7 +749,7 @@ class Lab:
             return lambda: stores.sentinel_master(topo.sentinel, store["password"]) is not None
         if name in topo.memcached:
             return lambda: stores.memcached_ready(topo.memcached[name])
-        return lambda: tomcat.health(topo.balancer) is not None
+        return lambda: self._front_health() is not None
 
     def _record(self, name: str) -> ProcessRecord:
         if self.state is None or name not in self.state.processes:

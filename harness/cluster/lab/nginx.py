@@ -51,9 +51,13 @@ def prepare(
     nodes: list[NodeSpec],
     balance: str | None = None,
     wanted: dict[str, Any] | None = None,
+    *,
+    tls: dict[str, Any] | None = None,
+    plain_port: int | None = None,
 ) -> Path:
     """Render nginx.conf; balance is the upstream directive (ip_hash, hash ...) or None;
-    wanted: a profile's [balancer.nginx] (its unset keys None)."""
+    wanted: a profile's [balancer.nginx] (its unset keys None); tls: HTTPS on listen
+    (settings and certificate files), with plain HTTP on plain_port beside it if given."""
     for sub in ("logs", "temp"):
         (directory / sub).mkdir(parents=True, exist_ok=True)
     # Workers run as nobody and buffer large bodies here.
@@ -69,6 +73,8 @@ def prepare(
         nodes=nodes,
         balance=balance,
         s=settings(nodes, wanted),
+        tls=tls,
+        plain_port=plain_port,
     )
     check_config(config, "nginx", [NGINX, "-t", "-q", "-p", str(directory), "-c", str(config)])
     return config

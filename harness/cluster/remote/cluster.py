@@ -93,6 +93,9 @@ class InventorySpec:
             )
         return self
 
+    def reusing(self) -> tuple[InventorySpec, Callable[[], None]]:
+        return self, lambda: None  # one's own cluster runs anyway: nothing to share
+
     def check_faults(self, faults: tuple[FaultSpec, ...]) -> None:
         """Before anything runs: every fault reaches only parts marked for faults, with an
         action that works over SSH. One line naming the file and the fault otherwise."""
@@ -214,7 +217,7 @@ class RemoteCluster:
                 raise ClusterError(f"{store.name}: no running {store.kind} on {store.host}")
         progress(f"checking the balancer at {self.entry_url}")
         try:
-            get_json(f"{self.entry_url}/health.jsp", timeout=5)
+            get_json(f"{self.entry_url}/health.jsp", timeout=5, ca_file=self.ca_file)
         except (OSError, ValueError) as error:
             raise ClusterError(f"the balancer at {self.entry_url}: {error}") from None
 
@@ -223,6 +226,12 @@ class RemoteCluster:
     @property
     def entry_url(self) -> str:
         return f"{self.inventory.balancers[0].url.rstrip('/')}/{probe.CONTEXT}"
+
+    @property
+    def ca_file(self) -> Path | None:
+        return self.inventory.balancers[0].ca_file
+
+    plain_entry_url = None  # one's own cluster is measured as its users reach it
 
     def node_names(self) -> list[str]:
         return self.spec.node_names()

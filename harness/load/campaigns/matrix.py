@@ -3,10 +3,17 @@ more than one is asked for), one table.
 
 Each cell is a full results folder under <matrix>/cells/; the matrix folder holds
 verdicts.json (every cell) and matrix.html (the table, linking each cell's report).
+
+Cells that share a session strategy run one after another on one lab (the cluster's
+reusing()): the balancer is started afresh for each, a node a fault killed is started
+again while the cell's results are written, and the store is emptied, so the matrix spends
+its time under load rather than bringing labs up. matrix.json keeps each cell's overhead
+(wall time beyond its load).
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -38,33 +45,48 @@ def run_matrix(
     *,
     scenarios: Sequence[str] = (),
     progress: Callable[[str], None],
+    reuse_labs: bool = True,
 ) -> MatrixResult:
-    """Run every cell in turn (each with its own lab up and down). scenarios: the session
-    pages to run each cell with (none: the template's one)."""
+    """Run every cell in turn. scenarios: the session pages to run each cell with (none:
+    the template's one); reuse_labs: cells of one strategy share one lab (else each
+    brings its own up and down)."""
     matrix_dir = new_run_dir("matrix", template.results_dir)
     started = time.time()
     cells: list[dict[str, Any]] = []
     pages = list(scenarios) or [template.scenario]
-    total = len(balancers) * len(strategies) * len(pages)
-    for lb in balancers:
-        for sessions in strategies:
-            for scenario in pages:
-                named = f" ({scenario})" if len(pages) > 1 else ""
-                progress(f"cell {len(cells) + 1}/{total}: {lb} + {sessions}{named}")
-                page = replace(template, scenario=scenario)
-                cells.append(
-                    _run_cell(
-                        page,
-                        matrix_dir,
-                        lb,
-                        sessions,
-                        progress=progress,
-                        by_scenario=len(pages) > 1,
-                    )
-                )
-                # Written after every cell: an interrupted matrix keeps what it measured.
-                write_verdicts(matrix_dir, cells)
-                write_matrix(matrix_dir, cells)
+    # The table's order: balancer, then strategy, then scenario.
+    position = {
+        (lb, sessions, page): i
+        for i, (lb, sessions, page) in enumerate(itertools.product(balancers, strategies, pages))
+    }
+    cluster, stop_sharing = (
+        template.cluster.reusing() if reuse_labs else (template.cluster, lambda: None)
+    )
+    shared = replace(template, cluster=cluster)
+    try:
+        # Strategy first, so that the cells that can share a lab run one after another.
+        for sessions, lb, scenario in itertools.product(strategies, balancers, pages):
+            named = f" ({scenario})" if len(pages) > 1 else ""
+            progress(f"cell {len(cells) + 1}/{len(position)}: {lb} + {sessions}{named}")
+            began = time.monotonic()
+            cell = _run_cell(
+                replace(shared, scenario=scenario),
+                matrix_dir,
+                lb,
+                sessions,
+                progress=progress,
+                by_scenario=len(pages) > 1,
+            )
+            cell["wall_s"] = round(time.monotonic() - began, 3)
+            cell["overhead_s"] = round(cell["wall_s"] - template.duration_s, 3)
+            cells.append(cell)
+            cells.sort(key=lambda c: position[(c["balancer"], c["sessions"], c["scenario"])])
+            # Written after every cell: an interrupted matrix keeps what it measured.
+            write_verdicts(matrix_dir, cells)
+            write_matrix(matrix_dir, cells)
+    finally:
+        stop_sharing()
+    overheads = [c["overhead_s"] for c in cells]
     write_document(
         matrix_dir / "matrix.json",
         {
@@ -78,6 +100,13 @@ def run_matrix(
             "balancers": list(balancers),
             "sessions": list(strategies),
             "scenarios": pages,
+            "reused_labs": reuse_labs,
+            "cell_overhead_s": {
+                "mean": round(sum(overheads) / len(overheads), 3) if overheads else None,
+                "max": max(overheads, default=None),
+                "how": "each cell's wall time (lab ready, load, results, report) minus its "
+                "load's duration",
+            },
         },
         "matrix",
     )

@@ -1,0 +1,202 @@
+"""One embedded lab lent to bench after bench (the matrix's cells), instead of a lab up and
+down for each: the nodes and the store stay up while the session strategy does; between
+cells the balancer is started afresh (swapped, if the cell names another), whatever a
+fault left down is started again, and the store is emptied. A cell is never handed a lab
+whose nodes did not all come back healthy: the pool starts a fresh lab instead."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import psutil
+
+from harness.cluster import Progress
+from harness.cluster.lab import stores
+from harness.cluster.lab.lab import REDIS_STRATEGIES, START_TIMEOUT_S, Lab
+from harness.cluster.lab.netfaults import remove_table
+from harness.cluster.lab.processes import LabError, kill, wait_until
+from harness.config.profile import Profile
+
+if TYPE_CHECKING:
+    from harness.cluster.lab.cluster import LabSpec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Key:
+    """What must match for a running lab to serve the next cell."""
+
+    sessions: str
+    topology: object
+    profile: Profile
+    plain_port: int | None
+
+
+class LabPool:
+    """Keeps the last lab running between cells; close() stops it."""
+
+    def __init__(self) -> None:
+        self._lab: Lab | None = None
+        self._key: _Key | None = None
+        self._mending: threading.Thread | None = None
+        self._mend_error: BaseException | None = None
+        self.cells_lent = 0
+        self.labs_started = 0
+        self.last_reused = False  # whether the last lend handed over a lab already running
+
+    def lend(self, spec: LabSpec, profile: Profile, progress: Progress) -> Lab:
+        """A running lab for spec: the one kept, made ready, or a fresh one. Its
+        timings_s["up"] is what getting it ready took for this cell."""
+        began = time.monotonic()
+        key = _Key(spec.sessions, spec.topology, profile, spec.plain_port)
+        self._join_mending()
+        lab = self._lab
+        if lab is not None and self._key == key:
+            try:
+                progress(f"reusing the lab: {spec.balancer} in front, store emptied")
+                self._ready_for_next(lab, spec, profile)
+            except (LabError, OSError) as error:
+                log.warning("the kept lab is not ready (%s): starting a fresh one", error)
+                self.close()
+                lab = None
+        else:
+            self.close()
+            lab = None
+        self.last_reused = lab is not None
+        if lab is None:
+            lab = Lab(spec.topology)
+            lab.up(
+                profile,
+                balancer_name=spec.balancer,
+                sessions=spec.sessions,
+                progress=progress,
+                plain_port=spec.plain_port,
+            )
+            self.labs_started += 1
+            self._lab, self._key = lab, key
+        assert lab.state is not None
+        lab.state.timings_s["up"] = round(time.monotonic() - began, 3)
+        self.cells_lent += 1
+        return lab
+
+    def give_back(self, lab: Lab) -> None:
+        """The cell's load is over: start mending what its faults left down, in the
+        background, while the cell's results are written."""
+        if lab is not self._lab:
+            lab.down()
+            return
+        self._mend_error = None
+        self._mending = threading.Thread(target=self._mend, args=(lab,), daemon=True)
+        self._mending.start()
+
+    def close(self) -> None:
+        self._join_mending()
+        if self._lab is not None:
+            self._lab.down()
+        self._lab, self._key = None, None
+
+    # -- between cells ------------------------------------------------------
+
+    def _join_mending(self) -> None:
+        if self._mending is not None:
+            self._mending.join()
+            self._mending = None
+        if self._mend_error is not None:
+            error, self._mend_error = self._mend_error, None
+            log.warning("mending the kept lab failed (%s): it is started afresh", error)
+            self.close()
+
+    def _mend(self, lab: Lab) -> None:
+        try:
+            _mend(lab)
+        except BaseException as error:  # reported by the next lend
+            self._mend_error = error
+
+    def _ready_for_next(self, lab: Lab, spec: LabSpec, profile: Profile) -> None:
+        _mend(lab)
+        _empty_store(lab)
+        # Always a fresh front: nginx's passive failure marks (fail_timeout) and haproxy's
+        # check state would otherwise carry one cell's kill into the next.
+        lab.swap_balancer(spec.balancer, profile, plain_port=spec.plain_port)
+
+
+def _mend(lab: Lab) -> None:
+    """Every part running and answering again: stopped ones started, frozen ones
+    continued, network faults' table removed."""
+    state = lab.state
+    assert state is not None
+    if state.net_table:
+        remove_table(state.net_table)
+        state.net_table = None
+    for name, record in list(state.processes.items()):
+        process = record.process()
+        if process is None:
+            log.info("starting %s again for the next cell", name)
+            lab.start_again(name)
+            continue
+        if _frozen(process):
+            kill(record, signal.SIGCONT)
+        wait_until(record, lab.readiness(name), timeout=START_TIMEOUT_S, what=f"{name} healthy")
+
+
+def _frozen(process: psutil.Process) -> bool:
+    try:
+        return process.status() == psutil.STATUS_STOPPED
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _empty_store(lab: Lab) -> None:
+    """The previous cell's sessions gone from the store (in-memory and replicated sessions
+    stay in their JVMs until they expire: the next cell's users never present their ids)."""
+    state = lab.state
+    assert state is not None
+    kind = state.store["kind"]
+    if kind in REDIS_STRATEGIES:
+        password = state.store["password"]
+        master = lab.topology.redis
+        if kind == "redis-sentinel":
+            master = stores.sentinel_master(lab.topology.sentinel, password) or master
+        stores.client(master, password).flushall()
+    elif kind.startswith("memcached"):
+        for endpoint in lab.topology.memcached.values():
+            _memcached_flush(endpoint.address, endpoint.port)
+
+
+def _memcached_flush(address: str, port: int) -> None:
+    with socket.create_connection((address, port), timeout=2) as conn:
+        conn.sendall(b"flush_all\r\n")
+        if not conn.recv(64).startswith(b"OK"):
+            raise LabError(f"memcached {address}:{port}: flush_all refused")
+
+
+def copy_log_tails(lab: Lab, offsets: dict[str, int], into: Path) -> None:
+    """Each part's log from where it stood when the cell began: one cell's lines only."""
+    assert lab.state is not None
+    into.mkdir(exist_ok=True)
+    for name, record in lab.state.processes.items():
+        source = Path(record.log)
+        if not source.exists():
+            continue
+        start = offsets.get(name, 0)
+        if start > source.stat().st_size:
+            start = 0  # the log was started afresh with its process
+        with source.open("rb") as log_file:
+            log_file.seek(start)
+            (into / f"{name}.log").write_bytes(log_file.read())
+
+
+def log_offsets(lab: Lab) -> dict[str, int]:
+    assert lab.state is not None
+    return {
+        name: Path(record.log).stat().st_size if Path(record.log).exists() else 0
+        for name, record in lab.state.processes.items()
+    }
