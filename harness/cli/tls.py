@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.table import Table
+from rich.table import Column, Table
 
 from harness.cli.console import console
 from harness.cli.options import Parser, Subparsers, add, lab_spec
@@ -78,8 +78,8 @@ def _table(name: str, result: dict[str, Any], data: dict[str, Any]) -> Table:
     tls = result.get("tls") or {}
     seen = tls.get("in_effect") or {}
     table = Table(
-        "mode", "req/s", "x plain", "balancer CPU ms/req", "x plain", "resumed", "errors",
-        "client-bound",
+        Column("mode", no_wrap=True), "req/s", "x plain", "LB CPU ms/req", "x plain",
+        "resumed", "errors", Column("client-bound", no_wrap=True),
         title=f"make tls: {name}, {seen.get('protocol', '?')} {seen.get('cipher', '')} "
         f"({data['rounds']} rounds of {data['duration_s']:g} s per mode, "
         f"{data['clients']} clients)",
