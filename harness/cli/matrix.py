@@ -73,11 +73,11 @@ def run(args: argparse.Namespace) -> int:
         )
     console.print(_table(result.cells))
     overheads = [c["overhead_s"] for c in result.cells if "overhead_s" in c]
-    if overheads:
+    if overheads and result.overhead_per_cell_s is not None:
         how = "fresh labs" if args.fresh_labs else "labs reused"
         console.print(
-            "overhead per cell (wall time beyond the load): "
-            f"mean {sum(overheads) / len(overheads):.1f} s, max {max(overheads):.1f} s ({how})"
+            "overhead per cell (the matrix's wall time beyond its loads): "
+            f"mean {result.overhead_per_cell_s:.1f} s, max {max(overheads):.1f} s ({how})"
         )
     console.print(f"matrix: {result.matrix_dir / 'matrix.html'}", soft_wrap=True)
     return 0

@@ -17,6 +17,7 @@ import itertools
 import logging
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,8 @@ log = logging.getLogger(__name__)
 class MatrixResult:
     matrix_dir: Path
     cells: list[dict[str, Any]]  # as verdicts.json holds them: the caller need not read it back
+    # The matrix's wall time beyond its loads, per cell: labs, results, reports, waits.
+    overhead_per_cell_s: float | None = None
 
 
 def run_matrix(
@@ -51,7 +54,7 @@ def run_matrix(
     the template's one); reuse_labs: cells of one strategy share one lab (else each
     brings its own up and down)."""
     matrix_dir = new_run_dir("matrix", template.results_dir)
-    started = time.time()
+    started, matrix_began = time.time(), time.monotonic()
     cells: list[dict[str, Any]] = []
     pages = list(scenarios) or [template.scenario]
     # The table's order: balancer, then strategy, then scenario.
@@ -63,12 +66,15 @@ def run_matrix(
         template.cluster.reusing() if reuse_labs else (template.cluster, lambda: None)
     )
     shared = replace(template, cluster=cluster)
+    # Each cell's report is drawn while the next cell's lab gets ready (a killed node
+    # restarting takes longer): one thread, so reports never compete with each other.
+    reports = ThreadPoolExecutor(max_workers=1, thread_name_prefix="matrix-report")
     try:
         # Strategy first, so that the cells that can share a lab run one after another.
         for sessions, lb, scenario in itertools.product(strategies, balancers, pages):
             named = f" ({scenario})" if len(pages) > 1 else ""
             progress(f"cell {len(cells) + 1}/{len(position)}: {lb} + {sessions}{named}")
-            began = time.monotonic()
+            cell_began = time.monotonic()
             cell = _run_cell(
                 replace(shared, scenario=scenario),
                 matrix_dir,
@@ -76,8 +82,9 @@ def run_matrix(
                 sessions,
                 progress=progress,
                 by_scenario=len(pages) > 1,
+                reports=reports,
             )
-            cell["wall_s"] = round(time.monotonic() - began, 3)
+            cell["wall_s"] = round(time.monotonic() - cell_began, 3)
             cell["overhead_s"] = round(cell["wall_s"] - template.duration_s, 3)
             cells.append(cell)
             cells.sort(key=lambda c: position[(c["balancer"], c["sessions"], c["scenario"])])
@@ -85,8 +92,14 @@ def run_matrix(
             write_verdicts(matrix_dir, cells)
             write_matrix(matrix_dir, cells)
     finally:
+        reports.shutdown(wait=True)
         stop_sharing()
     overheads = [c["overhead_s"] for c in cells]
+    per_cell = (
+        round((time.monotonic() - matrix_began - template.duration_s * len(cells)) / len(cells), 3)
+        if cells
+        else None
+    )
     write_document(
         matrix_dir / "matrix.json",
         {
@@ -102,15 +115,23 @@ def run_matrix(
             "scenarios": pages,
             "reused_labs": reuse_labs,
             "cell_overhead_s": {
-                "mean": round(sum(overheads) / len(overheads), 3) if overheads else None,
+                "mean": per_cell,
                 "max": max(overheads, default=None),
-                "how": "each cell's wall time (lab ready, load, results, report) minus its "
-                "load's duration",
+                "how": "mean: the matrix's wall time minus its loads' durations, per cell; "
+                "max: the largest of the cells' own (a cell's wall time minus its load's, "
+                "its report drawn meanwhile by the next cell)",
             },
         },
         "matrix",
     )
-    return MatrixResult(matrix_dir, cells)
+    return MatrixResult(matrix_dir, cells, per_cell)
+
+
+def _report(run_dir: Path) -> None:
+    try:
+        write_report(run_dir)
+    except (OSError, ValueError) as error:
+        log.warning("%s: no report: %s", run_dir, error)
 
 
 def _run_cell(
@@ -121,6 +142,7 @@ def _run_cell(
     *,
     progress: Callable[[str], None],
     by_scenario: bool,
+    reports: ThreadPoolExecutor,
 ) -> dict[str, Any]:
     plan = replace(
         template,
@@ -140,6 +162,6 @@ def _run_cell(
             "fault": "n/a",
             "verdict": f"could not run: {error}",
         }
-    write_report(result.run_dir)
+    reports.submit(_report, result.run_dir)
     run = str(result.run_dir.relative_to(matrix_dir))
     return {**result.verdict, "scenario": plan.scenario, "run": run}
