@@ -276,6 +276,14 @@ class Lab:
             return None
         return f"http://{self.topology.balancer.address}:{self.state.tls['plain_port']}"
 
+    def clear_net_faults(self) -> bool:
+        """Remove every network fault's rules (their table); True if there was one."""
+        assert self.state is not None
+        removed = bool(self.state.net_table and remove_table(self.state.net_table))
+        self.state.net_table = None
+        self._net = None
+        return removed
+
     def running(self) -> list[str]:
         if self.state is None:
             return []
@@ -694,9 +702,9 @@ class Lab:
         director = self.state.l4_director or {}
         if director.get("kind") == "ipvs" and ipvs.remove(self.topology.balancer):
             stopped.append(f"ipvs service {self.topology.balancer}")
-        if self.state.net_table and remove_table(self.state.net_table):
-            stopped.append(f"nft table {self.state.net_table} (network faults)")
-        self._net = None
+        table = self.state.net_table
+        if self.clear_net_faults():
+            stopped.append(f"nft table {table} (network faults)")
         for name in sorted(self.state.processes, key=_sort_key):
             record = self.state.processes[name]
             if record.process() is not None:

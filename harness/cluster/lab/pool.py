@@ -20,7 +20,6 @@ import psutil
 from harness.cluster import Progress
 from harness.cluster.lab import stores
 from harness.cluster.lab.lab import REDIS_STRATEGIES, START_TIMEOUT_S, Lab
-from harness.cluster.lab.netfaults import remove_table
 from harness.cluster.lab.processes import LabError, kill, wait_until
 from harness.config.profile import Profile
 
@@ -133,9 +132,7 @@ def _mend(lab: Lab) -> None:
     continued, network faults' table removed."""
     state = lab.state
     assert state is not None
-    if state.net_table:
-        remove_table(state.net_table)
-        state.net_table = None
+    lab.clear_net_faults()
     for name, record in list(state.processes.items()):
         process = record.process()
         if process is None:
