@@ -10,7 +10,7 @@ ifdef NODES
 export TOMCAT_BENCH_NODES := $(NODES)
 endif
 
-.PHONY: testbed testbed-down schemas setup bench storebench profiles webui matrix capacity perf tls compare ci-bench lab-up lab-status lab-down report test lint unit integration
+.PHONY: testbed testbed-down schemas setup bench storebench profiles webui matrix capacity perf tls scale compare ci-bench lab-up lab-status lab-down report test lint unit integration
 
 setup:
 	@scripts/setup
@@ -50,6 +50,11 @@ perf: setup
 # and resumed sessions, side by side on nginx and haproxy (profiles/tls.toml; ~2 min).
 tls: setup
 	$(PY) -m harness tls
+
+# How each session strategy's memory, traffic and CPU grow with 2, 4, 6 and 8 nodes,
+# and the guide's scale claims judged (~10 min).
+scale: setup
+	$(PY) -m harness scale --profile $(PROFILE)
 
 # A short bench per balancer x session strategy (default: all of them, with a node kill).
 MATRIX_LB       ?= all

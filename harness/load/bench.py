@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from harness.cluster import Cluster, ClusterSpec, Companion
 from harness.cluster.endpoints import free_port
@@ -191,12 +191,18 @@ class _JvmTelemetry:
 
 
 def _drive(
-    plan: BenchPlan, cluster: Cluster, run_dir: Path, raw: Path, tick: Tick
+    plan: BenchPlan,
+    cluster: Cluster,
+    run_dir: Path,
+    raw: Path,
+    tick: Tick,
+    *,
+    meters: Sequence[Companion],
 ) -> tuple[Finished, _JvmTelemetry]:
     """Run Locust to its end, delivering the faults on time. Ctrl-C (or SIGTERM) ends the
     load early and is recorded, not raised: the caller still writes what ran."""
     jvms = _JvmTelemetry(cluster)
-    companions: list[Companion] = [jvms, *cluster.companions()]
+    companions: list[Companion] = [jvms, *cluster.companions(), *meters]
     # Faults fall due only once requests flow; the clock is still the launch time.
     flowing: Callable[[], bool] = lambda: records_flowing(raw)  # noqa: E731
     workers = None
@@ -234,8 +240,23 @@ def profile_section(profile: Profile) -> dict[str, Any]:
     }
 
 
+class Meter(Companion, Protocol):
+    """A study's own reading of the cluster around the load (the scale study's bytes and
+    session heap): before_load once the cluster is ready, then start and stop with it."""
+
+    def before_load(self) -> None: ...
+
+    def figures(self) -> dict[str, Any]:
+        """What it measured, once the load has ended."""
+        ...
+
+
 def run_bench(
-    plan: BenchPlan, *, tick: Tick = _no_tick, progress: Callable[[str], None]
+    plan: BenchPlan,
+    *,
+    tick: Tick = _no_tick,
+    progress: Callable[[str], None],
+    meters: Callable[[Cluster], Sequence[Meter]] | None = None,
 ) -> BenchResult:
     began = time.monotonic()
     progress("getting the cluster ready")
@@ -246,8 +267,11 @@ def run_bench(
         raw = run_dir / RAW_FILE
         progress("reading the settings in effect from the JVMs")
         in_effect = cluster.in_effect(plan.profile)
+        readings = list(meters(cluster)) if meters is not None else []
+        for meter in readings:
+            meter.before_load()
         progress("running load")
-        finished, jvms = _drive(plan, cluster, run_dir, raw, tick)
+        finished, jvms = _drive(plan, cluster, run_dir, raw, tick, meters=readings)
         load_hosts = cluster.load_hosts()
         fetched = load_hosts.fetch_records(run_dir) if load_hosts is not None else []
         # Parts on other hosts, sampled there: one telemetry file, one summary.

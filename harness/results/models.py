@@ -191,6 +191,14 @@ class TlsCost(_Document):
     balancers: dict[str, dict[str, Any]]
 
 
+class Scale(_Document):
+    """scale.json of `make scale`: a row per strategy and node count, and the claims."""
+
+    schema_id: Literal["tomcat-bench/scale"] = Field(alias="schema")
+    rows: list[dict[str, Any]]
+    claims: list[dict[str, Any]]
+
+
 class Capacity(_Document):
     schema_id: Literal["tomcat-bench/capacity"] = Field(alias="schema")
     steps: list[dict[str, Any]]
@@ -214,6 +222,7 @@ KINDS: dict[str, tuple[type[BaseModel], tuple[int, ...]]] = {
     "perf": (Perf, (1,)),
     "capacity": (Capacity, (1,)),
     "tls": (TlsCost, (1,)),
+    "scale": (Scale, (1,)),
     "storebench": (Storebench, (1,)),
     "latency-hdr": (LatencyHdr, ()),
     "verdicts": (Verdicts, ()),

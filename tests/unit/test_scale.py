@@ -1,0 +1,55 @@
+"""The scale study's judgement of the guide's claims, and its byte meter's nft script."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from harness.cluster.lab.meter import meter_rules, parse_counters
+from harness.load.scale import judge
+
+
+def _row(strategy: str, nodes: int, **figures: float | None) -> dict[str, Any]:
+    keys = ("session_heap_per_node_bytes", "cluster_bytes_per_request",
+            "store_bytes_per_request", "kill_lost_share")  # fmt: skip
+    return {"strategy": strategy, "nodes": nodes} | dict.fromkeys(keys) | figures
+
+
+def _verdicts(rows: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
+    return {(c["strategy"], c["key"]): c["verdict"] for c in judge(rows)}
+
+
+def test_replication_holding_every_session_and_flooding_the_cluster_is_judged() -> None:
+    heap, wire = "session_heap_per_node_bytes", "cluster_bytes_per_request"
+    rows = [
+        _row("replication-delta", 2, **{heap: 8e6, wire: 5e4}),
+        _row("replication-delta", 8, **{heap: 8.5e6, wire: 3.5e5}),
+        _row("replication-backup", 2, cluster_bytes_per_request=6e4),
+        _row("replication-backup", 8, cluster_bytes_per_request=2e5),
+        _row("sticky-memory", 2, kill_lost_share=0.5),
+        _row("sticky-memory", 8, kill_lost_share=0.125),
+    ]  # fmt: skip
+    got = _verdicts(rows)
+    assert got["replication-delta", "session_heap_per_node_bytes"].startswith("holds: ")
+    assert got["replication-delta", "cluster_bytes_per_request"].startswith("holds: ")
+    assert "x7.00 from 2 to 8 nodes" in got["replication-delta", "cluster_bytes_per_request"]
+    assert got["replication-backup", "cluster_bytes_per_request"].startswith("does not hold")
+    assert got["sticky-memory", "kill_lost_share"].startswith("holds: ")
+    assert got["redis", "store_bytes_per_request"].startswith("not judged")
+
+
+def test_memory_per_node_that_shrinks_as_one_over_n_does_not_hold_for_replication() -> None:
+    rows = [
+        _row("replication-delta", 2, session_heap_per_node_bytes=8e6),
+        _row("replication-delta", 8, session_heap_per_node_bytes=2e6),
+    ]
+    got = _verdicts(rows)
+    assert got["replication-delta", "session_heap_per_node_bytes"].startswith("does not hold")
+
+
+def test_the_meter_counts_each_port_both_ways_on_the_labs_addresses() -> None:
+    script = meter_rules("t", "127.0.76", {"cluster": 4000})
+    assert "ip daddr 127.0.76.0/24 tcp dport 4000 counter name" in script
+    assert "ip saddr 127.0.76.0/24 tcp sport 4000 counter name" in script
+    listed = {"nftables": [{"metainfo": {}}, {"counter": {"name": "cluster", "bytes": 640}}]}
+    assert parse_counters(json.dumps(listed)) == {"cluster": 640}
