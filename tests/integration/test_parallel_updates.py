@@ -8,7 +8,8 @@ the ids a later reply lacked. No fault: what is lost here, the store lost by its
   writer wins, and updates are lost.
 - msm non-sticky with lockingMode "all": its documentation promises locked, serialised
   requests; its users report attributes lost anyway (magro/memcached-session-manager
-  issues 237 and 283, open) and so do we."""
+  issues 237 and 283, open). We saw losses in some runs and none in others, so the test
+  holds only what is exact: the mode is rendered and each loss is counted."""
 
 from __future__ import annotations
 
@@ -83,9 +84,16 @@ def test_redis_last_writer_wins_loses_updates(tmp_path: Path) -> None:
     assert run["verdicts"][0]["verdict"].startswith("unstable without any fault")
 
 
-def test_msm_non_sticky_loses_updates_even_with_locking_mode_all(tmp_path: Path) -> None:
+def test_msm_non_sticky_with_locking_mode_all_is_counted_exactly(tmp_path: Path) -> None:
+    """msm's lockingMode "all" loses acknowledged updates in some runs and none in others
+    (CI: lost in three runs, 0 of 764 in the fourth): what holds every time is that the
+    mode reaches the nodes and every loss is counted exactly, on the reply that showed it."""
     run = _bench(tmp_path, "nginx-rr", "memcached-nonsticky", '[sessions.msm]\nlockingMode = "all"')
     assert run["lab"]["session_manager"]["locking_mode"] == "all"
     assert run["profile"]["requested"]["sessions"]["msm"] == {"lockingMode": "all"}
     summary = run["summary"]
-    assert summary["lost_updates"] > 0, summary
+    assert summary["acknowledged_updates"] > 100, summary
+    assert 0 <= summary["lost_updates"] <= summary["acknowledged_updates"]
+    assert sum(r.lost_updates or 0 for r in run["records"]) == summary["lost_updates"]
+    # Requests of one session really were in flight together: the lock had work to do.
+    assert _overlapping(run["records"]) > 0
