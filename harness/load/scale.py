@@ -81,7 +81,11 @@ def _row(cell: ScaleCell, result: BenchResult, figures: dict[str, Any]) -> dict[
         "store_bytes_per_request": (wire.get("redis", 0) + wire.get("memcached", 0)) / requests
         if requests
         else None,
-        "kill_lost_share": (summary.get("sessions_lost") or 0) / users if users else None,
+        # A user never answered again did not keep its session either.
+        "kill_lost_share": ((summary.get("sessions_lost") or 0) + (summary.get("unanswered") or 0))
+        / users
+        if users
+        else None,
         "verdict": result.verdict.get("verdict"),
         "generator_bound": summary.get("generator_bound"),
         # The servers (all on this machine's cores) could not keep up with the arrival rate,

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
 
 from harness.cluster.lab.meter import meter_rules, parse_counters
-from harness.load.scale import judge
+from harness.load import scale
+from harness.load.bench import BenchResult
 
 
 def _row(strategy: str, nodes: int, **figures: float | None) -> dict[str, Any]:
@@ -16,7 +19,7 @@ def _row(strategy: str, nodes: int, **figures: float | None) -> dict[str, Any]:
 
 
 def _verdicts(rows: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
-    return {(c["strategy"], c["key"]): c["verdict"] for c in judge(rows)}
+    return {(c["strategy"], c["key"]): c["verdict"] for c in scale.judge(rows)}
 
 
 def test_replication_holding_every_session_and_flooding_the_cluster_is_judged() -> None:
@@ -53,3 +56,12 @@ def test_the_meter_counts_each_port_both_ways_on_the_labs_addresses() -> None:
     assert "ip saddr 127.0.76.0/24 tcp sport 4000 counter name" in script
     listed = {"nftables": [{"metainfo": {}}, {"counter": {"name": "cluster", "bytes": 640}}]}
     assert parse_counters(json.dumps(listed)) == {"cluster": 640}
+
+
+def test_a_user_never_answered_again_counts_as_lost_to_the_kill(tmp_path: Path) -> None:
+    plan = SimpleNamespace(duration_s=12.0, arrival_rate=100.0)
+    cell = scale.ScaleCell("sticky-memory", 2, cast(Any, plan))
+    summary = {"requests": 100, "users": 10, "sessions_lost": 1, "unanswered": 2}
+    result = BenchResult(run_dir=tmp_path, summary=summary, lab_up_s=1.0, verdict={})
+    row = scale._row(cell, result, {})
+    assert row["kill_lost_share"] == 0.3
