@@ -34,6 +34,9 @@ Options (each with an environment twin):
                            lab's throwaway CA with [tls]; LOCUST_CA_FILE); without it,
                            against the system's CAs. Certificates are always verified.
   --fault-control URL      the harness's fault control, for the Sessions tab's buttons
+  --start-gate PATH        start up (imports, options), then wait until PATH exists before
+                           any user starts (LOCUST_START_GATE): the harness launches Locust
+                           while the cluster gets ready and opens the gate once it is
 
 The web UI gets a "Sessions" tab (see session_webui.py). Distributed runs
 (--master / --worker) work: each worker writes its own records file (PATH with
@@ -158,12 +161,37 @@ def _add_options(parser: Any) -> None:
         include_in_web_ui=False,
     )
     parser.add_argument(
+        "--start-gate",
+        env_var="LOCUST_START_GATE",
+        default="",
+        help="wait, once started up, until this file exists before any user starts",
+        include_in_web_ui=False,
+    )
+    parser.add_argument(
         "--session-size",
         env_var="LOCUST_SESSION_SIZE",
         type=int,
         default=0,
         help="bytes of payload session.jsp keeps in each session (0: none)",
     )
+
+
+# Long enough for any lab to come up; a harness that died meanwhile leaves no Locust behind.
+GATE_TIMEOUT_S = 600.0
+
+
+@events.init.add_listener
+def _wait_at_gate(environment: Environment, **_: Any) -> None:
+    """Before the users spawn and --run-time starts counting: the load's clock starts when
+    the harness opens the gate, not when this process began importing."""
+    path = getattr(environment.parsed_options, "start_gate", "")
+    if not path:
+        return
+    deadline = time.monotonic() + GATE_TIMEOUT_S
+    while not Path(path).exists():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"--start-gate {path}: not opened within {GATE_TIMEOUT_S:.0f} s")
+        time.sleep(0.005)
 
 
 @events.test_start.add_listener

@@ -171,6 +171,11 @@ class ClusterSpec(Protocol):
         them (the matrix's cells), and what ends that sharing."""
         ...
 
+    def entry_before_up(self, profile: Profile) -> str | None:
+        """The URL users will load, when it is known before up() (the load generator then
+        starts up meanwhile); None when only the running cluster can tell."""
+        ...
+
     def up(self, profile: Profile, *, progress: Progress) -> Cluster:
         """Bring it up and wait until every part answers; on failure leave nothing behind."""
         ...

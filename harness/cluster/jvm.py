@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any
 
+import psutil
 from pydantic import BaseModel
 
 from harness import commands
@@ -540,7 +541,7 @@ def read_node(
     """Everything in effect on one node of this machine, read from its running JVM. The
     readings are independent tools (each its own JVM): run side by side, not in turn."""
     with ThreadPoolExecutor(max_workers=3) as pool:
-        flags = pool.submit(lambda: parse_vm_flags(run(vm_flags_command(pid))))
+        flags = pool.submit(_vm_flags, pid)
         jstat = pool.submit(lambda: parse_jstat_gc(run(jstat_command(pid))))
         mbeans = pool.submit(lambda: probe(ensure_agent(pid, address, secrets_dir)))
         return node_jvm(
@@ -552,6 +553,27 @@ def read_node(
             listening=parse_listening(run(listening_command()), pid),
             rejections=count_rejections(log_path) if log_path else None,
         )
+
+
+# A JVM's flags are fixed at its start (the manageable few are never changed here): read
+# once per process, so a lab reused cell after cell does not pay a jcmd for each.
+_FLAGS_READ: dict[tuple[int, float], dict[str, str]] = {}
+_FLAGS_LOCK = threading.Lock()
+
+
+def _vm_flags(pid: int) -> dict[str, str]:
+    try:
+        # With its start time: a pid reused by a later JVM is another process.
+        key = (pid, psutil.Process(pid).create_time())
+    except psutil.Error:
+        return parse_vm_flags(run(vm_flags_command(pid)))
+    with _FLAGS_LOCK:
+        known = _FLAGS_READ.get(key)
+    if known is None:
+        known = parse_vm_flags(run(vm_flags_command(pid)))
+        with _FLAGS_LOCK:
+            _FLAGS_READ[key] = known
+    return dict(known)
 
 
 def node_jvm(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from harness.cluster import Cluster, ClusterSpec, Companion
 from harness.cluster.endpoints import free_port
 from harness.config.faults import FaultSpec
 from harness.config.profile import Profile
-from harness.load.driver import Finished, Load, run_generator
+from harness.load.driver import Finished, Load, Waiting, launch_waiting, run_generator
 from harness.load.faults import FaultTimeline
 from harness.load.locust import SESSION_LOCUSTFILE, Sessions, locust_command
 from harness.load.telemetry import JVM_TELEMETRY_FILE, TELEMETRY_FILE, JvmSampler, jvm_row
@@ -32,6 +33,7 @@ from harness.results.session_run import (
 log = logging.getLogger(__name__)
 
 LOCUSTFILE = SESSION_LOCUSTFILE
+GATE_FILE = "locust.start"  # created when the load begins (Locust's --start-gate)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -131,9 +133,11 @@ def _locust(
     workers: tuple[tuple[str, int], int] | None = None,
     *,
     ca_file: Path | None = None,
+    gate: Path | None = None,
 ) -> list[str]:
     """The bench's Locust: one process, or (workers) a master at (address, port) that
-    waits for that many workers before its users start."""
+    waits for that many workers before its users start; with gate, it starts up and waits
+    for that file (see launch_waiting)."""
     sessions = Sessions(
         records=raw,
         wait_s=plan.wait_s,
@@ -142,6 +146,7 @@ def _locust(
         scenario=plan.scenario,
         arrival_rate=plan.arrival_rate,
         ca_file=ca_file,
+        start_gate=gate,
     )
     return locust_command(
         LOCUSTFILE,
@@ -198,6 +203,7 @@ def _drive(
     tick: Tick,
     *,
     meters: Sequence[Companion],
+    early: _EarlyLocust | None = None,
 ) -> tuple[Finished, _JvmTelemetry]:
     """Run Locust to its end, delivering the faults on time. Ctrl-C (or SIGTERM) ends the
     load early and is recorded, not raised: the caller still writes what ran."""
@@ -212,11 +218,14 @@ def _drive(
         workers = (master, load_hosts.processes)
         companions.append(load_hosts.workers(master[1]))
         flowing = load_hosts.flowing
+    command = (
+        early.command
+        if early is not None
+        else _locust(plan, cluster.entry_url, run_dir, raw, workers, ca_file=cluster.ca_file)
+    )
     finished = run_generator(
         Load(
-            command=_locust(
-                plan, cluster.entry_url, run_dir, raw, workers, ca_file=cluster.ca_file
-            ),
+            command=command,
             log_path=run_dir / "locust.log",
             duration_s=plan.duration_s,
             servers=cluster.processes(),
@@ -226,7 +235,8 @@ def _drive(
             clock=FaultTimeline(cluster, plan.fault_specs()),
             on_tick=lambda elapsed: tick(min(elapsed, plan.duration_s), "under load"),
             interruptible=True,
-        )
+        ),
+        early.take() if early is not None else None,
     )
     return finished, jvms
 
@@ -251,6 +261,55 @@ class Meter(Companion, Protocol):
         ...
 
 
+class _EarlyLocust:
+    """Locust launched before the cluster is up, its imports overlapping the cluster's
+    start; it waits at a gate file in the run folder until the load begins."""
+
+    def __init__(self, plan: BenchPlan, entry_url: str) -> None:
+        self.run_dir = new_run_dir(plan.label or plan.profile.name, plan.results_dir)
+        self.raw = self.run_dir / RAW_FILE
+        gate = self.run_dir / GATE_FILE
+        self.command = _locust(plan, entry_url, self.run_dir, self.raw, gate=gate)
+        self._waiting: Waiting | None = launch_waiting(
+            self.command, self.run_dir / "locust.log", gate, cwd=REPO_ROOT
+        )
+
+    def take(self) -> Waiting:
+        """Handed to the load, which now owns the process."""
+        assert self._waiting is not None
+        waiting, self._waiting = self._waiting, None
+        return waiting
+
+    def abandon(self) -> None:
+        """No load will run: Locust stopped; its folder, holding nothing yet, removed."""
+        if self._waiting is not None:
+            self._waiting.abandon()
+            self._waiting = None
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+
+
+def _launch_early(plan: BenchPlan) -> _EarlyLocust | None:
+    entry = plan.cluster.entry_before_up(plan.profile)
+    return _EarlyLocust(plan, entry) if entry is not None else None
+
+
+class Phases:
+    """Where a bench's wall time went, phase after phase (run.json's phases_s): what the
+    operator waits for beyond the load is the sum of all but "load"."""
+
+    def __init__(self) -> None:
+        self.began = self._last = time.monotonic()
+        self.seconds: dict[str, float] = {}
+
+    def end(self, name: str) -> None:
+        now = time.monotonic()
+        self.seconds[name] = round(self.seconds.get(name, 0.0) + now - self._last, 3)
+        self._last = now
+
+    def wall_s(self) -> float:
+        return round(time.monotonic() - self.began, 3)
+
+
 def run_bench(
     plan: BenchPlan,
     *,
@@ -258,20 +317,34 @@ def run_bench(
     progress: Callable[[str], None],
     meters: Callable[[Cluster], Sequence[Meter]] | None = None,
 ) -> BenchResult:
-    began = time.monotonic()
+    phases = Phases()
     progress("getting the cluster ready")
-    cluster = plan.cluster.up(plan.profile, progress=progress)
+    early = _launch_early(plan)
     try:
-        # Made only once the cluster is up, so one that fails to start leaves no empty run.
-        run_dir = new_run_dir(plan.label or plan.profile.name, plan.results_dir)
-        raw = run_dir / RAW_FILE
+        cluster = plan.cluster.up(plan.profile, progress=progress)
+    except BaseException:
+        if early is not None:
+            early.abandon()  # a cluster that fails to start leaves no empty run
+        raise
+    phases.end("lab_up")
+    try:
+        if early is not None:
+            run_dir, raw = early.run_dir, early.raw
+        else:
+            run_dir = new_run_dir(plan.label or plan.profile.name, plan.results_dir)
+            raw = run_dir / RAW_FILE
         progress("reading the settings in effect from the JVMs")
         in_effect = cluster.in_effect(plan.profile)
         readings = list(meters(cluster)) if meters is not None else []
         for meter in readings:
             meter.before_load()
+        phases.end("in_effect")
         progress("running load")
-        finished, jvms = _drive(plan, cluster, run_dir, raw, tick, meters=readings)
+        finished, jvms = _drive(plan, cluster, run_dir, raw, tick, meters=readings, early=early)
+        (run_dir / GATE_FILE).unlink(missing_ok=True)
+        phases.end("load")
+        if finished.flowing_after_s is not None:
+            phases.seconds["load_start"] = finished.flowing_after_s  # part of "load"
         load_hosts = cluster.load_hosts()
         fetched = load_hosts.fetch_records(run_dir) if load_hosts is not None else []
         # Parts on other hosts, sampled there: one telemetry file, one summary.
@@ -279,11 +352,16 @@ def run_bench(
         jvms.add(cluster.jvm_readings(), finished.launched_epoch)
         hosts_usage = load_hosts.usage() if load_hosts is not None else {}
     finally:
+        if early is not None:
+            early.abandon()  # only if the load never took it (an error before it began)
         cluster.down()
+    phases.end("lab_down")
     cluster.copy_logs(run_dir / "logs")
+    phases.end("logs")
     lab = {**cluster.describe(), "in_effect": in_effect}
     progress("writing results")
     records = read_raw([raw, *fetched], finished.launched_epoch)
+    phases.end("records")
     run = finish_session_run(
         run_dir,
         records,
@@ -299,7 +377,8 @@ def run_bench(
             "versions": {**cluster.versions(), "locust": version("locust")},
             "complete": finished.interrupted_at_s is None,
             "interrupted_at_s": finished.interrupted_at_s,
-            "wall_s": round(time.monotonic() - began, 3),
+            "wall_s": phases.wall_s(),
+            "phases_s": phases.seconds,
         },
         files={
             "telemetry": TELEMETRY_FILE,
@@ -318,6 +397,13 @@ def run_bench(
             run_dir=run_dir,
             load_hosts=hosts_usage,
         ),
+    )
+    phases.end("results")
+    log.info(
+        "bench %s: %s; wall %.2f s",
+        run_dir.name,
+        ", ".join(f"{k} {v:.2f}" for k, v in phases.seconds.items()),
+        phases.wall_s(),
     )
     return BenchResult(
         run_dir=run_dir,

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 import psutil
 
@@ -46,6 +46,7 @@ class Finished:
     mark_requests: int | None = None
     events: list[dict[str, Any]] = field(default_factory=list)  # from the companions
     interrupted_at_s: float | None = None  # Ctrl-C: the load ended early, by the operator
+    flowing_after_s: float | None = None  # launch to the first request (the generator's start)
 
     def cpu_ms_per_1000(self, requests: int) -> float | None:
         """Generator CPU per 1,000 requests, in milliseconds (None without requests); from
@@ -127,18 +128,71 @@ class Load:
     interruptible: bool = False
 
 
-def run_generator(load: Load) -> Finished:
-    """Run the load to its end (at most duration_s + GRACE_S), sampled and watched."""
-    with load.log_path.open("wb") as out:
-        launched = time.time()
-        proc = subprocess.Popen(
-            list(load.command),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=load.cwd,
-            env=None if load.env is None else {**os.environ, **load.env},
-            start_new_session=True,
+@dataclass
+class Waiting:
+    """A generator launched ahead of its load (see launch_waiting): started up while the
+    cluster gets ready, it sends nothing until run_generator creates its gate file."""
+
+    proc: subprocess.Popen[bytes]
+    gate: Path
+    log: IO[bytes]
+
+    def abandon(self) -> None:
+        """Its load will not run: stopped, reaped, its log closed."""
+        with contextlib.suppress(ChildProcessError):
+            _stop_and_reap(self.proc)
+        self.log.close()
+
+
+def launch_waiting(
+    command: Sequence[str], log_path: Path, gate: Path, *, cwd: Path | None = None
+) -> Waiting:
+    """Start the generator now; its command must make it wait for gate (Locust's
+    --start-gate), so its second of imports overlaps the cluster's start."""
+    log_file = log_path.open("wb")
+    try:
+        proc = _popen(command, log_file, cwd, None)
+    except BaseException:
+        log_file.close()
+        raise
+    return Waiting(proc, gate, log_file)
+
+
+def _popen(
+    command: Sequence[str], out: IO[bytes], cwd: Path | None, env: Mapping[str, str] | None
+) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        list(command),
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        cwd=cwd,
+        env=None if env is None else {**os.environ, **env},
+        start_new_session=True,
+    )
+
+
+def _let_go(load: Load, waiting: Waiting) -> tuple[subprocess.Popen[bytes], float]:
+    """The waiting generator and the load's time zero: its gate's opening."""
+    reaped = _reap(waiting.proc.pid)
+    if reaped is not None:
+        waiting.proc.returncode = reaped[0]
+        raise RuntimeError(
+            f"{load.command[0]} exited with code {reaped[0]} while it waited for the cluster"
         )
+    launched = time.time()
+    waiting.gate.touch()
+    return waiting.proc, launched
+
+
+def run_generator(load: Load, waiting: Waiting | None = None) -> Finished:
+    """Run the load to its end (at most duration_s + GRACE_S), sampled and watched;
+    waiting: the generator launch_waiting started, let go now."""
+    with waiting.log if waiting is not None else load.log_path.open("wb") as out:
+        if waiting is not None:
+            proc, launched = _let_go(load, waiting)
+        else:
+            launched = time.time()
+            proc = _popen(load.command, out, load.cwd, load.env)
         sampler = Sampler(
             parts={"generator": proc.pid, **load.servers},
             start_epoch=launched,
@@ -167,6 +221,7 @@ def run_generator(load: Load) -> Finished:
         mark_requests=run.marked[1] if run.marked else None,
         events=events,
         interrupted_at_s=run.interrupted_at_s,
+        flowing_after_s=run.flowing_after_s,
     )
 
 
@@ -178,6 +233,7 @@ class _Running:
         self.marked: tuple[float, int] | None = None
         self.interrupted_at_s: float | None = None
         self._flowing = load.flowing is None
+        self.flowing_after_s: float | None = 0.0 if self._flowing else None
 
     def wait(self) -> tuple[int, float]:
         try:
@@ -229,6 +285,8 @@ class _Running:
     def _wait_for_load(self, first_by: float) -> None:
         assert self.load.flowing is not None
         self._flowing = self.load.flowing()
+        if self._flowing:
+            self.flowing_after_s = round(time.time() - self.launched, 3)
         if not self._flowing and time.monotonic() > first_by:
             raise RuntimeError(
                 f"{self.load.command[0]} made no request within {FIRST_REQUEST_TIMEOUT_S:.0f} s"

@@ -26,6 +26,7 @@ class Sessions:
     arrival_rate: float | None = None  # the open model
     fault_control: str | None = None  # the Sessions tab's fault buttons
     ca_file: Path | None = None  # an https entry's certificate is verified against it
+    start_gate: Path | None = None  # started up, Locust waits for this file (see driver)
 
     def options(self) -> list[str]:
         return [
@@ -38,6 +39,7 @@ class Sessions:
             *(["--arrival-rate", f"{self.arrival_rate:g}"] if self.arrival_rate else []),
             *(["--fault-control", self.fault_control] if self.fault_control else []),
             *(["--ca-file", str(self.ca_file)] if self.ca_file else []),
+            *(["--start-gate", str(self.start_gate)] if self.start_gate else []),
         ]
 
 

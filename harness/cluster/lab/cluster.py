@@ -7,7 +7,6 @@ import logging
 import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +46,10 @@ class LabSpec:
 
     def with_strategy(self, balancer: str, sessions: str) -> LabSpec:
         return replace(self, balancer=balancer, sessions=sessions)
+
+    def entry_before_up(self, profile: Profile) -> str | None:
+        # With [tls] the URL is https and its CA is made at up(): Locust starts after it.
+        return None if profile.tls.enabled else f"http://{self.topology.balancer}"
 
     def up(self, profile: Profile, *, progress: Progress) -> LabCluster:
         if self.pool is not None:
@@ -131,8 +134,13 @@ class LabCluster:
 
     def in_effect(self, profile: Profile) -> dict[str, Any]:
         """Read from each JVM (which also starts the JMX agents the JVM telemetry reads)."""
-        readers = {n: partial(jvms.read_lab_node, self.lab, n) for n in self.node_names()}
-        return jvm.in_effect(readers, profile.name, profile.effective())
+        if self.pool is not None:
+            # Read by the pool as it mended the lab, while the last cell's results were
+            # written: the same JVMs this bench now loads.
+            early = self.pool.take_in_effect(profile)
+            if early is not None:
+                return early
+        return jvms.lab_in_effect(self.lab, profile)
 
     def processes(self) -> Mapping[str, int]:
         return {name: rec.pid for name, rec in self.state.processes.items()}

@@ -3,8 +3,11 @@ with the commands and parsers of harness.cluster.jvm."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
+from typing import Any
 
+from harness.cluster import jvm
 from harness.cluster.jvm import (
     JmxAccess,
     JvmReadError,
@@ -14,6 +17,7 @@ from harness.cluster.jvm import (
     read_node,
 )
 from harness.cluster.lab.lab import Lab
+from harness.config.profile import Profile
 
 
 def lab_secrets_dir(lab: Lab) -> Path:
@@ -60,3 +64,9 @@ def read_lab(lab: Lab) -> list[NodeJvm]:
     """Every running node of the lab, as read from its JVM."""
     running = set(lab.running())
     return [read_lab_node(lab, n.name) for n in lab.topology.nodes if n.name in running]
+
+
+def lab_in_effect(lab: Lab, profile: Profile) -> dict[str, Any]:
+    """run.json's lab.in_effect: every node read (side by side) and held against profile."""
+    readers = {n.name: partial(read_lab_node, lab, n.name) for n in lab.topology.nodes}
+    return jvm.in_effect(readers, profile.name, profile.effective())

@@ -11,14 +11,18 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import psutil
 
-from harness.cluster import Progress
-from harness.cluster.lab import stores
+from harness.cluster import Progress, jvm
+from harness.cluster.jvm import NodeJvm
+from harness.cluster.lab import jvms, stores
 from harness.cluster.lab.lab import REDIS_STRATEGIES, START_TIMEOUT_S, Lab
 from harness.cluster.lab.processes import LabError, kill, wait_until
 from harness.config.profile import Profile
@@ -50,6 +54,8 @@ class LabPool:
         self.cells_lent = 0
         self.labs_started = 0
         self.last_reused = False  # whether the last lend handed over a lab already running
+        # The kept lab's JVMs read (in effect) right after mending, for the next bench.
+        self._in_effect: tuple[Profile, dict[str, Any]] | None = None
 
     def lend(self, spec: LabSpec, profile: Profile, progress: Progress) -> Lab:
         """A running lab for spec: the one kept, made ready, or a fresh one. Its
@@ -89,6 +95,7 @@ class LabPool:
     def give_back(self, lab: Lab) -> None:
         """The cell's load is over: start mending what its faults left down, in the
         background, while the cell's results are written."""
+        self._in_effect = None
         if lab is not self._lab:
             lab.down()
             return
@@ -98,6 +105,7 @@ class LabPool:
 
     def close(self) -> None:
         self._join_mending()
+        self._in_effect = None
         if self._lab is not None:
             self._lab.down()
         self._lab, self._key = None, None
@@ -115,9 +123,36 @@ class LabPool:
 
     def _mend(self, lab: Lab) -> None:
         try:
-            _mend(lab)
+            if self._key is None:
+                _mend(lab)
+                return
+            profile = self._key.profile
+            # The nodes still running are read while the ones a fault stopped start again.
+            running = set(lab.running())
+            with ThreadPoolExecutor(max_workers=1) as reader:
+                early = {
+                    n.name: reader.submit(jvms.read_lab_node, lab, n.name)
+                    for n in lab.topology.nodes
+                    if n.name in running
+                }
+                _mend(lab)
+                readers: dict[str, Callable[[], NodeJvm]] = {
+                    n.name: early[n.name].result
+                    if n.name in early
+                    else partial(jvms.read_lab_node, lab, n.name)
+                    for n in lab.topology.nodes
+                }
+                self._in_effect = (
+                    profile,
+                    jvm.in_effect(readers, profile.name, profile.effective()),
+                )
         except BaseException as error:  # reported by the next lend
             self._mend_error = error
+
+    def take_in_effect(self, profile: Profile) -> dict[str, Any] | None:
+        """What the mending read from the lab's JVMs, once, if read for this profile."""
+        read, self._in_effect = self._in_effect, None
+        return read[1] if read is not None and read[0] == profile else None
 
     def _ready_for_next(self, lab: Lab, spec: LabSpec, profile: Profile) -> None:
         _mend(lab)
@@ -133,11 +168,16 @@ def _mend(lab: Lab) -> None:
     state = lab.state
     assert state is not None
     lab.clear_net_faults()
+    nodes = {node.name for node in lab.topology.nodes}
     for name, record in list(state.processes.items()):
         process = record.process()
         if process is None:
             log.info("starting %s again for the next cell", name)
             lab.start_again(name)
+            if name in nodes:
+                # Its JMX agent now, off the next cell's clock (its settings are read
+                # through it, and its telemetry sampled).
+                jvms.lab_access(lab, name)
             continue
         if _frozen(process):
             kill(record, signal.SIGCONT)

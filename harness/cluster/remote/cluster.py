@@ -93,6 +93,9 @@ class InventorySpec:
             )
         return self
 
+    def entry_before_up(self, profile: Profile) -> str | None:
+        return None  # its load may run on load hosts, started once the cluster is checked
+
     def reusing(self) -> tuple[InventorySpec, Callable[[], None]]:
         return self, lambda: None  # one's own cluster runs anyway: nothing to share
 

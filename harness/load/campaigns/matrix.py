@@ -88,9 +88,11 @@ def run_matrix(
             cell["overhead_s"] = round(cell["wall_s"] - template.duration_s, 3)
             cells.append(cell)
             cells.sort(key=lambda c: position[(c["balancer"], c["sessions"], c["scenario"])])
-            # Written after every cell: an interrupted matrix keeps what it measured.
+            # Written after every cell: an interrupted matrix keeps what it measured. The
+            # page is drawn on the report thread, after this cell's report, off the clock
+            # of the next cell (it reads every cell's records).
             write_verdicts(matrix_dir, cells)
-            write_matrix(matrix_dir, cells)
+            reports.submit(_matrix_page, matrix_dir, [dict(c) for c in cells])
     finally:
         reports.shutdown(wait=True)
         stop_sharing()
@@ -125,6 +127,13 @@ def run_matrix(
         "matrix",
     )
     return MatrixResult(matrix_dir, cells, per_cell)
+
+
+def _matrix_page(matrix_dir: Path, cells: list[dict[str, Any]]) -> None:
+    try:
+        write_matrix(matrix_dir, cells)
+    except (OSError, ValueError) as error:
+        log.warning("%s: no matrix page: %s", matrix_dir, error)
 
 
 def _report(run_dir: Path) -> None:
