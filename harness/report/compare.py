@@ -1,6 +1,6 @@
 """Compare two results folders: did HEAD get worse than BASE, beyond noise?
 
-Reads only run.json and requests.csv.gz of each folder (see harness/results/__init__.py) and writes
+Reads only run.json and the requests file of each folder (see harness/results/) and writes
 nothing unless asked (--markdown, --html): a results folder belongs to the run that made it.
 
 Performance metrics (throughput, latency p50/p95/p99, error rate) count as a regression only
@@ -36,6 +36,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol, cast
 
+import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -43,14 +44,11 @@ from rich.table import Table
 
 from harness.config.tomlfile import describe, read_toml
 from harness.paths import REPO_ROOT
-from harness.report.run import bin_by_second
+from harness.report.run import Seconds
 from harness.report.shell import figure_html, render_page
 from harness.results import (
     REPEATS_FILE,
-    REQUESTS_FILE,
-    Record,
     dig,
-    load_records,
     models,
     nearest_rank,
     number,
@@ -58,7 +56,9 @@ from harness.results import (
 )
 from harness.results import outcomes as o
 from harness.results.checks import junit_xml
-from harness.results.judgement import Judgement, judge
+from harness.results.columnar_judgement import judge_columns
+from harness.results.judgement import Judgement
+from harness.results.requests import CSV_FILE, Requests, read_requests
 from harness.results.significance import (
     BLOCK_S,
     Test,
@@ -172,7 +172,7 @@ class _Run:
     name: str
     manifest: dict[str, Any]
     summary: dict[str, Any]
-    records: list[Record]
+    records: Requests
     judgement: Judgement
 
 
@@ -214,15 +214,14 @@ def _load_run(path: Path, role: str) -> _Run:
         # read_manifest expects a JSON object and calls .get on whatever it parsed.
         raise CannotCompare(f"{role}: {path / 'run.json'}: not a JSON object") from None
     name = dig(manifest, "files", "requests")
-    requests = path / (name if isinstance(name, str) and name else REQUESTS_FILE)
+    requests = path / (name if isinstance(name, str) and name else CSV_FILE)
     try:
-        records = load_records(requests)
+        records = read_requests(requests, COMPARE_COLUMNS)
     except FileNotFoundError:
         raise CannotCompare(f"{role}: {requests}: missing; not a complete results folder") from None
-    except ValueError as error:  # load_records' own messages already name the file
+    except ValueError as error:  # the reader's own messages already name the file
         raise CannotCompare(f"{role}: {error}") from None
-    except (OSError, EOFError) as error:
-        # gzip reports corruption as OSError (BadGzipFile) or EOFError (truncated).
+    except OSError as error:
         raise CannotCompare(f"{role}: {requests}: unreadable: {error}") from None
     summary = manifest.get("summary")
     run_id = manifest.get("run_id")
@@ -232,51 +231,54 @@ def _load_run(path: Path, role: str) -> _Run:
         manifest=manifest,
         summary=summary if isinstance(summary, dict) else {},
         records=records,
-        judgement=judge(records, faults if isinstance(faults, list) else []),
+        judgement=judge_columns(records, faults if isinstance(faults, list) else []),
     )
 
 
-def _sample_bins(records: Sequence[Record]) -> list[list[Record]]:
-    """The whole seconds [k, k+1) of the run up to its last record. The cut-off last second
-    is left out: its count says where the load stopped, not how fast the cluster was."""
-    if not records:
-        return []
-    return bin_by_second(records)[: math.floor(records[-1].t_s)]
+# What compare reads of each request (the corrected latency when the run has it).
+COMPARE_COLUMNS = ("t_s", "user", "node", "outcome", "latency_ms", "corrected_ms")
 
 
-def _bin_percentile(records: Sequence[Record], p: float) -> float:
-    return nearest_rank(sorted(r.latency_ms for r in records), p)
+def _present(values: Sequence[float | None]) -> tuple[float, ...]:
+    return tuple(v for v in values if v is not None)
 
 
-def _answered(records: Sequence[Record]) -> list[Record]:
-    return [r for r in records if r.outcome != o.ERROR]
-
-
-def samples(records: Sequence[Record]) -> Samples:
-    """Throughput and latency of answered requests per second; the error rate of all."""
-    bins = _sample_bins(records)
-    answered = [_answered(b) for b in bins]
+def samples(records: Requests) -> Samples:
+    """Throughput and latency of answered requests per second; the error rate of all,
+    over the whole seconds [k, k+1) up to the last record. The cut-off last second is
+    left out: its count says where the load stopped, not how fast the cluster was."""
+    if not len(records):
+        return Samples((), (), (), (), ())
+    seconds = Seconds(records)
+    # Python's slice of the bins, so a negative last time keeps what it always kept.
+    kept = len(range(seconds.count)[: math.floor(records.t_s[-1])])
+    inside = seconds.bin < kept
+    answered = inside & ~records.is_error()
+    replies = seconds.throughput(answered)[:kept]
+    latency = seconds.latency(answered)
+    totals = seconds.throughput(inside)[:kept]
+    errors = seconds.throughput(inside & records.is_error())[:kept]
     # A second without replies has a throughput (zero) but no latency.
     return Samples(
-        throughput=tuple(float(len(b)) for b in answered),
-        p50=tuple(_bin_percentile(b, 50.0) for b in answered if b),
-        p95=tuple(_bin_percentile(b, 95.0) for b in answered if b),
-        p99=tuple(_bin_percentile(b, 99.0) for b in answered if b),
-        error_rate=tuple(sum(r.outcome == o.ERROR for r in b) / len(b) for b in bins if b),
+        throughput=tuple(float(n) for n in replies),
+        p50=_present(latency.percentile(50.0)[:kept]),
+        p95=_present(latency.percentile(95.0)[:kept]),
+        p99=_present(latency.percentile(99.0)[:kept]),
+        error_rate=tuple(e / n for e, n in zip(errors, totals, strict=True) if n),
     )
 
 
-def whole_run(records: Sequence[Record]) -> dict[str, float | None]:
+def whole_run(records: Requests) -> dict[str, float | None]:
     """Throughput and latency percentiles of answered requests, the error rate of all."""
-    answered = _answered(records)
-    ordered = sorted(r.latency_ms for r in answered)
-    span = records[-1].t_s - records[0].t_s if len(records) > 1 else 0.0
+    n = len(records)
+    ordered = np.sort(records.latency_ms[~records.is_error()])
+    span = records.span_s()
     values: dict[str, float | None] = {
-        "rps": len(answered) / span if span > 0 else None,
-        "error_rate": (len(records) - len(answered)) / len(records) if records else None,
+        "rps": len(ordered) / span if span > 0 else None,
+        "error_rate": (n - len(ordered)) / n if n else None,
     }
     for p in (50, 95, 99):
-        values[f"p{p}_ms"] = nearest_rank(ordered, p) if ordered else None
+        values[f"p{p}_ms"] = nearest_rank(ordered, p) if len(ordered) else None
     return values
 
 
@@ -300,10 +302,10 @@ def recovery_time(run: _Run) -> float | None:
 
 
 def _series(run: _Run) -> Series:
-    bins = bin_by_second(run.records)
+    seconds = Seconds(run.records)
     return Series(
-        throughput=tuple(len(b) for b in bins),
-        p99_ms=tuple(_bin_percentile(b, 99.0) if b else None for b in bins),
+        throughput=tuple(seconds.throughput()),
+        p99_ms=tuple(seconds.latency().percentile(99.0)),
         fault_at_s=first_fault_at(run.manifest),
     )
 
@@ -767,16 +769,19 @@ class Comparison:
 
 def both_corrected(base: _Side, head: _Side) -> bool:
     """Open-model runs on both sides: latency is judged corrected for coordinated omission."""
-    return all(
-        run.records and all(r.corrected_ms is not None for r in run.records)
-        for run in (*base.runs, *head.runs)
-    )
+    return all(_all_corrected(run.records) for run in (*base.runs, *head.runs))
 
 
-def _as_corrected(records: Sequence[Record]) -> list[Record]:
-    return [
-        r._replace(latency_ms=r.corrected_ms) if r.corrected_ms is not None else r for r in records
-    ]
+def _all_corrected(records: Requests) -> bool:
+    corrected = records.corrected_ms
+    return bool(len(records)) and corrected is not None and not np.isnan(corrected).any()
+
+
+def _as_corrected(records: Requests) -> Requests:
+    corrected = records.corrected_ms
+    if corrected is None:
+        return records
+    return records.with_latency(np.where(np.isnan(corrected), records.latency_ms, corrected))
 
 
 def _mean(values: Sequence[float]) -> float | None:
@@ -789,7 +794,7 @@ def _performance(base: _Side, head: _Side, limits: Thresholds) -> list[Metric]:
     side's value is the mean of its runs' whole-run values."""
     corrected = both_corrected(base, head)
 
-    def records(run: _Run) -> Sequence[Record]:
+    def records(run: _Run) -> Requests:
         return _as_corrected(run.records) if corrected else run.records
 
     sb, sh = samples(records(base.first)), samples(records(head.first))

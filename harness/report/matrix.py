@@ -7,12 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from harness.report.run import OTHER_COLOUR, OUTCOME_COLOURS, OUTCOMES, bin_by_second
+from harness.report.run import OTHER_COLOUR, OUTCOME_COLOURS, OUTCOMES, Seconds
 from harness.report.shell import figure_html, render_page, write_page
-from harness.results import dig, load_records, read_manifest
+from harness.results import dig, read_manifest
+from harness.results.requests import CSV_FILE, read_requests
 from harness.results.verdicts import recovery_words
 
 MATRIX_FILE = "matrix.html"
@@ -49,14 +51,21 @@ def _cell_class(cell: dict[str, Any]) -> str:
 def _outcome_shares(run_dir: Path) -> tuple[list[float], dict[str, list[float]]]:
     """Per second of the cell's run: the share of requests with each outcome, in %."""
     data = read_manifest(run_dir)
-    records = load_records(run_dir / str(dig(data, "files", "requests") or "requests.csv.gz"))
-    bins = bin_by_second(records)
-    x = [i + 0.5 for i in range(len(bins))]
+    name = str(dig(data, "files", "requests") or CSV_FILE)
+    requests = read_requests(run_dir / name, ("t_s", "outcome"))
+    seconds = Seconds(requests)
+    n = seconds.count
+    x = [i + 0.5 for i in range(n)]
+    totals = np.bincount(seconds.bin, minlength=n)
+    outcome = requests.outcome
+    # Each request adds its second's share, in row order: bincount adds in that order, so
+    # every share is the same float the per-request sum gave.
+    weights = 100.0 / totals[seconds.bin]
     shares: dict[str, list[float]] = {}
-    for i, records_in_second in enumerate(bins):
-        for record in records_in_second:
-            row = shares.setdefault(record.outcome, [0.0] * len(bins))
-            row[i] += 100.0 / len(records_in_second)
+    for code in np.unique(outcome.codes).tolist():
+        mine = outcome.codes == code
+        row = np.bincount(seconds.bin[mine], weights=weights[mine], minlength=n)
+        shares[outcome.names[code]] = row.tolist()
     return x, shares
 
 

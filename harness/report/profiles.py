@@ -7,21 +7,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import plotly.graph_objects as go
 from markupsafe import Markup
 
 from harness.report.run import (
     LATENCY_PERCENTILES,
     PALETTE,
-    bin_by_second,
+    REPORT_COLUMNS,
+    Seconds,
     hdr_points,
     jvm_figure,
-    latency_by_second,
     time_figure,
 )
 from harness.report.shell import figure_html, render_page, write_page
-from harness.results import dig, load_records, read_manifest
+from harness.results import dig, read_manifest
 from harness.results.models import read as read_document
+from harness.results.requests import read_requests
 from harness.results.telemetry import JVM_TELEMETRY_FILE, load_jvm_telemetry
 
 COMPARISON_FILE = "profiles.html"
@@ -42,7 +44,9 @@ def _loaded(out: Path, index: dict[str, Any]) -> list[dict[str, Any]]:
                 "profile": entry["profile"],
                 "link": f"{entry['run']}/report.html",
                 "run": run,
-                "records": load_records(run_dir / str(dig(run, "files", "requests"))),
+                "records": read_requests(
+                    run_dir / str(dig(run, "files", "requests")), REPORT_COLUMNS
+                ),
                 "jvm": load_jvm_telemetry(run_dir / JVM_TELEMETRY_FILE),
             }
         )
@@ -131,11 +135,11 @@ def _cell(value: object) -> str:
 def _fig_throughput(loaded: list[dict[str, Any]]) -> Any:
     fig = time_figure(2, "Good replies and errors per second, and p95 latency, by profile", 600)
     for item, colour in zip(loaded, PALETTE * 8, strict=False):
-        bins = bin_by_second(item["records"])
-        x = [i + 0.5 for i in range(len(bins))]
+        seconds = Seconds(item["records"])
+        x = [i + 0.5 for i in range(seconds.count)]
         name = item["profile"]
-        good = [sum(1 for r in b if r.outcome != "error") for b in bins]
-        errors = [len(b) - g for b, g in zip(bins, good, strict=True)]
+        good = seconds.throughput(~item["records"].is_error())
+        errors = seconds.throughput(item["records"].is_error())
         for y, dash, label in ((good, "solid", "good"), (errors, "dot", "errors")):
             fig.add_trace(
                 go.Scatter(
@@ -147,7 +151,7 @@ def _fig_throughput(loaded: list[dict[str, Any]]) -> Any:
             )  # fmt: skip
         fig.add_trace(
             go.Scatter(
-                x=x, y=latency_by_second(bins, 95.0), name=f"{name} p95", legendgroup=name,
+                x=x, y=seconds.latency().percentile(95.0), name=f"{name} p95", legendgroup=name,
                 showlegend=False, mode="lines", line={"color": colour},
             ),
             row=2,
@@ -161,8 +165,8 @@ def _fig_throughput(loaded: list[dict[str, Any]]) -> Any:
 def _fig_latency(loaded: list[dict[str, Any]]) -> Any:
     fig = go.Figure()
     for item, colour in zip(loaded, PALETTE * 8, strict=False):
-        latencies = sorted(r.latency_ms for r in item["records"])
-        if not latencies:
+        latencies = np.sort(item["records"].latency_ms)
+        if not len(latencies):
             continue
         xs, ys, labels = hdr_points(latencies)
         fig.add_trace(

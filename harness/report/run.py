@@ -1,4 +1,4 @@
-"""Render one results folder (run.json + requests.csv.gz) as a self-contained HTML page.
+"""Render one results folder (run.json + its requests file) as a self-contained HTML page.
 
 The report reads nothing but the files in the folder, so it can be regenerated for old runs
 and for runs copied from another machine. The page inlines plotly.js once and opens offline.
@@ -12,8 +12,9 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
+import numpy as np
 import plotly.graph_objects as go
 from hdrh.histogram import HdrHistogram
 from markupsafe import Markup
@@ -34,11 +35,25 @@ from harness.results import (
 )
 from harness.results import outcomes as o
 from harness.results.impact import describe_impact
+from harness.results.requests import (
+    CSV_FILE,
+    Bins,
+    Requests,
+    as_requests,
+    count_series,
+    empty_table,
+    read_requests,
+    second_of,
+)
 from harness.results.telemetry import TelemetryRow, load_jvm_telemetry, load_telemetry
 from harness.results.verdicts import fates_line, window_line
 
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
 __all__ = [
     "Record",
+    "Seconds",
     "bin_by_second",
     "jvm_figure",
     "load_records",
@@ -135,26 +150,40 @@ def bin_by_second(records: Iterable[Record]) -> list[list[Record]]:
     return bins
 
 
-def _count_series(
-    bins: Sequence[Sequence[Record]], key: Callable[[Record], str]
-) -> dict[str, list[int]]:
-    series: dict[str, list[int]] = {}
-    for i, records in enumerate(bins):
-        for record in records:
-            counts = series.get(key(record))
-            if counts is None:
-                counts = series[key(record)] = [0] * len(bins)
-            counts[i] += 1
-    return series
+# What a report reads of each request: nothing else is loaded.
+REPORT_COLUMNS = ("t_s", "node", "outcome", "latency_ms")
 
 
-def _bin_latency(bins: Sequence[Sequence[Record]], p: float) -> list[float | None]:
-    # None leaves a gap where a second had no requests rather than drawing a fake zero.
-    out: list[float | None] = []
-    for records in bins:
-        ordered = sorted(r.latency_ms for r in records)
-        out.append(nearest_rank(ordered, p) if ordered else None)
-    return out
+class Seconds:
+    """A run's requests in 1-second bins (bin i holds [i, i+1)): what every chart over
+    time draws, computed on columns."""
+
+    def __init__(self, requests: Requests) -> None:
+        self.requests = requests
+        self.bin = second_of(requests.t_s)
+        self.count = int(self.bin.max()) + 1 if len(self.bin) else 0
+
+    def throughput(self, rows: NDArray[np.bool_] | None = None) -> list[int]:
+        chosen = self.bin if rows is None else self.bin[rows]
+        return cast(list[int], np.bincount(chosen, minlength=self.count).tolist())
+
+    def latency(self, rows: NDArray[np.bool_] | None = None) -> Bins:
+        latency = self.requests.latency_ms
+        if rows is None:
+            return Bins.of(self.bin, latency, self.count)
+        return Bins.of(self.bin[rows], latency[rows], self.count)
+
+    def series(self, codes: NDArray[np.int32], names: Sequence[str]) -> dict[str, list[int]]:
+        return count_series(self.bin, codes, names, self.count)
+
+
+def _node_series(seconds: Seconds) -> dict[str, list[int]]:
+    """Requests per second by the node that answered; errors as one series of their own."""
+    requests = seconds.requests
+    node = requests.node
+    names = [name or "(no node)" for name in node.names] + [ERROR_SERIES]
+    codes = np.where(requests.is_error(), len(names) - 1, node.codes).astype(np.int32)
+    return seconds.series(codes, names)
 
 
 def _natural_key(name: str) -> tuple[tuple[int, int, str], ...]:
@@ -225,15 +254,14 @@ def _centres(n_bins: int) -> list[float]:
     return [i + 0.5 for i in range(n_bins)]
 
 
-def _fig_throughput_latency(
-    bins: Sequence[Sequence[Record]], faults: Sequence[Fault], x_end: float
-) -> Any:
+def _fig_throughput_latency(seconds: Seconds, faults: Sequence[Fault], x_end: float) -> Any:
     fig = _time_figure(2, TITLES["throughput"], 650)
-    x = _centres(len(bins))
+    x = _centres(seconds.count)
+    latency = seconds.latency()
     fig.add_trace(
         go.Scatter(
             x=x,
-            y=[len(b) for b in bins],
+            y=seconds.throughput(),
             name="throughput",
             mode="lines",
             line={"color": "#444444"},
@@ -246,7 +274,7 @@ def _fig_throughput_latency(
         fig.add_trace(
             go.Scatter(
                 x=x,
-                y=_bin_latency(bins, p),
+                y=latency.percentile(p),
                 name=f"{name} latency",
                 mode="lines",
                 line={"color": colour},
@@ -258,7 +286,7 @@ def _fig_throughput_latency(
     fig.add_trace(
         go.Scatter(
             x=x,
-            y=_bin_latency(bins, 100.0),
+            y=latency.percentile(100.0),
             name="max latency",
             mode="lines",
             line={"color": OTHER_COLOUR, "dash": "dot"},
@@ -275,22 +303,16 @@ def _fig_throughput_latency(
     return fig
 
 
-def _node_key(record: Record) -> str:
-    if record.outcome == "error":
-        return ERROR_SERIES
-    return record.node or "(no node)"
-
-
 def _fig_nodes(
-    bins: Sequence[Sequence[Record]], faults: Sequence[Fault], x_end: float, nodes: dict[str, str]
+    seconds: Seconds, faults: Sequence[Fault], x_end: float, nodes: dict[str, str]
 ) -> Any:
     fig = _time_figure(1, TITLES["nodes"], 420)
-    series = _count_series(bins, _node_key)
-    errors = series.pop(ERROR_SERIES, [0] * len(bins))
+    series = _node_series(seconds)
+    errors = series.pop(ERROR_SERIES, [0] * seconds.count)
     # Nodes named in run.json get a line even if they served nothing: a flat zero is the finding.
     for node in nodes:
-        series.setdefault(node, [0] * len(bins))
-    x = _centres(len(bins))
+        series.setdefault(node, [0] * seconds.count)
+    x = _centres(seconds.count)
     for node in sorted(series, key=_natural_key):
         address = nodes.get(node)
         fig.add_trace(
@@ -397,22 +419,23 @@ def _jvm_values(rows: Sequence[dict[str, Any]], column: str, scale: float) -> li
     return [None if v is None else v * scale for v in values]
 
 
-def _fig_continuity(bins: Sequence[Sequence[Record]], faults: Sequence[Fault], x_end: float) -> Any:
+def _fig_continuity(seconds: Seconds, faults: Sequence[Fault], x_end: float) -> Any:
     # Two rows: anomalies are a handful per second next to hundreds of kept requests, and
     # would vanish as a sliver at the bottom of a shared axis.
     fig = _time_figure(2, TITLES["continuity"], 620)
-    series = _count_series(bins, lambda r: r.outcome)
+    outcome = seconds.requests.outcome
+    series = seconds.series(outcome.codes, outcome.names)
     unknown = sorted(set(series) - set(OUTCOMES))
-    x = _centres(len(bins))
-    for outcome in (*OUTCOMES, *unknown):
-        counts = series.get(outcome, [0] * len(bins))
-        colour = OUTCOME_COLOURS.get(outcome, OTHER_COLOUR)
-        hover = f"{outcome} %{{y}}/s<extra></extra>"
-        if outcome in HEALTHY_OUTCOMES:
+    x = _centres(seconds.count)
+    for outcome_name in (*OUTCOMES, *unknown):
+        counts = series.get(outcome_name, [0] * seconds.count)
+        colour = OUTCOME_COLOURS.get(outcome_name, OTHER_COLOUR)
+        hover = f"{outcome_name} %{{y}}/s<extra></extra>"
+        if outcome_name in HEALTHY_OUTCOMES:
             trace = go.Scatter(
                 x=x,
                 y=counts,
-                name=outcome,
+                name=outcome_name,
                 mode="lines",
                 line={"color": colour},
                 hovertemplate=hover,
@@ -420,7 +443,7 @@ def _fig_continuity(bins: Sequence[Sequence[Record]], faults: Sequence[Fault], x
             fig.add_trace(trace, row=1, col=1)
         else:
             trace = go.Bar(
-                x=x, y=counts, name=outcome, marker_color=colour, width=1, hovertemplate=hover
+                x=x, y=counts, name=outcome_name, marker_color=colour, width=1, hovertemplate=hover
             )
             fig.add_trace(trace, row=2, col=1)
     fig.update_layout(barmode="stack", bargap=0)
@@ -434,9 +457,11 @@ def _percent_label(p: float) -> str:
     return f"{p:.6g}%"
 
 
-def _hdr_points(latencies: Sequence[float]) -> tuple[list[float], list[float], list[str]]:
+def _hdr_points(
+    latencies: Sequence[float] | NDArray[np.float64],
+) -> tuple[list[float], list[float], list[str]]:
     """Points (x = 1/(1-p), latency, label) for an HDR percentile plot of sorted latencies."""
-    return _spectrum(len(latencies), lambda p: nearest_rank(latencies, p), latencies[-1], "")
+    return _spectrum(len(latencies), lambda p: nearest_rank(latencies, p), float(latencies[-1]), "")
 
 
 def _histogram_points(histogram: HdrHistogram) -> tuple[list[float], list[float], list[str]]:
@@ -479,18 +504,28 @@ def _hdr_ticks(x_max: float) -> tuple[list[float], list[str]]:
     return values, text
 
 
+def _latency_groups(requests: Requests) -> dict[str, NDArray[np.float64]]:
+    """Sorted latencies: of all requests, then of each node's answered ones."""
+    latency = requests.latency_ms
+    groups = {"all requests": np.sort(latency)}
+    node = requests.node
+    answered = ~requests.is_error()
+    per_node: dict[str, NDArray[np.float64]] = {}
+    for code, name in enumerate(node.names):
+        mine = latency[answered & (node.codes == code)]
+        if name and len(mine):
+            per_node[name] = np.concatenate([per_node.get(name, np.zeros(0)), mine])
+    for name in sorted(per_node, key=_natural_key):
+        groups[f"{name} (no errors)"] = np.sort(per_node[name])
+    return groups
+
+
 def _fig_latency(
-    records: Sequence[Record], histograms: Mapping[str, HdrHistogram] | None = None
+    records: Requests | Sequence[Record], histograms: Mapping[str, HdrHistogram] | None = None
 ) -> Any:
-    groups: dict[str, list[float]] = {"all requests": [r.latency_ms for r in records]}
-    per_node: dict[str, list[float]] = {}
-    for r in records:
-        if r.outcome != "error" and r.node:
-            per_node.setdefault(r.node, []).append(r.latency_ms)
-    for node in sorted(per_node, key=_natural_key):
-        groups[f"{node} (no errors)"] = per_node[node]
+    groups = _latency_groups(as_requests(records))
     curves: list[tuple[str, tuple[list[float], list[float], list[str]], dict[str, object]]] = [
-        (name, _hdr_points(sorted(latencies)), {"width": 3 if name == "all requests" else 1.5})
+        (name, _hdr_points(latencies), {"width": 3 if name == "all requests" else 1.5})
         for name, latencies in groups.items()
     ]
     merged = (histograms or {}).get("all")
@@ -552,7 +587,7 @@ def _fmt(value: object, unit: str = "") -> str:
 
 
 def _summary_rows(
-    run: dict[str, Any], faults: Sequence[Fault], records: Sequence[Record], requests_name: str
+    run: dict[str, Any], faults: Sequence[Fault], row_count: int, requests_name: str
 ) -> list[tuple[str, str]]:
     def s(key: str) -> object:
         return dig(run, "summary", key)
@@ -573,7 +608,7 @@ def _summary_rows(
         *_latency_rows(run),
         *_hdr_rows(run),
         ("Sessions", _sessions_text(run)),
-        (f"Rows in {requests_name}", _fmt(len(records))),
+        (f"Rows in {requests_name}", _fmt(row_count)),
     ]
     if s("lost_updates") is not None:
         rows.append((
@@ -747,22 +782,22 @@ def _nodes(run: dict[str, Any]) -> dict[str, str]:
 
 def _figures(
     run: dict[str, Any],
-    records: Sequence[Record],
+    requests: Requests,
     faults: Sequence[Fault],
     *,
     telemetry: Sequence[TelemetryRow] = (),
     jvm_rows: Sequence[dict[str, Any]] = (),
     histograms: Mapping[str, HdrHistogram] | None = None,
 ) -> dict[str, Markup]:
-    bins = bin_by_second(records)
+    seconds = Seconds(requests)
     # Widen the axis to every fault so a fault after the last request is still drawn.
     fault_times = [t for f in faults for t in (f.at_s, f.restored_at_s) if t is not None]
-    x_end = max([float(len(bins)), *fault_times])
+    x_end = max([float(seconds.count), *fault_times])
     figures = {
-        "throughput": _fig_throughput_latency(bins, faults, x_end),
-        "nodes": _fig_nodes(bins, faults, x_end, _nodes(run)),
-        "continuity": _fig_continuity(bins, faults, x_end),
-        "latency": _fig_latency(records, histograms),
+        "throughput": _fig_throughput_latency(seconds, faults, x_end),
+        "nodes": _fig_nodes(seconds, faults, x_end, _nodes(run)),
+        "continuity": _fig_continuity(seconds, faults, x_end),
+        "latency": _fig_latency(requests, histograms),
     }
     if telemetry:
         figures["telemetry"] = _fig_telemetry(telemetry, faults, x_end)
@@ -773,7 +808,7 @@ def _figures(
 
 def _context(
     run: dict[str, Any],
-    records: Sequence[Record],
+    records: Requests | Sequence[Record],
     *,
     requests_name: str,
     found: bool,
@@ -783,11 +818,12 @@ def _context(
 ) -> dict[str, object]:
     """What run.html.j2 shows. Without records there is no chart, so no plotly.js either."""
     faults = _faults(run)
+    requests = as_requests(records)
     charts = (
         _figures(
-            run, records, faults, telemetry=telemetry, jvm_rows=jvm_rows, histograms=histograms
+            run, requests, faults, telemetry=telemetry, jvm_rows=jvm_rows, histograms=histograms
         )
-        if records
+        if len(requests)
         else {}
     )
     subtitle = " | ".join(
@@ -797,7 +833,7 @@ def _context(
         "plotly": bool(charts),
         "run_id": str(run.get("run_id") or "unnamed run"),
         "subtitle": subtitle,
-        "summary": _summary_rows(run, faults, records, requests_name),
+        "summary": _summary_rows(run, faults, len(requests), requests_name),
         "versions": _version_rows(run),
         "charts": charts,
         "requests_name": requests_name,
@@ -807,7 +843,7 @@ def _context(
 
 def render_page(
     run: dict[str, Any],
-    records: Sequence[Record],
+    records: Requests | Sequence[Record],
     requests_name: str,
     found: bool,
     telemetry: Sequence[TelemetryRow] = (),
@@ -831,10 +867,14 @@ def render_page(
 def write_report(run_dir: Path) -> Path:
     """Write run_dir/report.html from run.json and the requests file; return its path."""
     run = read_manifest(run_dir)
-    requests_name = str(dig(run, "files", "requests") or "requests.csv.gz")
+    requests_name = str(dig(run, "files", "requests") or CSV_FILE)
     requests_path = run_dir / requests_name
     found = requests_path.is_file()
-    records = load_records(requests_path) if found else []
+    records = (
+        read_requests(requests_path, REPORT_COLUMNS)
+        if found
+        else Requests(empty_table(REPORT_COLUMNS))
+    )
     telemetry_name = str(dig(run, "files", "telemetry") or "telemetry.csv")
     telemetry = load_telemetry(run_dir / telemetry_name)
     jvm_name = str(dig(run, "files", "jvm_telemetry") or "jvm_telemetry.csv")
@@ -857,4 +897,4 @@ def write_report(run_dir: Path) -> Path:
 time_figure = _time_figure
 PALETTE = _PALETTE
 hdr_points = _hdr_points
-latency_by_second = _bin_latency
+latency_groups = _latency_groups

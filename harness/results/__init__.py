@@ -2,9 +2,11 @@
 
 results/<run-id>/
   run.json          manifest (schema "tomcat-bench/run", versioned): what ran, on what, summary
-  requests.csv.gz   one row per request: t_s,user,session,node,counter,outcome,latency_ms,status
+  requests.parquet  one row per request: t_s,user,session,node,counter,outcome,latency_ms,status
                     (+ intended_s,corrected_ms in open-model runs: when the schedule meant to
-                    send it, and its latency corrected for coordinated omission)
+                    send it, and its latency corrected for coordinated omission); runs
+                    before schema 4 have the same columns as requests.csv.gz, still read
+                    (results/requests.py reads and writes both)
   latency_hdr.json  (schema 2) HDR histograms of latency in microseconds, "all" and per node,
                     merged across Locust workers; HdrHistogram's portable base64 encoding
   locust_*.csv      Locust's own stats, as Locust wrote them
@@ -31,39 +33,57 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, NamedTuple
 
+import numpy as np
 import psutil
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 from hdrh.histogram import HdrHistogram
 
 from harness import __version__
 from harness.files import write_atomically
 from harness.paths import REPO_ROOT
 from harness.results import models, outcomes
-from harness.results.impact import fault_impact
-from harness.results.judgement import Judgement, judge
+from harness.results.columnar_judgement import impact_columns, judge_columns
+from harness.results.judgement import Judgement
+from harness.results.requests import (
+    CSV_FILE,
+    FIELDS,
+    OPEN_MODEL_FIELDS,
+    PARALLEL_FIELDS,
+    PARQUET_FILE,
+    TYPES,
+    Requests,
+    as_requests,
+    empty_table,
+    read_requests,
+    sorted_by_time,
+    write_parquet,
+)
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
 
 SCHEMA = "tomcat-bench/run"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # 2 added latency_hdr.json and summary.latency_hdr. 3 added summary.judgement (one fate per
 # user and fault) with the session counts read from it, and made rps, the percentiles and
 # the HDR histograms those of answered requests (errors beside them); complete and
-# interrupted_at_s. Older folders are read as they are: compare and report judge them
-# from their records in the same way.
-READABLE_VERSIONS = (1, 2, 3)
+# interrupted_at_s. 4 writes the requests as requests.parquet (files.requests names it),
+# which a harness reading only CSV must refuse rather than misread. Older folders are
+# read as they are: compare and report judge them from their records in the same way.
+READABLE_VERSIONS = (1, 2, 3, 4)
 HDR_FILE = "latency_hdr.json"
 HDR_FORMAT = "tomcat-bench/latency-hdr"
 RESULTS_DIR = Path(os.environ.get("TOMCAT_BENCH_RESULTS", REPO_ROOT / "results"))
-REQUESTS_FILE = "requests.csv.gz"
+REQUESTS_FILE = PARQUET_FILE
+# What runs before schema 4 wrote, and what `export --csv` writes.
+CSV_REQUESTS_FILE = CSV_FILE
 # bench --repeat N: one folder, its runs under runs/, listed in this index.
 REPEATS_FILE = "repeats.json"
 REPEATS_SCHEMA = "tomcat-bench/repeats"
 STOREBENCH_SCHEMA = "tomcat-bench/storebench"
-FIELDS = ("t_s", "user", "session", "node", "counter", "outcome", "latency_ms", "status")
-# Written only by open-model runs (a fixed arrival rate): older readers ignore them.
-OPEN_MODEL_FIELDS = ("intended_s", "corrected_ms")
-# Written only by the parallel scenario's runs: acknowledged updates a reply showed lost.
-PARALLEL_FIELDS = ("lost_updates",)
 
 
 class Record(NamedTuple):
@@ -118,36 +138,79 @@ def new_run_dir(label: str, parent: Path = RESULTS_DIR) -> Path:
     raise FileExistsError(f"{parent}: no free run folder name for {stamp}-{label}")
 
 
+RAW_TYPES = {
+    "epoch": pa.float64(),
+    "intended_epoch": pa.float64(),
+    **{name: kind for name, kind in TYPES.items() if name not in ("t_s", "intended_s")},
+}
+
+
+def convert_raw(raw_paths: Iterable[Path], start_epoch: float) -> Requests:
+    """The locustfile's raw CSV rows (epoch time) as columns relative to the run's start,
+    in time order; read vectorised, one file after another."""
+    tables = [_raw_table(path, start_epoch) for path in raw_paths]
+    tables = [t for t in tables if t is not None]
+    if not tables:
+        return Requests(empty_table())
+    table = pa.concat_tables(tables)
+    # The optional columns only when some request has them, as write_records always did.
+    keep = list(FIELDS)
+    if table.column("corrected_ms").null_count < len(table):
+        keep += OPEN_MODEL_FIELDS
+    if table.column("lost_updates").null_count < len(table):
+        keep += PARALLEL_FIELDS
+    return sorted_by_time(Requests(table.select(keep)))
+
+
+def _raw_table(path: Path, start_epoch: float) -> pa.Table | None:
+    with path.open("rb") as handle:
+        if not handle.readline():
+            return None  # not even a header: the process never wrote
+    convert = pa_csv.ConvertOptions(
+        column_types=RAW_TYPES,
+        null_values=[""],
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
+    )
+    try:
+        raw = pa_csv.read_csv(path, convert_options=convert)
+    except pa.ArrowInvalid as error:
+        raise ValueError(f"{path}: malformed raw records: {error}") from None
+
+    def since_start(name: str) -> pa.Array:
+        epochs = raw.column(name).fill_null(math.nan).to_numpy()
+        return pa.array(np.round(epochs - start_epoch, 6), mask=np.isnan(epochs))
+
+    columns: dict[str, Any] = {"t_s": since_start("epoch")}
+    for name in FIELDS[1:]:
+        columns[name] = raw.column(name)
+    columns["intended_s"] = (
+        since_start("intended_epoch")
+        if "intended_epoch" in raw.column_names
+        else pa.nulls(len(raw), pa.float64())
+    )
+    for name in ("corrected_ms", "lost_updates"):
+        columns[name] = (
+            raw.column(name) if name in raw.column_names else pa.nulls(len(raw), TYPES[name])
+        )
+    return pa.table(columns)
+
+
 def convert_raw_records(raw_paths: Iterable[Path], start_epoch: float) -> list[Record]:
-    """Read the locustfile's raw CSV rows (epoch time), relative to the run's start."""
-    records = []
-    for path in raw_paths:
-        with path.open(newline="") as handle:
-            for row in csv.DictReader(handle):
-                latency_ms = float(row["latency_ms"])
-                intended = row.get("intended_epoch")
-                corrected = row.get("corrected_ms")
-                lost = row.get("lost_updates")
-                records.append(
-                    Record(
-                        t_s=round(float(row["epoch"]) - start_epoch, 6),
-                        user=int(row["user"]),
-                        session=row["session"],
-                        node=row["node"],
-                        counter=int(row["counter"]) if row["counter"] else None,
-                        outcome=row["outcome"],
-                        latency_ms=latency_ms,
-                        status=int(row["status"]),
-                        corrected_ms=float(corrected) if corrected else None,
-                        intended_s=round(float(intended) - start_epoch, 6) if intended else None,
-                        lost_updates=int(lost) if lost else None,
-                    )
-                )
-    records.sort(key=lambda record: record.t_s)
-    return records
+    """convert_raw as Records, for code that walks them one by one."""
+    return convert_raw(raw_paths, start_epoch).to_records()
 
 
-def write_records(path: Path, records: Sequence[Record]) -> None:
+def write_records(path: Path, records: Requests | Sequence[Record]) -> None:
+    """The requests file at path: Parquet for a .parquet name, else the gzip CSV older runs
+    have (tests and exports still write it)."""
+    if path.suffix == ".parquet":
+        write_parquet(path, as_requests(records))
+        return
+    _write_csv_records(path, records.to_records() if isinstance(records, Requests) else records)
+
+
+def _write_csv_records(path: Path, records: Sequence[Record]) -> None:
     # The corrected column only when some request has a schedule: closed-model files
     # stay byte for byte what they were.
     corrected = any(r.corrected_ms is not None for r in records)
@@ -186,61 +249,9 @@ def write_records(path: Path, records: Sequence[Record]) -> None:
 
 
 def load_records(path: Path) -> list[Record]:
-    """Read a gzip CSV of requests; columns are located by header name, extra columns ignored."""
-    with gzip.open(path, "rt", encoding="utf-8", newline="") as stream:
-        reader = csv.reader(stream)
-        header = next(reader, None)
-        if header is None:
-            return []
-        missing = [c for c in FIELDS if c not in header]
-        if missing:
-            raise ValueError(f"{path}: header lacks columns {missing}")
-        index = [header.index(c) for c in FIELDS]
-        extra = [
-            header.index(c) if c in header else None for c in (*OPEN_MODEL_FIELDS, *PARALLEL_FIELDS)
-        ]
-        return _parse_rows(path, reader, index, extra)
-
-
-def _optional(row: list[str], i: int | None) -> float | None:
-    text = row[i] if i is not None else ""
-    return float(text) if text else None
-
-
-def _parse_rows(
-    path: Path, reader: Iterable[list[str]], index: list[int], extra: list[int | None]
-) -> list[Record]:
-    i_t, i_user, i_session, i_node, i_counter, i_outcome, i_latency, i_status = index
-    i_intended, i_corrected, i_lost = extra
-    # Session ids, node names and outcomes repeat on almost every row; sharing one string
-    # object per distinct value saves ~150 bytes per record on million-row runs.
-    shared: dict[str, str] = {}
-    share = shared.setdefault
-    make = Record
-    records: list[Record] = []
-    append = records.append
-    line = 1
-    try:
-        for line, row in enumerate(reader, start=2):  # noqa: B007 - line is read in the handler
-            counter = row[i_counter]
-            append(
-                make(
-                    float(row[i_t]),
-                    int(row[i_user]),
-                    share(row[i_session], row[i_session]),
-                    share(row[i_node], row[i_node]),
-                    int(counter) if counter else None,
-                    share(row[i_outcome], row[i_outcome]),
-                    float(row[i_latency]),
-                    int(row[i_status]),
-                    _optional(row, i_corrected),
-                    _optional(row, i_intended),
-                    None if i_lost is None or not row[i_lost] else int(row[i_lost]),
-                )
-            )
-    except (ValueError, IndexError) as exc:
-        raise ValueError(f"{path}:{line}: malformed row: {exc}") from exc
-    return records
+    """A requests file (Parquet or gzip CSV) as Records; columns are located by name,
+    extra columns ignored. The columnar readers use read_requests instead."""
+    return read_requests(path).to_records()
 
 
 def percentile(values: Iterable[float], p: float) -> float:
@@ -248,54 +259,55 @@ def percentile(values: Iterable[float], p: float) -> float:
     return nearest_rank(sorted(values), p)
 
 
-def nearest_rank(ordered: Sequence[float], p: float) -> float:
-    if not ordered:
+def nearest_rank(ordered: Sequence[float] | NDArray[np.float64], p: float) -> float:
+    if len(ordered) == 0:
         raise ValueError("percentile of no values")
     if not 0.0 <= p <= 100.0:
         raise ValueError(f"percentile {p} outside [0, 100]")
     # Fraction(repr(p)) reads 99.9 as exactly 999/10; in floats 99.9 / 100 * 1000 is
     # 999.0000000000001, whose ceiling would pick the wrong rank.
     rank = math.ceil(Fraction(repr(p)) * len(ordered) / 100)
-    return ordered[max(rank, 1) - 1]
+    return float(ordered[max(rank, 1) - 1])
 
 
 def summarize(
-    records: Sequence[Record],
+    records: Requests | Sequence[Record],
     faults: Sequence[dict[str, Any]],
     judgement: Judgement | None = None,
 ) -> dict[str, Any]:
     """run.json's summary: the one judgement of every user (judge(records, faults), made
     here unless given), and numbers that cannot reward failure: latency and throughput
     are of answered requests, errors counted beside."""
-    judgement = judgement or judge(records, faults)
-    answered = [r for r in records if r.outcome != outcomes.ERROR]
-    latencies = sorted(r.latency_ms for r in answered)
+    requests = as_requests(records)
+    judgement = judgement or judge_columns(requests, faults)
+    error = requests.is_error()
+    n = len(requests)
+    latencies = np.sort(requests.latency_ms[~error])
 
     def pct_ms(p: float) -> float:
-        return round(nearest_rank(latencies, p), 3) if latencies else math.nan
+        return round(nearest_rank(latencies, p), 3) if len(latencies) else math.nan
 
-    span = (records[-1].t_s - records[0].t_s) if len(records) > 1 else 0.0
-    by_outcome = dict.fromkeys(outcomes.OUTCOMES, 0)
-    for r in records:
-        by_outcome[r.outcome] = by_outcome.get(r.outcome, 0) + 1
+    span = requests.span_s()
+    by_outcome = _by_outcome(requests)
+    errors = by_outcome[outcomes.ERROR]
     fates = judgement.counts()
     users = judgement.users
     recovery = judgement.recovery_s
     summary: dict[str, Any] = {
-        "requests": len(records),
-        "answered": len(answered),
-        "failures": sum(1 for r in records if r.outcome in outcomes.FAILED),
-        "errors": by_outcome[outcomes.ERROR],
-        "error_rate": round(by_outcome[outcomes.ERROR] / len(records), 6) if records else 0.0,
+        "requests": n,
+        "answered": n - errors,
+        "failures": int(requests.is_failed().sum()),
+        "errors": errors,
+        "error_rate": round(errors / n, 6) if n else 0.0,
         # Answered requests per second: a fast error is no throughput.
-        "rps": round(len(answered) / span, 2) if span > 0 else 0.0,
-        "requests_rps": round(len(records) / span, 2) if span > 0 else 0.0,
+        "rps": round((n - errors) / span, 2) if span > 0 else 0.0,
+        "requests_rps": round(n / span, 2) if span > 0 else 0.0,
         "p50_ms": pct_ms(50.0),
         "p95_ms": pct_ms(95.0),
         "p99_ms": pct_ms(99.0),
-        "max_ms": round(latencies[-1], 3) if latencies else math.nan,
+        "max_ms": round(float(latencies[-1]), 3) if len(latencies) else math.nan,
         "users": users,
-        "users_seen": len({r.user for r in records}),
+        "users_seen": len(np.unique(requests.user)),
         "sessions_kept": users - fates[outcomes.LOST] - fates[outcomes.UNANSWERED],
         "sessions_lost": fates[outcomes.LOST],
         "data_lost": fates[outcomes.DATA],
@@ -313,44 +325,63 @@ def summarize(
             if not str(f.get("action", "")).startswith("director")
         ],
         "judgement": judgement.to_json(),
-        "fault_effects": _effects(records, judgement, faults),
+        "fault_effects": _effects(requests, judgement, faults),
     }
-    summary |= latency_bases(answered)
-    summary |= lost_updates(records)
+    summary |= latency_bases(requests)
+    summary |= lost_updates(requests)
     return summary
 
 
-def lost_updates(records: Sequence[Record]) -> dict[str, Any]:
+def _by_outcome(requests: Requests) -> dict[str, int]:
+    """Requests per outcome: every known outcome (zero if none), then any other seen."""
+    by_outcome = dict.fromkeys(outcomes.OUTCOMES, 0)
+    outcome = requests.outcome
+    counts = np.bincount(outcome.codes, minlength=len(outcome.names))
+    for name, count in zip(outcome.names, counts.tolist(), strict=True):
+        if count or name in by_outcome:
+            by_outcome[name] = by_outcome.get(name, 0) + count
+    return by_outcome
+
+
+def judge(records: Requests | Sequence[Record], faults: Sequence[dict[str, Any]]) -> Judgement:
+    """The run's one judgement (results/judgement.py's rules), computed on columns."""
+    return judge_columns(as_requests(records), faults)
+
+
+def lost_updates(records: Requests | Sequence[Record]) -> dict[str, Any]:
     """The parallel scenario's exact count: acknowledged updates (good replies) and how many
     of them a later reply of the same session lacked. Other scenarios get neither key."""
-    counted = [r for r in records if r.lost_updates is not None]
-    if not counted:
+    requests = as_requests(records)
+    lost = requests.lost_updates
+    counted = ~np.isnan(lost) if lost is not None else None
+    if lost is None or counted is None or not counted.any():
         return {}
     return {
-        "acknowledged_updates": sum(1 for r in counted if r.outcome != outcomes.ERROR),
-        "lost_updates": sum(r.lost_updates or 0 for r in counted),
+        "acknowledged_updates": int((counted & ~requests.is_error()).sum()),
+        "lost_updates": int(lost[counted].sum()),
     }
 
 
 def _effects(
-    records: Sequence[Record], judgement: Judgement, faults: Sequence[dict[str, Any]]
+    requests: Requests, judgement: Judgement, faults: Sequence[dict[str, Any]]
 ) -> list[dict[str, Any]]:
     events = {str(f.get("spec") or f"{f.get('action')}:{f.get('target')}"): f for f in faults}
     return [
-        fault_impact(records, window, events.get(window.spec or "", {}))
+        impact_columns(requests, window, events.get(window.spec or "", {}))
         for window in judgement.faults
     ]
 
 
-def latency_bases(records: Sequence[Record]) -> dict[str, Any]:
+def latency_bases(records: Requests | Sequence[Record]) -> dict[str, Any]:
     """Which latency the verdicts use, and the corrected percentiles beside the measured.
 
     An open-model run (every request with an intended send time) is judged by its corrected
     latency: the measured one hides the time a request waited for a slow predecessor.
     Closed-model runs get neither key (absent means uncorrected), so their summaries stay
     as they were."""
-    corrected = sorted(r.corrected_ms for r in records if r.corrected_ms is not None)
-    if not corrected:
+    values = as_requests(records).corrected_ms
+    corrected = np.sort(values[~np.isnan(values)]) if values is not None else np.zeros(0)
+    if not len(corrected):
         return {}
     return {
         "latency_for_verdicts": "corrected",
@@ -358,7 +389,7 @@ def latency_bases(records: Sequence[Record]) -> dict[str, Any]:
             "p50_ms": round(nearest_rank(corrected, 50.0), 3),
             "p95_ms": round(nearest_rank(corrected, 95.0), 3),
             "p99_ms": round(nearest_rank(corrected, 99.0), 3),
-            "max_ms": round(corrected[-1], 3),
+            "max_ms": round(float(corrected[-1]), 3),
         },
     }
 
@@ -514,30 +545,51 @@ HDR_NO_REPLY = "(no reply)"
 HDR_MEASURED = "measured"  # open model: the measured latency beside the corrected "all"
 
 
-def _micros(latency_ms: float) -> int:
-    return min(max(round(latency_ms * 1000), HDR_LOWEST_US), HDR_HIGHEST_US)
+def _micros(latency_ms: NDArray[np.float64]) -> NDArray[np.int64]:
+    # np.rint rounds half to even, as round() does.
+    micros = np.rint(latency_ms * 1000)
+    return np.clip(micros, HDR_LOWEST_US, HDR_HIGHEST_US).astype(np.int64)
 
 
-def write_hdr(path: Path, records: Iterable[Record], processes: int = 1) -> Path:
+def _histogram(micros: NDArray[np.int64]) -> HdrHistogram:
+    """One histogram of these values, recorded once per distinct value with its count."""
+    histogram = HdrHistogram(HDR_LOWEST_US, HDR_HIGHEST_US, HDR_DIGITS)
+    values, counts = np.unique(micros, return_counts=True)
+    for value, count in zip(values.tolist(), counts.tolist(), strict=True):
+        histogram.record_value(value, count)
+    return histogram
+
+
+def write_hdr(path: Path, records: Requests | Sequence[Record], processes: int = 1) -> Path:
     """latency_hdr.json built from the answered requests (an error's latency is no
     service): "all" and one histogram per node; in the open model these hold the latency
     corrected for coordinated omission, and "measured" the measured one beside it."""
-    answered = [r for r in records if r.outcome != outcomes.ERROR]
-    corrected = bool(answered) and all(r.corrected_ms is not None for r in answered)
+    requests = as_requests(records)
+    answered = ~requests.is_error()
+    measured = requests.latency_ms[answered]
+    corrected_all = requests.corrected_ms
+    corrected = (
+        corrected_all is not None
+        and bool(answered.any())
+        and not np.isnan(corrected_all[answered]).any()
+    )
+    latency = corrected_all[answered] if corrected and corrected_all is not None else measured
+    micros = _micros(latency)
+    node = requests.node
+    codes = node.codes[answered]
     histograms: dict[str, HdrHistogram] = {}
-
-    def record_into(name: str, micros: int) -> None:
-        if name not in histograms:
-            histograms[name] = HdrHistogram(HDR_LOWEST_US, HDR_HIGHEST_US, HDR_DIGITS)
-        histograms[name].record_value(micros)
-
-    for record in answered:
-        latency = record.corrected_ms if corrected else record.latency_ms
-        micros = _micros(cast(float, latency))
-        record_into("all", micros)
-        record_into(record.node or HDR_NO_REPLY, micros)
-        if corrected:
-            record_into(HDR_MEASURED, _micros(record.latency_ms))
+    if len(micros):
+        histograms["all"] = _histogram(micros)
+    present, first = np.unique(codes, return_index=True)
+    for code in present[np.argsort(first)].tolist():
+        name = node.names[code] or HDR_NO_REPLY
+        mine = micros[codes == code]
+        if name in histograms:  # "" and a node literally named "(no reply)"
+            histograms[name].add(_histogram(mine))
+        else:
+            histograms[name] = _histogram(mine)
+        if corrected and HDR_MEASURED not in histograms:
+            histograms[HDR_MEASURED] = _histogram(_micros(measured))
     data = {
         "format": HDR_FORMAT,
         "unit": "us",

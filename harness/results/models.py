@@ -215,7 +215,7 @@ class Storebench(_Document):
 
 # kind -> (model, the versions this harness reads)
 KINDS: dict[str, tuple[type[BaseModel], tuple[int, ...]]] = {
-    "run": (Run, (1, 2, 3)),
+    "run": (Run, (1, 2, 3, 4)),
     "repeats": (Repeats, (1,)),
     "matrix": (Matrix, (1,)),
     "profiles": (Profiles, (1,)),

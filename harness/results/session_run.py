@@ -1,5 +1,5 @@
 """Finishing a session run into its folder: the locustfile's raw records become
-requests.csv.gz, every user is judged once, the summary, verdicts.json and run.json are
+requests.parquet, every user is judged once, the summary, verdicts.json and run.json are
 written. A headless bench and a web UI run finish the same way, through here."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from harness.results import (
     HDR_FILE,
     REQUESTS_FILE,
     Record,
-    convert_raw_records,
+    convert_raw,
     hdr_summary,
     lost_updates,
     manifest,
@@ -23,7 +23,9 @@ from harness.results import (
     write_manifest,
     write_records,
 )
-from harness.results.judgement import Judgement, judge
+from harness.results.columnar_judgement import judge_columns
+from harness.results.judgement import Judgement
+from harness.results.requests import Requests, as_requests
 from harness.results.verdicts import VERDICTS_FILE, verdict_of, write_verdicts
 
 RAW_FILE = "requests.raw.csv"
@@ -57,9 +59,10 @@ def first_epoch(paths: list[Path]) -> float | None:
     return min(firsts, default=None)
 
 
-def read_raw(raws: Sequence[Path], start_epoch: float) -> list[Record]:
-    """The raw records, relative to the run's start; the raw files are removed once read."""
-    records = convert_raw_records([p for p in raws if p.exists()], start_epoch)
+def read_raw(raws: Sequence[Path], start_epoch: float) -> Requests:
+    """The raw records as columns, relative to the run's start; the raw files are removed
+    once read."""
+    records = convert_raw([p for p in raws if p.exists()], start_epoch)
     for raw in raws:
         raw.unlink(missing_ok=True)
     return records
@@ -67,7 +70,7 @@ def read_raw(raws: Sequence[Path], start_epoch: float) -> list[Record]:
 
 def finish_session_run(
     run_dir: Path,
-    records: list[Record],
+    records: Requests | Sequence[Record],
     *,
     start_epoch: float,
     end_epoch: float,
@@ -82,16 +85,17 @@ def finish_session_run(
     """Write requests, HDR (from the records unless the generator wrote it as it ran),
     verdicts and run.json. sections are run.json's profile, lab, load, versions and any
     other top-level keys the caller has (complete, interrupted_at_s, wall_s...)."""
-    write_records(run_dir / REQUESTS_FILE, records)
-    judgement = judge(records, faults)
-    summary = summarize(records, faults, judgement)
+    requests = as_requests(records)
+    write_records(run_dir / REQUESTS_FILE, requests)
+    judgement = judge_columns(requests, faults)
+    summary = summarize(requests, faults, judgement)
     if hdr_from_records:
         # After the load: HDR recording in Locust would cost generator CPU.
-        write_hdr(run_dir / HDR_FILE, records)
+        write_hdr(run_dir / HDR_FILE, requests)
     summary["latency_hdr"] = hdr_summary(run_dir / HDR_FILE)
     extras(summary, judgement)
     verdict = verdict_of(
-        judgement, balancer=balancer, sessions=sessions, updates=lost_updates(records)
+        judgement, balancer=balancer, sessions=sessions, updates=lost_updates(requests)
     )
     write_verdicts(run_dir, [verdict])
     top = dict(sections)

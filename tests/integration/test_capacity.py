@@ -15,7 +15,7 @@ from session_tracking import Reply, SessionTracker
 
 from harness.config.profile import load_profile
 from harness.load.capacity import CapacityPlan, run_capacity
-from harness.results import Record, load_records, read_manifest
+from harness.results import REQUESTS_FILE, Record, load_records, read_manifest
 from tests.integration.conftest import repo_root
 from tests.integration.session_server import session_server
 
@@ -49,7 +49,7 @@ def _one_step(url: str, tmp_path: Path) -> tuple[list[Record], dict[str, object]
     )
     result = run_capacity(plan)
     step_dir = result.run_dir / result.steps[0]["run"]
-    return load_records(step_dir / "requests.csv.gz"), read_manifest(step_dir)["summary"]
+    return load_records(step_dir / REQUESTS_FILE), read_manifest(step_dir)["summary"]
 
 
 def test_a_sweep_keeps_one_session_per_connection_with_counters_in_order(tmp_path: Path) -> None:
@@ -75,7 +75,7 @@ def test_a_sweep_keeps_one_session_per_connection_with_counters_in_order(tmp_pat
     assert (result.run_dir / "capacity.html").is_file()
     for row in result.steps:
         step_dir = result.run_dir / row["run"]
-        records = load_records(step_dir / "requests.csv.gz")
+        records = load_records(step_dir / REQUESTS_FILE)
         manifest = read_manifest(step_dir)
         assert manifest["load"]["tool"] == "wrk"
         assert manifest["summary"]["requests"] == len(records) > 0
@@ -89,14 +89,14 @@ def test_a_sweep_keeps_one_session_per_connection_with_counters_in_order(tmp_pat
             by_user[r.user].append(r.counter)
         for counters in by_user.values():
             assert counters == list(range(1, len(counters) + 1))
-    paced = load_records(result.run_dir / result.steps[2]["run"] / "requests.csv.gz")
+    paced = load_records(result.run_dir / result.steps[2]["run"] / REQUESTS_FILE)
     assert all(r.corrected_ms is not None and r.corrected_ms >= r.latency_ms for r in paced)
     assert all(r.intended_s is not None for r in paced)
     # A fast server holds nothing back: corrected equals measured (wrk's timer, not the
     # server, decides when an on-time request leaves).
     on_time = sum(r.corrected_ms == r.latency_ms for r in paced)
     assert on_time >= 0.9 * len(paced)
-    closed = load_records(result.run_dir / result.steps[0]["run"] / "requests.csv.gz")
+    closed = load_records(result.run_dir / result.steps[0]["run"] / REQUESTS_FILE)
     assert all(r.corrected_ms is None for r in closed)
 
 
@@ -115,7 +115,7 @@ def test_a_lost_update_is_caught_reported_and_fails_the_command(tmp_path: Path) 
     assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
     assert "session counters broke in: c4" in done.stdout
     (sweep_dir,) = tmp_path.iterdir()
-    records = load_records(sweep_dir / "steps" / "c4" / "requests.csv.gz")
+    records = load_records(sweep_dir / "steps" / "c4" / REQUESTS_FILE)
     lost = [r for r in records if r.outcome == "data_lost"]
     assert lost, "the injected lost updates were not detected"
     # Each data_lost reply repeats a value the server failed to store, and the Python
@@ -161,7 +161,7 @@ def test_paced_latency_is_corrected_only_when_the_server_holds_requests_back(
             results_dir=tmp_path,
         )
         result = run_capacity(plan)
-    records = load_records(result.run_dir / result.steps[0]["run"] / "requests.csv.gz")
+    records = load_records(result.run_dir / result.steps[0]["run"] / REQUESTS_FILE)
     assert all(r.corrected_ms is not None and r.corrected_ms >= r.latency_ms for r in records)
     corrected = statistics.median(r.corrected_ms or 0.0 for r in records)
     measured = statistics.median(r.latency_ms for r in records)

@@ -16,7 +16,7 @@ import pytest
 
 from harness.cluster.lab import Lab, LabError, Topology
 from harness.config.profile import load_profile
-from harness.results import FIELDS, load_records, read_manifest
+from harness.results import FIELDS, REQUESTS_FILE, load_records, read_manifest
 from tests.integration.conftest import assert_lab_gone, repo_root
 
 pytestmark = pytest.mark.integration
@@ -211,7 +211,7 @@ def test_ctrl_c_during_a_bench_stops_the_lab_and_locust(tmp_path: Path) -> None:
     assert 0 < manifest["interrupted_at_s"] < 30
     (fault,) = manifest["faults"]  # due at 30 s: never delivered, and said so
     assert fault["fault_error"] == "not delivered: the run ended before its time"
-    assert load_records(run_dir / "requests.csv.gz")
+    assert load_records(run_dir / REQUESTS_FILE)
     assert not (run_dir / "requests.raw.csv").exists()
     assert (run_dir / "report.html").exists()
     (verdict,) = json.loads((run_dir / "verdicts.json").read_text())
@@ -306,7 +306,7 @@ def test_a_fault_schedule_with_restores(tmp_path: Path) -> None:
     assert summary["data_lost"] == 0
     # The restarted node1 takes traffic again once nginx's fail_timeout (10 s) has passed:
     # Redis gives it every session.
-    records = load_records(run_dir / "requests.csv.gz")
+    records = load_records(run_dir / REQUESTS_FILE)
     back = [r for r in records if r.t_s > kill["restored_at_s"] + 0.5 and r.node == "node1"]
     assert back, "node1 served nothing after its restart"
     assert all(r.outcome == "kept" for r in back)
@@ -332,7 +332,7 @@ def test_killing_redis_is_reported_not_a_crash(tmp_path: Path) -> None:
     assert (fault["action"], fault["target"]) == ("sigkill", "redis")
     summary = manifest["summary"]
     # With its store gone, no user keeps a working session: requests fail or sessions reset.
-    after = [r for r in load_records(run_dir / "requests.csv.gz") if r.t_s > fault["at_s"] + 1]
+    after = [r for r in load_records(run_dir / REQUESTS_FILE) if r.t_s > fault["at_s"] + 1]
     assert after
     assert all(r.outcome != "kept" for r in after)
     assert summary["failures"] > 0
@@ -364,7 +364,7 @@ def test_requests_hung_on_a_stopped_node_leave_their_users_unanswered(tmp_path: 
     summary = read_manifest(run_dir)["summary"]
     (effects,) = summary["fault_effects"]
     assert summary["users"] == 6
-    records = load_records(run_dir / "requests.csv.gz")
+    records = load_records(run_dir / REQUESTS_FILE)
     fault_at = read_manifest(run_dir)["faults"][0]["at_s"]
     pinned = {r.user for r in records if r.node == "node1" and r.t_s < fault_at}
     assert len(pinned) == effects["users_on_target"] >= 1

@@ -18,7 +18,7 @@ import pytest
 
 from harness.cluster.endpoints import get_json
 from harness.cluster.remote.parts import RemoteNode
-from harness.results import load_records
+from harness.results import REQUESTS_FILE, load_records
 from tests.testbed import cluster, netns
 
 pytestmark = pytest.mark.integration
@@ -247,7 +247,7 @@ def test_a_distributed_bench_runs_one_worker_on_each_load_host_and_merges_exactl
     # own host, are told apart by them.
     per_worker: dict[int, int] = {}
     nodes: dict[int, set[str]] = {}
-    for record in load_records(run_dir / "requests.csv.gz"):
+    for record in load_records(run_dir / REQUESTS_FILE):
         per_worker[record.user // 1000] = per_worker.get(record.user // 1000, 0) + 1
         nodes.setdefault(record.user // 1000, set()).add(record.node)
     assert sorted(per_worker) == [0, 1] and all(per_worker.values()), per_worker

@@ -16,7 +16,7 @@ from harness.cluster.lab import Lab, Topology
 from harness.cluster.lab.balancers import BALANCERS
 from harness.config.profile import load_profile
 from harness.load.bench import run_bench
-from harness.results import load_records, read_manifest
+from harness.results import REQUESTS_FILE, load_records, read_manifest
 from tests.integration.conftest import Browser
 
 pytestmark = pytest.mark.integration
@@ -77,5 +77,5 @@ def test_replication_over_four_nodes_keeps_every_session_through_a_node_kill(
     assert summary["data_lost"] == summary["unanswered"] == 0, fates
     if summary["sessions_lost"]:
         assert not run["verdicts"][0]["verdict"].startswith("survives"), run["verdicts"]
-    served = {r.node for r in load_records(run_dir / "requests.csv.gz") if r.node}
+    served = {r.node for r in load_records(run_dir / REQUESTS_FILE) if r.node}
     assert served == {f"node{i}" for i in range(1, NODES + 1)}, served

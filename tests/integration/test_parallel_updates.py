@@ -20,7 +20,7 @@ import pytest
 
 from harness.cluster.lab import LabSpec, Topology
 from harness.load.bench import BenchPlan, run_bench
-from harness.results import load_records, read_manifest
+from harness.results import REQUESTS_FILE, load_records, read_manifest
 from tests.integration.conftest import best_practice_with
 
 pytestmark = pytest.mark.integration
@@ -44,7 +44,7 @@ def _bench(tmp_path: Path, balancer: str, sessions: str, extra: str = "") -> dic
     )
     result = run_bench(plan, progress=lambda _: None)
     run = read_manifest(result.run_dir)
-    run["records"] = load_records(result.run_dir / "requests.csv.gz")
+    run["records"] = load_records(result.run_dir / REQUESTS_FILE)
     return run
 
 

@@ -5,8 +5,6 @@ Shared by the web UI test modules; each module passes its own lab net. Not a tes
 
 from __future__ import annotations
 
-import csv
-import gzip
 import json
 import os
 import shutil
@@ -24,6 +22,7 @@ from typing import Any
 import psutil
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from harness.results import load_records
 from tests.integration.conftest import repo_root
 
 CHROMIUM_FLAGS = [
@@ -147,8 +146,7 @@ def number(rows: dict[str, tuple[str, str]], what: str) -> int:
 def read_results(results: Path) -> tuple[dict[str, Any], list[dict[str, str]]]:
     (run_dir,) = list(results.iterdir())
     manifest = json.loads((run_dir / "run.json").read_text())
-    with gzip.open(run_dir / "requests.csv.gz", "rt", newline="") as handle:
-        records = list(csv.DictReader(handle))
+    records = [r._asdict() for r in load_records(run_dir / manifest["files"]["requests"])]
     return manifest, records
 
 

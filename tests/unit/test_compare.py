@@ -38,8 +38,8 @@ from harness.results import (
     write_records,
     write_repeats,
 )
-from harness.results.judgement import judge
 from harness.results.significance import block_bootstrap, permutation_test, smallest_p
+from tests.unit.judging import judge
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "results"
 A, B, SMALL = FIXTURES / "best-practice-a", FIXTURES / "best-practice-b", FIXTURES / "small-pool"
@@ -325,7 +325,7 @@ def test_data_lost_and_replayed_fail_exactly(tmp_path: Path) -> None:
     [
         (
             lambda m: m.update(schema_version=99),
-            "run.json: schema_version: this harness reads 1, 2, 3, got 99",
+            "run.json: schema_version: this harness reads 1, 2, 3, 4, got 99",
         ),
         (
             lambda m: m["profile"].update(name="default"),

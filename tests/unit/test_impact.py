@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from harness.results import Record
 from harness.results.impact import describe_impact, fault_impact
-from harness.results.judgement import judge
+from tests.unit.judging import judge
 
 
 def _user(user: int, node: str, outcomes: list[tuple[float, str, str, int]]) -> list[Record]:

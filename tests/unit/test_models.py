@@ -44,7 +44,7 @@ def test_a_document_of_another_kind_or_version_is_refused_in_one_line(tmp_path: 
     with pytest.raises(ValueError, match="schema: expected 'tomcat-bench/run', got 'tomcat-bench/"):
         read(path, "run")
     path.write_text(json.dumps({"schema": "tomcat-bench/run", "schema_version": 9}))
-    with pytest.raises(ValueError, match="schema_version: this harness reads 1, 2, 3, got 9"):
+    with pytest.raises(ValueError, match="schema_version: this harness reads 1, 2, 3, 4, got 9"):
         read(path, "run")
 
 

@@ -97,9 +97,9 @@ def test_manifest_round_trips_and_checks_its_schema(tmp_path: Path) -> None:
     data = manifest(run_id="r", start_epoch=1.0, end_epoch=2.5, summary={"requests": 1})
     write_manifest(tmp_path, data)
     loaded = read_manifest(tmp_path)
-    assert loaded["schema_version"] == 3
+    assert loaded["schema_version"] == 4
     assert loaded["duration_s"] == 1.5
     assert loaded["machine"]["cores"] >= 1
     (tmp_path / "run.json").write_text(json.dumps({**data, "schema_version": 99}))
-    with pytest.raises(ValueError, match="schema_version: this harness reads 1, 2, 3, got 99"):
+    with pytest.raises(ValueError, match="schema_version: this harness reads 1, 2, 3, 4, got 99"):
         read_manifest(tmp_path)

@@ -8,8 +8,8 @@ import math
 from typing import Any
 
 from harness.results import Record, summarize
-from harness.results.judgement import judge
 from harness.results.verdicts import fates_line, verdict_of, window_line
+from tests.unit.judging import judge
 
 KILL = {"at_s": 10.0, "target": "node1", "action": "sigkill", "spec": "sigkill:node1@10",
         "restored_at_s": None}  # fmt: skip

@@ -2,7 +2,7 @@
 
 One sweep folder, results/<UTC>-capacity-<profile>/, holds capacity.json (one row per
 step), capacity.html (the table and throughput/latency against load) and steps/<step>/,
-each a full results folder (run.json, requests.csv.gz, telemetry.csv, report.html) that
+each a full results folder (run.json, requests.parquet, telemetry.csv, report.html) that
 report and compare read like a Locust run's.
 """
 
@@ -43,6 +43,7 @@ from harness.results import (
     write_records,
 )
 from harness.results.models import write_document
+from harness.results.requests import from_records
 from harness.results.wrk_records import read_records, record_files
 
 log = logging.getLogger(__name__)
@@ -156,8 +157,9 @@ def run_step(
     records = read_records(files, finished.launched_epoch, paced=step.rate is not None)
     for path in files:
         path.unlink()
-    write_records(step_dir / REQUESTS_FILE, records)
-    summary = summarize(records, [])
+    requests = from_records(records)
+    write_records(step_dir / REQUESTS_FILE, requests)
+    summary = summarize(requests, [])
     fold_socket_errors(summary, wrk_summary)
     finished.sampler.write(step_dir)
     summary["telemetry"] = finished.sampler.summary()
