@@ -23,7 +23,7 @@ from harness import commands
 from harness.cluster import https
 from harness.cluster.artifacts import Artifacts, catalina_home, find_artifacts, version_of
 from harness.cluster.endpoints import Endpoint, get_json, is_listening
-from harness.cluster.lab import haproxy, ipvs, l4hash, nginx, stores, tls, tomcat
+from harness.cluster.lab import class_archive, haproxy, ipvs, l4hash, nginx, stores, tls, tomcat
 from harness.cluster.lab.balancers import Balancer, balancer
 from harness.cluster.lab.netfaults import (
     LabGroups,
@@ -360,15 +360,25 @@ class Lab:
         redis_dir = self.run_dir / "redis"
         if sessions in REDIS_STRATEGIES:
             redis_configs = self._prepare_redis(redis_dir, sessions, store["password"])
+        archive = class_archive.archive_for(
+            home,
+            tomcat.manager_jars(store, artifacts),
+            tomcat.profile_context(profile)["jvm_flags"],
+        )
         for node in topo.nodes:
+            base = self.run_dir / node.name
             tomcat.prepare_base(
                 node,
-                self.run_dir / node.name,
+                base,
                 home=home,
                 artifacts=artifacts,
                 profile=profile,
                 store=store,
                 shutdown_command=secrets.token_hex(16),
+                # The last node records the archive: faults aim at node1 unless told.
+                extra_flags=class_archive.node_flags(
+                    archive, base, records=node.name == topo.nodes[-1].name
+                ),
             )
         front_dir = self.run_dir / lb.kind
         front_config = self._prepare_front(lb, front_dir, profile, plain_port)
@@ -712,6 +722,8 @@ class Lab:
                 stopped.append(name)
         if self.state.groups:
             LabGroups(Path(self.state.groups)).remove()
+        for node in self.topology.nodes:
+            class_archive.keep_recorded(self.run_dir / node.name)
         self._save()
         return stopped
 

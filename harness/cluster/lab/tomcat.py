@@ -6,6 +6,7 @@ import filecmp
 import json
 import shutil
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,15 +52,17 @@ def prepare_base(
     profile: Profile,
     store: dict[str, Any],
     shutdown_command: str,
+    extra_flags: Sequence[str] = (),
 ) -> None:
-    """Lay out CATALINA_BASE and render its configs from the profile and the store."""
+    """Lay out CATALINA_BASE and render its configs from the profile and the store;
+    extra_flags: JVM flags of the lab's own beside the profile's (its class archive)."""
     for sub in ("conf", "lib", "logs", "temp", "work", "webapps/ROOT", "bin"):
         (base / sub).mkdir(parents=True, exist_ok=True)
     for name in _STOCK_CONF:
         shutil.copy2(home / "conf" / name, base / "conf" / name)
     for stale in (base / "lib").glob("*.jar"):
         stale.unlink()
-    for jar in _manager_jars(store, artifacts):
+    for jar in manager_jars(store, artifacts):
         shutil.copy2(jar, base / "lib" / jar.name)
     _render_webapp(base / "webapps" / "ROOT", distributable=store["kind"] == "replication")
 
@@ -69,6 +72,7 @@ def prepare_base(
         "port": node.port,
         "shutdown_port": node.shutdown_port,
         "shutdown_command": shutdown_command,
+        "extra_flags": list(extra_flags),
     }
     for config in lab_configs(node_context, profile, store):
         write_atomically(base / config.path, config.text, config.mode)
@@ -130,7 +134,7 @@ def stock_configs(node: dict[str, Any], profile: Profile) -> list[ConfigFile]:
     ]
 
 
-def _manager_jars(store: dict[str, Any], artifacts: Artifacts) -> tuple[Path, ...]:
+def manager_jars(store: dict[str, Any], artifacts: Artifacts) -> tuple[Path, ...]:
     """The session manager's jars for CATALINA_BASE/lib; Tomcat's own cluster needs none."""
     if store["kind"].startswith("redis"):
         return artifacts.redisson_jars
