@@ -64,7 +64,9 @@ def start_redis(
     )
 
 
-def prepare_sentinel(directory: Path, endpoint: Endpoint, master: Endpoint, password: str) -> Path:
+def prepare_sentinel(
+    directory: Path, endpoint: Endpoint, master: Endpoint, password: str, replica: Endpoint
+) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "sentinel.conf"
     render_to(
@@ -78,6 +80,7 @@ def prepare_sentinel(directory: Path, endpoint: Endpoint, master: Endpoint, pass
             "dir": directory,
             "master_name": SENTINEL_MASTER,
             "master": master,
+            "replica": replica,
         },
     )
     return config
