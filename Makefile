@@ -10,7 +10,7 @@ ifdef NODES
 export TOMCAT_BENCH_NODES := $(NODES)
 endif
 
-.PHONY: testbed testbed-down schemas setup bench storebench profiles webui matrix capacity perf tls scale compare ci-bench lab-up lab-status lab-down report test lint unit integration
+.PHONY: testbed testbed-down schemas setup bench storebench profiles webui matrix capacity perf timing tls scale compare ci-bench lab-up lab-status lab-down report test lint unit integration
 
 setup:
 	@scripts/setup
@@ -45,6 +45,11 @@ capacity: setup
 # The kept benchmark of the load generators themselves (wrk, capacity mode, Locust).
 perf: setup
 	$(PY) -m harness perf --profile $(PROFILE) $(if $(PERF_SCENARIOS),--scenarios $(PERF_SCENARIOS))
+
+# The kept benchmark of the wait for a verdict: lab up per store, bench overhead, report
+# and compare times at 1M and 10M requests, beside the last run's (~10 min).
+timing: setup
+	$(PY) -m harness timing
 
 # What HTTPS costs at the balancer: plain HTTP against TLS kept alive, full handshakes
 # and resumed sessions, side by side on nginx and haproxy (profiles/tls.toml; ~2 min).

@@ -199,6 +199,15 @@ class Scale(_Document):
     claims: list[dict[str, Any]]
 
 
+class Timing(_Document):
+    """timing.json of `make timing`: lab up per store, bench overhead, report times."""
+
+    schema_id: Literal["tomcat-bench/timing"] = Field(alias="schema")
+    lab_up: dict[str, dict[str, Any]]
+    benches: list[dict[str, Any]]
+    results: list[dict[str, Any]]
+
+
 class Capacity(_Document):
     schema_id: Literal["tomcat-bench/capacity"] = Field(alias="schema")
     steps: list[dict[str, Any]]
@@ -223,6 +232,7 @@ KINDS: dict[str, tuple[type[BaseModel], tuple[int, ...]]] = {
     "capacity": (Capacity, (1,)),
     "tls": (TlsCost, (1,)),
     "scale": (Scale, (1,)),
+    "timing": (Timing, (1,)),
     "storebench": (Storebench, (1,)),
     "latency-hdr": (LatencyHdr, ()),
     "verdicts": (Verdicts, ()),

@@ -1,0 +1,135 @@
+"""timing: the kept benchmark of the wait for a verdict, beside the last run's figures."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.table import Table
+
+from harness.cli.console import console
+from harness.cli.options import Parser, Subparsers, add, lab_spec
+
+if TYPE_CHECKING:
+    from harness.load.timing import TimingPlan
+
+
+def add_parser(subparsers: Subparsers) -> Parser:
+    from harness.cluster.lab.topology import DEFAULT_NET, DEFAULT_RUN_DIR  # noqa: PLC0415
+    from harness.results import RESULTS_DIR  # noqa: PLC0415
+
+    timing = subparsers.add_parser(
+        "timing", help="lab up per store, bench overhead, report time: beside the last run"
+    )
+    add(timing, "profile", "best-practice", "profile name or .toml path")
+    add(
+        timing,
+        "stores",
+        "none,redis,memcached-nonsticky,replication",
+        "stores whose lab up is timed",
+    )
+    add(timing, "rounds", "5", "warm lab ups per store (their median is reported)", kind=int)
+    add(timing, "bench-sessions", "redis", "session strategy of the timed benches")
+    add(timing, "durations", "20,120", "seconds of load of each timed bench", kind=_floats)
+    add(timing, "rows", "1000000,10000000", "requests of each synthetic run reported", kind=_ints)
+    add(timing, "results-dir", str(RESULTS_DIR), "where results/<run-id>/ folders go")
+    add(timing, "nodes", "2", "Tomcat nodes in the lab, 1 to 8 (.11 to .18)", kind=int)
+    add(timing, "net", DEFAULT_NET, "first three octets of the lab's loopback addresses")
+    add(timing, "run-dir", str(DEFAULT_RUN_DIR), "folder for the lab's configs, logs and state")
+    return timing
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    return tuple(float(v) for v in text.split(",") if v.strip())
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    return tuple(int(v) for v in text.split(",") if v.strip())
+
+
+def plan_from(args: argparse.Namespace) -> TimingPlan:
+    from harness.config.profile import load_profile  # noqa: PLC0415
+    from harness.load.timing import TimingPlan  # noqa: PLC0415
+
+    args.balancer, args.sessions = "nginx-rr", "none"
+    return TimingPlan(
+        profile=load_profile(args.profile),
+        cluster=lab_spec(args),
+        results_dir=Path(args.results_dir),
+        stores=tuple(s.strip() for s in args.stores.split(",") if s.strip()),
+        rounds=args.rounds,
+        bench_sessions=args.bench_sessions,
+        bench_durations=args.durations,
+        rows=args.rows,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from harness.load.timing import previous_figures, run_timing  # noqa: PLC0415
+
+    plan = plan_from(args)
+    with console.status("timing") as status:
+        data = run_timing(plan, progress=status.update)
+    before = previous_figures(data) or {}
+    console.print(_lab_table(data, before))
+    console.print(_bench_table(data, before))
+    console.print(_results_table(data, before))
+    if data.get("previous"):
+        console.print(f"before: {data['previous']}", soft_wrap=True)
+    console.print(f"timing: {Path(data['run_dir']) / 'timing.json'}", soft_wrap=True)
+    return 0
+
+
+def _s(value: Any) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _lab_table(data: dict[str, Any], before: dict[str, Any]) -> Table:
+    table = Table("lab up", "first (s)", "before", "warm median (s)", "before", "slowest part")
+    for store, now in data["lab_up"].items():
+        then = (before.get("lab_up") or {}).get(store) or {}
+        parts = {k: v for k, v in now["warm_parts_median_s"].items() if k != "up"}
+        slowest = max(parts, key=parts.__getitem__) if parts else "-"
+        table.add_row(
+            store,
+            _s(now["first_s"]),
+            _s(then.get("first_s")),
+            _s(now["warm_median_s"]),
+            _s(then.get("warm_median_s")),
+            f"{slowest} {_s(parts.get(slowest))}",
+        )
+    return table
+
+
+def _bench_table(data: dict[str, Any], before: dict[str, Any]) -> Table:
+    table = Table("bench", "beyond its load (s)", "before", "where it went (s)")
+    earlier = {b["duration_s"]: b for b in before.get("benches") or []}
+    for bench in data["benches"]:
+        phases = ", ".join(
+            f"{k} {v:.2f}" for k, v in bench["phases_s"].items() if k != "load" and v >= 0.05
+        )
+        table.add_row(
+            f"{bench['duration_s']:g} s",
+            _s(bench["beyond_load_s"]),
+            _s((earlier.get(bench["duration_s"]) or {}).get("beyond_load_s")),
+            phases,
+        )
+    return table
+
+
+def _results_table(data: dict[str, Any], before: dict[str, Any]) -> Table:
+    table = Table("requests", "report (s)", "MB", "before", "compare (s)", "MB", "before")
+    earlier = {r["rows"]: r for r in before.get("results") or []}
+    for row in data["results"]:
+        then = earlier.get(row["rows"]) or {}
+        table.add_row(
+            f"{row['rows']:,}",
+            _s(row["report_s"]),
+            f"{row['report_peak_mb']:.0f}",
+            _s(then.get("report_s")),
+            _s(row["compare_s"]),
+            f"{row['compare_peak_mb']:.0f}",
+            _s(then.get("compare_s")),
+        )
+    return table

@@ -1,0 +1,165 @@
+"""The kept benchmark of the operator's wait for a verdict, beside the last run's figures.
+
+1. lab up per session store: once in a fresh folder (CATALINA_BASE laid out, JSPs compiled:
+   a clean clone's first lab) and `rounds` times warm; medians, and the parts' times.
+2. A bench's wall time beyond its load, for runs of each duration: the whole wait, from
+   lab up to the report written, less the load's duration, and where it went (phases_s).
+3. report and compare on synthetic runs of each row count (harness.load.results_timing),
+   each in a process of its own: seconds and peak memory.
+
+Each run writes results/<stamp>-timing/timing.json; the next run prints its figures beside
+it, so a change that slows one shows.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from harness.cluster.lab.cluster import LabSpec
+from harness.cluster.lab.lab import Lab
+from harness.config.profile import Profile
+from harness.load.bench import BenchPlan, run_bench
+from harness.load.results_timing import time_results
+from harness.report.run import write_report
+from harness.results import iso, new_run_dir, read_manifest
+from harness.results.models import write_document
+
+log = logging.getLogger(__name__)
+
+TIMING_FILE = "timing.json"
+SCHEMA = "tomcat-bench/timing"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TimingPlan:
+    profile: Profile
+    cluster: LabSpec  # its topology hosts every lab; its balancer fronts them
+    results_dir: Path
+    stores: tuple[str, ...] = ("none", "redis", "memcached-nonsticky", "replication")
+    rounds: int = 5
+    bench_sessions: str = "redis"
+    bench_durations: tuple[float, ...] = (20.0, 120.0)
+    rows: tuple[int, ...] = (1_000_000, 10_000_000)
+
+
+def run_timing(plan: TimingPlan, *, progress: Callable[[str], None]) -> dict[str, Any]:
+    """Every figure, written to timing.json (with the previous run's path, if any)."""
+    previous = latest(plan.results_dir)
+    run_dir = new_run_dir("timing", plan.results_dir)
+    started = time.time()
+    data: dict[str, Any] = {
+        "schema": SCHEMA,
+        "schema_version": 1,
+        "started_at": iso(started),
+        "profile": plan.profile.name,
+        "previous": str(previous) if previous else None,
+        "lab_up": {s: _lab_ups(plan, s, progress) for s in plan.stores},
+        "benches": [_bench(plan, d, run_dir, progress) for d in plan.bench_durations],
+        "results": [_results(rows, progress) for rows in plan.rows],
+    }
+    data["ended_at"] = iso(time.time())
+    write_document(run_dir / TIMING_FILE, data, "timing")
+    data["run_dir"] = str(run_dir)
+    return data
+
+
+def latest(results_dir: Path) -> Path | None:
+    """The newest earlier timing.json under results_dir."""
+    found = sorted(results_dir.glob(f"*-timing*/{TIMING_FILE}"))
+    return found[-1] if found else None
+
+
+def _lab_ups(plan: TimingPlan, store: str, progress: Callable[[str], None]) -> dict[str, Any]:
+    topology = plan.cluster.topology
+    fresh = topology.run_dir.with_name(f"{topology.run_dir.name}-first-{store}")
+    shutil.rmtree(fresh, ignore_errors=True)
+    progress(f"lab up with {store}: first, in a fresh folder")
+    first = _one_up(plan, store, replace(topology, run_dir=fresh))
+    shutil.rmtree(fresh, ignore_errors=True)
+    warm = []
+    for round_ in range(plan.rounds):
+        progress(f"lab up with {store}: warm, round {round_ + 1}/{plan.rounds}")
+        warm.append(_one_up(plan, store, topology))
+    parts = {
+        part: round(statistics.median(w[part] for w in warm), 3)
+        for part in warm[0]
+        if all(part in w for w in warm)
+    }
+    return {
+        "first_s": first["up"],
+        "first_parts_s": first,
+        "warm_s": [w["up"] for w in warm],
+        "warm_median_s": parts.get("up"),
+        "warm_parts_median_s": parts,
+    }
+
+
+def _one_up(plan: TimingPlan, store: str, topology: Any) -> dict[str, float]:
+    lab = Lab(topology)
+    try:
+        state = lab.up(
+            plan.profile, balancer_name=plan.cluster.balancer, sessions=store, progress=_quiet
+        )
+        return dict(state.timings_s)
+    finally:
+        lab.down()
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+def _bench(
+    plan: TimingPlan, duration_s: float, run_dir: Path, progress: Callable[[str], None]
+) -> dict[str, Any]:
+    progress(f"a {duration_s:g} s bench with {plan.bench_sessions}")
+    began = time.monotonic()
+    result = run_bench(
+        BenchPlan(
+            profile=plan.profile,
+            cluster=replace(plan.cluster, sessions=plan.bench_sessions),
+            duration_s=duration_s,
+            results_dir=run_dir / "benches",
+        ),
+        progress=_quiet,
+    )
+    report_began = time.monotonic()
+    write_report(result.run_dir)
+    wall = time.monotonic() - began
+    run = read_manifest(result.run_dir)
+    return {
+        "duration_s": duration_s,
+        "wall_s": round(wall, 3),
+        "beyond_load_s": round(wall - duration_s, 3),
+        "phases_s": {
+            **run.get("phases_s", {}),
+            "report": round(time.monotonic() - report_began, 3),
+        },
+        "requests": run["summary"]["requests"],
+        "run": str(result.run_dir.relative_to(run_dir)),
+    }
+
+
+def _results(rows: int, progress: Callable[[str], None]) -> dict[str, Any]:
+    progress(f"report and compare of {rows:,} synthetic requests")
+    return asdict(time_results(rows))
+
+
+def previous_figures(data: dict[str, Any]) -> dict[str, Any] | None:
+    """The earlier run's timing.json that data names, if it can still be read."""
+    path = data.get("previous")
+    if not path:
+        return None
+    try:
+        loaded = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return loaded if isinstance(loaded, dict) else None

@@ -1,0 +1,53 @@
+"""The kept timing benchmark as a user runs it (127.0.77.x): its figures are written, and a
+second run prints them beside the first's."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.integration.test_cli import harness
+
+pytestmark = pytest.mark.integration
+
+NET = "127.0.77"
+
+
+def _timing(results: Path, run_dir: Path) -> str:
+    done = harness(
+        "timing",
+        "--stores", "none",
+        "--rounds", "1",
+        "--durations", "5",
+        "--rows", "2000",
+        "--net", NET,
+        "--run-dir", str(run_dir),
+        "--results-dir", str(results),
+        timeout=240,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_timing_measures_lab_up_bench_overhead_and_report_time(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    first = _timing(results, tmp_path / "lab")
+    (folder,) = results.glob("*-timing")
+    data = json.loads((folder / "timing.json").read_text())
+    up = data["lab_up"]["none"]
+    assert 0 < up["warm_median_s"] < 60 and 0 < up["first_s"] < 60
+    assert {"node1", "node2"} <= set(up["warm_parts_median_s"])
+    (bench,) = data["benches"]
+    # The wait beyond the load is the phases that are not the load, and the report.
+    phases = bench["phases_s"]
+    assert bench["requests"] > 0
+    assert bench["wall_s"] == pytest.approx(bench["duration_s"] + bench["beyond_load_s"])
+    assert phases["load"] >= 5 and phases["lab_up"] > 0 and phases["report"] > 0
+    (rows,) = data["results"]
+    assert rows["rows"] == 2000 and rows["report_s"] > 0 and rows["compare_exit"] in (0, 1)
+    assert data["previous"] is None
+    assert "before: " not in first.replace("\n", "")
+    second = _timing(results, tmp_path / "lab")
+    assert f"before: {folder / 'timing.json'}" in second.replace("\n", "")
