@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,9 +54,13 @@ def plan_from(args: argparse.Namespace) -> TimingPlan:
     from harness.load.timing import TimingPlan  # noqa: PLC0415
 
     args.balancer, args.sessions = "nginx-rr", "none"
+    cluster = lab_spec(args)
+    fresh_dir = Path(f"{args.run_dir.rstrip('/')}-first")
     return TimingPlan(
         profile=load_profile(args.profile),
-        cluster=lab_spec(args),
+        cluster=cluster,
+        fresh_cluster=replace(cluster, topology=replace(cluster.topology, run_dir=fresh_dir)),
+        fresh_dir=fresh_dir,
         results_dir=Path(args.results_dir),
         stores=tuple(s.strip() for s in args.stores.split(",") if s.strip()),
         rounds=args.rounds,

@@ -19,12 +19,11 @@ import shutil
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.cluster.lab.cluster import LabSpec
-from harness.cluster.lab.lab import Lab
+from harness.cluster import ClusterSpec
 from harness.config.profile import Profile
 from harness.load.bench import BenchPlan, run_bench
 from harness.load.results_timing import time_results
@@ -41,7 +40,11 @@ SCHEMA = "tomcat-bench/timing"
 @dataclass(frozen=True, kw_only=True)
 class TimingPlan:
     profile: Profile
-    cluster: LabSpec  # its topology hosts every lab; its balancer fronts them
+    cluster: ClusterSpec  # the embedded lab every lab up, and every bench, runs on
+    # The same lab in a folder of its own, emptied before and after its one lab up (a
+    # clean clone's first: every CATALINA_BASE laid out, JSPs compiled).
+    fresh_cluster: ClusterSpec
+    fresh_dir: Path
     results_dir: Path
     stores: tuple[str, ...] = ("none", "redis", "memcached-nonsticky", "replication")
     rounds: int = 5
@@ -78,16 +81,14 @@ def latest(results_dir: Path) -> Path | None:
 
 
 def _lab_ups(plan: TimingPlan, store: str, progress: Callable[[str], None]) -> dict[str, Any]:
-    topology = plan.cluster.topology
-    fresh = topology.run_dir.with_name(f"{topology.run_dir.name}-first-{store}")
-    shutil.rmtree(fresh, ignore_errors=True)
+    shutil.rmtree(plan.fresh_dir, ignore_errors=True)
     progress(f"lab up with {store}: first, in a fresh folder")
-    first = _one_up(plan, store, replace(topology, run_dir=fresh))
-    shutil.rmtree(fresh, ignore_errors=True)
+    first = _one_up(plan, plan.fresh_cluster, store)
+    shutil.rmtree(plan.fresh_dir, ignore_errors=True)
     warm = []
     for round_ in range(plan.rounds):
         progress(f"lab up with {store}: warm, round {round_ + 1}/{plan.rounds}")
-        warm.append(_one_up(plan, store, topology))
+        warm.append(_one_up(plan, plan.cluster, store))
     parts = {
         part: round(statistics.median(w[part] for w in warm), 3)
         for part in warm[0]
@@ -102,15 +103,12 @@ def _lab_ups(plan: TimingPlan, store: str, progress: Callable[[str], None]) -> d
     }
 
 
-def _one_up(plan: TimingPlan, store: str, topology: Any) -> dict[str, float]:
-    lab = Lab(topology)
+def _one_up(plan: TimingPlan, spec: ClusterSpec, store: str) -> dict[str, float]:
+    cluster = spec.with_strategy(spec.balancer, store).up(plan.profile, progress=_quiet)
     try:
-        state = lab.up(
-            plan.profile, balancer_name=plan.cluster.balancer, sessions=store, progress=_quiet
-        )
-        return dict(state.timings_s)
+        return dict(cluster.describe().get("timings_s") or {})
     finally:
-        lab.down()
+        cluster.down()
 
 
 def _quiet(_: str) -> None:
@@ -125,7 +123,7 @@ def _bench(
     result = run_bench(
         BenchPlan(
             profile=plan.profile,
-            cluster=replace(plan.cluster, sessions=plan.bench_sessions),
+            cluster=plan.cluster.with_strategy(plan.cluster.balancer, plan.bench_sessions),
             duration_s=duration_s,
             results_dir=run_dir / "benches",
         ),

@@ -38,8 +38,7 @@ def test_without_one_only_the_recording_node_records_and_it_moves_in_whole(
 ) -> None:
     archive = tmp_path / "cache" / "tomcat.jsa"
     assert class_archive.node_flags(archive, tmp_path / "node1", records=False) == []
-    base = tmp_path / "node2"
-    base.mkdir()
+    base = tmp_path / "lab" / "node2"  # not there yet: a fresh lab's node
     flags = class_archive.node_flags(archive, base, records=True)
     assert f"-XX:ArchiveClassesAtExit={base / class_archive.RECORDING}" in flags
     class_archive.keep_recorded(base)  # killed: the JVM wrote nothing

@@ -146,7 +146,7 @@ def test_msm_jars_go_into_lib_only_for_memcached_strategies(kind: str, tmp_path:
         redisson_jars=(tmp_path / "redisson-all-3.0.jar",),
         msm_jars=(tmp_path / "memcached-session-manager-2.3.2.jar",),
     )
-    jars = tomcat._manager_jars(_store(kind, tmp_path), artifacts)
+    jars = tomcat.manager_jars(_store(kind, tmp_path), artifacts)
     expected = {
         "redis": artifacts.redisson_jars,
         "redis-sentinel": artifacts.redisson_jars,

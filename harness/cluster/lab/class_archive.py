@@ -47,6 +47,7 @@ def node_flags(archive: Path, base: Path, *, records: bool) -> list[str]:
         return [_QUIET, f"-XX:SharedArchiveFile={archive}"]
     if not records:
         return []
+    base.mkdir(parents=True, exist_ok=True)  # a lab's first start renders into a new folder
     (base / TARGET).write_text(str(archive))
     (base / RECORDING).unlink(missing_ok=True)
     return [_QUIET, f"-XX:ArchiveClassesAtExit={base / RECORDING}"]
