@@ -7,73 +7,87 @@ TOMCAT_BENCH_PROFILE), so make, CI and a shell agree on one set of names.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import signal
+import sys
 from collections.abc import Callable, Sequence
-from types import FrameType
+from types import FrameType, ModuleType
 
 from rich.logging import RichHandler
 
-from harness.cli import (
-    apply,
-    bench,
-    capacity,
-    compare,
-    export,
-    inventory,
-    lab,
-    matrix,
-    perf,
-    probe,
-    profile,
-    profiles,
-    report,
-    scale,
-    storebench,
-    timing,
-    tls,
-    verify,
-    webui,
-)
 from harness.cli.console import console, error
 from harness.cli.options import Parser, flag, parse
-from harness.cluster.errors import ClusterError
-from harness.cluster.lab import LabError
-from harness.cluster.remote.hosts import HostError
-from harness.commands import MissingCommand
-from harness.config.profile import ProfileError
 
-# In the order `--help` lists them.
+# In the order `--help` lists them: each a module of harness.cli with add_parser and run.
 _COMMANDS = (
-    lab,
-    bench,
-    matrix,
-    profiles,
-    webui,
-    capacity,
-    perf,
-    timing,
-    tls,
-    scale,
-    storebench,
-    report,
-    compare,
-    export,
-    apply,
-    verify,
-    profile,
-    inventory,
-    probe,
+    "lab",
+    "bench",
+    "matrix",
+    "profiles",
+    "webui",
+    "capacity",
+    "perf",
+    "timing",
+    "tls",
+    "scale",
+    "storebench",
+    "report",
+    "compare",
+    "export",
+    "apply",
+    "verify",
+    "profile",
+    "inventory",
+    "probe",
 )
+# The failures a command reports in one line (exit 2), by module and class name: looked up
+# only among modules already imported, since a class never imported was never raised, and
+# importing them all would cost every command the whole cluster stack.
+_EXPECTED = (
+    ("harness.config.profile", "ProfileError"),
+    ("harness.cluster.lab", "LabError"),
+    ("harness.cluster.errors", "ClusterError"),
+    ("harness.cluster.remote.hosts", "HostError"),
+    ("harness.commands", "MissingCommand"),
+)
+_VERBOSE = frozenset({"-v", "--verbose"})
 
 
-def build_parser() -> Parser:
+def _command(name: str) -> ModuleType:
+    return importlib.import_module(f"harness.cli.{name}")
+
+
+def chosen_command(argv: Sequence[str]) -> str | None:
+    """The command argv runs, when nothing before it but --verbose can change what argparse
+    does (--help there prints every command's help, so it needs them all)."""
+    for word in argv:
+        if word not in _VERBOSE:
+            return word if word in _COMMANDS else None
+    return None
+
+
+def build_parser(only: str | None = None) -> Parser:
+    """Every command's parser; with only, that one's in full and the others as bare names,
+    so a command imports what it needs and not what every other command needs."""
     parser = Parser(prog="python -m harness", description=__doc__)
     flag(parser, "verbose", "debug logging", "-v")
     sub = parser.add_subparsers(dest="command", required=True)
-    for command in _COMMANDS:
-        command.add_parser(sub).set_defaults(func=command.run)
+    for name in _COMMANDS:
+        if only is None or name == only:
+            command = _command(name)
+            command.add_parser(sub).set_defaults(func=command.run)
+        else:
+            sub.add_parser(name)
     return parser
+
+
+def _expected(problem: BaseException) -> bool:
+    for module_name, class_name in _EXPECTED:
+        module = sys.modules.get(module_name)
+        if module is not None and isinstance(problem, getattr(module, class_name)):
+            return True
+    return isinstance(problem, ValueError | FileNotFoundError)
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -82,7 +96,8 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse(build_parser(), argv)
+    words = sys.argv[1:] if argv is None else argv
+    args = parse(build_parser(chosen_command(words)), argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(message)s",
@@ -94,17 +109,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     run: Callable[[argparse.Namespace], int] = args.func
     try:
         return run(args)
-    except (
-        ProfileError,
-        LabError,
-        ClusterError,
-        HostError,
-        MissingCommand,
-        ValueError,
-        FileNotFoundError,
-    ) as problem:
-        error(str(problem))
-        return 2
     except KeyboardInterrupt:
         console.print("interrupted; the lab was stopped")
         return 130
+    except Exception as problem:
+        if not _expected(problem):
+            raise
+        error(str(problem))
+        return 2

@@ -20,21 +20,16 @@ import os
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-from harness.cluster import ClusterSpec
-from harness.cluster.errors import ClusterError
-from harness.cluster.lab import LabSpec, Topology
-from harness.cluster.lab.balancers import BALANCERS
-from harness.cluster.lab.lab import SESSION_STORES
-from harness.cluster.lab.topology import DEFAULT_NET, DEFAULT_RUN_DIR
-from harness.cluster.remote.cluster import InventorySpec
-from harness.config.faults import SEQUENCES
-from harness.config.inventory import Inventory, load_inventory
-from harness.config.profile import Profile
-from harness.config.tomlfile import read_toml
-from harness.results import RESULTS_DIR
-from harness.results.outcomes import check_scenario
+# The lab, the remote cluster and the results stack cost most of a second and over 100 MB
+# to import; report, compare and export need none of it, so the functions that do import
+# it where they are called.
+if TYPE_CHECKING:
+    from harness.cluster import ClusterSpec
+    from harness.cluster.lab import LabSpec, Topology
+    from harness.config.inventory import Inventory
+    from harness.config.profile import Profile
 
 PREFIX = "TOMCAT_BENCH_"
 
@@ -187,6 +182,10 @@ def flag(parser: Parser, option: str, help_: str, *short: str) -> None:
 
 
 def lab_options(parser: Parser) -> None:
+    from harness.cluster.lab.balancers import BALANCERS  # noqa: PLC0415
+    from harness.cluster.lab.lab import SESSION_STORES  # noqa: PLC0415
+    from harness.cluster.lab.topology import DEFAULT_NET, DEFAULT_RUN_DIR  # noqa: PLC0415
+
     add(parser, "balancer", "nginx-rr", f"balancer in front: {', '.join(BALANCERS)}")
     add(parser, "sessions", "redis", f"where sessions live: {', '.join(SESSION_STORES)}")
     add(parser, "nodes", "2", "Tomcat nodes in the lab, 1 to 8 (.11 to .18)", kind=int)
@@ -195,6 +194,8 @@ def lab_options(parser: Parser) -> None:
 
 
 def topology(args: argparse.Namespace) -> Topology:
+    from harness.cluster.lab import Topology  # noqa: PLC0415
+
     nodes = getattr(args, "nodes", 2)
     if not 1 <= nodes <= 8:
         raise ValueError(f"NODES={nodes}: the lab runs 1 to 8 nodes")
@@ -203,6 +204,8 @@ def topology(args: argparse.Namespace) -> Topology:
 
 def lab_spec(args: argparse.Namespace, *, balancer: str | None = None) -> LabSpec:
     """The embedded lab the options describe: the cluster the commands measure today."""
+    from harness.cluster.lab import LabSpec  # noqa: PLC0415
+
     return LabSpec(
         balancer=balancer or args.balancer, sessions=args.sessions, topology=topology(args)
     )
@@ -232,6 +235,9 @@ def cluster_spec(
     args: argparse.Namespace, *, balancer: str | None = None, apply: bool = False
 ) -> ClusterSpec:
     """The inventory's cluster when one is given, else the embedded lab."""
+    from harness.cluster.remote.cluster import InventorySpec  # noqa: PLC0415
+    from harness.config.inventory import load_inventory  # noqa: PLC0415
+
     if getattr(args, "inventory", ""):
         inventory = load_inventory(Path(args.inventory))
         applying = apply or getattr(args, "apply", False)
@@ -243,6 +249,7 @@ def _applier(inventory: Inventory) -> Callable[[Profile, Callable[[str], None]],
     """fleet's apply, node by node; a node rolled back stops the bench with its reason."""
 
     def apply(profile: Profile, progress: Callable[[str], None]) -> None:
+        from harness.cluster.errors import ClusterError  # noqa: PLC0415
         from harness.fleet.apply import apply_profile, ssh_targets  # noqa: PLC0415
 
         for result in apply_profile(ssh_targets(inventory, profile), profile, progress=progress):
@@ -260,6 +267,10 @@ def bench_options(
     fault_target: tuple[str, str] = ("node1", "node to SIGKILL mid-run ('none' for no fault)"),
 ) -> None:
     """What bench, matrix and profiles share: one bench's plan (fault_target: default, help)."""
+    from harness.config.faults import SEQUENCES  # noqa: PLC0415
+    from harness.results import RESULTS_DIR  # noqa: PLC0415
+    from harness.results.outcomes import check_scenario  # noqa: PLC0415
+
     add(parser, "profile", "best-practice", "profile name or .toml path")
     add(parser, "duration", duration_s, "length of the load: 90, 90s, 5m, 1h30m", kind=duration)
     add(parser, "users", users, "simulated users", kind=int)
@@ -350,6 +361,8 @@ def _subcommand(parser: Parser, name: str) -> Parser:
 def from_file(parser: Parser, path: Path, command: str) -> dict[str, Any]:
     """dest -> value for each key of the file whose twin is not set; every key is checked,
     overridden or not."""
+    from harness.config.tomlfile import read_toml  # noqa: PLC0415
+
     options = {
         action.option_strings[-1].removeprefix("--"): action
         for action in parser._actions

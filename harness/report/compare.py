@@ -61,8 +61,10 @@ from harness.results.judgement import Judgement
 from harness.results.requests import CSV_FILE, Requests, read_requests
 from harness.results.significance import (
     BLOCK_S,
+    Statistic,
     Test,
     block_bootstrap,
+    mean,
     median,
     permutation_test,
     smallest_p,
@@ -168,12 +170,29 @@ class Series:
 
 
 @dataclass(frozen=True)
+class _Latencies:
+    """A run's speed by one latency (as measured, or corrected for coordinated omission)."""
+
+    samples: Samples
+    whole: dict[str, float | None]
+
+    @classmethod
+    def of(cls, records: Requests) -> _Latencies:
+        return cls(samples(records), whole_run(records))
+
+
+@dataclass(frozen=True)
 class _Run:
+    """One run as compare reads it: what it needs of the requests is computed when the run
+    is loaded, so no run's columns are held while the next one is read."""
+
     name: str
     manifest: dict[str, Any]
     summary: dict[str, Any]
-    records: Requests
     judgement: Judgement
+    series: Series
+    measured: _Latencies
+    corrected: _Latencies | None  # only when every request has its corrected latency
 
 
 @dataclass(frozen=True)
@@ -230,8 +249,10 @@ def _load_run(path: Path, role: str) -> _Run:
         name=str(run_id) if run_id else path.name,
         manifest=manifest,
         summary=summary if isinstance(summary, dict) else {},
-        records=records,
         judgement=judge_columns(records, faults if isinstance(faults, list) else []),
+        series=_series(records, manifest),
+        measured=_Latencies.of(records),
+        corrected=_Latencies.of(_as_corrected(records)) if _all_corrected(records) else None,
     )
 
 
@@ -301,12 +322,12 @@ def recovery_time(run: _Run) -> float | None:
     return run.judgement.recovery_s
 
 
-def _series(run: _Run) -> Series:
-    seconds = Seconds(run.records)
+def _series(records: Requests, manifest: dict[str, Any]) -> Series:
+    seconds = Seconds(records)
     return Series(
         throughput=tuple(seconds.throughput()),
         p99_ms=tuple(seconds.latency().percentile(99.0)),
-        fault_at_s=first_fault_at(run.manifest),
+        fault_at_s=first_fault_at(manifest),
     )
 
 
@@ -485,7 +506,7 @@ class _Stat:
     higher_is_better: bool
     base_runs: Sequence[float] = ()
     head_runs: Sequence[float] = ()
-    per_second: Callable[[Sequence[float]], float] = statistics.fmean
+    per_second: Statistic = mean
 
 
 def _fmt(value: float | None, unit: str) -> str:
@@ -769,7 +790,7 @@ class Comparison:
 
 def both_corrected(base: _Side, head: _Side) -> bool:
     """Open-model runs on both sides: latency is judged corrected for coordinated omission."""
-    return all(_all_corrected(run.records) for run in (*base.runs, *head.runs))
+    return all(run.corrected is not None for run in (*base.runs, *head.runs))
 
 
 def _all_corrected(records: Requests) -> bool:
@@ -794,12 +815,12 @@ def _performance(base: _Side, head: _Side, limits: Thresholds) -> list[Metric]:
     side's value is the mean of its runs' whole-run values."""
     corrected = both_corrected(base, head)
 
-    def records(run: _Run) -> Requests:
-        return _as_corrected(run.records) if corrected else run.records
+    def speed(run: _Run) -> _Latencies:
+        return run.corrected if corrected and run.corrected is not None else run.measured
 
-    sb, sh = samples(records(base.first)), samples(records(head.first))
-    wb = [whole_run(records(r)) for r in base.runs]
-    wh = [whole_run(records(r)) for r in head.runs]
+    sb, sh = speed(base.first).samples, speed(head.first).samples
+    wb = [speed(r).whole for r in base.runs]
+    wh = [speed(r).whole for r in head.runs]
     alpha = limits.significance.alpha
 
     def stat(
@@ -809,7 +830,7 @@ def _performance(base: _Side, head: _Side, limits: Thresholds) -> list[Metric]:
         seconds: tuple[Sequence[float], Sequence[float]],
         *,
         higher_is_better: bool,
-        per_second: Callable[[Sequence[float]], float] = statistics.fmean,
+        per_second: Statistic = mean,
     ) -> _Stat:
         b_runs = [v for w in wb if (v := w[key]) is not None]
         h_runs = [v for w in wh if (v := w[key]) is not None]
@@ -937,7 +958,7 @@ def _method_note(base: _Side, head: _Side) -> str:
 
 
 def _info(side: _Side) -> RunInfo:
-    return RunInfo(side.name, _series(side.first))
+    return RunInfo(side.name, side.first.series)
 
 
 # --------------------------------------------------------------------------- rendering

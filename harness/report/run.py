@@ -182,7 +182,8 @@ def _node_series(seconds: Seconds) -> dict[str, list[int]]:
     requests = seconds.requests
     node = requests.node
     names = [name or "(no node)" for name in node.names] + [ERROR_SERIES]
-    codes = np.where(requests.is_error(), len(names) - 1, node.codes).astype(np.int32)
+    codes = node.codes.copy()
+    codes[requests.is_error()] = len(names) - 1
     return seconds.series(codes, names)
 
 
@@ -510,13 +511,17 @@ def _latency_groups(requests: Requests) -> dict[str, NDArray[np.float64]]:
     groups = {"all requests": np.sort(latency)}
     node = requests.node
     answered = ~requests.is_error()
-    per_node: dict[str, NDArray[np.float64]] = {}
+    per_node: dict[str, list[NDArray[np.float64]]] = {}
     for code, name in enumerate(node.names):
         mine = latency[answered & (node.codes == code)]
         if name and len(mine):
-            per_node[name] = np.concatenate([per_node.get(name, np.zeros(0)), mine])
+            per_node.setdefault(name, []).append(mine)
     for name in sorted(per_node, key=_natural_key):
-        groups[f"{name} (no errors)"] = np.sort(per_node[name])
+        parts = per_node.pop(name)
+        # Sorted in place: each node's copy is made once, never twice.
+        mine = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        mine.sort()
+        groups[f"{name} (no errors)"] = mine
     return groups
 
 

@@ -99,13 +99,43 @@ def _user_codes(user: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.
     return users, codes.astype(np.int64)
 
 
+def _first_index(codes: NDArray[np.int64], n_codes: int) -> NDArray[np.int64]:
+    """Each code's first position in codes (len(codes) where absent): np.unique's
+    return_index without its sort, which is most of a judgement's time on millions of rows."""
+    first = np.full(n_codes, len(codes), dtype=np.int64)
+    np.minimum.at(first, codes, np.arange(len(codes), dtype=np.int64))
+    return first
+
+
+def _last_index(codes: NDArray[np.int64], n_codes: int) -> NDArray[np.int64]:
+    """Each code's last position in codes (-1 where absent)."""
+    last = np.full(n_codes, -1, dtype=np.int64)
+    np.maximum.at(last, codes, np.arange(len(codes), dtype=np.int64))
+    return last
+
+
+def _in_first_order(first: NDArray[np.int64], size: int) -> NDArray[np.int64]:
+    """The codes present (first position below size), in order of their first position."""
+    present = np.flatnonzero(first < size)
+    return present[np.argsort(first[present])]
+
+
+def _by_user(c: _Columns, rows: NDArray[np.int64]) -> NDArray[np.int64]:
+    """rows in user order, each user's in time order: a stable sort on the smallest integer
+    type that holds the user codes (numpy sorts 16-bit keys by radix, in linear time)."""
+    key = c.ucode[rows]
+    if c.n_users <= np.iinfo(np.uint16).max:
+        key = key.astype(np.uint16)
+    return rows[np.argsort(key, kind="stable")]
+
+
 def _first_by_user(c: _Columns, rows: NDArray[np.int64]) -> dict[int, int]:
     """Each user's first row among rows (in time order), in order of those first rows."""
     if not rows.size:
         return {}
-    codes, first = np.unique(c.ucode[rows], return_index=True)
-    order = np.argsort(first)
-    return dict(zip(codes[order].tolist(), rows[first[order]].tolist(), strict=True))
+    first = _first_index(c.ucode[rows], c.n_users)
+    codes = _in_first_order(first, rows.size)
+    return dict(zip(codes.tolist(), rows[first[codes]].tolist(), strict=True))
 
 
 def _fates(c: _Columns, rows: NDArray[np.int64], codes: Iterable[int]) -> dict[int, str]:
@@ -135,11 +165,9 @@ def _good_before(c: _Columns, at_s: float) -> dict[int, int]:
     if not rows.size:
         return {}
     users = c.ucode[rows]
-    codes, first = np.unique(users, return_index=True)
-    _, last_reversed = np.unique(users[::-1], return_index=True)
-    last = rows[rows.size - 1 - last_reversed]
-    order = np.argsort(first)
-    return dict(zip(codes[order].tolist(), c.node[last[order]].tolist(), strict=True))
+    codes = _in_first_order(_first_index(users, c.n_users), rows.size)
+    last = rows[_last_index(users, c.n_users)[codes]]
+    return dict(zip(codes.tolist(), c.node[last].tolist(), strict=True))
 
 
 def _judged_mask(c: _Columns, codes: Iterable[int]) -> NDArray[np.bool_]:
@@ -184,7 +212,8 @@ def _waits_to_answer(
     rows, users = rows[counted], users[counted]
     weights = np.minimum(c.wait[rows], c.t[rows] - at_s)
     sums = np.bincount(users, weights=weights, minlength=c.n_users)
-    return [float(v) for v in sums[np.unique(users)]]
+    present = np.flatnonzero(np.bincount(users, minlength=c.n_users))
+    return [float(v) for v in sums[present]]
 
 
 def _longest_wait(c: _Columns, codes: Iterable[int], at_s: float, until_s: float) -> float | None:
@@ -198,7 +227,7 @@ def _longest_wait(c: _Columns, codes: Iterable[int], at_s: float, until_s: float
     rows = np.flatnonzero(keep)
     if not rows.size:
         return 0.0
-    rows = rows[np.argsort(c.ucode[rows], kind="stable")]
+    rows = _by_user(c, rows)
     weights = np.minimum(wait[rows], t[rows] - at_s)
     if (weights < 0).any():
         return _longest_wait_by_row(c, rows, weights)
@@ -356,7 +385,7 @@ def _gap_without_reply(c: _Columns, users: set[int], window: Window, last_t: flo
     rows = np.flatnonzero(judged[c.ucode] & ~c.error & (c.t < window.until_s))
     if not rows.size:
         return None
-    rows = rows[np.argsort(c.ucode[rows], kind="stable")]
+    rows = _by_user(c, rows)
     users_of, times = c.ucode[rows], c.t[rows]
     same = users_of[1:] == users_of[:-1]
     gaps = (times[1:] - times[:-1])[same & (times[1:] >= window.at_s)]

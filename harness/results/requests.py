@@ -212,8 +212,14 @@ def _codes_of(column: pa.ChunkedArray) -> Codes:
     if not chunks:
         return Codes(np.zeros(0, dtype=np.int32), ())
     names = tuple(str(name) for name in chunks[0].dictionary.to_pylist())
-    codes = [chunk.indices.fill_null(0).to_numpy().astype(np.int32) for chunk in chunks]
-    return Codes(np.concatenate(codes), names)
+    codes = [_filled(chunk.indices).to_numpy().astype(np.int32, copy=False) for chunk in chunks]
+    # One chunk (a run of up to a row group): its indices as they are, not a copy.
+    return Codes(codes[0] if len(codes) == 1 else np.concatenate(codes), names)
+
+
+def _filled(indices: pa.Array) -> pa.Array:
+    # fill_null copies the column even when nothing is missing, as is usual.
+    return indices.fill_null(0) if indices.null_count else indices
 
 
 def empty_table(columns: Sequence[str] = FIELDS) -> pa.Table:
@@ -531,7 +537,9 @@ def count_series(
     series: dict[str, list[int]] = {}
     if not len(seconds):
         return series
-    present, first = np.unique(keys, return_index=True)
+    # The few keys present, by counting; np.unique would sort every row to find them.
+    present = np.flatnonzero(np.bincount(keys, minlength=len(names)))
+    first = [int(np.argmax(keys == key)) for key in present.tolist()]
     for key in present[np.argsort(first)].tolist():
         counts = np.bincount(seconds[keys == key], minlength=n_bins)[:n_bins]
         name = names[key]

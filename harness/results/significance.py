@@ -22,6 +22,15 @@ import random
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeAlias
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+# A statistic of each row of a (resamples, seconds) array: all resamples in one call.
+Statistic: TypeAlias = "Callable[[NDArray[np.float64]], NDArray[np.float64]]"
 
 BLOCK_S = 5  # fewer seconds than 2 blocks of this a side: too few to test at all
 RESAMPLES = 2000
@@ -76,14 +85,12 @@ def permutation_test(base: Sequence[float], head: Sequence[float]) -> Test:
     return Test(at_least / len(splits), observed > 0, len(base), len(head), "runs, permutation")
 
 
-def _resample(values: Sequence[float], rng: random.Random, block: int) -> list[float]:
-    n = len(values)
-    block = max(1, min(block, n))
-    out: list[float] = []
-    while len(out) < n:
-        start = rng.randrange(0, n - block + 1)
-        out.extend(values[start : start + block])
-    return out[:n]
+def mean(rows: NDArray[np.float64]) -> NDArray[np.float64]:
+    return np.asarray(np.mean(rows, axis=-1))
+
+
+def median(rows: NDArray[np.float64]) -> NDArray[np.float64]:
+    return np.asarray(np.median(rows, axis=-1))
 
 
 def block_length(seconds: int) -> int:
@@ -91,10 +98,34 @@ def block_length(seconds: int) -> int:
     return max(2, round(math.pow(seconds, 1 / 3)))
 
 
+# Positions held at once while resampling (8 bytes each): enough rows of a run of hours
+# at a time to stay fast, few enough to stay a few MB whatever the run's length.
+_CHUNK_POSITIONS = 1 << 20
+
+
+def _positions(rng: np.random.Generator, n: int, block: int, rows: int) -> NDArray[np.intp]:
+    """rows resamples of positions 0..n-1: blocks of consecutive positions from uniform
+    random starts, laid end to end and cut at n."""
+    block = max(1, min(block, n))
+    starts = rng.integers(0, n - block + 1, size=(rows, -(-n // block)))
+    laid = starts[:, :, np.newaxis] + np.arange(block)
+    return laid.reshape(rows, -1)[:, :n]
+
+
+def _resampled(
+    values: NDArray[np.float64],
+    rng: np.random.Generator,
+    block: int,
+    rows: int,
+    statistic: Statistic,
+) -> NDArray[np.float64]:
+    return statistic(values[_positions(rng, len(values), block, rows)])
+
+
 def block_bootstrap(
     base: Sequence[float],
     head: Sequence[float],
-    statistic: Callable[[Sequence[float]], float] = statistics.fmean,
+    statistic: Statistic = mean,
     *,
     block: int | None = None,
     resamples: int = RESAMPLES,
@@ -104,22 +135,21 @@ def block_bootstrap(
     if len(base) < 2 or len(head) < 2:
         raise ValueError("block bootstrap needs at least two seconds on each side")
     block = block or block_length(min(len(base), len(head)))
-    rng = random.Random(_SEED)
-    observed = statistic(head) - statistic(base)
+    b, h = np.asarray(base, dtype=np.float64), np.asarray(head, dtype=np.float64)
+    rng = np.random.default_rng(_SEED)
+    observed = float(statistic(h) - statistic(b))
     # Centre each side on the pooled statistic's null: the distribution of the difference
     # under "no change" is the resampled difference minus the observed one.
     above = below = 0
-    for _ in range(resamples):
-        diff = statistic(_resample(head, rng, block)) - statistic(_resample(base, rng, block))
+    chunk = max(1, _CHUNK_POSITIONS // max(len(b), len(h)))
+    for done in range(0, resamples, chunk):
+        rows = min(chunk, resamples - done)
+        diff = _resampled(h, rng, block, rows, statistic) - _resampled(
+            b, rng, block, rows, statistic
+        )
         shifted = diff - observed
-        if shifted >= abs(observed):
-            above += 1
-        if shifted <= -abs(observed):
-            below += 1
+        above += int(np.count_nonzero(shifted >= abs(observed)))
+        below += int(np.count_nonzero(shifted <= -abs(observed)))
     p = min(1.0, (above + below + 1) / (resamples + 1))
     method = f"block bootstrap over seconds, {block} s blocks"
     return Test(p, observed > 0, len(base), len(head), method)
-
-
-def median(values: Sequence[float]) -> float:
-    return float(statistics.median(values))

@@ -138,21 +138,24 @@ def test_different_profiles_cannot_be_compared_unless_asked() -> None:
 
 def test_small_pool_is_slower_than_best_practice_in_throughput_and_tail() -> None:
     """What the recorded runs show: the 4-thread pool answers 1.97x fewer requests (its
-    502s are no throughput), its p50 is 3.06x and its p95/p99 over 3x worse, all
-    significant; its 11% of 502s, bunched in its last 1.5 s, are beyond the threshold and
-    not significant as a rate (p=0.68: one burst in one run is one event, not a spread of
+    502s are no throughput) and its p95/p99 are over 3x worse, all significant; its p50 is
+    3.06x worse but its p sits at alpha (0.048 to 0.051 from one seeded random stream to
+    another: 2000 resamples resolve p to about 0.005), so it is held only beyond the
+    threshold; its 11% of 502s, bunched in its last 1.5 s, are beyond the threshold and
+    not significant as a rate (p=0.7: one burst in one run is one event, not a spread of
     seconds), but they last to the end of the run: it never recovered from the fault."""
     c = compare_runs(A, SMALL, DEFAULTS, allow_different_profile=True)
     assert [m.name for m in c.regressions] == [
         "throughput",
-        "latency p50",
         "latency p95",
         "latency p99",
         "recovery time",
     ]
+    assert verdicts(c)["latency p50"] is Verdict.NOT_SIGNIFICANT
+    assert c.metric("latency p50").change == "3.06x slower"
     assert verdicts(c)["error rate"] is Verdict.NOT_SIGNIFICANT
     assert c.metric("error rate").significance == (
-        "p=0.68 >= 0.05 (block bootstrap over seconds, 2 s blocks, 15 vs 15)"
+        "p=0.7 >= 0.05 (block bootstrap over seconds, 2 s blocks, 15 vs 15)"
     )
     assert c.metric("error rate").change == "+11.19 pp"
     assert c.metric("throughput").change == "1.97x slower"
@@ -161,7 +164,7 @@ def test_small_pool_is_slower_than_best_practice_in_throughput_and_tail() -> Non
     assert "note: different profile: base 'best-practice', head 'small-pool'" in out
     assert re.search(
         r"regression: throughput: 67\.56 req/s vs 132\.89 req/s: 1\.97x slower "
-        r"\(threshold 1\.10x\) and significant; p=0\.0005 < 0\.05 \(block bootstrap over "
+        r"\(threshold 1\.10x\) and significant; p=0\.001 < 0\.05 \(block bootstrap over "
         r"seconds, 2 s blocks, 15 vs 15\)$",
         out,
         re.MULTILINE,
@@ -627,7 +630,8 @@ def test_markdown_table_for_a_ci_log(tmp_path: Path) -> None:
     )
     assert f"{p99_row} **regression** |" in lines
     assert "| sessions kept | 10/10 | 10/10 | same | exact | same |" in lines
-    assert sum(line.startswith("- regression: ") for line in lines) == 5
+    # throughput, p95, p99, recovery: p50's p sits at alpha (see the test above).
+    assert sum(line.startswith("- regression: ") for line in lines) == 4
 
 
 def test_table_has_one_row_per_metric() -> None:
@@ -720,7 +724,7 @@ def test_compare_writes_junit_xml(tmp_path: Path) -> None:
     assert code == 1
     suite = ET.fromstring(out.read_text()).find("testsuite")
     assert suite is not None
-    assert (suite.get("tests"), suite.get("failures")) == ("9", "5")
+    assert (suite.get("tests"), suite.get("failures")) == ("9", "4")
 
 
 def test_one_bad_base_run_cannot_hide_a_head_that_loses_on_every_run(tmp_path: Path) -> None:
