@@ -49,8 +49,11 @@ def test_the_byte_meter_counts_a_known_transfer() -> None:
             meter.stop()
     assert received == [PAYLOAD]
     counted = meter.figures()["bytes"]
-    # Every payload byte, plus headers (52 bytes a packet at most on loopback's 64 KB MTU).
-    assert PAYLOAD < counted["cluster"] < PAYLOAD * 1.01, counted
+    # Every payload byte, plus each packet's IP and TCP headers both ways: the data
+    # segments' and the ACKs'. How many packets a megabyte takes depends on how the two
+    # cores schedule sender and receiver (1.0% over in one run, 6.7% in another), so the
+    # bound is 10%: a direction missed or counted twice is still far outside it.
+    assert PAYLOAD < counted["cluster"] < PAYLOAD * 1.10, counted
     assert counted["redis"] == 0
     tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True, check=True)
     assert meter.table not in tables.stdout

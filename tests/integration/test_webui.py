@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.results import SCHEMA_VERSION
 from tests.integration.webui_browser import USERS, run_scenario
 
 pytestmark = pytest.mark.integration
@@ -16,7 +17,7 @@ NET = "127.0.91"
 def test_sessions_tab_moves_and_fault_clicks_land_in_the_results(tmp_path: Path) -> None:
     manifest, records, tab = run_scenario(tmp_path, NET, workers=0, restore=True)
 
-    assert manifest["schema_version"] == 3
+    assert manifest["schema_version"] == SCHEMA_VERSION
     (fault,) = manifest["faults"]
     assert (fault["action"], fault["target"], fault["source"]) == ("sigkill", "node1", "web UI")
     # The time the tab showed is the time the results keep, on the same clock (from the

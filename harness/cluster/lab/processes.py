@@ -243,7 +243,7 @@ def stop(record: ProcessRecord, *, grace: float = 10.0) -> None:
     _signal_group(proc, signal.SIGTERM)
     # A server a fault left stopped (SIGSTOP) cannot act on SIGTERM until it runs again.
     _signal_group(proc, signal.SIGCONT)
-    _, alive = psutil.wait_procs(members, timeout=grace)
+    alive = _wait_gone(members, grace)
     if alive:
         log.warning("%s did not stop within %.0f s; killing it", record.name, grace)
         _signal_group(proc, signal.SIGKILL)
@@ -252,6 +252,25 @@ def stop(record: ProcessRecord, *, grace: float = 10.0) -> None:
                 member.kill()
         psutil.wait_procs(alive, timeout=5)
     _reap(record.pid)
+
+
+def _wait_gone(members: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """The members still running after timeout. A zombie counts as gone: a server started
+    by another harness process (`lab up`, then `lab down`) is no child of this one, and
+    psutil.wait_procs waited until init reaped it, about 2 s per server."""
+    deadline = time.monotonic() + timeout
+    while True:
+        alive = [m for m in members if _running(m)]
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.02)
+
+
+def _running(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def _reap(pid: int) -> None:
