@@ -1,0 +1,66 @@
+"""make timing's tables: each figure beside the previous run's, found on disk."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from harness.cli import timing as cli
+from harness.load.timing import TIMING_FILE, latest, previous_figures
+
+
+def _figures(up_s: float, beyond_s: float, report_s: float) -> dict[str, Any]:
+    return {
+        "lab_up": {
+            "redis": {
+                "first_s": up_s + 1,
+                "warm_median_s": up_s,
+                "warm_parts_median_s": {"node1": up_s - 0.5, "redis": 0.1, "up": up_s},
+            }
+        },
+        "benches": [{"duration_s": 20.0, "beyond_load_s": beyond_s, "phases_s": {"lab_up": 1.0}}],
+        "results": [
+            {
+                "rows": 1_000_000,
+                "report_s": report_s,
+                "report_peak_mb": 250.0,
+                "compare_s": 2.0,
+                "compare_peak_mb": 300.0,
+            }
+        ],
+    }
+
+
+def _text(data: dict[str, Any], before: dict[str, Any]) -> str:
+    console = Console(width=200, record=True)
+    for table in (cli._lab_table, cli._bench_table, cli._results_table):
+        console.print(table(data, before))
+    return console.export_text()
+
+
+def test_a_run_prints_each_figure_beside_the_newest_earlier_one(tmp_path: Path) -> None:
+    for name, figures in (
+        ("20261201T000000Z-timing", _figures(9.0, 9.0, 9.0)),
+        ("20261202T000000Z-timing", _figures(4.25, 6.5, 1.75)),
+    ):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / TIMING_FILE).write_text(json.dumps(figures))
+    found = latest(tmp_path)
+    assert found == tmp_path / "20261202T000000Z-timing" / TIMING_FILE
+    now = {**_figures(3.5, 5.0, 1.25), "previous": str(found)}
+    text = _text(now, previous_figures(now) or {})
+    assert "3.50" in text and "4.25" in text  # warm lab up, now and before
+    assert "5.00" in text and "6.50" in text  # beyond the load
+    assert "1.25" in text and "1.75" in text  # report of 1M rows
+    assert "node1 3.00" in text  # the slowest part of lab up
+    assert "9.00" not in text  # an older run is not "before"
+
+
+def test_without_an_earlier_run_the_before_columns_are_empty(tmp_path: Path) -> None:
+    assert latest(tmp_path) is None
+    now = {**_figures(3.5, 5.0, 1.25), "previous": None}
+    assert previous_figures(now) is None
+    assert "4.25" not in _text(now, {})
