@@ -184,11 +184,19 @@ def flag(parser: Parser, option: str, help_: str, *short: str) -> None:
 def lab_options(parser: Parser) -> None:
     from harness.cluster.lab.balancers import BALANCERS  # noqa: PLC0415
     from harness.cluster.lab.lab import SESSION_STORES  # noqa: PLC0415
-    from harness.cluster.lab.topology import DEFAULT_NET, DEFAULT_RUN_DIR  # noqa: PLC0415
 
     add(parser, "balancer", "nginx-rr", f"balancer in front: {', '.join(BALANCERS)}")
     add(parser, "sessions", "redis", f"where sessions live: {', '.join(SESSION_STORES)}")
-    add(parser, "nodes", "2", "Tomcat nodes in the lab, 1 to 8 (.11 to .18)", kind=int)
+    lab_place_options(parser)
+
+
+def lab_place_options(parser: Parser, *, nodes: bool = True) -> None:
+    """Where the embedded lab runs (its size, addresses and folder): for the studies that
+    pick their own balancers and session strategies."""
+    from harness.cluster.lab.topology import DEFAULT_NET, DEFAULT_RUN_DIR  # noqa: PLC0415
+
+    if nodes:
+        add(parser, "nodes", "2", "Tomcat nodes in the lab, 1 to 8 (.11 to .18)", kind=int)
     add(parser, "net", DEFAULT_NET, "first three octets of the lab's loopback addresses")
     add(parser, "run-dir", str(DEFAULT_RUN_DIR), "folder for the lab's configs, logs and state")
 

@@ -10,9 +10,8 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 
 from harness.cli.console import console
-from harness.cli.options import Parser, Subparsers, add, lab_spec
+from harness.cli.options import Parser, Subparsers, add, lab_place_options, lab_spec
 from harness.cluster.lab.lab import SESSION_STORES
-from harness.cluster.lab.topology import DEFAULT_NET, DEFAULT_RUN_DIR
 from harness.config.profile import load_profile
 from harness.results import RESULTS_DIR
 
@@ -40,8 +39,7 @@ def add_parser(subparsers: Subparsers) -> Parser:
     add(perf, "results-dir", str(RESULTS_DIR), "where results/<run-id>/ folders go")
     # Not lab_options(): perf picks no balancer, and its sessions default to none.
     add(perf, "sessions", "none", f"where sessions live: {', '.join(SESSION_STORES)}")
-    add(perf, "net", DEFAULT_NET, "first three octets of the lab's loopback addresses")
-    add(perf, "run-dir", str(DEFAULT_RUN_DIR), "folder for the lab's configs, logs and state")
+    lab_place_options(perf, nodes=False)
     return perf
 
 

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING
 from rich.table import Table
 
 from harness.cli.console import console
-from harness.cli.options import Parser, Subparsers, add, duration
+from harness.cli.options import Parser, Subparsers, add, duration, lab_place_options
 from harness.cluster import Cluster
 from harness.cluster.lab.cluster import LabCluster, LabSpec
 from harness.cluster.lab.meter import ByteMeter, SessionHeap
-from harness.cluster.lab.topology import DEFAULT_NET, DEFAULT_RUN_DIR, Topology
+from harness.cluster.lab.topology import Topology
 from harness.config.faults import FaultSpec
 from harness.config.profile import Profile, Replication, SessionSettings, load_profile
 from harness.results import RESULTS_DIR
@@ -38,8 +38,7 @@ def add_parser(subparsers: Subparsers) -> Parser:
     add(scale, "session-size", "32768", "bytes of payload in each session", kind=int)
     add(scale, "kill", "node1", "the node SIGKILLed at 3/4 of each cell's load (none: no kill)")
     add(scale, "results-dir", str(RESULTS_DIR), "where results/<run-id>/ folders go")
-    add(scale, "net", DEFAULT_NET, "first three octets of the lab's loopback addresses")
-    add(scale, "run-dir", str(DEFAULT_RUN_DIR), "folder for the lab's configs, logs and state")
+    lab_place_options(scale, nodes=False)
     return scale
 
 

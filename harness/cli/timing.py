@@ -10,14 +10,13 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 
 from harness.cli.console import console
-from harness.cli.options import Parser, Subparsers, add, lab_spec
+from harness.cli.options import Parser, Subparsers, add, lab_place_options, lab_spec
 
 if TYPE_CHECKING:
     from harness.load.timing import TimingPlan
 
 
 def add_parser(subparsers: Subparsers) -> Parser:
-    from harness.cluster.lab.topology import DEFAULT_NET, DEFAULT_RUN_DIR  # noqa: PLC0415
     from harness.results import RESULTS_DIR  # noqa: PLC0415
 
     timing = subparsers.add_parser(
@@ -35,9 +34,7 @@ def add_parser(subparsers: Subparsers) -> Parser:
     add(timing, "durations", "20,120", "seconds of load of each timed bench", kind=_floats)
     add(timing, "rows", "1000000,10000000", "requests of each synthetic run reported", kind=_ints)
     add(timing, "results-dir", str(RESULTS_DIR), "where results/<run-id>/ folders go")
-    add(timing, "nodes", "2", "Tomcat nodes in the lab, 1 to 8 (.11 to .18)", kind=int)
-    add(timing, "net", DEFAULT_NET, "first three octets of the lab's loopback addresses")
-    add(timing, "run-dir", str(DEFAULT_RUN_DIR), "folder for the lab's configs, logs and state")
+    lab_place_options(timing)
     return timing
 
 

@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Column, Table
 
 from harness.cli.console import console
-from harness.cli.options import Parser, Subparsers, add, lab_spec
-from harness.cluster.lab.topology import DEFAULT_NET, DEFAULT_RUN_DIR
+from harness.cli.options import Parser, Subparsers, add, lab_place_options, lab_spec
 from harness.config.profile import load_profile
 from harness.results import RESULTS_DIR
 
@@ -33,9 +32,7 @@ def add_parser(subparsers: Subparsers) -> Parser:
     add(tls, "clients", "4", "client threads, each with its own connection", kind=int)
     add(tls, "results-dir", str(RESULTS_DIR), "where results/<run-id>/ folders go")
     # Not lab_options(): the study picks its balancers, and sessions do not matter to it.
-    add(tls, "nodes", "2", "Tomcat nodes in each lab, 1 to 8", kind=int)
-    add(tls, "net", DEFAULT_NET, "first three octets of the lab's loopback addresses")
-    add(tls, "run-dir", str(DEFAULT_RUN_DIR), "folder for the lab's configs, logs and state")
+    lab_place_options(tls)
     return tls
 
 
