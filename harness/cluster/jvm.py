@@ -7,10 +7,12 @@ the output to the same parsers.
 
   jcmd PID VM.flags                  -> parse_vm_flags    heap sizes, young gen, GC in use
   jstat -gc PID                      -> parse_jstat_gc    heap used, young/old GC counts, times
+                                        (here: hsperf reads the same counters, no JVM)
   jcmd PID ManagementAgent.start ... -> (agent_start_command) a JMX agent on the node's own
                                         loopback address, password-protected
   java JvmProbe HOST:PORT            -> parse_probe       Executor, thread pools, connectors,
-                                        sessions, heap and GC through JMX
+                                        sessions, heap and GC through JMX (here, with
+                                        --start-agent and --vm-flags: the two jcmds too)
   grep -c 'Executor rejected' LOG    -> parse_count       the pool's rejections
 
 Why JMX through an agent bound to the node's address: the Executor's live state
@@ -38,6 +40,7 @@ import psutil
 from pydantic import BaseModel
 
 from harness import commands
+from harness.cluster import hsperf
 from harness.cluster.endpoints import Endpoint, is_listening
 from harness.paths import CACHE_DIR
 
@@ -110,14 +113,21 @@ def probe_command(
     count: int = 1,
     classes: PurePath | None = None,
     source: PurePath = PROBE_SOURCE,
+    start_agent: tuple[int, PurePath] | None = None,
+    vm_flags: bool = False,
 ) -> list[str]:
     """JvmProbe reading the MBeans (count times, every_ms apart); credentials go on stdin.
 
     With classes (compiled by compile_probe) it starts faster; without, the JDK compiles
-    the single source file itself, which is how a remote node runs it."""
+    the single source file itself, which is how a remote node runs it. start_agent (the
+    JVM's pid, its agent's secrets folder) starts the agent first, as
+    agent_start_command does; vm_flags adds `VM.flags`' text to the first reading: one
+    JVM for what took three (jcmd twice and the probe)."""
     program = ["-cp", str(classes), "JvmProbe"] if classes else [str(source)]
     timing = ["--every-ms", str(every_ms), "--count", str(count)] if every_ms else []
-    return ["java", *PROBE_JVM_FLAGS, *program, f"{host}:{port}", *timing]
+    agent = ["--start-agent", str(start_agent[0]), str(start_agent[1])] if start_agent else []
+    flags = ["--vm-flags"] if vm_flags else []
+    return ["java", *PROBE_JVM_FLAGS, *program, f"{host}:{port}", *agent, *flags, *timing]
 
 
 def invoke_command(
@@ -511,9 +521,17 @@ def ensure_agent(pid: int, host: str, secrets_dir: Path, port: int = JMX_PORT) -
     return access
 
 
-def probe(access: JmxAccess) -> dict[str, Any]:
-    """One reading of a node's MBeans."""
-    argv = probe_command(access.host, access.port, classes=compile_probe())
+def probe(
+    access: JmxAccess, *, start_agent: tuple[int, Path] | None = None, vm_flags: bool = False
+) -> dict[str, Any]:
+    """One reading of a node's MBeans (see probe_command for the options)."""
+    argv = probe_command(
+        access.host,
+        access.port,
+        classes=compile_probe(),
+        start_agent=start_agent,
+        vm_flags=vm_flags,
+    )
     readings = parse_probe(run(argv, stdin=access.credentials + "\n"))
     if not readings:
         raise JvmReadError(f"JvmProbe {access.host}:{access.port}: no reading")
@@ -538,42 +556,64 @@ def count_rejections(log_path: Path) -> int | None:
 def read_node(
     node: str, pid: int, address: str, secrets_dir: Path, log_path: Path | None = None
 ) -> NodeJvm:
-    """Everything in effect on one node of this machine, read from its running JVM. The
-    readings are independent tools (each its own JVM): run side by side, not in turn."""
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        flags = pool.submit(_vm_flags, pid)
-        jstat = pool.submit(lambda: parse_jstat_gc(run(jstat_command(pid))))
-        mbeans = pool.submit(lambda: probe(ensure_agent(pid, address, secrets_dir)))
-        return node_jvm(
-            node,
-            pid,
-            flags=flags.result(),
-            jstat=jstat.result(),
-            mbeans=mbeans.result(),
-            listening=parse_listening(run(listening_command()), pid),
-            rejections=count_rejections(log_path) if log_path else None,
-        )
+    """Everything in effect on one node of this machine, read from its running JVM: one
+    probe JVM starts the JMX agent if it does not listen yet, reads the MBeans and, the
+    first time a process is read, its VM.flags; jstat's columns come from the JVM's
+    counters file (hsperf), with no JVM at all."""
+    access = JmxAccess(address, JMX_PORT, jmx_secrets(secrets_dir))
+    agent = None
+    if not is_listening(Endpoint(address, JMX_PORT)):
+        agent = (pid, agent_secrets(secrets_dir, address, JMX_PORT))
+    key = _process_key(pid)
+    flags = _known_flags(key)
+    mbeans = probe(access, start_agent=agent, vm_flags=flags is None)
+    if flags is None:
+        flags = parse_vm_flags(str(mbeans.pop("vm_flags", "")))
+        _remember_flags(key, flags)
+    return node_jvm(
+        node,
+        pid,
+        flags=flags,
+        jstat=jstat_gc(pid),
+        mbeans=mbeans,
+        listening=parse_listening(run(listening_command()), pid),
+        rejections=count_rejections(log_path) if log_path else None,
+    )
+
+
+def jstat_gc(pid: int) -> dict[str, float]:
+    """`jstat -gc PID`'s columns: from the JVM's counters file, or from jstat where the
+    JVM keeps none (-XX:-UsePerfData)."""
+    try:
+        return hsperf.read_jstat_gc(pid)
+    except (OSError, ValueError):
+        return parse_jstat_gc(run(jstat_command(pid)))
 
 
 # A JVM's flags are fixed at its start (the manageable few are never changed here): read
-# once per process, so a lab reused cell after cell does not pay a jcmd for each.
+# once per process, so a lab reused cell after cell does not read them for each.
 _FLAGS_READ: dict[tuple[int, float], dict[str, str]] = {}
 _FLAGS_LOCK = threading.Lock()
 
 
-def _vm_flags(pid: int) -> dict[str, str]:
+def _process_key(pid: int) -> tuple[int, float] | None:
+    """The pid with its start time: a pid reused by a later JVM is another process."""
     try:
-        # With its start time: a pid reused by a later JVM is another process.
-        key = (pid, psutil.Process(pid).create_time())
+        return (pid, psutil.Process(pid).create_time())
     except psutil.Error:
-        return parse_vm_flags(run(vm_flags_command(pid)))
+        return None
+
+
+def _known_flags(key: tuple[int, float] | None) -> dict[str, str] | None:
     with _FLAGS_LOCK:
-        known = _FLAGS_READ.get(key)
-    if known is None:
-        known = parse_vm_flags(run(vm_flags_command(pid)))
+        known = _FLAGS_READ.get(key) if key else None
+    return dict(known) if known is not None else None
+
+
+def _remember_flags(key: tuple[int, float] | None, flags: dict[str, str]) -> None:
+    if key is not None:
         with _FLAGS_LOCK:
-            _FLAGS_READ[key] = known
-    return dict(known)
+            _FLAGS_READ[key] = dict(flags)
 
 
 def node_jvm(

@@ -1,5 +1,5 @@
-"""What the running JVMs report equals what the profile set: read back with jcmd, jstat and
-the nodes' JMX agents from a real lab on 127.0.96.x."""
+"""What the running JVMs report equals what the profile set: read back with jcmd, jstat, the
+JVMs' counters files and the nodes' JMX agents from a real lab on 127.0.96.x."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cluster import jvm
+from harness.cluster import hsperf, jvm
 from harness.cluster.endpoints import Endpoint, is_listening
 from harness.cluster.lab import Lab, Topology, jvms
 from harness.config.profile import Profile, load_profile
@@ -39,6 +39,18 @@ def running_lab(profile: Profile, run_dir: Path) -> Iterator[Lab]:
 def _bytes(size: str) -> int:
     number, unit = re.fullmatch(r"(\d+)([kKmMgG]?)", size).groups()  # type: ignore[union-attr]
     return int(number) * {"": 1, "k": 2**10, "m": 2**20, "g": 2**30}[unit.lower()]
+
+
+def _jstat_both_ways(pid: int) -> bool:
+    """jstat -gc and the counters file agree, read while the JVM's counters stood still (a
+    background thread may allocate between two readings: then read again)."""
+    for _ in range(5):
+        before = hsperf.read_jstat_gc(pid)
+        columns = jvm.parse_jstat_gc(jvm.run(jvm.jstat_command(pid)))
+        if before == hsperf.read_jstat_gc(pid):
+            assert columns == before
+            return True
+    return False
 
 
 def test_small_pool_values_read_back_from_the_jvms(tmp_path: Path) -> None:
@@ -75,6 +87,9 @@ def test_small_pool_values_read_back_from_the_jvms(tmp_path: Path) -> None:
             )
             with urllib.request.urlopen(f"{spec.url}/meminfo.jsp?format=json") as reply:
                 assert json.loads(reply.read())["max_bytes"] == node.max_heap_bytes
+            # The probe's VM.flags and the counters file's columns are jcmd's and jstat's.
+            assert node.flags == jvm.parse_vm_flags(jvm.run(jvm.vm_flags_command(node.pid)))
+            assert _jstat_both_ways(node.pid)
 
         # Not through the balancer, and not without the generated password.
         assert not is_listening(Endpoint(lab.topology.balancer.address, jvm.JMX_PORT))

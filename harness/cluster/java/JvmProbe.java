@@ -5,6 +5,11 @@
 //   java JvmProbe HOST:PORT [--every-ms N --count N]      read (once, or N times)
 //   java JvmProbe HOST:PORT --invoke OBJECTNAME OP [ARG]  invoke an operation
 //
+// Before either, --start-agent PID DIR attaches to the JVM and starts its JMX agent on
+// HOST:PORT with DIR's password and access files (what `jcmd PID ManagementAgent.start`
+// does, without a JVM of its own for jcmd); --vm-flags adds the JVM's flags to a reading
+// ("vm_flags": the text of `jcmd PID VM.flags`, from the DiagnosticCommand MBean).
+//
 // The JMX user and password come on stdin ("user password"), never on the command line,
 // where `ps` would show them.
 
@@ -20,6 +25,7 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Properties;
 import java.util.Set;
 import java.util.TreeSet;
 import javax.management.MBeanServerConnection;
@@ -28,6 +34,7 @@ import javax.management.openmbean.CompositeData;
 import javax.management.remote.JMXConnector;
 import javax.management.remote.JMXConnectorFactory;
 import javax.management.remote.JMXServiceURL;
+import com.sun.tools.attach.VirtualMachine;
 
 public class JvmProbe {
     static final String[] EXECUTOR = {
@@ -80,6 +87,20 @@ public class JvmProbe {
                 throw new IOException("JvmProbe exports nothing");
             }
         });
+        List<String> rest = new ArrayList<>();
+        boolean vmFlags = false;
+        for (int i = 1; i < args.length; i++) {
+            if (args[i].equals("--start-agent") && i + 2 < args.length) {
+                startAgent(args[i + 1], host, args[0].substring(host.length() + 1), args[i + 2]);
+                i += 2;
+            } else if (args[i].equals("--vm-flags")) {
+                vmFlags = true;
+            } else {
+                rest.add(args[i]);
+            }
+        }
+        rest.add(0, args[0]);
+        args = rest.toArray(new String[0]);
         JMXServiceURL url = new JMXServiceURL(
             "service:jmx:rmi:///jndi/rmi://" + args[0] + "/jmxrmi");
         try (JMXConnector connector = JMXConnectorFactory.connect(url, env)) {
@@ -96,13 +117,42 @@ public class JvmProbe {
             }
             for (int n = 0; n < count; n++) {
                 long began = System.currentTimeMillis();
-                System.out.println(json(read(mbs)));
+                Map<String, Object> reading = read(mbs);
+                if (vmFlags && n == 0) reading.put("vm_flags", vmFlags(mbs));
+                System.out.println(json(reading));
                 System.out.flush();
                 if (n + 1 < count && every > 0) {
                     Thread.sleep(Math.max(0, every - (System.currentTimeMillis() - began)));
                 }
             }
         }
+    }
+
+    // The agent listens on the node's own address and port only (the RMI port too, so
+    // nothing else opens), password-protected; SSL off: loopback, the password keeps
+    // others out.
+    static void startAgent(String pid, String host, String port, String dir) throws Exception {
+        Properties agent = new Properties();
+        String prefix = "com.sun.management.jmxremote.";
+        agent.setProperty(prefix + "host", host);
+        agent.setProperty(prefix + "port", port);
+        agent.setProperty(prefix + "rmi.port", port);
+        agent.setProperty(prefix + "authenticate", "true");
+        agent.setProperty(prefix + "ssl", "false");
+        agent.setProperty(prefix + "password.file", dir + "/jmx.password");
+        agent.setProperty(prefix + "access.file", dir + "/jmx.access");
+        VirtualMachine vm = VirtualMachine.attach(pid);
+        try {
+            vm.startManagementAgent(agent);
+        } finally {
+            vm.detach();
+        }
+    }
+
+    static String vmFlags(MBeanServerConnection mbs) throws Exception {
+        return String.valueOf(mbs.invoke(
+            new ObjectName("com.sun.management:type=DiagnosticCommand"), "vmFlags",
+            new Object[] {new String[0]}, new String[] {String[].class.getName()}));
     }
 
     static void invoke(MBeanServerConnection mbs, String[] args) throws Exception {

@@ -91,7 +91,7 @@ class ByteMeter:
 def heap_used_bytes(pid: int) -> int:
     """The JVM's heap in use right after a full GC (jstat's used columns, in KB)."""
     jvm.run(["jcmd", *jvm.TOOL_JVM_FLAGS, str(pid), "GC.run"])
-    columns = jvm.parse_jstat_gc(jvm.run(jvm.jstat_command(pid)))
+    columns = jvm.jstat_gc(pid)
     return int(1024 * sum(columns.get(c, 0.0) for c in ("S0U", "S1U", "EU", "OU")))
 
 

@@ -135,7 +135,8 @@ class LabPool:
                     for n in lab.topology.nodes
                     if n.name in running
                 }
-                _mend(lab)
+                # Each reader starts its node's JMX agent if need be, in its one probe.
+                _mend(lab, start_agents=False)
                 readers: dict[str, Callable[[], NodeJvm]] = {
                     n.name: early[n.name].result
                     if n.name in early
@@ -162,9 +163,10 @@ class LabPool:
         lab.swap_balancer(spec.balancer, profile, plain_port=spec.plain_port)
 
 
-def _mend(lab: Lab) -> None:
+def _mend(lab: Lab, *, start_agents: bool = True) -> None:
     """Every part running and answering again: stopped ones started, frozen ones
-    continued, network faults' table removed."""
+    continued, network faults' table removed; a restarted node's JMX agent started unless
+    its reader will (start_agents=False)."""
     state = lab.state
     assert state is not None
     lab.clear_net_faults()
@@ -174,7 +176,7 @@ def _mend(lab: Lab) -> None:
         if process is None:
             log.info("starting %s again for the next cell", name)
             lab.start_again(name)
-            if name in nodes:
+            if name in nodes and start_agents:
                 # Its JMX agent now, off the next cell's clock (its settings are read
                 # through it, and its telemetry sampled).
                 jvms.lab_access(lab, name)
