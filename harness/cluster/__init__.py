@@ -13,6 +13,7 @@ its spec to the load, so hosts from an inventory can be a second implementation.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -174,6 +175,11 @@ class ClusterSpec(Protocol):
     def entry_before_up(self, profile: Profile) -> str | None:
         """The URL users will load, when it is known before up() (the load generator then
         starts up meanwhile); None when only the running cluster can tell."""
+        ...
+
+    def cold(self) -> AbstractContextManager[None]:
+        """Inside it, up() starts as on a clean clone: nothing kept by earlier starts (the
+        timing benchmark's first lab up)."""
         ...
 
     def up(self, profile: Profile, *, progress: Progress) -> Cluster:

@@ -1,7 +1,8 @@
 """The kept benchmark of the operator's wait for a verdict, beside the last run's figures.
 
-1. lab up per session store: once in a fresh folder (CATALINA_BASE laid out, JSPs compiled:
-   a clean clone's first lab) and `rounds` times warm; medians, and the parts' times.
+1. lab up per session store: once in a fresh folder with nothing kept (CATALINA_BASE laid
+   out, JSPs compiled, no class archive: a clean clone's first lab) and `rounds` times
+   warm; medians, and the parts' times.
 2. A bench's wall time beyond its load, for runs of each duration: the whole wait, from
    lab up to the report written, less the load's duration, and where it went (phases_s).
 3. report and compare on synthetic runs of each row count (harness.load.results_timing),
@@ -42,7 +43,7 @@ class TimingPlan:
     profile: Profile
     cluster: ClusterSpec  # the embedded lab every lab up, and every bench, runs on
     # The same lab in a folder of its own, emptied before and after its one lab up (a
-    # clean clone's first: every CATALINA_BASE laid out, JSPs compiled).
+    # clean clone's first: every CATALINA_BASE laid out, JSPs compiled, no class archive).
     fresh_cluster: ClusterSpec
     fresh_dir: Path
     results_dir: Path
@@ -82,8 +83,9 @@ def latest(results_dir: Path) -> Path | None:
 
 def _lab_ups(plan: TimingPlan, store: str, progress: Callable[[str], None]) -> dict[str, Any]:
     shutil.rmtree(plan.fresh_dir, ignore_errors=True)
-    progress(f"lab up with {store}: first, in a fresh folder")
-    first = _one_up(plan, plan.fresh_cluster, store)
+    progress(f"lab up with {store}: first, in a fresh folder, nothing kept")
+    with plan.fresh_cluster.cold():
+        first = _one_up(plan, plan.fresh_cluster, store)
     shutil.rmtree(plan.fresh_dir, ignore_errors=True)
     warm = []
     for round_ in range(plan.rounds):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import shutil
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 from harness.cluster import Companion, Progress, jvm
 from harness.cluster.lab import faults, jvms
 from harness.cluster.lab.balancers import balancer
+from harness.cluster.lab.cold import without_kept_starts
 from harness.cluster.lab.l4hash import Director
 from harness.cluster.lab.lab import Lab, LabState
 from harness.cluster.lab.pool import LabPool, copy_log_tails, log_offsets
@@ -50,6 +52,9 @@ class LabSpec:
     def entry_before_up(self, profile: Profile) -> str | None:
         # With [tls] the URL is https and its CA is made at up(): Locust starts after it.
         return None if profile.tls.enabled else f"http://{self.topology.balancer}"
+
+    def cold(self) -> AbstractContextManager[None]:
+        return without_kept_starts()
 
     def up(self, profile: Profile, *, progress: Progress) -> LabCluster:
         if self.pool is not None:

@@ -23,7 +23,17 @@ from harness import commands
 from harness.cluster import https
 from harness.cluster.artifacts import Artifacts, catalina_home, find_artifacts, version_of
 from harness.cluster.endpoints import Endpoint, get_json, is_listening
-from harness.cluster.lab import class_archive, haproxy, ipvs, l4hash, nginx, stores, tls, tomcat
+from harness.cluster.lab import (
+    class_archive,
+    compiled_jsps,
+    haproxy,
+    ipvs,
+    l4hash,
+    nginx,
+    stores,
+    tls,
+    tomcat,
+)
 from harness.cluster.lab.balancers import Balancer, balancer
 from harness.cluster.lab.netfaults import (
     LabGroups,
@@ -365,6 +375,7 @@ class Lab:
             tomcat.manager_jars(store, artifacts),
             tomcat.profile_context(profile)["jvm_flags"],
         )
+        jsps = compiled_jsps.cache_for(home)
         for node in topo.nodes:
             base = self.run_dir / node.name
             tomcat.prepare_base(
@@ -380,6 +391,7 @@ class Lab:
                     archive, base, records=node.name == topo.nodes[-1].name
                 ),
             )
+            compiled_jsps.restore(jsps, base)
         front_dir = self.run_dir / lb.kind
         front_config = self._prepare_front(lb, front_dir, profile, plain_port)
 
@@ -405,6 +417,7 @@ class Lab:
             self._wait_memcached()
         progress("waiting for Tomcat nodes")
         self._wait_nodes()
+        compiled_jsps.keep(jsps, self.run_dir / topo.nodes[0].name)
         if clustered:
             progress("waiting for the cluster members to replicate to each other")
             self._wait_replication()

@@ -16,6 +16,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,9 @@ class InventorySpec:
 
     def entry_before_up(self, profile: Profile) -> str | None:
         return None  # its load may run on load hosts, started once the cluster is checked
+
+    def cold(self) -> AbstractContextManager[None]:
+        return nullcontext()  # one's own nodes: what they keep is theirs
 
     def reusing(self) -> tuple[InventorySpec, Callable[[], None]]:
         return self, lambda: None  # one's own cluster runs anyway: nothing to share

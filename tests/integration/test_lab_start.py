@@ -1,0 +1,64 @@
+"""A lab's start on a real lab (127.0.99.x): the JSPs one lab compiled are kept, and the
+next lab's nodes serve them without compiling them again."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.cluster.lab import Lab, Topology, compiled_jsps
+from harness.cluster.lab.tomcat import health
+from harness.config.profile import load_profile
+from tests.integration.conftest import Browser, assert_lab_gone
+
+pytestmark = pytest.mark.integration
+
+LAB_NET = "127.0.99"
+
+
+def _started_at(pid: int) -> float:
+    """When the process started, to the clock tick (psutil's create_time counts from the
+    boot time in whole seconds, up to a second off)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    since_boot = int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    uptime = float(Path("/proc/uptime").read_text().split()[0])
+    return time.time() - (uptime - since_boot)
+
+
+def _up_and_down(run_dir: Path) -> dict[str, tuple[float, float]]:
+    """Start a lab, use session.jsp, stop it; each node's JVM start time and the newest
+    change (ctime) of its compiled servlets."""
+    lab = Lab(Topology(net=LAB_NET, run_dir=run_dir))
+    lab.up(load_profile("best-practice"), balancer_name="nginx-rr", sessions="none")
+    try:
+        assert lab.state is not None
+        assert Browser(lab.topology.balancer_url).session_page().node in ("node1", "node2")
+        out = {}
+        for node in lab.topology.nodes:
+            assert health(node.http) is not None
+            started = _started_at(lab.state.processes[node.name].pid)
+            work = run_dir / node.name / compiled_jsps.WORK
+            changed = max(f.stat().st_ctime for f in work.iterdir())
+            out[node.name] = (started, changed)
+        return out
+    finally:
+        lab.down()
+        assert_lab_gone(lab)
+
+
+def test_a_second_lab_serves_the_first_labs_compiled_jsps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(compiled_jsps, "CACHE", tmp_path / "cache")
+    first = _up_and_down(tmp_path / "first")
+    # Nothing kept yet: each node compiled its pages after its JVM started.
+    assert all(changed > started for started, changed in first.values())
+    kept = list((tmp_path / "cache").iterdir())
+    assert len(kept) == 1
+    assert {f.name for f in kept[0].iterdir()} >= {"health_jsp.class", "session_jsp.class"}
+    second = _up_and_down(tmp_path / "second")
+    # Restored before the JVMs started, and never written again: Jasper used them.
+    assert all(changed < started for started, changed in second.values()), second
