@@ -225,10 +225,11 @@ def _one_bench(plan: BenchPlan, prefix: str) -> BenchResult:
         def step(text: str) -> None:
             bar.update(task, description=f"{prefix}{text}")
 
-        result = run_bench(plan, tick=tick, progress=step)
-        step("writing report")
-        write_report(result.run_dir)
-    return result
+        def report(run_dir: Path) -> None:
+            step("writing report")
+            write_report(run_dir)
+
+        return run_bench(plan, tick=tick, progress=step, while_stopping=report)
 
 
 def _jvm_summary_text(j: dict[str, Any]) -> str:

@@ -6,6 +6,7 @@ import logging
 import shutil
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -20,7 +21,7 @@ from harness.load.faults import FaultTimeline
 from harness.load.locust import SESSION_LOCUSTFILE, Sessions, locust_command
 from harness.load.telemetry import JVM_TELEMETRY_FILE, TELEMETRY_FILE, JvmSampler, jvm_row
 from harness.paths import REPO_ROOT
-from harness.results import RESULTS_DIR, new_run_dir
+from harness.results import RESULTS_DIR, new_run_dir, read_manifest, write_manifest
 from harness.results.judgement import Judgement
 from harness.results.outcomes import parallel_width
 from harness.results.session_run import (
@@ -295,7 +296,8 @@ def _launch_early(plan: BenchPlan) -> _EarlyLocust | None:
 
 class Phases:
     """Where a bench's wall time went, phase after phase (run.json's phases_s): what the
-    operator waits for beyond the load is the sum of all but "load"."""
+    operator waits for beyond the load is the sum of all but "load" and "lab_down" (the
+    cluster goes down beside the results and the report; its own time is kept)."""
 
     def __init__(self) -> None:
         self.began = self._last = time.monotonic()
@@ -316,7 +318,11 @@ def run_bench(
     tick: Tick = _no_tick,
     progress: Callable[[str], None],
     meters: Callable[[Cluster], Sequence[Meter]] | None = None,
+    while_stopping: Callable[[Path], object] | None = None,
 ) -> BenchResult:
+    """One bench: the cluster up, the load, the results. while_stopping(run_dir) (the
+    report) runs once the results are written, while the cluster goes down beside it; the
+    cluster is down, its logs copied, when this returns or raises."""
     phases = Phases()
     progress("getting the cluster ready")
     early = _launch_early(plan)
@@ -350,17 +356,102 @@ def run_bench(
         # Parts on other hosts, sampled there: one telemetry file, one summary.
         finished.sampler.rows = sorted([*finished.sampler.rows, *cluster.telemetry_rows()])
         jvms.add(cluster.jvm_readings(), finished.launched_epoch)
-        hosts_usage = load_hosts.usage() if load_hosts is not None else {}
+        loaded = _Loaded(
+            run_dir,
+            [raw, *fetched],
+            finished,
+            jvms,
+            load_hosts.usage() if load_hosts is not None else {},
+            lab={**cluster.describe(), "in_effect": in_effect},
+            versions=cluster.versions(),
+            lab_up_s=cluster.up_s(),
+        )
+    except BaseException:
+        cluster.down()
+        raise
     finally:
         if early is not None:
             early.abandon()  # only if the load never took it (an error before it began)
-        cluster.down()
-    phases.end("lab_down")
-    cluster.copy_logs(run_dir / "logs")
-    phases.end("logs")
-    lab = {**cluster.describe(), "in_effect": in_effect}
+    return _finish(plan, cluster, loaded, phases=phases, progress=progress, then=while_stopping)
+
+
+def _finish(
+    plan: BenchPlan,
+    cluster: Cluster,
+    loaded: _Loaded,
+    *,
+    phases: Phases,
+    progress: Callable[[str], None],
+    then: Callable[[Path], object] | None,
+) -> BenchResult:
+    """The results written (and then(run_dir), the report) while the cluster goes down
+    beside them: nothing they write needs it. Its logs copied once it is down."""
+    run_dir = loaded.run_dir
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="down") as stopper:
+        stopping = stopper.submit(_timed, cluster.down)
+        try:
+            result = _results(plan, loaded, phases=phases, progress=progress)
+            if then is not None:
+                then(run_dir)
+                phases.end("report")
+        finally:
+            # Beside the rest: in phases_s, not in its sum.
+            phases.seconds["lab_down"] = stopping.result()
+    phases.seconds["logs"] = _timed(lambda: cluster.copy_logs(run_dir / "logs"))
+    _record_after_down(
+        run_dir, phases, {**cluster.describe(), "in_effect": loaded.lab["in_effect"]}
+    )
+    log.info(
+        "bench %s: %s; wall %.2f s",
+        run_dir.name,
+        ", ".join(f"{k} {v:.2f}" for k, v in phases.seconds.items()),
+        phases.wall_s(),
+    )
+    return result
+
+
+def _record_after_down(run_dir: Path, phases: Phases, lab: dict[str, Any]) -> None:
+    """run.json completed once the cluster is down: phases_s with what ended after it was
+    first written (lab down, logs, report), and the cluster as down() left it (one's own
+    cluster records there the faulted parts it started again)."""
+    manifest = read_manifest(run_dir)
+    manifest["phases_s"] = phases.seconds
+    manifest["lab"] = lab
+    write_manifest(run_dir, manifest)
+
+
+def _timed(work: Callable[[], None]) -> float:
+    began = time.monotonic()
+    work()
+    return round(time.monotonic() - began, 3)
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    """What a finished load left for its results."""
+
+    run_dir: Path
+    raws: list[Path]  # this host's records, then each load host's
+    finished: Finished
+    jvms: _JvmTelemetry
+    hosts_usage: dict[str, Any]
+    lab: dict[str, Any]  # the cluster as it ran, read before it goes down (again after)
+    versions: dict[str, str]
+    lab_up_s: float
+
+
+def _results(
+    plan: BenchPlan,
+    loaded: _Loaded,
+    *,
+    phases: Phases,
+    progress: Callable[[str], None],
+) -> BenchResult:
+    run_dir, finished, jvms = loaded.run_dir, loaded.finished, loaded.jvms
+    hosts_usage = loaded.hosts_usage
+    lab = loaded.lab
     progress("writing results")
-    records = read_raw([raw, *fetched], finished.launched_epoch)
+    records = read_raw(loaded.raws, finished.launched_epoch)
     phases.end("records")
     run = finish_session_run(
         run_dir,
@@ -374,7 +465,7 @@ def run_bench(
             "profile": profile_section(plan.profile),
             "lab": lab,
             "load": {**_load_section(plan, finished), "load_hosts": hosts_usage},
-            "versions": {**cluster.versions(), "locust": version("locust")},
+            "versions": {**loaded.versions, "locust": version("locust")},
             "complete": finished.interrupted_at_s is None,
             "interrupted_at_s": finished.interrupted_at_s,
             "wall_s": phases.wall_s(),
@@ -399,16 +490,10 @@ def run_bench(
         ),
     )
     phases.end("results")
-    log.info(
-        "bench %s: %s; wall %.2f s",
-        run_dir.name,
-        ", ".join(f"{k} {v:.2f}" for k, v in phases.seconds.items()),
-        phases.wall_s(),
-    )
     return BenchResult(
         run_dir=run_dir,
         summary=run.summary,
-        lab_up_s=cluster.up_s(),
+        lab_up_s=loaded.lab_up_s,
         verdict=run.verdict,
         wall_s=run.manifest["wall_s"],
         interrupted_at_s=finished.interrupted_at_s,

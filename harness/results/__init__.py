@@ -463,9 +463,8 @@ def write_manifest(run_dir: Path, data: dict[str, Any]) -> Path:
     readers would refuse."""
     kind = str(data.get("schema", "")).removeprefix("tomcat-bench/")
     models.check(data, kind, run_dir / "run.json")
-    path = run_dir / "run.json"
-    path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
-    return path
+    # Whole or not at all: a bench writes it again once its cluster is down.
+    return write_atomically(run_dir / "run.json", json.dumps(data, indent=2) + "\n")
 
 
 def read_manifest(run_dir: Path) -> dict[str, Any]:

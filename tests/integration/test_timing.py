@@ -45,6 +45,8 @@ def test_timing_measures_lab_up_bench_overhead_and_report_time(tmp_path: Path) -
     assert bench["requests"] > 0
     assert bench["wall_s"] == pytest.approx(bench["duration_s"] + bench["beyond_load_s"])
     assert phases["load"] >= 5 and phases["lab_up"] > 0 and phases["report"] > 0
+    # The cluster went down beside the results and the report: its time is kept too.
+    assert phases["lab_down"] > 0 and "logs" in phases
     (rows,) = data["results"]
     assert rows["rows"] == 2000 and rows["report_s"] > 0 and rows["compare_exit"] in (0, 1)
     assert data["previous"] is None
