@@ -29,7 +29,9 @@ def add_parser(subparsers: Subparsers) -> Parser:
 def run(args: argparse.Namespace) -> int:
     # harness.report.compare prints its own table to the console it is given.
     from harness.report.compare import run as compare  # noqa: PLC0415
+    from harness.results.requests import frugal_memory  # noqa: PLC0415
 
+    frugal_memory()  # this process reads both runs' requests once, then exits
     return compare(
         args.base,
         args.head,

@@ -17,7 +17,9 @@ def add_parser(subparsers: Subparsers) -> Parser:
 
 def run(args: argparse.Namespace) -> int:
     from harness.report.run import write_report  # noqa: PLC0415
+    from harness.results.requests import frugal_memory  # noqa: PLC0415
 
+    frugal_memory()  # this process reads the requests once, then exits
     folder = Path(args.run)
     if (folder / "profiles.json").exists():  # a profile comparison: rebuild its page
         from harness.load.campaigns.profiles import write_comparison  # noqa: PLC0415

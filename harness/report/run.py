@@ -793,22 +793,29 @@ def _figures(
     telemetry: Sequence[TelemetryRow] = (),
     jvm_rows: Sequence[dict[str, Any]] = (),
     histograms: Mapping[str, HdrHistogram] | None = None,
+    release: bool = False,
 ) -> dict[str, Markup]:
+    """Each chart as its div. Each figure is turned into markup as soon as it is drawn, so
+    only one figure's objects are alive at a time; with release (requests read for this
+    page alone), the times are dropped once binned."""
     seconds = Seconds(requests)
+    if release:
+        requests.release("t_s")
     # Widen the axis to every fault so a fault after the last request is still drawn.
     fault_times = [t for f in faults for t in (f.at_s, f.restored_at_s) if t is not None]
     x_end = max([float(seconds.count), *fault_times])
-    figures = {
-        "throughput": _fig_throughput_latency(seconds, faults, x_end),
-        "nodes": _fig_nodes(seconds, faults, x_end, _nodes(run)),
-        "continuity": _fig_continuity(seconds, faults, x_end),
-        "latency": _fig_latency(requests, histograms),
+    charts = {
+        "throughput": figure_html(_fig_throughput_latency(seconds, faults, x_end), "throughput"),
+        "nodes": figure_html(_fig_nodes(seconds, faults, x_end, _nodes(run)), "nodes"),
+        "continuity": figure_html(_fig_continuity(seconds, faults, x_end), "continuity"),
     }
+    del seconds  # the bins: the spectrum needs only the latencies
+    charts["latency"] = figure_html(_fig_latency(requests, histograms), "latency")
     if telemetry:
-        figures["telemetry"] = _fig_telemetry(telemetry, faults, x_end)
+        charts["telemetry"] = figure_html(_fig_telemetry(telemetry, faults, x_end), "telemetry")
     if jvm_rows:
-        figures["jvm"] = jvm_figure({"": jvm_rows}, faults, x_end)
-    return {key: figure_html(fig, key) for key, fig in figures.items()}
+        charts["jvm"] = figure_html(jvm_figure({"": jvm_rows}, faults, x_end), "jvm")
+    return charts
 
 
 def _context(
@@ -820,13 +827,20 @@ def _context(
     telemetry: Sequence[TelemetryRow],
     jvm_rows: Sequence[dict[str, Any]],
     histograms: Mapping[str, HdrHistogram] | None,
+    release: bool = False,
 ) -> dict[str, object]:
     """What run.html.j2 shows. Without records there is no chart, so no plotly.js either."""
     faults = _faults(run)
     requests = as_requests(records)
     charts = (
         _figures(
-            run, requests, faults, telemetry=telemetry, jvm_rows=jvm_rows, histograms=histograms
+            run,
+            requests,
+            faults,
+            telemetry=telemetry,
+            jvm_rows=jvm_rows,
+            histograms=histograms,
+            release=release,
         )
         if len(requests)
         else {}
@@ -894,7 +908,9 @@ def write_report(run_dir: Path) -> Path:
         telemetry=telemetry,
         jvm_rows=jvm_rows,
         histograms=histograms,
+        release=True,
     )
+    del records  # the page is rendered from the context alone: the columns' memory goes
     return shell.write_page(run_dir / "report.html", TEMPLATE, **context)
 
 

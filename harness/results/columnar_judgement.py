@@ -61,7 +61,7 @@ class _Columns:
         return cls(
             t=requests.t_s,
             wait=requests.latency_ms / 1000,
-            ucode=ucode.astype(np.int64),
+            ucode=ucode.astype(np.int64, copy=False),  # int64 already: no second copy
             users=users,
             node=node.codes,
             node_names=node.names,
