@@ -1,5 +1,6 @@
 """A lab's start on a real lab (127.0.99.x): the JSPs one lab compiled are kept, and the
-next lab's nodes serve them without compiling them again."""
+next lab's nodes serve them without compiling them again; `lab warm` keeps a store's
+start once."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ from pathlib import Path
 import pytest
 
 from harness.cluster.lab import Lab, Topology, compiled_jsps
+from harness.cluster.lab.cold import without_kept_starts
+from harness.cluster.lab.lab import starts_kept
 from harness.cluster.lab.tomcat import health
+from harness.cluster.lab.warm import warm_starts
 from harness.config.profile import load_profile
 from tests.integration.conftest import Browser, assert_lab_gone
 
@@ -62,3 +66,15 @@ def test_a_second_lab_serves_the_first_labs_compiled_jsps(
     second = _up_and_down(tmp_path / "second")
     # Restored before the JVMs started, and never written again: Jasper used them.
     assert all(changed < started for started, changed in second.values()), second
+
+
+def test_lab_warm_keeps_each_stores_start_once_and_then_starts_nothing(tmp_path: Path) -> None:
+    profile = load_profile("best-practice")
+    topo = Topology(net=LAB_NET, run_dir=tmp_path / "unused")
+    with without_kept_starts():  # empty caches, as on a fresh clone
+        assert not starts_kept(topo, profile, "none")
+        assert warm_starts(profile, stores=("none",), net=LAB_NET) == ["none"]
+        assert starts_kept(topo, profile, "none")
+        assert not starts_kept(topo, profile, "redis")  # another store: its own archive
+        assert warm_starts(profile, stores=("none",), net=LAB_NET) == []
+    assert not (tmp_path / "unused").exists()

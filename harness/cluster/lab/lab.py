@@ -145,6 +145,23 @@ def _topology_json(topology: Topology) -> dict[str, Any]:
     }
 
 
+def _class_archive(
+    home: Path, artifacts: Artifacts, store: dict[str, Any], profile: Profile
+) -> Path:
+    return class_archive.archive_for(
+        home, tomcat.manager_jars(store, artifacts), tomcat.profile_context(profile)["jvm_flags"]
+    )
+
+
+def starts_kept(topo: Topology, profile: Profile, sessions: str) -> bool:
+    """Whether a lab of this profile and session store starts from what earlier labs kept:
+    its class archive and the compiled JSPs (see warm.py)."""
+    artifacts = find_artifacts()
+    home = catalina_home(artifacts)
+    archive = _class_archive(home, artifacts, _store_settings(sessions, topo, profile), profile)
+    return archive.exists() and compiled_jsps.cache_for(home).exists()
+
+
 def _store_settings(sessions: str, topo: Topology, profile: Profile) -> dict[str, Any]:
     """The session manager's settings, as rendered into the configs and kept in the
     manifest: the strategy's, with what the profile's [sessions.*] sets for its manager."""
@@ -370,11 +387,7 @@ class Lab:
         redis_dir = self.run_dir / "redis"
         if sessions in REDIS_STRATEGIES:
             redis_configs = self._prepare_redis(redis_dir, sessions, store["password"])
-        archive = class_archive.archive_for(
-            home,
-            tomcat.manager_jars(store, artifacts),
-            tomcat.profile_context(profile)["jvm_flags"],
-        )
+        archive = _class_archive(home, artifacts, store, profile)
         jsps = compiled_jsps.cache_for(home)
         for node in topo.nodes:
             base = self.run_dir / node.name
