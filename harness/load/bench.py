@@ -387,17 +387,19 @@ def _finish(
     """The results written (and then(run_dir), the report) while the cluster goes down
     beside them: nothing they write needs it. Its logs copied once it is down."""
     run_dir = loaded.run_dir
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="down") as stopper:
-        stopping = stopper.submit(_timed, cluster.down)
-        try:
-            result = _results(plan, loaded, phases=phases, progress=progress)
-            if then is not None:
-                then(run_dir)
-                phases.end("report")
-        finally:
-            # Beside the rest: in phases_s, not in its sum.
-            phases.seconds["lab_down"] = stopping.result()
-    phases.seconds["logs"] = _timed(lambda: cluster.copy_logs(run_dir / "logs"))
+    try:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="down") as stopper:
+            stopping = stopper.submit(_timed, cluster.down)
+            try:
+                result = _results(plan, loaded, phases=phases, progress=progress)
+                if then is not None:
+                    then(run_dir)
+                    phases.end("report")
+            finally:
+                # Beside the rest: in phases_s, not in its sum.
+                phases.seconds["lab_down"] = stopping.result()
+    finally:  # the logs too when the results failed: they say why
+        phases.seconds["logs"] = _timed(lambda: cluster.copy_logs(run_dir / "logs"))
     _record_after_down(
         run_dir, phases, {**cluster.describe(), "in_effect": loaded.lab["in_effect"]}
     )
