@@ -163,8 +163,12 @@ class ClusterSpec(Protocol):
 
     def node_names(self) -> list[str]: ...
 
-    def with_strategy(self, balancer: str, sessions: str) -> ClusterSpec:
-        """The same cluster with another balancer and session strategy (a matrix cell)."""
+    def with_strategy(
+        self, balancer: str, sessions: str, *, wanted_after: bool = True
+    ) -> ClusterSpec:
+        """The same cluster with another balancer and session strategy (a matrix cell).
+        wanted_after=False: no later bench of a reusing() series will share what this one
+        runs on (the next cell needs another strategy), so it need not be kept."""
         ...
 
     def reusing(self) -> tuple[ClusterSpec, Callable[[], None]]:

@@ -272,6 +272,19 @@ def test_matrix_writes_verdicts_for_each_cell(tmp_path: Path) -> None:
         ("nginx-rr", "none"): False, ("nginx-ip-hash", "none"): True,
         ("nginx-rr", "redis"): False, ("nginx-ip-hash", "redis"): True,
     }  # fmt: skip
+    # A reused cell's lab time is its own parts: the killed node started again, the
+    # store emptied, the front swapped.
+    for lb, sessions in (("nginx-ip-hash", "none"), ("nginx-ip-hash", "redis")):
+        parts = read_manifest(matrix_dir / cells[lb, sessions]["run"])["lab"]["timings_s"]
+        assert {"restart_node1", "store_emptied", "balancer", "up"} <= set(parts), parts
+    # The last cell of a strategy stops its lab before its logs are copied (no node is
+    # started again only to be stopped); a cell whose lab is kept leaves it running.
+    for lb, sessions, stopped in (
+        ("nginx-rr", "none", False), ("nginx-ip-hash", "none", True),
+        ("nginx-rr", "redis", False), ("nginx-ip-hash", "redis", True),
+    ):  # fmt: skip
+        node2 = (matrix_dir / cells[lb, sessions]["run"] / "logs" / "node2.log").read_text()
+        assert ("Stopping service [Catalina]" in node2) is stopped, (lb, sessions)
     matrix = json.loads((matrix_dir / "matrix.json").read_text())
     assert matrix["reused_labs"] is True and matrix["cell_overhead_s"]["mean"] > 0
     page = (matrix_dir / "matrix.html").read_text()

@@ -36,6 +36,8 @@ class LabSpec:
     plain_port: int | None = None
     # Set by reusing(): benches borrow one running lab instead of starting their own.
     pool: LabPool | None = field(default=None, compare=False, repr=False)
+    # False: the pool's next bench wants another lab, so this one is stopped, not mended.
+    wanted_after: bool = field(default=True, compare=False)
 
     def reusing(self) -> tuple[LabSpec, Callable[[], None]]:
         """A spec whose benches share one running lab while their session strategy is the
@@ -46,8 +48,8 @@ class LabSpec:
     def node_names(self) -> list[str]:
         return [n.name for n in self.topology.nodes]
 
-    def with_strategy(self, balancer: str, sessions: str) -> LabSpec:
-        return replace(self, balancer=balancer, sessions=sessions)
+    def with_strategy(self, balancer: str, sessions: str, *, wanted_after: bool = True) -> LabSpec:
+        return replace(self, balancer=balancer, sessions=sessions, wanted_after=wanted_after)
 
     def entry_before_up(self, profile: Profile) -> str | None:
         # With [tls] the URL is https and its CA is made at up(): Locust starts after it.
@@ -208,7 +210,10 @@ class LabCluster:
                 shutil.copy2(source, into / f"{name}.log")
 
     def down(self) -> None:
-        if self.pool is not None:
+        if self.pool is not None and self.spec.wanted_after:
             self.pool.give_back(self.lab)  # kept for the next bench, mended meanwhile
+            return
+        if self.pool is not None:
+            self.pool.let_go(self.lab)
             return
         self.lab.down()

@@ -51,6 +51,10 @@ class LabPool:
         self._key: _Key | None = None
         self._mending: threading.Thread | None = None
         self._mend_error: BaseException | None = None
+        self._mend_timings: dict[str, float] = {}  # the last mending's parts, in seconds
+        # Set once the mending has every part running again (or has failed).
+        self._nodes_healthy = threading.Event()
+        self._nodes_healthy.set()
         self.cells_lent = 0
         self.labs_started = 0
         self.last_reused = False  # whether the last lend handed over a lab already running
@@ -62,16 +66,9 @@ class LabPool:
         timings_s["up"] is what getting it ready took for this cell."""
         began = time.monotonic()
         key = _Key(spec.sessions, spec.topology, profile, spec.plain_port)
-        self._join_mending()
         lab = self._lab
         if lab is not None and self._key == key:
-            try:
-                progress(f"reusing the lab: {spec.balancer} in front, store emptied")
-                self._ready_for_next(lab, spec, profile)
-            except (LabError, OSError) as error:
-                log.warning("the kept lab is not ready (%s): starting a fresh one", error)
-                self.close()
-                lab = None
+            lab = self._made_ready(lab, spec, profile, progress, began)
         else:
             self.close()
             lab = None
@@ -92,6 +89,30 @@ class LabPool:
         self.cells_lent += 1
         return lab
 
+    def _made_ready(
+        self, lab: Lab, spec: LabSpec, profile: Profile, progress: Progress, began: float
+    ) -> Lab | None:
+        """The kept lab ready for spec, or None (and closed) if it cannot be."""
+        progress(f"reusing the lab: {spec.balancer} in front, store emptied")
+        # Once its nodes answer again, the front is swapped while the restarted node's
+        # settings are still being read.
+        self._nodes_healthy.wait()
+        parts = {"waited_for_nodes": _since(began)}
+        try:
+            if self._mend_error is None:
+                self._ready_for_next(lab, spec, profile, parts)
+        except (LabError, OSError) as error:
+            log.warning("the kept lab is not ready (%s): starting a fresh one", error)
+            self.close()
+            return None
+        self._join_mending()  # closes the lab if mending failed
+        if self._lab is not lab:
+            return None
+        assert lab.state is not None
+        # This cell's own parts: the lab's first start is not what it waited for.
+        lab.state.timings_s = {**self._mend_timings, **parts}
+        return lab
+
     def give_back(self, lab: Lab) -> None:
         """The cell's load is over: start mending what its faults left down, in the
         background, while the cell's results are written."""
@@ -100,8 +121,19 @@ class LabPool:
             lab.down()
             return
         self._mend_error = None
+        self._mend_timings = {}
+        self._nodes_healthy.clear()
         self._mending = threading.Thread(target=self._mend, args=(lab,), daemon=True)
         self._mending.start()
+
+    def let_go(self, lab: Lab) -> None:
+        """The cell's load is over and no later cell wants this lab: stopped now, with no
+        node started again only to be stopped (the pool's next lend starts another)."""
+        self._join_mending()
+        self._in_effect = None
+        if lab is self._lab:
+            self._lab, self._key = None, None
+        lab.down()
 
     def close(self) -> None:
         self._join_mending()
@@ -122,6 +154,7 @@ class LabPool:
             self.close()
 
     def _mend(self, lab: Lab) -> None:
+        began = time.monotonic()
         try:
             if self._key is None:
                 _mend(lab)
@@ -136,37 +169,53 @@ class LabPool:
                     if n.name in running
                 }
                 # Each reader starts its node's JMX agent if need be, in its one probe.
-                _mend(lab, start_agents=False)
+                _mend(lab, start_agents=False, timings=self._mend_timings)
+                self._nodes_healthy.set()
                 readers: dict[str, Callable[[], NodeJvm]] = {
                     n.name: early[n.name].result
                     if n.name in early
                     else partial(jvms.read_lab_node, lab, n.name)
                     for n in lab.topology.nodes
                 }
+                mended = time.monotonic()
                 self._in_effect = (
                     profile,
                     jvm.in_effect(readers, profile.name, profile.effective()),
                 )
+                self._mend_timings["in_effect_read"] = _since(mended)
         except BaseException as error:  # reported by the next lend
             self._mend_error = error
+        finally:
+            self._mend_timings["mending"] = _since(began)
+            self._nodes_healthy.set()
 
     def take_in_effect(self, profile: Profile) -> dict[str, Any] | None:
         """What the mending read from the lab's JVMs, once, if read for this profile."""
         read, self._in_effect = self._in_effect, None
         return read[1] if read is not None and read[0] == profile else None
 
-    def _ready_for_next(self, lab: Lab, spec: LabSpec, profile: Profile) -> None:
-        _mend(lab)
+    def _ready_for_next(
+        self, lab: Lab, spec: LabSpec, profile: Profile, timings: dict[str, float]
+    ) -> None:
+        _mend(lab, timings=timings)
+        began = time.monotonic()
         _empty_store(lab)
+        timings["store_emptied"] = _since(began)
         # Always a fresh front: nginx's passive failure marks (fail_timeout) and haproxy's
         # check state would otherwise carry one cell's kill into the next.
-        lab.swap_balancer(spec.balancer, profile, plain_port=spec.plain_port)
+        timings["balancer"] = round(
+            lab.swap_balancer(spec.balancer, profile, plain_port=spec.plain_port), 3
+        )
 
 
-def _mend(lab: Lab, *, start_agents: bool = True) -> None:
+def _since(began: float) -> float:
+    return round(time.monotonic() - began, 3)
+
+
+def _mend(lab: Lab, *, start_agents: bool = True, timings: dict[str, float] | None = None) -> None:
     """Every part running and answering again: stopped ones started, frozen ones
     continued, network faults' table removed; a restarted node's JMX agent started unless
-    its reader will (start_agents=False)."""
+    its reader will (start_agents=False). timings gets each restart's seconds."""
     state = lab.state
     assert state is not None
     lab.clear_net_faults()
@@ -175,7 +224,9 @@ def _mend(lab: Lab, *, start_agents: bool = True) -> None:
         process = record.process()
         if process is None:
             log.info("starting %s again for the next cell", name)
-            lab.start_again(name)
+            restarted = lab.start_again(name)
+            if timings is not None:
+                timings[f"restart_{name}"] = round(restarted, 3)
             if name in nodes and start_agents:
                 # Its JMX agent now, off the next cell's clock (its settings are read
                 # through it, and its telemetry sampled).

@@ -86,7 +86,9 @@ class InventorySpec:
     def node_names(self) -> list[str]:
         return [n.name for n in self.inventory.nodes]
 
-    def with_strategy(self, balancer: str, sessions: str) -> InventorySpec:
+    def with_strategy(
+        self, balancer: str, sessions: str, *, wanted_after: bool = True
+    ) -> InventorySpec:
         if (balancer, sessions) != (self.balancer, self.sessions):
             raise ClusterError(
                 f"{self.inventory.path}: the cluster runs {self.balancer} with "

@@ -71,7 +71,10 @@ def run_matrix(
     reports = ThreadPoolExecutor(max_workers=1, thread_name_prefix="matrix-report")
     try:
         # Strategy first, so that the cells that can share a lab run one after another.
-        for sessions, lb, scenario in itertools.product(strategies, balancers, pages):
+        order = list(itertools.product(strategies, balancers, pages))
+        for index, (sessions, lb, scenario) in enumerate(order):
+            # The last cell of its strategy: its lab is stopped after it, not mended.
+            wanted_after = index + 1 < len(order) and order[index + 1][0] == sessions
             named = f" ({scenario})" if len(pages) > 1 else ""
             progress(f"cell {len(cells) + 1}/{len(position)}: {lb} + {sessions}{named}")
             cell_began = time.monotonic()
@@ -83,6 +86,7 @@ def run_matrix(
                 progress=progress,
                 by_scenario=len(pages) > 1,
                 reports=reports,
+                wanted_after=wanted_after,
             )
             cell["wall_s"] = round(time.monotonic() - cell_began, 3)
             cell["overhead_s"] = round(cell["wall_s"] - template.duration_s, 3)
@@ -152,10 +156,11 @@ def _run_cell(
     progress: Callable[[str], None],
     by_scenario: bool,
     reports: ThreadPoolExecutor,
+    wanted_after: bool,
 ) -> dict[str, Any]:
     plan = replace(
         template,
-        cluster=template.cluster.with_strategy(lb, sessions),
+        cluster=template.cluster.with_strategy(lb, sessions, wanted_after=wanted_after),
         results_dir=matrix_dir / "cells",
         label=f"{lb}-{sessions}"
         + (f"-{template.scenario.replace(':', '')}" if by_scenario else ""),
