@@ -37,7 +37,7 @@ def test_bench_writes_a_results_folder_with_report_and_manifest(tmp_path: Path) 
     results = tmp_path / "results"
     done = harness(
         "bench",
-        "--duration", "20",
+        "--duration", "14",
         "--users", "10",
         "--net", "127.0.22",
         "--run-dir", str(tmp_path / "lab"),

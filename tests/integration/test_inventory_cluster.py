@@ -268,7 +268,11 @@ def test_bench_apply_puts_the_profile_on_the_nodes_and_keeps_their_session_manag
 ) -> None:
     if testbed.sessions != "redis":
         testbed.use_sessions("redis")
-    run = _bench(testbed, tmp_path, "--apply", "--fault-target", "none", "--profile", "default")
+    # No fault: a short load shows every session kept on the applied profile.
+    run = _bench(
+        testbed, tmp_path, "--apply", "--fault-target", "none", "--profile", "default",
+        "--duration", "6",
+    )  # fmt: skip
     assert run["lab"]["profile_applied"] is True
     # Applied (stock files with the profile in) and read back from the JVMs: no mismatch.
     for node in ("node1", "node2"):
