@@ -18,21 +18,36 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from tempfile import TemporaryDirectory
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pyarrow as pa
 
 from harness.paths import REPO_ROOT
-from harness.results import manifest, summarize, write_manifest
+from harness.results import manifest, summarize, summary_numbers, write_manifest
 from harness.results import outcomes as o
-from harness.results.requests import CSV_FILE, PARQUET_FILE, Requests, write_csv, write_parquet
+from harness.results.batch_judgement import BatchJudge
+from harness.results.requests import (
+    CSV_FILE,
+    PARQUET_FILE,
+    ParquetRequestsWriter,
+    Requests,
+    write_csv,
+    write_parquet,
+)
+from harness.results.streaming import CountedValues
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
 
 log = logging.getLogger(__name__)
 
@@ -53,20 +68,55 @@ class Timing:
     compare_exit: int
 
 
-def synthetic_requests(rows: int, *, users: int, nodes: int, seed: int) -> Requests:
-    """rows requests of users round-robined over nodes; node1 killed at mid-run."""
+# A synthetic run is made this many rows at a time (on average; the rows of each chunk's
+# slice of time are drawn): the generator and the run's summary never hold all rows, so a
+# run of 100M requests is made in the memory of one chunk. A run of at most this many
+# rows is one chunk, drawn exactly as before chunks.
+CHUNK_ROWS = 1_000_000
+
+
+@dataclass
+class _Users:
+    """What the synthetic generator carries of each user from one chunk to the next."""
+
+    requests: NDArray[np.int64]  # requests so far (the next one's counter)
+    moved: NDArray[np.bool_] | None = None  # failed over to a new session at the kill
+    relocated: NDArray[np.bool_] | None = None  # has had its first request there
+
+
+def synthetic_chunks(rows: int, *, users: int, nodes: int, seed: int) -> Iterator[pa.Table]:
+    """rows requests of users round-robined over nodes, node1 killed at mid-run, as tables
+    in time order. The times are those of rows uniform draws: how many fall in each of
+    equal slices of the run is drawn once (a multinomial), then each slice's own."""
     rng = np.random.default_rng(seed)
     duration = max(rows / RATE_PER_S, 10.0)
-    t = np.round(np.sort(rng.uniform(0.0, duration, rows)), 6)
+    slices = max(math.ceil(rows / CHUNK_ROWS), 1)
+    counts = rng.multinomial(rows, [1 / slices] * slices) if slices > 1 else [rows]
+    carry = _Users(np.zeros(users + 1, dtype=np.int64))
+    for k, count in enumerate(counts):
+        span = (duration * k / slices, duration * (k + 1) / slices)
+        yield _chunk(rng, int(count), span, carry, duration=duration, nodes=nodes)
+
+
+def _chunk(
+    rng: np.random.Generator,
+    rows: int,
+    span: tuple[float, float],
+    carry: _Users,
+    *,
+    duration: float,
+    nodes: int,
+) -> pa.Table:
+    """One slice of time's requests (the draws in the order the whole run once made)."""
+    users = len(carry.requests) - 1
+    t = cast("NDArray[np.float64]", np.round(np.sort(rng.uniform(span[0], span[1], rows)), 6))
     user = rng.integers(1, users + 1, rows)
     latency = np.round(rng.lognormal(1.5, 0.6, rows), 3)
-    order = np.argsort(user, kind="stable")
-    first = np.zeros(rows, dtype=bool)
-    first[order[np.r_[True, user[order][1:] != user[order][:-1]]]] = True
-    counter = np.empty(rows, dtype=np.int64)
-    counter[order] = np.arange(rows) - np.maximum.accumulate(
-        np.where(first[order], np.arange(rows), 0)
-    )
+    if carry.moved is None:
+        carry.moved = rng.random(users + 1) < LOST_SHARE
+        carry.relocated = np.zeros(users + 1, dtype=bool)
+    counter = _counters(user, carry)
+    first = counter == 0
     node = (user + counter) % nodes
     fault_at = round(duration / 2, 3)
     outcome = np.where(first, 0, 1)  # 0 new, 1 kept, 2 session_lost, 3 error
@@ -76,23 +126,65 @@ def synthetic_requests(rows: int, *, users: int, nodes: int, seed: int) -> Reque
     stalled = hit & after & (t < fault_at + FAULT_STALL_S)
     outcome[stalled] = 3
     node = np.where(after & hit, 1 + user % max(nodes - 1, 1), node)
-    moved = rng.random(users + 1) < LOST_SHARE
-    later = after & (t >= fault_at + FAULT_STALL_S) & moved[user]
+    later = after & (t >= fault_at + FAULT_STALL_S) & carry.moved[user]
     session_gen[later] = 1
-    _, first_idx = np.unique(user[later], return_index=True)
-    outcome[np.flatnonzero(later)[first_idx]] = 2
+    outcome[_first_in_new_session(user, later, carry)] = 2
     outcome[(rng.random(rows) < ERROR_SHARE) & (outcome == 1)] = 3
     gone = (user % 37 == 5) & after  # never answered again: only errors after the kill
     outcome[gone] = 3
+    return _table(
+        t=t, user=user, node=node, counter=counter, outcome=outcome,
+        session_gen=session_gen, latency=latency, nodes=nodes,
+    )  # fmt: skip
+
+
+def _counters(user: NDArray[np.int64], carry: _Users) -> NDArray[np.int64]:
+    """Each request's place among its user's requests so far (0: the user's first)."""
+    rows = len(user)
+    order = np.argsort(user, kind="stable")
+    ordered = user[order]
+    starts = np.ones(rows, dtype=bool)
+    starts[1:] = ordered[1:] != ordered[:-1]
+    within = np.arange(rows) - np.maximum.accumulate(np.where(starts, np.arange(rows), 0))
+    counter = np.empty(rows, dtype=np.int64)
+    counter[order] = within + carry.requests[ordered]
+    carry.requests += np.bincount(user, minlength=len(carry.requests))
+    return counter
+
+
+def _first_in_new_session(
+    user: NDArray[np.int64], later: NDArray[np.bool_], carry: _Users
+) -> NDArray[np.int64]:
+    """The rows where a moved user first asks in its new session (not in an earlier chunk)."""
+    assert carry.relocated is not None
+    _, first_idx = np.unique(user[later], return_index=True)
+    rows = np.flatnonzero(later)[first_idx]
+    rows = rows[~carry.relocated[user[rows]]]
+    carry.relocated[user[later]] = True
+    return rows
+
+
+def _table(
+    *,
+    t: NDArray[np.float64],
+    user: NDArray[np.int64],
+    node: NDArray[np.int64],
+    counter: NDArray[np.int64],
+    outcome: NDArray[np.int64],
+    session_gen: NDArray[np.int64],
+    latency: NDArray[np.float64],
+    nodes: int,
+) -> pa.Table:
     names = [o.NEW, o.KEPT, o.SESSION_LOST, o.ERROR]
     error = outcome == 3
-    session = np.char.add(
-        np.char.add("S", user.astype(str)), np.where(session_gen == 1, "b", "a")
-    ).astype(object)
-    session[error] = ""
+    # "S<user>a", "b" after the move: labels picked per row (formatting a string per row
+    # would take most of the generator's time).
+    labels = np.array([f"S{u}{g}" for u in range(len(node) and int(user.max()) + 1)
+                       for g in "ab"] + [""], dtype=object)  # fmt: skip
+    session = labels[np.where(error, len(labels) - 1, 2 * user + session_gen)]
     node_names = np.array([f"node{i + 1}" for i in range(nodes)], dtype=object)[node]
     node_names[error] = ""
-    table = pa.table(
+    return pa.table(
         {
             "t_s": t,
             "user": user,
@@ -106,7 +198,12 @@ def synthetic_requests(rows: int, *, users: int, nodes: int, seed: int) -> Reque
             "status": pa.array(np.where(error, 502, 200).astype(np.int32)),
         }
     )
-    return Requests(table)
+
+
+def synthetic_requests(rows: int, *, users: int, nodes: int, seed: int) -> Requests:
+    """synthetic_chunks as one table (for a run small enough to hold)."""
+    chunks = list(synthetic_chunks(rows, users=users, nodes=nodes, seed=seed))
+    return Requests(pa.concat_tables(chunks) if len(chunks) > 1 else chunks[0])
 
 
 def make_run(
@@ -119,33 +216,104 @@ def make_run(
     fmt: str = "parquet",
 ) -> Path:
     """A results folder of rows synthetic requests: run.json (with its summary) and the
-    requests as Parquet, or as the CSV older runs have (fmt "csv", schema 3)."""
+    requests as Parquet, or as the CSV older runs have (fmt "csv", schema 3). A run of
+    more than CHUNK_ROWS is written chunk by chunk and summarised batch by batch."""
     folder.mkdir(parents=True)
-    requests = synthetic_requests(rows, users=users, nodes=nodes, seed=seed)
     fault_at = round(max(rows / RATE_PER_S, 10.0) / 2, 3)
     faults = [{"action": "sigkill", "target": "node1", "at_s": fault_at,
                "spec": f"sigkill:node1@{fault_at:g}"}]  # fmt: skip
     name = CSV_FILE if fmt == "csv" else PARQUET_FILE
-    if fmt == "csv":
-        write_csv(folder / name, requests)
+    if rows <= CHUNK_ROWS:
+        requests = synthetic_requests(rows, users=users, nodes=nodes, seed=seed)
+        if fmt == "csv":
+            write_csv(folder / name, requests)
+        else:
+            write_parquet(folder / name, requests)
+        summary, end_s = summarize(requests, faults), float(requests.t_s[-1])
     else:
-        write_parquet(folder / name, requests)
+        chunks = synthetic_chunks(rows, users=users, nodes=nodes, seed=seed)
+        summary, end_s = _write_chunks(folder / name, chunks, faults)
     data = manifest(
         run_id=folder.name,
         start_epoch=0.0,
-        end_epoch=float(requests.t_s[-1]),
+        end_epoch=end_s,
         profile={"name": "synthetic"},
         lab={"balancer": "nginx-rr", "session_store": "redis",
              "nodes": [{"name": f"node{i + 1}", "address": ""} for i in range(nodes)]},
         load={"users": users, "tool": "synthetic"},
         faults=faults,
-        summary=summarize(requests, faults),
+        summary=summary,
         files={"requests": name},
     )  # fmt: skip
     if fmt == "csv":
         data["schema_version"] = 3  # what a harness before requests.parquet wrote
     write_manifest(folder, data)
     return folder
+
+
+def _write_chunks(
+    path: Path, chunks: Iterator[pa.Table], faults: list[dict[str, Any]]
+) -> tuple[dict[str, Any], float]:
+    """Each chunk written and summed as it is made: the summary and the last time."""
+    sums = _SummarySums(faults)
+
+    def summed() -> Iterator[pa.Table]:
+        for table in chunks:
+            sums.add(Requests(table))
+            yield table
+
+    if path.suffix == ".parquet":
+        writer: ParquetRequestsWriter | None = None
+        for table in summed():
+            writer = writer or ParquetRequestsWriter(path, table.schema)
+            writer.write(table)
+        if writer is not None:
+            writer.close()
+    else:
+        write_csv(path, summed())
+    return sums.summary(), sums.last_t
+
+
+class _SummarySums:
+    """results.summarize of a run too large to hold, from its chunks: the same keys and
+    numbers (the judgement by BatchJudge, percentiles by count), but for fault_effects,
+    which needs each fault's users' rows; a synthetic run's report does without it."""
+
+    def __init__(self, faults: list[dict[str, Any]]) -> None:
+        self.faults = faults
+        self.judge = BatchJudge(faults)
+        self.rows = self.failures = 0
+        self.first_t = self.last_t = 0.0
+        self.outcomes: dict[str, int] = dict.fromkeys(o.OUTCOMES, 0)
+        self.latencies = CountedValues()
+
+    def add(self, requests: Requests) -> None:
+        if not len(requests):
+            return
+        self.judge.add(requests, self.rows)
+        t = requests.t_s
+        self.first_t = float(t[0]) if not self.rows else self.first_t
+        self.rows += len(requests)
+        self.last_t = float(t[-1])
+        self.failures += int(requests.is_failed().sum())
+        outcome = requests.outcome
+        counts = np.bincount(outcome.codes, minlength=len(outcome.names)).tolist()
+        for name, count in zip(outcome.names, counts, strict=True):
+            self.outcomes[name] = self.outcomes.get(name, 0) + count
+        self.latencies.add(requests.latency_ms[~requests.is_error()])
+
+    def summary(self) -> dict[str, Any]:
+        latencies = self.latencies
+        return summary_numbers(
+            n=self.rows,
+            failures=self.failures,
+            by_outcome=self.outcomes,
+            span_s=self.last_t - self.first_t if self.rows > 1 else 0.0,
+            latency_at=latencies.percentile if len(latencies) else None,
+            users_seen=len(self.judge.users),
+            judgement=self.judge.judgement(),
+            faults=self.faults,
+        )
 
 
 # Runs `python -m harness ...` and then writes the process's own peak RSS (VmHWM) to the

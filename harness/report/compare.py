@@ -2,6 +2,9 @@
 
 Reads only run.json and the requests file of each folder (see harness/results/) and writes
 nothing unless asked (--markdown, --html): a results folder belongs to the run that made it.
+A requests.parquet is read batch by batch (results/streaming.py, the judgement by
+results/batch_judgement.py), so a run of 100M requests is compared without holding its
+rows; the numbers are those of the whole table.
 
 Performance metrics (throughput, latency p50/p95/p99, error rate) count as a regression only
 when BOTH hold:
@@ -34,7 +37,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 import plotly.graph_objects as go
@@ -55,10 +58,11 @@ from harness.results import (
     read_manifest,
 )
 from harness.results import outcomes as o
+from harness.results.batch_judgement import BatchJudge
 from harness.results.checks import junit_xml
 from harness.results.columnar_judgement import judge_columns
 from harness.results.judgement import Judgement
-from harness.results.requests import CSV_FILE, Requests, read_requests
+from harness.results.requests import CSV_FILE, Requests, read_requests, second_of
 from harness.results.significance import (
     BLOCK_S,
     Statistic,
@@ -69,6 +73,18 @@ from harness.results.significance import (
     permutation_test,
     smallest_p,
 )
+from harness.results.streaming import (
+    DEFAULT_STREAMING,
+    BinCounts,
+    CountedValues,
+    NotInTimeOrder,
+    SecondPercentiles,
+    Streaming,
+    batches,
+)
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
 
 DEFAULT_THRESHOLDS = REPO_ROOT / "profiles/compare/thresholds.toml"
 MISSING = "n/a"
@@ -207,22 +223,22 @@ class _Side:
         return self.runs[0]
 
 
-def _load_side(path: Path, role: str) -> _Side:
+def _load_side(path: Path, role: str, streaming: Streaming) -> _Side:
     index = path / REPEATS_FILE
     if not index.is_file():
-        run = _load_run(path, role)
+        run = _load_run(path, role, streaming)
         return _Side(run.name, (run,))
     try:
         listed = models.read(index, "repeats").runs
     except ValueError as error:
         raise CannotCompare(f"{role}: {error}") from None
-    runs = tuple(_load_run(path / entry.run, role) for entry in listed)
+    runs = tuple(_load_run(path / entry.run, role, streaming) for entry in listed)
     if not runs:
         raise CannotCompare(f"{role}: {index}: lists no run")
     return _Side(f"{path.name} ({len(runs)} runs)", runs)
 
 
-def _load_run(path: Path, role: str) -> _Run:
+def _load_run(path: Path, role: str, streaming: Streaming) -> _Run:
     if not path.is_dir():
         raise CannotCompare(f"{role}: {path}: no such results folder")
     try:
@@ -234,8 +250,9 @@ def _load_run(path: Path, role: str) -> _Run:
         raise CannotCompare(f"{role}: {path / 'run.json'}: not a JSON object") from None
     name = dig(manifest, "files", "requests")
     requests = path / (name if isinstance(name, str) and name else CSV_FILE)
+    faults = manifest.get("faults")
     try:
-        records = read_requests(requests, COMPARE_COLUMNS)
+        read = _read(requests, faults if isinstance(faults, list) else [], streaming)
     except FileNotFoundError:
         raise CannotCompare(f"{role}: {requests}: missing; not a complete results folder") from None
     except ValueError as error:  # the reader's own messages already name the file
@@ -244,20 +261,150 @@ def _load_run(path: Path, role: str) -> _Run:
         raise CannotCompare(f"{role}: {requests}: unreadable: {error}") from None
     summary = manifest.get("summary")
     run_id = manifest.get("run_id")
-    faults = manifest.get("faults")
     return _Run(
         name=str(run_id) if run_id else path.name,
         manifest=manifest,
         summary=summary if isinstance(summary, dict) else {},
-        judgement=judge_columns(records, faults if isinstance(faults, list) else []),
-        series=_series(records, manifest),
-        measured=_Latencies.of(records),
-        corrected=_Latencies.of(_as_corrected(records)) if _all_corrected(records) else None,
+        judgement=read.judgement,
+        series=Series(read.throughput, read.p99_ms, first_fault_at(manifest)),
+        measured=read.measured,
+        corrected=read.corrected,
     )
 
 
 # What compare reads of each request (the corrected latency when the run has it).
 COMPARE_COLUMNS = ("t_s", "user", "node", "outcome", "latency_ms", "corrected_ms")
+
+
+@dataclass(frozen=True)
+class _Read:
+    """What compare takes of a run's requests: its judgement, its speed by each latency
+    and what its chart draws (Series without the fault, which run.json holds)."""
+
+    judgement: Judgement
+    throughput: tuple[int, ...]
+    p99_ms: tuple[float | None, ...]
+    measured: _Latencies
+    corrected: _Latencies | None  # only when every request has its corrected latency
+
+
+def _read(path: Path, faults: list[dict[str, Any]], streaming: Streaming) -> _Read:
+    """Batch by batch where streaming applies (a large Parquet file in time order), else
+    from the whole table: the same numbers either way."""
+    if streaming.applies(path):
+        try:
+            return _read_batches(path, faults, streaming.batch_rows)
+        except NotInTimeOrder:
+            pass  # written by hand or by a tool that does not sort: read it whole
+    return _read_table(read_requests(path, COMPARE_COLUMNS), faults)
+
+
+def _read_table(records: Requests, faults: list[dict[str, Any]]) -> _Read:
+    seconds = Seconds(records)
+    return _Read(
+        judgement=judge_columns(records, faults),
+        throughput=tuple(seconds.throughput()),
+        p99_ms=tuple(seconds.latency().percentile(99.0)),
+        measured=_Latencies.of(records),
+        corrected=_Latencies.of(_as_corrected(records)) if _all_corrected(records) else None,
+    )
+
+
+# The percentiles samples() takes of each second.
+_SAMPLED = (50.0, 95.0, 99.0)
+
+
+class _LatencySums:
+    """One latency's answered requests, summed batch by batch: each second's percentiles
+    and the whole run's."""
+
+    def __init__(self) -> None:
+        self.per_second = SecondPercentiles(_SAMPLED)
+        self.whole = CountedValues()
+
+    def add(self, bins: NDArray[np.int64], latency: NDArray[np.float64]) -> None:
+        self.per_second.add(bins, latency)
+        self.whole.add(latency)
+
+
+class _RunSums:
+    """What _read_table computes, from batches in time order (results/streaming.py)."""
+
+    def __init__(self, faults: list[dict[str, Any]]) -> None:
+        self.judge = BatchJudge(faults)
+        self.rows = self.bins = 0
+        self.first_t = self.last_t = 0.0
+        self.all, self.answered, self.errors = BinCounts(), BinCounts(), BinCounts()
+        self.p99 = SecondPercentiles((99.0,))
+        self.measured = _LatencySums()
+        self.corrected: _LatencySums | None = _LatencySums()
+
+    def add(self, records: Requests, offset: int) -> None:
+        if not len(records):
+            return
+        self.judge.add(records, offset)
+        t = records.t_s
+        bins = second_of(t)
+        if not self.rows:
+            self.first_t = float(t[0])
+        self.rows += len(records)
+        self.last_t, self.bins = float(t[-1]), int(bins[-1]) + 1
+        error = records.is_error()
+        answered = ~error
+        answered_bins = bins[answered]
+        latency = records.latency_ms
+        self.all.add(bins)
+        self.errors.add(bins[error])
+        self.answered.add(answered_bins)
+        self.p99.add(bins, latency)
+        self.measured.add(answered_bins, latency[answered])
+        corrected = records.corrected_ms
+        if corrected is None or np.isnan(corrected).any():
+            self.corrected = None  # judged by the measured latency, as _all_corrected says
+        elif self.corrected is not None:
+            self.corrected.add(answered_bins, corrected[answered])
+
+    def read(self) -> _Read:
+        corrected = self.corrected if self.rows else None
+        return _Read(
+            judgement=self.judge.judgement(),
+            throughput=tuple(self.all.tolist(self.bins)),
+            p99_ms=tuple(self.p99.result(self.bins)[99.0]),
+            measured=self._latencies(self.measured),
+            corrected=self._latencies(corrected) if corrected is not None else None,
+        )
+
+    def _latencies(self, sums: _LatencySums) -> _Latencies:
+        """samples and whole_run from the sums."""
+        n, answered = self.rows, len(sums.whole)
+        span = self.last_t - self.first_t if n > 1 else 0.0
+        whole: dict[str, float | None] = {
+            "rps": answered / span if span > 0 else None,
+            "error_rate": (n - answered) / n if n else None,
+        }
+        for p in (50, 95, 99):
+            whole[f"p{p}_ms"] = sums.whole.percentile(p) if answered else None
+        if not n:
+            return _Latencies(Samples((), (), (), (), ()), whole)
+        # Python's slice of the bins, so a negative last time keeps what it always kept.
+        kept = len(range(self.bins)[: math.floor(self.last_t)])
+        per_second = sums.per_second.result(self.bins)
+        totals, errors = self.all.tolist(kept), self.errors.tolist(kept)
+        samples = Samples(
+            throughput=tuple(float(n) for n in self.answered.tolist(kept)),
+            p50=_present(per_second[50.0][:kept]),
+            p95=_present(per_second[95.0][:kept]),
+            p99=_present(per_second[99.0][:kept]),
+            error_rate=tuple(e / n for e, n in zip(errors, totals, strict=True) if n),
+        )
+        return _Latencies(samples, whole)
+
+
+def _read_batches(path: Path, faults: list[dict[str, Any]], batch_rows: int | None) -> _Read:
+    sums = _RunSums(faults)
+    for batch in batches(path, COMPARE_COLUMNS, batch_rows):
+        sums.add(batch.requests, batch.offset)
+    return sums.read()
 
 
 def _present(values: Sequence[float | None]) -> tuple[float, ...]:
@@ -320,15 +467,6 @@ def recovery_time(run: _Run) -> float | None:
     failures stopped and every judged user was answered again. None without a fault;
     math.inf when it never recovered."""
     return run.judgement.recovery_s
-
-
-def _series(records: Requests, manifest: dict[str, Any]) -> Series:
-    seconds = Seconds(records)
-    return Series(
-        throughput=tuple(seconds.throughput()),
-        p99_ms=tuple(seconds.latency().percentile(99.0)),
-        fault_at_s=first_fault_at(manifest),
-    )
 
 
 # --------------------------------------------------------------------------- comparability
@@ -866,11 +1004,14 @@ def compare_runs(
     thresholds: Thresholds,
     *,
     allow_different_profile: bool = False,
+    streaming: Streaming = DEFAULT_STREAMING,
 ) -> Comparison:
     """Compare HEAD against BASE. Correctness first: a head that lost what the base kept
     is a regression even where speed cannot be compared; otherwise CannotCompare (one line)
-    when the runs differ in what makes speed comparable."""
-    base, head = _load_side(base_dir, "base"), _load_side(head_dir, "head")
+    when the runs differ in what makes speed comparable. streaming: when a requests file
+    is read batch by batch (the numbers are the same)."""
+    base = _load_side(base_dir, "base", streaming)
+    head = _load_side(head_dir, "head", streaming)
     exact = [_judge_exact_runs(spec, base, head) for spec in _EXACT]
     exact.append(_judge_replays(base, head, thresholds.significance.alpha))
     alpha = thresholds.significance.alpha

@@ -2,6 +2,9 @@
 
 The report reads nothing but the files in the folder, so it can be regenerated for old runs
 and for runs copied from another machine. The page inlines plotly.js once and opens offline.
+What the charts draw of the requests (RequestCharts) is summed batch by batch from a
+requests.parquet (results/streaming.py), so a run of 100M requests is reported in the
+memory of one batch; from the whole table for an older CSV, with the same numbers.
 """
 
 from __future__ import annotations
@@ -41,9 +44,19 @@ from harness.results.requests import (
     Requests,
     as_requests,
     count_series,
-    empty_table,
     read_requests,
     second_of,
+)
+from harness.results.streaming import (
+    DEFAULT_STREAMING,
+    BinCounts,
+    CountedValues,
+    NotInTimeOrder,
+    SecondPercentiles,
+    SeriesCounts,
+    Streaming,
+    batches,
+    micro_keys,
 )
 from harness.results.telemetry import TelemetryRow, load_jvm_telemetry, load_telemetry
 from harness.results.verdicts import fates_line, window_line
@@ -187,6 +200,111 @@ def _node_series(seconds: Seconds) -> dict[str, list[int]]:
     return seconds.series(codes, names)
 
 
+# A spectrum's points: x = 1/(1-p), the latency there, and the label of each.
+Points = tuple[list[float], list[float], list[str]]
+# The latency lines of the throughput chart, and the max behind them.
+BIN_PERCENTILES = (*(p for p, _, _ in LATENCY_PERCENTILES), 100.0)
+
+
+@dataclass(frozen=True)
+class RequestCharts:
+    """What the charts draw of a run's requests, however they were read (the whole table,
+    or batch by batch: the tests hold the two equal): per 1-second bin the throughput, the
+    latency percentiles, the requests per node and per outcome; and each latency
+    spectrum's points."""
+
+    rows: int
+    bins: int
+    throughput: list[int]
+    latency: dict[float, list[float | None]]  # by BIN_PERCENTILES
+    nodes: dict[str, list[int]]  # errors as ERROR_SERIES
+    outcomes: dict[str, list[int]]
+    spectra: dict[str, Points]
+
+
+def request_charts(requests: Requests, *, release: bool = False) -> RequestCharts:
+    """The charts' data from the whole table. With release (requests read for this page
+    alone), their times are dropped once binned."""
+    seconds = Seconds(requests)
+    if release:
+        requests.release("t_s")
+    latency = seconds.latency()
+    per_bin = {p: latency.percentile(p) for p in BIN_PERCENTILES}
+    del latency  # a sorted copy of every latency
+    outcome = requests.outcome
+    bins, throughput = seconds.count, seconds.throughput()
+    nodes, outcomes = _node_series(seconds), seconds.series(outcome.codes, outcome.names)
+    del seconds  # the bins: the spectra need only the latencies
+    spectra = {name: _hdr_points(values) for name, values in _latency_groups(requests).items()}
+    return RequestCharts(len(requests), bins, throughput, per_bin, nodes, outcomes, spectra)
+
+
+class _ChartSums:
+    """The charts' data summed batch by batch (results/streaming.py: exact)."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.bins = 0
+        self.throughput = BinCounts()
+        self.latency = SecondPercentiles(BIN_PERCENTILES)
+        self.nodes = SeriesCounts()
+        self.outcomes = SeriesCounts()
+        self.all = CountedValues()
+        self.per_node: dict[str, CountedValues] = {}
+
+    def add(self, requests: Requests, offset: int) -> None:
+        if not len(requests):
+            return
+        bins = second_of(requests.t_s)
+        latency = requests.latency_ms
+        self.rows += len(requests)
+        self.bins = int(bins[-1]) + 1
+        self.throughput.add(bins)
+        self.latency.add(bins, latency)
+        node, outcome, error = requests.node, requests.outcome, requests.is_error()
+        names = [name or "(no node)" for name in node.names] + [ERROR_SERIES]
+        codes = node.codes.copy()
+        codes[error] = len(names) - 1
+        self.nodes.add(bins, codes, names, offset)
+        self.outcomes.add(bins, outcome.codes, outcome.names, offset)
+        keys = micro_keys(latency)  # once for every spectrum
+        self.all.add(latency, keys)
+        answered = ~error
+        for code, name in enumerate(node.names):
+            if not name:
+                continue  # errors have no node; the spectra per node are of answers
+            mine = answered & (node.codes == code)
+            if mine.any():
+                self.per_node.setdefault(name, CountedValues()).add(latency[mine], keys[mine])
+
+    def charts(self) -> RequestCharts:
+        spectra = {"all requests": _counted_points(self.all)}
+        for name in sorted(self.per_node, key=_natural_key):
+            spectra[f"{name} (no errors)"] = _counted_points(self.per_node[name])
+        return RequestCharts(
+            rows=self.rows,
+            bins=self.bins,
+            throughput=self.throughput.tolist(self.bins),
+            latency=self.latency.result(self.bins),
+            nodes=self.nodes.result(self.bins),
+            outcomes=self.outcomes.result(self.bins),
+            spectra=spectra,
+        )
+
+
+def streamed_charts(path: Path, batch_rows: int | None = None) -> RequestCharts:
+    """The charts' data of a Parquet requests file read batch by batch; NotInTimeOrder
+    for a file whose rows go back in time (read it whole instead)."""
+    sums = _ChartSums()
+    for batch in batches(path, REPORT_COLUMNS, batch_rows):
+        sums.add(batch.requests, batch.offset)
+    return sums.charts()
+
+
+def _no_charts() -> RequestCharts:
+    return RequestCharts(0, 0, [], {p: [] for p in BIN_PERCENTILES}, {}, {}, {})
+
+
 def _natural_key(name: str) -> tuple[tuple[int, int, str], ...]:
     # So node10 sorts after node9, not after node1.
     return tuple(
@@ -255,14 +373,13 @@ def _centres(n_bins: int) -> list[float]:
     return [i + 0.5 for i in range(n_bins)]
 
 
-def _fig_throughput_latency(seconds: Seconds, faults: Sequence[Fault], x_end: float) -> Any:
+def _fig_throughput_latency(charts: RequestCharts, faults: Sequence[Fault], x_end: float) -> Any:
     fig = _time_figure(2, TITLES["throughput"], 650)
-    x = _centres(seconds.count)
-    latency = seconds.latency()
+    x = _centres(charts.bins)
     fig.add_trace(
         go.Scatter(
             x=x,
-            y=seconds.throughput(),
+            y=charts.throughput,
             name="throughput",
             mode="lines",
             line={"color": "#444444"},
@@ -275,7 +392,7 @@ def _fig_throughput_latency(seconds: Seconds, faults: Sequence[Fault], x_end: fl
         fig.add_trace(
             go.Scatter(
                 x=x,
-                y=latency.percentile(p),
+                y=charts.latency[p],
                 name=f"{name} latency",
                 mode="lines",
                 line={"color": colour},
@@ -287,7 +404,7 @@ def _fig_throughput_latency(seconds: Seconds, faults: Sequence[Fault], x_end: fl
     fig.add_trace(
         go.Scatter(
             x=x,
-            y=latency.percentile(100.0),
+            y=charts.latency[100.0],
             name="max latency",
             mode="lines",
             line={"color": OTHER_COLOUR, "dash": "dot"},
@@ -305,15 +422,15 @@ def _fig_throughput_latency(seconds: Seconds, faults: Sequence[Fault], x_end: fl
 
 
 def _fig_nodes(
-    seconds: Seconds, faults: Sequence[Fault], x_end: float, nodes: dict[str, str]
+    charts: RequestCharts, faults: Sequence[Fault], x_end: float, nodes: dict[str, str]
 ) -> Any:
     fig = _time_figure(1, TITLES["nodes"], 420)
-    series = _node_series(seconds)
-    errors = series.pop(ERROR_SERIES, [0] * seconds.count)
+    series = dict(charts.nodes)
+    errors = series.pop(ERROR_SERIES, [0] * charts.bins)
     # Nodes named in run.json get a line even if they served nothing: a flat zero is the finding.
     for node in nodes:
-        series.setdefault(node, [0] * seconds.count)
-    x = _centres(seconds.count)
+        series.setdefault(node, [0] * charts.bins)
+    x = _centres(charts.bins)
     for node in sorted(series, key=_natural_key):
         address = nodes.get(node)
         fig.add_trace(
@@ -420,16 +537,15 @@ def _jvm_values(rows: Sequence[dict[str, Any]], column: str, scale: float) -> li
     return [None if v is None else v * scale for v in values]
 
 
-def _fig_continuity(seconds: Seconds, faults: Sequence[Fault], x_end: float) -> Any:
+def _fig_continuity(charts: RequestCharts, faults: Sequence[Fault], x_end: float) -> Any:
     # Two rows: anomalies are a handful per second next to hundreds of kept requests, and
     # would vanish as a sliver at the bottom of a shared axis.
     fig = _time_figure(2, TITLES["continuity"], 620)
-    outcome = seconds.requests.outcome
-    series = seconds.series(outcome.codes, outcome.names)
+    series = charts.outcomes
     unknown = sorted(set(series) - set(OUTCOMES))
-    x = _centres(seconds.count)
+    x = _centres(charts.bins)
     for outcome_name in (*OUTCOMES, *unknown):
-        counts = series.get(outcome_name, [0] * seconds.count)
+        counts = series.get(outcome_name, [0] * charts.bins)
         colour = OUTCOME_COLOURS.get(outcome_name, OTHER_COLOUR)
         hover = f"{outcome_name} %{{y}}/s<extra></extra>"
         if outcome_name in HEALTHY_OUTCOMES:
@@ -458,11 +574,14 @@ def _percent_label(p: float) -> str:
     return f"{p:.6g}%"
 
 
-def _hdr_points(
-    latencies: Sequence[float] | NDArray[np.float64],
-) -> tuple[list[float], list[float], list[str]]:
+def _hdr_points(latencies: Sequence[float] | NDArray[np.float64]) -> Points:
     """Points (x = 1/(1-p), latency, label) for an HDR percentile plot of sorted latencies."""
     return _spectrum(len(latencies), lambda p: nearest_rank(latencies, p), float(latencies[-1]), "")
+
+
+def _counted_points(latencies: CountedValues) -> Points:
+    """The same points from counted latencies: the same ranks of the same values."""
+    return _spectrum(len(latencies), latencies.percentile, latencies.max(), "")
 
 
 def _histogram_points(histogram: HdrHistogram) -> tuple[list[float], list[float], list[str]]:
@@ -526,12 +645,11 @@ def _latency_groups(requests: Requests) -> dict[str, NDArray[np.float64]]:
 
 
 def _fig_latency(
-    records: Requests | Sequence[Record], histograms: Mapping[str, HdrHistogram] | None = None
+    spectra: Mapping[str, Points], histograms: Mapping[str, HdrHistogram] | None = None
 ) -> Any:
-    groups = _latency_groups(as_requests(records))
-    curves: list[tuple[str, tuple[list[float], list[float], list[str]], dict[str, object]]] = [
-        (name, _hdr_points(latencies), {"width": 3 if name == "all requests" else 1.5})
-        for name, latencies in groups.items()
+    curves: list[tuple[str, Points, dict[str, object]]] = [
+        (name, points, {"width": 3 if name == "all requests" else 1.5})
+        for name, points in spectra.items()
     ]
     merged = (histograms or {}).get("all")
     if merged is not None and merged.get_total_count():
@@ -787,30 +905,24 @@ def _nodes(run: dict[str, Any]) -> dict[str, str]:
 
 def _figures(
     run: dict[str, Any],
-    requests: Requests,
+    data: RequestCharts,
     faults: Sequence[Fault],
     *,
     telemetry: Sequence[TelemetryRow] = (),
     jvm_rows: Sequence[dict[str, Any]] = (),
     histograms: Mapping[str, HdrHistogram] | None = None,
-    release: bool = False,
 ) -> dict[str, Markup]:
     """Each chart as its div. Each figure is turned into markup as soon as it is drawn, so
-    only one figure's objects are alive at a time; with release (requests read for this
-    page alone), the times are dropped once binned."""
-    seconds = Seconds(requests)
-    if release:
-        requests.release("t_s")
+    only one figure's objects are alive at a time."""
     # Widen the axis to every fault so a fault after the last request is still drawn.
     fault_times = [t for f in faults for t in (f.at_s, f.restored_at_s) if t is not None]
-    x_end = max([float(seconds.count), *fault_times])
+    x_end = max([float(data.bins), *fault_times])
     charts = {
-        "throughput": figure_html(_fig_throughput_latency(seconds, faults, x_end), "throughput"),
-        "nodes": figure_html(_fig_nodes(seconds, faults, x_end, _nodes(run)), "nodes"),
-        "continuity": figure_html(_fig_continuity(seconds, faults, x_end), "continuity"),
+        "throughput": figure_html(_fig_throughput_latency(data, faults, x_end), "throughput"),
+        "nodes": figure_html(_fig_nodes(data, faults, x_end, _nodes(run)), "nodes"),
+        "continuity": figure_html(_fig_continuity(data, faults, x_end), "continuity"),
+        "latency": figure_html(_fig_latency(data.spectra, histograms), "latency"),
     }
-    del seconds  # the bins: the spectrum needs only the latencies
-    charts["latency"] = figure_html(_fig_latency(requests, histograms), "latency")
     if telemetry:
         charts["telemetry"] = figure_html(_fig_telemetry(telemetry, faults, x_end), "telemetry")
     if jvm_rows:
@@ -820,29 +932,26 @@ def _figures(
 
 def _context(
     run: dict[str, Any],
-    records: Requests | Sequence[Record],
+    data: RequestCharts,
     *,
     requests_name: str,
     found: bool,
     telemetry: Sequence[TelemetryRow],
     jvm_rows: Sequence[dict[str, Any]],
     histograms: Mapping[str, HdrHistogram] | None,
-    release: bool = False,
 ) -> dict[str, object]:
     """What run.html.j2 shows. Without records there is no chart, so no plotly.js either."""
     faults = _faults(run)
-    requests = as_requests(records)
     charts = (
         _figures(
             run,
-            requests,
+            data,
             faults,
             telemetry=telemetry,
             jvm_rows=jvm_rows,
             histograms=histograms,
-            release=release,
         )
-        if len(requests)
+        if data.rows
         else {}
     )
     subtitle = " | ".join(
@@ -852,7 +961,7 @@ def _context(
         "plotly": bool(charts),
         "run_id": str(run.get("run_id") or "unnamed run"),
         "subtitle": subtitle,
-        "summary": _summary_rows(run, faults, len(requests), requests_name),
+        "summary": _summary_rows(run, faults, data.rows, requests_name),
         "versions": _version_rows(run),
         "charts": charts,
         "requests_name": requests_name,
@@ -871,9 +980,10 @@ def render_page(
     histograms: Mapping[str, HdrHistogram] | None = None,
 ) -> str:
     """The report page of one run, from what its folder holds."""
+    requests = as_requests(records)
     context = _context(
         run,
-        records,
+        request_charts(requests) if len(requests) else _no_charts(),
         requests_name=requests_name,
         found=found,
         telemetry=telemetry,
@@ -883,17 +993,26 @@ def render_page(
     return shell.render_page(TEMPLATE, **context)
 
 
-def write_report(run_dir: Path) -> Path:
+def read_charts(path: Path, streaming: Streaming = DEFAULT_STREAMING) -> RequestCharts:
+    """The charts' data of a run's requests file: batch by batch where streaming applies
+    (a large Parquet file in time order), else from the whole table."""
+    if streaming.applies(path):
+        try:
+            return streamed_charts(path, streaming.batch_rows)
+        except NotInTimeOrder:
+            pass  # written by hand or by a tool that does not sort: read it whole
+    records = read_requests(path, REPORT_COLUMNS)
+    return request_charts(records, release=True) if len(records) else _no_charts()
+
+
+def write_report(run_dir: Path, *, streaming: Streaming = DEFAULT_STREAMING) -> Path:
     """Write run_dir/report.html from run.json and the requests file; return its path."""
     run = read_manifest(run_dir)
     requests_name = str(dig(run, "files", "requests") or CSV_FILE)
     requests_path = run_dir / requests_name
     found = requests_path.is_file()
-    records = (
-        read_requests(requests_path, REPORT_COLUMNS)
-        if found
-        else Requests(empty_table(REPORT_COLUMNS))
-    )
+    # Only the charts' data is kept of the requests: their columns' memory goes first.
+    charts = read_charts(requests_path, streaming) if found else _no_charts()
     telemetry_name = str(dig(run, "files", "telemetry") or "telemetry.csv")
     telemetry = load_telemetry(run_dir / telemetry_name)
     jvm_name = str(dig(run, "files", "jvm_telemetry") or "jvm_telemetry.csv")
@@ -902,15 +1021,13 @@ def write_report(run_dir: Path) -> Path:
     histograms = load_histograms(hdr_path) if hdr_path.is_file() else None
     context = _context(
         run,
-        records,
+        charts,
         requests_name=requests_name,
         found=found,
         telemetry=telemetry,
         jvm_rows=jvm_rows,
         histograms=histograms,
-        release=True,
     )
-    del records  # the page is rendered from the context alone: the columns' memory goes
     return shell.write_page(run_dir / "report.html", TEMPLATE, **context)
 
 

@@ -29,7 +29,7 @@ import platform
 import subprocess
 import time
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from fractions import Fraction
 from pathlib import Path
@@ -280,34 +280,60 @@ def summarize(
     are of answered requests, errors counted beside."""
     requests = as_requests(records)
     judgement = judgement or judge_columns(requests, faults)
-    error = requests.is_error()
-    n = len(requests)
-    latencies = np.sort(requests.latency_ms[~error])
+    latencies = np.sort(requests.latency_ms[~requests.is_error()])
+    summary = summary_numbers(
+        n=len(requests),
+        failures=int(requests.is_failed().sum()),
+        by_outcome=_by_outcome(requests),
+        span_s=requests.span_s(),
+        latency_at=(lambda p: nearest_rank(latencies, p)) if len(latencies) else None,
+        users_seen=len(np.unique(requests.user)),
+        judgement=judgement,
+        faults=faults,
+    )
+    summary["fault_effects"] = _effects(requests, judgement, faults)
+    summary |= latency_bases(requests)
+    summary |= lost_updates(requests)
+    return summary
 
-    def pct_ms(p: float) -> float:
-        return round(nearest_rank(latencies, p), 3) if len(latencies) else math.nan
 
-    span = requests.span_s()
-    by_outcome = _by_outcome(requests)
+def summary_numbers(
+    *,
+    n: int,
+    failures: int,
+    by_outcome: dict[str, int],
+    span_s: float,
+    latency_at: Callable[[float], float] | None,
+    users_seen: int,
+    judgement: Judgement,
+    faults: Sequence[dict[str, Any]],
+) -> dict[str, Any]:
+    """The summary's numbers from what a run's rows add up to, however they were read
+    (all at once, or batch by batch): latency_at(p) is the nearest-rank percentile of the
+    answered requests' latencies (None: no answered request)."""
     errors = by_outcome[outcomes.ERROR]
     fates = judgement.counts()
     users = judgement.users
     recovery = judgement.recovery_s
-    summary: dict[str, Any] = {
+
+    def pct_ms(p: float) -> float:
+        return round(latency_at(p), 3) if latency_at is not None else math.nan
+
+    return {
         "requests": n,
         "answered": n - errors,
-        "failures": int(requests.is_failed().sum()),
+        "failures": failures,
         "errors": errors,
         "error_rate": round(errors / n, 6) if n else 0.0,
         # Answered requests per second: a fast error is no throughput.
-        "rps": round((n - errors) / span, 2) if span > 0 else 0.0,
-        "requests_rps": round(n / span, 2) if span > 0 else 0.0,
+        "rps": round((n - errors) / span_s, 2) if span_s > 0 else 0.0,
+        "requests_rps": round(n / span_s, 2) if span_s > 0 else 0.0,
         "p50_ms": pct_ms(50.0),
         "p95_ms": pct_ms(95.0),
         "p99_ms": pct_ms(99.0),
-        "max_ms": round(float(latencies[-1]), 3) if len(latencies) else math.nan,
+        "max_ms": pct_ms(100.0),
         "users": users,
-        "users_seen": len(np.unique(requests.user)),
+        "users_seen": users_seen,
         "sessions_kept": users - fates[outcomes.LOST] - fates[outcomes.UNANSWERED],
         "sessions_lost": fates[outcomes.LOST],
         "data_lost": fates[outcomes.DATA],
@@ -325,11 +351,7 @@ def summarize(
             if not str(f.get("action", "")).startswith("director")
         ],
         "judgement": judgement.to_json(),
-        "fault_effects": _effects(requests, judgement, faults),
     }
-    summary |= latency_bases(requests)
-    summary |= lost_updates(requests)
-    return summary
 
 
 def _by_outcome(requests: Requests) -> dict[str, int]:

@@ -4,10 +4,8 @@ and comparison as the CSV and the row-by-row code they replace."""
 from __future__ import annotations
 
 import gzip
-import random
 import shutil
 from pathlib import Path
-from typing import Any
 
 import pytest
 from rich.console import Console
@@ -17,78 +15,16 @@ from harness.load.results_timing import make_run
 from harness.report.compare import compare_runs, load_thresholds, render_markdown
 from harness.report.run import write_report
 from harness.results import Record, load_records, read_manifest, summarize, write_records
-from harness.results import outcomes as o
 from harness.results.columnar_judgement import impact_columns, judge_columns
 from harness.results.impact import fault_impact
 from harness.results.judgement import judge
 from harness.results.requests import ExportError, export_csv, from_records, read_requests
-
-NODES = ("node1", "node2", "node3")
-
-
-def _random_run(seed: int) -> tuple[list[Record], list[dict[str, Any]]]:
-    """A small run with everything the judgement has rules for: faults delivered or not,
-    restores (one after the load), errors, session changes, counters going back, replays,
-    users that stop being answered and users never answered at all, equal times."""
-    rng = random.Random(seed)
-    users = rng.randint(1, 12)
-    duration = rng.uniform(5.0, 30.0)
-    records = []
-    for user in range(1, users + 1):
-        silent_after = rng.choice([None, None, rng.uniform(0, duration)])
-        never = rng.random() < 0.1
-        session, started = f"s{user}", False
-        for _ in range(rng.randint(0, 40)):
-            t = round(rng.choice([rng.uniform(0, duration), float(rng.randint(0, 30))]), 6)
-            error = never or rng.random() < 0.15 or (silent_after is not None and t > silent_after)
-            if error:
-                outcome = o.ERROR
-            elif not started:
-                outcome, started = o.NEW, True
-            else:
-                outcome = rng.choice(
-                    [o.KEPT] * 8 + [o.SESSION_LOST, o.DATA_LOST, o.REPLAYED, o.NEW]
-                )
-            if outcome == o.SESSION_LOST:
-                session = f"s{user}-{rng.randint(0, 99)}"
-            latency = rng.choice([rng.uniform(0.1, 50.0), rng.uniform(500.0, 9000.0), 0.0])
-            records.append(
-                Record(
-                    t, user, "" if error else session, "" if error else rng.choice(NODES),
-                    None if error else rng.randint(1, 50), outcome, round(latency, 3),
-                    502 if error else 200,
-                )
-            )  # fmt: skip
-    rng.shuffle(records)
-    return records, _random_faults(rng, duration)
-
-
-def _random_faults(rng: random.Random, duration: float) -> list[dict[str, Any]]:
-    faults = []
-    for k in range(rng.randint(0, 3)):
-        at = round(rng.uniform(0, duration), 3)
-        fault: dict[str, Any] = {
-            "action": rng.choice(["sigkill", "sigstop", "partition"]),
-            "target": rng.choice(NODES),
-            "spec": f"f{k}:{rng.choice(NODES)}@{at}",
-        }
-        kind = rng.random()
-        if kind < 0.15:
-            fault |= {"planned_at_s": at, "fault_error": "could not deliver"}
-        else:
-            fault["at_s"] = at
-        if kind > 0.5:
-            fault["restored_at_s"] = round(min(at + rng.uniform(0, 10), duration + 5), 3)
-            fault["restored_after_load"] = rng.random() < 0.2
-        faults.append(fault)
-    if rng.random() < 0.1:
-        faults.append({"action": "director-failover", "target": "node1", "at_s": 1.0})
-    return faults
+from tests.unit.judging import random_run
 
 
 @pytest.mark.parametrize("seed", range(300))
 def test_columnar_judgement_is_the_row_judgement(seed: int) -> None:
-    records, faults = _random_run(seed)
+    records, faults = random_run(seed)
     rows = judge(records, faults)
     columns = judge_columns(from_records(records), faults)
     assert columns == rows
