@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,11 +94,13 @@ class LabGroups:
         return len((self.root / "x").relative_to(mount).parts)
 
     def remove(self) -> None:
-        """Remove the empty groups (a group with a process left in it stays, and says so)."""
+        """Remove the empty groups (a group with a process left in it stays, and says so).
+        A server just stopped may still be leaving its group: waited for, briefly."""
         if not self.root.exists():
             return
         for group in self.root.iterdir():
             if group.is_dir():
+                _wait_until_empty(group, EMPTY_WAIT_S)
                 try:
                     group.rmdir()
                 except OSError as error:
@@ -106,6 +109,23 @@ class LabGroups:
             self.root.rmdir()
         except OSError as error:
             log.warning("cgroup %s not removed: %s", self.root, error)
+
+
+# How long remove() waits for a group's last process to be gone (a JVM's exit is quick;
+# a process never leaving is reported, not waited for).
+EMPTY_WAIT_S = 3.0
+
+
+def _wait_until_empty(group: Path, timeout_s: float) -> None:
+    """Until the kernel says no process is in the group or below it (cgroup.events)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if "populated 0" in (group / "cgroup.events").read_text():
+                return
+        except OSError:
+            return  # gone, or not a group: rmdir says what it is
+        time.sleep(0.02)
 
 
 @dataclass(frozen=True)
