@@ -301,10 +301,11 @@ def _read(path: Path, faults: list[dict[str, Any]], streaming: Streaming) -> _Re
 
 def _read_table(records: Requests, faults: list[dict[str, Any]]) -> _Read:
     seconds = Seconds(records)
+    answered = ~records.is_error()  # a fast error is neither throughput nor a faster second
     return _Read(
         judgement=judge_columns(records, faults),
-        throughput=tuple(seconds.throughput()),
-        p99_ms=tuple(seconds.latency().percentile(99.0)),
+        throughput=tuple(seconds.throughput(answered)),
+        p99_ms=tuple(seconds.latency(answered).percentile(99.0)),
         measured=_Latencies.of(records),
         corrected=_Latencies.of(_as_corrected(records)) if _all_corrected(records) else None,
     )
@@ -356,7 +357,7 @@ class _RunSums:
         self.all.add(bins)
         self.errors.add(bins[error])
         self.answered.add(answered_bins)
-        self.p99.add(bins, latency)
+        self.p99.add(answered_bins, latency[answered])
         self.measured.add(answered_bins, latency[answered])
         corrected = records.corrected_ms
         if corrected is None or np.isnan(corrected).any():
@@ -368,7 +369,7 @@ class _RunSums:
         corrected = self.corrected if self.rows else None
         return _Read(
             judgement=self.judge.judgement(),
-            throughput=tuple(self.all.tolist(self.bins)),
+            throughput=tuple(self.answered.tolist(self.bins)),
             p99_ms=tuple(self.p99.result(self.bins)[99.0]),
             measured=self._latencies(self.measured),
             corrected=self._latencies(corrected) if corrected is not None else None,
@@ -1200,7 +1201,7 @@ def _figure(c: Comparison) -> Any:
         margin={"t": 70, "r": 30, "l": 70, "b": 60},
     )
     fig.update_xaxes(title_text="time since start (s)", row=2, col=1)
-    fig.update_yaxes(title_text="throughput (req/s)", rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(title_text="answered (req/s)", rangemode="tozero", row=1, col=1)
     # Log scale: a failover spike must not flatten the steady-state p99 of either run.
     fig.update_yaxes(title_text="p99 per 1-s bin (ms)", type="log", row=2, col=1)
     return fig

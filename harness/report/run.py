@@ -228,11 +228,13 @@ def request_charts(requests: Requests, *, release: bool = False) -> RequestChart
     seconds = Seconds(requests)
     if release:
         requests.release("t_s")
-    latency = seconds.latency()
+    # Answered requests only: a fast error is neither throughput nor a faster second.
+    answered = ~requests.is_error()
+    latency = seconds.latency(answered)
     per_bin = {p: latency.percentile(p) for p in BIN_PERCENTILES}
     del latency  # a sorted copy of every latency
     outcome = requests.outcome
-    bins, throughput = seconds.count, seconds.throughput()
+    bins, throughput = seconds.count, seconds.throughput(answered)
     nodes, outcomes = _node_series(seconds), seconds.series(outcome.codes, outcome.names)
     del seconds  # the bins: the spectra need only the latencies
     spectra = {name: _hdr_points(values) for name, values in _latency_groups(requests).items()}
@@ -259,9 +261,10 @@ class _ChartSums:
         latency = requests.latency_ms
         self.rows += len(requests)
         self.bins = int(bins[-1]) + 1
-        self.throughput.add(bins)
-        self.latency.add(bins, latency)
         node, outcome, error = requests.node, requests.outcome, requests.is_error()
+        answered = ~error  # as request_charts: errors are neither throughput nor latency
+        self.throughput.add(bins[answered])
+        self.latency.add(bins[answered], latency[answered])
         names = [name or "(no node)" for name in node.names] + [ERROR_SERIES]
         codes = node.codes.copy()
         codes[error] = len(names) - 1
@@ -269,7 +272,6 @@ class _ChartSums:
         self.outcomes.add(bins, outcome.codes, outcome.names, offset)
         keys = micro_keys(latency)  # once for every spectrum
         self.all.add(latency, keys)
-        answered = ~error
         for code, name in enumerate(node.names):
             if not name:
                 continue  # errors have no node; the spectra per node are of answers
@@ -414,7 +416,7 @@ def _fig_throughput_latency(charts: RequestCharts, faults: Sequence[Fault], x_en
         row=2,
         col=1,
     )
-    fig.update_yaxes(title_text="throughput (req/s)", rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(title_text="answered (req/s)", rangemode="tozero", row=1, col=1)
     # Log scale: a 2 ms median and a multi-second failover spike must both stay readable.
     fig.update_yaxes(title_text="latency per 1-s bin (ms)", type="log", row=2, col=1)
     _add_faults(fig, faults, x_end)

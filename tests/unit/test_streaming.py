@@ -22,7 +22,7 @@ from harness.report import compare as compare_module
 from harness.report import run as run_module
 from harness.report.compare import Comparison, compare_runs, load_thresholds, render_markdown
 from harness.report.run import REPORT_COLUMNS, read_charts, request_charts, write_report
-from harness.results import nearest_rank, read_manifest, summarize
+from harness.results import Record, nearest_rank, read_manifest, summarize
 from harness.results.batch_judgement import BatchJudge
 from harness.results.columnar_judgement import judge_columns
 from harness.results.requests import (
@@ -31,6 +31,7 @@ from harness.results.requests import (
     from_records,
     read_requests,
     sorted_by_time,
+    write_parquet,
 )
 from harness.results.streaming import (
     CountedValues,
@@ -289,3 +290,35 @@ def test_a_large_synthetic_run_is_made_in_chunks_with_the_summary_of_its_rows(
 def _as_json(value: dict[str, Any]) -> dict[str, Any]:
     loaded: dict[str, Any] = json.loads(json.dumps(value))
     return loaded
+
+
+def _fast_errors_in_second_one(tmp_path: Path) -> Path:
+    """Second 0: three replies of 10 ms; second 1: two of 10 ms and four 502s of 0.5 ms."""
+    rows = [Record(0.1 * i, i, f"s{i}", "node1", 1, "kept", 10.0, 200) for i in (1, 2, 3)]
+    rows += [Record(1.1 + 0.1 * i, i, f"s{i}", "node1", 2, "kept", 10.0, 200) for i in (1, 2)]
+    rows += [Record(1.5 + 0.1 * i, i, "", "", None, "error", 0.5, 502) for i in (1, 2, 3, 4)]
+    return write_parquet(tmp_path / "requests.parquet", from_records(rows))
+
+
+@pytest.mark.parametrize("batch_rows", [None, 1])
+def test_errors_neither_add_throughput_nor_speed_up_a_second(
+    tmp_path: Path, batch_rows: int | None
+) -> None:
+    """The over-time charts count answered requests only: a burst of fast errors while a
+    node is down is no throughput, and no faster latency (the errors have a series of
+    their own in the nodes chart)."""
+    path = _fast_errors_in_second_one(tmp_path)
+    if batch_rows is None:
+        charts = request_charts(read_requests(path, REPORT_COLUMNS))
+    else:
+        charts = run_module.streamed_charts(path, batch_rows)
+    assert charts.throughput == [3, 2]
+    assert charts.latency[50.0] == [10.0, 10.0]
+    assert charts.nodes["errors"] == [0, 4]
+    read = (
+        compare_module._read_table(read_requests(path, compare_module.COMPARE_COLUMNS), [])
+        if batch_rows is None
+        else compare_module._read_batches(path, [], batch_rows)
+    )
+    assert read.throughput == (3, 2)
+    assert read.p99_ms == (10.0, 10.0)
