@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from harness.cluster.endpoints import get_json
+from harness.cluster.remote import probe
 from harness.cluster.remote.parts import RemoteNode
 from harness.results import REQUESTS_FILE, load_records
 from tests.testbed import cluster, netns
@@ -32,8 +33,8 @@ def testbed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[cluster.TestCl
         built = cluster.start(hosts, sessions="none", balance="ip_hash")
         # Every test can run alone: the probe is on the nodes before any (the first test
         # installs it again, as an operator would).
-        probe = _harness("probe", "install", "--inventory", str(built.inventory_path))
-        assert probe.returncode == 0, probe.stdout + probe.stderr
+        installed = _harness("probe", "install", "--inventory", str(built.inventory_path))
+        assert installed.returncode == 0, installed.stdout + installed.stderr
         yield built
     finally:
         netns.teardown(home)
@@ -83,6 +84,14 @@ def _bench(testbed: cluster.TestCluster, results: Path, *extra: str) -> dict[str
     return manifest
 
 
+def _deployed(testbed: cluster.TestCluster) -> dict[str, str]:
+    """Each node's probe context, as health.jsp names its current start."""
+    return {
+        node.name: get_json(f"{probe.url(node)}/health.jsp")["deployed"]
+        for node in testbed.inventory.nodes
+    }
+
+
 def _node_pid(testbed: cluster.TestCluster, name: str) -> int | None:
     inventory = testbed.inventory
     node = next(n for n in inventory.nodes if n.name == name)
@@ -96,11 +105,26 @@ def _node_pid(testbed: cluster.TestCluster, name: str) -> int | None:
 def test_probe_install_names_each_node_and_without_yes_nothing_runs(
     testbed: cluster.TestCluster, tmp_path: Path
 ) -> None:
+    deployed = _deployed(testbed)
+    node1 = next(n for n in testbed.inventory.nodes if n.name == "node1")
+    web_xml = str(probe.folder(node1) / "WEB-INF" / "web.xml")
+    written = testbed.run_on("node1", ["stat", "-c", "%Y.%y", web_xml])
     installed = _harness("probe", "install", "--inventory", str(testbed.inventory_path))
     assert installed.returncode == 0, installed.stdout + installed.stderr
     for node in testbed.inventory.nodes:
         health = get_json(f"{node.url.rstrip('/')}/tomcat-bench-probe/health.jsp")
         assert health["node"] == node.name  # the inventory's name, from the probe's web.xml
+    # Installed again with the same files: nothing written, so Tomcat's deployer has no
+    # reason to reload the probe (a reload drops the sessions of the bench that follows).
+    assert testbed.run_on("node1", ["stat", "-c", "%Y.%y", web_xml]) == written
+    assert _deployed(testbed) == deployed
+    # A web.xml changed on the node is written back, and install returns once Tomcat has
+    # reloaded the probe, not before: the next bench starts on a settled context.
+    testbed.run_on("node1", ["sh", "-c", f"echo '<!-- edited -->' >> {web_xml}"])
+    installed = _harness("probe", "install", "--inventory", str(testbed.inventory_path))
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    after = _deployed(testbed)
+    assert after["node1"] != deployed["node1"] and after["node2"] == deployed["node2"]
     before = _node_pid(testbed, "node1")
     refused = _harness(
         "bench", "--inventory", str(testbed.inventory_path), "--results-dir", str(tmp_path)

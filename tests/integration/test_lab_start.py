@@ -4,12 +4,11 @@ start once."""
 
 from __future__ import annotations
 
-import os
-import time
 from pathlib import Path
 
 import pytest
 
+from harness.cluster import hsperf
 from harness.cluster.lab import Lab, Topology, compiled_jsps
 from harness.cluster.lab.cold import without_kept_starts
 from harness.cluster.lab.lab import starts_kept
@@ -24,12 +23,12 @@ LAB_NET = "127.0.99"
 
 
 def _started_at(pid: int) -> float:
-    """When the process started, to the clock tick (psutil's create_time counts from the
-    boot time in whole seconds, up to a second off)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    since_boot = int(fields[19]) / os.sysconf("SC_CLK_TCK")
-    uptime = float(Path("/proc/uptime").read_text().split()[0])
-    return time.time() - (uptime - since_boot)
+    """When the JVM began to create itself, to the millisecond, from its own perf counters
+    (/proc's start time is to the clock tick, and its conversion to wall time drifts by
+    more than the millisecond between restoring the classes and starting the JVM)."""
+    began = hsperf.counters(hsperf.perf_file(pid))["sun.rt.createVmBeginTime"]
+    assert isinstance(began, int)
+    return began / 1000
 
 
 def _up_and_down(run_dir: Path) -> dict[str, tuple[float, float]]:

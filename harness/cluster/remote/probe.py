@@ -9,16 +9,23 @@ and is distributable where the node runs Tomcat's replication.
 
 from __future__ import annotations
 
+import logging
+import secrets
+import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import jinja2
 
+from harness.cluster.endpoints import get_json
 from harness.cluster.errors import ClusterError
 from harness.cluster.remote.hosts import Host
 from harness.cluster.remote.parts import answers, wait_until
 from harness.config.inventory import InventoryNode
+
+log = logging.getLogger(__name__)
 
 CONTEXT = "tomcat-bench-probe"
 PAGES = ("session.jsp", "health.jsp")
@@ -80,24 +87,80 @@ def _web_xml(node: str, *, distributable: bool) -> str:
 
 
 def install(host: Host, node: InventoryNode) -> float:
-    """Put the probe on the node and wait until Tomcat serves it; seconds it took."""
+    """Put the probe on the node and wait until Tomcat serves it; seconds it took.
+
+    Only files whose text differs are written. The Host's deployer reloads a context
+    whose WEB-INF/web.xml changed (within its background delay, 10 s by default), and
+    a reload drops every session in memory: a web.xml rewritten with the same text
+    would reload the probe in the middle of the bench that follows (seen in CI). When
+    web.xml does change on a probe already served, the reload is waited for here.
+    """
+    began = time.monotonic()
     where = folder(node)
     manager = session_manager(host, node)
-    done = host.run(["mkdir", "-p", str(where / "WEB-INF")])
-    if done.returncode != 0:
-        raise ClusterError(f"{node.name}: cannot create {where}: {done.stderr.strip()}")
-    for page in PAGES:
-        host.write_text(where / page, (WEBAPP_DIR / page).read_text(), 0o644)
     web_xml = _web_xml(node.name, distributable=manager["kind"] == "replication")
-    host.write_text(where / "WEB-INF" / "web.xml", web_xml, 0o644)
-    health = f"{url(node)}/health.jsp"
-    try:
-        return wait_until(
-            lambda: answers(health, below=300), what=health, timeout_s=DEPLOY_TIMEOUT_S
+    files = {
+        **{PurePosixPath(page): (WEBAPP_DIR / page).read_text() for page in PAGES},
+        PurePosixPath("WEB-INF/web.xml"): web_xml,
+    }
+    if not host.exists(where):
+        _put_in_place(host, node, files)
+    else:
+        # Pages first: a changed JSP is compiled again, the context is not reloaded.
+        changed = [f for f, text in files.items() if host.read_text(where / f) != text]
+        for name in changed:
+            if name.name != "web.xml":
+                host.write_text(where / name, files[name], 0o644)
+        if PurePosixPath("WEB-INF/web.xml") in changed:
+            before = _deployed(node)
+            host.write_text(where / "WEB-INF" / "web.xml", web_xml, 0o644)
+            if before is not None:
+                _wait_for(node, lambda: _deployed(node) not in (None, before), "reload")
+            elif installed(node):
+                # An older health.jsp its Jasper does not compile again: nothing tells.
+                log.warning(
+                    "%s: the probe's web.xml changed; Tomcat reloads it within its "
+                    "background delay, and its sessions go: wait for it before a bench",
+                    node.name,
+                )
+    _wait_for(node, lambda: installed(node), "deploy")
+    return time.monotonic() - began
+
+
+def _put_in_place(host: Host, node: InventoryNode, files: dict[PurePosixPath, str]) -> None:
+    """Every file written in the node's temp folder first, then the folder moved into
+    webapps: the deployer never sees a probe without its web.xml (which it would deploy,
+    then reload once web.xml appeared)."""
+    staged = node.base / "temp" / f"{CONTEXT}.{secrets.token_hex(4)}"
+    done = host.run(["mkdir", "-p", str(staged / "WEB-INF"), str(folder(node).parent)])
+    if done.returncode != 0:
+        raise ClusterError(f"{node.name}: cannot create {staged}: {done.stderr.strip()}")
+    for name, text in files.items():
+        host.write_text(staged / name, text, 0o644)
+    done = host.run(["mv", "-T", "--", str(staged), str(folder(node))])
+    if done.returncode != 0:
+        host.run(["rm", "-rf", "--", str(staged)])
+        raise ClusterError(
+            f"{node.name}: cannot move the probe into {folder(node)}: {done.stderr.strip()}"
         )
+
+
+def _deployed(node: InventoryNode) -> str | None:
+    """health.jsp's "deployed" (new at each start of the context), None while it does not
+    answer (or an older health.jsp that does not say, not yet compiled again)."""
+    try:
+        value = get_json(f"{url(node)}/health.jsp").get("deployed")
+    except (OSError, ValueError):
+        return None
+    return str(value) if value else None
+
+
+def _wait_for(node: InventoryNode, ready: Callable[[], bool], what: str) -> None:
+    try:
+        wait_until(ready, what=url(node), timeout_s=DEPLOY_TIMEOUT_S)
     except ClusterError:
         raise ClusterError(
-            f"{node.name}: Tomcat did not deploy {where} within {DEPLOY_TIMEOUT_S:.0f} s "
+            f"{node.name}: Tomcat did not {what} {folder(node)} within {DEPLOY_TIMEOUT_S:.0f} s "
             "(is the Host's autoDeploy off? restart the node, or deploy it yourself)"
         ) from None
 
