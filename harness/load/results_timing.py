@@ -35,7 +35,7 @@ import pyarrow as pa
 from harness.paths import REPO_ROOT
 from harness.results import manifest, summarize, summary_numbers, write_manifest
 from harness.results import outcomes as o
-from harness.results.batch_judgement import BatchJudge
+from harness.results.columnar_judgement import BatchJudge
 from harness.results.requests import (
     CSV_FILE,
     PARQUET_FILE,

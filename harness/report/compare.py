@@ -3,7 +3,7 @@
 Reads only run.json and the requests file of each folder (see harness/results/) and writes
 nothing unless asked (--markdown, --html): a results folder belongs to the run that made it.
 A requests.parquet is read batch by batch (results/streaming.py, the judgement by
-results/batch_judgement.py), so a run of 100M requests is compared without holding its
+results/columnar_judgement.py), so a run of 100M requests is compared without holding its
 rows; the numbers are those of the whole table.
 
 Performance metrics (throughput, latency p50/p95/p99, error rate) count as a regression only
@@ -58,9 +58,8 @@ from harness.results import (
     read_manifest,
 )
 from harness.results import outcomes as o
-from harness.results.batch_judgement import BatchJudge
 from harness.results.checks import junit_xml
-from harness.results.columnar_judgement import judge_columns
+from harness.results.columnar_judgement import BatchJudge, judge_columns
 from harness.results.judgement import Judgement
 from harness.results.requests import CSV_FILE, Requests, read_requests, second_of
 from harness.results.significance import (

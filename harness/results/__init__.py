@@ -45,7 +45,8 @@ from harness import __version__
 from harness.files import write_atomically
 from harness.paths import REPO_ROOT
 from harness.results import models, outcomes
-from harness.results.columnar_judgement import impact_columns, judge_columns
+from harness.results.columnar_judgement import judge_columns
+from harness.results.impact import impact_columns
 from harness.results.judgement import Judgement
 from harness.results.requests import (
     CSV_FILE,

@@ -1,24 +1,34 @@
-"""The judgement of results/judgement.py computed on columns: the same windows, fates,
-waits and recovery, from numpy arrays instead of a walk over Records.
+"""The judgement of results/judgement.py computed on columns, batch by batch: the same
+windows, fates, waits and recovery, from batches of rows in time order, with what each
+rule needs of a user carried from one batch to the next.
 
-judgement.py stays the definition (its docstring has the rules, and its row-by-row code is
-what tests hold this module to on randomised runs); this module is how a run of millions of
-requests is judged in a second. Every float is computed in the same order as there
-(bincount adds a group's values in row order, as the loops did), so the numbers are equal,
-not merely close.
+judgement.py is the definition (its docstring has the rules; its row-by-row code is what
+the tests hold this module to). This is the judgement the harness runs: judge_columns on
+a whole table (summarize, a session run, compare of a file read whole), BatchJudge on a
+run of 100M requests in the memory of one batch (compare). Per user it keeps a few
+numbers (its first good reply, the node of its last, a flag per outcome seen in each
+window, its running waits), so memory grows with users, not with requests. Every float is
+summed in the same order as there (a user's waits in row order, the sum carried into the
+next batch as its first term), so the numbers are equal, not merely close; the tests hold
+them equal on randomised runs, whole and down to one row a batch.
+
+Each rule is applied for every user and the judged ones picked at the end: who a window
+judges (a good reply before it) is known when the window starts, but who the control
+judges (any reply before the first fault) only when it ends, and a user's own numbers do
+not depend on who else is judged.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from harness.results import outcomes as o
-from harness.results.impact import _parts, fault_impact
 from harness.results.judgement import (
     ANSWERED_IN_SESSION,
     Judgement,
@@ -31,371 +41,590 @@ from harness.results.requests import Requests, sorted_by_time
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-_FATE_ORDER = (o.LOST, o.DATA, o.UNANSWERED, o.REPLAY, o.KEPT_FATE)
+
+_NONE = np.iinfo(np.int64).max  # "no row yet" in a per-user row index
+# User ids below this are looked up in a table indexed by id (Locust's and wrk's are
+# small numbers); others by a search among the ids seen.
+_TABLE_IDS = 1 << 22
+# Each row's outcome as a small number, its kind; one more for an outcome no rule names.
+_KINDS = (o.NEW, o.KEPT, o.REPLAYED, o.DATA_LOST, o.SESSION_LOST, o.ERROR)
+_OTHER = len(_KINDS)
+_N_KINDS = _OTHER + 1
+_ERROR, _NEW = _KINDS.index(o.ERROR), _KINDS.index(o.NEW)
+_LOST, _DATA = _KINDS.index(o.SESSION_LOST), _KINDS.index(o.DATA_LOST)
+_REPLAYED = _KINDS.index(o.REPLAYED)
 
 
-@dataclass(frozen=True)
-class _Columns:
-    """What the judgement reads, in time order, with users as dense codes."""
+def _kinds_in(outcomes: Iterable[str]) -> NDArray[np.bool_]:
+    """Which kinds are among these outcomes (a row's flag is this, indexed by its kind)."""
+    wanted = set(outcomes)
+    return np.asarray([k in wanted for k in _KINDS] + [False], dtype=bool)
 
-    t: NDArray[np.float64]
-    wait: NDArray[np.float64]  # latency in seconds
-    ucode: NDArray[np.int64]
-    users: NDArray[np.int64]  # ucode -> user id
-    node: NDArray[np.int32]
-    node_names: tuple[str, ...]
-    error: NDArray[np.bool_]
-    good: NDArray[np.bool_]
-    answered: NDArray[np.bool_]  # kept or replayed: answered in its session
-    lost: NDArray[np.bool_]
-    data: NDArray[np.bool_]
-    replayed: NDArray[np.bool_]
-    new: NDArray[np.bool_]
-    failed: NDArray[np.bool_]
 
-    @classmethod
-    def of(cls, requests: Requests) -> _Columns:
-        outcome = requests.outcome
-        users, ucode = _user_codes(requests.user)
-        node = requests.node
-        return cls(
-            t=requests.t_s,
-            wait=requests.latency_ms / 1000,
-            ucode=ucode.astype(np.int64, copy=False),  # int64 already: no second copy
-            users=users,
-            node=node.codes,
-            node_names=node.names,
-            error=outcome.mask([o.ERROR]),
-            good=outcome.mask(o.GOOD),
-            answered=outcome.mask(ANSWERED_IN_SESSION),
-            lost=outcome.mask([o.SESSION_LOST]),
-            data=outcome.mask([o.DATA_LOST]),
-            replayed=outcome.mask([o.REPLAYED]),
-            new=outcome.mask([o.NEW]),
-            failed=outcome.mask(o.FAILED),
-        )
+_GOOD = _kinds_in(o.GOOD)
+_ANSWERED = _kinds_in(ANSWERED_IN_SESSION)
+_FAILED = _kinds_in(o.FAILED)
 
-    @property
-    def n_users(self) -> int:
-        return len(self.users)
+
+def _grown(values: NDArray[Any], size: int, fill: object) -> NDArray[Any]:
+    """values lengthened to size with fill (the same array when long enough)."""
+    if len(values) >= size:
+        return values
+    more = np.full(size - len(values), fill, dtype=values.dtype)
+    return np.concatenate([values, more])
+
+
+class _Users:
+    """Dense codes for user ids, in order of first appearance, stable across batches."""
+
+    def __init__(self) -> None:
+        self.ids = np.zeros(0, dtype=np.int64)  # code -> id
+        self._table = np.zeros(0, dtype=np.int64)  # id -> code + 1 (0: not seen)
+        self._sorted = np.zeros(0, dtype=np.int64)  # ids in order, for large ids
+        self._sorted_codes = np.zeros(0, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def codes(self, user: NDArray[np.int64]) -> NDArray[np.int64]:
+        if not len(user):
+            return np.zeros(0, dtype=np.int64)
+        small = int(user.min()) >= 0 and int(user.max()) < _TABLE_IDS
+        codes = self._lookup(user, small)
+        unseen = codes < 0
+        if unseen.any():
+            self._add(user[unseen])
+            codes = self._lookup(user, small)
+        return codes
+
+    def _lookup(self, user: NDArray[np.int64], small: bool) -> NDArray[np.int64]:
+        if small:
+            self._table = _grown(self._table, int(user.max()) + 1, 0)
+            return self._table[user] - 1
+        if not len(self._sorted):
+            return np.full(len(user), -1, dtype=np.int64)
+        at = np.minimum(np.searchsorted(self._sorted, user), len(self._sorted) - 1)
+        return np.where(self._sorted[at] == user, self._sorted_codes[at], -1)
+
+    def _add(self, new: NDArray[np.int64]) -> None:
+        ids, first = np.unique(new, return_index=True)
+        ids = ids[np.argsort(first)]  # first appearance first
+        codes = np.arange(len(self.ids), len(self.ids) + len(ids), dtype=np.int64)
+        self.ids = np.concatenate([self.ids, ids])
+        small = ids[(ids >= 0) & (ids < _TABLE_IDS)]
+        if len(small):
+            self._table = _grown(self._table, int(small.max()) + 1, 0)
+            self._table[small] = codes[(ids >= 0) & (ids < _TABLE_IDS)] + 1
+        order = np.argsort(self.ids)
+        self._sorted, self._sorted_codes = self.ids[order], order.astype(np.int64)
+
+
+class _Names:
+    """Dense codes for node names across batches (each batch has its own dictionary)."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self._code: dict[str, int] = {}
+
+    def codes(self, names: tuple[str, ...]) -> NDArray[np.int32]:
+        for name in names:
+            if name not in self._code:
+                self._code[name] = len(self.names)
+                self.names.append(name)
+        return np.asarray([self._code[n] for n in names] or [0], dtype=np.int32)
+
+    def named(self) -> NDArray[np.bool_]:
+        return np.asarray([bool(n) for n in self.names] or [False], dtype=bool)
+
+
+class _Rows:
+    """One batch as the judgement reads it: users and nodes as codes stable across
+    batches, outcomes as kinds (each flag computed when first asked for), and the index
+    of its first row among all rows."""
+
+    def __init__(
+        self,
+        *,
+        t: NDArray[np.float64],
+        wait: NDArray[np.float64],
+        ucode: NDArray[np.int64],
+        node: NDArray[np.int32],
+        kind: NDArray[np.uint8],
+        offset: int,
+    ) -> None:
+        self.t, self.wait, self.ucode, self.node = t, wait, ucode, node  # wait: latency in s
+        self.kind, self.offset = kind, offset
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+    @cached_property
+    def error(self) -> NDArray[np.bool_]:
+        return np.equal(self.kind, _ERROR)
+
+    @cached_property
+    def good(self) -> NDArray[np.bool_]:
+        return _GOOD[self.kind]
+
+    @cached_property
+    def answered(self) -> NDArray[np.bool_]:
+        return _ANSWERED[self.kind]
+
+    @cached_property
+    def failed(self) -> NDArray[np.bool_]:
+        return _FAILED[self.kind]
 
     def cut(self, at_s: float) -> int:
-        """The first row at or after at_s (rows are in time order)."""
+        """The first row at or after at_s."""
         return int(np.searchsorted(self.t, at_s, side="left"))
 
-    def any_by_user(self, rows: NDArray[np.int64], mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
-        hits = rows[mask[rows]]
-        return np.bincount(self.ucode[hits], minlength=self.n_users) > 0
 
-
-def _user_codes(user: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """The distinct users in order and each row's index among them (np.unique's answer),
-    by counting when ids are small non-negative numbers, as Locust's and wrk's are."""
-    if len(user) and int(user.min()) >= 0 and int(user.max()) < 4 * len(user) + 1024:
-        present = np.bincount(user) > 0
-        index = np.cumsum(present) - 1
-        return np.flatnonzero(present).astype(np.int64), index[user]
-    users, codes = np.unique(user, return_inverse=True)
-    return users, codes.astype(np.int64)
-
-
-def _first_index(codes: NDArray[np.int64], n_codes: int) -> NDArray[np.int64]:
-    """Each code's first position in codes (len(codes) where absent): np.unique's
-    return_index without its sort, which is most of a judgement's time on millions of rows."""
-    first = np.full(n_codes, len(codes), dtype=np.int64)
+def _first_positions(codes: NDArray[np.int64], n_users: int) -> NDArray[np.int64]:
+    """Each code's first position in codes (_NONE where absent)."""
+    first = np.full(n_users, _NONE, dtype=np.int64)
     np.minimum.at(first, codes, np.arange(len(codes), dtype=np.int64))
     return first
 
 
-def _last_index(codes: NDArray[np.int64], n_codes: int) -> NDArray[np.int64]:
-    """Each code's last position in codes (-1 where absent)."""
-    last = np.full(n_codes, -1, dtype=np.int64)
-    np.maximum.at(last, codes, np.arange(len(codes), dtype=np.int64))
-    return last
+def _set_firsts(
+    first_row: NDArray[np.int64], codes: NDArray[np.int64], rows: NDArray[np.int64]
+) -> NDArray[np.int64]:
+    """Each user without a first row yet gets its first among rows (codes: their users);
+    the users that got one. Most batches have none to give: a look-up tells."""
+    without = first_row == _NONE
+    if not without.any():
+        return np.zeros(0, dtype=np.int64)
+    lacking = np.flatnonzero(without[codes])
+    if not lacking.size:
+        return lacking
+    first = _first_positions(codes[lacking], len(first_row))
+    users = np.flatnonzero(first != _NONE)
+    first_row[users] = rows[lacking[first[users]]]
+    return users
 
 
-def _in_first_order(first: NDArray[np.int64], size: int) -> NDArray[np.int64]:
-    """The codes present (first position below size), in order of their first position."""
-    present = np.flatnonzero(first < size)
-    return present[np.argsort(first[present])]
+class _Fates:
+    """Which kinds of outcome each user's rows showed, in a window: its fate by
+    _fault_fate."""
+
+    def __init__(self) -> None:
+        self.seen = np.zeros((0, _N_KINDS), dtype=bool)
+
+    def grow(self, n_users: int) -> None:
+        if len(self.seen) < n_users:
+            more = np.zeros((n_users - len(self.seen), _N_KINDS), dtype=bool)
+            self.seen = np.concatenate([self.seen, more])
+
+    def add(self, ucode: NDArray[np.int64], kind: NDArray[np.uint8]) -> None:
+        if not len(ucode):
+            return
+        n_users = len(self.seen)
+        # One count of (user, kind) pairs: every flag of every user at once.
+        pairs = np.bincount(ucode * _N_KINDS + kind, minlength=n_users * _N_KINDS)
+        self.seen |= pairs.reshape(n_users, _N_KINDS) > 0
+
+    def has_rows(self, code: int) -> bool:
+        return bool(self.seen[code].any())
+
+    def fate(self, code: int) -> str:
+        seen = self.seen[code]
+        if seen[_LOST]:
+            return o.LOST
+        if seen[_DATA]:
+            return o.DATA
+        if not (seen & _ANSWERED).any():
+            return o.UNANSWERED
+        if seen[_REPLAYED]:
+            return o.REPLAY
+        return o.KEPT_FATE
 
 
-def _by_user(c: _Columns, rows: NDArray[np.int64]) -> NDArray[np.int64]:
-    """rows in user order, each user's in time order: a stable sort on the smallest integer
-    type that holds the user codes (numpy sorts 16-bit keys by radix, in linear time)."""
-    key = c.ucode[rows]
-    if c.n_users <= np.iinfo(np.uint16).max:
-        key = key.astype(np.uint16)
-    return rows[np.argsort(key, kind="stable")]
+class _LongestWait:
+    """judgement._longest_wait for every user: the longest run of its requests' waits
+    (errors adding up, any reply ending it) from at_s, of requests sent before until_s.
+    Per user: the sum of its open run, carried across batches, and its longest so far."""
 
+    def __init__(self, at_s: float, until_s: float) -> None:
+        self.at_s, self.until_s = at_s, until_s
+        self.open = np.zeros(0, dtype=np.float64)
+        self.longest = np.zeros(0, dtype=np.float64)
 
-def _first_by_user(c: _Columns, rows: NDArray[np.int64]) -> dict[int, int]:
-    """Each user's first row among rows (in time order), in order of those first rows."""
-    if not rows.size:
-        return {}
-    first = _first_index(c.ucode[rows], c.n_users)
-    codes = _in_first_order(first, rows.size)
-    return dict(zip(codes.tolist(), rows[first[codes]].tolist(), strict=True))
+    def grow(self, n_users: int) -> None:
+        self.open = _grown(self.open, n_users, 0.0)
+        self.longest = _grown(self.longest, n_users, 0.0)
 
-
-def _fates(c: _Columns, rows: NDArray[np.int64], codes: Iterable[int]) -> dict[int, str]:
-    """_fault_fate of each of these users from its rows (a user without rows: unanswered)."""
-    lost, data = c.any_by_user(rows, c.lost), c.any_by_user(rows, c.data)
-    answered, replayed = c.any_by_user(rows, c.answered), c.any_by_user(rows, c.replayed)
-    fates = {}
-    for code in codes:
-        if lost[code]:
-            fate = o.LOST
-        elif data[code]:
-            fate = o.DATA
-        elif not answered[code]:
-            fate = o.UNANSWERED
-        elif replayed[code]:
-            fate = o.REPLAY
+    def add(self, rows: _Rows) -> None:
+        lo = rows.cut(self.at_s)
+        t, wait = rows.t[lo:], rows.wait[lo:]
+        kept = ~(t - wait >= self.until_s)
+        users, error = rows.ucode[lo:], rows.error[lo:]
+        weights = np.minimum(wait, t - self.at_s)
+        if not kept.all():  # past the window's end: only requests sent before it
+            users, error, weights = users[kept], error[kept], weights[kept]
+        if not len(users):
+            return
+        # Each user's rows together, in time order (a radix sort on small codes).
+        key = users.astype(np.uint16) if len(self.open) <= np.iinfo(np.uint16).max else users
+        order = np.argsort(key, kind="stable")
+        users, weights, error = users[order], weights[order], error[order]
+        if (weights < 0).any():
+            self._add_by_row(users, weights, error)
         else:
-            fate = o.KEPT_FATE
-        fates[code] = fate
-    return fates
+            self._add_runs(users, weights, error)
+
+    def _add_runs(
+        self, users: NDArray[np.int64], weights: NDArray[np.float64], error: NDArray[np.bool_]
+    ) -> None:
+        """Non-negative waits: a run's longest is its total (sums of non-negative floats
+        only grow). A run a user carried from the last batch is summed on from its sum."""
+        first = np.ones(len(users), dtype=bool)
+        first[1:] = users[1:] != users[:-1]
+        starts = first.copy()
+        starts[1:] |= ~error[:-1]
+        run = np.cumsum(starts) - 1
+        totals = np.bincount(run, weights=weights)
+        at = np.flatnonzero(first)
+        ends = np.append(np.flatnonzero(starts)[1:], len(users))
+        for i in np.flatnonzero(self.open[users[at]]).tolist():
+            # Few: only users whose last request was an error. Summed in row order.
+            waited = float(self.open[users[at[i]]])
+            for weight in weights[at[i] : ends[run[at[i]]]].tolist():
+                waited += weight
+            totals[run[at[i]]] = waited
+        # Runs are grouped by user: each user's longest is the largest of its runs.
+        self.longest[users[at]] = np.maximum(
+            self.longest[users[at]], np.maximum.reduceat(totals, run[at])
+        )
+        last = np.append(at[1:], len(users)) - 1
+        self.open[users[at]] = np.where(error[last], totals[run[last]], 0.0)
+
+    def _add_by_row(
+        self, users: NDArray[np.int64], weights: NDArray[np.float64], error: NDArray[np.bool_]
+    ) -> None:
+        """The same walk, row by row, for the odd batch with a negative latency."""
+        rows = zip(users.tolist(), weights.tolist(), error.tolist(), strict=True)
+        for user, weight, failed in rows:
+            waited = float(self.open[user]) + weight
+            self.longest[user] = max(float(self.longest[user]), waited)
+            self.open[user] = waited if failed else 0.0
+
+    def of(self, codes: list[int]) -> float | None:
+        if not codes:
+            return None
+        return round(max(0.0, float(self.longest[codes].max())), 3)
 
 
-def _good_before(c: _Columns, at_s: float) -> dict[int, int]:
-    """Each user (code) with a good reply before at_s and the node code of its last one,
-    in order of their first good reply."""
-    rows = np.flatnonzero(c.good[: c.cut(at_s)])
-    if not rows.size:
-        return {}
-    users = c.ucode[rows]
-    codes = _in_first_order(_first_index(users, c.n_users), rows.size)
-    last = rows[_last_index(users, c.n_users)[codes]]
-    return dict(zip(codes.tolist(), c.node[last].tolist(), strict=True))
+class _Window:
+    """A fault's or restore's window, judged as its rows go by."""
 
+    def __init__(self, plan: Window) -> None:
+        self.plan = plan
+        self.fates = _Fates()
+        self.first_row = np.zeros(0, dtype=np.int64)  # each user's first row inside
+        self.first_named = np.zeros(0, dtype=np.int64)  # its first with a node named
+        self.first_node = np.zeros(0, dtype=np.int32)  # that row's node
+        self.requests = self.errors = self.failed = 0
+        self.last_failure_t: float | None = None
+        self.good_after_t: float | None = None  # first good reply after the last failure
+        # Per user: its time in the cluster up to its first answer inside, whether it
+        # has a row inside, and whether that answer came.
+        self.waited = np.zeros(0, dtype=np.float64)
+        self.has_waited = np.zeros(0, dtype=bool)
+        self.answered = np.zeros(0, dtype=bool)
+        self.longest = _LongestWait(plan.at_s, plan.until_s)
 
-def _judged_mask(c: _Columns, codes: Iterable[int]) -> NDArray[np.bool_]:
-    judged = np.zeros(c.n_users, dtype=bool)
-    judged[np.fromiter(codes, dtype=np.int64)] = True
-    return judged
+    def grow(self, n_users: int) -> None:
+        self.fates.grow(n_users)
+        self.first_row = _grown(self.first_row, n_users, _NONE)
+        self.first_named = _grown(self.first_named, n_users, _NONE)
+        self.first_node = _grown(self.first_node, n_users, -1)
+        self.waited = _grown(self.waited, n_users, 0.0)
+        self.has_waited = _grown(self.has_waited, n_users, False)
+        self.answered = _grown(self.answered, n_users, False)
+        self.longest.grow(n_users)
 
+    def add(self, rows: _Rows, named: NDArray[np.bool_]) -> None:
+        lo, hi = rows.cut(self.plan.at_s), rows.cut(self.plan.until_s)
+        if hi > lo:
+            inside = slice(lo, hi)
+            self.requests += hi - lo
+            self.errors += int(rows.error[inside].sum())
+            self.failed += int(rows.failed[inside].sum())
+            self.fates.add(rows.ucode[inside], rows.kind[inside])
+            self._firsts(rows, lo, hi, named)
+            if self.plan.delivered:
+                self._recovery(rows, lo, hi)
+                self._waits(rows, lo, hi)
+        self.longest.add(rows)
 
-def _recovery(c: _Columns, lo: int, hi: int, fates: dict[int, str], at_s: float) -> float:
-    """judgement._recovery on the rows [lo, hi)."""
-    if any(f == o.UNANSWERED for f in fates.values()):
-        return math.inf
-    failures = np.flatnonzero(c.failed[lo:hi]) + lo
-    recovery = 0.0
-    if failures.size:
-        last = c.t[failures].max()
-        rows = np.arange(lo, hi)
-        after = rows[(c.t[lo:hi] > last) & c.good[lo:hi]]
-        if not after.size:
+    def _firsts(self, rows: _Rows, lo: int, hi: int, named: NDArray[np.bool_]) -> None:
+        index = rows.offset + np.arange(lo, hi, dtype=np.int64)
+        _set_firsts(self.first_row, rows.ucode[lo:hi], index)
+        if not (self.first_named == _NONE).any():
+            return
+        with_name = np.flatnonzero(named[rows.node[lo:hi]])
+        users = _set_firsts(self.first_named, rows.ucode[lo + with_name], index[with_name])
+        self.first_node[users] = rows.node[self.first_named[users] - rows.offset]
+
+    def _recovery(self, rows: _Rows, lo: int, hi: int) -> None:
+        """The time of the last failure and of the first good reply after it."""
+        failures = np.flatnonzero(rows.failed[lo:hi])
+        if failures.size:
+            self.last_failure_t = float(rows.t[lo + failures[-1]])
+            self.good_after_t = None
+        if self.last_failure_t is None or self.good_after_t is not None:
+            return
+        later = np.flatnonzero(rows.good[lo:hi] & (rows.t[lo:hi] > self.last_failure_t))
+        if later.size:
+            self.good_after_t = float(rows.t[lo + later[0]])
+
+    def _waits(self, rows: _Rows, lo: int, hi: int) -> None:
+        """_waits_to_answer: each user's time in the cluster up to and including its
+        first answer in session, summed in row order across batches."""
+        n_users = len(self.answered)
+        if self.answered.all():
+            return
+        codes = rows.ucode[lo:hi]
+        active = ~self.answered[codes]
+        if not active.any():
+            return
+        answers = np.flatnonzero(active & rows.answered[lo:hi])
+        first_answer = np.full(n_users, _NONE, dtype=np.int64)
+        np.minimum.at(first_answer, codes[answers], answers)
+        counted = np.flatnonzero(active & (np.arange(hi - lo) <= first_answer[codes]))
+        users = codes[counted]
+        weights = np.minimum(rows.wait[lo:hi][counted], rows.t[lo:hi][counted] - self.plan.at_s)
+        # A user's sum so far goes in first, so its waits add up in row order.
+        carried = np.flatnonzero(self.has_waited & ~self.answered)
+        sums = np.bincount(
+            np.concatenate([carried, users]),
+            weights=np.concatenate([self.waited[carried], weights]),
+            minlength=n_users,
+        )
+        touched = np.zeros(n_users, dtype=bool)
+        touched[carried] = True
+        touched[users] = True
+        self.waited[touched] = sums[touched]
+        self.has_waited |= touched
+        self.answered |= first_answer != _NONE
+
+    def recovery_s(self, fates: dict[int, str]) -> float:
+        """judgement._recovery from what was kept."""
+        if any(f == o.UNANSWERED for f in fates.values()):
             return math.inf
-        recovery = float(c.t[after].min() - at_s)
-    waits = _waits_to_answer(c, lo, hi, fates, at_s)
-    return round(max([recovery, *waits]), 3)
+        recovery = 0.0
+        if self.last_failure_t is not None:
+            if self.good_after_t is None:
+                return math.inf
+            recovery = self.good_after_t - self.plan.at_s
+        judged = np.zeros(len(self.waited), dtype=bool)
+        judged[list(fates)] = True
+        waits: list[float] = self.waited[judged & self.has_waited].tolist()
+        return round(max([recovery, *waits]), 3)
 
 
-def _waits_to_answer(
-    c: _Columns, lo: int, hi: int, fates: dict[int, str], at_s: float
-) -> list[float]:
-    """Per judged user with a request in the window: its time in the cluster up to and
-    including its first answer in session."""
-    if not fates:
-        return []
-    rows = np.arange(lo, hi)
-    rows = rows[_judged_mask(c, fates)[c.ucode[rows]]]
-    if not rows.size:
-        return []
-    users = c.ucode[rows]
-    first_answer = np.full(c.n_users, np.iinfo(np.int64).max, dtype=np.int64)
-    answered = rows[c.answered[rows]]
-    np.minimum.at(first_answer, c.ucode[answered], answered)
-    counted = rows <= first_answer[users]
-    rows, users = rows[counted], users[counted]
-    weights = np.minimum(c.wait[rows], c.t[rows] - at_s)
-    sums = np.bincount(users, weights=weights, minlength=c.n_users)
-    present = np.flatnonzero(np.bincount(users, minlength=c.n_users))
-    return [float(v) for v in sums[present]]
+class _Control:
+    """The control window (before the first fault), judged as its rows go by."""
+
+    def __init__(self, until_s: float) -> None:
+        self.until_s = until_s
+        self.start = np.zeros(0, dtype=np.int64)  # each user's first reply (any session)
+        self.fates = _Fates()
+        self.requests = self.errors = self.failed = 0
+        self.longest = _LongestWait(0.0, until_s)
+
+    def grow(self, n_users: int) -> None:
+        self.start = _grown(self.start, n_users, _NONE)
+        self.fates.grow(n_users)
+        self.longest.grow(n_users)
+
+    def add(self, rows: _Rows) -> None:
+        hi = rows.cut(self.until_s)
+        if hi:
+            self.requests += hi
+            self.errors += int(rows.error[:hi].sum())
+            self.failed += int(rows.failed[:hi].sum())
+            replies = np.flatnonzero(~rows.error[:hi])
+            _set_firsts(self.start, rows.ucode[replies], rows.offset + replies)
+            # A user's rows after its first reply, and that reply itself unless "new".
+            begin = self.start[rows.ucode[:hi]]
+            if bool((begin < rows.offset).all()):  # all started before: every row counts
+                self.fates.add(rows.ucode[:hi], rows.kind[:hi])
+            else:
+                index = rows.offset + np.arange(hi, dtype=np.int64)
+                mine = (index > begin) | ((index == begin) & (rows.kind[:hi] != _NEW))
+                self.fates.add(rows.ucode[:hi][mine], rows.kind[:hi][mine])
+        self.longest.add(rows)
 
 
-def _longest_wait(c: _Columns, codes: Iterable[int], at_s: float, until_s: float) -> float | None:
-    """judgement._longest_wait: the longest run of a user's requests (errors adding up,
-    any reply ending it) from at_s, of requests sent before until_s."""
-    codes = list(codes)
-    if not codes:
-        return None
-    t, wait = c.t, c.wait
-    keep = _judged_mask(c, codes)[c.ucode] & (t >= at_s) & ~(t - wait >= until_s)
-    rows = np.flatnonzero(keep)
-    if not rows.size:
-        return 0.0
-    rows = _by_user(c, rows)
-    weights = np.minimum(wait[rows], t[rows] - at_s)
-    if (weights < 0).any():
-        return _longest_wait_by_row(c, rows, weights)
-    users = c.ucode[rows]
-    # A new stretch starts at a user's first row and after each of its replies; sums of
-    # non-negative waits only grow, so each stretch's longest is its total.
-    starts = np.ones(rows.size, dtype=bool)
-    starts[1:] = (users[1:] != users[:-1]) | ~c.error[rows[:-1]]
-    stretch = np.cumsum(starts) - 1
-    totals = np.bincount(stretch, weights=weights)
-    return round(max(0.0, float(totals.max())), 3)
+class _GoodReplies:
+    """Each user's first good reply (row) and the node of its last, as rows go by; kept
+    as they were at each time asked for (where a window starts). Once all are kept, no
+    more is needed."""
 
+    def __init__(self, times: Iterable[float]) -> None:
+        self.first = np.zeros(0, dtype=np.int64)
+        self.node = np.zeros(0, dtype=np.int32)
+        self._due = sorted(set(times))
+        self.taken: dict[float, tuple[NDArray[np.int64], NDArray[np.int32]]] = {}
 
-def _longest_wait_by_row(
-    c: _Columns, rows: NDArray[np.int64], weights: NDArray[np.float64]
-) -> float:
-    """The same walk, row by row, for the odd run with a negative latency."""
-    waiting: dict[int, float] = {}
-    longest = 0.0
-    for row, weight in zip(rows.tolist(), weights.tolist(), strict=True):
-        user = int(c.ucode[row])
-        waiting[user] = waiting.get(user, 0.0) + weight
-        longest = max(longest, waiting[user])
-        if not c.error[row]:
-            waiting[user] = 0.0
-    return round(longest, 3)
+    def grow(self, n_users: int) -> None:
+        self.first = _grown(self.first, n_users, _NONE)
+        self.node = _grown(self.node, n_users, -1)
 
+    def add(self, rows: _Rows) -> None:
+        done = 0
+        while self._due and len(rows) and rows.t[-1] >= self._due[0]:
+            at = self._due.pop(0)
+            cut = rows.cut(at)
+            self._update(rows, done, cut)
+            done = cut
+            self.taken[at] = (self.first.copy(), self.node.copy())
+        if self._due:
+            self._update(rows, done, len(rows))
 
-def _user_dict(c: _Columns, by_code: dict[int, Any]) -> dict[int, Any]:
-    users = c.users
-    return {int(users[code]): value for code, value in by_code.items()}
+    def _update(self, rows: _Rows, lo: int, hi: int) -> None:
+        good = lo + np.flatnonzero(rows.good[lo:hi])
+        if not good.size:
+            return
+        codes = rows.ucode[good]
+        _set_firsts(self.first, codes, rows.offset + good)
+        # Each user's last good row: the first in reverse.
+        last = _first_positions(codes[::-1], len(self.first))
+        seen = np.flatnonzero(last != _NONE)
+        self.node[seen] = rows.node[good[len(good) - 1 - last[seen]]]
 
-
-def _judge_window(c: _Columns, plan: Window) -> Window:
-    lo, hi = c.cut(plan.at_s), c.cut(plan.until_s)
-    inside = np.arange(lo, hi)
-    good_before = _good_before(c, plan.at_s) if plan.delivered else {}
-    fates = _fates(c, inside, good_before)
-    has_name = np.array([bool(name) for name in c.node_names] or [False], dtype=bool)
-    named = inside[has_name[c.node[inside]]]
-    first_named = _first_by_user(c, named)
-    first_any = _first_by_user(c, inside)
-    nodes_after = {
-        code: c.node_names[c.node[first_named[code]]]
-        for code in first_any
-        if code in good_before and code in first_named
-    }
-    return replace(
-        plan,
-        fates=_user_dict(c, fates),
-        nodes=_user_dict(c, {u: c.node_names[n] for u, n in good_before.items()}),
-        nodes_after=_user_dict(c, nodes_after),
-        requests=hi - lo,
-        errors=int(c.error[lo:hi].sum()),
-        failed=int(c.failed[lo:hi].sum()),
-        recovery_s=_recovery(c, lo, hi, fates, plan.at_s) if plan.delivered else None,
-        longest_wait_s=_longest_wait(c, fates, plan.at_s, plan.until_s),
-    )
-
-
-def _control(c: _Columns, until_s: float) -> Window:
-    hi = c.cut(until_s)
-    rows = np.arange(hi)
-    starts = _first_by_user(c, rows[~c.error[:hi]])
-    start_of = np.full(c.n_users, np.iinfo(np.int64).max, dtype=np.int64)
-    if starts:
-        start_of[list(starts)] = list(starts.values())
-    begin = start_of[c.ucode[:hi]]
-    # A user's rows after its first reply, and that reply itself unless it was "new".
-    mine = rows[(rows > begin) | ((rows == begin) & ~c.new[:hi])]
-    has_rows = np.bincount(c.ucode[mine], minlength=c.n_users) > 0
-    judged = _fates(c, mine, starts)
-    fates = {code: fate if has_rows[code] else o.KEPT_FATE for code, fate in judged.items()}
-    return Window(
-        kind="control",
-        label="no fault" if math.isinf(until_s) else "before the first fault",
-        at_s=0.0,
-        until_s=until_s,
-        fates=_user_dict(c, fates),
-        nodes=_user_dict(c, {u: c.node_names[n] for u, n in _good_before(c, until_s).items()}),
-        requests=hi,
-        errors=int(c.error[:hi].sum()),
-        failed=int(c.failed[:hi].sum()),
-        longest_wait_s=_longest_wait(c, fates, 0.0, until_s),
-    )
+    def at(self, at_s: float) -> tuple[NDArray[np.int64], NDArray[np.int32]]:
+        """The users with a good reply before at_s (in order of their first) and the
+        node code of each one's last."""
+        first, node = self.taken.get(at_s, (self.first, self.node))
+        users = np.flatnonzero(first != _NONE)
+        users = users[np.argsort(first[users], kind="stable")]
+        return users, node[users]
 
 
 def judge_columns(requests: Requests, faults: Iterable[dict[str, Any]]) -> Judgement:
-    """judgement.judge, on columns."""
-    c = _Columns.of(sorted_by_time(requests))
-    planned = _planned(_fault_events(faults))
-    starts = sorted(w.at_s for w in planned if w.delivered)
-    windows = []
-    for plan in planned:
-        later = [t for t in starts if t > plan.at_s]
-        bounded = replace(plan, until_s=later[0] if later else math.inf)
-        windows.append(_judge_window(c, bounded))
-    control = _control(c, starts[0] if starts else math.inf)
-    fates: dict[int, list[str]] = {u: [f] for u, f in control.fates.items()}
-    for window in windows:
-        for user, fate in window.fates.items():
-            fates.setdefault(user, []).append(fate)
-    # A user that asked and was never answered at all, in the whole run, is judged too.
-    answered = np.bincount(c.ucode[~c.error], minlength=c.n_users) > 0
-    for user in c.users[~answered].tolist():
-        fates.setdefault(int(user), []).append(o.UNANSWERED)
-    return Judgement(
-        control=control,
-        windows=tuple(windows),
-        fates={u: o.worst(fs) for u, fs in sorted(fates.items())},
-    )
+    """judgement.judge on a whole table: one batch, in time order."""
+    judge = BatchJudge(faults)
+    judge.add(sorted_by_time(requests), 0)
+    return judge.judgement()
 
 
-# --------------------------------------------------------------------------- one fault
+class BatchJudge:
+    """The judgement from the requests' batches in time order: add each batch (with the
+    index of its first row), then take the judgement."""
 
+    def __init__(self, faults: Iterable[dict[str, Any]]) -> None:
+        planned = _planned(_fault_events(faults))
+        starts = sorted(w.at_s for w in planned if w.delivered)
+        self.windows = []
+        for plan in planned:
+            later = [t for t in starts if t > plan.at_s]
+            self.windows.append(_Window(replace(plan, until_s=later[0] if later else math.inf)))
+        self.control = _Control(starts[0] if starts else math.inf)
+        self.users = _Users()
+        self.nodes = _Names()
+        self.good = _GoodReplies([*starts, self.control.until_s])
+        self.replied = np.zeros(0, dtype=bool)
 
-def impact_columns(requests: Requests, window: Window, event: dict[str, Any]) -> dict[str, Any]:
-    """impact.fault_impact on columns: its grouping of users (which needs no records),
-    then the numbers it reads from the records, computed here."""
-    out = fault_impact([], window, event)
-    ordered = sorted_by_time(requests)
-    c = _Columns.of(ordered)
-    parts = _parts(event, window)
-    on_target = {u for u, n in window.nodes.items() if n in parts}
-    last_t = float(requests.t_s[-1]) if len(requests) else window.at_s
-    out["longest_wait_on_target_s"] = _gap_without_reply(c, on_target, window, last_t)
-    lo, hi = c.cut(window.at_s), c.cut(window.until_s)
-    errors = np.flatnonzero(c.error[lo:hi]) + lo
-    out["requests_in_window"] = hi - lo
-    out["errors_in_window"] = int(errors.size)
-    t, wait = c.t, c.wait
-    overlapping = (t >= window.at_s) & (t - wait < window.until_s)
-    latency = ordered.latency_ms[overlapping]
-    out["max_latency_ms_in_window"] = round(float(latency.max()), 3) if latency.size else None
-    statuses, first, counts = np.unique(
-        ordered.status[errors], return_index=True, return_counts=True
-    )
-    order = np.argsort(first)
-    out["error_statuses"] = {
-        str(s): int(n)
-        for s, n in zip(statuses[order].tolist(), counts[order].tolist(), strict=True)
-    }
-    return out
+    def add(self, requests: Requests, offset: int) -> None:
+        rows = self._rows(requests, offset)
+        n_users = len(self.users)
+        named = self.nodes.named()
+        self.good.grow(n_users)
+        self.control.grow(n_users)
+        for window in self.windows:
+            window.grow(n_users)
+        self.replied = _grown(self.replied, n_users, False)
+        lacking = ~self.replied[rows.ucode]
+        if lacking.any():  # after the first batches, every user here has had a reply
+            replies = rows.ucode[lacking & ~rows.error]
+            self.replied |= np.bincount(replies, minlength=n_users) > 0
+        self.good.add(rows)
+        self.control.add(rows)
+        for window in self.windows:
+            window.add(rows, named)
 
+    def _rows(self, requests: Requests, offset: int) -> _Rows:
+        outcome = requests.outcome
+        node = requests.node
+        kinds = [_KINDS.index(name) if name in _KINDS else _OTHER for name in outcome.names]
+        return _Rows(
+            t=requests.t_s,
+            wait=requests.latency_ms / 1000,
+            ucode=self.users.codes(requests.user),
+            node=self.nodes.codes(node.names)[node.codes],
+            kind=np.asarray(kinds or [_OTHER], dtype=np.uint8)[outcome.codes],
+            offset=offset,
+        )
 
-def _gap_without_reply(c: _Columns, users: set[int], window: Window, last_t: float) -> float | None:
-    """impact._longest_wait: per user, the longest gap between replies that ends after the
-    fault, or from its last reply before the fault to the end when none came after it."""
-    if not users:
-        return None
-    # Every judged user has records, so each id is found among the run's users.
-    codes = np.searchsorted(c.users, np.fromiter(users, dtype=np.int64))
-    judged = np.zeros(c.n_users, dtype=bool)
-    judged[codes] = True
-    rows = np.flatnonzero(judged[c.ucode] & ~c.error & (c.t < window.until_s))
-    if not rows.size:
-        return None
-    rows = _by_user(c, rows)
-    users_of, times = c.ucode[rows], c.t[rows]
-    same = users_of[1:] == users_of[:-1]
-    gaps = (times[1:] - times[:-1])[same & (times[1:] >= window.at_s)]
-    end = min(window.until_s, last_t)
-    after = np.bincount(users_of[times >= window.at_s], minlength=c.n_users) > 0
-    last_before = np.full(c.n_users, math.nan)
-    earlier = np.flatnonzero(times < window.at_s)
-    if earlier.size:
-        codes, from_end = np.unique(users_of[earlier][::-1], return_index=True)
-        last_before[codes] = times[earlier[earlier.size - 1 - from_end]]
-    silent = ~after & ~np.isnan(last_before)
-    candidates = [*gaps.tolist(), *(end - last_before[silent]).tolist()]
-    return round(max(candidates), 3) if candidates else None
+    def judgement(self) -> Judgement:
+        windows = tuple(self._window(w) for w in self.windows)
+        control = self._control()
+        fates: dict[int, list[str]] = {u: [f] for u, f in control.fates.items()}
+        for window in windows:
+            for user, fate in window.fates.items():
+                fates.setdefault(user, []).append(fate)
+        # A user that asked and was never answered at all, in the whole run, is judged too.
+        for user in self.users.ids[~self.replied].tolist():
+            fates.setdefault(int(user), []).append(o.UNANSWERED)
+        return Judgement(
+            control=control,
+            windows=windows,
+            fates={u: o.worst(fs) for u, fs in sorted(fates.items())},
+        )
+
+    def _ids(self, by_code: dict[int, Any]) -> dict[int, Any]:
+        ids = self.users.ids
+        return {int(ids[code]): value for code, value in by_code.items()}
+
+    def _good_before(self, at_s: float) -> dict[int, str]:
+        users, nodes = self.good.at(at_s)
+        names = self.nodes.names
+        return dict(zip(users.tolist(), [names[n] for n in nodes.tolist()], strict=True))
+
+    def _window(self, state: _Window) -> Window:
+        plan = state.plan
+        good_before = self._good_before(plan.at_s) if plan.delivered else {}
+        fates = {code: state.fates.fate(code) for code in good_before}
+        entered = np.flatnonzero(state.first_row != _NONE)
+        entered = entered[np.argsort(state.first_row[entered], kind="stable")]
+        names = self.nodes.names
+        nodes_after = {
+            code: names[state.first_node[code]]
+            for code in entered.tolist()
+            if code in good_before and state.first_node[code] >= 0
+        }
+        return replace(
+            plan,
+            fates=self._ids(fates),
+            nodes=self._ids(good_before),
+            nodes_after=self._ids(nodes_after),
+            requests=state.requests,
+            errors=state.errors,
+            failed=state.failed,
+            recovery_s=state.recovery_s(fates) if plan.delivered else None,
+            longest_wait_s=state.longest.of(list(fates)),
+        )
+
+    def _control(self) -> Window:
+        state = self.control
+        started = np.flatnonzero(state.start != _NONE)
+        started = started[np.argsort(state.start[started], kind="stable")]
+        fates = {
+            code: state.fates.fate(code) if state.fates.has_rows(code) else o.KEPT_FATE
+            for code in started.tolist()
+        }
+        until_s = state.until_s
+        return Window(
+            kind="control",
+            label="no fault" if math.isinf(until_s) else "before the first fault",
+            at_s=0.0,
+            until_s=until_s,
+            fates=self._ids(fates),
+            nodes=self._ids(self._good_before(until_s)),
+            requests=state.requests,
+            errors=state.errors,
+            failed=state.failed,
+            longest_wait_s=state.longest.of(list(fates)),
+        )

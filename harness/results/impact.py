@@ -2,8 +2,10 @@
 and the rest. The fates are the run's one judgement (results/judgement.py); this module
 only groups them and adds the window's requests, errors and waits.
 
-Used by summarize (into run.json's summary), the CLI summary and the report; it knows
-nothing of the lab, so a report can be rebuilt from a results folder.
+fault_impact reads records row by row and is the definition; impact_columns computes the
+same numbers on columns, which is what summarize runs on millions of requests (the tests
+hold the two equal). Used by summarize (into run.json's summary), the CLI summary and the
+report; it knows nothing of the lab, so a report can be rebuilt from a results folder.
 """
 
 from __future__ import annotations
@@ -11,11 +13,17 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from harness.config.faults import parse_fault
 from harness.results import outcomes as o
 from harness.results.judgement import Request, Window
+from harness.results.requests import Requests, sorted_by_time
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
 
 
 def _longest_wait(records: Sequence[Request], users: set[int], window: Window) -> float | None:
@@ -120,3 +128,73 @@ def describe_impact(effects: dict[str, Any]) -> str:
         f"{f', slowest {max_ms:.0f} ms' if max_ms is not None else ''}"
         f"{f'; longest wait on the target {wait:.1f} s' if wait is not None else ''}"
     )
+
+
+# --------------------------------------------------------------------------- on columns
+
+
+def impact_columns(requests: Requests, window: Window, event: dict[str, Any]) -> dict[str, Any]:
+    """fault_impact on columns: its grouping of users (which needs no records), then the
+    numbers it reads from the records, computed here."""
+    out = fault_impact([], window, event)
+    ordered = sorted_by_time(requests)
+    t, wait = ordered.t_s, ordered.latency_ms / 1000
+    error = ordered.outcome.mask([o.ERROR])
+    parts = _parts(event, window)
+    on_target = {u for u, n in window.nodes.items() if n in parts}
+    # The last request as recorded, as fault_impact reads it (not the latest in time).
+    last_t = float(requests.t_s[-1]) if len(requests) else window.at_s
+    out["longest_wait_on_target_s"] = _gap_without_reply(
+        ordered.user, t, error, on_target, window=window, last_t=last_t
+    )
+    lo, hi = (int(np.searchsorted(t, x, side="left")) for x in (window.at_s, window.until_s))
+    errors = np.flatnonzero(error[lo:hi]) + lo
+    out["requests_in_window"] = hi - lo
+    out["errors_in_window"] = int(errors.size)
+    overlapping = (t >= window.at_s) & (t - wait < window.until_s)
+    latency = ordered.latency_ms[overlapping]
+    out["max_latency_ms_in_window"] = round(float(latency.max()), 3) if latency.size else None
+    statuses, first, counts = np.unique(
+        ordered.status[errors], return_index=True, return_counts=True
+    )
+    order = np.argsort(first)
+    out["error_statuses"] = {
+        str(s): int(n)
+        for s, n in zip(statuses[order].tolist(), counts[order].tolist(), strict=True)
+    }
+    return out
+
+
+def _gap_without_reply(
+    user: NDArray[np.int64],
+    t: NDArray[np.float64],
+    error: NDArray[np.bool_],
+    users: set[int],
+    *,
+    window: Window,
+    last_t: float,
+) -> float | None:
+    """_longest_wait on columns in time order: per user, the longest gap between replies
+    that ends after the fault, or from its last reply before the fault to the end when
+    none came after it."""
+    if not users:
+        return None
+    judged = np.isin(user, np.fromiter(users, dtype=np.int64))
+    rows = np.flatnonzero(judged & ~error & (t < window.until_s))
+    if not rows.size:
+        return None
+    ids, code = np.unique(user[rows], return_inverse=True)
+    order = np.argsort(code, kind="stable")  # by user, each user's rows in time order
+    codes, times = code[order], t[rows[order]]
+    same = codes[1:] == codes[:-1]
+    gaps = (times[1:] - times[:-1])[same & (times[1:] >= window.at_s)]
+    end = min(window.until_s, last_t)
+    after = np.bincount(codes[times >= window.at_s], minlength=len(ids)) > 0
+    last_before = np.full(len(ids), math.nan)
+    earlier = np.flatnonzero(times < window.at_s)
+    if earlier.size:
+        found, from_end = np.unique(codes[earlier][::-1], return_index=True)
+        last_before[found] = times[earlier[earlier.size - 1 - from_end]]
+    silent = (end - last_before[~after & ~np.isnan(last_before)]).tolist()
+    candidates = [*gaps.tolist(), *silent]
+    return round(max(candidates), 3) if candidates else None

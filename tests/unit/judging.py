@@ -1,6 +1,6 @@
-"""The judgement as the rule tests call it: the row-by-row reference (judgement.judge),
-the columnar one the harness runs (columnar_judgement.judge_columns) and the one compare
-runs batch by batch on large files (batch_judgement.BatchJudge), held equal on every case
+"""The judgement as the rule tests call it: the row-by-row reference (judgement.judge)
+and the columnar one the harness runs, on a whole table (columnar_judgement.judge_columns)
+and batch by batch as compare runs it on large files (BatchJudge), held equal on every case
 a rule test builds, so each rule test checks the code that judges real runs. And random
 runs with everything the rules are about, for the tests that hold them equal at large."""
 
@@ -12,8 +12,7 @@ from typing import Any
 
 from harness.results import Record
 from harness.results import outcomes as o
-from harness.results.batch_judgement import BatchJudge
-from harness.results.columnar_judgement import judge_columns
+from harness.results.columnar_judgement import BatchJudge, judge_columns
 from harness.results.judgement import Judgement
 from harness.results.judgement import judge as judge_rows
 from harness.results.requests import Requests, from_records, sorted_by_time

@@ -1,5 +1,5 @@
 """report and compare of a requests.parquet read batch by batch (results/streaming.py,
-results/batch_judgement.py): the same numbers as the whole-table path, batch sizes down to
+results/columnar_judgement.py): the same numbers as the whole-table path, batch sizes down to
 one row, so a 100M-row run is reported and compared without holding its rows. Each test
 forces the batches and forbids the whole-table reader, so a batch dropped or counted twice
 fails it instead of falling back."""
@@ -23,8 +23,7 @@ from harness.report import run as run_module
 from harness.report.compare import Comparison, compare_runs, load_thresholds, render_markdown
 from harness.report.run import REPORT_COLUMNS, read_charts, request_charts, write_report
 from harness.results import Record, nearest_rank, read_manifest, summarize
-from harness.results.batch_judgement import BatchJudge
-from harness.results.columnar_judgement import judge_columns
+from harness.results.columnar_judgement import BatchJudge, judge_columns
 from harness.results.requests import (
     ROW_GROUP_ROWS,
     Requests,
