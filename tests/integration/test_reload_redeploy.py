@@ -57,7 +57,8 @@ def _effects(result: BenchResult) -> dict[str, Any]:
 def test_context_reload_pauses_requests_and_with_no_persistence_loses_sessions(
     tmp_path: Path,
 ) -> None:
-    result = _bench(tmp_path, "context-reload:node1@5")
+    # A reload is over in about a second: 7 s of load after it show its users' fate.
+    result = _bench(tmp_path, "context-reload:node1@5", duration_s=12)
     effects = _effects(result)
     assert effects["lost_on_target"] == effects["users_on_target"]
     assert effects["errors_in_window"] == 0
@@ -79,7 +80,7 @@ def test_context_reload_keeps_sessions_when_the_manager_persists_them(tmp_path: 
     # The guide's claim, under the condition it silently assumes: Tomcat's default
     # StandardManager pathname (SESSIONS.ser), which the profile turns back on.
     persist = _profile(tmp_path, "persist", "persistSessions = true")
-    result = _bench(tmp_path, "context-reload:node1@5", persist)
+    result = _bench(tmp_path, "context-reload:node1@5", persist, duration_s=12)
     effects = _effects(result)
     assert effects["lost_on_target"] == 0
     # Counters continued too: the session's data came back, not only its id.
@@ -114,7 +115,8 @@ def test_a_touched_web_xml_reloads_only_where_autodeploy_watches_it(tmp_path: Pa
     # The guide: reloadable="true" watches web.xml. In Tomcat 9 web.xml is a Host-level
     # WatchedResource, checked only when autoDeploy is on; reloadable watches classes/lib.
     reloadable = _profile(tmp_path, "reloadable", "reloadable = true\nautoDeploy = false")
-    result = _bench(tmp_path / "a", "touch:node1@3", reloadable, duration_s=20)
+    # 11 s after the touch: more than one background check (every 10 s) saw it.
+    result = _bench(tmp_path / "a", "touch:node1@3", reloadable, duration_s=14)
     effects = _effects(result)
     assert effects["reloaded"] is False
     assert effects["lost_on_target"] == 0
