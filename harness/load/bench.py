@@ -319,10 +319,13 @@ def run_bench(
     progress: Callable[[str], None],
     meters: Callable[[Cluster], Sequence[Meter]] | None = None,
     while_stopping: Callable[[Path], object] | None = None,
+    before_load: Callable[[], object] | None = None,
 ) -> BenchResult:
     """One bench: the cluster up, the load, the results. while_stopping(run_dir) (the
-    report) runs once the results are written, while the cluster goes down beside it; the
-    cluster is down, its logs copied, when this returns or raises."""
+    report) runs once the results are written, while the cluster goes down beside it;
+    before_load() once the cluster is ready, right before the load (the matrix waits there
+    for the reports it draws meanwhile, so none runs under a load). The cluster is down,
+    its logs copied, when this returns or raises."""
     phases = Phases()
     progress("getting the cluster ready")
     early = _launch_early(plan)
@@ -345,6 +348,9 @@ def run_bench(
         for meter in readings:
             meter.before_load()
         phases.end("in_effect")
+        if before_load is not None:
+            before_load()
+            phases.end("before_load")
         progress("running load")
         finished, jvms = _drive(plan, cluster, run_dir, raw, tick, meters=readings, early=early)
         (run_dir / GATE_FILE).unlink(missing_ok=True)

@@ -250,6 +250,8 @@ def test_matrix_writes_verdicts_for_each_cell(tmp_path: Path) -> None:
         assert required <= set(c), required - set(c)
         assert c["fault"] == "sigkill node1"
         assert (matrix_dir / c["run"] / "report.html").exists()
+        # Each load began once the pages drawn meanwhile were drawn (none under a load).
+        assert "before_load" in read_manifest(matrix_dir / c["run"])["phases_s"]
         # Every cell, reused or not, started with both nodes serving users.
         assert c["nodes_before"].get("node1", 0) > 0, c
     # Round robin over nodes that each keep their own sessions: lost on every hop.

@@ -17,7 +17,8 @@ import itertools
 import logging
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent import futures
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,7 @@ def run_matrix(
     shared = replace(template, cluster=cluster)
     # Each cell's report is drawn while the next cell's lab gets ready (a killed node
     # restarting takes longer): one thread, so reports never compete with each other.
-    reports = ThreadPoolExecutor(max_workers=1, thread_name_prefix="matrix-report")
+    reports = _Drawing()
     try:
         # Strategy first, so that the cells that can share a lab run one after another.
         order = list(itertools.product(strategies, balancers, pages))
@@ -98,7 +99,7 @@ def run_matrix(
             write_verdicts(matrix_dir, cells)
             reports.submit(_matrix_page, matrix_dir, [dict(c) for c in cells])
     finally:
-        reports.shutdown(wait=True)
+        reports.close()
         stop_sharing()
     overheads = [c["overhead_s"] for c in cells]
     per_cell = (
@@ -133,6 +134,27 @@ def run_matrix(
     return MatrixResult(matrix_dir, cells, per_cell)
 
 
+class _Drawing:
+    """The matrix's pages, drawn one at a time on a thread of their own while the next
+    cell's lab gets ready; wait() holds a cell's load until they are drawn, so a page is
+    never drawn on the CPU a load is measured on (a lab ready sooner than the drawing, or
+    a matrix page grown with every cell)."""
+
+    def __init__(self) -> None:
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="matrix-report")
+        self._pending: list[Future[None]] = []
+
+    def submit(self, draw: Callable[..., None], *args: Any) -> None:
+        self._pending.append(self._thread.submit(draw, *args))
+
+    def wait(self) -> None:
+        futures.wait(self._pending)
+        self._pending.clear()
+
+    def close(self) -> None:
+        self._thread.shutdown(wait=True)
+
+
 def _matrix_page(matrix_dir: Path, cells: list[dict[str, Any]]) -> None:
     try:
         write_matrix(matrix_dir, cells)
@@ -155,7 +177,7 @@ def _run_cell(
     *,
     progress: Callable[[str], None],
     by_scenario: bool,
-    reports: ThreadPoolExecutor,
+    reports: _Drawing,
     wanted_after: bool,
 ) -> dict[str, Any]:
     plan = replace(
@@ -166,7 +188,7 @@ def _run_cell(
         + (f"-{template.scenario.replace(':', '')}" if by_scenario else ""),
     )
     try:
-        result = run_bench(plan, progress=progress)
+        result = run_bench(plan, progress=progress, before_load=reports.wait)
     except (ClusterError, RuntimeError, OSError) as error:
         log.warning("cell %s + %s could not run: %s", lb, sessions, error)
         return {

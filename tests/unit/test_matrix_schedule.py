@@ -1,0 +1,87 @@
+"""The matrix's order of work: each cell's report and the matrix page are drawn on a thread
+while the next cell's lab gets ready, and never while a cell's load runs.
+
+The benches are stand-ins here (no lab starts): what is under test is only when the
+matrix lets a load begin, which the real matrix test (tests/integration/test_cli.py)
+cannot observe. The reports are stand-ins that take longer than the next lab's start.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.cluster.lab import LabSpec, Topology
+from harness.config.profile import load_profile
+from harness.load.bench import BenchPlan, BenchResult
+from harness.load.campaigns import matrix
+from harness.results import new_run_dir
+
+DRAW_S = 0.3
+
+
+def test_no_page_is_drawn_while_a_cells_load_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events: list[tuple[str, float]] = []
+    lock = threading.Lock()
+
+    def note(what: str) -> None:
+        with lock:
+            events.append((what, time.monotonic()))
+
+    def bench(plan: BenchPlan, *, progress: Any, **hooks: Any) -> BenchResult:
+        before_load = hooks.get("before_load")
+        if before_load is not None:
+            before_load()
+        note("load begins")
+        time.sleep(0.05)
+        note("load ends")
+        run_dir = new_run_dir(plan.label or "cell", plan.results_dir)
+        cell = plan.cluster
+        assert isinstance(cell, LabSpec)
+        verdict = {
+            "balancer": cell.balancer,
+            "sessions": cell.sessions,
+            "fault": "none",
+            "verdict": "survives",
+        }
+        return BenchResult(run_dir, {}, 0.0, verdict)
+
+    def draw(what: str) -> Any:
+        def drawing(*_: Any) -> None:
+            note(f"{what} begins")
+            time.sleep(DRAW_S)
+            note(f"{what} ends")
+
+        return drawing
+
+    monkeypatch.setattr(matrix, "run_bench", bench)
+    monkeypatch.setattr(matrix, "write_report", draw("report"))
+    monkeypatch.setattr(matrix, "write_matrix", draw("matrix page"))
+    template = BenchPlan(
+        profile=load_profile("best-practice"),
+        cluster=LabSpec(topology=Topology(net="127.0.240", run_dir=tmp_path / "lab")),
+        duration_s=5,
+        results_dir=tmp_path / "results",
+    )
+    matrix.run_matrix(
+        template, ["nginx-rr", "haproxy-rr"], ["none", "redis"], progress=lambda _: None,
+        reuse_labs=False,
+    )  # fmt: skip
+    loads = [t for what, t in events if what == "load begins"]
+    assert len(loads) == 4
+    # Every drawing begun before a load began had ended by then.
+    for began in loads:
+        drawing = [t for what, t in events if what.endswith(" begins") and what != "load begins"]
+        ended = [t for what, t in events if what.endswith(" ends") and what != "load ends"]
+        started_before = [t for t in drawing if t < began]
+        finished_before = [t for t in ended if t <= began]
+        assert len(started_before) == len(finished_before), events
+    # And the pages were drawn: a report per cell and the page after each.
+    assert sum(what == "report ends" for what, _ in events) == 4
+    assert sum(what == "matrix page ends" for what, _ in events) == 4
