@@ -34,6 +34,12 @@ def test_matrix_page_has_the_table_and_a_chart_per_cell(tmp_path: Path) -> None:
             for x, y in zip(trace.x, trace.y, strict=True):
                 per_second[x] = per_second.get(x, 0.0) + y
     assert per_second and all(abs(total - 100.0) < 1e-6 for total in per_second.values())
+    # Each cell's fault: a dashed line at its time, the whole height of that cell's chart.
+    lines = [(s.x0, s.x1, s.xref, s.yref, s.y0, s.y1, s.line.dash) for s in figure.layout.shapes]
+    assert lines == [
+        (7.633, 7.633, "x", "y domain", 0, 1, "dash"),
+        (7.591, 7.591, "x2", "y2 domain", 0, 1, "dash"),
+    ]
     page = render_matrix(cells, "m", figure)
     assert page.count('href="cells/') == 2
     assert "could not run: x" in page
