@@ -51,6 +51,9 @@ class ProcessRecord(BaseModel):
     pid: int
     create_time: float
     log: str
+    # When it started, in clock ticks since boot: what tells it from a later process with
+    # its pid. None in a lab.json written before it was kept (create_time is checked then).
+    started_ticks: int | None = None
     endpoints: tuple[tuple[str, int], ...] = ()
     argv: tuple[str, ...] = ()
     env: dict[str, str] = Field(default_factory=dict)  # only what the lab adds, no secrets
@@ -68,13 +71,26 @@ class ProcessRecord(BaseModel):
         """The live process, or None if it is gone or the pid now belongs to another."""
         try:
             proc = psutil.Process(self.pid)
-            if abs(proc.create_time() - self.create_time) > 0.05:
+            if self.started_ticks is not None:
+                if started_ticks(self.pid) != self.started_ticks:
+                    return None
+            elif abs(proc.create_time() - self.create_time) > 0.05:
                 return None
             if proc.status() == psutil.STATUS_ZOMBIE:
                 return None
             return proc
-        except psutil.NoSuchProcess:
+        except (psutil.NoSuchProcess, FileNotFoundError, ProcessLookupError):
             return None
+
+
+def started_ticks(pid: int) -> int:
+    """When the process started, in clock ticks since boot (/proc/PID/stat, field 22).
+    psutil's create_time adds the boot time in epoch seconds, which moves whenever the
+    wall clock is stepped (NTP, a VM paused and resumed): compared with a recorded one,
+    every server looked gone, and lab down left them all running."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    # The name (field 2) is in parentheses and may hold spaces: count from its end.
+    return int(stat[stat.rindex(")") + 2 :].split()[19])
 
 
 def who_listens(endpoint: Endpoint) -> str:
@@ -178,6 +194,7 @@ def start(
         name=name,
         pid=proc.pid,
         create_time=psutil.Process(proc.pid).create_time(),
+        started_ticks=started_ticks(proc.pid),
         log=str(log_path),
         endpoints=tuple((e.address, e.port) for e in endpoints),
         argv=tuple(argv),
