@@ -8,6 +8,7 @@ cannot observe. The reports are stand-ins that take longer than the next lab's s
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -85,3 +86,43 @@ def test_no_page_is_drawn_while_a_cells_load_runs(
     # And the pages were drawn: a report per cell and the page after each.
     assert sum(what == "report ends" for what, _ in events) == 4
     assert sum(what == "matrix page ends" for what, _ in events) == 4
+
+
+def test_ctrl_c_in_a_cell_ends_the_matrix_with_what_ran_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # run_bench turns Ctrl-C under load into a result with the run so far; the matrix went
+    # on to the next cell, so stopping a 48-cell matrix took a Ctrl-C per cell.
+    ran: list[str] = []
+
+    def bench(plan: BenchPlan, *, progress: Any, **hooks: Any) -> BenchResult:
+        cell = plan.cluster
+        assert isinstance(cell, LabSpec)
+        ran.append(f"{cell.balancer} + {cell.sessions}")
+        verdict = {"balancer": cell.balancer, "sessions": cell.sessions, "fault": "none"}
+        verdict["verdict"] = "survives"
+        stopped = 2.5 if len(ran) == 2 else None  # Ctrl-C in the second cell's load
+        run_dir = new_run_dir(plan.label or "cell", plan.results_dir)
+        return BenchResult(run_dir, {}, 0.0, verdict, interrupted_at_s=stopped)
+
+    monkeypatch.setattr(matrix, "run_bench", bench)
+    monkeypatch.setattr(matrix, "write_report", lambda *_: None)
+    monkeypatch.setattr(matrix, "write_matrix", lambda *_: None)
+    template = BenchPlan(
+        profile=load_profile("best-practice"),
+        cluster=LabSpec(topology=Topology(net="127.0.240", run_dir=tmp_path / "lab")),
+        duration_s=5,
+        results_dir=tmp_path / "results",
+    )
+    with pytest.raises(KeyboardInterrupt):
+        matrix.run_matrix(
+            template, ["nginx-rr", "haproxy-rr"], ["none", "redis"], progress=lambda _: None,
+            reuse_labs=False,
+        )  # fmt: skip
+    assert ran == ["nginx-rr + none", "haproxy-rr + none"]
+    (matrix_dir,) = (tmp_path / "results").iterdir()
+    listed = json.loads((matrix_dir / "verdicts.json").read_text())
+    assert [c["balancer"] for c in listed] == ["nginx-rr", "haproxy-rr"]
+    assert "overhead_s" in listed[0] and "overhead_s" not in listed[1]
+    summary = json.loads((matrix_dir / "matrix.json").read_text())
+    assert summary["cell_overhead_s"]["mean"] is None

@@ -67,6 +67,7 @@ def run_matrix(
         template.cluster.reusing() if reuse_labs else (template.cluster, lambda: None)
     )
     shared = replace(template, cluster=cluster)
+    interrupted = False
     # Each cell's report is drawn while the next cell's lab gets ready (a killed node
     # restarting takes longer): one thread, so reports never compete with each other.
     reports = _Drawing()
@@ -79,7 +80,7 @@ def run_matrix(
             named = f" ({scenario})" if len(pages) > 1 else ""
             progress(f"cell {len(cells) + 1}/{len(position)}: {lb} + {sessions}{named}")
             cell_began = time.monotonic()
-            cell = _run_cell(
+            cell, interrupted = _run_cell(
                 replace(shared, scenario=scenario),
                 matrix_dir,
                 lb,
@@ -90,7 +91,8 @@ def run_matrix(
                 wanted_after=wanted_after,
             )
             cell["wall_s"] = round(time.monotonic() - cell_began, 3)
-            cell["overhead_s"] = round(cell["wall_s"] - template.duration_s, 3)
+            if not interrupted:  # a load cut short says nothing of the time around it
+                cell["overhead_s"] = round(cell["wall_s"] - template.duration_s, 3)
             cells.append(cell)
             cells.sort(key=lambda c: position[(c["balancer"], c["sessions"], c["scenario"])])
             # Written after every cell: an interrupted matrix keeps what it measured. The
@@ -98,13 +100,17 @@ def run_matrix(
             # of the next cell (it reads every cell's records).
             write_verdicts(matrix_dir, cells)
             reports.submit(_matrix_page, matrix_dir, [dict(c) for c in cells])
+            if interrupted:
+                # Ctrl-C ended this cell's load, its results kept: it ends the matrix too,
+                # with matrix.json written for the cells that ran.
+                break
     finally:
         reports.close()
         stop_sharing()
-    overheads = [c["overhead_s"] for c in cells]
+    overheads = [c["overhead_s"] for c in cells if "overhead_s" in c]
     per_cell = (
         round((time.monotonic() - matrix_began - template.duration_s * len(cells)) / len(cells), 3)
-        if cells
+        if cells and not interrupted
         else None
     )
     write_document(
@@ -131,6 +137,8 @@ def run_matrix(
         },
         "matrix",
     )
+    if interrupted:
+        raise KeyboardInterrupt
     return MatrixResult(matrix_dir, cells, per_cell)
 
 
@@ -179,7 +187,8 @@ def _run_cell(
     by_scenario: bool,
     reports: _Drawing,
     wanted_after: bool,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], bool]:
+    """The cell as verdicts.json holds it, and whether Ctrl-C ended its load."""
     plan = replace(
         template,
         cluster=template.cluster.with_strategy(lb, sessions, wanted_after=wanted_after),
@@ -197,7 +206,8 @@ def _run_cell(
             "scenario": plan.scenario,
             "fault": "n/a",
             "verdict": f"could not run: {error}",
-        }
+        }, False
     reports.submit(_report, result.run_dir)
     run = str(result.run_dir.relative_to(matrix_dir))
-    return {**result.verdict, "scenario": plan.scenario, "run": run}
+    cell = {**result.verdict, "scenario": plan.scenario, "run": run}
+    return cell, result.interrupted_at_s is not None

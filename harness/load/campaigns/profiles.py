@@ -54,6 +54,7 @@ def run_profiles(
         def step(text: str, name: str = profile.name) -> None:
             progress(f"{name}: {text}")
 
+        interrupted = False
         try:
             result = run_bench(plan, progress=step)
         except (ClusterError, RuntimeError, OSError) as error:
@@ -63,8 +64,11 @@ def run_profiles(
             write_report(result.run_dir)
             runs.append({"profile": profile.name, "run": str(result.run_dir.relative_to(out))})
             summaries[runs[-1]["run"]] = result.summary
+            interrupted = result.interrupted_at_s is not None
         # Written after every run: an interrupted comparison keeps what it measured.
         _write(out, template, runs, started)
+        if interrupted:
+            raise KeyboardInterrupt  # Ctrl-C in one profile's load ends the comparison
     return ProfilesResult(out, runs, summaries)
 
 
