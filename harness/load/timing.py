@@ -132,6 +132,9 @@ def _bench(
         progress=_quiet,
         while_stopping=write_report,
     )
+    if result.interrupted_at_s is not None:
+        # Ctrl-C ends timing here as anywhere else in it: a load cut short times nothing.
+        raise KeyboardInterrupt
     wall = time.monotonic() - began
     run = read_manifest(result.run_dir)
     return {

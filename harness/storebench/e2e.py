@@ -97,4 +97,8 @@ def run_e2e(
             row = cell_row(strategy, size, result.summary, duration_s)
             row["run"] = str(result.run_dir.relative_to(directory.parent))
             rows.append(row)
+            if result.interrupted_at_s is not None:
+                # Ctrl-C under this cell's load: its row says so, and no cell follows.
+                row["interrupted_at_s"] = result.interrupted_at_s
+                return rows
     return rows

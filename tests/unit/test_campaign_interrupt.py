@@ -1,6 +1,7 @@
-"""Ctrl-C in one bench of a campaign (a profile comparison, the scale study) ends the
-campaign once that bench's results are kept. run_bench turns Ctrl-C under load into a
-result holding the run so far; each campaign went on to its next bench.
+"""Ctrl-C in one bench of a campaign (a profile comparison, the scale study, storebench's
+end-to-end cells, timing) ends the campaign once that bench's results are kept. run_bench
+turns Ctrl-C under load into a result holding the run so far; each campaign went on to
+its next bench.
 
 The benches are stand-ins (no lab starts): what is under test is whether the campaign
 starts another one. tests/unit/test_matrix_schedule.py holds the matrix to the same."""
@@ -9,16 +10,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from harness.cluster.lab import LabSpec, Topology
 from harness.config.profile import load_profile
-from harness.load import scale
+from harness.load import scale, timing
 from harness.load.bench import BenchPlan, BenchResult
 from harness.load.campaigns import profiles
 from harness.results import new_run_dir
+from harness.storebench import e2e
+from harness.storebench import run as storebench_run
 
 
 def _template(tmp_path: Path) -> BenchPlan:
@@ -30,14 +34,16 @@ def _template(tmp_path: Path) -> BenchPlan:
     )
 
 
-def _stand_in(ran: list[str]) -> Any:
-    """A bench that the user stops with Ctrl-C in the second one run."""
+def _stand_in(ran: list[str], stopped_in: int = 2) -> Any:
+    """A bench that the user stops with Ctrl-C in the stopped_in'th one run."""
 
     def bench(plan: BenchPlan, **_: Any) -> BenchResult:
         ran.append(plan.label or "")
         run_dir = new_run_dir(plan.label or "run", plan.results_dir)
-        stopped = 2.5 if len(ran) == 2 else None
-        return BenchResult(run_dir, {"requests": 10}, 0.0, {"verdict": "v"}, None, stopped)
+        stopped = 2.5 if len(ran) == stopped_in else None
+        summary = {"requests": 10, "failures": 0, "errors": 0, "rps": 2.0}
+        summary |= {"p50_ms": 1.0, "p95_ms": 2.0, "p99_ms": 3.0}
+        return BenchResult(run_dir, summary, 0.0, {"verdict": "v"}, None, stopped)
 
     return bench
 
@@ -72,3 +78,37 @@ def test_ctrl_c_in_one_scale_cell_ends_the_study(
     (out,) = (tmp_path / "results").iterdir()
     written = json.loads((out / scale.SCALE_FILE).read_text())
     assert [row["nodes"] for row in written["rows"]] == [2, 4]
+
+
+def test_ctrl_c_in_one_end_to_end_cell_ends_storebench_with_its_row_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ran: list[str] = []
+    monkeypatch.setattr(e2e, "run_bench", _stand_in(ran))
+    monkeypatch.setattr(e2e, "write_report", lambda *_: None)
+    plan = SimpleNamespace(
+        net="127.0.240", e2e_strategies=list(e2e.STRATEGIES), e2e_sizes=[1024],
+        e2e_duration_s=5, e2e_users=2,
+    )  # fmt: skip
+    rows: list[dict[str, Any]] = []
+    step = SimpleNamespace(text=lambda _: None, tick=lambda _: None)
+    ctx = SimpleNamespace(plan=plan, run_dir=tmp_path, step=step, add=lambda _, r: rows.append(r))
+    with pytest.raises(KeyboardInterrupt):
+        storebench_run._phase_e2e(ctx)  # type: ignore[arg-type]
+    assert ran == ["redis-1024", "memcached-sticky-1024"]
+    assert [r.get("interrupted_at_s") for r in rows] == [None, 2.5]
+
+
+def test_ctrl_c_in_a_timed_bench_ends_timing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ran: list[str] = []
+    monkeypatch.setattr(timing, "run_bench", _stand_in(ran, stopped_in=1))
+    template = _template(tmp_path)
+    plan = timing.TimingPlan(
+        profile=template.profile, cluster=template.cluster, fresh_cluster=template.cluster,
+        fresh_dir=tmp_path / "fresh", results_dir=tmp_path / "results",
+    )  # fmt: skip
+    with pytest.raises(KeyboardInterrupt):  # a load cut short times nothing
+        timing._bench(plan, 5, tmp_path, lambda _: None)
+    assert len(ran) == 1
