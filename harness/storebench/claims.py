@@ -347,6 +347,8 @@ def finding_e2e(e2e: Sequence[Row]) -> Row:
         f"{r['strategy']} {human_size(r['size'])}: p50 {r['p50_ms']:.1f} ms, p99 "
         f"{r['p99_ms']:.1f} ms, {r['rps']:.0f} req/s, store CPU "
         f"{r['store_cpu_us_per_request'] or 0:.0f} us/request, {r['failures']} failures"
+        # A cell Ctrl-C cut short measured only its first seconds: never read as a whole one.
+        + (f" (interrupted at {r['interrupted_at_s']:.1f} s)" if "interrupted_at_s" in r else "")
         for r in e2e
     ]
     return _claim("end-to-end", claim, "observed", lines, kind="finding")

@@ -23,6 +23,7 @@ from harness.load.campaigns import profiles
 from harness.results import new_run_dir
 from harness.storebench import e2e
 from harness.storebench import run as storebench_run
+from harness.storebench.claims import finding_e2e
 
 
 def _template(tmp_path: Path) -> BenchPlan:
@@ -97,6 +98,9 @@ def test_ctrl_c_in_one_end_to_end_cell_ends_storebench_with_its_row_kept(
         storebench_run._phase_e2e(ctx)  # type: ignore[arg-type]
     assert ran == ["redis-1024", "memcached-sticky-1024"]
     assert [r.get("interrupted_at_s") for r in rows] == [None, 2.5]
+    # The run's finding names the cell cut short, whose figures cover its first seconds.
+    lines = finding_e2e(rows)["numbers"]
+    assert [line.endswith("(interrupted at 2.5 s)") for line in lines] == [False, True]
 
 
 def test_ctrl_c_in_a_timed_bench_ends_timing(
