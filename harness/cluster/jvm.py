@@ -1,9 +1,10 @@
 """What is really in effect in a running Tomcat node, read from its JVM (not from the files).
 
 Every reading is a (command, parser) pair: a function that builds the argv to run on the
-node, and a function that turns its output into values. The embedded lab runs the argv
-here (read_node); an inventory of SSH hosts can run the very same argv remotely and feed
-the output to the same parsers.
+node, and a function that turns its output into values. An inventory of SSH hosts runs
+the argv on each node's host and feeds the output to the parsers; the embedded lab's nodes,
+all on this machine, are read by one JvmProbe server for the whole process
+(harness.cluster.probe_server; read_node, probe_later).
 
   jcmd PID VM.flags                  -> parse_vm_flags    heap sizes, young gen, GC in use
   jstat -gc PID                      -> parse_jstat_gc    heap used, young/old GC counts, times
@@ -31,7 +32,7 @@ import secrets
 import subprocess
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any
@@ -42,6 +43,7 @@ from pydantic import BaseModel
 from harness import commands
 from harness.cluster import hsperf
 from harness.cluster.endpoints import Endpoint, is_listening
+from harness.cluster.probe_server import SERVER_JVM_FLAGS, ProbeServer, ProbeServerError, shared
 from harness.paths import CACHE_DIR
 
 log = logging.getLogger(__name__)
@@ -516,35 +518,66 @@ def ensure_agent(pid: int, host: str, secrets_dir: Path, port: int = JMX_PORT) -
     """Start the JVM's JMX agent on host:port unless it listens already."""
     access = JmxAccess(host, port, jmx_secrets(secrets_dir))
     if not is_listening(Endpoint(host, port)):
-        own = agent_secrets(secrets_dir, host, port)
-        run(agent_start_command(pid, host, port, own))
+        _ask(access, start_agent=(pid, agent_secrets(secrets_dir, host, port)))
     return access
+
+
+def probe_server() -> ProbeServer:
+    """This process's JvmProbe server, for the nodes on this machine (see probe_server)."""
+    program = ["-cp", str(compile_probe()), "JvmProbe"]
+    return shared(["java", *PROBE_JVM_FLAGS, *SERVER_JVM_FLAGS, *program])
+
+
+def _request(
+    access: JmxAccess,
+    *options: str,
+    start_agent: tuple[int, Path] | None = None,
+    vm_flags: bool = False,
+) -> list[str]:
+    agent = ["--start-agent", str(start_agent[0]), str(start_agent[1])] if start_agent else []
+    flags = ["--vm-flags"] if vm_flags else []
+    return [f"{access.host}:{access.port}", *agent, *flags, *options]
+
+
+def _ask(
+    access: JmxAccess,
+    *options: str,
+    start_agent: tuple[int, Path] | None = None,
+    vm_flags: bool = False,
+) -> dict[str, Any]:
+    request = _request(access, *options, start_agent=start_agent, vm_flags=vm_flags)
+    try:
+        return probe_server().ask(access.credentials, request)
+    except ProbeServerError as error:
+        raise JvmReadError(str(error)) from None
+
+
+def _agent_unless_listening(pid: int, address: str, secrets_dir: Path) -> tuple[int, Path] | None:
+    """--start-agent's (pid, secrets) for a JVM whose agent does not listen yet, else None."""
+    if is_listening(Endpoint(address, JMX_PORT)):
+        return None
+    return pid, agent_secrets(secrets_dir, address, JMX_PORT)
+
+
+def probe_later(pid: int, address: str, secrets_dir: Path) -> Future[dict[str, Any]]:
+    """One reading of a node on this machine, asked now and answered in the future (the
+    telemetry's ticks), its agent started first where it does not listen (a restarted node)."""
+    access = JmxAccess(address, JMX_PORT, jmx_secrets(secrets_dir))
+    agent = _agent_unless_listening(pid, address, secrets_dir)
+    return probe_server().submit(access.credentials, _request(access, start_agent=agent))
 
 
 def probe(
     access: JmxAccess, *, start_agent: tuple[int, Path] | None = None, vm_flags: bool = False
 ) -> dict[str, Any]:
-    """One reading of a node's MBeans (see probe_command for the options)."""
-    argv = probe_command(
-        access.host,
-        access.port,
-        classes=compile_probe(),
-        start_agent=start_agent,
-        vm_flags=vm_flags,
-    )
-    readings = parse_probe(run(argv, stdin=access.credentials + "\n"))
-    if not readings:
-        raise JvmReadError(f"JvmProbe {access.host}:{access.port}: no reading")
-    return readings[0]
+    """One reading of a node's MBeans on this machine (see probe_command for the options),
+    by this process's JvmProbe server."""
+    return _ask(access, start_agent=start_agent, vm_flags=vm_flags)
 
 
 def invoke(access: JmxAccess, mbean: str, operation: str, *args: str) -> dict[str, Any]:
     """Invoke an MBean operation (a context reload, a deployer check)."""
-    argv = invoke_command(
-        access.host, access.port, mbean, operation, *args, classes=compile_probe()
-    )
-    replies = parse_probe(run(argv, stdin=access.credentials + "\n"))
-    return replies[0] if replies else {}
+    return _ask(access, "--invoke", mbean, operation, *args)
 
 
 def count_rejections(log_path: Path) -> int | None:
@@ -561,9 +594,7 @@ def read_node(
     first time a process is read, its VM.flags; jstat's columns come from the JVM's
     counters file (hsperf), with no JVM at all."""
     access = JmxAccess(address, JMX_PORT, jmx_secrets(secrets_dir))
-    agent = None
-    if not is_listening(Endpoint(address, JMX_PORT)):
-        agent = (pid, agent_secrets(secrets_dir, address, JMX_PORT))
+    agent = _agent_unless_listening(pid, address, secrets_dir)
     key = _process_key(pid)
     flags = _known_flags(key)
     mbeans = probe(access, start_agent=agent, vm_flags=flags is None)

@@ -9,12 +9,11 @@ was the bottleneck, and the run is marked "generator-bound" when it was Locust.
 from __future__ import annotations
 
 import itertools
-import json
 import logging
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -260,9 +259,9 @@ def summarize_samples(
 
 # --------------------------------------------------------------------------- the JVMs
 
-# A probe that exits (its node was killed or restarted) is started again at most this often.
-PROBE_RETRY_S = 2.0
-PROBE_MAX_READINGS = 24 * 3600
+# How long stop() waits for the readings already asked for (a round trip, or a paused node's
+# RMI timeout: then the reading is dropped).
+READING_WAIT_S = 5.0
 
 
 class _RejectionCounter:
@@ -291,19 +290,14 @@ class _RejectionCounter:
 
 
 @dataclass
-class _Probe:
-    proc: subprocess.Popen[str]
-    pid: int
-    reader: threading.Thread
-
-
-@dataclass
 class JvmSampler(Periodic):
-    """Each node's pool, heap and GC once a second, read over JMX by one streaming JvmProbe
-    per node (a JVM start per reading would cost more CPU than the node under test).
+    """Each node's pool, heap and GC once a second, read over JMX by this process's JvmProbe
+    server (harness.cluster.probe_server): a reading is a round trip, with no JVM started
+    under load.
 
-    targets() is asked at every tick, so a node restarted by a fault (a new pid) gets a new
-    probe; while a node is down or stopped it has no rows: the gap is the signal."""
+    targets() is asked at every tick, so a node restarted by a fault (a new pid) gets its
+    agent started and is read again; while a node is down or stopped it has no rows: the
+    gap is the signal. A node whose reading has not come back is not asked again meanwhile."""
 
     targets: Callable[[], Mapping[str, jvm.NodeTarget]]
     secrets_dir: Path
@@ -314,97 +308,59 @@ class JvmSampler(Periodic):
     thread_name = "jvm-telemetry"
 
     def begin(self) -> None:
-        # Nothing slow here (the caller is starting the load): probes start at the first tick.
+        # Nothing slow here (the caller is starting the load): readings start at the first tick.
         self._lock = threading.Lock()
-        self._probes: dict[str, _Probe] = {}
-        self._tried: dict[str, float] = {}
+        self._asked: dict[str, Future[dict[str, Any]]] = {}
         self._rejections = {
             name: _RejectionCounter(target.log) for name, target in self.targets().items()
         }
         try:
-            self._classes: Path | None = jvm.compile_probe()
+            jvm.compile_probe()
+            self._readable = True
         except jvm.JvmReadError as error:
             # No JDK here: the run goes on without JVM telemetry, and says why.
             log.warning("no JVM telemetry: %s", error)
             self.errors["all"] = str(error)
-            self._classes = None
+            self._readable = False
 
     def tick(self) -> None:
-        if self._classes is None:
+        if not self._readable:
             return
-        self._tick()
-
-    def _tick(self) -> None:
         for name, target in self.targets().items():
             if name not in self._rejections:
                 self._rejections[name] = _RejectionCounter(target.log)
-            probe = self._probes.get(name)
-            if probe is not None and probe.proc.poll() is None and probe.pid == target.pid:
+            waiting = self._asked.get(name)
+            if waiting is not None and not waiting.done():
                 continue
-            if time.monotonic() - self._tried.get(name, -PROBE_RETRY_S) < PROBE_RETRY_S:
-                continue
-            self._tried[name] = time.monotonic()
-            if probe is not None:
-                self._end(probe)
-            self._start_probe(name, target)
+            if psutil.pid_exists(target.pid):
+                self._ask(name, target)
 
-    def _start_probe(self, name: str, target: jvm.NodeTarget) -> None:
-        if psutil.pid_exists(target.pid) is False:
-            return
+    def _ask(self, name: str, target: jvm.NodeTarget) -> None:
         try:
-            access = jvm.ensure_agent(target.pid, target.address, self.secrets_dir)
+            future = jvm.probe_later(target.pid, target.address, self.secrets_dir)
         except (jvm.JvmReadError, OSError) as error:
             self.errors[name] = str(error)
             return
-        argv = jvm.probe_command(
-            access.host, access.port, every_ms=int(self.interval_s * 1000),
-            count=PROBE_MAX_READINGS, classes=self._classes,
-        )  # fmt: skip
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            start_new_session=True,
-        )
-        assert proc.stdin is not None
-        proc.stdin.write(access.credentials + "\n")
-        proc.stdin.close()
-        reader = threading.Thread(
-            target=self._read, args=(name, proc), name=f"jvm-{name}", daemon=True
-        )
-        reader.start()
-        self._probes[name] = _Probe(proc, target.pid, reader)
+        self._asked[name] = future
+        future.add_done_callback(lambda done: self._record(name, target.pid, done))
 
-    def _read(self, name: str, proc: subprocess.Popen[str]) -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            try:
-                reading = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            row = jvm_row(name, reading, self.start_epoch, self._rejections[name].update())
-            with self._lock:
-                self.rows.append(row)
-
-    @staticmethod
-    def _end(probe: _Probe) -> None:
-        if probe.proc.poll() is None:
-            probe.proc.terminate()
-            try:
-                probe.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                probe.proc.kill()
-                probe.proc.wait()
-        probe.reader.join(timeout=5)
-        if probe.proc.stdout is not None:
-            probe.proc.stdout.close()
+    def _record(self, name: str, pid: int, done: Future[dict[str, Any]]) -> None:
+        error = done.exception()
+        if error is not None:
+            # A node killed meanwhile is the gap, not an error; a live one that says
+            # nothing is.
+            if psutil.pid_exists(pid):
+                self.errors[name] = str(error)
+            return
+        row = jvm_row(name, done.result(), self.start_epoch, self._rejections[name].update())
+        with self._lock:
+            self.rows.append(row)
+            self.errors.pop(name, None)
 
     def stop(self) -> None:
         super().stop()
-        for probe in getattr(self, "_probes", {}).values():
-            self._end(probe)
+        # The last readings asked for are kept: they are on their way (a round trip).
+        wait(list(getattr(self, "_asked", {}).values()), timeout=READING_WAIT_S)
 
     def write(self, run_dir: Path) -> Path:
         return write_jvm_telemetry(run_dir, self.rows)

@@ -9,6 +9,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 from session_tracking import Reply, parse_reply
 
@@ -56,6 +57,20 @@ def assert_lab_gone(lab: Lab) -> None:
         assert record.process() is None, f"{name} (pid {record.pid}) still runs"
         for address, port in record.endpoints:
             assert not is_listening(Endpoint(address, port)), f"{address}:{port} still listens"
+    assert not probe_servers(), "the JMX reader (JvmProbe --serve) outlived the lab"
+
+
+def probe_servers() -> list[psutil.Process]:
+    """This test process's JvmProbe servers (harness.cluster.probe_server) still running."""
+    found = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            argv = child.cmdline()
+        except psutil.Error:
+            continue  # ended meanwhile
+        if "JvmProbe" in argv and "--serve" in argv:
+            found.append(child)
+    return found
 
 
 @pytest.fixture(scope="module")

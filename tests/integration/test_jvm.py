@@ -18,7 +18,7 @@ from harness.cluster import hsperf, jvm
 from harness.cluster.endpoints import Endpoint, is_listening
 from harness.cluster.lab import Lab, Topology, jvms
 from harness.config.profile import Profile, load_profile
-from tests.integration.conftest import assert_lab_gone, repo_root
+from tests.integration.conftest import assert_lab_gone, probe_servers, repo_root
 
 pytestmark = pytest.mark.integration
 
@@ -126,3 +126,27 @@ def test_default_profile_uses_the_connectors_own_pool(tmp_path: Path) -> None:
         assert node.connectors[0].executor in (None, "Internal")
         # No heap flags: the JVM's own choice, the same in VM.flags and in the MBean.
         assert node.max_heap_bytes == node.heap.max_bytes
+
+
+def test_one_probe_jvm_reads_every_node_as_itself_and_again_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    """Every reading of the lab goes through one JvmProbe server. The nodes share the JMX
+    port on their own addresses, so a reading answered by the wrong node would look
+    plausible: each must carry its own node's connector address and pid."""
+    with running_lab(load_profile("best-practice"), tmp_path / "lab") as lab:
+        for _ in range(2):
+            for node, spec in zip(jvms.read_lab(lab), lab.topology.nodes, strict=True):
+                assert node.pid == lab.state.processes[spec.name].pid  # type: ignore[union-attr]
+                (connector,) = node.connectors
+                assert connector.address == spec.address
+        assert len(probe_servers()) == 1
+        (server,) = probe_servers()
+
+        old_pid = lab.state.processes["node1"].pid  # type: ignore[union-attr]
+        lab.restart("node1")
+        again = jvms.read_lab_node(lab, "node1")  # the agent started again, a new connection
+        assert again.pid == lab.state.processes["node1"].pid != old_pid  # type: ignore[union-attr]
+        (connector,) = again.connectors
+        assert connector.address == lab.topology.nodes[0].address
+        assert probe_servers() == [server]

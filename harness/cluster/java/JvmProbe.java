@@ -4,23 +4,38 @@
 //
 //   java JvmProbe HOST:PORT [--every-ms N --count N]      read (once, or N times)
 //   java JvmProbe HOST:PORT --invoke OBJECTNAME OP [ARG]  invoke an operation
+//   java JvmProbe --serve                                 answer requests from stdin
 //
-// Before either, --start-agent PID DIR attaches to the JVM and starts its JMX agent on
-// HOST:PORT with DIR's password and access files (what `jcmd PID ManagementAgent.start`
-// does, without a JVM of its own for jcmd); --vm-flags adds the JVM's flags to a reading
-// ("vm_flags": the text of `jcmd PID VM.flags`, from the DiagnosticCommand MBean).
+// Before a reading or an invocation, --start-agent PID DIR attaches to the JVM and starts
+// its JMX agent on HOST:PORT with DIR's password and access files (what `jcmd PID
+// ManagementAgent.start` does, without a JVM of its own for jcmd); --vm-flags adds the
+// JVM's flags to a reading ("vm_flags": the text of `jcmd PID VM.flags`, from the
+// DiagnosticCommand MBean).
 //
 // The JMX user and password come on stdin ("user password"), never on the command line,
 // where `ps` would show them.
+//
+// --serve is for the embedded lab, whose nodes all run on this machine: one JVM answers
+// every reading of the harness, so a reading costs a round trip instead of a JVM start.
+// Each stdin line is a request, its fields separated by tabs:
+//   ID  USER PASSWORD  HOST:PORT  [OPTION]...     (the options above, one per field)
+// and each gets one line back, in any order: {"id":"ID","reply":{...}} or
+// {"id":"ID","error":"..."}. A connection is kept per node and made again, once, when the
+// node was restarted. Its nodes' RMI stubs must name their own address
+// (-Djava.rmi.server.hostname, which the lab sets): with many nodes on one port, a stub
+// naming anything else could not be told apart, so it is refused, not guessed.
+// End of stdin ends it.
 
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.lang.management.MemoryUsage;
+import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.rmi.server.RMISocketFactory;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -28,6 +43,10 @@ import java.util.Map;
 import java.util.Properties;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
 import javax.management.MBeanServerConnection;
 import javax.management.ObjectName;
 import javax.management.openmbean.CompositeData;
@@ -55,76 +74,213 @@ public class JvmProbe {
 
     public static void main(String[] args) {
         try {
-            run(args);
+            if (args.length == 1 && args[0].equals("--serve")) {
+                serve();
+            } else {
+                run(args);
+            }
         } catch (Exception e) {
-            // One line naming the cause, for the harness's error message.
-            Throwable root = e;
-            while (root.getCause() != null) root = root.getCause();
-            System.err.println("JvmProbe: " + e + (root != e ? " (" + root + ")" : ""));
+            System.err.println("JvmProbe: " + describe(e));
             System.exit(1);
+        }
+    }
+
+    // One line naming the cause, for the harness's error message.
+    static String describe(Throwable e) {
+        Throwable root = e;
+        while (root.getCause() != null) root = root.getCause();
+        return e + (root != e ? " (" + root + ")" : "");
+    }
+
+    // What one command line (or one --serve request) asks for.
+    static final class Request {
+        String target;
+        String host;
+        String port;
+        String agentPid;
+        String agentDir;
+        boolean vmFlags;
+        String[] invoke;  // OBJECTNAME OP [ARG]
+        long everyMs;
+        int count = 1;
+
+        static Request parse(String[] args) {
+            Request r = new Request();
+            r.target = args[0];
+            int colon = r.target.lastIndexOf(':');
+            if (colon <= 0) throw new IllegalArgumentException("not HOST:PORT: " + r.target);
+            r.host = r.target.substring(0, colon);
+            r.port = r.target.substring(colon + 1);
+            for (int i = 1; i < args.length; i++) {
+                if (args[i].equals("--start-agent") && i + 2 < args.length) {
+                    r.agentPid = args[++i];
+                    r.agentDir = args[++i];
+                } else if (args[i].equals("--vm-flags")) {
+                    r.vmFlags = true;
+                } else if (args[i].equals("--invoke") && i + 2 < args.length) {
+                    r.invoke = Arrays.copyOfRange(args, i + 1, Math.min(args.length, i + 4));
+                    i = args.length;
+                } else if (args[i].equals("--every-ms") && i + 1 < args.length) {
+                    r.everyMs = Long.parseLong(args[++i]);
+                } else if (args[i].equals("--count") && i + 1 < args.length) {
+                    r.count = Integer.parseInt(args[++i]);
+                } else {
+                    throw new IllegalArgumentException("unknown option " + args[i]);
+                }
+            }
+            return r;
         }
     }
 
     static void run(String[] args) throws Exception {
         if (args.length < 1) {
-            System.err.println("usage: JvmProbe HOST:PORT [--every-ms N --count N | --invoke NAME OP [ARG]]");
+            System.err.println("usage: JvmProbe HOST:PORT [--every-ms N --count N | --invoke NAME OP [ARG]] | --serve");
             System.exit(2);
         }
         String[] credentials = new BufferedReader(new InputStreamReader(System.in))
             .readLine().trim().split("\\s+", 2);
-        Map<String, Object> env = new HashMap<>();
-        env.put(JMXConnector.CREDENTIALS, credentials);
+        Request r = Request.parse(args);
         // The agent's RMI stub names the host by java.rmi.server.hostname (by default the
         // machine's name, often 127.0.0.1), not the loopback address the agent is bound
         // to: send every RMI connection to the address we were given.
-        String host = args[0].substring(0, args[0].lastIndexOf(':'));
         RMISocketFactory.setSocketFactory(new RMISocketFactory() {
             public Socket createSocket(String ignored, int port) throws IOException {
-                return new Socket(host, port);
+                return new Socket(r.host, port);
             }
 
             public ServerSocket createServerSocket(int port) throws IOException {
                 throw new IOException("JvmProbe exports nothing");
             }
         });
-        List<String> rest = new ArrayList<>();
-        boolean vmFlags = false;
-        for (int i = 1; i < args.length; i++) {
-            if (args[i].equals("--start-agent") && i + 2 < args.length) {
-                startAgent(args[i + 1], host, args[0].substring(host.length() + 1), args[i + 2]);
-                i += 2;
-            } else if (args[i].equals("--vm-flags")) {
-                vmFlags = true;
-            } else {
-                rest.add(args[i]);
-            }
-        }
-        rest.add(0, args[0]);
-        args = rest.toArray(new String[0]);
-        JMXServiceURL url = new JMXServiceURL(
-            "service:jmx:rmi:///jndi/rmi://" + args[0] + "/jmxrmi");
-        try (JMXConnector connector = JMXConnectorFactory.connect(url, env)) {
+        if (r.agentPid != null) startAgent(r.agentPid, r.host, r.port, r.agentDir);
+        try (JMXConnector connector = connect(r.target, credentials)) {
             MBeanServerConnection mbs = connector.getMBeanServerConnection();
-            if (args.length >= 4 && args[1].equals("--invoke")) {
-                invoke(mbs, args);
+            if (r.invoke != null) {
+                System.out.println(json(invoke(mbs, r.invoke)));
                 return;
             }
-            long every = 0;
-            int count = 1;
-            for (int i = 1; i + 1 < args.length; i += 2) {
-                if (args[i].equals("--every-ms")) every = Long.parseLong(args[i + 1]);
-                if (args[i].equals("--count")) count = Integer.parseInt(args[i + 1]);
-            }
-            for (int n = 0; n < count; n++) {
+            for (int n = 0; n < r.count; n++) {
                 long began = System.currentTimeMillis();
                 Map<String, Object> reading = read(mbs);
-                if (vmFlags && n == 0) reading.put("vm_flags", vmFlags(mbs));
+                if (r.vmFlags && n == 0) reading.put("vm_flags", vmFlags(mbs));
                 System.out.println(json(reading));
                 System.out.flush();
-                if (n + 1 < count && every > 0) {
-                    Thread.sleep(Math.max(0, every - (System.currentTimeMillis() - began)));
+                if (n + 1 < r.count && r.everyMs > 0) {
+                    Thread.sleep(Math.max(0, r.everyMs - (System.currentTimeMillis() - began)));
                 }
             }
+        }
+    }
+
+    static JMXConnector connect(String target, String[] credentials) throws IOException {
+        Map<String, Object> env = new HashMap<>();
+        env.put(JMXConnector.CREDENTIALS, credentials);
+        JMXServiceURL url = new JMXServiceURL("service:jmx:rmi:///jndi/rmi://" + target + "/jmxrmi");
+        return JMXConnectorFactory.connect(url, env);
+    }
+
+    // ------------------------------------------------------------------ --serve
+
+    static final class Connection {
+        final String credentials;
+        final JMXConnector connector;
+
+        Connection(String credentials, JMXConnector connector) {
+            this.credentials = credentials;
+            this.connector = connector;
+        }
+    }
+
+    static final Map<String, Connection> CONNECTIONS = new ConcurrentHashMap<>();
+    static final Map<String, Object> TARGET_LOCKS = new ConcurrentHashMap<>();
+    static final Set<String> NODE_HOSTS = ConcurrentHashMap.newKeySet();
+    static final int CONNECT_TIMEOUT_MS = 5000;
+
+    static void serve() throws Exception {
+        RMISocketFactory.setSocketFactory(new RMISocketFactory() {
+            public Socket createSocket(String host, int port) throws IOException {
+                if (!NODE_HOSTS.contains(host)) {
+                    throw new IOException("an RMI stub names " + host + ", not a node asked"
+                        + " for: start the node with -Djava.rmi.server.hostname=ITS_ADDRESS");
+                }
+                Socket socket = new Socket();
+                socket.connect(new InetSocketAddress(host, port), CONNECT_TIMEOUT_MS);
+                return socket;
+            }
+
+            public ServerSocket createServerSocket(int port) throws IOException {
+                throw new IOException("JvmProbe exports nothing");
+            }
+        });
+        ExecutorService workers = Executors.newCachedThreadPool(task -> {
+            Thread thread = new Thread(task, "request");
+            thread.setDaemon(true);
+            return thread;
+        });
+        BufferedReader in = new BufferedReader(new InputStreamReader(System.in));
+        String line;
+        while ((line = in.readLine()) != null) {
+            String[] fields = line.split("\t", -1);  // an empty last field is an argument too
+            if (fields.length >= 3) workers.execute(() -> answer(fields));
+        }
+        // The harness is done with us (or gone): answer what was asked, then end.
+        workers.shutdown();
+        workers.awaitTermination(60, TimeUnit.SECONDS);
+        System.exit(0);
+    }
+
+    static void answer(String[] fields) {
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("id", fields[0]);
+        try {
+            Request r = Request.parse(Arrays.copyOfRange(fields, 2, fields.length));
+            out.put("reply", served(fields[1].trim(), r));
+        } catch (Exception e) {
+            out.put("error", describe(e));
+        }
+        String text = json(out);
+        synchronized (System.out) {
+            System.out.println(text);
+            System.out.flush();
+        }
+    }
+
+    // One node's requests one at a time, over a connection kept for the next.
+    static Object served(String credentials, Request r) throws Exception {
+        NODE_HOSTS.add(r.host);
+        synchronized (TARGET_LOCKS.computeIfAbsent(r.target, t -> new Object())) {
+            if (r.agentPid != null) {
+                startAgent(r.agentPid, r.host, r.port, r.agentDir);
+                forget(r.target);  // a new process: its old connection is dead
+            }
+            for (int attempt = 0; ; attempt++) {
+                Connection c = CONNECTIONS.get(r.target);
+                if (c == null || !c.credentials.equals(credentials)) {
+                    forget(r.target);
+                    c = new Connection(credentials, connect(r.target, credentials.split("\\s+", 2)));
+                    CONNECTIONS.put(r.target, c);
+                }
+                try {
+                    MBeanServerConnection mbs = c.connector.getMBeanServerConnection();
+                    if (r.invoke != null) return invoke(mbs, r.invoke);
+                    Map<String, Object> reading = read(mbs);
+                    if (r.vmFlags) reading.put("vm_flags", vmFlags(mbs));
+                    return reading;
+                } catch (IOException e) {
+                    forget(r.target);  // the node was restarted: connect again, once
+                    if (attempt > 0) throw e;
+                }
+            }
+        }
+    }
+
+    static void forget(String target) {
+        Connection c = CONNECTIONS.remove(target);
+        if (c == null) return;
+        try {
+            c.connector.close();
+        } catch (IOException | RuntimeException e) {
+            // The node is gone already; nothing to close.
         }
     }
 
@@ -155,16 +311,17 @@ public class JvmProbe {
             new Object[] {new String[0]}, new String[] {String[].class.getName()}));
     }
 
-    static void invoke(MBeanServerConnection mbs, String[] args) throws Exception {
-        ObjectName name = new ObjectName(args[2]);
-        Object[] params = args.length > 4 ? new Object[] {args[4]} : new Object[0];
-        String[] signature = args.length > 4 ? new String[] {"java.lang.String"} : new String[0];
-        Object result = mbs.invoke(name, args[3], params, signature);
+    // invoke = OBJECTNAME OP [ARG]
+    static Map<String, Object> invoke(MBeanServerConnection mbs, String[] invoke) throws Exception {
+        ObjectName name = new ObjectName(invoke[0]);
+        Object[] params = invoke.length > 2 ? new Object[] {invoke[2]} : new Object[0];
+        String[] signature = invoke.length > 2 ? new String[] {"java.lang.String"} : new String[0];
+        Object result = mbs.invoke(name, invoke[1], params, signature);
         Map<String, Object> out = new LinkedHashMap<>();
-        out.put("invoked", args[3]);
-        out.put("on", args[2]);
+        out.put("invoked", invoke[1]);
+        out.put("on", invoke[0]);
         out.put("result", result == null ? null : String.valueOf(result));
-        System.out.println(json(out));
+        return out;
     }
 
     static Map<String, Object> read(MBeanServerConnection mbs) throws Exception {

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import commands
-from harness.cluster import https
+from harness.cluster import https, probe_server
 from harness.cluster.artifacts import Artifacts, catalina_home, find_artifacts, version_of
 from harness.cluster.endpoints import Endpoint, get_json, is_listening
 from harness.cluster.lab import (
@@ -733,6 +733,9 @@ class Lab:
 
     def down(self) -> list[str]:
         """Stop every process this lab started, front to back. Returns their names."""
+        # The JMX reader of this process ends with the lab it reads (another starts on the
+        # next reading): no JVM is left behind.
+        probe_server.close_shared()
         if self.state is None:
             if not self.state_path.exists():
                 return []

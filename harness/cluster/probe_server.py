@@ -1,0 +1,198 @@
+"""One JvmProbe JVM (`JvmProbe --serve`) answers every JMX reading this process makes of
+the nodes on this machine.
+
+Why: a probe JVM per reading cost about 0.3 s of CPU before it read anything, and a bench
+started five or more (each node's settings, a streaming telemetry probe per node, another
+after a restart); a matrix on a reused lab started them again for every cell, beside the
+restart of the node it had killed. One JVM kept for the process answers each reading in a
+round trip: tens of milliseconds, and no JVM start under load.
+
+Only the lab's nodes are read this way: their JMX agents share a port on different
+loopback addresses, and the lab starts each node with `java.rmi.server.hostname` set to
+its address so the server can tell them apart. An inventory's nodes are read by a probe on
+their own host (harness.cluster.remote.jvm).
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import contextlib
+import itertools
+import json
+import logging
+import subprocess
+import threading
+from collections.abc import Sequence
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import IO, Any
+
+log = logging.getLogger(__name__)
+
+# An RMI call to a node that stopped answering (a paused JVM) gives up after this long,
+# so the request fails instead of hanging; the harness waits a little longer than that.
+RESPONSE_TIMEOUT_MS = 15_000
+SERVER_JVM_FLAGS = (f"-Dsun.rmi.transport.tcp.responseTimeout={RESPONSE_TIMEOUT_MS}",)
+REPLY_TIMEOUT_S = 30.0
+
+
+class ProbeServerError(RuntimeError):
+    """A request the server could not answer; the message names the node and the cause."""
+
+
+class ProbeServer:
+    """The `JvmProbe --serve` process and its replies, matched to requests by id."""
+
+    def __init__(self, java_argv: Sequence[str]) -> None:
+        self._argv = [*java_argv, "--serve"]
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        # request id -> (its node, its future, the server process it was sent to)
+        self._pending: dict[str, tuple[str, Future[dict[str, Any]], subprocess.Popen[str]]] = {}
+        self._stderr: collections.deque[str] = collections.deque(maxlen=20)
+        self._proc: subprocess.Popen[str] | None = None
+        self._threads: list[threading.Thread] = []
+
+    def ask(
+        self, credentials: str, args: Sequence[str], timeout_s: float = REPLY_TIMEOUT_S
+    ) -> dict[str, Any]:
+        """Send one request (HOST:PORT and JvmProbe's options) and wait for its reply."""
+        future = self.submit(credentials, args)
+        try:
+            return future.result(timeout=timeout_s)
+        except FutureTimeout:
+            future.cancel()  # its reply, if one comes, is dropped
+            raise ProbeServerError(f"JvmProbe {args[0]}: no reply in {timeout_s:.0f} s") from None
+
+    def submit(self, credentials: str, args: Sequence[str]) -> Future[dict[str, Any]]:
+        """Send one request; its future holds the reply, or fails with ProbeServerError."""
+        if any("\t" in part or "\n" in part for part in (credentials, *args)):
+            raise ValueError("a JvmProbe request field holds a tab or a newline")
+        future: Future[dict[str, Any]] = Future()
+        with self._lock:
+            request_id = str(next(self._ids))
+            try:
+                proc = self._running()
+                self._pending[request_id] = (args[0], future, proc)
+                stdin = proc.stdin
+                assert stdin is not None
+                stdin.write("\t".join([request_id, credentials, *args]) + "\n")
+                stdin.flush()
+            except (OSError, ValueError) as error:
+                self._pending.pop(request_id, None)
+                self._proc = None  # gone: the next request starts another
+                future.set_exception(ProbeServerError(f"JvmProbe {args[0]}: {error}"))
+        return future
+
+    def close(self) -> None:
+        """End of stdin: the server answers what it was asked, then exits."""
+        with self._lock:
+            proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        _close_quietly(proc.stdin)
+        try:
+            proc.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            proc.kill()
+            proc.wait()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._threads = []
+
+    def _running(self) -> subprocess.Popen[str]:
+        """The server process, started on the first request (or after one died)."""
+        if self._proc is not None and self._proc.poll() is None:
+            return self._proc
+        self._stderr.clear()
+        proc = subprocess.Popen(
+            self._argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,  # the harness ends it (Ctrl-C reaches the harness only)
+        )
+        self._proc = proc
+        stderr = threading.Thread(target=self._read_stderr, args=(proc,), daemon=True)
+        replies = threading.Thread(target=self._read_replies, args=(proc, stderr), daemon=True)
+        self._threads = [stderr, replies]
+        for thread in self._threads:
+            thread.start()
+        return proc
+
+    def _read_replies(self, proc: subprocess.Popen[str], stderr: threading.Thread) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            try:
+                message = json.loads(line)
+                request_id = str(message["id"])
+            except (json.JSONDecodeError, KeyError, TypeError):
+                log.debug("JvmProbe --serve said %r", line[:200])
+                continue
+            with self._lock:
+                pending = self._pending.pop(request_id, None)
+            if pending is None:
+                continue
+            target, future, _ = pending
+            if future.done():
+                continue  # its asker cancelled it
+            if "error" in message:
+                future.set_exception(ProbeServerError(f"JvmProbe {target}: {message['error']}"))
+            else:
+                future.set_result(message.get("reply") or {})
+        proc.stdout.close()
+        proc.wait()
+        stderr.join(timeout=5)  # its last words name the cause
+        self._fail_pending(proc)
+
+    def _read_stderr(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            self._stderr.append(line.rstrip())
+        proc.stderr.close()
+
+    def _fail_pending(self, proc: subprocess.Popen[str]) -> None:
+        """The server ended: every request still waiting fails, naming why."""
+        said = "; ".join(self._stderr) or f"exit code {proc.returncode}"
+        with self._lock:
+            ended = [key for key, (_, _, sent_to) in self._pending.items() if sent_to is proc]
+            pending = [self._pending.pop(key) for key in ended]
+            if self._proc is proc:
+                self._proc = None
+            _close_quietly(proc.stdin)
+        for target, future, _ in pending:
+            if not future.done():
+                future.set_exception(ProbeServerError(f"JvmProbe {target}: ended: {said[-300:]}"))
+
+
+def _close_quietly(pipe: IO[str] | None) -> None:
+    """Close the server's stdin; a server that died leaves a broken pipe, no matter."""
+    if pipe is not None:
+        with contextlib.suppress(OSError):
+            pipe.close()
+
+
+_SHARED: list[ProbeServer] = []  # none, or this process's one server
+_SHARED_LOCK = threading.Lock()
+
+
+def shared(java_argv: Sequence[str]) -> ProbeServer:
+    """This process's server (one for every lab it reads), ended at exit or by close_shared."""
+    with _SHARED_LOCK:
+        if not _SHARED:
+            _SHARED.append(ProbeServer(java_argv))
+        return _SHARED[0]
+
+
+def close_shared() -> None:
+    """End the server (a lab going down); the next reading starts another."""
+    with _SHARED_LOCK:
+        servers = list(_SHARED)
+        _SHARED.clear()
+    for server in servers:
+        server.close()
+
+
+atexit.register(close_shared)

@@ -1,0 +1,94 @@
+"""The JvmProbe server's client: replies matched to requests by id, in any order; errors and
+a server that dies fail only the requests they concern, naming why; the next request
+starts a new server; close() leaves nothing running.
+
+The server here is a stand-in (a Python script speaking JvmProbe --serve's protocol): what
+is under test is the client. The real server reads real nodes in
+tests/integration/test_jvm.py."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from pathlib import Path
+
+import psutil
+import pytest
+
+from harness.cluster.probe_server import ProbeServer, ProbeServerError
+
+STAND_IN = textwrap.dedent(
+    """
+    import json, sys
+    held = None  # "later:1" is answered only after the next request, so out of order
+    for line in sys.stdin:
+        request_id, credentials, target, *options = line.rstrip("\\n").split("\\t")
+        if target == "die:1":
+            print("JvmProbe: the stand-in was told to die", file=sys.stderr, flush=True)
+            sys.exit(3)
+        if target == "error:1":
+            reply = {"id": request_id, "error": "java.io.IOException: no node there"}
+        else:
+            body = {"target": target, "credentials": credentials, "options": options}
+            reply = {"id": request_id, "reply": body}
+        if target == "later:1":
+            held = reply
+            continue
+        print(json.dumps(reply), flush=True)
+        if held is not None:
+            print(json.dumps(held), flush=True)
+            held = None
+    """
+)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> ProbeServer:
+    script = tmp_path / "stand_in.py"
+    script.write_text(STAND_IN)
+    return ProbeServer([sys.executable, str(script)])
+
+
+def test_replies_go_to_their_own_requests_in_any_order(server: ProbeServer) -> None:
+    try:
+        later = server.submit("user secret", ["later:1", "--vm-flags"])
+        now = server.ask("user other", ["now:1", "--invoke", "X:type=Y", "check", ""])
+        assert now == {
+            "target": "now:1",
+            "credentials": "user other",
+            "options": ["--invoke", "X:type=Y", "check", ""],  # an empty last argument kept
+        }
+        assert later.result(timeout=10)["target"] == "later:1"
+        with pytest.raises(ProbeServerError, match=r"^JvmProbe error:1: .*no node there"):
+            server.ask("user secret", ["error:1"])
+    finally:
+        server.close()
+
+
+def test_a_server_that_dies_fails_its_requests_and_the_next_starts_another(
+    server: ProbeServer,
+) -> None:
+    try:
+        assert server.ask("u p", ["a:1"])["target"] == "a:1"
+        first = _server_pids()
+        with pytest.raises(ProbeServerError, match=r"^JvmProbe die:1: ended: .*told to die"):
+            server.ask("u p", ["die:1"], timeout_s=10)
+        assert server.ask("u p", ["b:1"])["target"] == "b:1"
+        assert _server_pids() and _server_pids() != first
+    finally:
+        server.close()
+    assert _server_pids() == []
+
+
+def test_a_field_with_a_tab_is_refused_before_it_is_sent(server: ProbeServer) -> None:
+    with pytest.raises(ValueError, match="tab or a newline"):
+        server.submit("user pass\tword", ["a:1"])
+    assert _server_pids() == []  # nothing was started for it
+
+
+def _server_pids() -> list[int]:
+    return [
+        child.pid
+        for child in psutil.Process().children()
+        if any(part.endswith("stand_in.py") for part in child.cmdline())
+    ]
