@@ -13,7 +13,8 @@ all on this machine, are read by one JvmProbe server for the whole process
                                         loopback address, password-protected
   java JvmProbe HOST:PORT            -> parse_probe       Executor, thread pools, connectors,
                                         sessions, heap and GC through JMX (here, with
-                                        --start-agent and --vm-flags: the two jcmds too)
+                                        --start-agent and --vm-flags: the two jcmds too;
+                                        --gc-run: jcmd PID GC.run)
   grep -c 'Executor rejected' LOG    -> parse_count       the pool's rejections
 
 Why JMX through an agent bound to the node's address: the Executor's live state
@@ -567,6 +568,13 @@ def probe_later(pid: int, address: str, secrets_dir: Path) -> Future[dict[str, A
     return probe_server().submit(access.credentials, _request(access, start_agent=agent))
 
 
+def gc_run(pid: int, address: str, secrets_dir: Path) -> None:
+    """`jcmd PID GC.run` on a node of this machine, through the probe server (no jcmd JVM),
+    its agent started first where it does not listen."""
+    access = JmxAccess(address, JMX_PORT, jmx_secrets(secrets_dir))
+    _ask(access, "--gc-run", start_agent=_agent_unless_listening(pid, address, secrets_dir))
+
+
 def probe(
     access: JmxAccess, *, start_agent: tuple[int, Path] | None = None, vm_flags: bool = False
 ) -> dict[str, Any]:
@@ -695,11 +703,13 @@ def _int_flag(flags: dict[str, str], name: str) -> int | None:
 
 @dataclass(frozen=True)
 class NodeTarget:
-    """A Tomcat node to read: its JVM's pid, loopback address and log file."""
+    """A Tomcat node to read: its JVM's pid, loopback address, log file and HTTP endpoint
+    (once that answers, the JVM may be attached to)."""
 
     pid: int
     address: str
     log: Path
+    http: Endpoint
 
 
 # --------------------------------------------------------------------------- requested vs in effect

@@ -21,6 +21,7 @@ from typing import Any
 import psutil
 
 from harness.cluster import jvm
+from harness.cluster.endpoints import Endpoint, is_listening
 from harness.periodic import Periodic
 from harness.results.telemetry import (
     FIELDS,
@@ -336,6 +337,8 @@ class JvmSampler(Periodic):
                 self._ask(name, target)
 
     def _ask(self, name: str, target: jvm.NodeTarget) -> None:
+        if not _attachable(target):
+            return  # still starting: read at a later tick
         try:
             future = jvm.probe_later(target.pid, target.address, self.secrets_dir)
         except (jvm.JvmReadError, OSError) as error:
@@ -367,6 +370,15 @@ class JvmSampler(Periodic):
 
     def summary(self) -> dict[str, Any]:
         return summarize_jvm(self.rows)
+
+
+def _attachable(target: jvm.NodeTarget) -> bool:
+    """Whether the node's JVM may be read, its agent started through the attach API if need
+    be: only once the node answers. The attach signal (SIGQUIT) ends a process that cannot
+    take it yet, catalina.sh's shell before it execs java or a JVM before its handlers: a
+    restarted node read at once died so (its restore failed, in CI)."""
+    agent = Endpoint(target.address, jvm.JMX_PORT)
+    return is_listening(agent) or is_listening(target.http)
 
 
 def jvm_row(

@@ -31,7 +31,7 @@ def lab_targets(lab: Lab) -> dict[str, NodeTarget]:
     processes = dict(lab.state.processes)  # a fault may replace a record meanwhile
     return {
         node.name: NodeTarget(
-            processes[node.name].pid, node.address, Path(processes[node.name].log)
+            processes[node.name].pid, node.address, Path(processes[node.name].log), node.http
         )
         for node in lab.topology.nodes
         if node.name in processes
