@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.table import Table
+from rich.text import Text
 
 from harness.cli.console import console, progress_bar
 from harness.cli.inventory import fault_plan, up_label
@@ -260,7 +261,7 @@ def print_summary(
     table.add_column(style="bold")
     table.add_column()
     for label, words in _summary_rows(summary, verdict):
-        table.add_row(label, words)
+        table.add_row(label, Text(words))  # its text may quote a log: no markup
     table.add_row(
         up,
         f"{lab_up_s:.1f} s to all-healthy"

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rich.table import Table
+from rich.text import Text
 
 from harness.cli.bench import confirmed, plan_from
 from harness.cli.console import console
@@ -125,6 +126,6 @@ def _table(cells: list[dict[str, Any]]) -> Table:
             f"{c.get('data_kept', '-')}/{c.get('users', '-')}",
             str(c.get("failed_requests", "-")),
             recovery_words(c),
-            c["verdict"],
+            Text(c["verdict"]),  # it may quote a log: no markup
         )
     return table

@@ -7,6 +7,7 @@ import os
 from typing import TYPE_CHECKING
 
 from rich.table import Table
+from rich.text import Text
 
 from harness.cli.bench import confirmed, plan_from
 from harness.cli.console import console
@@ -64,7 +65,7 @@ def _table(result: ProfilesResult) -> Table:
     table = Table("profile", "req/s", "p50 ms", "p95 ms", "p99 ms", "failures", "throughput is")
     for entry in result.runs:
         if "error" in entry:
-            table.add_row(entry["profile"], f"could not run: {entry['error']}")
+            table.add_row(entry["profile"], Text(f"could not run: {entry['error']}"))
             continue
         s = result.summaries[entry["run"]]
         table.add_row(

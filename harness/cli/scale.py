@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.table import Table
+from rich.text import Text
 
 from harness.cli.console import console
 from harness.cli.options import Parser, Subparsers, add, duration, lab_place_options
@@ -107,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     page = write_scale_page(Path(data["run_dir"]), data)
     table = Table("claim", "strategy", "verdict", title="make scale: the guide's claims")
     for claim in data["claims"]:
-        table.add_row(claim["claim"], claim["strategy"], claim["verdict"])
+        table.add_row(claim["claim"], claim["strategy"], Text(claim["verdict"]))
     console.print(table)
     console.print(f"scale: {page}", soft_wrap=True)
     return 0

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.table import Table
+from rich.text import Text
 
 from harness.cli.console import console, error, progress_bar
 from harness.cli.options import Parser, Subparsers, add
@@ -136,5 +137,5 @@ def run(args: argparse.Namespace) -> int:
 def _table(outcome: Outcome) -> Table:
     table = Table("claim", "verdict", title=f"storebench: {outcome.run_dir.name}")
     for verdict in outcome.verdicts:
-        table.add_row(verdict["claim"], verdict["verdict"])
+        table.add_row(verdict["claim"], Text(verdict["verdict"]))
     return table

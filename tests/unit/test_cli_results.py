@@ -76,3 +76,20 @@ def test_a_bound_load_host_is_named_in_the_summary_not_hidden_behind_the_master(
     assert rows["load hosts (cores)"] == (
         "load1 0.97 of 1, load2 not read; generator-bound: YES: throughput measures Locust"
     )
+
+
+def test_a_summary_that_quotes_a_log_is_printed_as_it_is(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A failed restore quotes the node's log, whose "[/path/ROOT]" rich took for a closing
+    markup tag: the bench crashed printing its summary (seen in CI), after the run."""
+    from harness.cli.bench import print_summary  # noqa: PLC0415
+
+    quoted = "restore failed: Deploying web application directory [/tmp/lab/node1/webapps/ROOT]"
+    summary = {"requests": 10, "rps": 1.0, "failures": 0, "errors": 0, "p50_ms": 1.0,
+               "p95_ms": 2.0, "p99_ms": 3.0,
+               "judgement": {"windows": [], "fates": {}, "users": 0}}  # fmt: skip
+    verdict = {"balancer": "nginx", "sessions": "redis", "fault": "sigkill:node1",
+               "verdict": f"fault not delivered ({quoted}): not judged"}  # fmt: skip
+    print_summary(summary, tmp_path, 3.0, verdict)
+    assert quoted in capsys.readouterr().out
