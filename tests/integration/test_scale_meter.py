@@ -1,16 +1,21 @@
-"""The scale study's byte meter on a known transfer (127.0.76.x): real nftables counters
-on the lab's addresses count what was sent, plus the IP and TCP headers, and the table is
-gone afterwards."""
+"""The scale study's meters. The byte meter on a known transfer (127.0.76.x): real
+nftables counters on the lab's addresses count what was sent, plus the IP and TCP headers,
+and the table is gone afterwards. The session heap on a real lab (127.0.78.x)."""
 
 from __future__ import annotations
 
 import socket
 import subprocess
 import threading
+from pathlib import Path
 
 import pytest
 
-from harness.cluster.lab.meter import ByteMeter
+from harness.cluster.endpoints import get_json
+from harness.cluster.lab import Lab, Topology
+from harness.cluster.lab.meter import ByteMeter, SessionHeap
+from harness.config.profile import load_profile
+from tests.integration.conftest import assert_lab_gone
 
 pytestmark = pytest.mark.integration
 
@@ -57,3 +62,30 @@ def test_the_byte_meter_counts_a_known_transfer() -> None:
     assert counted["redis"] == 0
     tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True, check=True)
     assert meter.table not in tables.stdout
+
+
+SESSIONS = 400
+SIZE = 64 * 1024
+
+
+def test_session_heap_is_what_the_sessions_hold_on_their_own_node(tmp_path: Path) -> None:
+    """SessionHeap, the scale study's memory per node: a GC forced on each node (through
+    the probe server) before each reading, so 400 sessions of 64 KiB made on node1 show
+    there as about 26 MB, and node2, which got none, as about nothing (a node's own
+    start-up leftovers move its heap by a MB or two) (127.0.78.x)."""
+    lab = Lab(Topology(net="127.0.78", run_dir=tmp_path / "lab"))
+    lab.up(load_profile("best-practice"), balancer_name="nginx-rr", sessions="none")
+    try:
+        meter = SessionHeap(lab)
+        meter.before_load()
+        node1 = lab.topology.nodes[0]
+        for _ in range(SESSIONS):  # no cookie sent back: a new session each time
+            get_json(f"{node1.url}/session.jsp?size={SIZE}", timeout=10)
+        meter.stop()
+        heap = meter.figures()["session_heap_bytes"]
+        assert set(heap) == {"node1", "node2"}
+        assert 0.9 * SESSIONS * SIZE <= heap["node1"] <= 2 * SESSIONS * SIZE, heap
+        assert abs(heap["node2"]) < SESSIONS * SIZE / 5, heap
+    finally:
+        lab.down()
+        assert_lab_gone(lab)

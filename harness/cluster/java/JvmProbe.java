@@ -10,7 +10,8 @@
 // its JMX agent on HOST:PORT with DIR's password and access files (what `jcmd PID
 // ManagementAgent.start` does, without a JVM of its own for jcmd); --vm-flags adds the
 // JVM's flags to a reading ("vm_flags": the text of `jcmd PID VM.flags`, from the
-// DiagnosticCommand MBean).
+// DiagnosticCommand MBean); --gc-run has the JVM collect its garbage first (`jcmd PID
+// GC.run`, through the same MBean: a heap reading of live objects only).
 //
 // The JMX user and password come on stdin ("user password"), never on the command line,
 // where `ps` would show them.
@@ -100,6 +101,7 @@ public class JvmProbe {
         String agentPid;
         String agentDir;
         boolean vmFlags;
+        boolean gcRun;
         String[] invoke;  // OBJECTNAME OP [ARG]
         long everyMs;
         int count = 1;
@@ -117,6 +119,8 @@ public class JvmProbe {
                     r.agentDir = args[++i];
                 } else if (args[i].equals("--vm-flags")) {
                     r.vmFlags = true;
+                } else if (args[i].equals("--gc-run")) {
+                    r.gcRun = true;
                 } else if (args[i].equals("--invoke") && i + 2 < args.length) {
                     r.invoke = Arrays.copyOfRange(args, i + 1, Math.min(args.length, i + 4));
                     i = args.length;
@@ -159,6 +163,7 @@ public class JvmProbe {
                 System.out.println(json(invoke(mbs, r.invoke)));
                 return;
             }
+            if (r.gcRun) diagnostic(mbs, "gcRun");
             for (int n = 0; n < r.count; n++) {
                 long began = System.currentTimeMillis();
                 Map<String, Object> reading = read(mbs);
@@ -263,6 +268,7 @@ public class JvmProbe {
                 try {
                     MBeanServerConnection mbs = c.connector.getMBeanServerConnection();
                     if (r.invoke != null) return invoke(mbs, r.invoke);
+                    if (r.gcRun) diagnostic(mbs, "gcRun");
                     Map<String, Object> reading = read(mbs);
                     if (r.vmFlags) reading.put("vm_flags", vmFlags(mbs));
                     return reading;
@@ -306,8 +312,13 @@ public class JvmProbe {
     }
 
     static String vmFlags(MBeanServerConnection mbs) throws Exception {
+        return diagnostic(mbs, "vmFlags");
+    }
+
+    // A jcmd command (vmFlags: VM.flags, gcRun: GC.run) without arguments, and its text.
+    static String diagnostic(MBeanServerConnection mbs, String command) throws Exception {
         return String.valueOf(mbs.invoke(
-            new ObjectName("com.sun.management:type=DiagnosticCommand"), "vmFlags",
+            new ObjectName("com.sun.management:type=DiagnosticCommand"), command,
             new Object[] {new String[0]}, new String[] {String[].class.getName()}));
     }
 

@@ -10,10 +10,12 @@ import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from harness.cluster import jvm
 from harness.cluster.endpoints import get_json
+from harness.cluster.lab.jvms import lab_secrets_dir, lab_targets
 from harness.cluster.lab.l4hash import NftError, _nft
 from harness.cluster.lab.lab import Lab
 from harness.cluster.lab.topology import CLUSTER_PORT, MEMCACHED_PORT
@@ -88,9 +90,9 @@ class ByteMeter:
             _nft("delete", "table", "ip", self.table)
 
 
-def heap_used_bytes(pid: int) -> int:
+def heap_used_bytes(pid: int, address: str, secrets_dir: Path) -> int:
     """The JVM's heap in use right after a full GC (jstat's used columns, in KB)."""
-    jvm.run(["jcmd", *jvm.TOOL_JVM_FLAGS, str(pid), "GC.run"])
+    jvm.gc_run(pid, address, secrets_dir)
     columns = jvm.jstat_gc(pid)
     return int(1024 * sum(columns.get(c, 0.0) for c in ("S0U", "S1U", "EU", "OU")))
 
@@ -105,13 +107,17 @@ class SessionHeap:
     after: dict[str, int] = field(default_factory=dict)
 
     def _read(self) -> dict[str, int]:
-        """Every running node's, side by side (each reading is two short-lived JVMs)."""
-        assert self.lab.state is not None
-        processes = self.lab.state.processes
-        pids = {n: processes[n].pid for n in self.lab.running() if n.startswith("node")}
+        """Every running node's, side by side (a round trip to the probe server each, and
+        the JVM's counters file)."""
+        running = set(self.lab.running())
+        targets = {n: t for n, t in lab_targets(self.lab).items() if n in running}
+        secrets = lab_secrets_dir(self.lab)
         out = {}
         with ThreadPoolExecutor(max_workers=4) as pool:
-            futures = {name: pool.submit(heap_used_bytes, pid) for name, pid in pids.items()}
+            futures = {
+                name: pool.submit(heap_used_bytes, target.pid, target.address, secrets)
+                for name, target in targets.items()
+            }
             for name, future in futures.items():
                 try:
                     out[name] = future.result()
