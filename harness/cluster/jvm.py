@@ -26,11 +26,16 @@ repository or in results), and needs no manager webapp.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import hashlib
 import json
 import logging
 import re
 import secrets
+import shutil
 import subprocess
+import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -429,14 +434,36 @@ def run(argv: Sequence[str], *, stdin: str | None = None, ok_codes: tuple[int, .
 
 
 def compile_probe(target: Path = PROBE_CLASSES) -> Path:
-    """Compile JvmProbe once per source change (a second of CPU saved at every start)."""
-    compiled = target / "JvmProbe.class"
-    if not compiled.exists() or compiled.stat().st_mtime < PROBE_SOURCE.stat().st_mtime:
+    """JvmProbe's classes, compiled once per source text (a second of CPU saved at every
+    start), in a folder named by the source's hash. Why not by date: two checkouts share
+    one cache (ci-bench runs the base commit beside the head), and a class compiled from
+    the other's source, newer than this one's, was run: "unknown option --gc-run"."""
+    folder = target / _source_digest(PROBE_SOURCE)
+    if not (folder / "JvmProbe.class").exists():
         if commands.path_of("javac") is None:
             raise JvmReadError(commands.missing_message("javac"))
         target.mkdir(parents=True, exist_ok=True)
-        run(["javac", "-d", str(target), str(PROBE_SOURCE)])
-    return target
+        # Compiled beside, then renamed whole: a reader never sees half of it, and two
+        # compiling at once both end with the same folder.
+        scratch = Path(tempfile.mkdtemp(prefix=".compiling-", dir=target))
+        try:
+            run(["javac", "-d", str(scratch), str(PROBE_SOURCE)])
+            with contextlib.suppress(OSError):  # another process renamed its own first
+                scratch.rename(folder)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return folder
+
+
+def _source_digest(source: Path) -> str:
+    stat = source.stat()
+    return _digest_of(source, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _digest_of(source: Path, mtime_ns: int, size: int) -> str:
+    """The source's hash, read again only when its date or size moves (once per reading)."""
+    return hashlib.sha256(source.read_bytes()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)

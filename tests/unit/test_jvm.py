@@ -281,3 +281,28 @@ def test_each_agent_gets_its_own_password_file(tmp_path: Path) -> None:
     (one / "jmx.password").write_text("tomcatbench hashed\n")
     assert jvm.agent_secrets(tmp_path, "127.0.1.11", 9010) == one
     assert (one / "jmx.password").read_text() == "tomcatbench hashed\n"
+
+
+def test_two_checkouts_sharing_the_cache_each_run_their_own_probe(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ci-bench runs the base commit beside the head with one cache: the base's JvmProbe,
+    compiled later, was newer than the head's source, so the head ran it ("unknown option
+    --gc-run"). Each source text gets its own classes. (Real javac.)"""
+    text = jvm.PROBE_SOURCE.read_text()
+    assert "--gc-run" in text
+    head, base = tmp_path / "head" / "JvmProbe.java", tmp_path / "base" / "JvmProbe.java"
+    for path, source in ((head, text), (base, text.replace("--gc-run", "--gc-old"))):
+        path.parent.mkdir()
+        path.write_text(source)
+    cache = tmp_path / "cache"
+    built = {}
+    for name, source in (("head", head), ("base", base), ("head again", head)):
+        monkeypatch.setattr(jvm, "PROBE_SOURCE", source)
+        built[name] = jvm.compile_probe(cache)
+    assert built["head again"] == built["head"] != built["base"]
+    assert b"--gc-run" in (built["head again"] / "JvmProbe$Request.class").read_bytes()
+    assert b"--gc-old" in (built["base"] / "JvmProbe$Request.class").read_bytes()
+    assert sorted(p.name for p in cache.iterdir()) == sorted(
+        {built["head"].name, built["base"].name}
+    )
