@@ -4,6 +4,7 @@ does: a real process, started and stopped the lab's way."""
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +12,10 @@ import psutil
 import psutil._pslinux
 import pytest
 
+from harness.cluster.lab import lab as lab_module
+from harness.cluster.lab.lab import Lab, LabState
 from harness.cluster.lab.processes import ProcessRecord, start, stop
+from harness.cluster.lab.topology import Topology
 
 
 @pytest.fixture
@@ -53,3 +57,41 @@ def test_a_lab_recorded_before_start_ticks_were_kept_is_known_by_its_start_time(
     assert record.process() is not None
     moved = ProcessRecord.from_json({**older, "create_time": sleeper.create_time - 5})
     assert moved.process() is None  # another start, another process
+
+
+def test_lab_down_stops_front_to_back_and_the_nodes_side_by_side(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Tomcat takes 0.3-0.4 s to stop: one after the other, they made every bench's lab
+    down 0.8 s. The nodes now stop together, still after the front and before the store.
+    Stand-in servers (sleeping processes), stopped for real; each node's stop waits at a
+    barrier for the other's, so stops one after the other break it."""
+    records = {
+        name: start(name, [sys.executable, "-c", "import time; time.sleep(60)"],
+                    log_path=tmp_path / f"{name}.log")
+        for name in ("redis", "node2", "nginx", "node1")
+    }  # fmt: skip
+    both_nodes = threading.Barrier(2, timeout=10)
+    events: list[tuple[str, str]] = []
+
+    def recorded_stop(record: ProcessRecord) -> None:
+        events.append(("begin", record.name))
+        if record.name.startswith("node"):
+            both_nodes.wait()
+        stop(record)
+        events.append(("end", record.name))
+
+    monkeypatch.setattr(lab_module, "stop", recorded_stop)
+    lab = Lab(Topology(net="127.0.77", run_dir=tmp_path))
+    lab.state = LabState(topology={}, profile="p", balancer="nginx-rr", store={}, processes=records)
+    try:
+        stopped = lab.down()
+    finally:
+        for record in records.values():
+            if record.process() is not None:
+                stop(record)
+    assert sorted(stopped) == sorted(records)
+    assert all(record.process() is None for record in records.values())
+    assert events[:2] == [("begin", "nginx"), ("end", "nginx")]
+    assert events[-2:] == [("begin", "redis"), ("end", "redis")]
+    assert {name for _, name in events[2:4]} == {"node1", "node2"}  # both began first

@@ -750,17 +750,27 @@ class Lab:
         table = self.state.net_table
         if self.clear_net_faults():
             stopped.append(f"nft table {table} (network faults)")
-        for name in sorted(self.state.processes, key=_sort_key):
-            record = self.state.processes[name]
-            if record.process() is not None:
-                stop(record)
-                stopped.append(name)
+        stopped += self._stop_processes()
         if self.state.groups:
             LabGroups(Path(self.state.groups)).remove()
         for node in self.topology.nodes:
             class_archive.keep_recorded(self.run_dir / node.name)
         self._save()
         return stopped
+
+    def _stop_processes(self) -> list[str]:
+        """Front to back, so nothing in front sends to a part going down; the parts of one
+        rank (the nodes) side by side: a Tomcat takes 0.3-0.4 s to stop, mostly waiting."""
+        assert self.state is not None
+        ranks: dict[int, list[ProcessRecord]] = {}
+        for name in sorted(self.state.processes, key=_sort_key):
+            record = self.state.processes[name]
+            if record.process() is not None:
+                ranks.setdefault(_sort_key(name), []).append(record)
+        for records in ranks.values():
+            with ThreadPoolExecutor(max_workers=len(records)) as pool:
+                list(pool.map(stop, records))
+        return [record.name for records in ranks.values() for record in records]
 
     def status(self) -> list[dict[str, Any]]:
         if self.state is None:

@@ -31,6 +31,10 @@ from harness.cluster.errors import ClusterError
 
 log = logging.getLogger(__name__)
 
+# How often wait_until asks whether a part is ready. Every lab up waits through several such
+# polls (each node, then the balancer): at 0.1 s they cost 0.1-0.15 s of every start; a
+# health check on loopback costs about a millisecond.
+READY_POLL_S = 0.02
 
 # Servers started by this harness process, by pid: holding the Popen keeps Python
 # from warning about a running child and lets stop() collect its exit status.
@@ -229,7 +233,7 @@ def wait_until(
                 f"{record.name} did not become ready within {timeout:.0f} s ({what}); "
                 f"last lines of {record.log}:\n" + tail(Path(record.log))
             )
-        time.sleep(0.1)
+        time.sleep(READY_POLL_S)
 
 
 def _signal_group(proc: psutil.Process, sig: signal.Signals) -> None:
