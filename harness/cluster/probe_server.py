@@ -33,7 +33,11 @@ log = logging.getLogger(__name__)
 # An RMI call to a node that stopped answering (a paused JVM) gives up after this long,
 # so the request fails instead of hanging; the harness waits a little longer than that.
 RESPONSE_TIMEOUT_MS = 15_000
-SERVER_JVM_FLAGS = (f"-Dsun.rmi.transport.tcp.responseTimeout={RESPONSE_TIMEOUT_MS}",)
+SERVER_JVM_FLAGS = (
+    f"-Dsun.rmi.transport.tcp.responseTimeout={RESPONSE_TIMEOUT_MS}",
+    # --stop-agent runs `ManagementAgent.stop` through the attach API's jcmd entry point.
+    "--add-exports=jdk.attach/sun.tools.attach=ALL-UNNAMED",
+)
 REPLY_TIMEOUT_S = 30.0
 
 
@@ -84,6 +88,11 @@ class ProbeServer:
                 self._proc = None  # gone: the next request starts another
                 future.set_exception(ProbeServerError(f"JvmProbe {args[0]}: {error}"))
         return future
+
+    def alive(self) -> bool:
+        """Whether its JVM runs now (none is started by asking)."""
+        with self._lock:
+            return self._proc is not None and self._proc.poll() is None
 
     def start(self) -> None:
         """Start the server's JVM now, in the background: the first request then finds it
@@ -190,6 +199,13 @@ def shared(java_argv: Sequence[str]) -> ProbeServer:
         if not _SHARED:
             _SHARED.append(ProbeServer(java_argv))
         return _SHARED[0]
+
+
+def running_shared() -> ProbeServer | None:
+    """This process's server if its JVM runs (None starts nothing)."""
+    with _SHARED_LOCK:
+        server = _SHARED[0] if _SHARED else None
+    return server if server is not None and server.alive() else None
 
 
 def close_shared() -> None:

@@ -578,41 +578,52 @@ def _percent_label(p: float) -> str:
 
 def _hdr_points(latencies: Sequence[float] | NDArray[np.float64]) -> Points:
     """Points (x = 1/(1-p), latency, label) for an HDR percentile plot of sorted latencies."""
-    return _spectrum(len(latencies), lambda p: nearest_rank(latencies, p), float(latencies[-1]), "")
+    return _spectrum(
+        len(latencies),
+        lambda ps: [nearest_rank(latencies, p) for p in ps],
+        float(latencies[-1]),
+        "",
+    )
 
 
 def _counted_points(latencies: CountedValues) -> Points:
     """The same points from counted latencies: the same ranks of the same values."""
-    return _spectrum(len(latencies), latencies.percentile, latencies.max(), "")
+    return _spectrum(
+        len(latencies), lambda ps: [latencies.percentile(p) for p in ps], latencies.max(), ""
+    )
 
 
 def _histogram_points(histogram: HdrHistogram) -> tuple[list[float], list[float], list[str]]:
     """The same spectrum read from an HDR histogram (microseconds -> ms)."""
+
+    def values_at(percentiles: list[float]) -> list[float]:
+        # One pass over the counts for every point: get_value_at_percentile walks them
+        # again for each (77 points: 0.13 s of a 0.22 s report), with the same answers.
+        table = histogram.get_percentile_to_value_dict(percentiles)
+        return [table[p] / 1000 for p in percentiles]
+
     return _spectrum(
         int(histogram.get_total_count()),
-        lambda p: histogram.get_value_at_percentile(p) / 1000,
+        values_at,
         histogram.get_max_value() / 1000,
         " (HDR)",
     )
 
 
 def _spectrum(
-    n: int, value_at: Callable[[float], float], max_value: float, suffix: str
+    n: int,
+    values_at: Callable[[list[float]], list[float]],
+    max_value: float,
+    suffix: str,
 ) -> tuple[list[float], list[float], list[str]]:
-    xs: list[float] = []
-    ys: list[float] = []
-    labels: list[str] = []
+    """values_at(percentiles) -> their values, in order."""
     # Beyond x = n a percentile is no longer resolved by n samples; the max closes the curve.
-    for k in range(math.ceil(HDR_POINTS_PER_DECADE * math.log10(n)) if n > 1 else 0):
-        x = 10 ** (k / HDR_POINTS_PER_DECADE)
-        p = 100.0 * (1.0 - 1.0 / x)
-        xs.append(x)
-        ys.append(value_at(p))
-        labels.append(_percent_label(p) + suffix)
-    xs.append(float(max(n, 1)))
-    ys.append(max_value)
-    labels.append("max" + suffix)
-    return xs, ys, labels
+    points = math.ceil(HDR_POINTS_PER_DECADE * math.log10(n)) if n > 1 else 0
+    xs = [10 ** (k / HDR_POINTS_PER_DECADE) for k in range(points)]
+    percentiles = [100.0 * (1.0 - 1.0 / x) for x in xs]
+    ys = values_at(percentiles) if percentiles else []
+    labels = [_percent_label(p) + suffix for p in percentiles]
+    return [*xs, float(max(n, 1))], [*ys, max_value], [*labels, "max" + suffix]
 
 
 def _hdr_ticks(x_max: float) -> tuple[list[float], list[str]]:

@@ -17,6 +17,8 @@ import pytest
 from harness.cluster import hsperf, jvm
 from harness.cluster.endpoints import Endpoint, is_listening
 from harness.cluster.lab import Lab, Topology, jvms
+from harness.cluster.lab import lab as lab_module
+from harness.cluster.lab.processes import ProcessRecord, stop
 from harness.config.profile import Profile, load_profile
 from tests.integration.conftest import assert_lab_gone, probe_servers, repo_root
 
@@ -126,6 +128,27 @@ def test_default_profile_uses_the_connectors_own_pool(tmp_path: Path) -> None:
         assert node.connectors[0].executor in (None, "Internal")
         # No heap flags: the JVM's own choice, the same in VM.flags and in the MBean.
         assert node.max_heap_bytes == node.heap.max_bytes
+
+
+def test_lab_down_stops_the_jmx_agents_before_the_nodes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A JVM whose agent listens waits 0.3 s at exit: HotSpot gives threads in native code
+    300 ms to settle, and the agent's RMI accept thread sits in accept(). Every bench starts
+    the agents (reading what is in effect), so lab down stops them first."""
+    listening_at_stop: dict[str, bool] = {}
+
+    def recorded_stop(record: ProcessRecord, **kwargs: float) -> None:
+        for node in lab.topology.nodes:
+            if node.name == record.name:
+                listening_at_stop[node.name] = is_listening(Endpoint(node.address, jvm.JMX_PORT))
+        stop(record, **kwargs)
+
+    with running_lab(load_profile("best-practice"), tmp_path / "lab") as lab:
+        jvms.read_lab(lab)  # starts both agents
+        assert all(is_listening(Endpoint(n.address, jvm.JMX_PORT)) for n in lab.topology.nodes)
+        monkeypatch.setattr(lab_module, "stop", recorded_stop)
+    assert listening_at_stop == {"node1": False, "node2": False}
 
 
 def test_one_probe_jvm_reads_every_node_as_itself_and_again_after_a_restart(

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import random
 import shutil
 from pathlib import Path
 
+from hdrh.histogram import HdrHistogram
 from session_board import Latencies
 
 from harness.report.compare import Verdict, compare_runs, load_thresholds
-from harness.report.run import write_report
+from harness.report.run import _histogram_points, write_report
 from harness.results import HDR_FILE, hdr_summary, load_records, write_hdr, write_records
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "results"
@@ -78,3 +80,17 @@ def test_the_harness_and_the_locustfile_write_one_hdr_format(tmp_path: Path) -> 
     }
     assert board["histograms"].keys() == harness["histograms"].keys()
     assert hdr_summary(tmp_path / "board.json") == hdr_summary(tmp_path / "harness.json")
+
+
+def test_the_reports_hdr_curve_reads_each_point_as_the_histogram_does() -> None:
+    """The report reads its 77-odd points in one pass over the counts (one walk each took
+    0.13 s of a 0.22 s report): each point is what get_value_at_percentile says."""
+    histogram = HdrHistogram(1, 60_000_000, 3)
+    rng = random.Random(7)
+    for _ in range(50_000):
+        histogram.record_value(int(rng.lognormvariate(8, 1.5)) + 1)
+    xs, ys, labels = _histogram_points(histogram)
+    percentiles = [100.0 * (1.0 - 1.0 / x) for x in xs[:-1]]
+    assert ys[:-1] == [histogram.get_value_at_percentile(p) / 1000 for p in percentiles]
+    assert (xs[-1], ys[-1], labels[-1]) == (50_000, histogram.get_max_value() / 1000, "max (HDR)")
+    assert labels[0] == "0% (HDR)"

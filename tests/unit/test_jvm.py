@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cluster import jvm
+from harness.cluster import jvm, probe_server
 from harness.cluster.endpoints import Endpoint
 from harness.load.telemetry import JVM_FIELDS, jvm_row, summarize_jvm
 
@@ -306,3 +306,12 @@ def test_two_checkouts_sharing_the_cache_each_run_their_own_probe(
     assert sorted(p.name for p in cache.iterdir()) == sorted(
         {built["head"].name, built["base"].name}
     )
+
+
+def test_stopping_the_agents_starts_no_probe_server(tmp_path: Path) -> None:
+    """lab down from another process has no server of its own: starting one only to stop
+    the agents would cost more than the agents' slower exit."""
+    probe_server.close_shared()
+    jvm.jmx_secrets(tmp_path)
+    jvm.stop_agents({"127.0.77.11": 1}, tmp_path)
+    assert probe_server.running_shared() is None

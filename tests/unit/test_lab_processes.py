@@ -62,7 +62,7 @@ def test_a_lab_recorded_before_start_ticks_were_kept_is_known_by_its_start_time(
 def test_lab_down_stops_front_to_back_and_the_nodes_side_by_side(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A Tomcat takes 0.3-0.4 s to stop: one after the other, they made every bench's lab
+    """A Tomcat takes 0.1-0.4 s to stop: one after the other, they made every bench's lab
     down 0.8 s. The nodes now stop together, still after the front and before the store.
     Stand-in servers (sleeping processes), stopped for real; each node's stop waits at a
     barrier for the other's, so stops one after the other break it."""

@@ -11,7 +11,10 @@
 // ManagementAgent.start` does, without a JVM of its own for jcmd); --vm-flags adds the
 // JVM's flags to a reading ("vm_flags": the text of `jcmd PID VM.flags`, from the
 // DiagnosticCommand MBean); --gc-run has the JVM collect its garbage first (`jcmd PID
-// GC.run`, through the same MBean: a heap reading of live objects only).
+// GC.run`, through the same MBean: a heap reading of live objects only). --stop-agent PID
+// attaches and stops the JVM's JMX agent instead (`jcmd PID ManagementAgent.stop`, which
+// the MBean does not offer; it needs --add-exports jdk.attach/sun.tools.attach=ALL-UNNAMED):
+// the agent's RMI accept thread, blocked in native code, made the JVM wait 0.3 s at exit.
 //
 // The JMX user and password come on stdin ("user password"), never on the command line,
 // where `ps` would show them.
@@ -29,8 +32,10 @@
 
 import java.io.BufferedReader;
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.InputStreamReader;
 import java.lang.management.MemoryUsage;
+import java.lang.reflect.Method;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
@@ -102,6 +107,7 @@ public class JvmProbe {
         String agentDir;
         boolean vmFlags;
         boolean gcRun;
+        String stopAgentPid;
         String[] invoke;  // OBJECTNAME OP [ARG]
         long everyMs;
         int count = 1;
@@ -121,6 +127,8 @@ public class JvmProbe {
                     r.vmFlags = true;
                 } else if (args[i].equals("--gc-run")) {
                     r.gcRun = true;
+                } else if (args[i].equals("--stop-agent") && i + 1 < args.length) {
+                    r.stopAgentPid = args[++i];
                 } else if (args[i].equals("--invoke") && i + 2 < args.length) {
                     r.invoke = Arrays.copyOfRange(args, i + 1, Math.min(args.length, i + 4));
                     i = args.length;
@@ -254,6 +262,10 @@ public class JvmProbe {
     static Object served(String credentials, Request r) throws Exception {
         NODE_HOSTS.add(r.host);
         synchronized (TARGET_LOCKS.computeIfAbsent(r.target, t -> new Object())) {
+            if (r.stopAgentPid != null) {
+                forget(r.target);
+                return stopAgent(r.stopAgentPid);
+            }
             if (r.agentPid != null) {
                 startAgent(r.agentPid, r.host, r.port, r.agentDir);
                 forget(r.target);  // a new process: its old connection is dead
@@ -309,6 +321,24 @@ public class JvmProbe {
         } finally {
             vm.detach();
         }
+    }
+
+    static Map<String, Object> stopAgent(String pid) throws Exception {
+        VirtualMachine vm = VirtualMachine.attach(pid);
+        try {
+            // HotSpotVirtualMachine.executeJCmd, by reflection: `java JvmProbe.java` on a
+            // node compiles without the export, and only the lab's server stops agents.
+            Method jcmd = Class.forName("sun.tools.attach.HotSpotVirtualMachine")
+                .getMethod("executeJCmd", String.class);
+            try (InputStream reply = (InputStream) jcmd.invoke(vm, "ManagementAgent.stop")) {
+                reply.readAllBytes();
+            }
+        } finally {
+            vm.detach();
+        }
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("agent", "stopped");
+        return out;
     }
 
     static String vmFlags(MBeanServerConnection mbs) throws Exception {

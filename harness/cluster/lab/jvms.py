@@ -21,7 +21,7 @@ from harness.config.profile import Profile
 
 
 def lab_secrets_dir(lab: Lab) -> Path:
-    return lab.run_dir / "jmx"
+    return lab.jmx_secrets_dir
 
 
 def lab_targets(lab: Lab) -> dict[str, NodeTarget]:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import commands
-from harness.cluster import https, probe_server
+from harness.cluster import https, jvm, probe_server
 from harness.cluster.artifacts import Artifacts, catalina_home, find_artifacts, version_of
 from harness.cluster.endpoints import Endpoint, get_json, is_listening
 from harness.cluster.lab import (
@@ -282,6 +282,11 @@ class Lab:
         )
         lab.state = LabState.from_json(data)
         return lab
+
+    @property
+    def jmx_secrets_dir(self) -> Path:
+        """The nodes' JMX password and access files (0600, generated per lab folder)."""
+        return self.run_dir / "jmx"
 
     @property
     def entry_url(self) -> str:
@@ -733,8 +738,11 @@ class Lab:
 
     def down(self) -> list[str]:
         """Stop every process this lab started, front to back. Returns their names."""
-        # The JMX reader of this process ends with the lab it reads (another starts on the
-        # next reading): no JVM is left behind.
+        # The nodes' JMX agents first (each made its JVM's exit 0.3 s slower), then the
+        # JMX reader of this process, which ends with the lab it reads (another starts on
+        # the next reading): no JVM is left behind.
+        if self.state is not None:
+            jvm.stop_agents(self._running_nodes(), self.jmx_secrets_dir)
         probe_server.close_shared()
         if self.state is None:
             if not self.state_path.exists():
@@ -758,9 +766,19 @@ class Lab:
         self._save()
         return stopped
 
+    def _running_nodes(self) -> dict[str, int]:
+        """Each running Tomcat node's address and pid."""
+        assert self.state is not None
+        records = self.state.processes
+        return {
+            node.address: records[node.name].pid
+            for node in self.topology.nodes
+            if node.name in records and records[node.name].process() is not None
+        }
+
     def _stop_processes(self) -> list[str]:
         """Front to back, so nothing in front sends to a part going down; the parts of one
-        rank (the nodes) side by side: a Tomcat takes 0.3-0.4 s to stop, mostly waiting."""
+        rank (the nodes) side by side: a Tomcat takes 0.1-0.4 s to stop, mostly waiting."""
         assert self.state is not None
         ranks: dict[int, list[ProcessRecord]] = {}
         for name in sorted(self.state.processes, key=_sort_key):
