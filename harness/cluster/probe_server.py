@@ -94,12 +94,6 @@ class ProbeServer:
         with self._lock:
             return self._proc is not None and self._proc.poll() is None
 
-    def start(self) -> None:
-        """Start the server's JVM now, in the background: the first request then finds it
-        up (its start is about 0.1 s of CPU, better spent while the nodes start)."""
-        with self._lock:
-            self._running()
-
     def close(self) -> None:
         """End of stdin: the server answers what it was asked, then exits."""
         with self._lock:

@@ -64,8 +64,6 @@ class LabSpec:
             assert lab.state is not None
             return LabCluster(self, lab, lab.state, pool=self.pool)
         lab = Lab(self.topology)
-        # Read as soon as the lab is up (what is in effect), so its JVM starts beside the nodes.
-        jvm.probe_server().start()
         state = lab.up(
             profile,
             balancer_name=self.balancer,
