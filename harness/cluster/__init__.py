@@ -186,6 +186,8 @@ class ClusterSpec(Protocol):
         timing benchmark's first lab up)."""
         ...
 
-    def up(self, profile: Profile, *, progress: Progress) -> Cluster:
-        """Bring it up and wait until every part answers; on failure leave nothing behind."""
+    def up(self, profile: Profile, *, progress: Progress, reads_in_effect: bool = False) -> Cluster:
+        """Bring it up and wait until every part answers; on failure leave nothing behind.
+        reads_in_effect: the caller asks in_effect() next (a bench), so a cluster may begin
+        those readings early (the lab reads each node as it answers)."""
         ...

@@ -330,7 +330,7 @@ def run_bench(
     progress("getting the cluster ready")
     early = _launch_early(plan)
     try:
-        cluster = plan.cluster.up(plan.profile, progress=progress)
+        cluster = plan.cluster.up(plan.profile, progress=progress, reads_in_effect=True)
     except BaseException:
         if early is not None:
             early.abandon()  # a cluster that fails to start leaves no empty run

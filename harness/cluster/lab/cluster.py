@@ -58,20 +58,31 @@ class LabSpec:
     def cold(self) -> AbstractContextManager[None]:
         return without_kept_starts()
 
-    def up(self, profile: Profile, *, progress: Progress) -> LabCluster:
+    def up(
+        self, profile: Profile, *, progress: Progress, reads_in_effect: bool = False
+    ) -> LabCluster:
         if self.pool is not None:
             lab = self.pool.lend(self, profile, progress)
             assert lab.state is not None
             return LabCluster(self, lab, lab.state, pool=self.pool)
         lab = Lab(self.topology)
-        state = lab.up(
-            profile,
-            balancer_name=self.balancer,
-            sessions=self.sessions,
-            progress=progress,
-            plain_port=self.plain_port,
-        )
-        return LabCluster(self, lab, state)
+        # Only for a caller that reads what is in effect: the others (perf, capacity, the
+        # web UI) would pay each node's JMX agent for nothing.
+        early = jvms.EarlyReads(lab) if reads_in_effect else None
+        try:
+            state = lab.up(
+                profile,
+                balancer_name=self.balancer,
+                sessions=self.sessions,
+                progress=progress,
+                plain_port=self.plain_port,
+                on_node_up=early.read if early is not None else None,
+            )
+        except BaseException:
+            if early is not None:
+                early.close()
+            raise
+        return LabCluster(self, lab, state, early_reads=early)
 
 
 class _DirectorWatch:
@@ -103,10 +114,17 @@ class LabCluster:
     """A running embedded lab, as a bench sees it."""
 
     def __init__(
-        self, spec: LabSpec, lab: Lab, state: LabState, *, pool: LabPool | None = None
+        self,
+        spec: LabSpec,
+        lab: Lab,
+        state: LabState,
+        *,
+        pool: LabPool | None = None,
+        early_reads: jvms.EarlyReads | None = None,
     ) -> None:
         self.spec, self.lab, self.state = spec, lab, state
         self.pool = pool
+        self._early_reads = early_reads  # begun as each node answered, taken by in_effect
         # Lent by the pool already running (a matrix cell after the first of its strategy).
         self.reused = pool is not None and pool.last_reused
         # A borrowed lab's logs hold earlier cells too: this bench copies from here on.
@@ -147,7 +165,13 @@ class LabCluster:
             early = self.pool.take_in_effect(profile)
             if early is not None:
                 return early
-        return jvms.lab_in_effect(self.lab, profile)
+        begun, self._early_reads = self._early_reads, None
+        if begun is None:
+            return jvms.lab_in_effect(self.lab, profile)
+        try:
+            return jvm.in_effect(begun.readers(), profile.name, profile.effective())
+        finally:
+            begun.close()
 
     def processes(self) -> Mapping[str, int]:
         return {name: rec.pid for name, rec in self.state.processes.items()}
@@ -210,6 +234,9 @@ class LabCluster:
                 shutil.copy2(source, into / f"{name}.log")
 
     def down(self) -> None:
+        if self._early_reads is not None:  # never asked for (the bench ended before)
+            self._early_reads.close()
+            self._early_reads = None
         if self.pool is not None and self.spec.wanted_after:
             self.pool.give_back(self.lab)  # kept for the next bench, mended meanwhile
             return

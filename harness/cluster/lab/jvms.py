@@ -3,6 +3,8 @@ with the commands and parsers of harness.cluster.jvm."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -64,6 +66,37 @@ def read_lab(lab: Lab) -> list[NodeJvm]:
     """Every running node of the lab, as read from its JVM."""
     running = set(lab.running())
     return [read_lab_node(lab, n.name) for n in lab.topology.nodes if n.name in running]
+
+
+class EarlyReads:
+    """Each node read as soon as it answers, while the rest of the lab comes up.
+
+    Why: a node that is up idles while the other starts and while the balancer starts,
+    and its first reading (its JMX agent started by attach: 0.3-0.4 s of CPU) fits there
+    instead of after lab up. Pass read to Lab.up(on_node_up=...); readers() then hands
+    in_effect each node's reading (a node not read early is read then)."""
+
+    def __init__(self, lab: Lab) -> None:
+        self._lab = lab
+        self._pool = ThreadPoolExecutor(
+            max_workers=max(lab.topology.node_count, 1), thread_name_prefix="early-read"
+        )
+        self._reads: dict[str, Future[NodeJvm]] = {}
+
+    def read(self, name: str) -> None:
+        self._reads[name] = self._pool.submit(read_lab_node, self._lab, name)
+
+    def readers(self) -> dict[str, Callable[[], NodeJvm]]:
+        return {
+            n.name: self._reads[n.name].result
+            if n.name in self._reads
+            else partial(read_lab_node, self._lab, n.name)
+            for n in self._lab.topology.nodes
+        }
+
+    def close(self) -> None:
+        """Readings not yet begun are dropped (a lab that failed to come up)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def lab_in_effect(lab: Lab, profile: Profile) -> dict[str, Any]:

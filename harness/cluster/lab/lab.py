@@ -243,6 +243,7 @@ class Lab:
         self.run_dir = topology.run_dir
         self.state: LabState | None = None
         self._net: NetFaults | None = None
+        self._on_node_up: Callable[[str], object] | None = None
 
     # -- state -------------------------------------------------------------
 
@@ -331,9 +332,12 @@ class Lab:
         sessions: str = "redis",
         progress: Progress = _quiet,
         plain_port: int | None = None,
+        on_node_up: Callable[[str], object] | None = None,
     ) -> LabState:
         """Start everything and wait until each part answers; on any failure stop it all.
-        plain_port: with [tls], the balancer also serves plain HTTP there (the TLS study)."""
+        plain_port: with [tls], the balancer also serves plain HTTP there (the TLS study).
+        on_node_up(name): a node answers (called from the thread that waited for it)."""
+        self._on_node_up = on_node_up
         lb = balancer(balancer_name)
         if sessions not in SESSION_STORES:
             raise ValueError(f"SESSIONS={sessions}: one of {', '.join(SESSION_STORES)}")
@@ -702,6 +706,8 @@ class Lab:
         )
         # The first request compiles session.jsp; pay that here, not in the bench.
         get_json(f"http://{endpoint}/session.jsp", timeout=30)
+        if self._on_node_up is not None:
+            self._on_node_up(name)
         return waited
 
     def _wait_nodes(self) -> None:

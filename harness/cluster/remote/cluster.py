@@ -117,7 +117,10 @@ class InventorySpec:
                     f"{parts[0].name} over SSH (it takes {', '.join(sorted(allowed))})"
                 )
 
-    def up(self, profile: Profile, *, progress: Progress) -> RemoteCluster:
+    def up(
+        self, profile: Profile, *, progress: Progress, reads_in_effect: bool = False
+    ) -> RemoteCluster:
+        del reads_in_effect  # one's own nodes are read once all are checked
         began = time.monotonic()
         if self.apply is not None:
             progress(f"applying profile {profile.name} to the nodes")
