@@ -441,11 +441,12 @@ def run(argv: Sequence[str], *, stdin: str | None = None, ok_codes: tuple[int, .
     return done.stdout
 
 
-def compile_probe(target: Path = PROBE_CLASSES) -> Path:
+def compile_probe(target: Path | None = None) -> Path:
     """JvmProbe's classes, compiled once per source text (a second of CPU saved at every
     start), in a folder named by the source's hash. Why not by date: two checkouts share
     one cache (ci-bench runs the base commit beside the head), and a class compiled from
     the other's source, newer than this one's, was run: "unknown option --gc-run"."""
+    target = PROBE_CLASSES if target is None else target
     folder = target / _source_digest(PROBE_SOURCE)
     if not (folder / "JvmProbe.class").exists():
         if commands.path_of("javac") is None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cluster import hsperf
+from harness.cluster import hsperf, jvm
 from harness.cluster.lab import Lab, Topology, compiled_jsps
 from harness.cluster.lab.cold import without_kept_starts
 from harness.cluster.lab.lab import starts_kept
@@ -67,13 +67,19 @@ def test_a_second_lab_serves_the_first_labs_compiled_jsps(
     assert all(changed < started for started, changed in second.values()), second
 
 
-def test_lab_warm_keeps_each_stores_start_once_and_then_starts_nothing(tmp_path: Path) -> None:
+def test_lab_warm_keeps_each_stores_start_once_and_then_starts_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """...and compiles the JMX reader: a clean clone's first bench read its nodes in 2.0 s
+    instead of 0.5 while javac ran."""
     profile = load_profile("best-practice")
     topo = Topology(net=LAB_NET, run_dir=tmp_path / "unused")
+    monkeypatch.setattr(jvm, "PROBE_CLASSES", tmp_path / "jvmprobe")
     with without_kept_starts():  # empty caches, as on a fresh clone
         assert not starts_kept(topo, profile, "none")
         assert warm_starts(profile, stores=("none",), net=LAB_NET) == ["none"]
         assert starts_kept(topo, profile, "none")
+        assert list((tmp_path / "jvmprobe").glob("*/JvmProbe.class"))
         assert not starts_kept(topo, profile, "redis")  # another store: its own archive
         assert warm_starts(profile, stores=("none",), net=LAB_NET) == []
     assert not (tmp_path / "unused").exists()
