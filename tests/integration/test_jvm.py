@@ -4,7 +4,9 @@ JVMs' counters files and the nodes' JMX agents from a real lab on 127.0.96.x."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -181,6 +183,26 @@ def test_lab_down_stops_the_jmx_agents_before_the_nodes(
         assert all(is_listening(Endpoint(n.address, jvm.JMX_PORT)) for n in lab.topology.nodes)
         monkeypatch.setattr(lab_module, "stop", recorded_stop)
     assert listening_at_stop == {"node1": False, "node2": False}
+
+
+def test_lab_down_asks_no_agent_of_a_node_left_stopped_to_stop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A node a fault left stopped (SIGSTOP, a bench cut short) cannot answer an attach:
+    asking it would wait out the attach's timeout, then the probe server's."""
+    asked: list[dict[str, int]] = []
+    stop_agents = jvm.stop_agents
+
+    def recorded(nodes: dict[str, int], secrets_dir: Path) -> None:
+        asked.append(dict(nodes))
+        stop_agents(nodes, secrets_dir)
+
+    with running_lab(load_profile("best-practice"), tmp_path / "lab") as lab:
+        jvms.read_lab(lab)  # starts both agents
+        node2 = lab.topology.nodes[1]
+        os.kill(lab.state.processes["node1"].pid, signal.SIGSTOP)  # type: ignore[union-attr]
+        monkeypatch.setattr(jvm, "stop_agents", recorded)
+    assert asked == [{node2.address: lab.state.processes["node2"].pid}]  # type: ignore[union-attr]
 
 
 def test_one_probe_jvm_reads_every_node_as_itself_and_again_after_a_restart(

@@ -47,6 +47,7 @@ from harness.cluster.lab.processes import (
     LabError,
     ProcessRecord,
     ensure_free,
+    frozen,
     grouped,
     kill,
     stop,
@@ -361,6 +362,8 @@ class Lab:
             if groups is not None:
                 groups.remove()
             raise
+        finally:
+            self._on_node_up = None  # this start's only
 
     def _refuse_if_running(self) -> None:
         if not self.state_path.exists():
@@ -773,14 +776,16 @@ class Lab:
         return stopped
 
     def _running_nodes(self) -> dict[str, int]:
-        """Each running Tomcat node's address and pid."""
+        """Each running Tomcat node's address and pid; not one a fault left stopped
+        (SIGSTOP): it could not answer an attach, which would wait out its timeout."""
         assert self.state is not None
-        records = self.state.processes
-        return {
-            node.address: records[node.name].pid
-            for node in self.topology.nodes
-            if node.name in records and records[node.name].process() is not None
-        }
+        running = {}
+        for node in self.topology.nodes:
+            record = self.state.processes.get(node.name)
+            proc = record.process() if record is not None else None
+            if proc is not None and not frozen(proc):
+                running[node.address] = proc.pid
+        return running
 
     def _stop_processes(self) -> list[str]:
         """Front to back, so nothing in front sends to a part going down; the parts of one

@@ -18,13 +18,11 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import psutil
-
 from harness.cluster import Progress, jvm
 from harness.cluster.jvm import NodeJvm
 from harness.cluster.lab import jvms, stores
 from harness.cluster.lab.lab import REDIS_STRATEGIES, START_TIMEOUT_S, Lab
-from harness.cluster.lab.processes import LabError, kill, wait_until
+from harness.cluster.lab.processes import LabError, frozen, kill, wait_until
 from harness.config.profile import Profile
 
 if TYPE_CHECKING:
@@ -232,16 +230,9 @@ def _mend(lab: Lab, *, start_agents: bool = True, timings: dict[str, float] | No
                 # through it, and its telemetry sampled).
                 jvms.lab_access(lab, name)
             continue
-        if _frozen(process):
+        if frozen(process):
             kill(record, signal.SIGCONT)
         wait_until(record, lab.readiness(name), timeout=START_TIMEOUT_S, what=f"{name} healthy")
-
-
-def _frozen(process: psutil.Process) -> bool:
-    try:
-        return process.status() == psutil.STATUS_STOPPED
-    except psutil.NoSuchProcess:
-        return False
 
 
 def _empty_store(lab: Lab) -> None:

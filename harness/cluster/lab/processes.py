@@ -247,6 +247,14 @@ def _signal_group(proc: psutil.Process, sig: signal.Signals) -> None:
         pass
 
 
+def frozen(proc: psutil.Process) -> bool:
+    """Stopped by SIGSTOP (a fault): it cannot act on anything until SIGCONT."""
+    try:
+        return proc.status() == psutil.STATUS_STOPPED
+    except psutil.NoSuchProcess:
+        return False
+
+
 def _group_members(proc: psutil.Process) -> list[psutil.Process]:
     members = [proc]
     with contextlib.suppress(psutil.NoSuchProcess):
