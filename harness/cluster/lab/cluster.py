@@ -181,7 +181,7 @@ class LabCluster:
 
     @property
     def jvm_secrets_dir(self) -> Path:
-        return jvms.lab_secrets_dir(self.lab)
+        return self.lab.jmx_secrets_dir
 
     def companions(self) -> list[Companion]:
         if (self.state.l4_director or {}).get("kind") is None:

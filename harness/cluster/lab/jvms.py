@@ -22,10 +22,6 @@ from harness.cluster.lab.lab import Lab
 from harness.config.profile import Profile
 
 
-def lab_secrets_dir(lab: Lab) -> Path:
-    return lab.jmx_secrets_dir
-
-
 def lab_targets(lab: Lab) -> dict[str, NodeTarget]:
     """The lab's Tomcat nodes as recorded now (a restarted node has a new pid)."""
     if lab.state is None:
@@ -54,12 +50,12 @@ def _lab_node(lab: Lab, name: str) -> tuple[int, str, Path]:
 def lab_access(lab: Lab, name: str) -> JmxAccess:
     """The named node's JMX agent, started on its own loopback address if need be."""
     pid, address, _ = _lab_node(lab, name)
-    return ensure_agent(pid, address, lab_secrets_dir(lab))
+    return ensure_agent(pid, address, lab.jmx_secrets_dir)
 
 
 def read_lab_node(lab: Lab, name: str) -> NodeJvm:
     pid, address, log_path = _lab_node(lab, name)
-    return read_node(name, pid, address, lab_secrets_dir(lab), log_path)
+    return read_node(name, pid, address, lab.jmx_secrets_dir, log_path)
 
 
 def read_lab(lab: Lab) -> list[NodeJvm]:

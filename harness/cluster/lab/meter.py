@@ -15,7 +15,7 @@ from typing import Any
 
 from harness.cluster import jvm
 from harness.cluster.endpoints import get_json
-from harness.cluster.lab.jvms import lab_secrets_dir, lab_targets
+from harness.cluster.lab.jvms import lab_targets
 from harness.cluster.lab.l4hash import NftError, _nft
 from harness.cluster.lab.lab import Lab
 from harness.cluster.lab.topology import CLUSTER_PORT, MEMCACHED_PORT
@@ -111,7 +111,7 @@ class SessionHeap:
         the JVM's counters file)."""
         running = set(self.lab.running())
         targets = {n: t for n, t in lab_targets(self.lab).items() if n in running}
-        secrets = lab_secrets_dir(self.lab)
+        secrets = self.lab.jmx_secrets_dir
         out = {}
         with ThreadPoolExecutor(max_workers=4) as pool:
             futures = {
