@@ -115,27 +115,33 @@ class UserState:
     requests: int = 0
     errors: int = 0
     answered_epoch: float = 0.0  # its last reply of its session (0: none yet)
+    error_epoch: float = 0.0  # its last error (0: none yet)
 
     def to_list(self) -> list[Any]:
         return [self.node, self.lost, self.data_lost, self.replayed, self.requests,
-                self.errors, self.answered_epoch]  # fmt: skip
+                self.errors, self.answered_epoch, self.error_epoch]  # fmt: skip
 
     @classmethod
     def from_list(cls, data: list[Any]) -> UserState:
         node, lost, data_lost, replayed, requests, errors, *rest = data
+        epochs = [*map(float, rest[:2]), 0.0, 0.0][:2]  # older workers sent fewer
         return cls(
             str(node), bool(lost), bool(data_lost), bool(replayed), int(requests), int(errors),
-            float(rest[0]) if rest else 0.0,
+            *epochs,
         )  # fmt: skip
 
     def fate(self, fault_epoch: float | None) -> str:
         """The results' judgement, live: its worst fate so far, a fault being the latest
-        one delivered (a user not answered in its session since then is unanswered)."""
+        one delivered. A user not answered in its session since then is unanswered, and so
+        is one whose latest reply was an error (the results judge a user whose replies end
+        in errors so, unless its next reply is its session's)."""
         if self.lost:
             return fate.LOST
         if self.data_lost:
             return fate.DATA
         if fault_epoch is not None and self.answered_epoch < fault_epoch:
+            return fate.UNANSWERED
+        if self.error_epoch > self.answered_epoch:
             return fate.UNANSWERED
         if self.replayed:
             return fate.REPLAY
@@ -171,8 +177,10 @@ class SessionBoard:
         if state is None:
             state = self.users[user] = UserState()
         state.requests += 1
+        now = epoch if epoch is not None else time.time()
         if outcome == ERROR:
             state.errors += 1
+            state.error_epoch = now
         else:
             state.node = node
             self._count(self.node_requests, self._node_delta, node)
@@ -180,7 +188,7 @@ class SessionBoard:
         state.data_lost |= outcome == DATA_LOST
         state.replayed |= outcome == REPLAYED
         if outcome in (NEW, KEPT, REPLAYED):
-            state.answered_epoch = epoch if epoch is not None else time.time()
+            state.answered_epoch = now
         self._count(self.outcomes, self._outcome_delta, outcome)
         if outcome != ERROR:  # an error's latency is no service (as the harness's HDR)
             self.latencies.record(node, latency_ms)
@@ -328,7 +336,7 @@ SCENARIO_DETAIL: Final = {
 FATE_DETAIL: Final = {
     fate.KEPT_FATE: "same session, counter always +1",
     fate.REPLAY: "counter jumped: a request ran twice (a balancer's retry)",
-    fate.UNANSWERED: "no reply of its session since the latest fault",
+    fate.UNANSWERED: "no reply of its session since the latest fault or its latest error",
     fate.DATA: "same session, but the counter went back",
     fate.LOST: "got a different session id",
 }

@@ -35,6 +35,7 @@ from harness.results.judgement import (
     Window,
     _fault_events,
     _planned,
+    _unless_cut_off,
 )
 from harness.results.requests import Requests, sorted_by_time
 
@@ -239,6 +240,41 @@ class _Fates:
         return o.KEPT_FATE
 
 
+class _CutOff:
+    """judgement._cut_off as rows go by: each user's last kind of row inside the window,
+    and the kind of its first reply (an error is none) at or after the window's end."""
+
+    def __init__(self, at_s: float, until_s: float) -> None:
+        self.at_s, self.until_s = at_s, until_s
+        self.last = np.zeros(0, dtype=np.int16)  # -1: no row inside yet
+        self.next_row = np.zeros(0, dtype=np.int64)
+        self.next_kind = np.zeros(0, dtype=np.int16)  # -1: no reply after it yet
+
+    def grow(self, n_users: int) -> None:
+        self.last = _grown(self.last, n_users, -1)
+        self.next_row = _grown(self.next_row, n_users, _NONE)
+        self.next_kind = _grown(self.next_kind, n_users, -1)
+
+    def add(self, rows: _Rows) -> None:
+        lo, hi = rows.cut(self.at_s), rows.cut(self.until_s)
+        if hi > lo:
+            # Each user's last row inside: its first in reverse.
+            from_end = _first_positions(rows.ucode[lo:hi][::-1], len(self.last))
+            seen = np.flatnonzero(from_end != _NONE)
+            self.last[seen] = rows.kind[hi - 1 - from_end[seen]]
+        if hi < len(rows):
+            replies = hi + np.flatnonzero(~rows.error[hi:])
+            users = _set_firsts(self.next_row, rows.ucode[replies], rows.offset + replies)
+            self.next_kind[users] = rows.kind[self.next_row[users] - rows.offset]
+
+    def users(self) -> set[int]:
+        """The codes of the users cut off."""
+        replied = self.next_kind >= 0
+        answered = np.zeros(len(self.next_kind), dtype=bool)
+        answered[replied] = _ANSWERED[self.next_kind[replied]]
+        return set(np.flatnonzero((self.last == _ERROR) & ~answered).tolist())
+
+
 class _LongestWait:
     """judgement._longest_wait for every user: the longest run of its requests' waits
     (errors adding up, any reply ending it) from at_s, of requests sent before until_s.
@@ -332,9 +368,11 @@ class _Window:
         self.has_waited = np.zeros(0, dtype=bool)
         self.answered = np.zeros(0, dtype=bool)
         self.longest = _LongestWait(plan.at_s, plan.until_s)
+        self.cut_off = _CutOff(plan.at_s, plan.until_s)
 
     def grow(self, n_users: int) -> None:
         self.fates.grow(n_users)
+        self.cut_off.grow(n_users)
         self.first_row = _grown(self.first_row, n_users, _NONE)
         self.first_named = _grown(self.first_named, n_users, _NONE)
         self.first_node = _grown(self.first_node, n_users, -1)
@@ -356,6 +394,7 @@ class _Window:
                 self._recovery(rows, lo, hi)
                 self._waits(rows, lo, hi)
         self.longest.add(rows)
+        self.cut_off.add(rows)
 
     def _firsts(self, rows: _Rows, lo: int, hi: int, named: NDArray[np.bool_]) -> None:
         index = rows.offset + np.arange(lo, hi, dtype=np.int64)
@@ -432,10 +471,12 @@ class _Control:
         self.fates = _Fates()
         self.requests = self.errors = self.failed = 0
         self.longest = _LongestWait(0.0, until_s)
+        self.cut_off = _CutOff(0.0, until_s)
 
     def grow(self, n_users: int) -> None:
         self.start = _grown(self.start, n_users, _NONE)
         self.fates.grow(n_users)
+        self.cut_off.grow(n_users)
         self.longest.grow(n_users)
 
     def add(self, rows: _Rows) -> None:
@@ -455,6 +496,7 @@ class _Control:
                 mine = (index > begin) | ((index == begin) & (rows.kind[:hi] != _NEW))
                 self.fates.add(rows.ucode[:hi][mine], rows.kind[:hi][mine])
         self.longest.add(rows)
+        self.cut_off.add(rows)
 
 
 class _GoodReplies:
@@ -587,6 +629,7 @@ class BatchJudge:
         plan = state.plan
         good_before = self._good_before(plan.at_s) if plan.delivered else {}
         fates = {code: state.fates.fate(code) for code in good_before}
+        fates = _unless_cut_off(fates, state.cut_off.users())
         entered = np.flatnonzero(state.first_row != _NONE)
         entered = entered[np.argsort(state.first_row[entered], kind="stable")]
         names = self.nodes.names
@@ -615,6 +658,7 @@ class BatchJudge:
             code: state.fates.fate(code) if state.fates.has_rows(code) else o.KEPT_FATE
             for code in started.tolist()
         }
+        fates = _unless_cut_off(fates, state.cut_off.users())
         until_s = state.until_s
         return Window(
             kind="control",

@@ -14,7 +14,10 @@ fate, the first that applies, from the replies that completed inside the window:
   session_lost  a reply with another session id
   data_lost     a reply of the same session whose counter went back
   unanswered    no reply of its session at all: only errors, or requests that never
-                completed (a hung node, a request cut off when the run stopped)
+                completed (a hung node, a request cut off when the run stopped); or
+                its replies in the window ended in errors and its next reply, if any,
+                was not its session's (cut off: a redeploy still answers in the old
+                context until its undeploy is done, and those answers keep nobody)
   replayed      answered, but a request ran twice (a balancer's retry)
   kept          answered, session and counter continued
 
@@ -246,6 +249,27 @@ def _fault_fate(mine: Sequence[Request]) -> str:
     return o.KEPT_FATE
 
 
+def _cut_off(records: Sequence[Request], inside: Sequence[Request], until_s: float) -> set[int]:
+    """The users whose replies inside a window ended in errors and whose next reply after
+    it, if any, was not their session's: whatever answered them earlier in the window,
+    the fault reached them after it, and they were not answered again."""
+    last = {r.user: r.outcome for r in inside}
+    ended = {u for u, outcome in last.items() if outcome == o.ERROR}
+    next_reply: dict[int, str] = {}
+    for r in records:
+        if r.t_s >= until_s and r.user in ended and r.outcome != o.ERROR:
+            next_reply.setdefault(r.user, r.outcome)
+    return {u for u in ended if next_reply.get(u) not in ANSWERED_IN_SESSION}
+
+
+def _unless_cut_off(fates: dict[int, str], cut_off: set[int]) -> dict[int, str]:
+    """A user judged kept or replayed, but cut off at the window's end, is unanswered."""
+    return {
+        u: o.UNANSWERED if u in cut_off and f in (o.KEPT_FATE, o.REPLAY) else f
+        for u, f in fates.items()
+    }
+
+
 def _control_fate(mine: Sequence[Request]) -> str:
     """Before any fault a user needs no reply to be judged kept: its requests after the
     first good one may simply not have come yet. Only errors after it is unanswered."""
@@ -314,6 +338,7 @@ def _judge_window(plan: Window, records: Sequence[Request]) -> Window:
     for r in inside:
         by_user.setdefault(r.user, []).append(r)
     fates = {user: _fault_fate(by_user.get(user, [])) for user in good_before}
+    fates = _unless_cut_off(fates, _cut_off(records, inside, plan.until_s))
     return replace(
         plan,
         fates=fates,
@@ -357,6 +382,7 @@ def _control(records: Sequence[Request], until_s: float) -> Window:
         else:
             mine[r.user].append(r)
     fates = {u: _control_fate(rs) for u, rs in mine.items()}
+    fates = _unless_cut_off(fates, _cut_off(records, inside, until_s))
     return Window(
         kind="control",
         label="no fault" if math.isinf(until_s) else "before the first fault",

@@ -116,7 +116,11 @@ def test_redeploy_at_once_loses_every_session_of_its_node(tmp_path: Path) -> Non
 def test_redeploy_answers_404_meanwhile_and_loses_sessions(tmp_path: Path) -> None:
     result = _bench(tmp_path, "redeploy:node1@5-6")  # removed at 5 s, added at 6 s
     effects = _effects(result)  # the redeploy's window, 5 s to the deploy
-    assert effects["unanswered_on_target"] == 0
+    # Answered in the old context until the undeploy was done, then only 404s: the
+    # redeploy's own window says its users were cut off, never kept (it read "kept").
+    assert effects["users_on_target"] > 0
+    assert effects["unanswered_on_target"] == effects["users_on_target"]
+    assert effects["kept_on_target"] == 0
     assert effects["errors_in_window"] > 0
     assert set(effects["error_statuses"]) == {"404"}
     # The sessions die with the context; each user learns it at its first reply after

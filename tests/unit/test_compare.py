@@ -128,12 +128,17 @@ def test_two_repeats_of_one_configuration_are_no_regression() -> None:
 
 
 def test_different_profiles_cannot_be_compared_unless_asked() -> None:
-    code, out = compare(A, SMALL)
+    code, out = compare(SMALL, A)
     assert code == 2
     assert out.strip() == (
-        "cannot compare: different profile: base 'best-practice', head 'small-pool' "
+        "cannot compare: different profile: base 'small-pool', head 'best-practice' "
         "(--allow-different-profile compares them anyway)"
     )
+    # Correctness first: small-pool's users were never answered again after its 502s.
+    code, out = compare(A, SMALL)
+    assert code == 1
+    assert "note: speed not compared: different profile" in out
+    assert "regression: sessions kept: 10 users lost their session or got no reply" in out
 
 
 def test_small_pool_is_slower_than_best_practice_in_throughput_and_tail() -> None:
@@ -143,9 +148,12 @@ def test_small_pool_is_slower_than_best_practice_in_throughput_and_tail() -> Non
     another: 2000 resamples resolve p to about 0.005), so it is held only beyond the
     threshold; its 11% of 502s, bunched in its last 1.5 s, are beyond the threshold and
     not significant as a rate (p=0.7: one burst in one run is one event, not a spread of
-    seconds), but they last to the end of the run: it never recovered from the fault."""
+    seconds), but they last to the end of the run: it never recovered from the fault, and
+    none of its 10 users was answered again (sessions kept 0/10; read 10/10 before the
+    judgement looked at how a user's replies ended)."""
     c = compare_runs(A, SMALL, DEFAULTS, allow_different_profile=True)
     assert [m.name for m in c.regressions] == [
+        "sessions kept",
         "throughput",
         "latency p95",
         "latency p99",
@@ -605,8 +613,10 @@ def test_looser_thresholds_clear_speed_but_not_a_head_that_never_recovered(
     code, out = compare(A, SMALL, str(path), allow_different_profile=True)
     assert code == 1
     assert [line for line in out.splitlines() if line.startswith("regression")] == [
+        "regression: sessions kept: 10 users lost their session or got no reply after a fault "
+        "in head, 0 in base (no tolerance)",
         "regression: recovery time: never vs 0.05 s: head never recovered (threshold "
-        "1000000000.00x and +1e+09 s)"
+        "1000000000.00x and +1e+09 s)",
     ]
 
 
@@ -629,9 +639,12 @@ def test_markdown_table_for_a_ci_log(tmp_path: Path) -> None:
         "over seconds, 2 s blocks, 15 vs 15) |"
     )
     assert f"{p99_row} **regression** |" in lines
-    assert "| sessions kept | 10/10 | 10/10 | same | exact | same |" in lines
-    # throughput, p95, p99, recovery: p50's p sits at alpha (see the test above).
-    assert sum(line.startswith("- regression: ") for line in lines) == 4
+    assert (
+        "| sessions kept | 10/10 | 0/10 | +10 users lost their session or got no reply after a "
+        "fault | exact | **regression** |"
+    ) in lines
+    # sessions, throughput, p95, p99, recovery: p50's p sits at alpha (see the test above).
+    assert sum(line.startswith("- regression: ") for line in lines) == 5
 
 
 def test_table_has_one_row_per_metric() -> None:
@@ -724,7 +737,7 @@ def test_compare_writes_junit_xml(tmp_path: Path) -> None:
     assert code == 1
     suite = ET.fromstring(out.read_text()).find("testsuite")
     assert suite is not None
-    assert (suite.get("tests"), suite.get("failures")) == ("9", "4")
+    assert (suite.get("tests"), suite.get("failures")) == ("9", "5")
 
 
 def test_one_bad_base_run_cannot_hide_a_head_that_loses_on_every_run(tmp_path: Path) -> None:

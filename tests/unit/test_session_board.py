@@ -164,9 +164,28 @@ def test_a_user_not_answered_since_the_latest_fault_is_unanswered_as_in_the_resu
     rows = {r["what"]: r["value"] for r in board.rows()}
     assert rows["got no good reply after it"] == "2"
     assert rows["kept session and data"] == "1"
-    # A fault that was not delivered judges nobody.
+    # A fault that was not delivered judges nobody: user 4, answered only before it, is
+    # kept. Users 3 (never answered) and 1 (its latest reply an error) are unanswered.
+    board.observe(4, "new", "node2", 1.0, epoch=100.3)
     board.faults = [{"epoch": 101.0, "fault_error": "node1 is not running"}]
-    assert board.counts()["fates"]["unanswered"] == 1  # only the user never answered
+    assert board.counts()["fates"]["unanswered"] == 2
+    assert board.counts()["fates"]["kept"] == 2
+
+
+def test_a_user_whose_latest_reply_is_an_error_is_unanswered_as_in_the_results() -> None:
+    """User 1 is answered just after the kill (its node had not died yet), then only gets
+    errors: the results judge it unanswered, so must the tab, until its session answers
+    again. The state crosses from a worker to the master whole."""
+    board, master = SessionBoard(), SessionBoard()
+    board.observe(1, "new", "node1", 1.0, epoch=100.0)
+    board.faults = master.faults = [{"epoch": 101.0, "action": "sigkill", "target": "node1"}]
+    board.observe(1, "kept", "node1", 1.0, epoch=101.1)
+    board.observe(1, "error", "", 5.0, epoch=102.0)
+    master.merge(board.delta())
+    for b in (board, master):
+        assert b.counts()["fates"]["unanswered"] == 1
+    board.observe(1, "kept", "node2", 1.0, epoch=103.0)
+    assert board.counts()["fates"]["kept"] == 1
 
 
 def test_the_scenario_row_says_what_each_scenario_checks() -> None:

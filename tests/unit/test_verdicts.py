@@ -225,3 +225,52 @@ def test_waits_add_up_over_errors_until_a_reply_and_a_short_one_survives() -> No
     _, c, _ = _all(quick, [KILL])
     assert c["longest_wait_s"] == 0.8
     assert "waited" not in c["verdict"]
+
+
+REDEPLOY = {"at_s": 10.0, "target": "node1", "action": "redeploy", "spec": "redeploy:node1@10-14",
+            "restored_at_s": 14.0, "restore": "deploy"}  # fmt: skip
+
+
+def test_a_user_answered_only_before_the_fault_reached_it_is_not_kept() -> None:
+    """A redeploy answers in the old context until the undeploy is done: user 1 is
+    answered in its session at 10.5 s, then gets only errors until the application is
+    back, and after that a new session. Before, the redeploy's window judged it "kept"
+    (it had been answered in its session inside the window); its users saw the page go."""
+    steady = ["kept"] * 4  # 11, 12, 13 and 14 s
+    records = _run({1: ["error", "error", "error", "session_lost"], 2: steady, 3: steady,
+                    4: steady})  # fmt: skip
+    records.append(_r(10.5, 1, "kept"))
+    summary, c, effects = _all(sorted(records, key=lambda r: r.t_s), [REDEPLOY])
+    redeploy, deploy = summary["judgement"]["windows"]
+    assert redeploy["fates"]["unanswered"] == 1 and redeploy["fates"]["kept"] == 3
+    assert deploy["fates"]["session_lost"] == 1
+    assert redeploy["recovery_s"] is None  # never recovered inside its window
+    assert (c["lost"], c["kept"]) == (1, 3)
+    (effect,) = effects  # the redeploy's own effects: user 1 was on its node
+    assert (effect["kept_on_target"], effect["unanswered_on_target"]) == (1, 1)
+
+
+def test_a_user_whose_replies_end_in_errors_for_good_is_not_kept() -> None:
+    """Answered in its session at 10.2 s, just before the kill reached its node, then only
+    errors to the end of the run: that user was never answered again, with a fault and
+    without one (the control window runs to the end). Before, both read "kept"."""
+    records = sorted([*_run({1: ["error", "error"]}), _r(10.2, 1, "kept")], key=lambda r: r.t_s)
+    summary, c, _ = _all(records, [KILL])
+    assert (c["kept"], c["unanswered"]) == (3, 1)
+    assert not c["verdict"].startswith("survives")
+    summary, c, _ = _all(records, [])
+    assert (summary["sessions_kept"], summary["unanswered"]) == (3, 1)
+    assert c["verdict"].startswith("25% of users never answered again")
+
+
+def test_errors_at_a_windows_end_answered_in_session_after_it_keep_the_user() -> None:
+    """A node restarting answers user 1 with an error just before its restore; its next
+    reply, in the restore's window, is its own session's. It got good replies after the
+    kill and after the restore: kept in both windows, as it saw."""
+    start = {**KILL, "spec": "sigkill:node1@10-13", "restored_at_s": 13.5, "restore": "start"}
+    steady = ["kept"] * 4  # 11, 12, 13 and 14 s
+    records = _run({1: ["kept", "kept", "error", "kept"], 2: steady, 3: steady, 4: steady})
+    summary, c, _ = _all(records, [start])
+    kill, restore = summary["judgement"]["windows"]
+    assert kill["fates"]["kept"] == restore["fates"]["kept"] == 4
+    assert c["kept"] == 4
