@@ -17,6 +17,7 @@ import itertools
 from typing import Any
 
 import gevent
+import quick_exit  # noqa: F401  (leaves at once once Locust has shut down)
 from locust import FastHttpUser, constant, events, task
 
 

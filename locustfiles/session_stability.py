@@ -55,6 +55,7 @@ from typing import Any
 
 import gevent
 import gevent.socket
+import quick_exit  # noqa: F401  (leaves at once once Locust has shut down)
 from geventhttpclient.client import HTTPClient, HTTPClientPool
 from locust import FastHttpUser, events, task
 from locust.env import Environment

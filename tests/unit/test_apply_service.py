@@ -8,9 +8,7 @@ is a real HTTP server on loopback.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path, PurePosixPath
 
 import pytest
@@ -19,27 +17,13 @@ from harness.cluster.remote.hosts import CommandResult
 from harness.config.inventory import load_inventory
 from harness.config.profile import load_profile
 from harness.fleet.apply import _ssh_target
-
-
-class _Ok(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *_: object) -> None:
-        return None
+from tests.stub_http import answering
 
 
 @pytest.fixture
 def health() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Ok)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with answering() as url:
+        yield f"{url}/"
 
 
 class SystemdHost:

@@ -1,0 +1,96 @@
+"""A Locust process leaves as soon as it has shut down (locustfiles/quick_exit.py), with
+Locust's own exit code and every file written; after any other way out it leaves as usual.
+
+Real Locust processes, headless. What they load is a stand-in: a loopback HTTP server of
+the standard library, since this is about how Locust ends, not about what it measured.
+"""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import repo_root
+from tests.stub_http import answering
+
+pytestmark = pytest.mark.integration
+ADDRESS = "127.0.87.1"
+
+LOCUSTFILE = """
+import atexit, pathlib, sys
+sys.path.insert(0, {locustfiles!r})
+# Registered before quick_exit's hook, so it runs after it: only when the interpreter
+# tears down as usual.
+atexit.register(pathlib.Path({mark!r}).touch)
+import quick_exit  # noqa
+from locust import FastHttpUser, constant, events, task
+
+class Visitor(FastHttpUser):
+    wait_time = constant(0.05)
+
+    @task
+    def page(self):
+        self.client.get("/")
+{extra}
+"""
+
+FAILS_AFTER_QUIT = """
+@events.quit.add_listener
+def _fail(**_):
+    raise KeyboardInterrupt  # not caught by Locust's listeners: it ends its shutdown
+"""
+
+
+@pytest.fixture
+def server() -> Iterator[str]:
+    with answering(ADDRESS) as url:
+        yield url
+
+
+def _locust(tmp_path: Path, host: str, extra: str = "") -> tuple[int, Path, str]:
+    mark = tmp_path / "teardown-ran"
+    locustfile = tmp_path / "visitor.py"
+    locustfile.write_text(
+        LOCUSTFILE.format(locustfiles=str(repo_root() / "locustfiles"), mark=str(mark), extra=extra)
+    )
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "--host", host,
+            "-u", "2", "-r", "2", "-t", "2s", "--csv", str(tmp_path / "run"),
+        ],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    return done.returncode, mark, done.stderr
+
+
+def _aggregated(tmp_path: Path) -> dict[str, str]:
+    with (tmp_path / "run_stats.csv").open() as handle:
+        return {row["Name"]: row for row in csv.DictReader(handle)}["Aggregated"]
+
+
+def test_a_clean_run_leaves_at_once_with_its_files_whole(tmp_path: Path, server: str) -> None:
+    code, mark, stderr = _locust(tmp_path, server)
+    assert code == 0, stderr[-2000:]
+    assert not mark.exists()  # the interpreter's teardown was skipped
+    assert int(_aggregated(tmp_path)["Request Count"]) > 0
+    assert "Shutting down (exit code 0)" in stderr  # the log flushed before leaving
+
+
+def test_a_run_with_failures_keeps_locusts_exit_code(tmp_path: Path) -> None:
+    # Nothing listens on port 9 of this address: every request is refused.
+    code, mark, stderr = _locust(tmp_path, f"http://{ADDRESS}:9")
+    assert code == 1, stderr[-2000:]
+    assert not mark.exists()
+    assert int(_aggregated(tmp_path)["Failure Count"]) > 0
+
+
+def test_an_error_after_the_shutdown_leaves_the_usual_way(tmp_path: Path, server: str) -> None:
+    code, mark, stderr = _locust(tmp_path, server, FAILS_AFTER_QUIT)
+    assert code != 0
+    assert "KeyboardInterrupt" in stderr  # its traceback, as Python prints it
+    assert mark.exists()  # the interpreter tore down as usual
