@@ -48,7 +48,7 @@ from rich.table import Table
 from harness.config.tomlfile import describe, read_toml
 from harness.paths import REPO_ROOT
 from harness.report.run import Seconds
-from harness.report.shell import figure_html, render_page
+from harness.report.shell import bare_figure, figure_html, render_page
 from harness.results import (
     REPEATS_FILE,
     dig,
@@ -1171,7 +1171,9 @@ def _centres(n: int) -> list[float]:
 
 
 def _figure(c: Comparison) -> Any:
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08)
+    fig = make_subplots(
+        rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08, figure=bare_figure()
+    )
     runs = (("base", c.base, BASE_COLOUR), ("head", c.head, HEAD_COLOUR))
     for role, info, colour in runs:
         # Escaped: run ids come from files, and plotly renders some HTML in legends.
@@ -1194,7 +1196,6 @@ def _figure(c: Comparison) -> Any:
             )  # fmt: skip
     fig.update_layout(
         title={"text": "Per-second throughput and p99, base and head overlaid", "x": 0.01},
-        template="plotly_white",
         height=650,
         hovermode="x unified",
         margin={"t": 70, "r": 30, "l": 70, "b": 60},

@@ -20,7 +20,7 @@ from harness.report.run import (
     jvm_figure,
     time_figure,
 )
-from harness.report.shell import figure_html, render_page, write_page
+from harness.report.shell import bare_figure, figure_html, render_page, write_page
 from harness.results import dig, read_manifest
 from harness.results.models import read as read_document
 from harness.results.requests import read_requests
@@ -163,7 +163,7 @@ def _fig_throughput(loaded: list[dict[str, Any]]) -> Any:
 
 
 def _fig_latency(loaded: list[dict[str, Any]]) -> Any:
-    fig = go.Figure()
+    fig = bare_figure()
     for item, colour in zip(loaded, PALETTE * 8, strict=False):
         latencies = np.sort(item["records"].latency_ms)
         if not len(latencies):
@@ -177,7 +177,6 @@ def _fig_latency(loaded: list[dict[str, Any]]) -> Any:
         )  # fmt: skip
     fig.update_layout(
         title={"text": "Latency percentile spectrum, by profile", "x": 0.01},
-        template="plotly_white",
         height=460,
         xaxis={"title": {"text": "percentile (log scale of 1/(1-p))"}, "type": "log"},
         yaxis={"title": {"text": "latency (ms)"}, "type": "log"},

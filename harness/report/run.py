@@ -24,7 +24,7 @@ from markupsafe import Markup
 from plotly.subplots import make_subplots
 
 from harness.report import shell
-from harness.report.shell import figure_html
+from harness.report.shell import bare_figure, figure_html
 from harness.results import (
     HDR_FILE,
     Record,
@@ -318,10 +318,11 @@ def _natural_key(name: str) -> tuple[tuple[int, int, str], ...]:
 
 
 def _time_figure(rows: int, title: str, height: int) -> Any:
-    fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.08)
+    fig = make_subplots(
+        rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.08, figure=bare_figure()
+    )
     fig.update_layout(
         title={"text": title, "x": 0.01},
-        template="plotly_white",
         height=height,
         hovermode="x unified",
         margin={"t": 70, "r": 30, "l": 70, "b": 60},
@@ -673,7 +674,7 @@ def _fig_latency(
                 {"width": 2, "dash": "dot", "color": "#000000"},
             )
         )
-    fig = go.Figure()
+    fig = bare_figure()
     x_max = 1.0
     for name, (xs, ys, labels), line in curves:
         x_max = max(x_max, xs[-1])
@@ -691,7 +692,6 @@ def _fig_latency(
     tick_values, tick_text = _hdr_ticks(x_max)
     fig.update_layout(
         title={"text": TITLES["latency"], "x": 0.01},
-        template="plotly_white",
         height=480,
         margin={"t": 70, "r": 30, "l": 70, "b": 60},
         xaxis={

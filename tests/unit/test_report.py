@@ -361,3 +361,31 @@ def test_the_store_and_balancer_settings_and_lost_updates_are_shown(tmp_path: Pa
     assert "[sessions.msm] lockingMode = all" in page
     assert "parallel:4" in page
     assert "7 of 90 acknowledged" in page
+
+
+def _figure_layouts(page: str) -> list[dict[str, Any]]:
+    """Each figure's layout, as the page hands it to Plotly.newPlot (id, data, layout)."""
+    decoder, layouts, at = json.JSONDecoder(), [], 0
+    while (at := page.find("Plotly.newPlot(", at)) >= 0:
+        at += len("Plotly.newPlot(")
+        parts: list[Any] = []
+        while len(parts) < 3:
+            while page[at] in " \n\t,":
+                at += 1
+            value, at = decoder.raw_decode(page, at)
+            parts.append(value)
+        layouts.append(parts[2])
+    return layouts
+
+
+def test_every_figure_carries_the_pages_template_whole(tmp_path: Path) -> None:
+    """The figures are built without plotly's template copies (bare_figure): the page's
+    template is written into each one's JSON, as whole as plotly's own (a guard of that
+    refactor, which left the same JSON)."""
+    import plotly.io as pio  # noqa: PLC0415
+
+    page = write_report(make_run_dir(tmp_path, synthetic_rows())).read_text(encoding="utf-8")
+    layouts = _figure_layouts(page)
+    assert len(layouts) == 4
+    whole = json.loads(json.dumps(pio.templates["plotly_white"].to_plotly_json()))
+    assert all(layout["template"] == whole for layout in layouts)
