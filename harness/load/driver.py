@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import select
 import signal
 import subprocess
 import time
@@ -63,6 +64,20 @@ def _reap(pid: int) -> tuple[int, float] | None:
     if done == 0:
         return None
     return os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime
+
+
+def _nap(pid: int, seconds: float) -> None:
+    """Sleep up to seconds, woken as soon as the child exits (its pidfd turns readable):
+    a plain sleep saw the load's end up to POLL_S late."""
+    try:
+        fd = os.pidfd_open(pid)
+    except OSError:  # already reaped, or a kernel without pidfds
+        time.sleep(seconds)
+        return
+    try:
+        select.select([fd], [], [], seconds)
+    finally:
+        os.close(fd)
 
 
 def _tree_cpu_s(pid: int) -> float | None:
@@ -275,7 +290,7 @@ class _Running:
             if not stopped and time.monotonic() > deadline:
                 _stop(self.proc)
                 stopped = True
-            time.sleep(POLL_S)
+            _nap(self.proc.pid, POLL_S)
         if stopped:
             raise RuntimeError(
                 f"{load.command[0]} ran past {load.duration_s + GRACE_S:g} s and was stopped"
@@ -304,7 +319,7 @@ def _stop_and_reap(proc: subprocess.Popen[bytes]) -> tuple[int, float]:
                 os.killpg(proc.pid, signal.SIGKILL)
             _, status, usage = os.wait4(proc.pid, 0)
             return os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime
-        time.sleep(POLL_S)
+        _nap(proc.pid, POLL_S)
     return reaped
 
 
