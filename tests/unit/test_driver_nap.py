@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 import time
 
 from harness.load.driver import _nap, _reap
 
 
 def test_a_nap_ends_when_the_child_exits() -> None:
-    child = subprocess.Popen(["true"])
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
     began = time.monotonic()
     _nap(child.pid, 30.0)
     # Not a speed target: a nap that slept its 30 s through did not see the exit.
@@ -20,6 +21,6 @@ def test_a_nap_ends_when_the_child_exits() -> None:
 
 
 def test_a_nap_after_the_child_was_reaped_still_sleeps_without_error() -> None:
-    child = subprocess.Popen(["true"])
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
     _nap(child.pid, 0.01)  # its pidfd cannot be opened any more: a plain sleep
