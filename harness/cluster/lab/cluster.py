@@ -4,7 +4,6 @@ store on which loopback addresses; `LabCluster` is that lab running."""
 from __future__ import annotations
 
 import logging
-import shutil
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
@@ -224,14 +223,13 @@ class LabCluster:
         return self.state.timings_s.get("up", 0.0)
 
     def copy_logs(self, into: Path) -> None:
-        if self._log_offsets is not None:
-            copy_log_tails(self.lab, self._log_offsets, into)
-            return
-        into.mkdir(exist_ok=True)
-        for name, record in self.state.processes.items():
-            source = Path(record.log)
-            if source.exists():
-                shutil.copy2(source, into / f"{name}.log")
+        """Each part's log from where this bench's lab began it: a lab's logs are appended
+        to, and held every earlier lab's lines too."""
+        offsets = self._log_offsets
+        if offsets is None:
+            state = self.lab.state or self.state
+            offsets = {name: r.log_from for name, r in state.processes.items()}
+        copy_log_tails(self.lab, offsets, into)
 
     def down(self) -> None:
         if self._early_reads is not None:  # never asked for (the bench ended before)

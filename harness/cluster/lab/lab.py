@@ -616,6 +616,9 @@ class Lab:
 
     def _track(self, record: ProcessRecord) -> None:
         assert self.state is not None
+        earlier = self.state.processes.get(record.name)
+        if earlier is not None and earlier.log == record.log:  # started again: one log
+            record = record.model_copy(update={"log_from": earlier.log_from})
         self.state.processes[record.name] = record
         self._save()
 

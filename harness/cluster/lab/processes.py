@@ -55,6 +55,9 @@ class ProcessRecord(BaseModel):
     pid: int
     create_time: float
     log: str
+    # The log's size when this lab first started the part: the lines before it are an
+    # earlier lab's (a log is appended to, so a restart's lines follow its first start's).
+    log_from: int = 0
     # When it started, in clock ticks since boot: what tells it from a later process with
     # its pid. None in a lab.json written before it was kept (create_time is checked then).
     started_ticks: int | None = None
@@ -181,6 +184,7 @@ def start(
     group = group if group is not None else (place(name) if place else None)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as out:
+        log_from = out.tell()
         try:
             proc = subprocess.Popen(
                 in_group(argv, group) if group else list(argv),
@@ -200,6 +204,7 @@ def start(
         create_time=psutil.Process(proc.pid).create_time(),
         started_ticks=started_ticks(proc.pid),
         log=str(log_path),
+        log_from=log_from,
         endpoints=tuple((e.address, e.port) for e in endpoints),
         argv=tuple(argv),
         env=dict(env or {}),
