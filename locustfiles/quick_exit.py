@@ -5,9 +5,10 @@ then takes 0.11 s more to tear down its modules (gevent's hub, pyarrow, numpy), 
 bench waited for it after its load had ended. Past that point nothing is left to write, so
 an atexit hook flushes the logs and streams and ends the process with Locust's exit code.
 
-Only after Locust's own shutdown (its `quit` event fired) and only when no exception went
-uncaught: any other way out (an error, Ctrl-C before the load) leaves as usual, traceback
-and all.
+Only in a process that Locust's command line runs (`python -m locust`, `locust`), after
+its own shutdown (its `quit` event fired), and only when no exception went uncaught: any
+other way out (an error, Ctrl-C before the load, a program that ran Locust inside itself
+and goes on) leaves as usual, traceback and all.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import atexit
 import logging
 import os
 import sys
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -37,8 +39,14 @@ def _uncaught(kind: type[BaseException], error: BaseException, trace: TracebackT
     _previous_hook(kind, error, trace)
 
 
+def _locust_is_the_program() -> bool:
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    return getattr(spec, "name", None) == "locust.__main__" or Path(sys.argv[0]).name == "locust"
+
+
 def _leave() -> None:
-    if _exit_code is None:
+    if _exit_code is None or not _locust_is_the_program():
         return
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):

@@ -94,3 +94,17 @@ def test_an_error_after_the_shutdown_leaves_the_usual_way(tmp_path: Path, server
     assert code != 0
     assert "KeyboardInterrupt" in stderr  # its traceback, as Python prints it
     assert mark.exists()  # the interpreter tore down as usual
+
+
+def test_a_program_that_ran_locust_inside_itself_leaves_its_own_way(tmp_path: Path) -> None:
+    """Locust's shutdown seen in a process that is not Locust's command line: the process
+    goes on after it, and ends with its own exit code and its own teardown."""
+    mark = tmp_path / "teardown-ran"
+    program = (
+        f"import atexit, pathlib, sys\nsys.path.insert(0, {str(repo_root() / 'locustfiles')!r})\n"
+        f"atexit.register(pathlib.Path({str(mark)!r}).touch)\n"
+        "import quick_exit\nquick_exit._remember(exit_code=0)\nsys.exit(5)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, check=False)
+    assert done.returncode == 5, done.stderr[-2000:]
+    assert mark.exists()
