@@ -25,7 +25,7 @@ from harness.cli.options import (
     config_option,
     inventory_options,
 )
-from harness.cluster.remote.cluster import InventorySpec
+from harness.cluster.remote import is_inventory
 from harness.config.faults import schedule
 from harness.config.profile import load_profile
 from harness.load.bench import BenchPlan, BenchResult
@@ -93,7 +93,7 @@ def plan_from(args: argparse.Namespace, *, apply: bool = False) -> BenchPlan:
             f"FAULTS=store-failover needs --sessions redis-sentinel (a Redis replica and a "
             f"Sentinel to promote it), not {cluster.sessions}"
         )
-    if isinstance(cluster, InventorySpec):
+    if is_inventory(cluster):
         inventory = cluster.inventory
         source_net = None if inventory.load else inventory.source_net
     plan = BenchPlan(
@@ -111,14 +111,14 @@ def plan_from(args: argparse.Namespace, *, apply: bool = False) -> BenchPlan:
         arrival_rate=args.arrival_rate,
         scenario=args.scenario,
     )
-    if isinstance(cluster, InventorySpec):
+    if is_inventory(cluster):
         cluster.check_faults(plan.fault_specs())
     return plan
 
 
 def confirmed(args: argparse.Namespace, plan: BenchPlan) -> bool:
     """On one's own hosts, print what will happen where; go on only with --yes."""
-    if not isinstance(plan.cluster, InventorySpec):
+    if not is_inventory(plan.cluster):
         return True
     inventory = plan.cluster.inventory
     where = (

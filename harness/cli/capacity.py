@@ -21,7 +21,7 @@ from harness.cli.options import (
     inventory_options,
     lab_options,
 )
-from harness.cluster.remote.cluster import InventorySpec
+from harness.cluster.remote import is_inventory
 from harness.config.profile import load_profile
 from harness.results import RESULTS_DIR
 
@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     from harness.load.capacity import run_capacity  # noqa: PLC0415
 
     plan = plan_from(args)
-    if isinstance(plan.cluster, InventorySpec) and not plan.url:
+    if is_inventory(plan.cluster) and not plan.url:
         steps = len(plan.connections) + len(plan.rates)
         console.print(
             f"plan: {steps} wrk steps of {plan.step_s:g} s at {plan.target} of the cluster in "

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from harness.cli.console import console
 from harness.cli.options import Parser, Subparsers, add
-from harness.cluster.remote.cluster import InventorySpec
+from harness.cluster.remote import is_inventory
 from harness.config.faults import ACTIONS, FaultSpec, parse_faults
 from harness.config.inventory import (
     Inventory,
@@ -84,4 +84,4 @@ def fault_plan(inventory: Inventory, faults: tuple[FaultSpec, ...]) -> Table:
 
 def up_label(spec: object) -> str:
     """What getting the cluster ready was: the lab is started, one's own cluster checked."""
-    return "cluster checked" if isinstance(spec, InventorySpec) else "lab up"
+    return "cluster checked" if is_inventory(spec) else "lab up"

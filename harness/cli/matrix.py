@@ -22,7 +22,7 @@ from harness.cli.options import (
 )
 from harness.cluster.lab.balancers import BALANCERS
 from harness.cluster.lab.lab import SESSION_STORES
-from harness.cluster.remote.cluster import InventorySpec
+from harness.cluster.remote import is_inventory
 from harness.results.outcomes import SCENARIO_CHOICES, check_scenario
 from harness.results.verdicts import recovery_words
 
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     from harness.load.campaigns.matrix import run_matrix  # noqa: PLC0415
 
     plan = plan_from(args)
-    if isinstance(plan.cluster, InventorySpec):
+    if is_inventory(plan.cluster):
         # One's own cluster runs one balancer and one session manager: its own.
         if not confirmed(args, plan):
             return 2

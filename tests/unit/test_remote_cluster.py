@@ -4,12 +4,14 @@ what a node's config says about its session manager, and the nftables a fault wr
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path, PurePosixPath
 
 import pytest
 
 from harness.cluster.errors import ClusterError
-from harness.cluster.remote import netfaults, probe, telemetry
+from harness.cluster.lab import LabSpec, Topology
+from harness.cluster.remote import is_inventory, netfaults, probe, telemetry
 from harness.cluster.remote.cluster import InventorySpec, RemoteCluster
 from harness.cluster.remote.hosts import LocalHost
 from harness.config.faults import parse_faults
@@ -201,3 +203,23 @@ def test_the_fault_timeline_takes_balancer_for_the_inventorys_front(spec: Invent
             FaultTimeline(cluster, parse_faults("sigkill:web2@5"))  # type: ignore[arg-type]
     finally:
         cluster.down()
+
+
+def test_an_inventory_is_told_from_a_lab_without_importing_ssh(spec: InventorySpec) -> None:
+    lab = LabSpec(balancer="nginx-rr", sessions="none", topology=Topology(net="127.0.77"))
+    assert is_inventory(spec)
+    assert not is_inventory(lab)
+
+
+def test_a_lab_command_imports_no_ssh() -> None:
+    """asyncssh and cryptography took 0.2 s of every lab bench's start, only to tell that
+    its cluster was not an inventory."""
+    program = (
+        "import sys\n"
+        "import harness.cli.bench, harness.cli.capacity, harness.cli.matrix\n"
+        "print(sorted({'asyncssh', 'harness.cluster.remote.cluster'} & set(sys.modules)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "[]"
