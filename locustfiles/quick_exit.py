@@ -5,10 +5,12 @@ then takes 0.11 s more to tear down its modules (gevent's hub, pyarrow, numpy), 
 bench waited for it after its load had ended. Past that point nothing is left to write, so
 an atexit hook flushes the logs and streams and ends the process with Locust's exit code.
 
-Only in a process that Locust's command line runs (`python -m locust`, `locust`), after
-its own shutdown (its `quit` event fired), and only when no exception went uncaught: any
-other way out (an error, Ctrl-C before the load, a program that ran Locust inside itself
-and goes on) leaves as usual, traceback and all.
+Only a Locust that runs alone (not a master or a worker: their last messages to each other
+leave through ZeroMQ's own thread, which the interpreter's teardown waits for and an
+immediate exit would cut off), in a process Locust's command line runs (`python -m
+locust`, `locust`), after its own shutdown (its `quit` event fired), and only when no
+exception went uncaught: any other way out (an error, Ctrl-C before the load, a program
+that ran Locust inside itself and goes on) leaves as usual, traceback and all.
 """
 
 from __future__ import annotations
@@ -22,9 +24,18 @@ from types import TracebackType
 from typing import Any
 
 from locust import events
+from locust.env import Environment
+from locust.runners import LocalRunner
 
 _exit_code: int | None = None  # Locust's, once its shutdown fired `quit`
+_alone = False  # a LocalRunner: no master or worker waits for a last message of ours
 _previous_hook = sys.excepthook
+
+
+@events.init.add_listener
+def _note_the_runner(environment: Environment, **_: Any) -> None:
+    global _alone  # noqa: PLW0603
+    _alone = isinstance(environment.runner, LocalRunner)
 
 
 @events.quit.add_listener
@@ -46,7 +57,7 @@ def _locust_is_the_program() -> bool:
 
 
 def _leave() -> None:
-    if _exit_code is None or not _locust_is_the_program():
+    if _exit_code is None or not _alone or not _locust_is_the_program():
         return
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.cluster.endpoints import free_port
 from tests.integration.conftest import repo_root
 from tests.stub_http import answering
 
@@ -52,12 +53,18 @@ def server() -> Iterator[str]:
         yield url
 
 
-def _locust(tmp_path: Path, host: str, extra: str = "") -> tuple[int, Path, str]:
-    mark = tmp_path / "teardown-ran"
-    locustfile = tmp_path / "visitor.py"
+def _locustfile(tmp_path: Path, name: str, extra: str = "") -> tuple[Path, Path]:
+    """A locustfile, and the file its process touches if it tears down as usual."""
+    mark = tmp_path / f"{name}-teardown-ran"
+    locustfile = tmp_path / f"{name}.py"
     locustfile.write_text(
         LOCUSTFILE.format(locustfiles=str(repo_root() / "locustfiles"), mark=str(mark), extra=extra)
     )
+    return locustfile, mark
+
+
+def _locust(tmp_path: Path, host: str, extra: str = "") -> tuple[int, Path, str]:
+    locustfile, mark = _locustfile(tmp_path, "visitor", extra)
     done = subprocess.run(
         [
             sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "--host", host,
@@ -108,3 +115,39 @@ def test_a_program_that_ran_locust_inside_itself_leaves_its_own_way(tmp_path: Pa
     done = subprocess.run([sys.executable, "-c", program], capture_output=True, check=False)
     assert done.returncode == 5, done.stderr[-2000:]
     assert mark.exists()
+
+
+def test_a_master_and_its_worker_leave_the_usual_way(tmp_path: Path, server: str) -> None:
+    """A worker's last report leaves through ZeroMQ's own thread, which an immediate exit
+    would cut off: a distributed bench's master then counted fewer requests than its
+    workers' records held (test_inventory_cluster caught it). Both tear down as usual."""
+    port = free_port(ADDRESS)
+    master_file, master_mark = _locustfile(tmp_path, "master")
+    worker_file, worker_mark = _locustfile(tmp_path, "worker")
+    locust = [sys.executable, "-m", "locust"]
+    master = subprocess.Popen(
+        [
+            *locust, "-f", str(master_file), "--master", "--master-bind-host", ADDRESS,
+            "--master-bind-port", str(port), "--expect-workers", "1", "--headless",
+            "--host", server, "-u", "2", "-r", "2", "-t", "2s",
+        ],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    worker = subprocess.Popen(
+        [
+            *locust, "-f", str(worker_file), "--worker", "--master-host", ADDRESS,
+            "--master-port", str(port),
+        ],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        _, master_err = master.communicate(timeout=60)
+        _, worker_err = worker.communicate(timeout=60)
+    finally:
+        for proc in (master, worker):
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert master.returncode == 0, master_err[-2000:]
+    assert worker.returncode == 0, worker_err[-2000:]
+    assert master_mark.exists() and worker_mark.exists()
