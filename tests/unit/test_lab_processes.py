@@ -3,8 +3,10 @@ does: a real process, started and stopped the lab's way."""
 
 from __future__ import annotations
 
+import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +16,7 @@ import pytest
 
 from harness.cluster.lab import lab as lab_module
 from harness.cluster.lab.lab import Lab, LabState
-from harness.cluster.lab.processes import ProcessRecord, start, stop
+from harness.cluster.lab.processes import ProcessRecord, frozen, kill, start, stop
 from harness.cluster.lab.topology import Topology
 
 
@@ -95,3 +97,28 @@ def test_lab_down_stops_front_to_back_and_the_nodes_side_by_side(
     assert events[:2] == [("begin", "nginx"), ("end", "nginx")]
     assert events[-2:] == [("begin", "redis"), ("end", "redis")]
     assert {name for _, name in events[2:4]} == {"node1", "node2"}  # both began first
+
+
+def test_a_stop_fault_returns_once_the_server_is_stopped_and_a_cont_once_it_runs(
+    tmp_path: Path,
+) -> None:
+    """A SIGSTOP takes effect a little after kill() returns, once every thread has
+    stopped (a JVM has dozens); a fault's time and whatever reads the server next (lab
+    down skips a frozen node) must see it stopped."""
+    threads = (
+        "import threading, time\n"
+        + "threading.Thread(target=time.sleep, args=(60,)).start()\n" * 30
+    )
+    record = start("threaded", [sys.executable, "-c", threads], log_path=tmp_path / "log")
+    try:
+        proc = psutil.Process(record.pid)
+        deadline = time.monotonic() + 10
+        while proc.num_threads() <= 30 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        for _ in range(20):
+            kill(record, signal.SIGSTOP)
+            assert frozen(proc)
+            kill(record, signal.SIGCONT)
+            assert not frozen(proc)
+    finally:
+        kill(record)

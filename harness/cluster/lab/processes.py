@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 # polls (each node, then the balancer): at 0.1 s they cost 0.1-0.15 s of every start; a
 # health check on loopback costs about a millisecond.
 READY_POLL_S = 0.02
+SIGNAL_SETTLE_S = 5.0
 
 # Servers started by this harness process, by pid: holding the Popen keeps Python
 # from warning about a running child and lets stop() collect its exit status.
@@ -342,3 +343,20 @@ def kill(record: ProcessRecord, sig: signal.Signals = signal.SIGKILL) -> None:
     if sig == signal.SIGKILL:
         psutil.wait_procs([proc], timeout=5)
         _reap(record.pid)
+    elif sig in (signal.SIGSTOP, signal.SIGCONT):
+        # Both take effect a little after the call, once every thread has acted on them
+        # (a JVM has dozens): the fault is delivered when the server is seen so.
+        _await_frozen(record, proc, sig == signal.SIGSTOP)
+
+
+def _await_frozen(record: ProcessRecord, proc: psutil.Process, wanted: bool) -> None:
+    deadline = time.monotonic() + SIGNAL_SETTLE_S
+    while frozen(proc) != wanted:
+        if not proc.is_running():
+            return  # gone meanwhile: nothing left to stop or run
+        if time.monotonic() > deadline:
+            state = "stopped" if wanted else "running again"
+            raise LabError(
+                f"{record.name} (pid {record.pid}) not {state} after {SIGNAL_SETTLE_S:.0f} s"
+            )
+        time.sleep(0.001)
