@@ -31,7 +31,6 @@ from harness.cluster.lab import (
     l4hash,
     nginx,
     stores,
-    tls,
     tomcat,
 )
 from harness.cluster.lab.balancers import Balancer, balancer
@@ -519,6 +518,10 @@ class Lab:
         assert self.state is not None
         if not profile.tls.enabled:
             return None
+        # Imported here: cryptography costs 0.02 s at every lab command's start, and only a
+        # lab with [tls] makes certificates.
+        from harness.cluster.lab import tls  # noqa: PLC0415
+
         files = tls.make_certificates(self.run_dir / "tls", self.topology.balancer.address)
         settings = profile.tls.settings()
         self.state.tls = settings | {"ca_file": str(files.ca), "plain_port": plain_port}

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-import redis
+from typing import TYPE_CHECKING, Any
 
 from harness.cluster.endpoints import Endpoint
 from harness.cluster.lab.processes import ProcessRecord, start
 from harness.cluster.lab.render import render_to
 from harness.cluster.lab.topology import NodeSpec
+
+if TYPE_CHECKING:
+    import redis
 
 REDIS_SERVER = "/usr/bin/redis-server"
 MEMCACHED = "/usr/bin/memcached"
@@ -98,10 +100,7 @@ def start_sentinel(directory: Path, config: Path, endpoint: Endpoint) -> Process
 
 def sentinel_master(endpoint: Endpoint, password: str) -> Endpoint | None:
     """The master Sentinel names now (None if it does not answer)."""
-    try:
-        reply = client(endpoint, password).sentinel_get_master_addr_by_name(SENTINEL_MASTER)
-    except redis.RedisError:
-        return None
+    reply = _ask(endpoint, password, lambda c: c.sentinel_get_master_addr_by_name(SENTINEL_MASTER))
     if not isinstance(reply, tuple):
         return None
     host, port = reply
@@ -113,10 +112,7 @@ def sentinel_ready(sentinel: Endpoint, replica: Endpoint, password: str) -> bool
     killed master would have no successor."""
     if sentinel_master(sentinel, password) is None:
         return False
-    try:
-        replicas = client(sentinel, password).sentinel_slaves(SENTINEL_MASTER)
-    except redis.RedisError:
-        return False
+    replicas = _ask(sentinel, password, lambda c: c.sentinel_slaves(SENTINEL_MASTER)) or []
     return any(
         r.get("ip") == replica.address and not r.get("is_sdown") and not r.get("is_disconnected")
         for r in replicas
@@ -126,24 +122,32 @@ def sentinel_ready(sentinel: Endpoint, replica: Endpoint, password: str) -> bool
 
 def replica_in_sync(endpoint: Endpoint, password: str) -> bool:
     """The replica has its master's data and follows it (master_link_status:up)."""
-    try:
-        info = client(endpoint, password).info("replication")
-    except redis.RedisError:
-        return False
+    info = _ask(endpoint, password, lambda c: c.info("replication")) or {}
     return info.get("role") == "slave" and info.get("master_link_status") == "up"
 
 
 def client(endpoint: Endpoint, password: str) -> redis.Redis:
+    # Imported here: redis-py costs 0.06 s at every lab command's start, and only a lab
+    # with Redis asks it anything.
+    import redis  # noqa: PLC0415
+
     return redis.Redis(
         host=endpoint.address, port=endpoint.port, password=password, socket_timeout=2
     )
 
 
-def redis_ready(endpoint: Endpoint, password: str) -> bool:
+def _ask(endpoint: Endpoint, password: str, question: Callable[[redis.Redis], Any]) -> Any:
+    """The store's reply to one question; None when it does not answer."""
+    import redis  # noqa: PLC0415 (see client)
+
     try:
-        return bool(client(endpoint, password).ping())
+        return question(client(endpoint, password))
     except redis.RedisError:
-        return False
+        return None
+
+
+def redis_ready(endpoint: Endpoint, password: str) -> bool:
+    return bool(_ask(endpoint, password, lambda c: c.ping()))
 
 
 def redis_version(endpoint: Endpoint, password: str) -> str:
