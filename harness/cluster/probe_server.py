@@ -39,6 +39,10 @@ SERVER_JVM_FLAGS = (
     "--add-exports=jdk.attach/sun.tools.attach=ALL-UNNAMED",
 )
 REPLY_TIMEOUT_S = 30.0
+# close(): a request's reply is a round trip of milliseconds; one not back by then waits on
+# a node that does not answer. With none asked, the server's own exit takes well under this.
+CLOSE_GRACE_S = 1.0
+EXIT_WAIT_S = 10.0
 
 
 class ProbeServerError(RuntimeError):
@@ -95,20 +99,41 @@ class ProbeServer:
             return self._proc is not None and self._proc.poll() is None
 
     def close(self) -> None:
-        """End of stdin: the server answers what it was asked, then exits."""
+        """End of stdin: the server answers what it was asked, then exits. A request still
+        unanswered after CLOSE_GRACE_S waits on a node that does not answer (a paused JVM:
+        the RMI timeout is 15 s), and no one waits for it any more: the server is ended,
+        and the request fails, saying so. One its asker cancelled is not waited for."""
         with self._lock:
             proc, self._proc = self._proc, None
+            asked = [future for _, future, sent_to in self._pending.values() if sent_to is proc]
         if proc is None:
             return
         _close_quietly(proc.stdin)
+        if not asked:
+            wait_s = EXIT_WAIT_S
+        else:
+            wait_s = CLOSE_GRACE_S if any(not future.done() for future in asked) else 0.0
         try:
-            proc.wait(timeout=10)
+            proc.wait(timeout=wait_s)
         except (OSError, subprocess.TimeoutExpired):
+            self._closed_unanswered(proc)
             proc.kill()
             proc.wait()
         for thread in self._threads:
             thread.join(timeout=5)
         self._threads = []
+
+    def _closed_unanswered(self, proc: subprocess.Popen[str]) -> None:
+        with self._lock:
+            ended = [key for key, (_, _, sent_to) in self._pending.items() if sent_to is proc]
+            pending = [self._pending.pop(key) for key in ended]
+        for target, future, _ in pending:
+            if not future.done():
+                future.set_exception(
+                    ProbeServerError(
+                        f"JvmProbe {target}: closed with no reply in {CLOSE_GRACE_S:g} s"
+                    )
+                )
 
     def _running(self) -> subprocess.Popen[str]:
         """The server process, started on the first request (or after one died)."""

@@ -260,8 +260,9 @@ def summarize_samples(
 
 # --------------------------------------------------------------------------- the JVMs
 
-# How long stop() waits for the readings already asked for (a round trip, or a paused node's
-# RMI timeout: then the reading is dropped).
+# How long after it was asked stop() still waits for a reading: a round trip takes
+# milliseconds; one not back by then waits on a node that does not answer (paused, cut off:
+# its RMI timeout is 15 s) and is dropped.
 READING_WAIT_S = 5.0
 
 
@@ -311,7 +312,7 @@ class JvmSampler(Periodic):
     def begin(self) -> None:
         # Nothing slow here (the caller is starting the load): readings start at the first tick.
         self._lock = threading.Lock()
-        self._asked: dict[str, Future[dict[str, Any]]] = {}
+        self._asked: dict[str, tuple[float, Future[dict[str, Any]]]] = {}  # when, reply
         self._rejections = {
             name: _RejectionCounter(target.log) for name, target in self.targets().items()
         }
@@ -331,7 +332,7 @@ class JvmSampler(Periodic):
             if name not in self._rejections:
                 self._rejections[name] = _RejectionCounter(target.log)
             waiting = self._asked.get(name)
-            if waiting is not None and not waiting.done():
+            if waiting is not None and not waiting[1].done():
                 continue
             if psutil.pid_exists(target.pid):
                 self._ask(name, target)
@@ -344,10 +345,12 @@ class JvmSampler(Periodic):
         except (jvm.JvmReadError, OSError) as error:
             self.errors[name] = str(error)
             return
-        self._asked[name] = future
+        self._asked[name] = (time.monotonic(), future)
         future.add_done_callback(lambda done: self._record(name, target.pid, done))
 
     def _record(self, name: str, pid: int, done: Future[dict[str, Any]]) -> None:
+        if done.cancelled():
+            return  # overdue when the sampling stopped (see stop)
         error = done.exception()
         if error is not None:
             # A node killed meanwhile is the gap, not an error; a live one that says
@@ -362,8 +365,12 @@ class JvmSampler(Periodic):
 
     def stop(self) -> None:
         super().stop()
-        # The last readings asked for are kept: they are on their way (a round trip).
-        wait(list(getattr(self, "_asked", {}).values()), timeout=READING_WAIT_S)
+        # The last readings asked for are kept: they are on their way (a round trip). One
+        # asked READING_WAIT_S ago is not: waiting for it made the end of every bench with
+        # a paused node that much later.
+        for asked_at, future in getattr(self, "_asked", {}).values():
+            wait([future], timeout=max(asked_at + READING_WAIT_S - time.monotonic(), 0))
+            future.cancel()  # not back: the JMX reader need not wait for it either
 
     def write(self, run_dir: Path) -> Path:
         return write_jvm_telemetry(run_dir, self.rows)

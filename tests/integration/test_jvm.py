@@ -10,19 +10,22 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from harness.cluster import hsperf, jvm
+from harness.cluster import hsperf, jvm, probe_server
 from harness.cluster.endpoints import Endpoint, is_listening
 from harness.cluster.lab import Lab, LabSpec, Topology, jvms
 from harness.cluster.lab import lab as lab_module
 from harness.cluster.lab.processes import ProcessRecord, stop
 from harness.config.profile import Profile, load_profile
+from harness.load import telemetry
+from harness.load.telemetry import JvmSampler
 from tests.integration.conftest import assert_lab_gone, probe_servers, repo_root
 
 pytestmark = pytest.mark.integration
@@ -203,6 +206,49 @@ def test_lab_down_asks_no_agent_of_a_node_left_stopped_to_stop(
         os.kill(lab.state.processes["node1"].pid, signal.SIGSTOP)  # type: ignore[union-attr]
         monkeypatch.setattr(jvm, "stop_agents", recorded)
     assert asked == [{node2.address: lab.state.processes["node2"].pid}]  # type: ignore[union-attr]
+
+
+def test_the_end_of_the_telemetry_and_lab_down_wait_for_no_paused_node(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A node a fault left stopped never answers its last reading (the RMI timeout is
+    15 s). The telemetry's stop waited READING_WAIT_S for it, then lab down waited 10 s
+    for the JMX reader to answer it: a bench with a SIGSTOP and no restore ended 15 s
+    late. Now a reading is waited for READING_WAIT_S from when it was asked, and lab down
+    ends the reader after a round trip's grace."""
+    monkeypatch.setattr(telemetry, "READING_WAIT_S", 3.0)
+    with running_lab(load_profile("best-practice"), tmp_path / "lab") as lab:
+        sampler = JvmSampler(
+            targets=lambda: jvms.lab_targets(lab),
+            secrets_dir=lab.jmx_secrets_dir,
+            start_epoch=time.time(),
+            interval_s=0.2,
+        )
+        sampler.start()
+        try:
+            _wait_for(lambda: {row[1] for row in sampler.rows} >= {"node1", "node2"})
+            lab.signal("node1", signal.SIGSTOP)
+            paused_at = len([row for row in sampler.rows if row[1] == "node1"])
+            time.sleep(telemetry.READING_WAIT_S + 1)  # node1's last reading: long overdue
+        finally:
+            began = time.monotonic()
+            sampler.stop()
+            stopping_s = time.monotonic() - began
+        # node2 answers in milliseconds; node1's overdue reading is not waited for.
+        assert stopping_s < telemetry.READING_WAIT_S / 2
+        assert len([row for row in sampler.rows if row[1] == "node1"]) <= paused_at + 1
+        assert len({row[1] for row in sampler.rows}) == 2
+        began = time.monotonic()
+        probe_server.close_shared()  # what lab down does first
+        assert time.monotonic() - began < probe_server.EXIT_WAIT_S / 2
+        assert probe_servers() == []
+
+
+def _wait_for(condition: Callable[[], bool], timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "not within 30 s"
+        time.sleep(0.1)
 
 
 def test_one_probe_jvm_reads_every_node_as_itself_and_again_after_a_restart(

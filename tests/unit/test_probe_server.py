@@ -10,22 +10,25 @@ from __future__ import annotations
 
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import psutil
 import pytest
 
-from harness.cluster.probe_server import ProbeServer, ProbeServerError
+from harness.cluster.probe_server import CLOSE_GRACE_S, ProbeServer, ProbeServerError
 
 STAND_IN = textwrap.dedent(
     """
-    import json, sys
+    import json, sys, time
     held = None  # "later:1" is answered only after the next request, so out of order
     for line in sys.stdin:
         request_id, credentials, target, *options = line.rstrip("\\n").split("\\t")
         if target == "die:1":
             print("JvmProbe: the stand-in was told to die", file=sys.stderr, flush=True)
             sys.exit(3)
+        if target == "paused:1":
+            time.sleep(60)  # a node stopped by SIGSTOP: the RMI call waits for its timeout
         if target == "error:1":
             reply = {"id": request_id, "error": "java.io.IOException: no node there"}
         else:
@@ -77,6 +80,28 @@ def test_a_server_that_dies_fails_its_requests_and_the_next_starts_another(
         assert _server_pids() and _server_pids() != first
     finally:
         server.close()
+    assert _server_pids() == []
+
+
+def test_close_ends_a_server_waiting_on_a_node_that_does_not_answer(
+    server: ProbeServer,
+) -> None:
+    """A lab going down while a reading waits on a paused node: no one wants that reply,
+    and waiting for the server to answer it first made every such lab down 10 s slower."""
+    assert server.ask("u p", ["a:1"])["target"] == "a:1"
+    unanswered = server.submit("u p", ["paused:1"])
+    server.close()
+    assert _server_pids() == []
+    with pytest.raises(ProbeServerError, match=r"^JvmProbe paused:1: closed with no reply in"):
+        unanswered.result(timeout=0)
+
+
+def test_close_does_not_wait_for_a_reply_its_asker_gave_up_on(server: ProbeServer) -> None:
+    abandoned = server.submit("u p", ["paused:1"])
+    abandoned.cancel()  # the telemetry's stop, on a reading long overdue
+    began = time.monotonic()
+    server.close()
+    assert time.monotonic() - began < CLOSE_GRACE_S
     assert _server_pids() == []
 
 
