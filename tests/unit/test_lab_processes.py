@@ -99,6 +99,37 @@ def test_lab_down_stops_front_to_back_and_the_nodes_side_by_side(
     assert {name for _, name in events[2:4]} == {"node1", "node2"}  # both began first
 
 
+def test_lab_down_runs_a_paused_store_again_before_it_stops_the_nodes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store a fault left paused (sigstop:redis, no restore) made every node's session
+    manager wait on it while stopping: Redisson's shutdown took 2 s more. Stand-in
+    servers, stopped for real; each stop notes whether the store was still paused."""
+    records = {
+        name: start(name, [sys.executable, "-c", "import time; time.sleep(60)"],
+                    log_path=tmp_path / f"{name}.log")
+        for name in ("redis", "node1", "node2")
+    }  # fmt: skip
+    kill(records["redis"], signal.SIGSTOP)
+    store = psutil.Process(records["redis"].pid)
+    paused_at_stop: dict[str, bool] = {}
+
+    def recorded_stop(record: ProcessRecord) -> None:
+        paused_at_stop[record.name] = frozen(store)
+        stop(record)
+
+    monkeypatch.setattr(lab_module, "stop", recorded_stop)
+    lab = Lab(Topology(net="127.0.77", run_dir=tmp_path))
+    lab.state = LabState(topology={}, profile="p", balancer="nginx-rr", store={}, processes=records)
+    try:
+        lab.down()
+    finally:
+        for record in records.values():
+            if record.process() is not None:
+                stop(record)
+    assert paused_at_stop == {"node1": False, "node2": False, "redis": False}
+
+
 def test_a_stop_fault_returns_once_the_server_is_stopped_and_a_cont_once_it_runs(
     tmp_path: Path,
 ) -> None:
