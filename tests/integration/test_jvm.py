@@ -4,7 +4,6 @@ JVMs' counters files and the nodes' JMX agents from a real lab on 127.0.96.x."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -203,7 +202,7 @@ def test_lab_down_asks_no_agent_of_a_node_left_stopped_to_stop(
     with running_lab(load_profile("best-practice"), tmp_path / "lab") as lab:
         jvms.read_lab(lab)  # starts both agents
         node2 = lab.topology.nodes[1]
-        os.kill(lab.state.processes["node1"].pid, signal.SIGSTOP)  # type: ignore[union-attr]
+        lab.signal("node1", signal.SIGSTOP)  # the fault: returns once node1 is stopped
         monkeypatch.setattr(jvm, "stop_agents", recorded)
     assert asked == [{node2.address: lab.state.processes["node2"].pid}]  # type: ignore[union-attr]
 
