@@ -7,6 +7,7 @@ harness that started it crashed.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -808,7 +809,8 @@ class Lab:
             for record in records:
                 proc = record.process()
                 if rank > _sort_key("node") and proc is not None and frozen(proc):
-                    kill(record, signal.SIGCONT)
+                    with contextlib.suppress(LabError):  # gone meanwhile: stop() reaps it
+                        kill(record, signal.SIGCONT)
         for records in ranks.values():
             with ThreadPoolExecutor(max_workers=len(records)) as pool:
                 list(pool.map(stop, records))
