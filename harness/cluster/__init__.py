@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from harness.cluster.errors import ClusterError
 
 if TYPE_CHECKING:  # types only: the seam itself imports no implementation
+    import threading
+
     from harness.cluster.jvm import NodeTarget
     from harness.config.faults import FaultSpec
     from harness.config.profile import Profile
@@ -99,8 +101,10 @@ class Cluster(Protocol):
         """Every part a fault may name (nodes, stores, the balancer)."""
         ...
 
-    def deliver(self, fault: FaultSpec) -> dict[str, float]:
-        """Deliver the fault now; returns the epoch times of its steps where it has several."""
+    def deliver(self, fault: FaultSpec, until: threading.Event | None = None) -> dict[str, float]:
+        """Deliver the fault now; returns the epoch times of its steps where it has several.
+        A fault that watches for what it caused (touch: does Tomcat reload?) stops once
+        until is set: the load has ended, and what comes after is no user's."""
         ...
 
     def restore(self, fault: FaultSpec) -> dict[str, float]: ...

@@ -4,6 +4,7 @@ restored at its time, and every one accounted for in the run's fault log."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -34,6 +35,8 @@ class FaultTimeline:
         )
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="faults")
         self._futures: list[Future[None]] = []
+        # Set when the load ends: a fault still watching for its effect stops (a touch).
+        self._load_ended = threading.Event()
         self._by_spec: dict[FaultSpec, dict[str, Any]] = {}
 
     def start(self, start_epoch: float) -> None:
@@ -60,7 +63,7 @@ class FaultTimeline:
                          "spec": str(spec)}  # fmt: skip
                 self._by_spec[spec] = event
                 self.events.append(event)
-                event.update(self._relative(self.cluster.deliver(spec)))
+                event.update(self._relative(self.cluster.deliver(spec, self._load_ended)))
             else:
                 steps = self.cluster.restore(spec)
                 self._by_spec[spec]["restored_at_s"] = self._now()
@@ -78,6 +81,7 @@ class FaultTimeline:
         load has ended: a fault or restore that only completes after that is marked, since
         no user can be judged after it (a node whose restart outlasts the run)."""
         load_ended_s = self._now()
+        self._load_ended.set()
         self._worker.shutdown(wait=True)
         for event in self.events:
             if (event.get("at_s") or 0) > load_ended_s:

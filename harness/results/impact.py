@@ -72,8 +72,15 @@ def fault_impact(
         "delivered": window.delivered,
     }
     if event.get("action") == "touch":
-        # A touched web.xml is only a request: did Tomcat act on it?
-        out["reloaded"] = "reloaded_at_s" in event
+        # A touched web.xml is only a request: did Tomcat act on it? Not judged when the
+        # load ended before Tomcat's check could be waited for (watched_until_s).
+        if "reloaded_at_s" in event:
+            out["reloaded"] = True
+        elif "watched_until_s" in event:
+            out["reloaded"] = None
+            out["reload_watched_s"] = round(event["watched_until_s"] - event["touched_at_s"], 1)
+        else:
+            out["reloaded"] = False
     parts = _parts(event, window)
     on_target = {u for u, n in window.nodes.items() if n in parts}
     for group, members in (
@@ -105,6 +112,19 @@ def fault_impact(
     return out
 
 
+def not_judged(faults: list[dict[str, Any]]) -> list[str]:
+    """What a delivered fault was to show and the load ended too soon to: a touch whose
+    reload was not seen when the load ended (see fault_impact)."""
+    return [
+        f"whether Tomcat reloads after {event['spec']} (the load ended "
+        f"{event['watched_until_s'] - event['touched_at_s']:.0f} s after it)"
+        for event in faults
+        if event.get("action") == "touch"
+        and "watched_until_s" in event
+        and "reloaded_at_s" not in event
+    ]
+
+
 def describe_impact(effects: dict[str, Any]) -> str:
     """One line for the summary and the report."""
     if effects.get("delivered") is False:
@@ -114,6 +134,11 @@ def describe_impact(effects: dict[str, Any]) -> str:
     statuses = ", ".join(f"{n}x {s}" for s, n in sorted(effects.get("error_statuses", {}).items()))
     reloaded = effects.get("reloaded")
     touch = {True: "Tomcat reloaded the context; ", False: "Tomcat did not reload; ", None: ""}
+    if "reload_watched_s" in effects:
+        touch[None] = (
+            f"Tomcat had not reloaded when the load ended, {effects['reload_watched_s']:g} s "
+            "after the touch: not judged (it checks every 10 s); "
+        )
     start, end = effects["window_s"]
     return (
         f"{touch[reloaded]}"

@@ -24,6 +24,7 @@ from harness.results import (
     write_records,
 )
 from harness.results.columnar_judgement import judge_columns
+from harness.results.impact import not_judged
 from harness.results.judgement import Judgement
 from harness.results.requests import Requests, as_requests
 from harness.results.verdicts import VERDICTS_FILE, verdict_of, write_verdicts
@@ -95,7 +96,11 @@ def finish_session_run(
     summary["latency_hdr"] = hdr_summary(run_dir / HDR_FILE)
     extras(summary, judgement)
     verdict = verdict_of(
-        judgement, balancer=balancer, sessions=sessions, updates=lost_updates(requests)
+        judgement,
+        balancer=balancer,
+        sessions=sessions,
+        updates=lost_updates(requests),
+        not_judged=not_judged(faults),
     )
     write_verdicts(run_dir, [verdict])
     top = dict(sections)

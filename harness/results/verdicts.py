@@ -30,9 +30,11 @@ def verdict_of(
     balancer: str,
     sessions: str,
     updates: dict[str, int] | None = None,
+    not_judged: list[str] | None = None,
 ) -> dict[str, Any]:
     """One verdict cell: the first delivered fault names it; every window counts.
-    updates: the parallel scenario's acknowledged and lost updates (results.lost_updates)."""
+    updates: the parallel scenario's acknowledged and lost updates (results.lost_updates).
+    not_judged: what a fault was to show and the run ended too soon to (impact.not_judged)."""
     first = judgement.delivered[0] if judgement.delivered else None
     faults = judgement.faults
     counts = judgement.counts()
@@ -65,6 +67,8 @@ def verdict_of(
         "nodes_after": _users_per_node(first.nodes_after) if first else {},
         **(updates or {}),
     }
+    if not_judged:
+        result["not_judged"] = not_judged
     result["verdict"] = verdict_words(result, total_users=users)
     return result
 
@@ -99,6 +103,8 @@ def verdict_words(c: dict[str, Any], *, total_users: int) -> str:
         words += f", users waited up to {c['longest_wait_s']:.1f} s"
     if c.get("faults_not_delivered"):
         words += f"; not delivered: {', '.join(c['faults_not_delivered'])}"
+    if c.get("not_judged"):
+        words += f"; not judged: {'; '.join(c['not_judged'])}"
     return words + _failed_words(c) + _updates_words(c)
 
 

@@ -4,11 +4,16 @@ cluster (tests/integration runs it against the real lab)."""
 
 from __future__ import annotations
 
+import math
+import threading
 import time
 from typing import Any
 
+from harness.cluster.touch import watch_for_reload
 from harness.config.faults import parse_faults
 from harness.load.faults import FaultTimeline
+from harness.results.impact import describe_impact, fault_impact
+from harness.results.judgement import Window
 
 TARGETS = ("node1",)
 
@@ -19,7 +24,7 @@ class SlowRestore:
     def fault_targets(self) -> list[str]:
         return list(TARGETS)
 
-    def deliver(self, fault: Any) -> dict[str, float]:
+    def deliver(self, fault: Any, until: threading.Event | None = None) -> dict[str, float]:
         return {}
 
     def restore(self, fault: Any) -> dict[str, float]:
@@ -46,3 +51,29 @@ def test_a_restore_inside_the_load_is_not_marked() -> None:
     time.sleep(0.5)  # the load goes on past the restore
     (event,) = timeline.stop()
     assert "restored_after_load" not in event
+
+
+class NeverReloads(SlowRestore):
+    """A touch whose Tomcat never reloads (its log never says so), watched as the lab does."""
+
+    def deliver(self, fault: Any, until: threading.Event | None = None) -> dict[str, float]:
+        return watch_for_reload(time.time(), lambda: False, 15.0, until, poll_s=0.01)
+
+
+def test_a_touch_is_watched_no_longer_than_the_load_and_then_not_judged() -> None:
+    """A touch 15 s before the end held the bench up to 15 s past its load, and a reload
+    after the load would have read as one the users went through."""
+    timeline = FaultTimeline(NeverReloads(), parse_faults("touch:node1@0.01"))  # type: ignore[arg-type]
+    timeline.start(time.time())
+    time.sleep(0.03)
+    timeline.tick(0.03)
+    time.sleep(0.2)  # the load ends
+    began = time.monotonic()
+    (event,) = timeline.stop()
+    assert time.monotonic() - began < 5  # not the 15 s of notice
+    assert "reloaded_at_s" not in event
+    assert 0.1 < event["watched_until_s"] - event["touched_at_s"] < 5
+    window = Window("fault", "touch node1", event["at_s"], math.inf, spec=event["spec"])
+    effects = fault_impact([], window, event)
+    assert effects["reloaded"] is None
+    assert "not judged" in describe_impact(effects)

@@ -8,6 +8,7 @@ import math
 from typing import Any
 
 from harness.results import Record, summarize
+from harness.results.impact import not_judged
 from harness.results.verdicts import fates_line, verdict_of, window_line
 from tests.unit.judging import judge
 
@@ -274,3 +275,26 @@ def test_errors_at_a_windows_end_answered_in_session_after_it_keep_the_user() ->
     kill, restore = summary["judgement"]["windows"]
     assert kill["fates"]["kept"] == restore["fates"]["kept"] == 4
     assert c["kept"] == 4
+
+
+def test_a_touch_whose_reload_the_run_ended_before_says_it_was_not_judged() -> None:
+    """The users kept their sessions, but the reload the touch was to cause was neither
+    seen nor waited for: the verdict says so rather than read as a reload survived."""
+    touch = {"at_s": 8.0, "touched_at_s": 8.0, "watched_until_s": 13.0, "target": "node1",
+             "action": "touch", "parts": ["node1"], "restored_at_s": None,
+             "spec": "touch:node1@8"}  # fmt: skip
+    records = _run({})
+    judgement = judge(records, [touch])
+    c = verdict_of(judgement, balancer="nginx-rr", sessions="redis", not_judged=not_judged([touch]))
+    assert c["verdict"] == (
+        "survives; not judged: whether Tomcat reloads after touch:node1@8 "
+        "(the load ended 5 s after it)"
+    )
+    (effects,) = summarize(records, [touch], judgement)["fault_effects"]
+    assert effects["reloaded"] is None and effects["reload_watched_s"] == 5.0
+    # Watched its whole notice with no reload: Tomcat did not reload, and that is judged.
+    seen = {k: v for k, v in touch.items() if k != "watched_until_s"}
+    assert not_judged([seen]) == []
+    assert (
+        summarize(records, [seen], judge(records, [seen]))["fault_effects"][0]["reloaded"] is False
+    )

@@ -4,6 +4,7 @@ store on which loopback addresses; `LabCluster` is that lab running."""
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
@@ -150,8 +151,8 @@ class LabCluster:
     def fault_targets(self) -> list[str]:
         return self.lab.fault_parts()
 
-    def deliver(self, fault: FaultSpec) -> dict[str, float]:
-        return faults.inject(self.lab, fault)
+    def deliver(self, fault: FaultSpec, until: threading.Event | None = None) -> dict[str, float]:
+        return faults.inject(self.lab, fault, until)
 
     def restore(self, fault: FaultSpec) -> dict[str, float]:
         return faults.restore(self.lab, fault)

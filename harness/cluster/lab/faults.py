@@ -4,6 +4,7 @@ and redeploys through the node's own JMX."""
 from __future__ import annotations
 
 import signal
+import threading
 from dataclasses import replace
 
 from harness.cluster.lab import webapps
@@ -18,13 +19,14 @@ def _named(lab: Lab, spec: FaultSpec) -> FaultSpec:
     return replace(spec, target=lab.balancer_process())
 
 
-def inject(lab: Lab, spec: FaultSpec) -> dict[str, float]:
-    """Deliver the fault; returns the epoch times of its steps where it has several."""
+def inject(lab: Lab, spec: FaultSpec, until: threading.Event | None = None) -> dict[str, float]:
+    """Deliver the fault; returns the epoch times of its steps where it has several (a
+    touch watches for the reload until it is seen, notice runs out, or until is set)."""
     spec = _named(lab, spec)
     if spec.action == "context-reload":
         return webapps.reload_context(lab, spec.target)
     if spec.action == "touch":
-        return webapps.touch_descriptor(lab, spec.target)
+        return webapps.touch_descriptor(lab, spec.target, until=until)
     if spec.action == "redeploy":
         if spec.restore_at_s is None:
             return webapps.redeploy(lab, spec.target)

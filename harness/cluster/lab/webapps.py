@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from harness.cluster import jvm
 from harness.cluster.lab import jvms
 from harness.cluster.lab.lab import Lab
 from harness.cluster.lab.processes import LabError
+from harness.cluster.touch import watch_for_reload
 
 # The lab serves its pages from the ROOT application; the deployer names it "".
 APP_DIR = "ROOT"
@@ -49,22 +51,25 @@ def reload_context(lab: Lab, node: str) -> dict[str, float]:
     return {"reloaded_at": time.time()}
 
 
-def touch_descriptor(lab: Lab, node: str, notice_s: float = NOTICE_S) -> dict[str, float]:
+def touch_descriptor(
+    lab: Lab, node: str, notice_s: float = NOTICE_S, *, until: threading.Event | None = None
+) -> dict[str, float]:
     """Touch the application's web.xml; returns when Tomcat reloaded the context, or after
-    notice_s without a reload (then without "reloaded_at": the profile let it be)."""
+    notice_s without a reload (then without "reloaded_at": the profile let it be), or once
+    until is set (then with "watched_until": too soon to tell)."""
     base = _base(lab, node)
     assert lab.state is not None
     log_path = Path(lab.state.processes[node].log)
     seen = log_path.stat().st_size if log_path.exists() else 0
     os.utime(base / "webapps" / APP_DIR / "WEB-INF" / "web.xml")
     touched = time.time()
-    while time.time() - touched < notice_s:
-        time.sleep(0.2)
+
+    def reloaded() -> bool:
         with log_path.open("rb") as log:
             log.seek(seen)
-            if RELOADED in log.read():
-                return {"touched_at": touched, "reloaded_at": time.time()}
-    return {"touched_at": touched}
+            return RELOADED in log.read()
+
+    return watch_for_reload(touched, reloaded, notice_s, until, poll_s=0.2)
 
 
 def undeploy(lab: Lab, node: str) -> dict[str, float]:

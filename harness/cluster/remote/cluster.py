@@ -14,6 +14,7 @@ import logging
 import shlex
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
@@ -31,6 +32,7 @@ from harness.cluster.remote.jvm_telemetry import RemoteJvmSampler
 from harness.cluster.remote.load import RemoteLoad
 from harness.cluster.remote.parts import RemoteBalancer, RemoteNode, RemoteStore
 from harness.cluster.remote.telemetry import RemoteSampler
+from harness.cluster.touch import watch_for_reload
 from harness.config.faults import ACTIONS, NETWORK, FaultSpec
 from harness.config.inventory import Inventory, InventoryNode, Part
 from harness.config.profile import Profile
@@ -142,7 +144,9 @@ RELOADED = f"Reloading Context with name [/{probe.CONTEXT}] is completed"
 NOTICE_S = 15.0
 
 
-def touch_probe(node: RemoteNode, notice_s: float = NOTICE_S) -> dict[str, float]:
+def touch_probe(
+    node: RemoteNode, notice_s: float = NOTICE_S, *, until: threading.Event | None = None
+) -> dict[str, float]:
     """Touch the probe's web.xml on the node, as an operator editing it, and nothing else:
     Tomcat decides (its Host's deployer watches web.xml only with autoDeploy). Returns
     when Tomcat logged the reload, or after notice_s without one (no "reloaded_at")."""
@@ -157,12 +161,12 @@ def touch_probe(node: RemoteNode, notice_s: float = NOTICE_S) -> dict[str, float
     if touched.returncode != 0:
         raise ClusterError(f"{node.name}: touch {web_xml}: {touched.stderr.strip()[-200:]}")
     touched_at = time.time()
-    while time.time() - touched_at < notice_s:
-        time.sleep(0.5)
+
+    def reloaded() -> bool:
         seen = node.host.run(["sh", "-c", f"tail -c +{start} {shlex.quote(str(log_file))}"])
-        if RELOADED in seen.stdout:
-            return {"touched_at": touched_at, "reloaded_at": time.time()}
-    return {"touched_at": touched_at}
+        return RELOADED in seen.stdout
+
+    return watch_for_reload(touched_at, reloaded, notice_s, until, poll_s=0.5)
 
 
 def _actions_for(inventory: Inventory, part: Part) -> frozenset[str]:
@@ -257,13 +261,13 @@ class RemoteCluster:
         front = self.inventory.balancers[:1]
         return [*names, "balancer"] if front and front[0].faults else names
 
-    def deliver(self, fault: FaultSpec) -> dict[str, float]:
+    def deliver(self, fault: FaultSpec, until: threading.Event | None = None) -> dict[str, float]:
         if fault.action in NETWORK:
             self._net_fault(fault)
             return {}
         part = self.inventory.part(fault.target)
         if part in self.inventory.nodes and fault.action == "touch":
-            return touch_probe(self._node(part.name))
+            return touch_probe(self._node(part.name), until=until)
         if part in self.inventory.nodes:
             self._deliver_to(self._node(part.name), fault)
         elif part in self.inventory.stores:
