@@ -41,6 +41,8 @@ COLUMNS = (
 
 def _cell_class(cell: dict[str, Any]) -> str:
     verdict = str(cell.get("verdict", ""))
+    if "; not delivered: " in verdict or "; not judged: " in verdict:
+        return "warn"  # the users came through, but not all the run was to show happened
     if verdict.startswith(("survives", "stable")):
         return "good"
     if verdict.startswith("keeps sessions"):

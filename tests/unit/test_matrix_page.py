@@ -64,3 +64,14 @@ def test_a_parallel_cell_shows_its_lost_updates_of_those_acknowledged() -> None:
     page = render_matrix(cells, "m", None)
     assert "updates lost (parallel)" in page
     assert "<td>66 of 3506</td>" in page
+
+
+def test_a_cell_that_survives_with_a_fault_not_delivered_or_not_judged_is_not_green() -> None:
+    cells = [
+        {"balancer": "a", "sessions": "s", "verdict": "survives"},
+        {"balancer": "b", "sessions": "s", "verdict": "survives; not delivered: sigkill:redis@5"},
+        {"balancer": "c", "sessions": "s",
+         "verdict": "survives; not judged: whether Tomcat reloads after touch:node1@8"},
+    ]  # fmt: skip
+    page = render_matrix(cells, "m", None)
+    assert [m for m in re.findall(r'<tr class="(\w+)">', page)] == ["good", "warn", "warn"]
