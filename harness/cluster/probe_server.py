@@ -116,24 +116,12 @@ class ProbeServer:
         try:
             proc.wait(timeout=wait_s)
         except (OSError, subprocess.TimeoutExpired):
-            self._closed_unanswered(proc)
+            self._fail_pending(proc, f"closed with no reply in {CLOSE_GRACE_S:g} s")
             proc.kill()
             proc.wait()
         for thread in self._threads:
             thread.join(timeout=5)
         self._threads = []
-
-    def _closed_unanswered(self, proc: subprocess.Popen[str]) -> None:
-        with self._lock:
-            ended = [key for key, (_, _, sent_to) in self._pending.items() if sent_to is proc]
-            pending = [self._pending.pop(key) for key in ended]
-        for target, future, _ in pending:
-            if not future.done():
-                future.set_exception(
-                    ProbeServerError(
-                        f"JvmProbe {target}: closed with no reply in {CLOSE_GRACE_S:g} s"
-                    )
-                )
 
     def _running(self) -> subprocess.Popen[str]:
         """The server process, started on the first request (or after one died)."""
@@ -187,9 +175,12 @@ class ProbeServer:
             self._stderr.append(line.rstrip())
         proc.stderr.close()
 
-    def _fail_pending(self, proc: subprocess.Popen[str]) -> None:
-        """The server ended: every request still waiting fails, naming why."""
-        said = "; ".join(self._stderr) or f"exit code {proc.returncode}"
+    def _fail_pending(self, proc: subprocess.Popen[str], why: str | None = None) -> None:
+        """The server ended (or is being ended: why): every request still waiting fails,
+        naming why."""
+        if why is None:
+            said = "; ".join(self._stderr) or f"exit code {proc.returncode}"
+            why = f"ended: {said[-300:]}"
         with self._lock:
             ended = [key for key, (_, _, sent_to) in self._pending.items() if sent_to is proc]
             pending = [self._pending.pop(key) for key in ended]
@@ -198,7 +189,7 @@ class ProbeServer:
             _close_quietly(proc.stdin)
         for target, future, _ in pending:
             if not future.done():
-                future.set_exception(ProbeServerError(f"JvmProbe {target}: ended: {said[-300:]}"))
+                future.set_exception(ProbeServerError(f"JvmProbe {target}: {why}"))
 
 
 def _close_quietly(pipe: IO[str] | None) -> None:

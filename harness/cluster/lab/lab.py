@@ -803,14 +803,13 @@ class Lab:
             record = self.state.processes[name]
             if record.process() is not None:
                 ranks.setdefault(_sort_key(name), []).append(record)
-        # A store a fault left paused runs again first: the nodes' session managers stop
-        # as with a live store (Redisson's shutdown waited 2 s on a paused Redis).
-        for rank, records in ranks.items():
-            for record in records:
-                proc = record.process()
-                if rank > _sort_key("node") and proc is not None and frozen(proc):
-                    with contextlib.suppress(LabError):  # gone meanwhile: stop() reaps it
-                        kill(record, signal.SIGCONT)
+        # Every part a fault left paused runs again first, so each stops as it would live:
+        # a node's session manager waited 2 s on a paused Redis while stopping.
+        for record in (r for records in ranks.values() for r in records):
+            proc = record.process()
+            if proc is not None and frozen(proc):
+                with contextlib.suppress(LabError):  # gone meanwhile: stop() reaps it
+                    kill(record, signal.SIGCONT)
         for records in ranks.values():
             with ThreadPoolExecutor(max_workers=len(records)) as pool:
                 list(pool.map(stop, records))
