@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -62,6 +63,11 @@ def plan_from(args: argparse.Namespace) -> TimingPlan:
         stores=tuple(s.strip() for s in args.stores.split(",") if s.strip()),
         rounds=args.rounds,
         bench_sessions=args.bench_sessions,
+        bench_command=(
+            *(sys.executable, "-m", "harness", "bench", "--profile", args.profile),
+            *("--balancer", "nginx-rr", "--nodes", str(args.nodes), "--net", args.net),
+            *("--run-dir", args.run_dir),
+        ),
         bench_durations=args.durations,
         rows=args.rows,
     )

@@ -56,6 +56,9 @@ class BenchPlan:
     scenario: str = "counter"  # what session.jsp does with each session (?scenario=)
     # Open model: requests per second in all on a fixed schedule; None: closed model.
     arrival_rate: float | None = None
+    # What the operator waited before this bench began (the command's own start: Python,
+    # its imports, the options): counted in the wall as phase "start".
+    waited_before_s: float = 0.0
 
     def __post_init__(self) -> None:
         if self.duration_s < 5:
@@ -297,11 +300,15 @@ def _launch_early(plan: BenchPlan) -> _EarlyLocust | None:
 class Phases:
     """Where a bench's wall time went, phase after phase (run.json's phases_s): what the
     operator waits for beyond the load is the sum of all but "load" and "lab_down" (the
-    cluster goes down beside the results and the report; its own time is kept)."""
+    cluster goes down beside the results and the report; its own time is kept). "start",
+    when given, is the command's own start before the bench: in the wall too."""
 
-    def __init__(self) -> None:
-        self.began = self._last = time.monotonic()
+    def __init__(self, waited_before_s: float = 0.0) -> None:
+        self._last = time.monotonic()
+        self.began = self._last - waited_before_s
         self.seconds: dict[str, float] = {}
+        if waited_before_s > 0:
+            self.seconds["start"] = round(waited_before_s, 3)
 
     def end(self, name: str) -> None:
         now = time.monotonic()
@@ -326,7 +333,7 @@ def run_bench(
     before_load() once the cluster is ready, right before the load (the matrix waits there
     for the reports it draws meanwhile, so none runs under a load). The cluster is down,
     its logs copied, when this returns or raises."""
-    phases = Phases()
+    phases = Phases(plan.waited_before_s)
     progress("getting the cluster ready")
     early = _launch_early(plan)
     try:

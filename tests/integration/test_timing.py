@@ -40,10 +40,15 @@ def test_timing_measures_lab_up_bench_overhead_and_report_time(tmp_path: Path) -
     assert 0 < up["warm_median_s"] < 60 and 0 < up["first_s"] < 60
     assert {"node1", "node2"} <= set(up["warm_parts_median_s"])
     (bench,) = data["benches"]
-    # Beyond the load: the whole wait, from bench to report written, less the duration.
+    # Beyond the load: the whole wait of the bench command, from its spawn to its exit
+    # (Python's start and imports too), less the duration.
     phases = bench["phases_s"]
     assert bench["requests"] > 0
     assert bench["wall_s"] == pytest.approx(bench["duration_s"] + bench["beyond_load_s"])
+    assert phases["start"] > 0  # the command's own start, before its bench began
+    waited = sum(v for k, v in phases.items() if k not in ("load_start", "lab_down"))
+    assert bench["wall_s"] >= waited
+    assert (folder / bench["run"] / "report.html").exists()
     assert phases["load"] >= 5 and phases["lab_up"] > 0 and phases["report"] > 0
     # The cluster went down beside the results and the report: its time is kept too.
     assert phases["lab_down"] > 0 and "logs" in phases

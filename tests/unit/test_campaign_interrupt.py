@@ -9,6 +9,7 @@ starts another one. tests/unit/test_matrix_schedule.py holds the matrix to the s
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -103,16 +104,26 @@ def test_ctrl_c_in_one_end_to_end_cell_ends_storebench_with_its_row_kept(
     assert [line.endswith("(interrupted at 2.5 s)") for line in lines] == [False, True]
 
 
-def test_ctrl_c_in_a_timed_bench_ends_timing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    ran: list[str] = []
-    monkeypatch.setattr(timing, "run_bench", _stand_in(ran, stopped_in=1))
+def _timed_bench_exiting(tmp_path: Path, code: int) -> timing.TimingPlan:
+    """A timing plan whose bench command (a stand-in: no lab) notes it ran and exits code."""
     template = _template(tmp_path)
-    plan = timing.TimingPlan(
+    marker = tmp_path / "ran"
+    stand_in = f"import pathlib, sys; pathlib.Path({str(marker)!r}).touch(); sys.exit({code})"
+    return timing.TimingPlan(
         profile=template.profile, cluster=template.cluster, fresh_cluster=template.cluster,
         fresh_dir=tmp_path / "fresh", results_dir=tmp_path / "results",
+        bench_command=(sys.executable, "-c", stand_in),
     )  # fmt: skip
+
+
+def test_ctrl_c_in_a_timed_bench_ends_timing(tmp_path: Path) -> None:
+    plan = _timed_bench_exiting(tmp_path, timing.INTERRUPTED)
     with pytest.raises(KeyboardInterrupt):  # a load cut short times nothing
         timing._bench(plan, 5, tmp_path, lambda _: None)
-    assert len(ran) == 1
+    assert (tmp_path / "ran").exists()
+
+
+def test_a_timed_bench_that_fails_ends_timing_naming_its_log(tmp_path: Path) -> None:
+    plan = _timed_bench_exiting(tmp_path, 2)
+    with pytest.raises(RuntimeError, match=r"the 5 s bench exited 2: see .*bench-5s\.log"):
+        timing._bench(plan, 5, tmp_path, lambda _: None)
