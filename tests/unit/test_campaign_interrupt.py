@@ -105,10 +105,14 @@ def test_ctrl_c_in_one_end_to_end_cell_ends_storebench_with_its_row_kept(
 
 
 def _timed_bench_exiting(tmp_path: Path, code: int) -> timing.TimingPlan:
-    """A timing plan whose bench command (a stand-in: no lab) notes it ran and exits code."""
+    """A timing plan whose bench command (a stand-in: no lab) notes the TOMCAT_BENCH_*
+    variables it sees and exits code."""
     template = _template(tmp_path)
     marker = tmp_path / "ran"
-    stand_in = f"import pathlib, sys; pathlib.Path({str(marker)!r}).touch(); sys.exit({code})"
+    stand_in = (
+        f"import os, pathlib, sys; pathlib.Path({str(marker)!r}).write_text("
+        f"' '.join(k for k in os.environ if k.startswith('TOMCAT_BENCH_'))); sys.exit({code})"
+    )
     return timing.TimingPlan(
         profile=template.profile, cluster=template.cluster, fresh_cluster=template.cluster,
         fresh_dir=tmp_path / "fresh", results_dir=tmp_path / "results",
@@ -123,7 +127,12 @@ def test_ctrl_c_in_a_timed_bench_ends_timing(tmp_path: Path) -> None:
     assert (tmp_path / "ran").exists()
 
 
-def test_a_timed_bench_that_fails_ends_timing_naming_its_log(tmp_path: Path) -> None:
+def test_a_timed_bench_that_fails_ends_timing_naming_its_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The timed bench is the plan's: an operator's TOMCAT_BENCH_FAULTS does not change it.
+    monkeypatch.setenv("TOMCAT_BENCH_FAULTS", "sigstop:node1@2")
     plan = _timed_bench_exiting(tmp_path, 2)
     with pytest.raises(RuntimeError, match=r"the 5 s bench exited 2: see .*bench-5s\.log"):
         timing._bench(plan, 5, tmp_path, lambda _: None)
+    assert (tmp_path / "ran").read_text() == ""
