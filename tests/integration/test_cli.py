@@ -301,7 +301,7 @@ def test_a_fault_schedule_with_restores(tmp_path: Path) -> None:
     # so the restarted node1 takes traffic again well inside the run.
     best_practice_with(tmp_path / "profile", '[balancer.nginx]\nfail_timeout = "3s"')
     done = harness(
-        "bench", "--duration", "18", "--users", "6", "--sessions", "redis",
+        "bench", "--duration", "28", "--users", "6", "--sessions", "redis",
         "--profile", str(tmp_path / "profile" / "with-extra.toml"),
         "--faults", "sigstop:node2@3-5,sigkill:node1@8-10",
         "--net", "127.0.39", "--run-dir", str(tmp_path / "lab"), "--results-dir", str(results),
