@@ -20,6 +20,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from harness.cluster import jvm
+from harness.cluster.artifacts import catalina_home, find_artifacts
 from harness.cluster.errors import ClusterError
 from harness.cluster.lab import Lab, LabError, jvms, tomcat
 from harness.cluster.lab.tomcat import ConfigFile
@@ -80,6 +81,8 @@ class NodeResult:
 def lab_targets(lab: Lab, profile: Profile) -> list[Target]:
     assert lab.state is not None
     store = lab.state.store
+    artifacts = find_artifacts()
+    classpath = tomcat.SystemClassPath.of(catalina_home(artifacts), store, artifacts)
     targets = []
     for node in lab.topology.nodes:
 
@@ -91,7 +94,7 @@ def lab_targets(lab: Lab, profile: Profile) -> list[Target]:
                 "shutdown_port": node.shutdown_port,
                 "shutdown_command": command,
             }
-            return tomcat.lab_configs(context, profile, store)
+            return tomcat.lab_configs(context, profile, store, classpath)
 
         def restart(name: str = node.name) -> None:
             _restart_lab_node(lab, name)

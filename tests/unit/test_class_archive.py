@@ -3,6 +3,7 @@ place only once written whole."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from harness.cluster.lab import class_archive
@@ -14,14 +15,19 @@ def _jar(tmp_path: Path, name: str, size: int) -> Path:
     return jar
 
 
-def test_the_archive_is_one_per_jvm_flags_and_jars(tmp_path: Path) -> None:
-    home = tmp_path / "apache-tomcat-9.0.117"
+def test_the_archive_is_one_per_jvm_flags_and_class_path(tmp_path: Path) -> None:
+    catalina = _jar(tmp_path, "catalina.jar", 10)
     redisson = _jar(tmp_path, "redisson.jar", 10)
-    one = class_archive.archive_for(home, [redisson], ["-Xmx1g"])
-    assert one == class_archive.archive_for(home, [redisson], ["-Xmx1g"])
-    assert one != class_archive.archive_for(home, [redisson], ["-Xmx2g"])
-    assert one != class_archive.archive_for(home, [], ["-Xmx1g"])
-    assert one != class_archive.archive_for(home, [_jar(tmp_path, "redisson.jar", 11)], ["-Xmx1g"])
+    one = class_archive.archive_for([catalina, redisson], ["-Xmx1g"])
+    assert one == class_archive.archive_for([catalina, redisson], ["-Xmx1g"])
+    assert one != class_archive.archive_for([catalina, redisson], ["-Xmx2g"])
+    assert one != class_archive.archive_for([catalina], ["-Xmx1g"])
+    assert one != class_archive.archive_for([redisson, catalina], ["-Xmx1g"])
+    os.utime(catalina, ns=(0, 10**18))  # the same Tomcat unpacked again
+    touched = class_archive.archive_for([catalina, redisson], ["-Xmx1g"])
+    assert touched != one
+    _jar(tmp_path, "redisson.jar", 11)
+    assert class_archive.archive_for([catalina, redisson], ["-Xmx1g"]) not in (one, touched)
 
 
 def test_a_kept_archive_is_used_by_every_node(tmp_path: Path) -> None:

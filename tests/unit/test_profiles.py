@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from harness.config.profile import ProfileError, available_profiles, load_profile
+from tests.unit.tomcat_home import CLASSPATH
 
 
 def _write(directory: Path, name: str, text: str) -> Path:
@@ -124,7 +125,7 @@ def test_every_shipped_profile_renders_lab_and_stock_configs() -> None:
     for name in available_profiles():
         profile = load_profile(name)
         for files in (
-            tomcat.lab_configs(node, profile, {"kind": "none"}),
+            tomcat.lab_configs(node, profile, {"kind": "none"}, CLASSPATH),
             tomcat.stock_configs(node, profile),
         ):
             server = next(f for f in files if f.path == "conf/server.xml")

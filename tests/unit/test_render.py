@@ -11,6 +11,7 @@ from harness.cluster.lab.balancers import BALANCERS, balancer
 from harness.cluster.lab.render import render
 from harness.cluster.lab.topology import Topology
 from harness.config.profile import ProfileError, load_profile
+from tests.unit.tomcat_home import CLASSPATH, HOME
 
 NODE = {
     "name": "node1",
@@ -23,7 +24,7 @@ NODE = {
 
 def _lab_file(profile_name: str, path: str, store: dict[str, str] | None = None) -> str:
     store = store or {"kind": "none"}
-    files = tomcat.lab_configs(NODE, load_profile(profile_name), store)
+    files = tomcat.lab_configs(NODE, load_profile(profile_name), store, CLASSPATH)
     return next(config.text for config in files if config.path == path)
 
 
@@ -58,6 +59,28 @@ def test_default_server_xml_uses_the_connectors_own_pool() -> None:
     assert http is not None
     assert http.get("executor") is None
     assert http.get("protocol") == "HTTP/1.1"
+
+
+def test_a_lab_node_loads_tomcat_and_the_manager_from_the_class_path() -> None:
+    """Tomcat's common loader empty, its jars and the manager's on the JVM's class path:
+    the class archive then holds them whole (tomcat.SystemClassPath)."""
+    setenv = _lab_file("best-practice", "bin/setenv.sh")
+    jars = ":".join(str(jar) for jar in CLASSPATH.jars)
+    assert f"CLASSPATH={jars}\n" in setenv
+    properties = _lab_file("best-practice", "conf/catalina.properties").splitlines()
+    assert "common.loader=" in properties
+    stock = (HOME / "conf" / "catalina.properties").read_text().splitlines()
+    assert [line for line in stock if not line.startswith("common.loader=")] == [
+        line for line in properties if line != "common.loader="
+    ]
+
+
+def test_a_tomcat_without_a_common_loader_line_is_named(tmp_path: Path) -> None:
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "catalina.properties").write_text("server.loader=\n")
+    classpath = tomcat.SystemClassPath(tmp_path, ())
+    with pytest.raises(ValueError, match=r"catalina\.properties: no common\.loader line"):
+        classpath.catalina_properties()
 
 
 def test_setenv_carries_the_heap_flags() -> None:

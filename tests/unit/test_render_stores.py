@@ -15,6 +15,7 @@ from harness.cluster.lab.render import render
 from harness.cluster.lab.topology import Topology
 from harness.config.profile import ProfileError, load_profile
 from harness.paths import PROFILES_DIR
+from tests.unit.tomcat_home import CLASSPATH
 
 MSM = "de.javakaffee.web.msm.MemcachedBackupSessionManager"
 NODES = "memA:127.0.9.21:11211,memB:127.0.9.22:11211"
@@ -38,7 +39,7 @@ def _node(name: str) -> dict[str, Any]:
 
 
 def _file(store: dict[str, Any], node: str, path: str) -> ET.Element:
-    files = tomcat.lab_configs(_node(node), load_profile("default"), store)
+    files = tomcat.lab_configs(_node(node), load_profile("default"), store, CLASSPATH)
     text = next(config.text for config in files if config.path == path)
     return ET.fromstring(text.encode())
 

@@ -3,12 +3,13 @@ archive of the classes an earlier node loaded maps them instead of loading and v
 them again. Redisson's 21 MB of classes made a node's start 2.3-2.6 s; with the archive,
 1.5-1.9 s (measured one node at a time on this machine).
 
-One archive per combination of JVM, Tomcat, session-manager jars and JVM flags, under
-.cache/class-archives/. A lab without one has its last node record one (the JVM writes it
-when it exits normally, at lab down); it is moved into place only then, whole, so a node
-never maps a half-written file. A node killed by a fault writes nothing: a later lab
-records it again. A stale or damaged archive costs nothing but the gain: the JVM checks
-it and runs without (-Xshare:auto, its default)."""
+One archive per combination of JVM, class path (Tomcat's jars and the session manager's,
+see tomcat.SystemClassPath) and JVM flags, under .cache/class-archives/. A lab without one
+has its last node record one (the JVM writes it when it exits normally, at lab down); it
+is moved into place only then, whole, so a node never maps a half-written file. A node
+killed by a fault writes nothing: a later lab records it again. A stale or damaged archive
+costs nothing but the gain: the JVM checks it and runs without (-Xshare:auto, its
+default)."""
 
 from __future__ import annotations
 
@@ -30,11 +31,15 @@ TARGET = "class-archive.target"
 _QUIET = "-Xlog:cds=off,cds+dynamic=off"
 
 
-def archive_for(home: Path, jars: Sequence[Path], jvm_flags: Sequence[str]) -> Path:
-    """Where the archive of this combination is (or will be) kept."""
+def archive_for(classpath: Sequence[Path], jvm_flags: Sequence[str]) -> Path:
+    """Where the archive of this combination is (or will be) kept. Each jar of the class
+    path counts by path, size and time: the JVM refuses an archive whose class path has
+    changed, so a Tomcat unpacked again gets an archive of its own."""
     java = Path(shutil.which("java") or "java").resolve()
-    parts = [str(java), str(java.stat().st_mtime_ns) if java.exists() else "", home.name]
-    parts += [f"{jar.name}:{jar.stat().st_size}" for jar in sorted(jars)]
+    parts = [str(java), str(java.stat().st_mtime_ns) if java.exists() else ""]
+    for jar in classpath:
+        stat = jar.stat() if jar.exists() else None
+        parts.append(f"{jar}:{stat.st_size}:{stat.st_mtime_ns}" if stat else f"{jar}:")
     parts += list(jvm_flags)
     digest = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
     return ARCHIVE_DIR / f"tomcat-{digest}.jsa"

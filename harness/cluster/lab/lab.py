@@ -149,8 +149,9 @@ def _topology_json(topology: Topology) -> dict[str, Any]:
 def _class_archive(
     home: Path, artifacts: Artifacts, store: dict[str, Any], profile: Profile
 ) -> Path:
+    classpath = tomcat.SystemClassPath.of(home, store, artifacts)
     return class_archive.archive_for(
-        home, tomcat.manager_jars(store, artifacts), tomcat.profile_context(profile)["jvm_flags"]
+        classpath.seen_by_jvm(), tomcat.profile_context(profile)["jvm_flags"]
     )
 
 
