@@ -137,6 +137,7 @@ class TestCluster:
                     profile=wanted,
                     store=self._store_settings(sessions),
                     shutdown_command=secrets.token_hex(8),
+                    stock_loaders=True,  # as an operator's node has them
                 )
                 remote.start()
             finally:

@@ -75,6 +75,16 @@ def test_a_lab_node_loads_tomcat_and_the_manager_from_the_class_path() -> None:
     ]
 
 
+def test_a_node_with_tomcats_stock_loaders_gets_no_class_path() -> None:
+    """The SSH testbed's stand-ins for an operator's nodes: jars in CATALINA_BASE/lib,
+    catalina.properties as shipped (a profile applied later renders the stock setenv.sh,
+    which sets no class path)."""
+    files = tomcat.lab_configs(NODE, load_profile("best-practice"), {"kind": "none"}, None)
+    assert "conf/catalina.properties" not in [config.path for config in files]
+    setenv = next(config.text for config in files if config.path == "bin/setenv.sh")
+    assert "CLASSPATH" not in setenv
+
+
 def test_a_tomcat_without_a_common_loader_line_is_named(tmp_path: Path) -> None:
     (tmp_path / "conf").mkdir()
     (tmp_path / "conf" / "catalina.properties").write_text("server.loader=\n")

@@ -57,15 +57,24 @@ def prepare_base(
     store: dict[str, Any],
     shutdown_command: str,
     extra_flags: Sequence[str] = (),
+    stock_loaders: bool = False,
 ) -> None:
     """Lay out CATALINA_BASE and render its configs from the profile and the store;
-    extra_flags: JVM flags of the lab's own beside the profile's (its class archive)."""
+    extra_flags: JVM flags of the lab's own beside the profile's (its class archive);
+    stock_loaders: the manager's jars in CATALINA_BASE/lib, loaded by Tomcat's common
+    loader as a stock install has them (the SSH testbed's stand-ins for an operator's
+    nodes), not from the class path as a lab node (SystemClassPath)."""
     for sub in ("conf", "lib", "logs", "temp", "work", "webapps/ROOT", "bin"):
         (base / sub).mkdir(parents=True, exist_ok=True)
     for name in _STOCK_CONF:
         shutil.copy2(home / "conf" / name, base / "conf" / name)
     for stale in (base / "lib").glob("*.jar"):
-        stale.unlink()  # an older lab's copies: the jars are on the class path now
+        stale.unlink()
+    classpath = None if stock_loaders else SystemClassPath.of(home, store, artifacts)
+    if classpath is None:
+        shutil.copy2(home / _CATALINA_PROPERTIES, base / _CATALINA_PROPERTIES)
+        for jar in manager_jars(store, artifacts):
+            shutil.copy2(jar, base / "lib" / jar.name)
     _render_webapp(base / "webapps" / "ROOT", distributable=store["kind"] == "replication")
 
     node_context = {
@@ -76,7 +85,6 @@ def prepare_base(
         "shutdown_command": shutdown_command,
         "extra_flags": list(extra_flags),
     }
-    classpath = SystemClassPath.of(home, store, artifacts)
     for config in lab_configs(node_context, profile, store, classpath):
         write_atomically(base / config.path, config.text, config.mode)
 
@@ -146,12 +154,17 @@ def profile_context(profile: Profile) -> dict[str, Any]:
 
 
 def lab_configs(
-    node: dict[str, Any], profile: Profile, store: dict[str, Any], classpath: SystemClassPath
+    node: dict[str, Any],
+    profile: Profile,
+    store: dict[str, Any],
+    classpath: SystemClassPath | None,
 ) -> list[ConfigFile]:
     """The lab node's server.xml, context.xml, setenv.sh and catalina.properties (and
-    Redisson's config)."""
+    Redisson's config); classpath None: Tomcat's stock loaders (prepare_base's
+    stock_loaders), no class path and catalina.properties left as it is."""
     context = profile_context(profile)
-    node = {**node, "classpath": shlex.quote(":".join(str(jar) for jar in classpath.jars))}
+    jars = ":".join(str(jar) for jar in classpath.jars) if classpath else None
+    node = {**node, "classpath": shlex.quote(jars) if jars else None}
     cluster = store if store["kind"] == "replication" else None
     files = [
         # 0600: server.xml holds the shutdown command (and the AJP secret, if any).
@@ -160,7 +173,7 @@ def lab_configs(
         ),
         ConfigFile("conf/context.xml", render("context.xml.j2", node=node, store=store, **context)),
         ConfigFile("bin/setenv.sh", render("setenv.sh.j2", node=node, **context)),
-        classpath.catalina_properties(),
+        *([classpath.catalina_properties()] if classpath else []),
     ]
     if store["kind"].startswith("redis"):
         files.append(
