@@ -9,13 +9,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import signal
 import sys
 from collections.abc import Callable, Sequence
-from types import FrameType, ModuleType
+from types import ModuleType
 
 from rich.logging import RichHandler
 
+from harness.cli import interrupts
 from harness.cli.console import console, error
 from harness.cli.options import Parser, flag, parse
 
@@ -90,11 +90,6 @@ def _expected(problem: BaseException) -> bool:
     return isinstance(problem, ValueError | FileNotFoundError)
 
 
-def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    # Turn SIGTERM into the same path as Ctrl-C, so `finally` stops the lab.
-    raise KeyboardInterrupt
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else argv
     args = parse(build_parser(chosen_command(words)), argv)
@@ -105,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     logging.getLogger("redis").setLevel(logging.WARNING)
     logging.getLogger("asyncssh").setLevel(logging.WARNING)
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    handlers = interrupts.install()
     run: Callable[[argparse.Namespace], int] = args.func
     try:
         return run(args)
@@ -117,3 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         error(str(problem))
         return 2
+    finally:
+        if interrupts.received():
+            interrupts.ignore_from_now()
+        else:
+            interrupts.restore(handlers)

@@ -115,20 +115,10 @@ def _wait_for(predicate: object, timeout: float) -> None:
     raise AssertionError("condition not reached in time")
 
 
-def test_ctrl_c_during_lab_up_stops_everything(tmp_path: Path) -> None:
-    run_dir = tmp_path / "lab"
+def _lab_up_in_the_background(run_dir: Path, net: str) -> subprocess.Popen[str]:
+    """`lab up` started as a user would, returned once its second node has started."""
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "harness",
-            "lab",
-            "up",
-            "--net",
-            "127.0.23",
-            "--run-dir",
-            str(run_dir),
-        ],
+        [sys.executable, "-m", "harness", "lab", "up", "--net", net, "--run-dir", str(run_dir)],
         cwd=repo_root(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -140,10 +130,36 @@ def test_ctrl_c_during_lab_up_stops_everything(tmp_path: Path) -> None:
         return state.exists() and "node2" in json.loads(state.read_text())["processes"]
 
     _wait_for(nodes_started, 60)
+    return proc
+
+
+def test_ctrl_c_during_lab_up_stops_everything(tmp_path: Path) -> None:
+    run_dir = tmp_path / "lab"
+    proc = _lab_up_in_the_background(run_dir, "127.0.23")
     proc.send_signal(signal.SIGINT)  # what Ctrl-C delivers to the harness
     output, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130, output
     assert "interrupted" in output
+    lab = Lab.attach(run_dir)
+    assert lab.state is not None and "redis" in lab.state.processes
+    assert_lab_gone(lab)
+
+
+def test_ctrl_c_pressed_again_while_the_lab_stops_lets_it_stop(tmp_path: Path) -> None:
+    """A user who presses Ctrl-C again, and again, while the lab stops: a second
+    KeyboardInterrupt inside the stop would leave servers running, and one after the
+    stop (the interpreter exiting) would end the harness by SIGINT instead of 130."""
+    run_dir = tmp_path / "lab"
+    proc = _lab_up_in_the_background(run_dir, "127.0.27")
+    proc.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)  # a no-op once the harness has exited
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, output
+    assert "interrupted" in output
+    assert "already stopping" in output
     lab = Lab.attach(run_dir)
     assert lab.state is not None and "redis" in lab.state.processes
     assert_lab_gone(lab)

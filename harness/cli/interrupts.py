@@ -1,0 +1,67 @@
+"""Ctrl-C and SIGTERM stop the harness once.
+
+The first one raises KeyboardInterrupt, so every `finally` on the way out stops what it
+started: Locust, the faults, the lab. Later ones are noted and not obeyed. A second
+KeyboardInterrupt inside that cleanup would cut it short and leave servers running, and
+one after it, while the interpreter exits, would end the harness by SIGINT instead of
+with the status 130 a shell or CI reads as "interrupted".
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from types import FrameType
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_received = threading.Event()
+
+
+Handlers = dict[int, Any]
+
+
+def install() -> Handlers:
+    """The first Ctrl-C or SIGTERM interrupts the command; the rest wait for its cleanup.
+    Returns the handlers it replaced, for restore()."""
+    _received.clear()
+    return {signum: signal.signal(signum, _interrupt) for signum in _STOP_SIGNALS}
+
+
+def restore(previous: Handlers) -> None:
+    """The command ended with no stop signal: its caller's handlers back (a test, say)."""
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
+
+
+def received() -> bool:
+    """A stop signal came since install(); a command that catches KeyboardInterrupt
+    itself (a bench writes what ran) returns normally after it."""
+    return _received.is_set()
+
+
+def ignore_from_now() -> None:
+    """The cleanup is done and the process exits: a late signal changes nothing. (The
+    interpreter resets a Python handler to the default as it exits; SIG_IGN it keeps.)"""
+    for signum in _STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    _received.set()
+    for stop in _STOP_SIGNALS:
+        signal.signal(stop, _already_stopping)
+    raise KeyboardInterrupt
+
+
+def _already_stopping(signum: int, frame: FrameType | None) -> None:
+    # Told once: a held-down Ctrl-C repeats many times a second.
+    for stop in _STOP_SIGNALS:
+        signal.signal(stop, signal.SIG_IGN)
+    log.warning(
+        "already stopping: the harness exits once what it started has stopped "
+        "(kill -9 would leave those servers running)"
+    )

@@ -1,0 +1,50 @@
+"""Stop signals in this very process: the first interrupts, the rest are noted once.
+(The integration test in test_cli sends a held-down Ctrl-C to a real `lab up`.)"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+
+import pytest
+
+from harness.cli import interrupts
+
+
+@pytest.fixture
+def installed() -> Iterator[None]:
+    previous = interrupts.install()
+    try:
+        yield
+    finally:
+        interrupts.restore(previous)
+
+
+def _deliver(signum: int) -> None:
+    os.kill(os.getpid(), signum)
+    signal.getsignal(signum)  # a bytecode boundary: the Python handler has run by now
+
+
+@pytest.mark.usefixtures("installed")
+@pytest.mark.parametrize("first", [signal.SIGINT, signal.SIGTERM])
+def test_the_first_stop_signal_interrupts_and_later_ones_are_noted_once(
+    first: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert not interrupts.received()
+    with pytest.raises(KeyboardInterrupt):
+        _deliver(first)
+    assert interrupts.received()
+    for again in (signal.SIGINT, signal.SIGTERM, signal.SIGINT):
+        _deliver(again)  # raises nothing: the cleanup goes on
+    assert [r.message for r in caplog.records].count(
+        "already stopping: the harness exits once what it started has stopped "
+        "(kill -9 would leave those servers running)"
+    ) == 1
+
+
+def test_a_command_with_no_stop_signal_gives_its_caller_the_handlers_back() -> None:
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    interrupts.restore(interrupts.install())
+    assert {s: signal.getsignal(s) for s in before} == before
+    assert not interrupts.received()
