@@ -85,6 +85,13 @@ def test_a_node_with_tomcats_stock_loaders_gets_no_class_path() -> None:
     assert "CLASSPATH" not in setenv
 
 
+def test_a_tomcat_home_without_jars_is_named_not_started_empty(tmp_path: Path) -> None:
+    """An emptied common.loader and no jar on the class path: a node with no Tomcat."""
+    (tmp_path / "lib").mkdir()
+    with pytest.raises(ValueError, match=r"/lib: no jars; is .* an unpacked Tomcat\?"):
+        tomcat.SystemClassPath.of(tmp_path, {"kind": "none"}, None)  # type: ignore[arg-type]
+
+
 def test_a_tomcat_without_a_common_loader_line_is_named(tmp_path: Path) -> None:
     (tmp_path / "conf").mkdir()
     (tmp_path / "conf" / "catalina.properties").write_text("server.loader=\n")

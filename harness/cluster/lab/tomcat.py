@@ -118,7 +118,11 @@ class SystemClassPath:
 
     @classmethod
     def of(cls, home: Path, store: dict[str, Any], artifacts: Artifacts) -> SystemClassPath:
-        return cls(home, (*sorted((home / "lib").glob("*.jar")), *manager_jars(store, artifacts)))
+        tomcat_jars = sorted((home / "lib").glob("*.jar"))
+        if not tomcat_jars:
+            # With common.loader emptied, such a node would start with no Tomcat at all.
+            raise ValueError(f"{home / 'lib'}: no jars; is {home} an unpacked Tomcat?")
+        return cls(home, (*tomcat_jars, *manager_jars(store, artifacts)))
 
     def seen_by_jvm(self) -> list[Path]:
         """Every jar on the JVM's class path: catalina.sh adds its bootstrap jars last."""
@@ -163,8 +167,8 @@ def lab_configs(
     Redisson's config); classpath None: Tomcat's stock loaders (prepare_base's
     stock_loaders), no class path and catalina.properties left as it is."""
     context = profile_context(profile)
-    jars = ":".join(str(jar) for jar in classpath.jars) if classpath else None
-    node = {**node, "classpath": shlex.quote(jars) if jars else None}
+    jars = None if classpath is None else ":".join(str(jar) for jar in classpath.jars)
+    node = {**node, "classpath": None if jars is None else shlex.quote(jars)}
     cluster = store if store["kind"] == "replication" else None
     files = [
         # 0600: server.xml holds the shutdown command (and the AJP secret, if any).
@@ -173,7 +177,7 @@ def lab_configs(
         ),
         ConfigFile("conf/context.xml", render("context.xml.j2", node=node, store=store, **context)),
         ConfigFile("bin/setenv.sh", render("setenv.sh.j2", node=node, **context)),
-        *([classpath.catalina_properties()] if classpath else []),
+        *([] if classpath is None else [classpath.catalina_properties()]),
     ]
     if store["kind"].startswith("redis"):
         files.append(
