@@ -614,6 +614,7 @@ class BatchJudge:
             control=control,
             windows=windows,
             fates={u: o.worst(fs) for u, fs in sorted(fates.items())},
+            users_seen=len(self.users),
         )
 
     def _ids(self, by_code: dict[int, Any]) -> dict[int, Any]:

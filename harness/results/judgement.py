@@ -118,6 +118,9 @@ class Judgement:
     control: Window
     windows: tuple[Window, ...]  # faults and restores in time order, delivered or not
     fates: dict[int, str]  # each judged user's worst fate over the run
+    # Every user with a record. More than the judged ones when some had no reply before
+    # any fault (the load flowed late, or they arrived later): no window judged them.
+    users_seen: int
 
     @property
     def users(self) -> int:
@@ -169,6 +172,7 @@ class Judgement:
     def to_json(self) -> dict[str, Any]:
         return {
             "users": self.users,
+            "users_seen": self.users_seen,
             "fates": self.counts(),
             "failed_requests": self.failed_requests,
             "unstable_users": self.unstable_users,
@@ -422,4 +426,5 @@ def judge(records: Sequence[Request], faults: Iterable[dict[str, Any]]) -> Judge
         control=control,
         windows=tuple(windows),
         fates={u: o.worst(fs) for u, fs in sorted(fates.items())},
+        users_seen=len({r.user for r in records}),
     )

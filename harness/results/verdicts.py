@@ -67,10 +67,24 @@ def verdict_of(
         "nodes_after": _users_per_node(first.nodes_after) if first else {},
         **(updates or {}),
     }
+    not_judged = [*_users_not_judged(judgement), *(not_judged or [])]
     if not_judged:
         result["not_judged"] = not_judged
     result["verdict"] = verdict_words(result, total_users=users)
     return result
+
+
+def _users_not_judged(judgement: Judgement) -> list[str]:
+    """The users seen that no window judged: without a reply before the first fault, it
+    tells nothing of them, and a verdict of the others must not read as theirs."""
+    missing = judgement.users_seen - judgement.users
+    if missing <= 0 or not judgement.delivered:
+        return []
+    first = judgement.delivered[0]
+    return [
+        f"{missing} of {judgement.users_seen} users, with no reply before "
+        f"{first.label} at {first.at_s:.1f} s"
+    ]
 
 
 def _share(part: int, whole: int) -> str:

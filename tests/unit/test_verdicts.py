@@ -298,3 +298,23 @@ def test_a_touch_whose_reload_the_run_ended_before_says_it_was_not_judged() -> N
     assert (
         summarize(records, [seen], judge(records, [seen]))["fault_effects"][0]["reloaded"] is False
     )
+
+
+def test_users_first_answered_after_the_fault_are_named_as_not_judged() -> None:
+    """Users whose first reply came after the kill (the load flowed late, or they arrived
+    later) are judged by no window: the verdict speaks for the four it judged and says
+    that two of the six it saw are outside it, rather than read as if it judged them all."""
+    late = [_r(11.5, 5, "new", "node2"), _r(12.5, 5, "kept", "node2"),
+            _r(11.6, 6, "error"), _r(12.6, 6, "new", "node2")]  # fmt: skip
+    records = sorted(_run({}) + late, key=lambda r: r.t_s)
+    judgement = judge(records, [KILL])
+    assert (judgement.users, judgement.users_seen) == (4, 6)
+    c = verdict_of(judgement, balancer="nginx-rr", sessions="redis")
+    assert c["users"] == 4
+    assert c["not_judged"] == ["2 of 6 users, with no reply before sigkill node1 at 10.0 s"]
+    assert c["verdict"] == (  # user 6's error after the kill still counts as failed
+        "keeps sessions; not judged: 2 of 6 users, with no reply before sigkill node1 at "
+        "10.0 s, 1 failed request (12% of requests)"
+    )
+    # Without a fault every user with a reply is judged by the control: nothing to say.
+    assert "not_judged" not in verdict_of(judge(records, []), balancer="b", sessions="s")
