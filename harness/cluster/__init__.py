@@ -26,9 +26,21 @@ if TYPE_CHECKING:  # types only: the seam itself imports no implementation
     from harness.config.faults import FaultSpec
     from harness.config.profile import Profile
 
-__all__ = ["Cluster", "ClusterError", "ClusterSpec", "Companion", "LoadHosts", "Progress"]
+__all__ = [
+    "LANDED_AT",
+    "Cluster",
+    "ClusterError",
+    "ClusterSpec",
+    "Companion",
+    "LoadHosts",
+    "Progress",
+]
 
 Progress = Callable[[str], None]
+
+# A step deliver() may return: the epoch at which a fault took effect on its host, where
+# that came measurably after it was asked for (a signal sent over SSH).
+LANDED_AT = "landed_at"
 
 
 class Companion(Protocol):
@@ -102,9 +114,10 @@ class Cluster(Protocol):
         ...
 
     def deliver(self, fault: FaultSpec, until: threading.Event | None = None) -> dict[str, float]:
-        """Deliver the fault now; returns the epoch times of its steps where it has several.
-        A fault that watches for what it caused (touch: does Tomcat reload?) stops once
-        until is set: the load has ended, and what comes after is no user's."""
+        """Deliver the fault now; returns the epoch times of its steps where it has several
+        (LANDED_AT: when it took effect, where the host could tell). A fault that watches
+        for what it caused (touch: does Tomcat reload?) stops once until is set: the load
+        has ended, and what comes after is no user's."""
         ...
 
     def restore(self, fault: FaultSpec) -> dict[str, float]: ...

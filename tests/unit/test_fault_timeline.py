@@ -9,11 +9,12 @@ import threading
 import time
 from typing import Any
 
+from harness.cluster import LANDED_AT
 from harness.cluster.touch import watch_for_reload
 from harness.config.faults import parse_faults
 from harness.load.faults import FaultTimeline
 from harness.results.impact import describe_impact, fault_impact
-from harness.results.judgement import Window
+from harness.results.judgement import Window, judge
 
 TARGETS = ("node1",)
 
@@ -77,3 +78,46 @@ def test_a_touch_is_watched_no_longer_than_the_load_and_then_not_judged() -> Non
     effects = fault_impact([], window, event)
     assert effects["reloaded"] is None
     assert "not judged" in describe_impact(effects)
+
+
+class LandsLate(SlowRestore):
+    """A kill over SSH: the pid found and the signal sent take round trips (0.2 s here),
+    and the host says when the signal landed (here, by its clock, `skew` s off ours)."""
+
+    def __init__(self, skew: float = 0.0) -> None:
+        self.skew = skew
+
+    def deliver(self, fault: Any, until: threading.Event | None = None) -> dict[str, float]:
+        time.sleep(0.2)
+        landed = time.time() + self.skew
+        time.sleep(0.1)  # the reply's way back
+        return {LANDED_AT: landed}
+
+
+def test_a_faults_window_starts_when_it_landed_not_when_it_was_asked() -> None:
+    timeline = FaultTimeline(LandsLate(), parse_faults("sigkill:node1@0.01"))  # type: ignore[arg-type]
+    timeline.start(time.time())
+    time.sleep(0.02)
+    timeline.tick(0.02)
+    time.sleep(0.5)
+    (event,) = timeline.stop()
+    assert 0.15 < event["at_s"] - event["asked_at_s"] < 0.3, event
+    assert LANDED_AT not in event and "landed_at_s" not in event
+    (window,) = [w for w in judge([], [event]).windows if w.kind == "fault"]
+    assert window.at_s == event["at_s"]
+
+
+def test_a_landing_time_off_this_clock_is_kept_inside_what_this_clock_saw() -> None:
+    """A host whose clock is off cannot move the fault before it was asked for, nor after
+    its delivery returned."""
+    for skew, bound in ((-60.0, "asked_at_s"), (60.0, None)):
+        timeline = FaultTimeline(LandsLate(skew), parse_faults("sigkill:node1@0.01"))  # type: ignore[arg-type]
+        timeline.start(time.time())
+        time.sleep(0.02)
+        timeline.tick(0.02)
+        time.sleep(0.5)
+        (event,) = timeline.stop()
+        if bound is not None:
+            assert event["at_s"] == event[bound]
+        else:
+            assert event["asked_at_s"] + 0.25 < event["at_s"] < event["asked_at_s"] + 0.5

@@ -22,7 +22,7 @@ from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
 
-from harness.cluster import Companion, Progress, jvm
+from harness.cluster import LANDED_AT, Companion, Progress, jvm
 from harness.cluster.endpoints import get_json
 from harness.cluster.errors import ClusterError
 from harness.cluster.remote import jvm as remote_jvm
@@ -269,22 +269,24 @@ class RemoteCluster:
         if part in self.inventory.nodes and fault.action == "touch":
             return touch_probe(self._node(part.name), until=until)
         if part in self.inventory.nodes:
-            self._deliver_to(self._node(part.name), fault)
-        elif part in self.inventory.stores:
-            self._deliver_to(self._store(part.name), fault)
-        elif fault.action == "reload":
+            return self._deliver_to(self._node(part.name), fault)
+        if part in self.inventory.stores:
+            return self._deliver_to(self._store(part.name), fault)
+        if fault.action == "reload":
             self._balancer().reload()
         else:
             raise ClusterError(f"fault {fault}: not deliverable to {part.name} over SSH")
         return {}
 
-    def _deliver_to(self, part: RemoteNode | RemoteStore, fault: FaultSpec) -> None:
+    def _deliver_to(self, part: RemoteNode | RemoteStore, fault: FaultSpec) -> dict[str, float]:
+        """The fault delivered; a signal's landing time (LANDED_AT), where the host told it."""
         key = str(fault)
+        landed = None
         if fault.action == "sigkill":
-            part.signal("KILL")
+            landed = part.signal("KILL")
             self._pending[key] = part.start
         elif fault.action == "sigstop":
-            part.signal("STOP")
+            landed = part.signal("STOP")
             self._pending[key] = partial(part.signal, "CONT")
         elif fault.action == "shutdown":
             self._pending[key] = part.start
@@ -295,6 +297,7 @@ class RemoteCluster:
             self._pending.pop(key)
         else:
             raise ClusterError(f"fault {fault}: not deliverable to {part.name} over SSH")
+        return {} if landed is None else {LANDED_AT: landed}
 
     def _net_fault(self, fault: FaultSpec) -> None:
         self._tables += 1

@@ -48,11 +48,20 @@ def _pid_in(host: Host, text: str | None) -> int | None:
     return pid if _alive(host, pid) else None
 
 
-def _signal(host: Host, pid: int | None, name: str, missing: str) -> int:
+def _signal(host: Host, pid: int | None, name: str, missing: str) -> float | None:
+    """The signal sent, and the host's clock right after it landed: over SSH, finding the
+    pid and sending it take round trips the fault's window must not include."""
     if pid is None:
         raise ClusterError(f"{missing} to send SIG{name} to")
-    _checked(host, ["kill", f"-{name}", str(pid)], f"kill -{name} {pid}")
-    return pid
+    done = _checked(
+        host,
+        ["sh", "-c", f'kill -{name} "$1" && date +%s.%N', "sh", str(pid)],
+        f"kill -{name} {pid}",
+    )
+    try:
+        return float(done.stdout.strip())
+    except ValueError:  # a date with no %N (busybox): the caller's own bounds stand
+        return None
 
 
 def _systemd_pid(host: Host, unit: str) -> int | None:
@@ -112,8 +121,8 @@ class RemoteNode:
         pids = [int(p) for p in done.stdout.split() if p.isdigit()]
         return pids[0] if len(pids) == 1 else None
 
-    def signal(self, name: str) -> int:
-        """Send SIGKILL, SIGSTOP or SIGCONT to the node's JVM; its pid."""
+    def signal(self, name: str) -> float | None:
+        """Send SIGKILL, SIGSTOP or SIGCONT to the node's JVM; the epoch it landed at."""
         return _signal(self.host, self.pid(), name, f"{self.name}: no running JVM")
 
     def stop(self) -> None:
@@ -175,7 +184,7 @@ class RemoteStore:
             return _pid_in(self.host, self.host.read_text(PurePosixPath(self.store.pid_file)))
         return _systemd_pid(self.host, self.store.unit())
 
-    def signal(self, name: str) -> int:
+    def signal(self, name: str) -> float | None:
         return _signal(self.host, self.pid(), name, f"{self.name}: no running {self.store.kind}")
 
     def stop(self) -> None:
