@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path, PurePosixPath
 
 import pytest
@@ -13,7 +14,8 @@ from harness.cluster.errors import ClusterError
 from harness.cluster.lab import LabSpec, Topology
 from harness.cluster.remote import is_inventory, netfaults, probe, telemetry
 from harness.cluster.remote.cluster import InventorySpec, RemoteCluster
-from harness.cluster.remote.hosts import LocalHost
+from harness.cluster.remote.hosts import CommandResult, LocalHost
+from harness.cluster.remote.parts import RemoteNode
 from harness.config.faults import parse_faults
 from harness.config.inventory import InventoryError, InventoryNode, load_inventory
 from harness.config.profile import load_profile
@@ -225,3 +227,31 @@ def test_a_lab_command_imports_no_ssh_no_redis_and_no_cryptography() -> None:
         [sys.executable, "-c", program], capture_output=True, text=True, check=True
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_a_signal_to_a_node_lands_in_one_round_trip_and_says_when(tmp_path: Path) -> None:
+    """The pid its file names, signalled by one command that prints when the signal
+    landed (the fault's window starts then); a file naming no process is no JVM. Run on
+    this machine's own shell (LocalHost): the command is what SSH would run."""
+    node = InventoryNode(name="web1", host="127.0.0.2", catalina_home=str(tmp_path))
+    (tmp_path / "temp").mkdir()
+    victim = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        Path(node.pid_file).write_text(f"{victim.pid}\n")
+        commands: list[list[str]] = []
+
+        class Counted(LocalHost):
+            def run(self, argv: list[str], **kwargs: object) -> CommandResult:
+                commands.append(argv)
+                return super().run(argv, **kwargs)  # type: ignore[arg-type]
+
+        before = time.time()
+        landed = RemoteNode(node, Counted()).signal("KILL")
+        assert landed is not None and before <= landed <= time.time()
+        assert victim.wait(timeout=5) == -9
+        assert len(commands) == 1, commands
+    finally:
+        victim.kill()
+        victim.wait()
+    with pytest.raises(ClusterError, match="web1: no running JVM to send SIGKILL to"):
+        RemoteNode(node, LocalHost()).signal("KILL")  # the same pid, now gone
