@@ -219,6 +219,9 @@ def test_a_partition_of_a_node_from_redis_is_reported_and_healed(
     (verdict,) = run["verdicts"]
     (effects,) = run["summary"]["fault_effects"]
     assert verdict["fault_delivered"] is True
+    # Its window starts once the rules were in place on node1's host, by that host's clock.
+    (partition,) = run["faults"]
+    assert partition["asked_at_s"] <= partition["at_s"], partition
     assert effects["users_on_target"] > 0
     # Cut off from Redis, node1's users waited for Redisson's timeouts or got errors: the
     # window says so, and the verdict never reads "survives" when a request failed.

@@ -30,7 +30,13 @@ from harness.cluster.remote import netfaults, probe
 from harness.cluster.remote.hosts import HostError, SshHost, ssh_host
 from harness.cluster.remote.jvm_telemetry import RemoteJvmSampler
 from harness.cluster.remote.load import RemoteLoad
-from harness.cluster.remote.parts import RemoteBalancer, RemoteNode, RemoteStore
+from harness.cluster.remote.parts import (
+    PRINT_EPOCH,
+    RemoteBalancer,
+    RemoteNode,
+    RemoteStore,
+    epoch_printed,
+)
 from harness.cluster.remote.telemetry import RemoteSampler
 from harness.cluster.touch import watch_for_reload
 from harness.config.faults import ACTIONS, NETWORK, FaultSpec
@@ -263,8 +269,8 @@ class RemoteCluster:
 
     def deliver(self, fault: FaultSpec, until: threading.Event | None = None) -> dict[str, float]:
         if fault.action in NETWORK:
-            self._net_fault(fault)
-            return {}
+            landed = self._net_fault(fault)
+            return {} if landed is None else {LANDED_AT: landed}
         part = self.inventory.part(fault.target)
         if part in self.inventory.nodes and fault.action == "touch":
             return touch_probe(self._node(part.name), until=until)
@@ -299,17 +305,19 @@ class RemoteCluster:
             raise ClusterError(f"fault {fault}: not deliverable to {part.name} over SSH")
         return {} if landed is None else {LANDED_AT: landed}
 
-    def _net_fault(self, fault: FaultSpec) -> None:
+    def _net_fault(self, fault: FaultSpec) -> float | None:
+        """The rules in place on the part's host; the host's clock once they were."""
         self._tables += 1
         table = netfaults.table_name(self._tables)
         part = self.inventory.part(fault.parts[0])
         ssh_port = part.ssh_port or self.inventory.ssh.port
         where, script = netfaults.rules(self.inventory, fault, table, ssh_port)
         host = self._host(where)
-        done = host.run(["nft", "-f", "-"], stdin=script)
+        done = host.run(["sh", "-c", f"nft -f - && {PRINT_EPOCH}"], stdin=script)
         if done.returncode != 0:
             raise ClusterError(f"{where.name}: nft: {done.stderr.strip()[-200:]}")
         self._pending[str(fault)] = partial(_remove_table, host, table)
+        return epoch_printed(done.stdout)
 
     def restore(self, fault: FaultSpec) -> dict[str, float]:
         undo = self._pending.get(str(fault))

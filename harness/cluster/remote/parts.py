@@ -37,6 +37,10 @@ def _checked(
     return done
 
 
+# Appended to a fault's command with &&: the host's clock once the fault is in place.
+PRINT_EPOCH = "date +%s.%N"
+
+
 def _alive(host: Host, pid: int) -> bool:
     return host.run(["kill", "-0", str(pid)]).returncode == 0
 
@@ -55,10 +59,10 @@ def _signal(host: Host, pid: int | None, name: str, missing: str) -> float | Non
         raise ClusterError(f"{missing} to send SIG{name} to")
     done = _checked(
         host,
-        ["sh", "-c", f'kill -{name} "$1" && date +%s.%N', "sh", str(pid)],
+        ["sh", "-c", f'kill -{name} "$1" && {PRINT_EPOCH}', "sh", str(pid)],
         f"kill -{name} {pid}",
     )
-    return _epoch(done.stdout)
+    return epoch_printed(done.stdout)
 
 
 def _signal_named_in(host: Host, pid_file: PurePosixPath, name: str) -> CommandResult | None:
@@ -66,12 +70,13 @@ def _signal_named_in(host: Host, pid_file: PurePosixPath, name: str) -> CommandR
     landed); None when the file names no process, and the caller looks further. Three
     round trips (read the file, check the pid, send) made a kill land 2.7-4.1 s after it
     was asked for on the SSH testbed under load, most of a 12 s run."""
-    script = f'pid=$(cat "$1") && [ -n "$pid" ] && kill -{name} "$pid" && date +%s.%N'
+    script = f'pid=$(cat "$1") && [ -n "$pid" ] && kill -{name} "$pid" && {PRINT_EPOCH}'
     done = host.run(["sh", "-c", script, "sh", str(pid_file)])
     return done if done.returncode == 0 else None
 
 
-def _epoch(text: str) -> float | None:
+def epoch_printed(text: str) -> float | None:
+    """The host's clock as PRINT_EPOCH printed it after a fault's command."""
     try:
         return float(text.strip())
     except ValueError:  # a date with no %N (busybox): the caller's own bounds stand
@@ -139,7 +144,7 @@ class RemoteNode:
         """Send SIGKILL, SIGSTOP or SIGCONT to the node's JVM; the epoch it landed at."""
         sent = None if self.node.service else _signal_named_in(self.host, self.node.pid_file, name)
         if sent is not None:
-            return _epoch(sent.stdout)
+            return epoch_printed(sent.stdout)
         return _signal(self.host, self.pid(), name, f"{self.name}: no running JVM")
 
     def stop(self) -> None:
@@ -205,7 +210,7 @@ class RemoteStore:
         pid_file = PurePosixPath(self.store.pid_file) if self.store.pid_file else None
         sent = _signal_named_in(self.host, pid_file, name) if pid_file else None
         if sent is not None:
-            return _epoch(sent.stdout)
+            return epoch_printed(sent.stdout)
         return _signal(self.host, self.pid(), name, f"{self.name}: no running {self.store.kind}")
 
     def stop(self) -> None:
