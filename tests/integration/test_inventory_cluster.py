@@ -176,10 +176,10 @@ def test_ip_hash_with_memory_sessions_loses_exactly_the_users_pinned_to_the_kill
     for node in jvms.values():
         assert node["heap_used_peak_bytes"] > 0 and node["pool_max"] > 0, node
         assert node["current_threads_peak"] > 0, node
-    assert jvms["node1"]["samples"] >= 3, jvms
+    assert 3 <= jvms["node1"]["samples"] < jvms["node2"]["samples"], jvms
     # The kill's window starts when it landed on node1's host, not when it was asked for:
     # in CI, finding the pid and sending the signal over SSH took 2.6 s, node1 answered
-    # and was read till then, and counting readings (node1's fewer than node2's) failed.
+    # and was read till then, and node1's readings were as many as node2's.
     (kill,) = run["faults"]
     assert kill["asked_at_s"] <= kill["at_s"], kill
     (run_dir,) = tmp_path.iterdir()

@@ -65,14 +65,23 @@ def _signal(host: Host, pid: int | None, name: str, missing: str) -> float | Non
     return epoch_printed(done.stdout)
 
 
-def _signal_named_in(host: Host, pid_file: PurePosixPath, name: str) -> CommandResult | None:
-    """The signal sent to the pid its file names, in one round trip (its output: when it
-    landed); None when the file names no process, and the caller looks further. Three
-    round trips (read the file, check the pid, send) made a kill land 2.7-4.1 s after it
-    was asked for on the SSH testbed under load, most of a 12 s run."""
-    script = f'pid=$(cat "$1") && [ -n "$pid" ] && kill -{name} "$pid" && {PRINT_EPOCH}'
-    done = host.run(["sh", "-c", script, "sh", str(pid_file)])
-    return done if done.returncode == 0 else None
+def _signal_part(
+    host: Host,
+    pid_file: PurePosixPath | None,
+    name: str,
+    find_pid: Callable[[], int | None],
+    missing: str,
+) -> float | None:
+    """The signal sent to a node's or store's process; the epoch it landed at. First to
+    the pid its file names, in one round trip; find_pid's search only when the file names
+    no process. Three round trips (read the file, check the pid, send) made a kill land
+    2.7-4.1 s after it was asked for on the SSH testbed under load, most of a 12 s run."""
+    if pid_file is not None:
+        script = f'pid=$(cat "$1") && [ -n "$pid" ] && kill -{name} "$pid" && {PRINT_EPOCH}'
+        done = host.run(["sh", "-c", script, "sh", str(pid_file)])
+        if done.returncode == 0:
+            return epoch_printed(done.stdout)
+    return _signal(host, find_pid(), name, missing)
 
 
 def epoch_printed(text: str) -> float | None:
@@ -142,10 +151,8 @@ class RemoteNode:
 
     def signal(self, name: str) -> float | None:
         """Send SIGKILL, SIGSTOP or SIGCONT to the node's JVM; the epoch it landed at."""
-        sent = None if self.node.service else _signal_named_in(self.host, self.node.pid_file, name)
-        if sent is not None:
-            return epoch_printed(sent.stdout)
-        return _signal(self.host, self.pid(), name, f"{self.name}: no running JVM")
+        pid_file = None if self.node.service else self.node.pid_file
+        return _signal_part(self.host, pid_file, name, self.pid, f"{self.name}: no running JVM")
 
     def stop(self) -> None:
         """Graceful: Tomcat's shutdown hooks run; SIGKILL after STOP_TIMEOUT_S."""
@@ -208,10 +215,8 @@ class RemoteStore:
 
     def signal(self, name: str) -> float | None:
         pid_file = PurePosixPath(self.store.pid_file) if self.store.pid_file else None
-        sent = _signal_named_in(self.host, pid_file, name) if pid_file else None
-        if sent is not None:
-            return epoch_printed(sent.stdout)
-        return _signal(self.host, self.pid(), name, f"{self.name}: no running {self.store.kind}")
+        missing = f"{self.name}: no running {self.store.kind}"
+        return _signal_part(self.host, pid_file, name, self.pid, missing)
 
     def stop(self) -> None:
         if self.store.start is None:
