@@ -18,9 +18,9 @@ each run's records; in the open model both sides are judged by the latency corre
 coordinated omission.
 
 Correctness comes first and has no tolerance: from each run's one judgement
-(results/judgement.py), one more user in HEAD than in BASE who lost the session or was
-never answered again, lost data, or saw a replay is a regression, and exits 1 whatever
-else is true of the two runs.
+(results/judgement.py), one more user in HEAD than in BASE who lost the session or got
+no reply of it while a fault lasted, lost data, or saw a replay is a regression, and exits
+1 whatever else is true of the two runs.
 
 Speed is compared only on the same profile, balancer, session store, machine class (cores,
 memory rounded to GiB), fault schedule and number of users, and only when neither run was
@@ -827,8 +827,8 @@ _REPLAYED = _Exact("replayed", "replayed", "saw a replayed request", kept_view=F
 
 
 def correctness(judgement: Judgement) -> dict[str, int]:
-    """What _EXACT reads, from the run's one judgement: a user never answered again did
-    not keep its session."""
+    """What _EXACT reads, from the run's one judgement: a user unanswered while a fault
+    lasted did not keep its session through it (even if answered after its heal)."""
     fates = judgement.counts()
     return {
         "users": judgement.users,

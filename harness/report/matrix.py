@@ -28,7 +28,7 @@ COLUMNS = (
     ("kept", "sessions kept"),
     ("data_kept", "counters continued"),
     ("lost", "sessions lost"),
-    ("unanswered", "never answered again"),
+    ("unanswered", "unanswered in a fault"),
     ("replayed", "saw a replay"),
     ("failed_requests", "failed requests"),
     ("lost_updates", "updates lost (parallel)"),

@@ -339,6 +339,7 @@ def summary_numbers(
         "sessions_lost": fates[outcomes.LOST],
         "data_lost": fates[outcomes.DATA],
         "unanswered": fates[outcomes.UNANSWERED],
+        "answered_again": len(judgement.answered_again()),
         "replayed": fates[outcomes.REPLAY],
         "kept_everything": fates[outcomes.KEPT_FATE],
         "failed_requests": judgement.failed_requests,

@@ -37,7 +37,8 @@ METRICS: Mapping[str, str] = {
     "sessions_kept": "users whose session continued through every fault",
     "sessions_lost": "users who got another session id after a fault",
     "data_lost": "users whose counter went back",
-    "unanswered": "users never answered again after a fault",
+    "unanswered": "users with no reply of their session while a fault lasted",
+    "never_answered_again": "users never answered again after a fault (not after its restore)",
     "replayed": "users who saw a request run twice",
     "failed_requests": "failed requests where the verdict looks (after the first fault)",
     "recovery_s": "seconds until the first fault's failures stopped (inf: never)",
@@ -126,6 +127,11 @@ def metric_values(summary: Mapping[str, Any]) -> dict[str, float | None]:
             values[key] = float(corrected[key])
     lost, unanswered = values["sessions_lost"], values["unanswered"]
     values["lost_or_unanswered"] = None if lost is None or unanswered is None else lost + unanswered
+    # Runs written before answered_again have no count of it: not judged, never 0.
+    again = summary.get("answered_again")
+    values["never_answered_again"] = (
+        None if unanswered is None or not isinstance(again, int) else unanswered - again
+    )
     return values
 
 

@@ -22,8 +22,10 @@ fate, the first that applies, from the replies that completed inside the window:
   kept          answered, session and counter continued
 
 A user's fate for the run is its worst over all windows; a user that asked and was never
-answered at all is unanswered. A fault that was not delivered judges nobody, and the run
-says so; it is never "survived".
+answered at all is unanswered. A user unanswered while a fault lasted and answered in its
+session in a later window (after a heal, a restart) stays unanswered in every count, and
+its words say "unanswered until" that window, not "never answered again". A fault that
+was not delivered judges nobody, and the run says so; it is never "survived".
 
 A kept user may still have waited: each window also records the longest any judged user
 waited for a reply (longest_wait_s). A verdict reads "survives" only when
@@ -165,6 +167,35 @@ class Judgement:
         waits = [w.longest_wait_s for w in judged if w.longest_wait_s is not None]
         return max(waits) if waits else None
 
+    def answered_again(self) -> dict[int, str]:
+        """The users counted unanswered whom a later window answered in their session, and
+        that window's label: no reply while a fault lasted, then their session again after
+        its heal or restart. Unanswered until then, not "never answered again"; their worst
+        fate stays unanswered, and every count with it."""
+        after: dict[int, str] = {}  # "" while a user waits for an answer in a later window
+        for window in (self.control, *self.windows):  # in time order
+            for user, fate in window.fates.items():
+                if fate == o.UNANSWERED:
+                    after[user] = ""
+                elif fate in (o.KEPT_FATE, o.REPLAY) and after.get(user) == "":
+                    after[user] = window.label
+        return {u: label for u, label in after.items() if label and self.fates[u] == o.UNANSWERED}
+
+    @property
+    def recovery_after_restore(self) -> tuple[str, float] | None:
+        """When the first delivered fault never recovered in its own window but the restore
+        that ended it did: that restore's label and seconds from it to its recovery. The
+        fault's recovery stays "never": the cluster did not recover while it lasted."""
+        first = self.delivered[:1]
+        if not first or first[0].recovery_s is None or math.isfinite(first[0].recovery_s):
+            return None
+        then = [w for w in self.windows if w.delivered and w.at_s == first[0].until_s]
+        if not then or then[0].kind != "restore" or then[0].recovery_s is None:
+            return None
+        if not math.isfinite(then[0].recovery_s):
+            return None
+        return then[0].label, then[0].recovery_s
+
     @property
     def unstable_users(self) -> int:
         return sum(1 for f in self.control.fates.values() if f in (o.LOST, o.DATA, o.REPLAY))
@@ -174,6 +205,7 @@ class Judgement:
             "users": self.users,
             "users_seen": self.users_seen,
             "fates": self.counts(),
+            "answered_again": len(self.answered_again()),
             "failed_requests": self.failed_requests,
             "unstable_users": self.unstable_users,
             "longest_wait_s": self.longest_wait_s,

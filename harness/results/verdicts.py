@@ -40,6 +40,8 @@ def verdict_of(
     counts = judgement.counts()
     users = judgement.users
     recovery = judgement.recovery_s
+    again = judgement.answered_again()
+    restore = judgement.recovery_after_restore
     result: dict[str, Any] = {
         "balancer": balancer,
         "sessions": sessions,
@@ -54,12 +56,19 @@ def verdict_of(
         "lost": counts[o.LOST],
         "data_lost": counts[o.DATA],
         "unanswered": counts[o.UNANSWERED],
+        # Of the unanswered: answered in their session again after a heal or restart.
+        "answered_again": len(again),
+        "answered_again_after": sorted(set(again.values())),
         "replayed": counts[o.REPLAY],
         "failed_requests": judgement.failed_requests,
         "requests": sum(w.requests for w in judgement.windows if w.delivered)
         or judgement.control.requests,
         "recovery_s": recovery if recovery is not None and math.isfinite(recovery) else None,
         "recovered": None if recovery is None else math.isfinite(recovery),
+        # Never while the fault lasted, but after the restore that ended it: its label, and
+        # the seconds from it.
+        "recovered_after": restore[0] if restore else None,
+        "recovery_after_s": restore[1] if restore else None,
         "longest_wait_s": judgement.longest_wait_s,
         "stable_without_fault": judgement.unstable_users == 0,
         "unstable_users": judgement.unstable_users,
@@ -112,7 +121,7 @@ def verdict_words(c: dict[str, Any], *, total_users: int) -> str:
         return "no users to judge"
     words = _fates_words(c)
     if c.get("recovered") is False:
-        words += ", never recovered"
+        words += _not_recovered_words(c)
     if _stalled(c):
         words += f", users waited up to {c['longest_wait_s']:.1f} s"
     if c.get("faults_not_delivered"):
@@ -120,6 +129,13 @@ def verdict_words(c: dict[str, Any], *, total_users: int) -> str:
     if c.get("not_judged"):
         words += f"; not judged: {'; '.join(c['not_judged'])}"
     return words + _failed_words(c) + _updates_words(c)
+
+
+def _not_recovered_words(c: dict[str, Any]) -> str:
+    after = c.get("recovered_after")
+    if not after:
+        return ", never recovered"
+    return f", recovered only {c['recovery_after_s']:.2f} s after {after}"
 
 
 def _updates_words(c: dict[str, Any]) -> str:
@@ -142,8 +158,12 @@ def _fates_words(c: dict[str, Any]) -> str:
         broken.append(f"loses {_share(c['lost'], users)} of sessions")
     if c["data_lost"]:
         broken.append(f"loses data of {_share(c['data_lost'], users)}")
-    if c["unanswered"]:
-        broken.append(f"{_share(c['unanswered'], users)} of users never answered again")
+    again = c.get("answered_again") or 0
+    if c["unanswered"] > again:
+        broken.append(f"{_share(c['unanswered'] - again, users)} of users never answered again")
+    if again:
+        until = " or ".join(c["answered_again_after"])
+        broken.append(f"{_share(again, users)} of users unanswered until {until}")
     if c["replayed"]:
         broken.append(f"{c['replayed']} saw a replayed request")
     if not broken and not c["failed_requests"] and not _stalled(c):
@@ -158,7 +178,8 @@ def _fates_words(c: dict[str, Any]) -> str:
 def recovery_words(cell: dict[str, Any]) -> str:
     """A cell's recovery for a table: seconds, "never", or "-" without a fault."""
     if cell.get("recovered") is False:
-        return "never"
+        after = cell.get("recovered_after")
+        return f"{cell['recovery_after_s']:.2f} s after {after}" if after else "never"
     seconds = cell.get("recovery_s")
     return "-" if seconds is None else f"{seconds:.2f} s"
 

@@ -7,9 +7,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import pytest
+
 from harness.results import Record, summarize
+from harness.results.checks import metric_values
 from harness.results.impact import not_judged
-from harness.results.verdicts import fates_line, verdict_of, window_line
+from harness.results.verdicts import fates_line, recovery_words, verdict_of, window_line
 from tests.unit.judging import judge
 
 KILL = {"at_s": 10.0, "target": "node1", "action": "sigkill", "spec": "sigkill:node1@10",
@@ -318,3 +321,59 @@ def test_users_first_answered_after_the_fault_are_named_as_not_judged() -> None:
     )
     # Without a fault every user with a reply is judged by the control: nothing to say.
     assert "not_judged" not in verdict_of(judge(records, []), balancer="b", sessions="s")
+
+
+HEALED = {"at_s": 10.0, "target": "node1-redis", "action": "partition", "restore": "heal",
+          "spec": "partition:node1-redis@10-14", "restored_at_s": 14.0}  # fmt: skip
+
+
+def test_users_answered_again_after_the_heal_read_unanswered_until_it() -> None:
+    """A partition healed at 14 s: user 1 got only errors while it lasted and its own
+    session right after the heal, user 3 errors to the end. Before, both read "never
+    answered again", though the heal's window kept user 1. The counts stay the worst fate."""
+    summary, c, _ = _all(
+        _run({1: ["error"] * 4 + ["kept"], 2: ["kept"] * 5, 3: ["error"] * 5, 4: ["kept"] * 5}),
+        [HEALED],
+    )
+    assert (c["unanswered"], c["answered_again"], c["kept"]) == (2, 1, 2)
+    assert c["answered_again_after"] == ["heal node1-redis"]
+    assert summary["unanswered"] == 2 and summary["answered_again"] == 1
+    assert summary["judgement"]["answered_again"] == 1
+    assert c["verdict"].startswith(
+        "25% of users never answered again, 25% of users unanswered until heal node1-redis, "
+        "never recovered"
+    )
+    assert (c["recovered"], c["recovered_after"]) == (False, None)
+
+
+def test_a_fault_recovered_only_after_its_heal_says_so() -> None:
+    """Every user unanswered while the partition lasted came back in its session after
+    the heal: not "never recovered", not "never answered again"; not "survives" either,
+    and the fault's own recovery stays never."""
+    records = _run({u: ["error"] * 4 + ["kept"] if u % 2 else ["kept"] * 5 for u in range(1, 5)})
+    _, c, _ = _all(records, [HEALED])
+    assert (c["unanswered"], c["answered_again"], c["recovered"]) == (2, 2, False)
+    assert c["recovery_s"] is None
+    assert c["recovered_after"] == "heal node1-redis"
+    assert c["recovery_after_s"] == pytest.approx(0.04)
+    assert c["verdict"] == (
+        "50% of users unanswered until heal node1-redis, recovered only 0.04 s after heal "
+        "node1-redis, 8 failed requests (40% of requests)"
+    )
+    assert recovery_words(c) == "0.04 s after heal node1-redis"
+    # Without its heal the same users are never answered again.
+    records = _run({u: ["error"] * 5 if u % 2 else ["kept"] * 5 for u in range(1, 5)})
+    _, c, _ = _all(records, [HEALED])
+    assert (c["answered_again"], c["recovered_after"]) == (0, None)
+    assert "50% of users never answered again, never recovered" in c["verdict"]
+
+
+def test_never_answered_again_is_a_check_and_old_runs_are_not_judged_by_it() -> None:
+    summary, _, _ = _all(
+        _run({1: ["error"] * 4 + ["kept"], 2: ["kept"] * 5, 3: ["error"] * 5, 4: ["kept"] * 5}),
+        [HEALED],
+    )
+    values = metric_values(summary)
+    assert (values["unanswered"], values["never_answered_again"]) == (2, 1)
+    del summary["answered_again"]  # a run written before the count
+    assert metric_values(summary)["never_answered_again"] is None
