@@ -26,6 +26,7 @@ from harness.cli.options import (
     config_option,
     inventory_options,
 )
+from harness.cluster.lab.start_cpu import cpu_words
 from harness.cluster.remote import is_inventory
 from harness.config.faults import schedule
 from harness.config.profile import load_profile
@@ -176,6 +177,7 @@ def run(args: argparse.Namespace) -> int:
             result.lab_up_s,
             result.verdict,
             wall_s=result.wall_s,
+            start_cpu_s=result.start_cpu_s,
             up=up_label(plan.cluster),
             wall_from="command start" if i == 1 else up_label(plan.cluster),
         )
@@ -272,6 +274,7 @@ def print_summary(
     verdict: dict[str, Any],
     *,
     wall_s: float | None = None,
+    start_cpu_s: dict[str, dict[str, float]] | None = None,
     up: str = "lab up",
     wall_from: str = "lab up",
 ) -> None:
@@ -283,6 +286,7 @@ def print_summary(
     table.add_row(
         up,
         f"{lab_up_s:.1f} s to all-healthy"
+        + (f" ({cpu})" if (cpu := cpu_words(start_cpu_s or {})) else "")
         + (f"; whole bench {wall_s:.1f} s ({wall_from} to results)" if wall_s else ""),
     )
     console.print(table)

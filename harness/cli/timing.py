@@ -12,6 +12,7 @@ from rich.table import Table
 
 from harness.cli.console import console
 from harness.cli.options import Parser, Subparsers, add, lab_place_options, lab_spec
+from harness.cluster.lab.start_cpu import floor_s
 
 if TYPE_CHECKING:
     from harness.load.timing import TimingPlan
@@ -94,7 +95,10 @@ def _s(value: Any) -> str:
 
 
 def _lab_table(data: dict[str, Any], before: dict[str, Any]) -> Table:
-    table = Table("lab up", "first (s)", "before", "warm median (s)", "before", "slowest part")
+    table = Table(
+        "lab up", "first (s)", "before", "warm median (s)", "before", "slowest part",
+        "nodes' start CPU, warm (s)",
+    )  # fmt: skip
     for store, now in data["lab_up"].items():
         then = (before.get("lab_up") or {}).get(store) or {}
         parts = {k: v for k, v in now["warm_parts_median_s"].items() if k != "up"}
@@ -106,8 +110,19 @@ def _lab_table(data: dict[str, Any], before: dict[str, Any]) -> Table:
             _s(now["warm_median_s"]),
             _s(then.get("warm_median_s")),
             f"{slowest} {_s(parts.get(slowest))}",
+            _cpu(now.get("warm_start_cpu_median_s") or {}, now.get("cores")),
         )
     return table
+
+
+def _cpu(cpu: dict[str, float], cores: int | None) -> str:
+    """'6.70, 61% JIT: 3.35 at least on 2 cores'; '-' for a run from before it was read."""
+    if not cpu.get("cpu_s"):
+        return "-"
+    return (
+        f"{cpu['cpu_s']:.2f}, {100 * cpu['jit_s'] / cpu['cpu_s']:.0f}% JIT: "
+        f"{floor_s(cpu['cpu_s'], cores):.2f} at least on {cores} cores"
+    )
 
 
 def _bench_table(data: dict[str, Any], before: dict[str, Any]) -> Table:

@@ -7,7 +7,7 @@ import shutil
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Protocol
@@ -121,6 +121,8 @@ class BenchResult:
     wall_s: float | None = None  # lab up to results written (the report comes after)
     interrupted_at_s: float | None = None  # Ctrl-C or SIGTERM: the folder holds what ran
     locust_exit: int | None = None
+    # Each node's CPU to its first answer, its JIT's part (lab/start_cpu.py); {} if not read.
+    start_cpu_s: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def generator_failed(self) -> bool:
@@ -513,6 +515,7 @@ def _results(
         wall_s=run.manifest["wall_s"],
         interrupted_at_s=finished.interrupted_at_s,
         locust_exit=finished.returncode,
+        start_cpu_s=loaded.lab.get("start_cpu_s") or {},
     )
 
 

@@ -91,32 +91,49 @@ def _lab_ups(plan: TimingPlan, store: str, progress: Callable[[str], None]) -> d
     shutil.rmtree(plan.fresh_dir, ignore_errors=True)
     progress(f"lab up with {store}: first, in a fresh folder, nothing kept")
     with plan.fresh_cluster.cold():
-        first = _one_up(plan, plan.fresh_cluster, store)
+        first, first_cpu = _one_up(plan, plan.fresh_cluster, store)
     shutil.rmtree(plan.fresh_dir, ignore_errors=True)
-    warm = []
+    warm, warm_cpu = [], []
     for round_ in range(plan.rounds):
         progress(f"lab up with {store}: warm, round {round_ + 1}/{plan.rounds}")
-        warm.append(_one_up(plan, plan.cluster, store))
-    parts = {
-        part: round(statistics.median(w[part] for w in warm), 3)
-        for part in warm[0]
-        if all(part in w for w in warm)
-    }
+        timings, cpu = _one_up(plan, plan.cluster, store)
+        warm.append(timings)
+        warm_cpu.append(cpu)
     return {
         "first_s": first["up"],
         "first_parts_s": first,
+        "first_start_cpu_s": first_cpu,
         "warm_s": [w["up"] for w in warm],
-        "warm_median_s": parts.get("up"),
-        "warm_parts_median_s": parts,
+        "warm_median_s": _medians(warm).get("up"),
+        "warm_parts_median_s": _medians(warm),
+        # All nodes' CPU to their first answer, and the JIT's part: the least the lab up
+        # can take here is cpu_s over cores (cores beside it).
+        "warm_start_cpu_median_s": _medians(warm_cpu),
+        "cores": os.cpu_count(),
     }
 
 
-def _one_up(plan: TimingPlan, spec: ClusterSpec, store: str) -> dict[str, float]:
+def _medians(rounds: list[dict[str, float]]) -> dict[str, float]:
+    """Each key's median over rounds that all have it."""
+    return {
+        key: round(statistics.median(r[key] for r in rounds), 3)
+        for key in rounds[0]
+        if all(key in r for r in rounds)
+    }
+
+
+def _one_up(
+    plan: TimingPlan, spec: ClusterSpec, store: str
+) -> tuple[dict[str, float], dict[str, float]]:
+    """The lab up's timings per part, and its nodes' start CPU summed ({} if not read)."""
     cluster = spec.with_strategy(spec.balancer, store).up(plan.profile, progress=_quiet)
     try:
-        return dict(cluster.describe().get("timings_s") or {})
+        described = cluster.describe()
     finally:
         cluster.down()
+    nodes = (described.get("start_cpu_s") or {}).values()
+    cpu = {key: round(sum(n[key] for n in nodes), 3) for key in ("cpu_s", "jit_s")} if nodes else {}
+    return dict(described.get("timings_s") or {}), cpu
 
 
 def _quiet(_: str) -> None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,11 @@ def test_timing_measures_lab_up_bench_overhead_and_report_time(tmp_path: Path) -
     up = data["lab_up"]["none"]
     assert 0 < up["warm_median_s"] < 60 and 0 < up["first_s"] < 60
     assert {"node1", "node2"} <= set(up["warm_parts_median_s"])
+    # What the two nodes' JVMs spent to their first answer, read from /proc: the JIT's
+    # compiler threads are a part of it, never all of it (the main thread parses, loads).
+    for cpu in (up["warm_start_cpu_median_s"], up["first_start_cpu_s"]):
+        assert 0 < cpu["jit_s"] < cpu["cpu_s"], cpu
+    assert up["cores"] == os.cpu_count()
     (bench,) = data["benches"]
     # Beyond the load: the whole wait of the bench command, from its spawn to its exit
     # (Python's start and imports too), less the duration.

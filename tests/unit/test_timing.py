@@ -19,6 +19,8 @@ def _figures(up_s: float, beyond_s: float, report_s: float) -> dict[str, Any]:
                 "first_s": up_s + 1,
                 "warm_median_s": up_s,
                 "warm_parts_median_s": {"node1": up_s - 0.5, "redis": 0.1, "up": up_s},
+                "warm_start_cpu_median_s": {"cpu_s": 2 * up_s - 0.2, "jit_s": up_s},
+                "cores": 2,
             }
         },
         "benches": [{"duration_s": 20.0, "beyond_load_s": beyond_s, "phases_s": {"lab_up": 1.0}}],
@@ -56,6 +58,10 @@ def test_a_run_prints_each_figure_beside_the_newest_earlier_one(tmp_path: Path) 
     assert "5.00" in text and "6.50" in text  # beyond the load
     assert "1.25" in text and "1.75" in text  # report of 1M rows
     assert "node1 3.00" in text  # the slowest part of lab up
+    # The nodes' start CPU, its JIT's share, and the least wall time it takes on 2 cores.
+    assert "6.80, 51% JIT: 3.40 at least on 2 cores" in text
+    del now["lab_up"]["redis"]["warm_start_cpu_median_s"]  # a run from before it was read
+    assert "JIT" not in _text(now, {})
     assert "9.00" not in text  # an older run is not "before"
 
 

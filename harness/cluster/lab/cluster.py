@@ -215,6 +215,7 @@ class LabCluster:
             "reused": self.reused,
             "l4_director": self.state.l4_director,
             "timings_s": self.state.timings_s,
+            "start_cpu_s": self.state.start_cpu_s,
         }
 
     def versions(self) -> dict[str, str]:

@@ -54,6 +54,7 @@ from harness.cluster.lab.processes import (
     wait_until,
 )
 from harness.cluster.lab.processes import start_again as start_process_again
+from harness.cluster.lab.start_cpu import start_cpu
 from harness.cluster.lab.topology import Topology
 from harness.config.faults import FaultSpec
 from harness.config.profile import Profile
@@ -93,6 +94,9 @@ class LabState:
     store: dict[str, Any]
     processes: dict[str, ProcessRecord] = field(default_factory=dict)
     timings_s: dict[str, float] = field(default_factory=dict)
+    # Each node's CPU to its first answer, and its JIT's part (start_cpu.py): what bounds
+    # timings_s on a machine with few cores.
+    start_cpu_s: dict[str, dict[str, float]] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     nft_table: str | None = None  # the L4 director's table, removed by down()
     groups: str | None = None  # the lab's cgroup folder (network faults), removed by down()
@@ -108,6 +112,7 @@ class LabState:
             "store": self.store,
             "processes": {name: rec.to_json() for name, rec in self.processes.items()},
             "timings_s": self.timings_s,
+            "start_cpu_s": self.start_cpu_s,
             "versions": self.versions,
             "nft_table": self.nft_table,
             "l4_director": self.l4_director,
@@ -127,6 +132,7 @@ class LabState:
                 name: ProcessRecord.from_json(rec) for name, rec in data["processes"].items()
             },
             timings_s=data.get("timings_s", {}),
+            start_cpu_s=data.get("start_cpu_s", {}),
             versions=data.get("versions", {}),
             nft_table=data.get("nft_table"),
             l4_director=data.get("l4_director"),
@@ -717,6 +723,9 @@ class Lab:
         )
         # The first request compiles session.jsp; pay that here, not in the bench.
         get_json(f"http://{endpoint}/session.jsp", timeout=30)
+        cpu = start_cpu(self.state.processes[name].pid)
+        if cpu is not None:
+            self.state.start_cpu_s[name] = cpu
         if self._on_node_up is not None:
             self._on_node_up(name)
         return waited

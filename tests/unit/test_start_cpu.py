@@ -1,0 +1,64 @@
+"""A node's start CPU, its JIT's part, and the words the bench prints of them, on /proc
+trees made here (the integration tests read real JVMs' in a lab up)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from harness.cluster.lab.start_cpu import cpu_words, floor_s, start_cpu
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(name: str, utime_s: float, stime_s: float) -> str:
+    """A /proc stat line: pid, (name), then fields 3 to 17, utime and stime 14 and 15."""
+    fields = ["S", *["0"] * 10, str(round(utime_s * TICK)), str(round(stime_s * TICK)), "0", "0"]
+    return f"4242 ({name}) {' '.join(fields)}\n"
+
+
+def _proc(root: Path, total: tuple[float, float], threads: dict[str, tuple[float, float]]) -> None:
+    proc = root / "4242"
+    (proc / "task").mkdir(parents=True)
+    (proc / "stat").write_text(_stat("java", *total))
+    for i, (name, (user, system)) in enumerate(threads.items()):
+        task = proc / "task" / str(4242 + i)
+        task.mkdir()
+        (task / "comm").write_text(name.split("#")[0] + "\n")
+        (task / "stat").write_text(_stat(name.split("#")[0], user, system))
+
+
+def test_the_jit_is_the_compiler_threads_and_the_total_is_the_processs(tmp_path: Path) -> None:
+    """A name with spaces and a closing parenthesis of its own still parses; the total is
+    the process's own figure (it keeps threads that ended), not the threads' sum."""
+    _proc(
+        tmp_path,
+        total=(3.0, 0.5),
+        threads={
+            "java": (1.0, 0.2),
+            "C2 CompilerThre": (1.1, 0.1),
+            "C1 CompilerThre": (0.7, 0.05),
+            "C1 CompilerThre#2": (0.1, 0.0),
+            "weird ) name": (0.3, 0.0),
+        },
+    )
+    assert start_cpu(4242, tmp_path) == {"cpu_s": 3.5, "jit_s": 2.05}
+
+
+def test_a_process_gone_is_not_read(tmp_path: Path) -> None:
+    assert start_cpu(4242, tmp_path) is None
+
+
+def test_a_thread_gone_while_read_counts_nothing(tmp_path: Path) -> None:
+    _proc(tmp_path, total=(2.0, 0.0), threads={"C2 CompilerThre": (1.0, 0.0)})
+    (tmp_path / "4242" / "task" / "4242" / "stat").unlink()
+    assert start_cpu(4242, tmp_path) == {"cpu_s": 2.0, "jit_s": 0.0}
+
+
+def test_the_words_name_the_floor_on_this_many_cores() -> None:
+    nodes = {"node1": {"cpu_s": 3.3, "jit_s": 2.0}, "node2": {"cpu_s": 3.5, "jit_s": 2.1}}
+    assert cpu_words(nodes, cores=2) == (
+        "the nodes' start took 6.8 s of CPU, 60% of it JIT: 3.4 s at least on 2 cores"
+    )
+    assert cpu_words({}, cores=2) == ""
+    assert floor_s(6.0, 8) == 0.75
