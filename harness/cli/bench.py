@@ -311,7 +311,10 @@ def _summary_rows(summary: dict[str, Any], verdict: dict[str, Any]) -> list[tupl
             "verdicts use these)",
         ))  # fmt: skip
     judgement = summary["judgement"]
-    rows.append(("sessions", fates_line(judgement["fates"], judgement["users"])))
+    rows.append((
+        "sessions",
+        fates_line(judgement["fates"], judgement["users"], judgement.get("answered_again")),
+    ))  # fmt: skip
     if "lost_updates" in summary:
         rows.append((
             "lost updates",

@@ -890,7 +890,9 @@ def _sessions_text(run: dict[str, Any]) -> str:
     """The judgement's fates; a run written before the judgement, its old counts."""
     judgement = dig(run, "summary", "judgement")
     if isinstance(judgement, dict) and isinstance(judgement.get("fates"), dict):
-        return fates_line(judgement["fates"], judgement.get("users"))
+        return fates_line(
+            judgement["fates"], judgement.get("users"), judgement.get("answered_again")
+        )
     s = dig(run, "summary")
     kept, lost = _fmt(dig(s, "sessions_kept")), _fmt(dig(s, "sessions_lost"))
     return (

@@ -184,9 +184,18 @@ def recovery_words(cell: dict[str, Any]) -> str:
     return "-" if seconds is None else f"{seconds:.2f} s"
 
 
-def fates_line(fates: dict[str, Any], users: object) -> str:
-    """'10 users: 8 kept session and data, 2 lost their session, ...' (all five fates)."""
-    parts = [f"{fates.get(f, 0)} {o.FATE_WORDS[f]}" for f in reversed(o.FATES)]
+def fates_line(fates: dict[str, Any], users: object, answered_again: object = 0) -> str:
+    """'10 users: 8 kept session and data, 2 lost their session, ...' (all five fates);
+    answered_again: how many of the unanswered a later window answered in their session."""
+    again = (
+        f" ({answered_again} of them answered in their session after a heal or restart)"
+        if isinstance(answered_again, int) and answered_again > 0
+        else ""
+    )
+    parts = [
+        f"{fates.get(f, 0)} {o.FATE_WORDS[f]}" + (again if f == o.UNANSWERED else "")
+        for f in reversed(o.FATES)
+    ]
     return f"{users} users: " + ", ".join(parts)
 
 

@@ -339,6 +339,11 @@ def test_users_answered_again_after_the_heal_read_unanswered_until_it() -> None:
     assert c["answered_again_after"] == ["heal node1-redis"]
     assert summary["unanswered"] == 2 and summary["answered_again"] == 1
     assert summary["judgement"]["answered_again"] == 1
+    assert fates_line(summary["judgement"]["fates"], 4, 1) == (
+        "4 users: 2 kept session and data, 0 saw a replayed request, 2 got no good reply "
+        "after it (1 of them answered in their session after a heal or restart), 0 lost "
+        "data, 0 lost their session"
+    )
     assert c["verdict"].startswith(
         "25% of users never answered again, 25% of users unanswered until heal node1-redis, "
         "never recovered"
