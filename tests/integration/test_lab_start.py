@@ -4,6 +4,7 @@ start once."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from harness.cluster.lab.lab import starts_kept
 from harness.cluster.lab.tomcat import health
 from harness.cluster.lab.warm import warm_starts
 from harness.config.profile import load_profile
+from harness.paths import REPO_ROOT
 from tests.integration.conftest import Browser, assert_lab_gone
 
 pytestmark = pytest.mark.integration
@@ -83,3 +85,20 @@ def test_lab_warm_keeps_each_stores_start_once_and_then_starts_nothing(
         assert not starts_kept(topo, profile, "redis")  # another store: its own archive
         assert warm_starts(profile, stores=("none",), net=LAB_NET) == []
     assert not (tmp_path / "unused").exists()
+
+
+def test_setup_asks_lab_warm_only_when_what_it_keeps_depends_on_changed() -> None:
+    """`make setup` runs before every `make bench`: asking `lab warm` (a Python start and
+    the harness's imports, 0.5 s) every time only to hear that everything is kept was a
+    sixth of a short bench's wait beyond its load. Its stamp now answers; without it (or
+    after a change to what the kept files depend on) the warm runs, once."""
+    cache = REPO_ROOT / ".cache"
+    log = cache / "warm.log"
+    for stamp in cache.glob(".warm-*"):
+        stamp.unlink()
+    subprocess.run([REPO_ROOT / "scripts" / "setup"], check=True, capture_output=True)
+    (stamp,) = cache.glob(".warm-*")
+    warmed = log.stat().st_mtime_ns
+    subprocess.run([REPO_ROOT / "scripts" / "setup"], check=True, capture_output=True)
+    assert log.stat().st_mtime_ns == warmed, "lab warm ran again with nothing changed"
+    assert list(cache.glob(".warm-*")) == [stamp]
