@@ -117,3 +117,23 @@ def _server_pids() -> list[int]:
         for child in psutil.Process().children()
         if any(part.endswith("stand_in.py") for part in child.cmdline())
     ]
+
+
+def test_start_runs_the_server_before_any_request_and_the_first_one_uses_it(
+    server: ProbeServer,
+) -> None:
+    """A lab up starts it beside its nodes: the first reading then finds it running
+    instead of waiting for its start."""
+    try:
+        assert not server.alive()
+        server.start()
+        assert server.alive()
+        started = _server_pids()
+        assert len(started) == 1
+        assert server.ask("user secret", ["now:1"])["target"] == "now:1"
+        assert _server_pids() == started  # the request went to the one start() ran
+        server.start()  # a second start keeps the one running
+        assert _server_pids() == started
+    finally:
+        server.close()
+    assert not server.alive()

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from harness.cluster import Companion, Progress, jvm
+from harness.cluster import Companion, Progress, jvm, probe_server
 from harness.cluster.lab import faults, jvms
 from harness.cluster.lab.balancers import balancer
 from harness.cluster.lab.cold import without_kept_starts
@@ -81,6 +81,8 @@ class LabSpec:
         except BaseException:
             if early is not None:
                 early.close()
+                # The reader's JVM they started, should that have come after the lab's down.
+                probe_server.close_shared()
             raise
         return LabCluster(self, lab, state, early_reads=early)
 

@@ -78,6 +78,9 @@ class EarlyReads:
             max_workers=max(lab.topology.node_count, 1), thread_name_prefix="early-read"
         )
         self._reads: dict[str, Future[NodeJvm]] = {}
+        # The JMX reader's JVM starts beside the nodes, not at the first node's reading
+        # (compiled first, if this machine never did: off the thread that starts the lab).
+        self._pool.submit(lambda: jvm.probe_server().start())
 
     def read(self, name: str) -> None:
         self._reads[name] = self._pool.submit(read_lab_node, self._lab, name)
