@@ -35,6 +35,7 @@ DYNAMIC = {
     "command": "a list built from the lab's command builders, scanned where built",
     "argv": "a list built from the lab's command builders, scanned where built",
     "tool": "the path commands.path_of found",
+    "REPO_ROOT / 'scripts' / 'setup'": "make setup's own script, in the repository",
 }
 
 
