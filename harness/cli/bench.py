@@ -26,7 +26,7 @@ from harness.cli.options import (
     config_option,
     inventory_options,
 )
-from harness.cluster.lab.start_cpu import cpu_words
+from harness.cluster.lab.node_start import cpu_words
 from harness.cluster.remote import is_inventory
 from harness.config.faults import schedule
 from harness.config.profile import load_profile

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from harness.cli.console import console
 from harness.cli.options import Parser, Subparsers, add, lab_place_options, lab_spec
-from harness.cluster.lab.start_cpu import floor_s
+from harness.cluster.lab.node_start import floor_s
 
 if TYPE_CHECKING:
     from harness.load.timing import TimingPlan
@@ -82,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
         data = run_timing(plan, progress=status.update)
     before = previous_figures(data) or {}
     console.print(_lab_table(data, before))
+    console.print(_node_table(data))
     console.print(_bench_table(data, before))
     console.print(_results_table(data, before))
     if data.get("previous"):
@@ -112,6 +113,19 @@ def _lab_table(data: dict[str, Any], before: dict[str, Any]) -> Table:
             f"{slowest} {_s(parts.get(slowest))}",
             _cpu(now.get("warm_start_cpu_median_s") or {}, now.get("cores")),
         )
+    return table
+
+
+NODE_PARTS = ("jvm", "tomcat_init", "deploy", "tomcat_start", "first_page", "other")
+
+
+def _node_table(data: dict[str, Any]) -> Table:
+    """Where a node's start went, per store: warm medians over every node of every round
+    (deploy holds the session manager's start and its store's first connection)."""
+    table = Table("a node's start, warm (s)", *NODE_PARTS)
+    for store, now in data["lab_up"].items():
+        parts = now.get("warm_node_parts_median_s") or {}
+        table.add_row(store, *(_s(parts.get(part)) for part in NODE_PARTS))
     return table
 
 

@@ -121,7 +121,7 @@ class BenchResult:
     wall_s: float | None = None  # lab up to results written (the report comes after)
     interrupted_at_s: float | None = None  # Ctrl-C or SIGTERM: the folder holds what ran
     locust_exit: int | None = None
-    # Each node's CPU to its first answer, its JIT's part (lab/start_cpu.py); {} if not read.
+    # Each node's CPU to its first answer, its JIT's part (lab/node_start.py); {} if not read.
     start_cpu_s: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property

@@ -91,14 +91,15 @@ def _lab_ups(plan: TimingPlan, store: str, progress: Callable[[str], None]) -> d
     shutil.rmtree(plan.fresh_dir, ignore_errors=True)
     progress(f"lab up with {store}: first, in a fresh folder, nothing kept")
     with plan.fresh_cluster.cold():
-        first, first_cpu = _one_up(plan, plan.fresh_cluster, store)
+        first, first_cpu, first_nodes = _one_up(plan, plan.fresh_cluster, store)
     shutil.rmtree(plan.fresh_dir, ignore_errors=True)
-    warm, warm_cpu = [], []
+    warm, warm_cpu, warm_nodes = [], [], []
     for round_ in range(plan.rounds):
         progress(f"lab up with {store}: warm, round {round_ + 1}/{plan.rounds}")
-        timings, cpu = _one_up(plan, plan.cluster, store)
+        timings, cpu, nodes = _one_up(plan, plan.cluster, store)
         warm.append(timings)
         warm_cpu.append(cpu)
+        warm_nodes += nodes
     return {
         "first_s": first["up"],
         "first_parts_s": first,
@@ -110,11 +111,17 @@ def _lab_ups(plan: TimingPlan, store: str, progress: Callable[[str], None]) -> d
         # can take here is cpu_s over cores (cores beside it).
         "warm_start_cpu_median_s": _medians(warm_cpu),
         "cores": os.cpu_count(),
+        # Where a node's start went (node_start.start_parts), over every node of every
+        # round: medians, and the first lab's nodes as they were.
+        "first_node_parts_s": first_nodes,
+        "warm_node_parts_median_s": _medians(warm_nodes),
     }
 
 
 def _medians(rounds: list[dict[str, float]]) -> dict[str, float]:
-    """Each key's median over rounds that all have it."""
+    """Each key's median over rounds that all have it ({} for none)."""
+    if not rounds:
+        return {}
     return {
         key: round(statistics.median(r[key] for r in rounds), 3)
         for key in rounds[0]
@@ -124,8 +131,9 @@ def _medians(rounds: list[dict[str, float]]) -> dict[str, float]:
 
 def _one_up(
     plan: TimingPlan, spec: ClusterSpec, store: str
-) -> tuple[dict[str, float], dict[str, float]]:
-    """The lab up's timings per part, and its nodes' start CPU summed ({} if not read)."""
+) -> tuple[dict[str, float], dict[str, float], list[dict[str, float]]]:
+    """The lab up's timings per part, its nodes' start CPU summed ({} if not read), and
+    each node's start parts."""
     cluster = spec.with_strategy(spec.balancer, store).up(plan.profile, progress=_quiet)
     try:
         described = cluster.describe()
@@ -133,7 +141,8 @@ def _one_up(
         cluster.down()
     nodes = (described.get("start_cpu_s") or {}).values()
     cpu = {key: round(sum(n[key] for n in nodes), 3) for key in ("cpu_s", "jit_s")} if nodes else {}
-    return dict(described.get("timings_s") or {}), cpu
+    parts = list((described.get("start_parts_s") or {}).values())
+    return dict(described.get("timings_s") or {}), cpu, parts
 
 
 def _quiet(_: str) -> None:

@@ -45,6 +45,11 @@ def test_timing_measures_lab_up_bench_overhead_and_report_time(tmp_path: Path) -
     for cpu in (up["warm_start_cpu_median_s"], up["first_start_cpu_s"]):
         assert 0 < cpu["jit_s"] < cpu["cpu_s"], cpu
     assert up["cores"] == os.cpu_count()
+    # Where a node's start went, from its JVM's counters and Tomcat's log: every part read.
+    parts = up["warm_node_parts_median_s"]
+    assert set(parts) == {"jvm", "tomcat_init", "deploy", "tomcat_start", "first_page", "other"}
+    assert all(0 <= s < 60 for s in parts.values()) and parts["deploy"] > 0, parts
+    assert len(up["first_node_parts_s"]) == 2
     (bench,) = data["benches"]
     # Beyond the load: the whole wait of the bench command, from its spawn to its exit
     # (Python's start and imports too), less the duration.

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from harness.cluster.lab.start_cpu import cpu_words, floor_s, start_cpu
+from harness.cluster.lab.node_start import cpu_words, floor_s, start_cpu, start_parts
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -62,3 +62,31 @@ def test_the_words_name_the_floor_on_this_many_cores() -> None:
     )
     assert cpu_words({}, cores=2) == ""
     assert floor_s(6.0, 8) == 0.75
+
+
+LOG = """\
+04-Dec-2026 23:15:09.566 INFO [main] org.apache.catalina.startup.Catalina.load Server initialization in [1580] milliseconds
+04-Dec-2026 23:15:10.987 INFO [main] org.apache.catalina.startup.HostConfig.deployDirectory Deployment of web application directory [/lab/node1/webapps/ROOT] has finished in [1,391] ms
+04-Dec-2026 23:15:11.085 INFO [main] org.apache.catalina.startup.Catalina.start Server startup in [1518] milliseconds
+"""  # noqa: E501
+RESTARTED = LOG.replace("[1580]", "[980]").replace("[1,391]", "[1.203]").replace("[1518]", "[1300]")
+
+
+def test_a_nodes_start_parts_come_from_tomcats_own_lines_the_last_start_first() -> None:
+    """Grouped thousands in either style are milliseconds; the deploy is inside Tomcat's
+    startup, so the start's own part is what is left of it. A process with no perf
+    counters has no JVM part, and then no "other" (it would be a guess)."""
+    parts = start_parts(2**22 + 1, LOG + RESTARTED, answered_at=1000.0, first_page_s=0.05)
+    assert parts == {
+        "tomcat_init": 0.98,
+        "deploy": 1.203,
+        "tomcat_start": 0.097,
+        "first_page": 0.05,
+    }
+
+
+def test_lines_in_another_language_leave_their_parts_out() -> None:
+    german = "Server-Initialisierung in [1580] Millisekunden\nServerstart in [1518] Millisekunden\n"
+    assert start_parts(2**22 + 1, german, answered_at=1000.0, first_page_s=0.05) == {
+        "first_page": 0.05
+    }

@@ -21,6 +21,7 @@ def _figures(up_s: float, beyond_s: float, report_s: float) -> dict[str, Any]:
                 "warm_parts_median_s": {"node1": up_s - 0.5, "redis": 0.1, "up": up_s},
                 "warm_start_cpu_median_s": {"cpu_s": 2 * up_s - 0.2, "jit_s": up_s},
                 "cores": 2,
+                "warm_node_parts_median_s": {"jvm": 0.15, "tomcat_init": 1.25, "deploy": 1.3},
             }
         },
         "benches": [{"duration_s": 20.0, "beyond_load_s": beyond_s, "phases_s": {"lab_up": 1.0}}],
@@ -40,6 +41,7 @@ def _text(data: dict[str, Any], before: dict[str, Any]) -> str:
     console = Console(width=200, record=True)
     for table in (cli._lab_table, cli._bench_table, cli._results_table):
         console.print(table(data, before))
+    console.print(cli._node_table(data))
     return console.export_text()
 
 
@@ -60,6 +62,10 @@ def test_a_run_prints_each_figure_beside_the_newest_earlier_one(tmp_path: Path) 
     assert "node1 3.00" in text  # the slowest part of lab up
     # The nodes' start CPU, its JIT's share, and the least wall time it takes on 2 cores.
     assert "6.80, 51% JIT: 3.40 at least on 2 cores" in text
+    # Where a node's start went; a part not read shows as "-".
+    row = next(line for line in text.splitlines() if line.startswith("│ redis ") and "0.15" in line)
+    assert row.split("│")[2:-1] == [" 0.15 ", " 1.25        ", " 1.30   ", " -            ",
+                                     " -          ", " -     "]  # fmt: skip
     del now["lab_up"]["redis"]["warm_start_cpu_median_s"]  # a run from before it was read
     assert "JIT" not in _text(now, {})
     assert "9.00" not in text  # an older run is not "before"

@@ -218,6 +218,7 @@ class LabCluster:
             "l4_director": self.state.l4_director,
             "timings_s": self.state.timings_s,
             "start_cpu_s": self.state.start_cpu_s,
+            "start_parts_s": self.state.start_parts_s,
         }
 
     def versions(self) -> dict[str, str]:

@@ -43,6 +43,7 @@ from harness.cluster.lab.netfaults import (
     remove_table,
     rules,
 )
+from harness.cluster.lab.node_start import start_cpu, start_parts
 from harness.cluster.lab.processes import (
     LabError,
     ProcessRecord,
@@ -54,7 +55,6 @@ from harness.cluster.lab.processes import (
     wait_until,
 )
 from harness.cluster.lab.processes import start_again as start_process_again
-from harness.cluster.lab.start_cpu import start_cpu
 from harness.cluster.lab.topology import Topology
 from harness.config.faults import FaultSpec
 from harness.config.profile import Profile
@@ -94,9 +94,11 @@ class LabState:
     store: dict[str, Any]
     processes: dict[str, ProcessRecord] = field(default_factory=dict)
     timings_s: dict[str, float] = field(default_factory=dict)
-    # Each node's CPU to its first answer, and its JIT's part (start_cpu.py): what bounds
+    # Each node's CPU to its first answer, and its JIT's part (node_start.py): what bounds
     # timings_s on a machine with few cores.
     start_cpu_s: dict[str, dict[str, float]] = field(default_factory=dict)
+    # And the parts of each node's start, from its JVM's creation to its first page.
+    start_parts_s: dict[str, dict[str, float]] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     nft_table: str | None = None  # the L4 director's table, removed by down()
     groups: str | None = None  # the lab's cgroup folder (network faults), removed by down()
@@ -113,6 +115,7 @@ class LabState:
             "processes": {name: rec.to_json() for name, rec in self.processes.items()},
             "timings_s": self.timings_s,
             "start_cpu_s": self.start_cpu_s,
+            "start_parts_s": self.start_parts_s,
             "versions": self.versions,
             "nft_table": self.nft_table,
             "l4_director": self.l4_director,
@@ -133,6 +136,7 @@ class LabState:
             },
             timings_s=data.get("timings_s", {}),
             start_cpu_s=data.get("start_cpu_s", {}),
+            start_parts_s=data.get("start_parts_s", {}),
             versions=data.get("versions", {}),
             nft_table=data.get("nft_table"),
             l4_director=data.get("l4_director"),
@@ -721,14 +725,25 @@ class Lab:
             timeout=START_TIMEOUT_S,
             what=f"GET http://{endpoint}/health.jsp",
         )
+        answered_at, began = time.time(), time.monotonic()
         # The first request compiles session.jsp; pay that here, not in the bench.
         get_json(f"http://{endpoint}/session.jsp", timeout=30)
-        cpu = start_cpu(self.state.processes[name].pid)
-        if cpu is not None:
-            self.state.start_cpu_s[name] = cpu
+        self._note_start(name, answered_at, time.monotonic() - began)
         if self._on_node_up is not None:
             self._on_node_up(name)
         return waited
+
+    def _note_start(self, name: str, answered_at: float, first_page_s: float) -> None:
+        """Where the node's start went (node_start.py), read as it first answers."""
+        assert self.state is not None
+        record = self.state.processes[name]
+        cpu = start_cpu(record.pid)
+        if cpu is not None:
+            self.state.start_cpu_s[name] = cpu
+        with Path(record.log).open("rb") as log:
+            log.seek(record.log_from)
+            text = log.read().decode(errors="replace")
+        self.state.start_parts_s[name] = start_parts(record.pid, text, answered_at, first_page_s)
 
     def _wait_nodes(self) -> None:
         assert self.state is not None

@@ -1,5 +1,6 @@
-"""The CPU a node's JVM spent to start, and how much of it its JIT compilers took, read
-from /proc the moment the node first answers.
+"""Where a node's start went, read the moment it first answers: the CPU its JVM spent and
+how much of it its JIT compilers took (from /proc), and the parts of its start in seconds
+(from its JVM's perf counters and Tomcat's own log lines).
 
 Why: a lab up waits on CPU, not on a sleep. On this project's 2-core machine each node
 took 3.3 s of CPU to answer (2.0 s of it in the C1 and C2 compiler threads), so two nodes
@@ -11,7 +12,10 @@ lab's wall time, so a reader sees which of the two bounds it.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+
+from harness.cluster import hsperf
 
 # A thread's name as /proc shows it (cut at 15 characters): HotSpot's compiler threads.
 _JIT_PREFIXES = ("C1 CompilerThre", "C2 CompilerThre")
@@ -74,3 +78,69 @@ def cpu_words(start_cpu_s: dict[str, dict[str, float]], cores: int | None = None
         f"the nodes' start took {cpu:.1f} s of CPU{share}: "
         f"{floor_s(cpu, cores):.1f} s at least on {cores} core{'s' if cores != 1 else ''}"
     )
+
+
+# Tomcat's own account of its start, in English (a JVM in another language logs these in
+# its own: the parts they give are then left out, not guessed).
+_TOMCAT_LINES = {
+    "tomcat_init": re.compile(r"Server initialization in \[([\d,.\s]+)\] milliseconds"),
+    "deploy": re.compile(
+        r"Deployment of web application (?:directory|archive) \[[^\]]*\] has finished in "
+        r"\[([\d,.\s]+)\] ms"
+    ),
+    "startup": re.compile(r"Server startup in \[([\d,.\s]+)\] milliseconds"),
+}
+
+
+def start_parts(
+    pid: int, log_text: str, answered_at: float, first_page_s: float
+) -> dict[str, float]:
+    """Seconds of each part of a node's start, from its JVM's creation to its first page:
+
+      jvm           the JVM's own start (createVmBeginTime to createVmEndTime)
+      tomcat_init   Catalina.load: server.xml read, listeners, connectors bound
+      deploy        the webapp deployed: web.xml read, the session manager started and
+                    connected to its store (Redisson, msm)
+      tomcat_start  the rest of Catalina.start: the connectors started
+      first_page    from health.jsp's first answer to session.jsp's (its JSP loaded)
+      other         the rest: Bootstrap's classes and logging before Catalina.load, and
+                    up to one readiness poll
+
+    log_text: the node's console log of this start; answered_at: the epoch second its
+    health.jsp first answered. A part whose source is missing is left out, and "other"
+    with it."""
+    tomcat = {name: _millis(line, log_text) for name, line in _TOMCAT_LINES.items()}
+    parts: dict[str, float] = {}
+    began, ended = _jvm_created(pid)
+    if began is not None and ended is not None:
+        parts["jvm"] = ended - began
+    init, deploy, startup = tomcat["tomcat_init"], tomcat["deploy"], tomcat["startup"]
+    if init is not None:
+        parts["tomcat_init"] = init
+    if deploy is not None:
+        parts["deploy"] = deploy
+        if startup is not None:
+            parts["tomcat_start"] = max(startup - deploy, 0.0)
+    parts["first_page"] = first_page_s
+    if began is not None and len(parts) == 5:
+        parts["other"] = max(answered_at + first_page_s - began - sum(parts.values()), 0.0)
+    return {name: round(seconds, 3) for name, seconds in parts.items()}
+
+
+def _millis(line: re.Pattern[str], text: str) -> float | None:
+    """The last such line's milliseconds, in seconds ("1,391" and "1.391" are 1391 ms)."""
+    found = line.findall(text)
+    digits = re.sub(r"\D", "", found[-1]) if found else ""
+    return int(digits) / 1000 if digits else None
+
+
+def _jvm_created(pid: int) -> tuple[float | None, float | None]:
+    """The JVM's creation, begun and ended, in epoch seconds, from its perf counters."""
+    try:
+        counters = hsperf.counters(hsperf.perf_file(pid))
+    except (OSError, ValueError):
+        return None, None  # -XX:-UsePerfData, or the JVM is gone
+    began, ended = counters.get("sun.rt.createVmBeginTime"), counters.get("sun.rt.createVmEndTime")
+    if not isinstance(began, int) or not isinstance(ended, int):
+        return None, None
+    return began / 1000, ended / 1000
