@@ -824,6 +824,12 @@ _EXACT = (
     _Exact("data kept", "data_lost", "lost data (counter went back)", kept_view=True),
 )
 _REPLAYED = _Exact("replayed", "replayed", "saw a replayed request", kept_view=False)
+# Of the users unanswered through a fault, those never answered after its heal or restart
+# either: "sessions kept" counts both alike, so a head whose users never came back, where
+# the base's did, read the same. Shown only where a side had users answered again.
+_ANSWERED_AGAIN = _Exact(
+    "answered again", "never_answered_again", "never answered again after a fault", kept_view=True
+)
 
 
 def correctness(judgement: Judgement) -> dict[str, int]:
@@ -835,6 +841,7 @@ def correctness(judgement: Judgement) -> dict[str, int]:
         "sessions_lost": fates[o.LOST] + fates[o.UNANSWERED],
         "data_lost": fates[o.DATA],
         "replayed": fates[o.REPLAY],
+        "never_answered_again": fates[o.UNANSWERED] - len(judgement.answered_again()),
     }
 
 
@@ -1017,6 +1024,8 @@ def compare_runs(
         base = _load_side(base_dir, "base", streaming)
         head = reading.result()
     exact = [_judge_exact_runs(spec, base, head) for spec in _EXACT]
+    if any(run.judgement.answered_again() for side in (base, head) for run in side.runs):
+        exact.append(_judge_exact_runs(_ANSWERED_AGAIN, base, head))
     exact.append(_judge_replays(base, head, thresholds.significance.alpha))
     alpha = thresholds.significance.alpha
     try:

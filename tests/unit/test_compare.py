@@ -756,3 +756,45 @@ def test_one_bad_base_run_cannot_hide_a_head_that_loses_on_every_run(tmp_path: P
         "sessions kept: 1 users lost their session or got no reply after a fault per run in "
         "head, 0.5 in base (no tolerance)"
     )
+
+
+def test_a_head_whose_users_never_come_back_after_the_restart_is_a_regression(
+    tmp_path: Path,
+) -> None:
+    """node1 killed and started again a second later, both sides: in base one user got
+    only errors until the start and its own session after it, in head the same user never
+    got an answer again. "sessions kept" counts both as unanswered through the kill and
+    reads the same; the head is worse, and "answered again" says so."""
+    at = read_manifest(B)["faults"][0]["at_s"]
+    restored = at + 1.0
+    victim = load_records(B / "requests.csv.gz")[0].user
+
+    def errors_until(until_s: float) -> Callable[[list[Record]], list[Record]]:
+        def change(records: list[Record]) -> list[Record]:
+            return [
+                r._replace(session="", node="", counter=None, outcome="error", status=502)
+                if r.user == victim and at < r.t_s < until_s
+                else r
+                for r in records
+            ]
+
+        return change
+
+    def restart(manifest: dict[str, Any]) -> None:
+        manifest["faults"][0].update(restored_at_s=restored, restore="start")
+
+    base, head = copy_run(B, tmp_path, "base"), copy_run(B, tmp_path, "head")
+    for run_dir, until in ((base, restored), (head, math.inf)):
+        edit_manifest(run_dir, restart)
+        rewrite_records(run_dir, errors_until(until))
+    c = compare_runs(base, head, DEFAULTS)
+    assert c.metric("sessions kept").verdict is Verdict.SAME
+    again = c.metric("answered again")
+    assert again.verdict is Verdict.REGRESSION
+    assert (again.base_text, again.head_text) == ("10/10", "9/10")
+    assert again.reason == (
+        "answered again: 1 users never answered again after a fault in head, 0 in base "
+        "(no tolerance)"
+    )
+    # Without a user answered again on either side the row would repeat "sessions kept".
+    assert "answered again" not in verdicts(compare_runs(A, B, DEFAULTS))
