@@ -470,6 +470,14 @@ def recovery_time(run: _Run) -> float | None:
     return run.judgement.recovery_s
 
 
+def recovery_after_restore(run: _Run) -> float | None:
+    """For a first fault that never recovered while it lasted: seconds from the restore
+    that ended it (a heal, a restart) to the recovery, math.inf if not even then; None
+    for a fault that recovered, or one that no restore ended."""
+    after = run.judgement.recovery_after_restore
+    return after[1] if after else None
+
+
 # --------------------------------------------------------------------------- comparability
 
 
@@ -779,10 +787,11 @@ def _recovery_change(base: float, head: float) -> tuple[float, str]:
     return head / base, _ratio_text(head / base, "slower", "faster")
 
 
-def _judge_recovery(base: float | None, head: float | None, limits: Recovery) -> Metric:
+def _judge_recovery(
+    base: float | None, head: float | None, limits: Recovery, name: str = "recovery time"
+) -> Metric:
     """One value per run, so no spread to test: a slowdown counts only if it is also at
     least min_increase_s longer, since 1-second bins cannot resolve less."""
-    name = "recovery time"
     texts = (_fmt(base, "s"), _fmt(head, "s"))
     if base is None or head is None:
         side = "base" if head is not None else "head" if base is not None else "either run"
@@ -1043,6 +1052,12 @@ def compare_runs(
     )
     recovery = _judge_recovery(_worst_recovery(base), _worst_recovery(head), thresholds.recovery)
     metrics = [*exact, *_performance(base, head, thresholds), recovery]
+    # Neither recovered while the fault lasted: "same (neither recovered)" says nothing of
+    # a head that did not recover after its heal or restart either, where the base did.
+    after = [_worst_recovery(side, recovery_after_restore) for side in (base, head)]
+    if None not in after:
+        name = "recovery after the restore"
+        metrics.append(_judge_recovery(after[0], after[1], thresholds.recovery, name))
     return Comparison(_info(base), _info(head), tuple(metrics), tuple(notes), alpha)
 
 
@@ -1078,8 +1093,10 @@ def _judge_exact_runs(spec: _Exact, base: _Side, head: _Side) -> Metric:
     return worst
 
 
-def _worst_recovery(side: _Side) -> float | None:
-    times = [t for run in side.runs if (t := recovery_time(run)) is not None]
+def _worst_recovery(
+    side: _Side, of: Callable[[_Run], float | None] = recovery_time
+) -> float | None:
+    times = [t for run in side.runs if (t := of(run)) is not None]
     return max(times) if times else None
 
 

@@ -183,16 +183,15 @@ class Judgement:
 
     @property
     def recovery_after_restore(self) -> tuple[str, float] | None:
-        """When the first delivered fault never recovered in its own window but the restore
-        that ended it did: that restore's label and seconds from it to its recovery. The
-        fault's recovery stays "never": the cluster did not recover while it lasted."""
+        """When the first delivered fault never recovered in its own window and a restore
+        ended it: that restore's label and seconds from it to its recovery (math.inf: not
+        even then). The fault's recovery stays "never": the cluster did not recover while
+        it lasted. None without such a restore, or when the fault recovered."""
         first = self.delivered[:1]
         if not first or first[0].recovery_s is None or math.isfinite(first[0].recovery_s):
             return None
         then = [w for w in self.windows if w.delivered and w.at_s == first[0].until_s]
         if not then or then[0].kind != "restore" or then[0].recovery_s is None:
-            return None
-        if not math.isfinite(then[0].recovery_s):
             return None
         return then[0].label, then[0].recovery_s
 

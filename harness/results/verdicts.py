@@ -42,6 +42,8 @@ def verdict_of(
     recovery = judgement.recovery_s
     again = judgement.answered_again()
     restore = judgement.recovery_after_restore
+    if restore is not None and not math.isfinite(restore[1]):
+        restore = None  # not even after it: "never recovered"
     result: dict[str, Any] = {
         "balancer": balancer,
         "sessions": sessions,

@@ -796,5 +796,13 @@ def test_a_head_whose_users_never_come_back_after_the_restart_is_a_regression(
         "answered again: 1 users never answered again after a fault in head, 0 in base "
         "(no tolerance)"
     )
-    # Without a user answered again on either side the row would repeat "sessions kept".
-    assert "answered again" not in verdicts(compare_runs(A, B, DEFAULTS))
+    # Neither recovered while node1 was down; after its start only the base did.
+    assert c.metric("recovery time").change == "same (neither recovered)"
+    after = c.metric("recovery after the restore")
+    assert after.verdict is Verdict.REGRESSION and after.change == "head never recovered"
+    assert after.base is not None and math.isfinite(after.base)
+    # Without a user answered again on either side the row would repeat "sessions kept";
+    # without a restore there is no recovery after one.
+    assert not {"answered again", "recovery after the restore"} & set(
+        verdicts(compare_runs(A, B, DEFAULTS))
+    )
