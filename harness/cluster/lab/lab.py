@@ -740,7 +740,9 @@ class Lab:
         cpu = start_cpu(record.pid)
         if cpu is not None:
             self.state.start_cpu_s[name] = cpu
-        with Path(record.log).open("rb") as log:
+        text = ""
+        # A measurement never fails a lab up.
+        with contextlib.suppress(OSError), Path(record.log).open("rb") as log:
             log.seek(record.log_from)
             text = log.read().decode(errors="replace")
         self.state.start_parts_s[name] = start_parts(record.pid, text, answered_at, first_page_s)
