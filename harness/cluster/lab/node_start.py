@@ -122,7 +122,7 @@ def start_parts(
         if startup is not None:
             parts["tomcat_start"] = max(startup - deploy, 0.0)
     parts["first_page"] = first_page_s
-    if began is not None and len(parts) == 5:
+    if began is not None and {"jvm", "tomcat_init", "deploy", "tomcat_start"} <= parts.keys():
         parts["other"] = max(answered_at + first_page_s - began - sum(parts.values()), 0.0)
     return {name: round(seconds, 3) for name, seconds in parts.items()}
 
