@@ -30,7 +30,7 @@ def start_cpu(pid: int, proc_root: Path = Path("/proc")) -> dict[str, float] | N
     try:
         total = _cpu_s(proc / "stat")
         jit = sum(
-            _cpu_s(task / "stat")
+            _thread_cpu_s(task)
             for task in (proc / "task").iterdir()
             if _name(task).startswith(_JIT_PREFIXES)
         )
@@ -46,15 +46,17 @@ def _name(task: Path) -> str:
         return ""  # a thread that ended while the folder was read
 
 
+def _thread_cpu_s(task: Path) -> float:
+    try:
+        return _cpu_s(task / "stat")
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0  # a thread that ended while the folder was read
+
+
 def _cpu_s(stat: Path) -> float:
     """utime + stime of a /proc stat line (fields 14 and 15), in seconds. For a process,
     the kernel's figure includes its threads that have already ended."""
-    try:
-        text = stat.read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        if stat.parent.parent.name == "task":
-            return 0.0  # a thread that ended while the folder was read
-        raise
+    text = stat.read_text()
     # The name, in parentheses, may hold spaces: the fields are counted after it.
     fields = text[text.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
