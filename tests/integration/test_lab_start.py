@@ -5,15 +5,17 @@ start once."""
 from __future__ import annotations
 
 import subprocess
+import zipfile
 from pathlib import Path
 
 import pytest
 
 from harness.cluster import hsperf, jvm
-from harness.cluster.lab import Lab, Topology, compiled_jsps
+from harness.cluster.artifacts import catalina_home, find_artifacts
+from harness.cluster.lab import Lab, Topology, compiled_jsps, unsigned_jars
 from harness.cluster.lab.cold import without_kept_starts
 from harness.cluster.lab.lab import starts_kept
-from harness.cluster.lab.tomcat import health
+from harness.cluster.lab.tomcat import SystemClassPath, health
 from harness.cluster.lab.warm import warm_starts
 from harness.config.profile import load_profile
 from harness.paths import REPO_ROOT
@@ -67,6 +69,30 @@ def test_a_second_lab_serves_the_first_labs_compiled_jsps(
     second = _up_and_down(tmp_path / "second")
     # Restored before the JVMs started, and never written again: Jasper used them.
     assert all(changed < started for started, changed in second.values()), second
+
+
+@pytest.mark.parametrize("store", ["redis", "memcached"])
+def test_a_lab_nodes_class_path_holds_no_signed_jar_and_its_compiler_still_runs(
+    store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tomcat's ecj comes signed (unsigned_jars.py: what that cost each start)."""
+    monkeypatch.setattr(unsigned_jars, "UNSIGNED_DIR", tmp_path)
+    artifacts = find_artifacts()
+    home = catalina_home(artifacts)
+    jars = SystemClassPath.of(home, {"kind": store}, artifacts).jars
+    for jar in jars:
+        with zipfile.ZipFile(jar) as opened:
+            assert not [n for n in opened.namelist() if n.upper().endswith(".SF")], jar
+    (compiler,) = [jar for jar in jars if jar.name.startswith("ecj-")]
+    assert compiler.parent == tmp_path
+    assert len(jars) == len(list((home / "lib").glob("*.jar"))) + (3 if store != "redis" else 2)
+    version = subprocess.run(
+        ["java", "-cp", str(compiler), "org.eclipse.jdt.internal.compiler.batch.Main", "-version"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "Eclipse Compiler for Java" in version.stdout
 
 
 def test_lab_warm_keeps_each_stores_start_once_and_then_starts_nothing(

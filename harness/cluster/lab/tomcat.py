@@ -18,6 +18,7 @@ from harness.cluster.endpoints import Endpoint, get_json
 from harness.cluster.lab.processes import ProcessRecord, start
 from harness.cluster.lab.render import WEBAPP_DIR, render, render_to
 from harness.cluster.lab.topology import CLUSTER_PORT, NodeSpec
+from harness.cluster.lab.unsigned_jars import class_path_jar
 from harness.config.profile import Profile
 from harness.files import write_atomically
 
@@ -111,7 +112,8 @@ class SystemClassPath:
     link (918 of Redisson's, Netty's and Jackson's). On the class path, one node's start
     took 3.1-3.3 s of CPU instead of 4.4-4.7 s, and 1.7-1.8 s instead of 2.5 s to its
     first answer (one node alone, three of each). The webapp, the profile and the session
-    manager are as before: only which loader holds Tomcat's own classes changed."""
+    manager are as before: only which loader holds Tomcat's own classes changed (and a
+    signed jar's signature: unsigned_jars.py)."""
 
     home: Path
     jars: tuple[Path, ...]
@@ -122,7 +124,9 @@ class SystemClassPath:
         if not tomcat_jars:
             # With common.loader emptied, such a node would start with no Tomcat at all.
             raise ValueError(f"{home / 'lib'}: no jars; is {home} an unpacked Tomcat?")
-        return cls(home, (*tomcat_jars, *manager_jars(store, artifacts)))
+        jars = (*tomcat_jars, *manager_jars(store, artifacts))
+        # Tomcat's ecj is signed: see unsigned_jars.py for what that costs a start.
+        return cls(home, tuple(class_path_jar(jar) for jar in jars))
 
     def seen_by_jvm(self) -> list[Path]:
         """Every jar on the JVM's class path: catalina.sh adds its bootstrap jars last."""
