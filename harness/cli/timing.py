@@ -116,7 +116,9 @@ def _lab_table(data: dict[str, Any], before: dict[str, Any]) -> Table:
     return table
 
 
-NODE_PARTS = ("jvm", "tomcat_init", "deploy", "tomcat_start", "first_page", "other")
+NODE_PARTS = (
+    "jvm", "tomcat_init", "deploy", "tomcat_start", "health_page", "first_page", "other",
+)  # fmt: skip
 
 
 def _node_table(data: dict[str, Any]) -> Table:

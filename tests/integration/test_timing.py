@@ -47,9 +47,12 @@ def test_timing_measures_lab_up_bench_overhead_and_report_time(tmp_path: Path) -
     assert up["cores"] == os.cpu_count()
     # Where a node's start went, from its JVM's counters and Tomcat's log: every part read.
     parts = up["warm_node_parts_median_s"]
-    assert set(parts) == {"jvm", "tomcat_init", "deploy", "tomcat_start", "first_page", "other"}
+    named = {"jvm", "tomcat_init", "deploy", "tomcat_start", "health_page", "first_page"}
+    assert set(parts) == named | {"other"}
     assert all(0 <= s < 60 for s in parts.values()) and parts["deploy"] > 0, parts
     assert len(up["first_node_parts_s"]) == 2
+    # The first lab kept no compiled JSP: each node compiled health.jsp to answer it.
+    assert all(n["health_page"] > parts["health_page"] for n in up["first_node_parts_s"]), up
     (bench,) = data["benches"]
     # Beyond the load: the whole wait of the bench command, from its spawn to its exit
     # (Python's start and imports too), less the duration.

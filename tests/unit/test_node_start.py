@@ -4,8 +4,12 @@ trees made here (the integration tests read real JVMs' in a lab up)."""
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from pathlib import Path
 
+import pytest
+
+from harness.cluster.lab import node_start
 from harness.cluster.lab.node_start import cpu_words, floor_s, start_cpu, start_parts
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -90,3 +94,47 @@ def test_lines_in_another_language_leave_their_parts_out() -> None:
     assert start_parts(2**22 + 1, german, answered_at=1000.0, first_page_s=0.05) == {
         "first_page": 0.05
     }
+
+
+def _local(stamp: str) -> float:
+    """The epoch second of a log line's stamp, read in this machine's zone as Tomcat's is."""
+    return datetime.strptime(stamp, "%d-%m-%Y %H:%M:%S.%f").timestamp()
+
+
+def test_the_first_jsp_is_timed_from_tomcats_startup_line_and_other_is_bootstrap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A cold node's first health.jsp compiles its JSP: seconds that once hid in "other".
+    The JVM's perf counters are replaced here (the integration tests read real ones)."""
+    began = _local("04-12-2026 23:15:07.000")
+    monkeypatch.setattr(node_start, "_jvm_created", lambda _: (began, began + 0.2))
+    answered = _local("04-12-2026 23:15:11.085") + 2.5  # the last start's line, then 2.5 s
+    parts = start_parts(4242, LOG + RESTARTED, answered_at=answered, first_page_s=0.05)
+    assert parts == pytest.approx(
+        {
+            "jvm": 0.2,
+            "tomcat_init": 0.98,
+            "deploy": 1.203,
+            "tomcat_start": 0.097,
+            "health_page": 2.5,
+            "first_page": 0.05,
+            # 4.085 s from the JVM's start to the startup line, less Tomcat's 2.28 and 0.2
+            "other": 1.605,
+        }
+    )
+
+
+def test_a_startup_line_outside_the_start_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its clock read in another zone than the JVM's (an hour off), or no date at all:
+    no health_page, and no "other" that would hold it."""
+    began = _local("04-12-2026 23:15:07.000")
+    answered = began + 5
+    for zone_off, log in ((3600, LOG), (0, LOG.replace("04-Dec-2026", "31-Feb-2026"))):
+        counters = (began + zone_off, began + zone_off + 0.2)
+        monkeypatch.setattr(node_start, "_jvm_created", lambda _, c=counters: c)
+        parts = start_parts(4242, log, answered_at=answered + zone_off, first_page_s=0.05)
+        assert "health_page" not in parts and "other" not in parts
+        assert parts["tomcat_start"] == 0.127
+    # The same start, dated and in the JVM's zone: both are there.
+    monkeypatch.setattr(node_start, "_jvm_created", lambda _: (began, began + 0.2))
+    assert {"health_page", "other"} <= start_parts(4242, LOG, answered, 0.05).keys()

@@ -65,7 +65,7 @@ def test_a_run_prints_each_figure_beside_the_newest_earlier_one(tmp_path: Path) 
     # Where a node's start went; a part not read shows as "-".
     row = next(line for line in text.splitlines() if line.startswith("│ redis ") and "0.15" in line)
     assert row.split("│")[2:-1] == [" 0.15 ", " 1.25        ", " 1.30   ", " -            ",
-                                     " -          ", " -     "]  # fmt: skip
+                                     " -           ", " -          ", " -     "]  # fmt: skip
     del now["lab_up"]["redis"]["warm_start_cpu_median_s"]  # a run from before it was read
     assert "JIT" not in _text(now, {})
     assert "9.00" not in text  # an older run is not "before"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import datetime
 from pathlib import Path
 
 from harness.cluster import hsperf
@@ -104,9 +105,11 @@ def start_parts(
       deploy        the webapp deployed: web.xml read, the session manager started and
                     connected to its store (Redisson, msm)
       tomcat_start  the rest of Catalina.start: the connectors started
+      health_page   from Tomcat's "Server startup" line to health.jsp's first answer: the
+                    first JSP loaded (compiled, in a lab that kept none) and up to one
+                    readiness poll
       first_page    from health.jsp's first answer to session.jsp's (its JSP loaded)
-      other         the rest: Bootstrap's classes and logging before Catalina.load, and
-                    up to one readiness poll
+      other         the rest: Bootstrap's classes and logging before Catalina.load
 
     log_text: the node's console log of this start; answered_at: the epoch second its
     health.jsp first answered. A part whose source is missing is left out, and "other"
@@ -123,10 +126,45 @@ def start_parts(
         parts["deploy"] = deploy
         if startup is not None:
             parts["tomcat_start"] = max(startup - deploy, 0.0)
+    started = _started_line_at(log_text)
+    # The line's clock is the JVM's, in its time zone: one outside the start is not used.
+    if began is not None and started is not None and began <= started <= answered_at:
+        parts["health_page"] = answered_at - started
     parts["first_page"] = first_page_s
-    if began is not None and {"jvm", "tomcat_init", "deploy", "tomcat_start"} <= parts.keys():
+    named = {"jvm", "tomcat_init", "deploy", "tomcat_start", "health_page"}
+    if began is not None and named <= parts.keys():
         parts["other"] = max(answered_at + first_page_s - began - sum(parts.values()), 0.0)
     return {name: round(seconds, 3) for name, seconds in parts.items()}
+
+
+# Tomcat's OneLineFormatter stamps each line "05-Dec-2026 02:35:27.774" in the JVM's
+# default zone (the lab's nodes run in the harness's environment, so in its zone too).
+_STARTED_LINE = re.compile(
+    r"^(\d{1,2})-([A-Z][a-z]{2})-(\d{4}) (\d{2}):(\d{2}):(\d{2})\.(\d{3}) .*"
+    + _TOMCAT_LINES["startup"].pattern,
+    re.MULTILINE,
+)
+_MONTHS = {
+    name: number
+    for number, name in enumerate(
+        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
+    )
+}
+
+
+def _started_line_at(text: str) -> float | None:
+    """The epoch second of the last "Server startup in" line, read as local time; None
+    if there is none or its date is not in English (the formatter follows the locale)."""
+    found = _STARTED_LINE.findall(text)
+    if not found or found[-1][1] not in _MONTHS:
+        return None
+    day, month, year, hour, minute, second, millis = (
+        _MONTHS[part] if part in _MONTHS else int(part) for part in found[-1][:7]
+    )
+    try:
+        return datetime(year, month, day, hour, minute, second, millis * 1000).timestamp()
+    except (ValueError, OverflowError):
+        return None  # not a date: no part rather than a wrong one
 
 
 def _millis(line: re.Pattern[str], text: str) -> float | None:
