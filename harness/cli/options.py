@@ -243,10 +243,11 @@ def cluster_spec(
     args: argparse.Namespace, *, balancer: str | None = None, apply: bool = False
 ) -> ClusterSpec:
     """The inventory's cluster when one is given, else the embedded lab."""
-    from harness.cluster.remote.cluster import InventorySpec  # noqa: PLC0415
-    from harness.config.inventory import load_inventory  # noqa: PLC0415
-
     if getattr(args, "inventory", ""):
+        # Here, not above: asyncssh and cryptography cost a lab's every bench 0.1-0.2 s.
+        from harness.cluster.remote.cluster import InventorySpec  # noqa: PLC0415
+        from harness.config.inventory import load_inventory  # noqa: PLC0415
+
         inventory = load_inventory(Path(args.inventory))
         applying = apply or getattr(args, "apply", False)
         return InventorySpec(inventory, apply=_applier(inventory) if applying else None)

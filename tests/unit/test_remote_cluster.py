@@ -218,9 +218,13 @@ def test_a_lab_command_imports_no_ssh_no_redis_and_no_cryptography() -> None:
     its cluster was not an inventory; redis-py (0.06 s) is for a lab with Redis, and
     cryptography for one with [tls]: each is imported when first asked."""
     unused = "{'asyncssh', 'harness.cluster.remote.cluster', 'redis', 'cryptography'}"
+    # Imported, then a bench planned as `bench` plans it: the cluster is chosen there.
     program = (
         "import sys\n"
         "import harness.cli.bench, harness.cli.capacity, harness.cli.matrix, harness.cli.lab\n"
+        "from harness.cli import build_parser\n"
+        "from harness.cli.options import parse\n"
+        "harness.cli.bench.plan_from(parse(build_parser('bench'), ['bench']))\n"
         f"print(sorted({unused} & set(sys.modules)))\n"
     )
     done = subprocess.run(
