@@ -32,7 +32,6 @@ from harness.config.faults import schedule
 from harness.config.profile import load_profile
 from harness.load.bench import BenchPlan, BenchResult
 from harness.report.run import director_words
-from harness.results import new_run_dir, write_repeats
 from harness.results.checks import (
     METRICS,
     Check,
@@ -42,6 +41,7 @@ from harness.results.checks import (
     read_check_file,
 )
 from harness.results.impact import describe_impact
+from harness.results.run_folder import new_run_dir, write_repeats
 from harness.results.verdicts import fates_line, window_line
 
 EPILOG = (

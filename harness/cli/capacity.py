@@ -23,7 +23,7 @@ from harness.cli.options import (
 )
 from harness.cluster.remote import is_inventory
 from harness.config.profile import load_profile
-from harness.results import RESULTS_DIR
+from harness.results.run_folder import RESULTS_DIR
 
 if TYPE_CHECKING:
     from harness.load.capacity import CapacityPlan

@@ -21,9 +21,9 @@ from harness.load.faults import FaultTimeline
 from harness.load.locust import SESSION_LOCUSTFILE, Sessions, locust_command
 from harness.load.telemetry import JVM_TELEMETRY_FILE, TELEMETRY_FILE, JvmSampler, jvm_row
 from harness.paths import REPO_ROOT
-from harness.results import RESULTS_DIR, new_run_dir, read_manifest, write_manifest
 from harness.results.judgement import Judgement
 from harness.results.outcomes import parallel_width
+from harness.results.run_folder import RESULTS_DIR, new_run_dir, read_manifest, write_manifest
 from harness.results.session_run import (
     RAW_FILE,
     finish_session_run,

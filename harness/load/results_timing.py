@@ -33,7 +33,6 @@ import numpy as np
 import pyarrow as pa
 
 from harness.paths import REPO_ROOT
-from harness.results import manifest, summarize, summary_numbers, write_manifest
 from harness.results import outcomes as o
 from harness.results.columnar_judgement import BatchJudge
 from harness.results.requests import (
@@ -44,6 +43,7 @@ from harness.results.requests import (
     write_csv,
     write_parquet,
 )
+from harness.results.run_folder import manifest, summarize, summary_numbers, write_manifest
 from harness.results.streaming import CountedValues
 
 if TYPE_CHECKING:

@@ -50,19 +50,19 @@ from harness.config.tomlfile import describe, read_toml
 from harness.paths import REPO_ROOT
 from harness.report.run import Seconds
 from harness.report.shell import bare_figure, figure_html, render_page
-from harness.results import (
-    REPEATS_FILE,
-    dig,
-    models,
-    nearest_rank,
-    number,
-    read_manifest,
-)
+from harness.results import models
 from harness.results import outcomes as o
 from harness.results.checks import junit_xml
 from harness.results.columnar_judgement import BatchJudge, judge_columns
 from harness.results.judgement import Judgement
 from harness.results.requests import CSV_FILE, Requests, read_requests, second_of
+from harness.results.run_folder import (
+    REPEATS_FILE,
+    dig,
+    nearest_rank,
+    number,
+    read_manifest,
+)
 from harness.results.significance import (
     BLOCK_S,
     Statistic,

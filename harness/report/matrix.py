@@ -13,8 +13,8 @@ from plotly.subplots import make_subplots
 
 from harness.report.run import OTHER_COLOUR, OUTCOME_COLOURS, OUTCOMES, Seconds
 from harness.report.shell import figure_html, render_page, write_page
-from harness.results import dig, read_manifest
 from harness.results.requests import CSV_FILE, read_requests
+from harness.results.run_folder import dig, read_manifest
 from harness.results.verdicts import recovery_words
 
 MATRIX_FILE = "matrix.html"

@@ -21,9 +21,9 @@ from harness.report.run import (
     time_figure,
 )
 from harness.report.shell import bare_figure, figure_html, render_page, write_page
-from harness.results import dig, read_manifest
 from harness.results.models import read as read_document
 from harness.results.requests import read_requests
+from harness.results.run_folder import dig, read_manifest
 from harness.results.telemetry import JVM_TELEMETRY_FILE, load_jvm_telemetry
 
 COMPARISON_FILE = "profiles.html"

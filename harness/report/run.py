@@ -25,17 +25,6 @@ from plotly.subplots import make_subplots
 
 from harness.report import shell
 from harness.report.shell import bare_figure, figure_html
-from harness.results import (
-    HDR_FILE,
-    Record,
-    dig,
-    load_histograms,
-    load_records,
-    nearest_rank,
-    number,
-    percentile,
-    read_manifest,
-)
 from harness.results import outcomes as o
 from harness.results.impact import describe_impact
 from harness.results.requests import (
@@ -46,6 +35,17 @@ from harness.results.requests import (
     count_series,
     read_requests,
     second_of,
+)
+from harness.results.run_folder import (
+    HDR_FILE,
+    Record,
+    dig,
+    load_histograms,
+    load_records,
+    nearest_rank,
+    number,
+    percentile,
+    read_manifest,
 )
 from harness.results.streaming import (
     DEFAULT_STREAMING,

@@ -34,7 +34,7 @@ from harness.results import outcomes as o
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-    from harness.results import Record
+    from harness.results.run_folder import Record
 
 PARQUET_FILE = "requests.parquet"
 CSV_FILE = "requests.csv.gz"
@@ -191,7 +191,7 @@ class Requests:
 
     def to_records(self) -> list[Record]:
         """The rows as Records, for code that still walks them one by one."""
-        from harness.results import Record  # noqa: PLC0415 - results imports this module
+        from harness.results.run_folder import Record  # noqa: PLC0415 - results imports this module
 
         columns = [_python_column(self.table, name) for name in (*FIELDS, *OPTIONAL_FIELDS)]
         t, user, session, node, counter, outcome, latency, status, intended, corr, lost = columns
@@ -600,7 +600,7 @@ def export_csv(run_dir: Path) -> Path:
     """requests.csv.gz beside a run's requests.parquet, as runs before it had: written a
     row group at a time under a temporary name, then linked into place, so an existing
     file is never overwritten and a failed export leaves nothing half-written."""
-    from harness.results import read_manifest  # noqa: PLC0415 - results imports this module
+    from harness.results.run_folder import read_manifest  # noqa: PLC0415 - results imports this module
 
     try:
         manifest = read_manifest(run_dir)

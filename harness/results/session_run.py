@@ -10,7 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.results import (
+from harness.results.columnar_judgement import judge_columns
+from harness.results.impact import not_judged
+from harness.results.judgement import Judgement
+from harness.results.requests import Requests, as_requests
+from harness.results.run_folder import (
     HDR_FILE,
     REQUESTS_FILE,
     Record,
@@ -23,10 +27,6 @@ from harness.results import (
     write_manifest,
     write_records,
 )
-from harness.results.columnar_judgement import judge_columns
-from harness.results.impact import not_judged
-from harness.results.judgement import Judgement
-from harness.results.requests import Requests, as_requests
 from harness.results.verdicts import VERDICTS_FILE, verdict_of, write_verdicts
 
 RAW_FILE = "requests.raw.csv"

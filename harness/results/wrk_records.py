@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.results import Record
+from harness.results.run_folder import Record
 
 
 def record_files(out_prefix: Path) -> list[Path]:

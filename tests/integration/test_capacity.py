@@ -15,7 +15,7 @@ from session_tracking import Reply, SessionTracker
 
 from harness.config.profile import load_profile
 from harness.load.capacity import CapacityPlan, run_capacity
-from harness.results import REQUESTS_FILE, Record, load_records, read_manifest
+from harness.results.run_folder import REQUESTS_FILE, Record, load_records, read_manifest
 from tests.integration.conftest import repo_root
 from tests.integration.session_server import session_server
 

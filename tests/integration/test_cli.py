@@ -16,7 +16,7 @@ import pytest
 
 from harness.cluster.lab import Lab, LabError, Topology
 from harness.config.profile import load_profile
-from harness.results import FIELDS, REQUESTS_FILE, load_records, read_manifest
+from harness.results.run_folder import FIELDS, REQUESTS_FILE, load_records, read_manifest
 from tests.integration.conftest import assert_lab_gone, best_practice_with, repo_root
 
 pytestmark = pytest.mark.integration

@@ -15,7 +15,7 @@ from harness.cluster.lab import LabSpec, Topology
 from harness.config.faults import schedule
 from harness.config.profile import load_profile
 from harness.load.bench import BenchPlan, run_bench
-from harness.results import read_manifest
+from harness.results.run_folder import read_manifest
 
 pytestmark = pytest.mark.integration
 

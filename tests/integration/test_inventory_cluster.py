@@ -20,7 +20,7 @@ import pytest
 from harness.cluster.endpoints import get_json
 from harness.cluster.remote import probe
 from harness.cluster.remote.parts import RemoteNode
-from harness.results import REQUESTS_FILE, load_records
+from harness.results.run_folder import REQUESTS_FILE, load_records
 from tests.testbed import cluster, netns
 
 pytestmark = pytest.mark.integration

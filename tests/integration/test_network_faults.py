@@ -15,8 +15,8 @@ from harness.cluster.lab.netfaults import cgroup2_root
 from harness.config.faults import parse_faults
 from harness.config.profile import load_profile
 from harness.load.bench import BenchPlan, BenchResult, run_bench
-from harness.results import read_manifest
 from harness.results.judgement import STALL_S
+from harness.results.run_folder import read_manifest
 
 pytestmark = [
     pytest.mark.integration,

@@ -16,7 +16,7 @@ from harness.cluster.lab import Lab, Topology
 from harness.cluster.lab.balancers import BALANCERS
 from harness.config.profile import load_profile
 from harness.load.bench import run_bench
-from harness.results import REQUESTS_FILE, load_records, read_manifest
+from harness.results.run_folder import REQUESTS_FILE, load_records, read_manifest
 from tests.integration.conftest import Browser
 
 pytestmark = pytest.mark.integration

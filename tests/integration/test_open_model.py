@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.results import Record, convert_raw_records
+from harness.results.run_folder import Record, convert_raw_records
 from tests.integration.conftest import repo_root
 from tests.integration.session_server import session_server
 

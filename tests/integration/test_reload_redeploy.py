@@ -19,7 +19,7 @@ from harness.cluster.lab import LabSpec, Topology
 from harness.config.faults import parse_faults
 from harness.config.profile import PROFILES_DIR, load_profile
 from harness.load.bench import BenchPlan, BenchResult, run_bench
-from harness.results import read_manifest
+from harness.results.run_folder import read_manifest
 
 pytestmark = pytest.mark.integration
 

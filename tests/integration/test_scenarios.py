@@ -12,7 +12,7 @@ import pytest
 
 from harness.cluster.lab import LabSpec, Topology
 from harness.load.bench import BenchPlan, run_bench
-from harness.results import read_manifest
+from harness.results.run_folder import read_manifest
 from tests.integration.conftest import best_practice_with
 
 pytestmark = pytest.mark.integration

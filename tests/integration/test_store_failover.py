@@ -12,7 +12,7 @@ from harness.cli import build_parser
 from harness.cli.bench import plan_from
 from harness.cli.options import parse
 from harness.load.bench import run_bench
-from harness.results import read_manifest
+from harness.results.run_folder import read_manifest
 
 pytestmark = pytest.mark.integration
 

@@ -23,7 +23,7 @@ from harness.cluster.lab.topology import Topology
 from harness.config.profile import load_profile
 from harness.load.bench import LOCUSTFILE, run_bench
 from harness.load.locust import Sessions, locust_command
-from harness.results import read_manifest
+from harness.results.run_folder import read_manifest
 
 pytestmark = pytest.mark.integration
 

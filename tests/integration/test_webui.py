@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.results import SCHEMA_VERSION
+from harness.results.run_folder import SCHEMA_VERSION
 from tests.integration.webui_browser import USERS, run_scenario
 
 pytestmark = pytest.mark.integration

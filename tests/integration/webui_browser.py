@@ -22,7 +22,7 @@ from typing import Any
 import psutil
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from harness.results import load_records
+from harness.results.run_folder import load_records
 from tests.integration.conftest import repo_root
 
 CHROMIUM_FLAGS = [

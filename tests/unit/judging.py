@@ -10,12 +10,12 @@ import random
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from harness.results import Record
 from harness.results import outcomes as o
 from harness.results.columnar_judgement import BatchJudge, judge_columns
 from harness.results.judgement import Judgement
 from harness.results.judgement import judge as judge_rows
 from harness.results.requests import Requests, from_records, sorted_by_time
+from harness.results.run_folder import Record
 
 
 def judge(records: Sequence[Record], faults: Iterable[dict[str, Any]]) -> Judgement:

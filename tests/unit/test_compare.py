@@ -30,7 +30,7 @@ from harness.report.compare import (
     render_table,
     run,
 )
-from harness.results import (
+from harness.results.run_folder import (
     Record,
     load_records,
     read_manifest,

@@ -12,7 +12,7 @@ from session_board import Latencies
 
 from harness.report.compare import Verdict, compare_runs, load_thresholds
 from harness.report.run import _histogram_points, write_report
-from harness.results import HDR_FILE, hdr_summary, load_records, write_hdr, write_records
+from harness.results.run_folder import HDR_FILE, hdr_summary, load_records, write_hdr, write_records
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "results"
 

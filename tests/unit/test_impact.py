@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from harness.results import Record
 from harness.results.impact import describe_impact, fault_impact
+from harness.results.run_folder import Record
 from tests.unit.judging import judge
 
 

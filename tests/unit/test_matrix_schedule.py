@@ -20,7 +20,7 @@ from harness.cluster.lab import LabSpec, Topology
 from harness.config.profile import load_profile
 from harness.load.bench import BenchPlan, BenchResult
 from harness.load.campaigns import matrix
-from harness.results import new_run_dir
+from harness.results.run_folder import new_run_dir
 
 DRAW_S = 0.3
 

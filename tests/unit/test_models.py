@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.results import write_manifest
 from harness.results.models import json_schemas, read
+from harness.results.run_folder import write_manifest
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS = ROOT / "docs" / "schema"

@@ -10,7 +10,7 @@ import pytest
 from session_tracking import ArrivalSchedule
 
 from harness.report.compare import Thresholds, compare_runs
-from harness.results import (
+from harness.results.run_folder import (
     Record,
     convert_raw_records,
     load_records,

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from harness.report.run import bin_by_second, write_report
-from harness.results import Record, load_records, percentile
+from harness.results.run_folder import Record, load_records, percentile
 
 HEADER = ["t_s", "user", "session", "node", "counter", "outcome", "latency_ms", "status"]
 FAULT_AT_S = 10.0

@@ -14,11 +14,11 @@ from harness.cli import main as cli_main
 from harness.load.results_timing import make_run
 from harness.report.compare import compare_runs, load_thresholds, render_markdown
 from harness.report.run import write_report
-from harness.results import Record, load_records, read_manifest, summarize, write_records
 from harness.results.columnar_judgement import judge_columns
 from harness.results.impact import fault_impact, impact_columns
 from harness.results.judgement import judge
 from harness.results.requests import ExportError, export_csv, from_records, read_requests
+from harness.results.run_folder import Record, load_records, read_manifest, summarize, write_records
 from tests.unit.judging import random_run
 
 

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.results import (
+from harness.results.run_folder import (
     Record,
     load_records,
     manifest,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from session_board import ALL, Latencies, SessionBoard, new_histogram
 
-from harness.results import HDR_FILE, hdr_summary, load_histograms
+from harness.results.run_folder import HDR_FILE, hdr_summary, load_histograms
 
 # (user, outcome, node, latency_ms): user 1 keeps everything, user 2 loses its session,
 # user 1001 (a second worker's numbering) loses data, then is answered only by errors.

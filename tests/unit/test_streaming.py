@@ -22,7 +22,6 @@ from harness.report import compare as compare_module
 from harness.report import run as run_module
 from harness.report.compare import Comparison, compare_runs, load_thresholds, render_markdown
 from harness.report.run import REPORT_COLUMNS, read_charts, request_charts, write_report
-from harness.results import Record, nearest_rank, read_manifest, summarize
 from harness.results.columnar_judgement import BatchJudge, judge_columns
 from harness.results.requests import (
     ROW_GROUP_ROWS,
@@ -32,6 +31,7 @@ from harness.results.requests import (
     sorted_by_time,
     write_parquet,
 )
+from harness.results.run_folder import Record, nearest_rank, read_manifest, summarize
 from harness.results.streaming import (
     CountedValues,
     NotInTimeOrder,

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from harness.results import Record, summarize
 from harness.results.checks import metric_values
 from harness.results.impact import not_judged
+from harness.results.run_folder import Record, summarize
 from harness.results.verdicts import fates_line, recovery_words, verdict_of, window_line
 from tests.unit.judging import judge
 

@@ -32,7 +32,9 @@ from harness.load.telemetry import TELEMETRY_FILE
 from harness.paths import REPO_ROOT
 from harness.report.capacity import write_sweep
 from harness.report.run import write_report
-from harness.results import (
+from harness.results.models import write_document
+from harness.results.requests import from_records
+from harness.results.run_folder import (
     REQUESTS_FILE,
     RESULTS_DIR,
     iso,
@@ -42,8 +44,6 @@ from harness.results import (
     write_manifest,
     write_records,
 )
-from harness.results.models import write_document
-from harness.results.requests import from_records
 from harness.results.wrk_records import read_records, record_files
 
 log = logging.getLogger(__name__)
