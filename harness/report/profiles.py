@@ -18,9 +18,9 @@ from harness.report.run import (
     Seconds,
     hdr_points,
     jvm_figure,
-    time_figure,
 )
 from harness.report.shell import bare_figure, figure_html, render_page, write_page
+from harness.report.time_figure import TimeFigure
 from harness.results.models import read as read_document
 from harness.results.requests import read_requests
 from harness.results.run_folder import dig, read_manifest
@@ -132,8 +132,8 @@ def _cell(value: object) -> str:
     return "-" if value is None else str(value)
 
 
-def _fig_throughput(loaded: list[dict[str, Any]]) -> Any:
-    fig = time_figure(2, "Good replies and errors per second, and p95 latency, by profile", 600)
+def _fig_throughput(loaded: list[dict[str, Any]]) -> TimeFigure:
+    fig = TimeFigure(2, "Good replies and errors per second, and p95 latency, by profile", 600)
     for item, colour in zip(loaded, PALETTE * 8, strict=False):
         seconds = Seconds(item["records"])
         x = [i + 0.5 for i in range(seconds.count)]
@@ -147,7 +147,6 @@ def _fig_throughput(loaded: list[dict[str, Any]]) -> Any:
                     line={"color": colour, "dash": dash},
                 ),
                 row=1,
-                col=1,
             )  # fmt: skip
         fig.add_trace(
             go.Scatter(
@@ -155,10 +154,9 @@ def _fig_throughput(loaded: list[dict[str, Any]]) -> Any:
                 showlegend=False, mode="lines", line={"color": colour},
             ),
             row=2,
-            col=1,
         )  # fmt: skip
-    fig.update_yaxes(title_text="replies/s (errors dotted)", rangemode="tozero", row=1, col=1)
-    fig.update_yaxes(title_text="p95 latency (ms)", type="log", row=2, col=1)
+    fig.y_axis(1, "replies/s (errors dotted)", rangemode="tozero")
+    fig.y_axis(2, "p95 latency (ms)", type="log")
     return fig
 
 

@@ -21,10 +21,10 @@ import numpy as np
 import plotly.graph_objects as go
 from hdrh.histogram import HdrHistogram
 from markupsafe import Markup
-from plotly.subplots import make_subplots
 
 from harness.report import shell
 from harness.report.shell import bare_figure, figure_html
+from harness.report.time_figure import TimeFigure
 from harness.results import outcomes as o
 from harness.results.impact import describe_impact
 from harness.results.requests import (
@@ -92,7 +92,6 @@ ERROR_SERIES = "errors"
 LATENCY_PERCENTILES = ((50.0, "p50", "#1f77b4"), (95.0, "p95", "#ff7f0e"), (99.0, "p99", "#d62728"))
 # Twenty points per decade of 1/(1-p) draws a smooth HDR curve without one point per sample.
 HDR_POINTS_PER_DECADE = 20
-FAULT_COLOUR = "#b22222"
 MISSING = "n/a"
 TITLES = {
     "throughput": "Throughput and latency over time",
@@ -317,67 +316,15 @@ def _natural_key(name: str) -> tuple[tuple[int, int, str], ...]:
 # --------------------------------------------------------------------------- figures
 
 
-def _time_figure(rows: int, title: str, height: int) -> Any:
-    fig = make_subplots(
-        rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.08, figure=bare_figure()
-    )
-    fig.update_layout(
-        title={"text": title, "x": 0.01},
-        height=height,
-        hovermode="x unified",
-        margin={"t": 70, "r": 30, "l": 70, "b": 60},
-    )
-    fig.update_xaxes(title_text="time since start (s)", row=rows, col=1)
-    return fig
-
-
-def _add_faults(fig: Any, faults: Sequence[Fault], x_end: float) -> None:
-    """Mark every fault on every subplot; label it once, in the top subplot."""
-    for n, fault in enumerate(faults):
-        if fault.restored_at_s is not None:
-            fig.add_vrect(
-                x0=fault.at_s,
-                x1=fault.restored_at_s,
-                row="all",
-                col=1,
-                exclude_empty_subplots=False,
-                fillcolor=FAULT_COLOUR,
-                opacity=0.1,
-                line_width=0,
-                layer="below",
-            )
-        fig.add_vline(
-            x=fault.at_s,
-            row="all",
-            col=1,
-            exclude_empty_subplots=False,
-            line={"color": FAULT_COLOUR, "dash": "dash", "width": 1.5},
-        )
-        fig.add_annotation(
-            # plotly.js renders a subset of HTML in annotations, so escape file-supplied text.
-            text=html.escape(fault.label, quote=False),
-            x=fault.at_s,
-            y=1,
-            yref="y domain",
-            xanchor="left",
-            yanchor="top",
-            yshift=-18 * (n % 4),  # stagger labels so close faults stay readable
-            showarrow=False,
-            font={"color": FAULT_COLOUR},
-            bgcolor="rgba(255,255,255,0.8)",
-            row=1,
-            col=1,
-        )
-    fig.update_xaxes(range=[0, x_end])
-
-
 def _centres(n_bins: int) -> list[float]:
     # A bin covers [i, i+1); plotting at its middle keeps it on the right side of a fault line.
     return [i + 0.5 for i in range(n_bins)]
 
 
-def _fig_throughput_latency(charts: RequestCharts, faults: Sequence[Fault], x_end: float) -> Any:
-    fig = _time_figure(2, TITLES["throughput"], 650)
+def _fig_throughput_latency(
+    charts: RequestCharts, faults: Sequence[Fault], x_end: float
+) -> TimeFigure:
+    fig = TimeFigure(2, TITLES["throughput"], 650)
     x = _centres(charts.bins)
     fig.add_trace(
         go.Scatter(
@@ -389,7 +336,6 @@ def _fig_throughput_latency(charts: RequestCharts, faults: Sequence[Fault], x_en
             hovertemplate="%{y} req/s",
         ),
         row=1,
-        col=1,
     )
     for p, name, colour in LATENCY_PERCENTILES:
         fig.add_trace(
@@ -402,7 +348,6 @@ def _fig_throughput_latency(charts: RequestCharts, faults: Sequence[Fault], x_en
                 hovertemplate=f"{name} %{{y:.3f}} ms<extra></extra>",
             ),
             row=2,
-            col=1,
         )
     fig.add_trace(
         go.Scatter(
@@ -415,19 +360,18 @@ def _fig_throughput_latency(charts: RequestCharts, faults: Sequence[Fault], x_en
             hovertemplate="max %{y:.3f} ms<extra></extra>",
         ),
         row=2,
-        col=1,
     )
-    fig.update_yaxes(title_text="answered (req/s)", rangemode="tozero", row=1, col=1)
+    fig.y_axis(1, "answered (req/s)", rangemode="tozero")
     # Log scale: a 2 ms median and a multi-second failover spike must both stay readable.
-    fig.update_yaxes(title_text="latency per 1-s bin (ms)", type="log", row=2, col=1)
-    _add_faults(fig, faults, x_end)
+    fig.y_axis(2, "latency per 1-s bin (ms)", type="log")
+    fig.mark_faults(faults, x_end)
     return fig
 
 
 def _fig_nodes(
     charts: RequestCharts, faults: Sequence[Fault], x_end: float, nodes: dict[str, str]
-) -> Any:
-    fig = _time_figure(1, TITLES["nodes"], 420)
+) -> TimeFigure:
+    fig = TimeFigure(1, TITLES["nodes"], 420)
     series = dict(charts.nodes)
     errors = series.pop(ERROR_SERIES, [0] * charts.bins)
     # Nodes named in run.json get a line even if they served nothing: a flat zero is the finding.
@@ -455,13 +399,15 @@ def _fig_nodes(
             hovertemplate="%{y} req/s",
         )
     )
-    fig.update_yaxes(title_text="requests (req/s)", rangemode="tozero")
-    _add_faults(fig, faults, x_end)
+    fig.y_axis(1, "requests (req/s)", rangemode="tozero")
+    fig.mark_faults(faults, x_end)
     return fig
 
 
-def _fig_telemetry(rows: Sequence[TelemetryRow], faults: Sequence[Fault], x_end: float) -> Any:
-    fig = _time_figure(2, TITLES["telemetry"], 560)
+def _fig_telemetry(
+    rows: Sequence[TelemetryRow], faults: Sequence[Fault], x_end: float
+) -> TimeFigure:
+    fig = TimeFigure(2, TITLES["telemetry"], 560)
     parts = sorted({part for _, part, _, _ in rows}, key=_natural_key)
     for part in parts:
         mine = [r for r in rows if r[1] == part]
@@ -469,7 +415,6 @@ def _fig_telemetry(rows: Sequence[TelemetryRow], faults: Sequence[Fault], x_end:
         fig.add_trace(
             go.Scatter(x=x, y=[r[2] for r in mine], name=part, mode="lines", legendgroup=part),
             row=1,
-            col=1,
         )
         if part != "machine":
             fig.add_trace(
@@ -482,11 +427,10 @@ def _fig_telemetry(rows: Sequence[TelemetryRow], faults: Sequence[Fault], x_end:
                     showlegend=False,
                 ),
                 row=2,
-                col=1,
             )
-    fig.update_yaxes(title_text="CPU (cores)", rangemode="tozero", row=1, col=1)
-    fig.update_yaxes(title_text="RSS (MiB)", rangemode="tozero", row=2, col=1)
-    _add_faults(fig, faults, x_end)
+    fig.y_axis(1, "CPU (cores)", rangemode="tozero")
+    fig.y_axis(2, "RSS (MiB)", rangemode="tozero")
+    fig.mark_faults(faults, x_end)
     return fig
 
 
@@ -495,10 +439,10 @@ def jvm_figure(
     faults: Sequence[Fault] = (),
     x_end: float | None = None,
     title: str = TITLES["jvm"],
-) -> Any:
+) -> TimeFigure:
     """One subplot per JVM_PANELS row; one line per (run label, node). GC counters are drawn
     from the node's first reading, so runs that started at different counts line up."""
-    fig = _time_figure(len(JVM_PANELS), title, 240 * len(JVM_PANELS))
+    fig = TimeFigure(len(JVM_PANELS), title, 240 * len(JVM_PANELS))
     colours = iter(_PALETTE * 8)
     last = 0.0
     for label, rows in runs.items():
@@ -521,11 +465,10 @@ def jvm_figure(
                             hovertemplate=f"{html.escape(name)} {column} %{{y}}<extra></extra>",
                         ),
                         row=row,
-                        col=1,
                     )
     for row, (_, axis, _) in enumerate(JVM_PANELS, start=1):
-        fig.update_yaxes(title_text=axis, rangemode="tozero", row=row, col=1)
-    _add_faults(fig, faults, x_end if x_end is not None else last + 1)
+        fig.y_axis(row, axis, rangemode="tozero")
+    fig.mark_faults(faults, x_end if x_end is not None else last + 1)
     return fig
 
 
@@ -540,10 +483,10 @@ def _jvm_values(rows: Sequence[dict[str, Any]], column: str, scale: float) -> li
     return [None if v is None else v * scale for v in values]
 
 
-def _fig_continuity(charts: RequestCharts, faults: Sequence[Fault], x_end: float) -> Any:
+def _fig_continuity(charts: RequestCharts, faults: Sequence[Fault], x_end: float) -> TimeFigure:
     # Two rows: anomalies are a handful per second next to hundreds of kept requests, and
     # would vanish as a sliver at the bottom of a shared axis.
-    fig = _time_figure(2, TITLES["continuity"], 620)
+    fig = TimeFigure(2, TITLES["continuity"], 620)
     series = charts.outcomes
     unknown = sorted(set(series) - set(OUTCOMES))
     x = _centres(charts.bins)
@@ -560,16 +503,16 @@ def _fig_continuity(charts: RequestCharts, faults: Sequence[Fault], x_end: float
                 line={"color": colour},
                 hovertemplate=hover,
             )
-            fig.add_trace(trace, row=1, col=1)
+            fig.add_trace(trace, row=1)
         else:
             trace = go.Bar(
                 x=x, y=counts, name=outcome_name, marker_color=colour, width=1, hovertemplate=hover
             )
-            fig.add_trace(trace, row=2, col=1)
+            fig.add_trace(trace, row=2)
     fig.update_layout(barmode="stack", bargap=0)
-    fig.update_yaxes(title_text="kept / new (req/s)", rangemode="tozero", row=1, col=1)
-    fig.update_yaxes(title_text="anomalies (req/s)", rangemode="tozero", row=2, col=1)
-    _add_faults(fig, faults, x_end)
+    fig.y_axis(1, "kept / new (req/s)", rangemode="tozero")
+    fig.y_axis(2, "anomalies (req/s)", rangemode="tozero")
+    fig.mark_faults(faults, x_end)
     return fig
 
 
@@ -1047,7 +990,6 @@ def write_report(run_dir: Path, *, streaming: Streaming = DEFAULT_STREAMING) -> 
 
 
 # Building blocks other pages (the profile comparison) draw with, so they look the same.
-time_figure = _time_figure
 PALETTE = _PALETTE
 hdr_points = _hdr_points
 latency_groups = _latency_groups

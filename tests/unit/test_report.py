@@ -363,9 +363,9 @@ def test_the_store_and_balancer_settings_and_lost_updates_are_shown(tmp_path: Pa
     assert "7 of 90 acknowledged" in page
 
 
-def _figure_layouts(page: str) -> list[dict[str, Any]]:
-    """Each figure's layout, as the page hands it to Plotly.newPlot (id, data, layout)."""
-    decoder, layouts, at = json.JSONDecoder(), [], 0
+def _figures_on(page: str) -> list[tuple[Any, dict[str, Any]]]:
+    """Each figure's data and layout, as the page hands them to Plotly.newPlot."""
+    decoder, figures, at = json.JSONDecoder(), [], 0
     while (at := page.find("Plotly.newPlot(", at)) >= 0:
         at += len("Plotly.newPlot(")
         parts: list[Any] = []
@@ -374,8 +374,35 @@ def _figure_layouts(page: str) -> list[dict[str, Any]]:
                 at += 1
             value, at = decoder.raw_decode(page, at)
             parts.append(value)
-        layouts.append(parts[2])
-    return layouts
+        figures.append((parts[1], parts[2]))
+    return figures
+
+
+def test_every_figure_is_one_plotly_accepts(tmp_path: Path) -> None:
+    """The time figures are built as plotly.js's dicts (report/time_figure.py), which
+    plotly checks at no point of a report: here each figure of a page, and the telemetry
+    and JVM figures, are handed to plotly's own Figure, which refuses a property it does
+    not know (a misspelt axis setting would otherwise be dropped by the browser)."""
+    import plotly.graph_objects as go  # noqa: PLC0415
+
+    from harness.report import run as report  # noqa: PLC0415
+
+    faults = [report.Fault(2.0, "node1", "sigstop", 3.0), report.Fault(4.0, "node2", "kill", None)]
+    run_dir = make_run_dir(tmp_path, synthetic_rows())
+    (run_dir / "telemetry.csv").write_text(
+        "t_s,part,cpu_cores,rss_bytes\n1.0,node1,0.4,4000\n2.0,node1,0.5,4000\n2.0,machine,1.6,0\n"
+    )
+    page = write_report(run_dir).read_text(encoding="utf-8")
+    figures = [go.Figure(data=data, layout=layout) for data, layout in _figures_on(page)]
+    assert len(figures) == 5  # throughput, nodes, continuity, latency and telemetry
+    columns = {column: 1.0 for panel in report.JVM_PANELS for column in panel[0]}
+    jvm_rows = [{"node": "node1", "t_s": float(t), **columns} for t in range(5)]
+    for built in (
+        report.jvm_figure({"": jvm_rows}, faults),
+        report._fig_telemetry([(1.0, "node1", 0.4, 4000)], faults, 10.0),
+    ):
+        go.Figure(built.to_dict())
+    assert go.Figure(report.jvm_figure({"": jvm_rows}, faults).to_dict()).layout.yaxis5.title.text
 
 
 def test_every_figure_carries_the_pages_template_whole(tmp_path: Path) -> None:
@@ -385,7 +412,7 @@ def test_every_figure_carries_the_pages_template_whole(tmp_path: Path) -> None:
     import plotly.io as pio  # noqa: PLC0415
 
     page = write_report(make_run_dir(tmp_path, synthetic_rows())).read_text(encoding="utf-8")
-    layouts = _figure_layouts(page)
+    layouts = [layout for _, layout in _figures_on(page)]
     assert len(layouts) == 4
     whole = json.loads(json.dumps(pio.templates["plotly_white"].to_plotly_json()))
     assert all(layout["template"] == whole for layout in layouts)
