@@ -42,14 +42,14 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rich.table import Table
 
 from harness.config.tomlfile import describe, read_toml
 from harness.paths import REPO_ROOT
 from harness.report.run import Seconds
-from harness.report.shell import bare_figure, figure_html, render_page
+from harness.report.shell import figure_html, render_page
+from harness.report.time_figure import TimeFigure
 from harness.results import models
 from harness.results import outcomes as o
 from harness.results.checks import junit_xml
@@ -1200,10 +1200,8 @@ def _centres(n: int) -> list[float]:
     return [i + 0.5 for i in range(n)]
 
 
-def _figure(c: Comparison) -> Any:
-    fig = make_subplots(
-        rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08, figure=bare_figure()
-    )
+def _figure(c: Comparison) -> TimeFigure:
+    fig = TimeFigure(2, "Per-second throughput and p99, base and head overlaid", 650)
     runs = (("base", c.base, BASE_COLOUR), ("head", c.head, HEAD_COLOUR))
     for role, info, colour in runs:
         # Escaped: run ids come from files, and plotly renders some HTML in legends.
@@ -1212,28 +1210,18 @@ def _figure(c: Comparison) -> Any:
         fig.add_trace(
             go.Scatter(x=x, y=list(info.series.throughput), name=f"{label} throughput",
                        mode="lines", line={"color": colour}, hovertemplate="%{y} req/s"),
-            row=1, col=1,
+            row=1,
         )  # fmt: skip
         fig.add_trace(
             go.Scatter(x=x, y=list(info.series.p99_ms), name=f"{label} p99", mode="lines",
                        line={"color": colour, "dash": "dot"}, hovertemplate="%{y:.2f} ms"),
-            row=2, col=1,
+            row=2,
         )  # fmt: skip
         if info.series.fault_at_s is not None:
-            fig.add_vline(
-                x=info.series.fault_at_s, row="all", col=1, exclude_empty_subplots=False,
-                line={"color": colour, "dash": "dash", "width": 1},
-            )  # fmt: skip
-    fig.update_layout(
-        title={"text": "Per-second throughput and p99, base and head overlaid", "x": 0.01},
-        height=650,
-        hovermode="x unified",
-        margin={"t": 70, "r": 30, "l": 70, "b": 60},
-    )
-    fig.update_xaxes(title_text="time since start (s)", row=2, col=1)
-    fig.update_yaxes(title_text="answered (req/s)", rangemode="tozero", row=1, col=1)
+            fig.vertical_line(info.series.fault_at_s, {"color": colour, "dash": "dash", "width": 1})
+    fig.y_axis(1, "answered (req/s)", rangemode="tozero")
     # Log scale: a failover spike must not flatten the steady-state p99 of either run.
-    fig.update_yaxes(title_text="p99 per 1-s bin (ms)", type="log", row=2, col=1)
+    fig.y_axis(2, "p99 per 1-s bin (ms)", type="log")
     return fig
 
 

@@ -20,6 +20,7 @@ from harness.report.shell import PAGE_TEMPLATE
 SPACING = 0.08  # between panels, as a share of the figure's height
 X_TITLE = "time since start (s)"
 FAULT_COLOUR = "#b22222"
+FAULT_LINE = {"color": FAULT_COLOUR, "dash": "dash", "width": 1.5}
 LABEL_STEP_PX = 18  # labels of faults close in time are staggered over four lines
 
 
@@ -94,7 +95,7 @@ class TimeFigure:
         for n, fault in enumerate(faults):
             if fault.restored_at_s is not None:
                 shapes += [self._band(fault.at_s, fault.restored_at_s, row) for row in self._all()]
-            shapes += [self._line(fault.at_s, row) for row in self._all()]
+            shapes += self._lines(fault.at_s, FAULT_LINE)
             labels.append(
                 {
                     "bgcolor": "rgba(255,255,255,0.8)",
@@ -117,6 +118,26 @@ class TimeFigure:
         for row in self._all():
             self._layout[_key("x", row)]["range"] = [0, x_end]
 
+    def vertical_line(self, x: float, line: dict[str, Any]) -> None:
+        """A line at x across every panel, unlabelled (compare marks each run's fault so,
+        in the run's colour)."""
+        self._layout.setdefault("shapes", []).extend(self._lines(x, line))
+
+    def _lines(self, x: float, line: dict[str, Any]) -> list[dict[str, Any]]:
+        return [
+            {
+                "line": line,
+                "type": "line",
+                "x0": x,
+                "x1": x,
+                "xref": _axis("x", row),
+                "y0": 0,
+                "y1": 1,
+                "yref": f"{_axis('y', row)} domain",
+            }
+            for row in self._all()
+        ]
+
     def _all(self) -> range:
         return range(1, self.rows + 1)
 
@@ -130,19 +151,6 @@ class TimeFigure:
             "type": "rect",
             "x0": x0,
             "x1": x1,
-            "xref": _axis("x", row),
-            "y0": 0,
-            "y1": 1,
-            "yref": f"{_axis('y', row)} domain",
-        }
-
-    @staticmethod
-    def _line(x: float, row: int) -> dict[str, Any]:
-        return {
-            "line": {"color": FAULT_COLOUR, "dash": "dash", "width": 1.5},
-            "type": "line",
-            "x0": x,
-            "x1": x,
             "xref": _axis("x", row),
             "y0": 0,
             "y1": 1,

@@ -667,6 +667,12 @@ def test_html_overlays_both_runs_with_plotly_inlined_once(tmp_path: Path) -> Non
         for run_id in ("20261123T214018Z-best-practice", "20261123T214046Z-best-practice"):
             assert f"{run_id} {name}" in page
     assert page == render_html(compare_runs(A, B, DEFAULTS), A, B)
+    # Built as plotly.js's dict (report/time_figure.py): plotly's own Figure accepts it.
+    import plotly.graph_objects as go  # noqa: PLC0415
+
+    from harness.report.compare import _figure  # noqa: PLC0415
+
+    assert len(go.Figure(_figure(compare_runs(A, B, DEFAULTS)).to_dict()).data) == 4
 
 
 def test_compare_writes_nothing_into_results_folders_by_default(tmp_path: Path) -> None:

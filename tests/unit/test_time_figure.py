@@ -32,8 +32,8 @@ FAULTS = (
 )
 
 
-def _by_plotly(rows: int, faults: tuple[_Fault, ...], x_end: float) -> dict[str, Any]:
-    """The figure as the harness drew it with plotly's own subplots and shapes."""
+def _plotly_panels(rows: int) -> Any:
+    """The panels as the harness laid them out with plotly's make_subplots."""
     fig = make_subplots(
         rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.08, figure=bare_figure()
     )
@@ -44,6 +44,12 @@ def _by_plotly(rows: int, faults: tuple[_Fault, ...], x_end: float) -> dict[str,
         margin={"t": 70, "r": 30, "l": 70, "b": 60},
     )
     fig.update_xaxes(title_text="time since start (s)", row=rows, col=1)
+    return fig
+
+
+def _by_plotly(rows: int, faults: tuple[_Fault, ...], x_end: float) -> dict[str, Any]:
+    """The figure as the harness drew it with plotly's own subplots and shapes."""
+    fig = _plotly_panels(rows)
     for row in range(1, rows + 1):
         fig.add_trace(go.Scatter(x=[0.5, 1.5], y=[row, 2], name=f"s{row}"), row=row, col=1)
         fig.add_trace(go.Bar(x=[0.5], y=[3], name=f"b{row}"), row=row, col=1)
@@ -107,3 +113,15 @@ def test_a_faults_label_is_escaped_and_labels_are_staggered() -> None:
     assert [a["yshift"] for a in labels] == [0, -18, -36, -54, 0]
     # Two bands (faults restored) and five lines, on each of the two panels.
     assert len(layout["shapes"]) == (2 + 5) * 2
+
+
+@pytest.mark.parametrize("rows", [1, 2])
+def test_a_plain_line_is_plotlys_vline_on_every_panel(rows: int) -> None:
+    """compare marks each run's fault with a line of the run's colour, no label."""
+    line = {"color": "#123456", "dash": "dash", "width": 1}
+    plotlys = _plotly_panels(rows)
+    ours = TimeFigure(rows, "T", 500)
+    for x in (3.0, 7.5):
+        plotlys.add_vline(x=x, row="all", col=1, exclude_empty_subplots=False, line=line)
+        ours.vertical_line(x, line)
+    assert _without_template(ours.to_dict()) == _without_template(plotlys.to_dict())
