@@ -31,6 +31,7 @@ from harness.cluster.remote import is_inventory
 from harness.config.faults import schedule
 from harness.config.profile import load_profile
 from harness.load.bench import BenchPlan, BenchResult
+from harness.load.cpu_window import busy_words
 from harness.report.run import director_words
 from harness.results.checks import (
     METRICS,
@@ -178,6 +179,7 @@ def run(args: argparse.Namespace) -> int:
             result.verdict,
             wall_s=result.wall_s,
             start_cpu_s=result.start_cpu_s,
+            cpu_before_load=result.cpu_before_load,
             up=up_label(plan.cluster),
             wall_from="command start" if i == 1 else up_label(plan.cluster),
         )
@@ -275,6 +277,7 @@ def print_summary(
     *,
     wall_s: float | None = None,
     start_cpu_s: dict[str, dict[str, float]] | None = None,
+    cpu_before_load: dict[str, Any] | None = None,
     up: str = "lab up",
     wall_from: str = "lab up",
 ) -> None:
@@ -289,6 +292,8 @@ def print_summary(
         + (f" ({cpu})" if (cpu := cpu_words(start_cpu_s or {})) else "")
         + (f"; whole bench {wall_s:.1f} s ({wall_from} to results)" if wall_s else ""),
     )
+    if busy := busy_words(cpu_before_load or {}):
+        table.add_row("before the load", busy)
     console.print(table)
     console.print(f"report: {run_dir / 'report.html'}", soft_wrap=True)
 

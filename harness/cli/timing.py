@@ -148,6 +148,9 @@ def _bench_table(data: dict[str, Any], before: dict[str, Any]) -> Table:
         phases = ", ".join(
             f"{k} {v:.2f}" for k, v in bench["phases_s"].items() if k != "load" and v >= 0.05
         )
+        busy = bench.get("cpu_before_load") or {}
+        if isinstance(busy.get("busy_share"), float | int):
+            phases += f"; before the load, {busy['busy_share']:.0%} of {busy['cores']} cores busy"
         table.add_row(
             f"{bench['duration_s']:g} s",
             _s(bench["beyond_load_s"]),

@@ -16,6 +16,7 @@ from harness.cluster import Cluster, ClusterSpec, Companion
 from harness.cluster.endpoints import free_port
 from harness.config.faults import FaultSpec
 from harness.config.profile import Profile
+from harness.load.cpu_window import CpuWindow
 from harness.load.driver import Finished, Load, Waiting, launch_waiting, run_generator
 from harness.load.faults import FaultTimeline
 from harness.load.locust import SESSION_LOCUSTFILE, Sessions, locust_command
@@ -123,6 +124,8 @@ class BenchResult:
     locust_exit: int | None = None
     # Each node's CPU to its first answer, its JIT's part (lab/node_start.py); {} if not read.
     start_cpu_s: dict[str, dict[str, float]] = field(default_factory=dict)
+    # How busy this machine was from the bench's start to its load's (load/cpu_window.py).
+    cpu_before_load: dict[str, Any] = field(default_factory=dict)
 
     @property
     def generator_failed(self) -> bool:
@@ -336,6 +339,7 @@ def run_bench(
     for the reports it draws meanwhile, so none runs under a load). The cluster is down,
     its logs copied, when this returns or raises."""
     phases = Phases(plan.waited_before_s)
+    window = CpuWindow()  # before Locust's launch, so all of its start counts
     progress("getting the cluster ready")
     early = _launch_early(plan)
     try:
@@ -360,6 +364,7 @@ def run_bench(
         if before_load is not None:
             before_load()
             phases.end("before_load")
+        cpu_before_load = window.figures()
         progress("running load")
         finished, jvms = _drive(plan, cluster, run_dir, raw, tick, meters=readings, early=early)
         (run_dir / GATE_FILE).unlink(missing_ok=True)
@@ -377,7 +382,7 @@ def run_bench(
             finished,
             jvms,
             load_hosts.usage() if load_hosts is not None else {},
-            lab={**cluster.describe(), "in_effect": in_effect},
+            lab={**cluster.describe(), "in_effect": in_effect, "cpu_before_load": cpu_before_load},
             versions=cluster.versions(),
             lab_up_s=cluster.up_s(),
         )
@@ -415,9 +420,8 @@ def _finish(
                 phases.seconds["lab_down"] = stopping.result()
     finally:  # the logs too when the results failed: they say why
         phases.seconds["logs"] = _timed(lambda: cluster.copy_logs(run_dir / "logs"))
-    _record_after_down(
-        run_dir, phases, {**cluster.describe(), "in_effect": loaded.lab["in_effect"]}
-    )
+    kept = {key: loaded.lab[key] for key in ("in_effect", "cpu_before_load")}
+    _record_after_down(run_dir, phases, {**cluster.describe(), **kept})
     log.info(
         "bench %s: %s; wall %.2f s",
         run_dir.name,
@@ -516,6 +520,7 @@ def _results(
         interrupted_at_s=finished.interrupted_at_s,
         locust_exit=finished.returncode,
         start_cpu_s=loaded.lab.get("start_cpu_s") or {},
+        cpu_before_load=loaded.lab.get("cpu_before_load") or {},
     )
 
 

@@ -74,7 +74,7 @@ def _runqueue_wait_s(procs: list[psutil.Process]) -> float:
     return total_ns / 1e9
 
 
-def _machine_times() -> tuple[float, float, float]:
+def machine_times() -> tuple[float, float, float]:
     """(busy CPU seconds of all cores, steal seconds, monotonic time): busy as psutil's
     cpu_percent counts it (everything but idle and iowait, steal included)."""
     times = psutil.cpu_times()
@@ -110,7 +110,7 @@ class Sampler(Periodic):
     thread_name = "telemetry"
 
     def begin(self) -> None:
-        self._machine_previous = _machine_times()
+        self._machine_previous = machine_times()
         # Each part's CPU is divided by the time between its own two readings, not the
         # loop's: under load a sampling pass itself takes a noticeable time.
         self._previous = {name: self._read(pid) for name, pid in self.parts.items()}
@@ -131,7 +131,7 @@ class Sampler(Periodic):
 
     def _sample_machine(self, t_s: float) -> None:
         """The machine's busy cores (steal included) and, apart, the cores stolen."""
-        now, before = _machine_times(), self._machine_previous
+        now, before = machine_times(), self._machine_previous
         self._machine_previous = now
         wall = max(now[2] - before[2], 1e-3)
         busy, stolen = (max(0.0, now[i] - before[i]) / wall for i in (0, 1))

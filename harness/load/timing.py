@@ -180,6 +180,8 @@ def _bench(
         "wall_s": round(wall, 3),
         "beyond_load_s": round(wall - duration_s, 3),
         "phases_s": run.get("phases_s", {}),
+        # How busy the machine was meanwhile: all cores busy means only CPU shortens it.
+        "cpu_before_load": (run.get("lab") or {}).get("cpu_before_load") or {},
         "requests": run["summary"]["requests"],
         "run": str(found[-1].parent.relative_to(run_dir)),
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html.parser
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -75,6 +76,14 @@ def test_bench_writes_a_results_folder_with_report_and_manifest(tmp_path: Path) 
     assert manifest["versions"]["tomcat"].startswith("Apache Tomcat/9.0.")
     assert manifest["lab"]["session_manager"]["read_mode"] == "REDIS"
     assert "password" not in json.dumps(manifest)
+    # How busy the machine was until the load began, and what this run's processes took.
+    busy = manifest["lab"]["cpu_before_load"]
+    parts = busy["parts_s"]
+    named = ("nodes", "locust", "settings_reader", "harness")
+    assert all(parts[part] > 0 for part in named), parts
+    assert sum(parts.values()) <= busy["machine_busy_s"] + 0.1, busy
+    assert busy["cores"] == os.cpu_count() and 0 < busy["busy_share"] <= 1.05, busy
+    assert f"{busy['busy_share']:.0%} of {busy['cores']} cores busy" in done.stdout
 
     records = load_records(run_dir / manifest["files"]["requests"])
     assert len(records) == summary["requests"]

@@ -60,6 +60,9 @@ def test_timing_measures_lab_up_bench_overhead_and_report_time(tmp_path: Path) -
     assert bench["requests"] > 0
     assert bench["wall_s"] == pytest.approx(bench["duration_s"] + bench["beyond_load_s"])
     assert phases["start"] > 0  # the command's own start, before its bench began
+    # How busy the machine was until the load: the nodes' start was part of it.
+    busy = bench["cpu_before_load"]
+    assert 0 < busy["busy_share"] <= 1.05 and busy["parts_s"]["nodes"] > 0, busy
     waited = sum(v for k, v in phases.items() if k not in ("load_start", "lab_down"))
     assert bench["wall_s"] >= waited
     assert (folder / bench["run"] / "report.html").exists()

@@ -24,7 +24,14 @@ def _figures(up_s: float, beyond_s: float, report_s: float) -> dict[str, Any]:
                 "warm_node_parts_median_s": {"jvm": 0.15, "tomcat_init": 1.25, "deploy": 1.3},
             }
         },
-        "benches": [{"duration_s": 20.0, "beyond_load_s": beyond_s, "phases_s": {"lab_up": 1.0}}],
+        "benches": [
+            {
+                "duration_s": 20.0,
+                "beyond_load_s": beyond_s,
+                "phases_s": {"lab_up": 1.0},
+                "cpu_before_load": {"busy_share": 0.934, "cores": 2},
+            }
+        ],
         "results": [
             {
                 "rows": 1_000_000,
@@ -60,6 +67,8 @@ def test_a_run_prints_each_figure_beside_the_newest_earlier_one(tmp_path: Path) 
     assert "5.00" in text and "6.50" in text  # beyond the load
     assert "1.25" in text and "1.75" in text  # report of 1M rows
     assert "node1 3.00" in text  # the slowest part of lab up
+    # Whether the wait before the load had idle cores: none here.
+    assert "before the load, 93% of 2 cores busy" in text
     # The nodes' start CPU, its JIT's share, and the least wall time it takes on 2 cores.
     assert "6.80, 51% JIT: 3.40 at least on 2 cores" in text
     # Where a node's start went; a part not read shows as "-".
