@@ -19,11 +19,12 @@ import psutil
 
 from harness.load.telemetry import machine_times
 
-# A descendant's part, by a word of its command line (the first that matches).
+# A descendant's part, by words of its command line (the first that matches): words a
+# path in another's command line (a lab folder named "locust") does not hold.
 _PARTS = (
     ("nodes", "org.apache.catalina.startup.Bootstrap"),
-    ("settings_reader", "JvmProbe"),
-    ("locust", "locust"),
+    ("settings_reader", " JvmProbe"),
+    ("locust", " -m locust "),
 )
 OTHER = "other"  # the stores and the balancer: a few hundredths of a second here
 HARNESS = "harness"  # this process, and the commands it ran and reaped (javac, nginx -t)
@@ -31,8 +32,8 @@ _Key = tuple[int, float]  # a pid with its start time: a reused pid is another p
 
 
 def _part(process: psutil.Process) -> str:
-    command = " ".join(process.cmdline())
-    return next((part for part, word in _PARTS if word in command), OTHER)
+    command = f" {' '.join(process.cmdline())} "
+    return next((part for part, words in _PARTS if words in command), OTHER)
 
 
 def _own_cpu(me: psutil.Process) -> float:

@@ -82,3 +82,16 @@ def test_a_child_that_ends_inside_the_window_brings_none_of_its_earlier_cpu() ->
     assert isinstance(parts, dict)
     assert parts["harness"] < 0.2, parts
     assert "nodes" not in parts
+
+
+def test_a_path_naming_a_part_does_not_make_a_process_that_part() -> None:
+    """A balancer run from a lab folder called "locust-lab" is not Locust."""
+    children = []
+    try:
+        window = CpuWindow()
+        children.append(_burner(0.1, "-p", "/tmp/locust-lab/JvmProbe-copy/nginx"))
+        parts = window.figures()["parts_s"]
+    finally:
+        _end(*children)
+    assert isinstance(parts, dict)
+    assert parts["other"] >= 0.09 and "locust" not in parts and "settings_reader" not in parts
