@@ -100,8 +100,8 @@ class CpuWindow:
 
 
 def busy_words(figures: dict[str, object]) -> str:
-    """'92% of 2 cores busy for 5.9 s (nodes 8.8 s, locust 0.7, harness 0.6, ...)', or ""
-    for a run that recorded none."""
+    """'92% of 2 cores busy for 5.9 s (this run's processes: nodes 8.8 s, locust 0.7, ...)',
+    or "" for a run that recorded none."""
     share, wall, cores = figures.get("busy_share"), figures.get("wall_s"), figures.get("cores")
     parts = figures.get("parts_s")
     if not isinstance(share, float | int) or not isinstance(wall, float | int):
