@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from harness.cluster.errors import ClusterError
 
@@ -32,6 +32,7 @@ __all__ = [
     "ClusterError",
     "ClusterSpec",
     "Companion",
+    "EarlyCompanion",
     "LoadHosts",
     "Progress",
 ]
@@ -51,6 +52,15 @@ class Companion(Protocol):
     def start(self, start_epoch: float) -> None: ...
 
     def stop(self) -> list[dict[str, Any]]: ...
+
+
+@runtime_checkable
+class EarlyCompanion(Companion, Protocol):
+    """A companion too slow to start with the load (a JVM reader started over SSH took
+    3-5 s to its first reading): before_load starts it and returns once it is ready, so
+    it watches the load from its first request."""
+
+    def before_load(self) -> None: ...
 
 
 class LoadHosts(Protocol):

@@ -12,7 +12,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Protocol
 
-from harness.cluster import Cluster, ClusterSpec, Companion
+from harness.cluster import Cluster, ClusterSpec, Companion, EarlyCompanion
 from harness.cluster.endpoints import free_port
 from harness.config.faults import FaultSpec
 from harness.config.profile import Profile
@@ -361,6 +361,11 @@ def run_bench(
         for meter in readings:
             meter.before_load()
         phases.end("in_effect")
+        if early_companions := [c for c in cluster.companions() if isinstance(c, EarlyCompanion)]:
+            progress("starting the JVM readers")
+            for companion in early_companions:
+                companion.before_load()
+            phases.end("telemetry_ready")
         if before_load is not None:
             before_load()
             phases.end("before_load")

@@ -13,15 +13,18 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 
 from harness.cluster import hsperf, jvm, probe_server
-from harness.cluster.endpoints import Endpoint, is_listening
+from harness.cluster.endpoints import Endpoint, free_port, is_listening
 from harness.cluster.lab import Lab, LabSpec, Topology, jvms
 from harness.cluster.lab import lab as lab_module
 from harness.cluster.lab.processes import ProcessRecord, stop
+from harness.cluster.remote import jvm as remote_jvm
+from harness.cluster.remote.hosts import CommandResult, LocalHost
+from harness.cluster.remote.jvm import RemoteJmx
 from harness.config.profile import Profile, load_profile
 from harness.load import telemetry
 from harness.load.telemetry import JvmSampler
@@ -272,3 +275,37 @@ def test_one_probe_jvm_reads_every_node_as_itself_and_again_after_a_restart(
         (connector,) = again.connectors
         assert connector.address == lab.topology.nodes[0].address
         assert probe_servers() == [server]
+
+
+def test_a_jvms_agent_is_asked_for_once_until_a_probe_of_it_fails(tmp_path: Path) -> None:
+    """One's own cluster's settings read sees each node's JMX agent listening; the JVM
+    readers started next asked again, a jcmd each: a JVM started on the node's host, 2 s of
+    the wait before the load on the SSH testbed. Run on this machine's shell (LocalHost):
+    the commands are what SSH would run, against a live JVM (JvmProbe's own server)."""
+    live = subprocess.Popen(
+        ["java", "-cp", str(jvm.compile_probe()), "JvmProbe", "--serve"],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    asked: list[str] = []
+
+    class Counted(LocalHost):
+        def run(self, argv: list[str], **kwargs: object) -> CommandResult:
+            if argv[0] == "jcmd":
+                asked.append(argv[2])
+            return super().run(argv, **kwargs)  # type: ignore[arg-type]
+
+    host = Counted()
+    jmx = RemoteJmx("127.0.96.99", free_port("127.0.96.99"), PurePosixPath(tmp_path / "jmx"))
+    try:
+        credentials = remote_jvm.prepare_probe(host, live.pid, jmx)
+        assert asked == ["ManagementAgent.status", "ManagementAgent.start"]
+        assert "heap" in remote_jvm.probe(host, live.pid, jmx)  # it answers these credentials
+        assert remote_jvm.prepare_probe(host, live.pid, jmx) == credentials
+        assert asked == ["ManagementAgent.status", "ManagementAgent.start"]
+        # A probe that failed (a pid reused by another JVM) has the agent asked for again.
+        remote_jvm.forget_agent(host, live.pid)
+        remote_jvm.prepare_probe(host, live.pid, jmx)
+        assert asked[2:] == ["ManagementAgent.status"]
+    finally:
+        live.kill()
+        live.communicate()  # its stdin closed too

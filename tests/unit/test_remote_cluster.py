@@ -259,3 +259,24 @@ def test_a_signal_to_a_node_lands_in_one_round_trip_and_says_when(tmp_path: Path
         victim.wait()
     with pytest.raises(ClusterError, match="web1: no running JVM to send SIGKILL to"):
         RemoteNode(node, LocalHost()).signal("KILL")  # the same pid, now gone
+
+
+def test_a_stream_hands_over_each_line_as_it_comes(tmp_path: Path) -> None:
+    """The JVM readers wait for a node's first reading before the load starts: a line must
+    reach them while the command still runs. Here the command goes on only once its first
+    line was handed over (a flag file on_line writes), and a megabyte on stderr stops
+    nothing. LocalHost runs what SshHost runs over SSH (the SSH testbed's bench covers it)."""
+    flag = tmp_path / "first-line-seen"
+    script = (
+        'read secret; head -c 1000000 /dev/zero >&2; echo "got $secret"; '
+        f"for i in $(seq 100); do [ -e {flag} ] && break; sleep 0.05; done; "
+        f"[ -e {flag} ] && echo second; exit 3"
+    )
+    lines: list[str] = []
+
+    def on_line(line: str) -> None:
+        lines.append(line)
+        flag.touch()
+
+    status = LocalHost().stream(["sh", "-c", script], stdin="s3cret\n", on_line=on_line)
+    assert (status, lines) == (3, ["got s3cret", "second"])

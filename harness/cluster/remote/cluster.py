@@ -408,6 +408,7 @@ class RemoteCluster:
 
     def down(self) -> None:
         """Put back what a fault took away, whatever happened; then close the connections."""
+        self._jvm_sampler.stop()  # begun before a load that never ran
         for key, undo in list(self._pending.items()):
             began = time.time()
             try:

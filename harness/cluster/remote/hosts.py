@@ -10,12 +10,13 @@ a bench's fault timeline and its telemetry may both reach one host.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shlex
 import subprocess
 import threading
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Protocol, TypeVar
@@ -27,6 +28,7 @@ from harness.config.inventory import Inventory, Part
 from harness.files import write_atomically
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 COMMAND_TIMEOUT_S = 120.0
@@ -55,7 +57,13 @@ class Host(Protocol):
         timeout: float | None = COMMAND_TIMEOUT_S,
     ) -> CommandResult:
         """Run argv; stdin, when given, is the command's input (secrets go there, not argv).
-        timeout None: as long as it runs (a streaming reader ended by a kill)."""
+        timeout None: as long as it runs."""
+        ...
+
+    def stream(self, argv: list[str], *, stdin: str, on_line: Callable[[str], None]) -> int:
+        """Run argv until it ends (a reader ended by a kill), handing each line of its
+        output to on_line as it comes; returns its exit status. What it says on stderr
+        is logged."""
         ...
 
     def read_text(self, path: PurePosixPath) -> str | None:
@@ -97,6 +105,33 @@ class LocalHost:
         except FileNotFoundError:
             raise commands.not_found(argv[0]) from None
         return CommandResult(done.returncode, done.stdout, done.stderr)
+
+    def stream(self, argv: list[str], *, stdin: str, on_line: Callable[[str], None]) -> int:
+        try:
+            process = subprocess.Popen(
+                argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        except FileNotFoundError:
+            raise commands.not_found(argv[0]) from None
+        with process:  # its pipes closed however it ends
+            assert process.stdin and process.stdout and process.stderr
+            # stderr read beside stdout: a full pipe would otherwise stop the command.
+            said: list[str] = []
+            stderr = process.stderr
+            errors = threading.Thread(target=lambda: said.append(stderr.read()), daemon=True)
+            errors.start()
+            process.stdin.write(stdin)
+            process.stdin.close()
+            for line in process.stdout:
+                on_line(line.rstrip("\n"))
+            status = process.wait()
+            errors.join()
+        _log_said(self.name, argv, "".join(said))
+        return status
 
     def read_text(self, path: PurePosixPath) -> str | None:
         try:
@@ -206,6 +241,15 @@ class SshHost:
         status = done.exit_status if done.exit_status is not None else 255
         return CommandResult(status, str(done.stdout), str(done.stderr))
 
+    def stream(self, argv: list[str], *, stdin: str, on_line: Callable[[str], None]) -> int:
+        command = shlex.join(argv)
+        try:
+            status, said = self._call(_stream(self._connection, command, stdin, on_line))
+        except (OSError, asyncssh.Error) as error:
+            raise HostError(f"{self._where()}: {command}: {error}") from None
+        _log_said(self._where(), argv, said)
+        return status
+
     def read_text(self, path: PurePosixPath) -> str | None:
         try:
             return self._call(_sftp_read(self._files, str(path)))
@@ -242,6 +286,30 @@ class SshHost:
         if pending:
             self._call(_finish(pending))
         self._loop.close()
+
+
+def _log_said(where: str, argv: list[str], said: str) -> None:
+    if said.strip():
+        log.debug("%s: %s said on stderr: %s", where, argv[0], said.strip()[-500:])
+
+
+async def _stream(
+    connection: asyncssh.SSHClientConnection,
+    command: str,
+    stdin: str,
+    on_line: Callable[[str], None],
+) -> tuple[int, str]:
+    """The command's exit status (255: died of a signal) and its stderr, its stdout handed
+    over line by line."""
+    async with connection.create_process(command) as process:
+        said = asyncio.ensure_future(process.stderr.read())
+        process.stdin.write(stdin)
+        process.stdin.write_eof()
+        async for line in process.stdout:
+            on_line(str(line).rstrip("\n"))
+        done = await process.wait(check=False)
+        status = done.exit_status if done.exit_status is not None else 255
+        return status, str(await said)
 
 
 async def _finish(tasks: set[asyncio.Task[object]]) -> None:

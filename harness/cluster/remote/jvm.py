@@ -11,6 +11,7 @@ the probe on stdin, never on a command line.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
@@ -68,7 +69,23 @@ def _credentials(host: Host, jmx: RemoteJmx) -> str:
     return client.strip()
 
 
+# JVMs (host, pid) whose agent this process saw listening where the inventory says. An
+# agent listens until its JVM ends, and asking again is a jcmd: a JVM started on the node's
+# host, 1-2 s of its CPU, once more before each bench's telemetry.
+_agents_seen: set[tuple[str, int]] = set()
+_agents_lock = threading.Lock()
+
+
+def forget_agent(host: Host, pid: int) -> None:
+    """A probe of this JVM failed: its agent is checked again next time (a pid reused)."""
+    with _agents_lock:
+        _agents_seen.discard((host.name, pid))
+
+
 def _ensure_agent(host: Host, pid: int, jmx: RemoteJmx) -> None:
+    with _agents_lock:
+        if (host.name, pid) in _agents_seen:
+            return
     status = _run(host, jvm.agent_status_command(pid))
     running = jvm.parse_agent_status(status)
     if running is None:
@@ -79,6 +96,8 @@ def _ensure_agent(host: Host, pid: int, jmx: RemoteJmx) -> None:
             f"{host.name}: the JVM's JMX agent already listens at {running}, "
             f"not at {jmx.address}:{jmx.port} as the inventory says"
         )
+    with _agents_lock:
+        _agents_seen.add((host.name, pid))
 
 
 def _compile_probe(host: Host, jmx: RemoteJmx) -> None:
@@ -105,8 +124,13 @@ def probe(host: Host, pid: int, jmx: RemoteJmx) -> dict[str, Any]:
     """One reading of the node's MBeans, taken on the node."""
     credentials = prepare_probe(host, pid, jmx)
     argv = jvm.probe_command(jmx.address, jmx.port, classes=jmx.classes)
-    readings = jvm.parse_probe(_run(host, argv, stdin=credentials + "\n"))
+    try:
+        readings = jvm.parse_probe(_run(host, argv, stdin=credentials + "\n"))
+    except jvm.JvmReadError:
+        forget_agent(host, pid)
+        raise
     if not readings:
+        forget_agent(host, pid)
         raise jvm.JvmReadError(f"{host.name}: JvmProbe {jmx.address}:{jmx.port}: no reading")
     return readings[0]
 

@@ -14,6 +14,7 @@ import json
 import logging
 import shlex
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 EVERY_MS = 1000
 MAX_READINGS = 24 * 3600
 RETRY_S = 2.0
+READY_TIMEOUT_S = 20.0
 STOP_ROUNDS = 10
 Reading = tuple[str, dict[str, Any]]  # (node, one JvmProbe reading)
 
@@ -48,13 +50,32 @@ class RemoteJvmSampler:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._ready: dict[str, threading.Event] = {}
+        self._since_ms = 0.0  # the load's launch, on the nodes' clocks (kept by NTP)
 
     def _pid_file(self, node: InventoryNode) -> str:
         return str(remote_jvm.node_jmx(node).folder / "probe.pid")
 
+    def before_load(self) -> None:
+        """Every node's probe started and its first reading in (or its attempt over: a node
+        down, a JMX error), so the readings cover the load from its first second. Begun
+        with the load, a probe over SSH gave its first reading 3-5 s into it: the node's
+        pid, its JMX agent checked, a JVM started on its host."""
+        self._begin()
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        for name, ready in self._ready.items():
+            if not ready.wait(max(0.0, deadline - time.monotonic())):
+                log.warning("%s: no JVM reading in %.0f s; the load starts", name, READY_TIMEOUT_S)
+
     def start(self, start_epoch: float) -> None:
-        """Samples from now until stop(); each start begins new readings."""
+        """Readings from the load's launch until stop(), begun now unless before_load did."""
+        self._since_ms = start_epoch * 1000
+        if not self._threads:
+            self._begin()
+
+    def _begin(self) -> None:
         self.readings, self._threads, self._stop = [], [], threading.Event()
+        self._ready = {node.name: threading.Event() for node in self.nodes}
         for node in self.nodes:
             thread = threading.Thread(
                 target=self._sample, args=(node,), name=f"jvm-{node.name}", daemon=True
@@ -71,6 +92,8 @@ class RemoteJvmSampler:
                 except (HostError, JvmReadError) as error:
                     self.errors[node.name] = str(error)
                     log.debug("%s: JVM telemetry: %s", node.name, error)
+                finally:
+                    self._ready[node.name].set()  # this attempt is over
                 self._stop.wait(RETRY_S)
         finally:
             connection.close()
@@ -89,15 +112,25 @@ class RemoteJvmSampler:
         script = f"echo $$ > {shlex.quote(self._pid_file(node))} && exec {shlex.join(argv)}"
         if self._stop.is_set():
             return
-        done = connection.run(["sh", "-c", script], stdin=credentials + "\n", timeout=None)
-        got = []
-        for line in done.stdout.splitlines():
+        taken = 0
+
+        def take(line: str) -> None:
+            nonlocal taken
             try:
-                got.append((node.name, json.loads(line)))
+                reading = json.loads(line)
             except json.JSONDecodeError:
-                continue
-        with self._lock:
-            self.readings.extend(r for r in got if "t_ms" in r[1])
+                return
+            if isinstance(reading, dict) and "t_ms" in reading:
+                with self._lock:
+                    self.readings.append((node.name, reading))
+                taken += 1
+                self._ready[node.name].set()
+
+        status = connection.stream(["sh", "-c", script], stdin=credentials + "\n", on_line=take)
+        if taken == 0 and not self._stop.is_set():
+            # The agent seen before may be gone with its JVM: asked again next time.
+            remote_jvm.forget_agent(self._host(node), pid)
+            raise JvmReadError(f"{node.name}: JvmProbe ended ({status}) before its first reading")
 
     def _end_probes(self) -> None:
         for node in self.nodes:
@@ -110,6 +143,10 @@ class RemoteJvmSampler:
                 log.warning("%s: cannot end its JVM probe: %s", node.name, error)
 
     def stop(self) -> list[dict[str, Any]]:
+        """The probes ended; readings taken before the load's launch dropped (idempotent:
+        the cluster's down() calls it too, in case the load never began)."""
+        if not self._threads:
+            return []
         self._stop.set()
         # Again while any thread runs: a probe that was starting as the run ended wrote
         # its pid file only after the first round.
@@ -121,4 +158,7 @@ class RemoteJvmSampler:
                 break
         else:
             log.warning("JVM probes still running after %d s", STOP_ROUNDS)
+        self._threads = []
+        with self._lock:
+            self.readings = [r for r in self.readings if r[1]["t_ms"] >= self._since_ms]
         return []
