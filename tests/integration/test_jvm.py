@@ -277,35 +277,46 @@ def test_one_probe_jvm_reads_every_node_as_itself_and_again_after_a_restart(
         assert probe_servers() == [server]
 
 
-def test_a_jvms_agent_is_asked_for_once_until_a_probe_of_it_fails(tmp_path: Path) -> None:
-    """One's own cluster's settings read sees each node's JMX agent listening; the JVM
-    readers started next asked again, a jcmd each: a JVM started on the node's host, 2 s of
-    the wait before the load on the SSH testbed. Run on this machine's shell (LocalHost):
-    the commands are what SSH would run, against a live JVM (JvmProbe's own server)."""
+def test_a_node_read_over_its_host_starts_three_jvms_there_and_its_reader_none(
+    tmp_path: Path,
+) -> None:
+    """One's own cluster's settings read started five JVMs on each node's host (jcmd for the
+    agent's status, its start and the flags; jstat; the probe), and the JVM readers one more
+    (the status): seconds of the node's CPU before each bench. Run on this machine's shell
+    (LocalHost): the commands are what SSH would run, against a live JVM (JvmProbe's own
+    server, with no agent yet)."""
     live = subprocess.Popen(
         ["java", "-cp", str(jvm.compile_probe()), "JvmProbe", "--serve"],
         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    asked: list[str] = []
+    started: list[str] = []  # the JVMs started on the node's host, but javac's one compile
 
     class Counted(LocalHost):
         def run(self, argv: list[str], **kwargs: object) -> CommandResult:
-            if argv[0] == "jcmd":
-                asked.append(argv[2])
+            if argv[0] in ("java", "jstat"):
+                started.append(argv[0])
+            elif argv[0] == "jcmd":  # jcmd [-J...] PID COMMAND
+                started.append(f"jcmd {next(a for a in argv[1:] if a[:1].isupper())}")
             return super().run(argv, **kwargs)  # type: ignore[arg-type]
 
     host = Counted()
-    jmx = RemoteJmx("127.0.96.99", free_port("127.0.96.99"), PurePosixPath(tmp_path / "jmx"))
+    address = "127.0.96.99"
+    jmx = RemoteJmx(address, free_port(address), PurePosixPath(tmp_path / "jmx"))
     try:
-        credentials = remote_jvm.prepare_probe(host, live.pid, jmx)
-        assert asked == ["ManagementAgent.status", "ManagementAgent.start"]
-        assert "heap" in remote_jvm.probe(host, live.pid, jmx)  # it answers these credentials
-        assert remote_jvm.prepare_probe(host, live.pid, jmx) == credentials
-        assert asked == ["ManagementAgent.status", "ManagementAgent.start"]
-        # A probe that failed (a pid reused by another JVM) has the agent asked for again.
-        remote_jvm.forget_agent(host, live.pid)
-        remote_jvm.prepare_probe(host, live.pid, jmx)
-        assert asked[2:] == ["ManagementAgent.status"]
+        node = remote_jvm.read_node(host, "node1", live.pid, jmx)
+        assert started == ["java", "jcmd VM.flags", "jstat"]
+        assert node.listening == [f"{address}:{jmx.port}"]  # the agent the probe started
+        assert (
+            node.flags["MaxHeapSize"]
+            == jvm.parse_vm_flags(jvm.run(jvm.vm_flags_command(live.pid)))["MaxHeapSize"]
+        )
+        started.clear()
+        remote_jvm.prepare_probe(host, live.pid, jmx)  # before the readers' stream
+        assert started == []
+        # An agent listening elsewhere is named, its credentials not ours to know.
+        elsewhere = RemoteJmx(address, free_port(address), jmx.folder)
+        with pytest.raises(jvm.JvmReadError, match=f"already listens at {address}:{jmx.port}"):
+            remote_jvm.read_node(host, "node1", live.pid, elsewhere)
     finally:
         live.kill()
         live.communicate()  # its stdin closed too

@@ -11,14 +11,13 @@ the probe on stdin, never on a command line.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
 from harness.cluster import jvm
 from harness.cluster.endpoints import Endpoint
-from harness.cluster.remote.hosts import Host
+from harness.cluster.remote.hosts import CommandResult, Host
 from harness.config.inventory import InventoryNode
 
 SECRETS_DIR = "tomcat-bench-jmx"  # under the node's CATALINA_BASE/temp
@@ -48,10 +47,14 @@ def _run(
 ) -> str:
     done = host.run(argv, stdin=stdin)
     if done.returncode not in ok:
-        said = (done.stderr or done.stdout).strip().splitlines()
-        tail = said[-1] if said else f"exit code {done.returncode}"
-        raise jvm.JvmReadError(f"{host.name}: {' '.join(argv[:3])}: {tail}")
+        raise jvm.JvmReadError(f"{host.name}: {' '.join(argv[:3])}: {_said(done)}")
     return done.stdout
+
+
+def _said(done: CommandResult) -> str:
+    """A failed command's last word."""
+    lines = (done.stderr or done.stdout).strip().splitlines()
+    return lines[-1] if lines else f"exit code {done.returncode}"
 
 
 def _credentials(host: Host, jmx: RemoteJmx) -> str:
@@ -69,35 +72,28 @@ def _credentials(host: Host, jmx: RemoteJmx) -> str:
     return client.strip()
 
 
-# JVMs (host, pid) whose agent this process saw listening where the inventory says. An
-# agent listens until its JVM ends, and asking again is a jcmd: a JVM started on the node's
-# host, 1-2 s of its CPU, once more before each bench's telemetry.
-_agents_seen: set[tuple[str, int]] = set()
-_agents_lock = threading.Lock()
+def _listening(host: Host, pid: int) -> list[Endpoint]:
+    """Where the JVM listens, from `ss`: no JVM started to ask (jcmd is one, on the node's
+    host, a second or two of its CPU before each bench)."""
+    return jvm.parse_listening(_run(host, jvm.listening_command()), pid)
 
 
-def forget_agent(host: Host, pid: int) -> None:
-    """A probe of this JVM failed: its agent is checked again next time (a pid reused)."""
-    with _agents_lock:
-        _agents_seen.discard((host.name, pid))
+def _start_agent(host: Host, pid: int, jmx: RemoteJmx) -> None:
+    done = host.run(jvm.agent_start_command(pid, jmx.address, jmx.port, jmx.folder))
+    if done.returncode != 0:
+        _no_other_agent(host, pid, jmx)
+        raise jvm.JvmReadError(f"{host.name}: jcmd ManagementAgent.start: {_said(done)}")
 
 
-def _ensure_agent(host: Host, pid: int, jmx: RemoteJmx) -> None:
-    with _agents_lock:
-        if (host.name, pid) in _agents_seen:
-            return
-    status = _run(host, jvm.agent_status_command(pid))
-    running = jvm.parse_agent_status(status)
-    if running is None:
-        _run(host, jvm.agent_start_command(pid, jmx.address, jmx.port, jmx.folder))
-    elif running != f"{jmx.address}:{jmx.port}":
-        # Someone else's agent: its credentials are not ours to know.
+def _no_other_agent(host: Host, pid: int, jmx: RemoteJmx) -> None:
+    """Raises where the JVM's agent listens elsewhere than the inventory says: its
+    credentials are not ours to know (asked only once a start failed: jcmd is a JVM)."""
+    running = jvm.parse_agent_status(_run(host, jvm.agent_status_command(pid)))
+    if running is not None and running != f"{jmx.address}:{jmx.port}":
         raise jvm.JvmReadError(
             f"{host.name}: the JVM's JMX agent already listens at {running}, "
             f"not at {jmx.address}:{jmx.port} as the inventory says"
         )
-    with _agents_lock:
-        _agents_seen.add((host.name, pid))
 
 
 def _compile_probe(host: Host, jmx: RemoteJmx) -> None:
@@ -115,22 +111,30 @@ def prepare_probe(host: Host, pid: int, jmx: RemoteJmx) -> str:
     """The node's JMX agent listening and JvmProbe compiled there; the credentials the
     probe reads on its stdin."""
     credentials = _credentials(host, jmx)
-    _ensure_agent(host, pid, jmx)
     _compile_probe(host, jmx)
+    if Endpoint(jmx.address, jmx.port) not in _listening(host, pid):
+        _start_agent(host, pid, jmx)
     return credentials
 
 
-def probe(host: Host, pid: int, jmx: RemoteJmx) -> dict[str, Any]:
-    """One reading of the node's MBeans, taken on the node."""
-    credentials = prepare_probe(host, pid, jmx)
-    argv = jvm.probe_command(jmx.address, jmx.port, classes=jmx.classes)
-    try:
-        readings = jvm.parse_probe(_run(host, argv, stdin=credentials + "\n"))
-    except jvm.JvmReadError:
-        forget_agent(host, pid)
-        raise
+def probe(
+    host: Host, pid: int, jmx: RemoteJmx, *, listening: list[Endpoint] | None = None
+) -> dict[str, Any]:
+    """One reading of the node's MBeans, taken on the node: one JVM, which starts the agent
+    first where it does not listen (listening: the JVM's endpoints, when just read). Not
+    the flags (--vm-flags): an operation, which the node's read-only JMX user may not call."""
+    credentials = _credentials(host, jmx)
+    _compile_probe(host, jmx)
+    listening = _listening(host, pid) if listening is None else listening
+    agent = None if Endpoint(jmx.address, jmx.port) in listening else (pid, jmx.folder)
+    argv = jvm.probe_command(jmx.address, jmx.port, classes=jmx.classes, start_agent=agent)
+    done = host.run(argv, stdin=credentials + "\n")
+    if done.returncode != 0:
+        if agent is not None:
+            _no_other_agent(host, pid, jmx)
+        raise jvm.JvmReadError(f"{host.name}: JvmProbe {jmx.address}:{jmx.port}: {_said(done)}")
+    readings = jvm.parse_probe(done.stdout)
     if not readings:
-        forget_agent(host, pid)
         raise jvm.JvmReadError(f"{host.name}: JvmProbe {jmx.address}:{jmx.port}: no reading")
     return readings[0]
 
@@ -138,8 +142,14 @@ def probe(host: Host, pid: int, jmx: RemoteJmx) -> dict[str, Any]:
 def read_node(
     host: Host, node: str, pid: int, jmx: RemoteJmx, log_path: PurePosixPath | None = None
 ) -> jvm.NodeJvm:
-    """Everything in effect on the node, read from its running JVM, as jvm.read_node does."""
-    listening: list[Endpoint] = jvm.parse_listening(_run(host, jvm.listening_command()), pid)
+    """Everything in effect on the node, read from its running JVM, as jvm.read_node does:
+    three JVMs on the node's host (the probe, which starts the agent where it does not
+    listen; jcmd for the flags; jstat) where five were (jcmd for the agent's status and
+    its start too). Where the JVM listens comes from `ss`."""
+    listening = _listening(host, pid)
+    mbeans = probe(host, pid, jmx, listening=listening)
+    if Endpoint(jmx.address, jmx.port) not in listening:
+        listening = _listening(host, pid)  # the agent's port, just opened
     rejections = None
     if log_path is not None and host.exists(log_path):
         count = _run(host, jvm.rejections_command(log_path), ok=(0, 1))
@@ -149,7 +159,7 @@ def read_node(
         pid,
         flags=jvm.parse_vm_flags(_run(host, jvm.vm_flags_command(pid))),
         jstat=jvm.parse_jstat_gc(_run(host, jvm.jstat_command(pid))),
-        mbeans=probe(host, pid, jmx),
+        mbeans=mbeans,
         listening=listening,
         rejections=rejections,
     )

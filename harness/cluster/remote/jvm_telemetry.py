@@ -128,8 +128,6 @@ class RemoteJvmSampler:
 
         status = connection.stream(["sh", "-c", script], stdin=credentials + "\n", on_line=take)
         if taken == 0 and not self._stop.is_set():
-            # The agent seen before may be gone with its JVM: asked again next time.
-            remote_jvm.forget_agent(self._host(node), pid)
             raise JvmReadError(f"{node.name}: JvmProbe ended ({status}) before its first reading")
 
     def _end_probes(self) -> None:
