@@ -280,3 +280,31 @@ def test_a_stream_hands_over_each_line_as_it_comes(tmp_path: Path) -> None:
 
     status = LocalHost().stream(["sh", "-c", script], stdin="s3cret\n", on_line=on_line)
     assert (status, lines) == (3, ["got s3cret", "second"])
+
+
+def test_locust_starts_up_while_the_cluster_is_checked_where_it_can(tmp_path: Path) -> None:
+    """One Locust here over plain HTTP starts up meanwhile (its start was 1-6 s of the SSH
+    testbed's wait beyond the load); not a master of load hosts, whose workers start with
+    the load, nor a Locust that is to verify an https entry against the inventory's CA."""
+    path = tmp_path / "hosts.toml"
+    profile = load_profile("default")
+
+    def spec_of(text: str) -> InventorySpec:
+        path.write_text(text)
+        return InventorySpec(load_inventory(path))
+
+    plain = spec_of(INVENTORY)
+    assert plain.entry_before_up(profile) == "http://127.0.0.1:8080/tomcat-bench-probe"
+    assert plain.entry_before_up(profile) == plain.entry_url
+    loaded = (
+        'master_address = "127.0.0.1"\n'
+        + INVENTORY
+        + '\n[[load]]\nname = "l1"\nhost = "127.0.0.5"\n'
+    )
+    assert spec_of(loaded).entry_before_up(profile) is None
+    (tmp_path / "ca.pem").write_text("")
+    https = INVENTORY.replace(
+        'url = "http://127.0.0.1:8080/"',
+        f'url = "https://127.0.0.1:8443/"\nca_file = "{tmp_path / "ca.pem"}"',
+    )
+    assert spec_of(https).entry_before_up(profile) is None

@@ -72,6 +72,11 @@ class InventorySpec:
     def balancer(self) -> str:
         return self.inventory.balancers[0].kind
 
+    @property
+    def entry_url(self) -> str:
+        """Where the load goes: the probe's pages through the balancer."""
+        return f"{self.inventory.balancers[0].url.rstrip('/')}/{probe.CONTEXT}"
+
     @cached_property
     def session_managers(self) -> dict[str, dict[str, Any]]:
         """Each node's session manager, read from its config over SSH."""
@@ -105,7 +110,12 @@ class InventorySpec:
         return self
 
     def entry_before_up(self, profile: Profile) -> str | None:
-        return None  # its load may run on load hosts, started once the cluster is checked
+        """The balancer's URL, so Locust starts up while the cluster is checked (its start
+        was 1-6 s of the SSH testbed's wait beyond the load). Not with load hosts, whose
+        workers start with the load, nor over HTTPS, whose CA file Locust takes later."""
+        if self.inventory.load or self.inventory.balancers[0].ca_file is not None:
+            return None
+        return self.entry_url
 
     def cold(self) -> AbstractContextManager[None]:
         return nullcontext()  # one's own nodes: what they keep is theirs
@@ -247,7 +257,7 @@ class RemoteCluster:
 
     @property
     def entry_url(self) -> str:
-        return f"{self.inventory.balancers[0].url.rstrip('/')}/{probe.CONTEXT}"
+        return self.spec.entry_url
 
     @property
     def ca_file(self) -> Path | None:
