@@ -51,9 +51,12 @@ def ignore_from_now() -> None:
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
-    _received.set()
+    # The next signal goes elsewhere first: one that came while the flag's lock was held
+    # ran this handler again inside it, and again (a held-down Ctrl-C in CI), until the
+    # harness died by SIGINT instead of exiting 130.
     for stop in _STOP_SIGNALS:
         signal.signal(stop, _already_stopping)
+    _received.set()
     raise KeyboardInterrupt
 
 

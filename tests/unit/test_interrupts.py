@@ -48,3 +48,29 @@ def test_a_command_with_no_stop_signal_gives_its_caller_the_handlers_back() -> N
     interrupts.restore(interrupts.install())
     assert {s: signal.getsignal(s) for s in before} == before
     assert not interrupts.received()
+
+
+@pytest.mark.usefixtures("installed")
+def test_a_stop_signal_while_the_first_is_being_noted_is_only_noted(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A held-down Ctrl-C's second signal came while the first one's handler was setting
+    its flag (CI, test_cli's Ctrl-C storm): the handler ran again inside itself, again and
+    again in the flag's lock, and the harness died by SIGINT (-2) instead of exiting 130.
+    Here the second signal comes exactly there."""
+    again = [signal.SIGINT]
+
+    class SignalledWhileSet(type(interrupts._received)):  # type: ignore[misc]
+        def set(self) -> None:
+            if again:
+                _deliver(again.pop())
+            super().set()
+
+    monkeypatch.setattr(interrupts, "_received", SignalledWhileSet())
+    with pytest.raises(KeyboardInterrupt):
+        _deliver(signal.SIGTERM)
+    assert interrupts.received()
+    assert [r.message for r in caplog.records].count(
+        "already stopping: the harness exits once what it started has stopped "
+        "(kill -9 would leave those servers running)"
+    ) == 1

@@ -283,7 +283,7 @@ def test_a_stream_hands_over_each_line_as_it_comes(tmp_path: Path) -> None:
 
 
 def test_locust_starts_up_while_the_cluster_is_checked_where_it_can(tmp_path: Path) -> None:
-    """One Locust here over plain HTTP starts up meanwhile (its start was 1-6 s of the SSH
+    """One Locust here over plain HTTP starts up meanwhile (its start was 1-4 s of the SSH
     testbed's wait beyond the load); not a master of load hosts, whose workers start with
     the load, nor a Locust that is to verify an https entry against the inventory's CA."""
     path = tmp_path / "hosts.toml"

@@ -111,7 +111,7 @@ class InventorySpec:
 
     def entry_before_up(self, profile: Profile) -> str | None:
         """The balancer's URL, so Locust starts up while the cluster is checked (its start
-        was 1-6 s of the SSH testbed's wait beyond the load). Not with load hosts, whose
+        was 1-4 s of the SSH testbed's wait beyond the load). Not with load hosts, whose
         workers start with the load, nor with the balancer's ca_file: an early Locust is
         launched without one (the lab's CA is made at up())."""
         if self.inventory.load or self.inventory.balancers[0].ca_file is not None:
