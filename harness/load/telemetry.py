@@ -66,12 +66,22 @@ def _runqueue_wait_s(procs: list[psutil.Process]) -> float:
     asked for, and asking for a whole core all the time is what generator-bound means."""
     total_ns = 0
     for proc in procs:
-        for task in Path(f"/proc/{proc.pid}/task").glob("*/schedstat"):
+        for schedstat in _thread_schedstats(proc.pid):
             try:
-                total_ns += int(task.read_text().split()[1])
+                total_ns += int(schedstat.read_text().split()[1])
             except (OSError, IndexError, ValueError):
                 continue  # a thread that ended between listing and reading
     return total_ns / 1e9
+
+
+def _thread_schedstats(pid: int) -> list[Path]:
+    """Each thread's schedstat file; none for a process that ended (even while listed)."""
+    try:
+        return list(Path(f"/proc/{pid}/task").glob("*/schedstat"))
+    except OSError:
+        # The process ended between the tree's reading and this listing: Locust stopping
+        # as the sampler ticks. Uncaught, it ended the telemetry thread.
+        return []
 
 
 def machine_times() -> tuple[float, float, float]:

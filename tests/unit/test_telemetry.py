@@ -1,9 +1,12 @@
+import os
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
+import pytest
 
 from harness.load.telemetry import Sampler, summarize_samples
 
@@ -147,6 +150,32 @@ def test_the_sampler_records_the_generators_run_queue_wait() -> None:
     waits = [c for _, part, c, _ in sampler.rows if part == "generator.wait"]
     assert len(waits) >= 2
     assert all(w >= 0.0 for w in waits)
+
+
+def test_a_generator_that_ends_while_its_threads_are_listed_leaves_the_sampler_ticking(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Locust ending between the tree's reading and the listing of its threads (seen in CI)
+    must not end the telemetry thread: the generator's rows simply stop."""
+    busy = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        sampler = Sampler(parts={"generator": busy.pid}, start_epoch=time.time())
+        sampler.begin()
+        real_scandir = os.scandir
+        task_dir = f"/proc/{busy.pid}/task"
+
+        def vanished(path: object = ".") -> Any:
+            if os.fspath(path) == task_dir:  # type: ignore[arg-type]
+                raise FileNotFoundError(2, "No such file or directory", task_dir)
+            return real_scandir(path)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(os, "scandir", vanished)
+        sampler.tick()
+    finally:
+        busy.kill()
+        busy.wait()
+    parts = {part for _, part, _, _ in sampler.rows}
+    assert {"generator", "machine", "generator.wait"} <= parts
 
 
 def test_generator_bound_is_judged_per_second_before_the_first_fault() -> None:
