@@ -3,6 +3,7 @@ JVMs' counters files and the nodes' JMX agents from a real lab on 127.0.96.x."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import signal
@@ -320,3 +321,32 @@ def test_a_node_read_over_its_host_starts_three_jvms_there_and_its_reader_none(
     finally:
         live.kill()
         live.communicate()  # its stdin closed too
+
+
+def test_an_agent_started_by_another_reader_since_ss_was_read_is_used_not_refused(
+    tmp_path: Path,
+) -> None:
+    """Two readers of one node (the settings read and the JVM readers, were they ever to
+    overlap) may both see no agent and both start it; the second start is refused. Where
+    jcmd then finds the agent where the inventory says, the read carries on. Simulated on
+    this machine's shell: `ss` answers as it did before the other reader's start."""
+
+    class Stale(LocalHost):
+        def run(self, argv: list[str], **kwargs: object) -> CommandResult:
+            done = super().run(argv, **kwargs)  # type: ignore[arg-type]
+            return dataclasses.replace(done, stdout="") if argv[0] == "ss" else done
+
+    live = subprocess.Popen(
+        ["java", "-cp", str(jvm.compile_probe()), "JvmProbe", "--serve"],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    address = "127.0.96.98"
+    jmx = RemoteJmx(address, free_port(address), PurePosixPath(tmp_path / "jmx"))
+    try:
+        remote_jvm.prepare_probe(LocalHost(), live.pid, jmx)  # the other reader's start
+        remote_jvm.prepare_probe(Stale(), live.pid, jmx)
+        reading = remote_jvm.probe(Stale(), live.pid, jmx)
+        assert reading["heap"]["max"] > 0
+    finally:
+        live.kill()
+        live.communicate()

@@ -80,20 +80,21 @@ def _listening(host: Host, pid: int) -> list[Endpoint]:
 
 def _start_agent(host: Host, pid: int, jmx: RemoteJmx) -> None:
     done = host.run(jvm.agent_start_command(pid, jmx.address, jmx.port, jmx.folder))
-    if done.returncode != 0:
-        _no_other_agent(host, pid, jmx)
+    if done.returncode != 0 and not _ours_runs(host, pid, jmx):
         raise jvm.JvmReadError(f"{host.name}: jcmd ManagementAgent.start: {_said(done)}")
 
 
-def _no_other_agent(host: Host, pid: int, jmx: RemoteJmx) -> None:
-    """Raises where the JVM's agent listens elsewhere than the inventory says: its
-    credentials are not ours to know (asked only once a start failed: jcmd is a JVM)."""
+def _ours_runs(host: Host, pid: int, jmx: RemoteJmx) -> bool:
+    """After a refused start (asked only then: jcmd is a JVM): whether the agent runs where
+    the inventory says, started by another reader since `ss` was read. Raises where it
+    listens elsewhere: its credentials are not ours to know."""
     running = jvm.parse_agent_status(_run(host, jvm.agent_status_command(pid)))
     if running is not None and running != f"{jmx.address}:{jmx.port}":
         raise jvm.JvmReadError(
             f"{host.name}: the JVM's JMX agent already listens at {running}, "
             f"not at {jmx.address}:{jmx.port} as the inventory says"
         )
+    return running is not None
 
 
 def _compile_probe(host: Host, jmx: RemoteJmx) -> None:
@@ -127,16 +128,22 @@ def probe(
     _compile_probe(host, jmx)
     listening = _listening(host, pid) if listening is None else listening
     agent = None if Endpoint(jmx.address, jmx.port) in listening else (pid, jmx.folder)
-    argv = jvm.probe_command(jmx.address, jmx.port, classes=jmx.classes, start_agent=agent)
-    done = host.run(argv, stdin=credentials + "\n")
+    done = _run_probe(host, jmx, credentials, agent)
+    if done.returncode != 0 and agent is not None and _ours_runs(host, pid, jmx):
+        done = _run_probe(host, jmx, credentials, None)  # started by another reader meanwhile
     if done.returncode != 0:
-        if agent is not None:
-            _no_other_agent(host, pid, jmx)
         raise jvm.JvmReadError(f"{host.name}: JvmProbe {jmx.address}:{jmx.port}: {_said(done)}")
     readings = jvm.parse_probe(done.stdout)
     if not readings:
         raise jvm.JvmReadError(f"{host.name}: JvmProbe {jmx.address}:{jmx.port}: no reading")
     return readings[0]
+
+
+def _run_probe(
+    host: Host, jmx: RemoteJmx, credentials: str, agent: tuple[int, PurePosixPath] | None
+) -> CommandResult:
+    argv = jvm.probe_command(jmx.address, jmx.port, classes=jmx.classes, start_agent=agent)
+    return host.run(argv, stdin=credentials + "\n")
 
 
 def read_node(
