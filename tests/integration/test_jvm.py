@@ -3,6 +3,7 @@ JVMs' counters files and the nodes' JMX agents from a real lab on 127.0.96.x."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import re
@@ -13,6 +14,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
@@ -278,6 +280,15 @@ def test_one_probe_jvm_reads_every_node_as_itself_and_again_after_a_restart(
         assert probe_servers() == [server]
 
 
+def _live_jvm() -> subprocess.Popen[bytes]:
+    """A JVM to read as a node's (JvmProbe's own server, with no JMX agent yet); the
+    caller kills it and reads its pipes to the end (its stdin closed too)."""
+    return subprocess.Popen(
+        ["java", "-cp", str(jvm.compile_probe()), "JvmProbe", "--serve"],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
 def test_a_node_read_over_its_host_starts_three_jvms_there_and_its_reader_none(
     tmp_path: Path,
 ) -> None:
@@ -286,10 +297,7 @@ def test_a_node_read_over_its_host_starts_three_jvms_there_and_its_reader_none(
     (the status): seconds of the node's CPU before each bench. Run on this machine's shell
     (LocalHost): the commands are what SSH would run, against a live JVM (JvmProbe's own
     server, with no agent yet)."""
-    live = subprocess.Popen(
-        ["java", "-cp", str(jvm.compile_probe()), "JvmProbe", "--serve"],
-        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    live = _live_jvm()
     started: list[str] = []  # the JVMs started on the node's host, but javac's one compile
 
     class Counted(LocalHost):
@@ -336,10 +344,7 @@ def test_an_agent_started_by_another_reader_since_ss_was_read_is_used_not_refuse
             done = super().run(argv, **kwargs)  # type: ignore[arg-type]
             return dataclasses.replace(done, stdout="") if argv[0] == "ss" else done
 
-    live = subprocess.Popen(
-        ["java", "-cp", str(jvm.compile_probe()), "JvmProbe", "--serve"],
-        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    live = _live_jvm()
     address = "127.0.96.98"
     jmx = RemoteJmx(address, free_port(address), PurePosixPath(tmp_path / "jmx"))
     try:
@@ -347,6 +352,39 @@ def test_an_agent_started_by_another_reader_since_ss_was_read_is_used_not_refuse
         remote_jvm.prepare_probe(Stale(), live.pid, jmx)
         reading = remote_jvm.probe(Stale(), live.pid, jmx)
         assert reading["heap"]["max"] > 0
+    finally:
+        live.kill()
+        live.communicate()
+
+
+def test_two_readers_of_a_new_node_at_once_share_one_set_of_credentials(
+    tmp_path: Path,
+) -> None:
+    """The settings read and the JVM reader start side by side. On a node with no
+    credentials yet, both found none and each wrote its own: the agent took one, the other
+    reader's probe was refused ("Authentication failed"). Here the first reader is held at
+    its reading of the credentials until the second has read them too (or 1 s passed)."""
+    both_read = threading.Barrier(2)
+
+    class Holding(LocalHost):
+        def read_text(self, path: PurePosixPath) -> str | None:
+            text = super().read_text(path)
+            if path.name == "jmx.client":
+                with contextlib.suppress(threading.BrokenBarrierError):
+                    both_read.wait(timeout=1.0)
+            return text
+
+    live = _live_jvm()
+    address = "127.0.96.97"
+    jmx = RemoteJmx(address, free_port(address), PurePosixPath(tmp_path / "jmx"))
+    host = Holding()
+    try:
+        with ThreadPoolExecutor(max_workers=2) as readers:
+            settings = readers.submit(remote_jvm.read_node, host, "node1", live.pid, jmx)
+            reader = readers.submit(remote_jvm.prepare_probe, host, live.pid, jmx)
+            credentials = reader.result()
+            assert settings.result().heap.max_bytes > 0
+        assert (tmp_path / "jmx" / "jmx.client").read_text().strip() == credentials
     finally:
         live.kill()
         live.communicate()

@@ -11,6 +11,7 @@ the probe on stdin, never on a command line.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
@@ -55,6 +56,23 @@ def _said(done: CommandResult) -> str:
     """A failed command's last word."""
     lines = (done.stderr or done.stdout).strip().splitlines()
     return lines[-1] if lines else f"exit code {done.returncode}"
+
+
+# One per node's JMX folder: a node's settings read and its JVM reader run side by side.
+_PREPARING: dict[tuple[str, PurePosixPath], threading.Lock] = {}
+_PREPARING_LOCK = threading.Lock()
+
+
+def _prepare(host: Host, jmx: RemoteJmx) -> str:
+    """The node's credentials and JvmProbe compiled there, by one reader at a time: two
+    that both found no credentials wrote two different ones, and the agent took the
+    second's while the first's probe offered its own ("Authentication failed")."""
+    with _PREPARING_LOCK:
+        lock = _PREPARING.setdefault((host.name, jmx.folder), threading.Lock())
+    with lock:
+        credentials = _credentials(host, jmx)
+        _compile_probe(host, jmx)
+    return credentials
 
 
 def _credentials(host: Host, jmx: RemoteJmx) -> str:
@@ -111,8 +129,7 @@ def _compile_probe(host: Host, jmx: RemoteJmx) -> None:
 def prepare_probe(host: Host, pid: int, jmx: RemoteJmx) -> str:
     """The node's JMX agent listening and JvmProbe compiled there; the credentials the
     probe reads on its stdin."""
-    credentials = _credentials(host, jmx)
-    _compile_probe(host, jmx)
+    credentials = _prepare(host, jmx)
     if Endpoint(jmx.address, jmx.port) not in _listening(host, pid):
         _start_agent(host, pid, jmx)
     return credentials
@@ -124,8 +141,7 @@ def probe(
     """One reading of the node's MBeans, taken on the node: one JVM, which starts the agent
     first where it does not listen (listening: the JVM's endpoints, when just read). Not
     the flags (--vm-flags): an operation, which the node's read-only JMX user may not call."""
-    credentials = _credentials(host, jmx)
-    _compile_probe(host, jmx)
+    credentials = _prepare(host, jmx)
     listening = _listening(host, pid) if listening is None else listening
     agent = None if Endpoint(jmx.address, jmx.port) in listening else (pid, jmx.folder)
     done = _run_probe(host, jmx, credentials, agent)
