@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -42,6 +43,15 @@ Progress = Callable[[str], None]
 # A step deliver() may return: the epoch at which a fault took effect on its host, where
 # that came measurably after it was asked for (a signal sent over SSH).
 LANDED_AT = "landed_at"
+
+
+@dataclass(frozen=True)
+class EarlyEntry:
+    """The balancer's URL and what its certificate is verified against (None: the
+    system's CAs), known before the cluster is up."""
+
+    url: str
+    ca_file: Path | None = None
 
 
 class Companion(Protocol):
@@ -203,8 +213,8 @@ class ClusterSpec(Protocol):
         them (the matrix's cells), and what ends that sharing."""
         ...
 
-    def entry_before_up(self, profile: Profile) -> str | None:
-        """The URL users will load, when it is known before up() (the load generator then
+    def entry_before_up(self, profile: Profile) -> EarlyEntry | None:
+        """Where users will load, when it is known before up() (the load generator then
         starts up meanwhile); None when only the running cluster can tell."""
         ...
 

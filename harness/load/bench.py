@@ -12,7 +12,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Protocol
 
-from harness.cluster import Cluster, ClusterSpec, Companion, EarlyCompanion
+from harness.cluster import Cluster, ClusterSpec, Companion, EarlyCompanion, EarlyEntry
 from harness.cluster.endpoints import free_port
 from harness.config.faults import FaultSpec
 from harness.config.profile import Profile
@@ -274,11 +274,13 @@ class _EarlyLocust:
     """Locust launched before the cluster is up, its imports overlapping the cluster's
     start; it waits at a gate file in the run folder until the load begins."""
 
-    def __init__(self, plan: BenchPlan, entry_url: str) -> None:
+    def __init__(self, plan: BenchPlan, entry: EarlyEntry) -> None:
         self.run_dir = new_run_dir(plan.label or plan.profile.name, plan.results_dir)
         self.raw = self.run_dir / RAW_FILE
         gate = self.run_dir / GATE_FILE
-        self.command = _locust(plan, entry_url, self.run_dir, self.raw, gate=gate)
+        self.command = _locust(
+            plan, entry.url, self.run_dir, self.raw, ca_file=entry.ca_file, gate=gate
+        )
         self._waiting: Waiting | None = launch_waiting(
             self.command, self.run_dir / "locust.log", gate, cwd=REPO_ROOT
         )

@@ -10,6 +10,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
+from harness.cluster import EarlyEntry
 from harness.cluster.errors import ClusterError
 from harness.cluster.lab import LabSpec, Topology
 from harness.cluster.remote import is_inventory, netfaults, probe, telemetry
@@ -283,9 +284,9 @@ def test_a_stream_hands_over_each_line_as_it_comes(tmp_path: Path) -> None:
 
 
 def test_locust_starts_up_while_the_cluster_is_checked_where_it_can(tmp_path: Path) -> None:
-    """One Locust here over plain HTTP starts up meanwhile (its start was 1-4 s of the SSH
-    testbed's wait beyond the load); not a master of load hosts, whose workers start with
-    the load, nor a Locust that is to verify an https entry against the inventory's CA."""
+    """One Locust here starts up meanwhile (its start was 1-4 s of the SSH testbed's wait
+    beyond the load), over HTTPS too, with the inventory's CA; not a master of load hosts,
+    whose workers start with the load."""
     path = tmp_path / "hosts.toml"
     profile = load_profile("default")
 
@@ -294,8 +295,8 @@ def test_locust_starts_up_while_the_cluster_is_checked_where_it_can(tmp_path: Pa
         return InventorySpec(load_inventory(path))
 
     plain = spec_of(INVENTORY)
-    assert plain.entry_before_up(profile) == "http://127.0.0.1:8080/tomcat-bench-probe"
-    assert plain.entry_before_up(profile) == plain.entry_url
+    assert plain.entry_before_up(profile) == EarlyEntry("http://127.0.0.1:8080/tomcat-bench-probe")
+    assert plain.entry_before_up(profile) == EarlyEntry(plain.entry_url, None)
     loaded = (
         'master_address = "127.0.0.1"\n'
         + INVENTORY
@@ -307,4 +308,6 @@ def test_locust_starts_up_while_the_cluster_is_checked_where_it_can(tmp_path: Pa
         'url = "http://127.0.0.1:8080/"',
         f'url = "https://127.0.0.1:8443/"\nca_file = "{tmp_path / "ca.pem"}"',
     )
-    assert spec_of(https).entry_before_up(profile) is None
+    assert spec_of(https).entry_before_up(profile) == EarlyEntry(
+        "https://127.0.0.1:8443/tomcat-bench-probe", tmp_path / "ca.pem"
+    )

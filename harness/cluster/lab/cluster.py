@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from harness.cluster import Companion, Progress, jvm, probe_server
+from harness.cluster import Companion, EarlyEntry, Progress, jvm, probe_server
 from harness.cluster.lab import faults, jvms
 from harness.cluster.lab.balancers import balancer
 from harness.cluster.lab.cold import without_kept_starts
@@ -51,9 +51,9 @@ class LabSpec:
     def with_strategy(self, balancer: str, sessions: str, *, wanted_after: bool = True) -> LabSpec:
         return replace(self, balancer=balancer, sessions=sessions, wanted_after=wanted_after)
 
-    def entry_before_up(self, profile: Profile) -> str | None:
+    def entry_before_up(self, profile: Profile) -> EarlyEntry | None:
         # With [tls] the URL is https and its CA is made at up(): Locust starts after it.
-        return None if profile.tls.enabled else f"http://{self.topology.balancer}"
+        return None if profile.tls.enabled else EarlyEntry(f"http://{self.topology.balancer}")
 
     def cold(self) -> AbstractContextManager[None]:
         return without_kept_starts()

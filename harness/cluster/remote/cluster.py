@@ -22,7 +22,7 @@ from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
 
-from harness.cluster import LANDED_AT, Companion, Progress, jvm
+from harness.cluster import LANDED_AT, Companion, EarlyEntry, Progress, jvm
 from harness.cluster.endpoints import get_json
 from harness.cluster.errors import ClusterError
 from harness.cluster.remote import jvm as remote_jvm
@@ -109,14 +109,13 @@ class InventorySpec:
             )
         return self
 
-    def entry_before_up(self, profile: Profile) -> str | None:
-        """The balancer's URL, so Locust starts up while the cluster is checked (its start
-        was 1-4 s of the SSH testbed's wait beyond the load). Not with load hosts, whose
-        workers start with the load, nor with the balancer's ca_file: an early Locust is
-        launched without one (the lab's CA is made at up())."""
-        if self.inventory.load or self.inventory.balancers[0].ca_file is not None:
+    def entry_before_up(self, profile: Profile) -> EarlyEntry | None:
+        """The balancer's URL and CA file, so Locust starts up while the cluster is checked
+        (its start was 1-4 s of the SSH testbed's wait beyond the load). Not with load
+        hosts, whose workers start with the load."""
+        if self.inventory.load:
             return None
-        return self.entry_url
+        return EarlyEntry(self.entry_url, self.inventory.balancers[0].ca_file)
 
     def cold(self) -> AbstractContextManager[None]:
         return nullcontext()  # one's own nodes: what they keep is theirs
