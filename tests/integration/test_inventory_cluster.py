@@ -65,11 +65,13 @@ def _harness(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[st
     )
 
 
-def _bench(testbed: cluster.TestCluster, results: Path, *extra: str) -> dict[str, Any]:
+def _bench(
+    testbed: cluster.TestCluster, results: Path, *extra: str, inventory: Path | None = None
+) -> dict[str, Any]:
     done = _harness(
         "bench",
         "--inventory",
-        str(testbed.inventory_path),
+        str(inventory or testbed.inventory_path),
         "--duration",
         "12",
         "--users",
@@ -207,6 +209,27 @@ def test_redis_keeps_every_session_through_a_node_kill(
     assert verdict["users"] == 20
     assert verdict["kept"] == 20, verdict
     assert verdict["lost"] == verdict["data_lost"] == verdict["unanswered"] == 0
+
+
+def test_an_https_entry_is_loaded_from_the_start_against_the_inventorys_ca(
+    testbed: cluster.TestCluster, tmp_path: Path
+) -> None:
+    """Over HTTPS too, Locust starts up while the cluster is checked and waits for the load
+    (its CPU is in the window before the load), verifying the balancer's certificate
+    against the inventory's ca_file. Before, an https inventory's Locust was launched only
+    with the load."""
+    https = testbed.inventory_path.with_name("inventory-https.toml")
+    run = _bench(testbed, tmp_path, "--duration", "6", "--fault-at", "3", inventory=https)
+    assert run["lab"]["entry"] == f"https://{netns.NET}.10/tomcat-bench-probe"
+    assert "locust" in run["lab"]["cpu_before_load"]["parts_s"], run["lab"]["cpu_before_load"]
+    # No reply failed its certificate check (the system's CAs do not know the testbed's):
+    # whatever the kill did to sessions, every request had an answer.
+    summary = run["summary"]
+    assert summary["answered"] == summary["requests"] > 0, summary
+    assert summary["outcomes"]["error"] == summary["errors"] == 0, summary
+    (verdict,) = run["verdicts"]
+    assert verdict["fault_delivered"] is True
+    assert verdict["kept"] + verdict["lost"] == verdict["users"] == 20, verdict
 
 
 def test_a_partition_of_a_node_from_redis_is_reported_and_healed(

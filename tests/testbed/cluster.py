@@ -1,6 +1,7 @@
 """A Tomcat cluster on the namespace hosts, started over SSH, and its inventory.
 
-balancer: nginx (round robin or ip_hash) on 10.231.0.10:80; node1, node2: Tomcat 9 from
+balancer: nginx (round robin or ip_hash) on 10.231.0.10:80, and on :443 over TLS with a
+throwaway CA's certificate (inventory-https.toml); node1, node2: Tomcat 9 from
 .cache with their own CATALINA_BASE under the testbed's folder and the session manager the
 test asks for (in-memory or Redisson); store: Redis with a generated password. Files live
 on this machine's disk, which the namespaces share; processes run only inside them.
@@ -18,6 +19,7 @@ from typing import Any
 from harness.cluster.artifacts import catalina_home, find_artifacts
 from harness.cluster.endpoints import Endpoint
 from harness.cluster.lab import stores, tomcat
+from harness.cluster.lab.tls import TlsFiles, make_certificates
 from harness.cluster.lab.topology import NodeSpec
 from harness.cluster.remote.hosts import SshHost, ssh_host
 from harness.cluster.remote.parts import RemoteNode, RemoteStore
@@ -29,7 +31,7 @@ NODES = ("node1", "node2")
 REDIS_PORT = 6379
 
 
-def _nginx_conf(hosts: Hosts, balance: str) -> str:
+def _nginx_conf(hosts: Hosts, balance: str, tls: TlsFiles) -> str:
     d = hosts.home / "balancer"
     servers = "".join(
         f"        server {hosts.addresses[n]}:8080 max_fails=1 fail_timeout=10s;\n" for n in NODES
@@ -51,6 +53,9 @@ http {{
     }}
     server {{
         listen {hosts.addresses["balancer"]}:80;
+        listen {hosts.addresses["balancer"]}:443 ssl;
+        ssl_certificate {tls.certificate};
+        ssl_certificate_key {tls.key};
         location / {{
             proxy_pass http://tomcat;
             proxy_http_version 1.1;
@@ -68,6 +73,7 @@ http {{
 class TestCluster:
     hosts: Hosts
     inventory_path: Path
+    tls: TlsFiles  # the balancer's certificate on :443, and its CA
     password: str = field(default_factory=lambda: secrets.token_urlsafe(18))
     sessions: str = "none"
 
@@ -97,7 +103,7 @@ class TestCluster:
         d = self.hosts.home / "balancer"
         d.mkdir(exist_ok=True)
         conf = d / "nginx.conf"
-        conf.write_text(_nginx_conf(self.hosts, method))
+        conf.write_text(_nginx_conf(self.hosts, method, self.tls))
         running = (d / "nginx.pid").exists()
         self.run_on("lb", ["nginx", "-c", str(conf), *(["-s", "reload"] if running else [])])
 
@@ -173,6 +179,17 @@ def write_distributed(inventory: Path, hosts: Hosts) -> Path:
     return path
 
 
+def write_https(inventory: Path, hosts: Hosts, ca: Path) -> Path:
+    """The same cluster loaded over HTTPS, its certificate verified against ca."""
+    balancer = hosts.addresses["balancer"]
+    text = inventory.read_text().replace(
+        f'url = "http://{balancer}/"', f'url = "https://{balancer}/"\nca_file = "{ca}"', 1
+    )
+    path = inventory.with_name("inventory-https.toml")
+    path.write_text(text)
+    return path
+
+
 def write_inventory(hosts: Hosts) -> Path:
     home, a = hosts.home, hosts.addresses
     catalina = catalina_home(find_artifacts())
@@ -223,8 +240,10 @@ faults = true
 
 
 def start(hosts: Hosts, *, sessions: str = "none", balance: str = "ip_hash") -> TestCluster:
-    cluster = TestCluster(hosts, write_inventory(hosts))
+    tls = make_certificates(hosts.home / "balancer" / "tls", hosts.addresses["balancer"])
+    cluster = TestCluster(hosts, write_inventory(hosts), tls)
     write_distributed(cluster.inventory_path, hosts)
+    write_https(cluster.inventory_path, hosts, tls.ca)
     cluster.start_store()
     cluster.use_sessions(sessions)
     cluster.balance(balance)
