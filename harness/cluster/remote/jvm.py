@@ -58,7 +58,7 @@ def _said(done: CommandResult) -> str:
     return lines[-1] if lines else f"exit code {done.returncode}"
 
 
-# One per node's JMX folder: a node's settings read and its JVM reader run side by side.
+# One per node's JMX folder: two readers of a node in this process prepare it in turn.
 _PREPARING: dict[tuple[str, PurePosixPath], threading.Lock] = {}
 _PREPARING_LOCK = threading.Lock()
 
