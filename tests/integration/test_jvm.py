@@ -360,10 +360,11 @@ def test_an_agent_started_by_another_reader_since_ss_was_read_is_used_not_refuse
 def test_two_readers_of_a_new_node_at_once_share_one_set_of_credentials(
     tmp_path: Path,
 ) -> None:
-    """The settings read and the JVM reader start side by side. On a node with no
-    credentials yet, both found none and each wrote its own: the agent took one, the other
-    reader's probe was refused ("Authentication failed"). Here the first reader is held at
-    its reading of the credentials until the second has read them too (or 1 s passed)."""
+    """Two readers of one node at once (seen when the settings read and the JVM readers
+    were tried side by side). On a node with no credentials yet, both found none and each
+    wrote its own: the agent took one, the other reader's probe was refused ("Authentication
+    failed"). Here the first reader is held at its reading of the credentials until the
+    second has read them too (or 1 s passed)."""
     both_read = threading.Barrier(2)
 
     class Holding(LocalHost):

@@ -156,7 +156,7 @@ def test_a_generator_that_ends_while_its_threads_are_listed_leaves_the_sampler_t
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Locust ending between the tree's reading and the listing of its threads (seen in CI)
-    must not end the telemetry thread: the generator's rows simply stop."""
+    must not end the telemetry thread: the tick still writes every part's rows."""
     busy = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
         sampler = Sampler(parts={"generator": busy.pid}, start_epoch=time.time())
