@@ -321,6 +321,10 @@ class NodeJvm(BaseModel):
     live_threads: int | None
     # The ROOT context's session manager class, as its MBean reports it (None: not shown).
     session_manager: str | None = None
+    # How often (s) the Host's deployer looks at its applications: when a touched web.xml
+    # is noticed. None: not shown, or no background thread runs at all.
+    deployer_check_s: int | None = None
+    auto_deploy: bool | None = None
 
 
 def _int(value: object) -> int | None:
@@ -400,6 +404,28 @@ def session_manager_from(probe: dict[str, Any]) -> str | None:
         if ctx.get("context") == "/" and isinstance(ctx.get("className"), str):
             return str(ctx["className"])
     return None
+
+
+def deployer_check_from(probe: dict[str, Any]) -> int | None:
+    """A Host's backgroundProcessorDelay, or where it has none (-1) its Engine's: Tomcat
+    runs the Host's deployer check that often. With several Hosts, the longest."""
+    engines = [_int(e.get("backgroundProcessorDelay")) for e in probe.get("engines", [])]
+    engine = next((d for d in engines if d is not None), None)
+    checks = []
+    for host in probe.get("hosts", []):
+        own = _int(host.get("backgroundProcessorDelay"))
+        delay = own if own is not None and own > 0 else engine
+        if delay is not None and delay > 0:
+            checks.append(delay)
+    return max(checks, default=None)
+
+
+def auto_deploy_from(probe: dict[str, Any]) -> bool | None:
+    """Whether a Host deploys on its own (autoDeploy): any of them, where shown."""
+    seen = [
+        h["autoDeploy"] for h in probe.get("hosts", []) if isinstance(h.get("autoDeploy"), bool)
+    ]
+    return any(seen) if seen else None
 
 
 def sessions_from(probe: dict[str, Any]) -> int | None:
@@ -749,6 +775,8 @@ def node_jvm(
         rejections=rejections,
         sessions=sessions_from(mbeans),
         session_manager=session_manager_from(mbeans),
+        deployer_check_s=deployer_check_from(mbeans),
+        auto_deploy=auto_deploy_from(mbeans),
         live_threads=_int(mbeans.get("live_threads")),
     )
 
@@ -851,8 +879,27 @@ def mismatches(node: NodeJvm, requested: dict[str, Any]) -> tuple[list[str], lis
             unseen.append(f"jvm.{name}")
         elif not _same(asked, seen):
             wrong.append(f"jvm.{name}: asked {asked}, running {seen}")
+    _deployer(node, requested, wrong, unseen)
     _replication_manager(node, requested, wrong, unseen)
     return wrong, unseen
+
+
+def _deployer(
+    node: NodeJvm, requested: dict[str, Any], wrong: list[str], unseen: list[str]
+) -> None:
+    """[deploy]'s Host and Engine settings against the node's Host: how often its
+    deployer looks (a Host's own delay overrides its Engine's) and whether it deploys."""
+    deploy = requested.get("deploy") or {}
+    for key, seen in (
+        ("backgroundProcessorDelay", node.deployer_check_s),
+        ("autoDeploy", node.auto_deploy),
+    ):
+        if key not in deploy:
+            continue
+        if seen is None:
+            unseen.append(f"deploy.{key}")
+        elif not _same(deploy[key], seen):
+            wrong.append(f"deploy.{key}: asked {deploy[key]}, running {seen}")
 
 
 def _replication_manager(

@@ -5,7 +5,29 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
+
+# Tomcat's Engine checks every 10 s unless its server.xml says otherwise.
+TOMCAT_CHECK_S = 10
+# A busy host runs the check late, and the reload itself takes a while.
+SLACK_S = 5.0
+
+
+def deployer_checks(in_effect: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
+    """Each node's deployer check (s), as read with its settings before the load."""
+    return {
+        node: int(read["deployer_check_s"])
+        for node, read in in_effect.items()
+        if isinstance(read.get("deployer_check_s"), int)
+    }
+
+
+def notice_s(check_s: int | None) -> float:
+    """How long a touch is watched: the node's own check and some slack. Tomcat's default
+    where the node's could not be read: a node that checks less often than its window
+    would read "did not reload" when its check had not yet come."""
+    return (check_s or TOMCAT_CHECK_S) + SLACK_S
 
 
 def watch_for_reload(

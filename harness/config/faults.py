@@ -13,7 +13,8 @@ Written ACTION:TARGET@T or ACTION:TARGET@T-T2 (seconds from the start of the loa
                           does when a class changes), under load
   touch:node1@20          the application's WEB-INF/web.xml is touched, as an edit would;
                           Tomcat reloads the context if the profile's deploy settings
-                          say so (autoDeploy), within its 10 s check; the run says whether
+                          say so (autoDeploy), at its next check (backgroundProcessorDelay,
+                          10 s unless set); the run says whether
   redeploy:node1@20       the application's directory is removed and added again, so the
                           Host undeploys and deploys it (what autoDeploy does)
   redeploy:node1@20-25    ... removed at 20 s, added again at 25 s

@@ -185,11 +185,15 @@ class Ajp(_Section):
 
 
 class Deploy(_Section):
-    """Hot reload (Context reloadable) and hot deploy (Host autoDeploy, unpackWARs)."""
+    """Hot reload (Context reloadable) and hot deploy (Host autoDeploy, unpackWARs), and
+    how often Tomcat looks for either (the Engine's backgroundProcessorDelay)."""
 
     reloadable: bool | None = None
     autoDeploy: bool | None = None
     unpackWARs: bool | None = None
+    # Seconds between the Engine's background checks (Tomcat's default: 10): a changed
+    # class, jar or web.xml is noticed at the next one, and sessions expire there too.
+    backgroundProcessorDelay: int | None = Field(None, ge=1)
     # In-memory sessions (SESSIONS=none): true keeps StandardManager's default pathname
     # (SESSIONS.ser), so sessions are written out when the context stops and read back
     # when it starts again (what the guide's "reloading keeps sessions" relies on);

@@ -199,74 +199,24 @@ def test_ip_hash_with_memory_sessions_loses_exactly_the_users_pinned_to_the_kill
     assert _node_pid(testbed, "node1") not in (None, killed)
 
 
-def test_redis_keeps_every_session_through_a_node_kill_over_https(
-    testbed: cluster.TestCluster, tmp_path: Path
-) -> None:
-    """Redis keeps every session through the kill. The bench goes over HTTPS (the
-    balancer's certificate verified against the inventory's ca_file), with Locust started
-    up while the cluster is checked, as over HTTP: its CPU is in the window before the
-    load. Before, an https inventory's Locust was launched only with the load."""
-    testbed.use_sessions("redis")
-    https = testbed.inventory_path.with_name("inventory-https.toml")
-    run = _bench(testbed, tmp_path, "--fault-at", "6", inventory=https)
-    (verdict,) = run["verdicts"]
-    assert run["lab"]["session_store"] == "redis"
-    assert verdict["users"] == 20
-    assert verdict["kept"] == 20, verdict
-    assert verdict["lost"] == verdict["data_lost"] == verdict["unanswered"] == 0
-    assert run["lab"]["entry"] == f"https://{netns.NET}.10/tomcat-bench-probe"
-    assert "locust" in run["lab"]["cpu_before_load"]["parts_s"], run["lab"]["cpu_before_load"]
-    # No reply failed its certificate check (the system's CAs do not know the testbed's).
-    summary = run["summary"]
-    assert summary["answered"] == summary["requests"] > 0, summary
-    assert summary["outcomes"]["error"] == summary["errors"] == 0, summary
-
-
-def test_a_partition_of_a_node_from_redis_is_reported_and_healed(
-    testbed: cluster.TestCluster, tmp_path: Path
-) -> None:
-    if testbed.sessions != "redis":
-        testbed.use_sessions("redis")
-    # At 5 s, not 3: in CI the load first flowed 2.3 s after its launch, and nginx, which
-    # the kill of the test before had made skip node1, sent it its users' requests only
-    # from 3.2 s on: no user had been on node1 when the partition came, and 0 > 0 failed.
-    run = _bench(testbed, tmp_path, "--faults", "partition:node1-redis@5-9")
-    (verdict,) = run["verdicts"]
-    (effects,) = run["summary"]["fault_effects"]
-    assert verdict["fault_delivered"] is True
-    # Its window starts once the rules were in place on node1's host, by that host's clock.
-    (partition,) = run["faults"]
-    assert partition["asked_at_s"] <= partition["at_s"], partition
-    assert effects["users_on_target"] > 0
-    # Cut off from Redis, node1's users waited for Redisson's timeouts or got errors: the
-    # window says so, and the verdict never reads "survives" when a request failed.
-    assert effects["max_latency_ms_in_window"] > 1000 or effects["errors_in_window"] > 0
-    if verdict["failed_requests"]:
-        assert verdict["verdict"] != "survives"
-    assert run["faults"][0]["restored_at_s"] is not None
-    tables = subprocess.run(
-        ["ip", "netns", "exec", f"{netns.PREFIX}node1", "nft", "list", "tables"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert "tomcat_bench" not in tables.stdout
-
-
 def test_a_touched_web_xml_is_seen_reloading_the_probe_context_over_ssh(
     testbed: cluster.TestCluster, tmp_path: Path
 ) -> None:
     """touch:node1: the probe's web.xml gets a new time on node1's host; Tomcat's deployer
-    (autoDeploy) reloads the context within its background delay, which its log says."""
+    (autoDeploy) reloads the context within its background delay, which its log says. The
+    testbed's Engine checks every 2 s: read over SSH, it sets how long the touch is
+    watched (2 + 5 s), so a 10 s run judges it."""
     if testbed.sessions != "none":
         testbed.use_sessions("none")
     try:
-        run = _bench(testbed, tmp_path, "--faults", "touch:node1@3", "--duration", "20")
+        run = _bench(testbed, tmp_path, "--faults", "touch:node1@2", "--duration", "10")
     finally:
         _healthy_again(testbed, "node1")
+    node1 = run["lab"]["in_effect"]["node1"]
+    assert (node1["deployer_check_s"], node1["auto_deploy"]) == (2, True), node1
     (fault,) = run["faults"]
     assert "fault_error" not in fault, fault
-    assert fault["touched_at_s"] <= fault["reloaded_at_s"] <= fault["touched_at_s"] + 15
+    assert fault["touched_at_s"] <= fault["reloaded_at_s"] <= fault["touched_at_s"] + 7
     (effects,) = run["summary"]["fault_effects"]
     assert effects["reloaded"] is True
 
@@ -328,6 +278,61 @@ def test_a_distributed_bench_runs_one_worker_on_each_load_host_and_merges_exactl
     assert all(h["cpu_s"] and h["cpu_s"] > 0 for h in hosts.values()), hosts
     # The workers' folders on the load hosts are gone.
     assert not list((Path.cwd() / ".load").glob("run-*"))
+
+
+def test_redis_keeps_every_session_through_a_node_kill_over_https(
+    testbed: cluster.TestCluster, tmp_path: Path
+) -> None:
+    """Redis keeps every session through the kill. The bench goes over HTTPS (the
+    balancer's certificate verified against the inventory's ca_file), with Locust started
+    up while the cluster is checked, as over HTTP: its CPU is in the window before the
+    load. Before, an https inventory's Locust was launched only with the load."""
+    if testbed.sessions != "redis":
+        testbed.use_sessions("redis")
+    https = testbed.inventory_path.with_name("inventory-https.toml")
+    run = _bench(testbed, tmp_path, "--fault-at", "6", inventory=https)
+    (verdict,) = run["verdicts"]
+    assert run["lab"]["session_store"] == "redis"
+    assert verdict["users"] == 20
+    assert verdict["kept"] == 20, verdict
+    assert verdict["lost"] == verdict["data_lost"] == verdict["unanswered"] == 0
+    assert run["lab"]["entry"] == f"https://{netns.NET}.10/tomcat-bench-probe"
+    assert "locust" in run["lab"]["cpu_before_load"]["parts_s"], run["lab"]["cpu_before_load"]
+    # No reply failed its certificate check (the system's CAs do not know the testbed's).
+    summary = run["summary"]
+    assert summary["answered"] == summary["requests"] > 0, summary
+    assert summary["outcomes"]["error"] == summary["errors"] == 0, summary
+
+
+def test_a_partition_of_a_node_from_redis_is_reported_and_healed(
+    testbed: cluster.TestCluster, tmp_path: Path
+) -> None:
+    if testbed.sessions != "redis":
+        testbed.use_sessions("redis")
+    # At 5 s, not 3: in CI the load first flowed 2.3 s after its launch, and nginx, which
+    # the kill of the test before had made skip node1, sent it its users' requests only
+    # from 3.2 s on: no user had been on node1 when the partition came, and 0 > 0 failed.
+    run = _bench(testbed, tmp_path, "--faults", "partition:node1-redis@5-9")
+    (verdict,) = run["verdicts"]
+    (effects,) = run["summary"]["fault_effects"]
+    assert verdict["fault_delivered"] is True
+    # Its window starts once the rules were in place on node1's host, by that host's clock.
+    (partition,) = run["faults"]
+    assert partition["asked_at_s"] <= partition["at_s"], partition
+    assert effects["users_on_target"] > 0
+    # Cut off from Redis, node1's users waited for Redisson's timeouts or got errors: the
+    # window says so, and the verdict never reads "survives" when a request failed.
+    assert effects["max_latency_ms_in_window"] > 1000 or effects["errors_in_window"] > 0
+    if verdict["failed_requests"]:
+        assert verdict["verdict"] != "survives"
+    assert run["faults"][0]["restored_at_s"] is not None
+    tables = subprocess.run(
+        ["ip", "netns", "exec", f"{netns.PREFIX}node1", "nft", "list", "tables"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "tomcat_bench" not in tables.stdout
 
 
 def test_bench_apply_puts_the_profile_on_the_nodes_and_keeps_their_session_manager(

@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from harness.cluster import LANDED_AT
-from harness.cluster.touch import watch_for_reload
+from harness.cluster.touch import deployer_checks, notice_s, watch_for_reload
 from harness.config.faults import parse_faults
 from harness.load.faults import FaultTimeline
 from harness.results.impact import describe_impact, fault_impact
@@ -78,6 +78,22 @@ def test_a_touch_is_watched_no_longer_than_the_load_and_then_not_judged() -> Non
     effects = fault_impact([], window, event)
     assert effects["reloaded"] is None
     assert "not judged" in describe_impact(effects)
+
+
+def test_a_touch_is_watched_as_long_as_the_nodes_own_deployer_check() -> None:
+    """A node that checks every 30 s was said "not reloaded" after a fixed 15 s."""
+    read = {
+        "node1": {"deployer_check_s": 30},
+        "node2": {"deployer_check_s": 2},
+        "node3": {"error": "could not read the JVM"},
+        "node4": {"deployer_check_s": None},  # no background thread: nothing checks
+    }
+    checks = deployer_checks(read)
+    assert checks == {"node1": 30, "node2": 2}
+    assert notice_s(checks.get("node1")) == 35
+    assert notice_s(checks.get("node2")) == 7
+    # Unread: Tomcat's default check, as before.
+    assert notice_s(checks.get("node3")) == notice_s(checks.get("node4")) == 15
 
 
 class LandsLate(SlowRestore):

@@ -251,6 +251,46 @@ def test_the_replication_manager_asked_for_is_compared_with_the_contexts() -> No
     assert jvm.mismatches(redisson, asked) == ([], [])
 
 
+def _deployers(engine: int, *hosts: tuple[int, bool]) -> dict[str, object]:
+    """The Engine and Host beans as JvmProbe prints them."""
+    return {
+        "engines": [{"objectName": "Catalina:type=Engine", "name": "Catalina",
+                     "backgroundProcessorDelay": engine}],
+        "hosts": [{"objectName": f"Catalina:type=Host,host=h{n}", "name": f"h{n}",
+                   "backgroundProcessorDelay": delay, "autoDeploy": auto}
+                  for n, (delay, auto) in enumerate(hosts)],
+    }  # fmt: skip
+
+
+def test_the_deployer_checks_as_often_as_its_host_or_else_its_engine_says() -> None:
+    # Tomcat's stock server.xml: the Host has no delay of its own (-1), the Engine's 10 s.
+    assert jvm.deployer_check_from(_deployers(10, (-1, True))) == 10
+    assert jvm.deployer_check_from(_deployers(10, (3, False))) == 3
+    # Several Hosts: a touch may have to wait for the slowest.
+    assert jvm.deployer_check_from(_deployers(2, (-1, False), (30, True))) == 30
+    # No background thread at all (Engine -1, Host -1): nothing ever checks.
+    assert jvm.deployer_check_from(_deployers(-1, (-1, True))) is None
+    assert jvm.deployer_check_from({}) is None  # a probe that did not say
+    assert jvm.auto_deploy_from(_deployers(10, (-1, False), (-1, True))) is True
+    assert jvm.auto_deploy_from(_deployers(10, (-1, False))) is False
+    assert jvm.auto_deploy_from({}) is None
+
+
+def test_the_deploy_settings_asked_for_are_compared_with_the_hosts() -> None:
+    node = _node().model_copy(update={"deployer_check_s": 10, "auto_deploy": False})
+    asked = {"deploy": {"backgroundProcessorDelay": "2", "autoDeploy": "false",
+                        "reloadable": "true"}}  # fmt: skip
+    assert jvm.mismatches(node, asked) == (
+        ["deploy.backgroundProcessorDelay: asked 2, running 10"],
+        [],
+    )
+    unread = node.model_copy(update={"deployer_check_s": None, "auto_deploy": None})
+    assert jvm.mismatches(unread, asked) == (
+        [],
+        ["deploy.backgroundProcessorDelay", "deploy.autoDeploy"],
+    )
+
+
 def test_parallel_readers_of_a_fresh_lab_agree_on_one_password(tmp_path: Path) -> None:
     # Two nodes are read at once; a fresh lab's secrets must be made exactly once.
     from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415

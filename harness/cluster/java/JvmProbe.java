@@ -77,6 +77,10 @@ public class JvmProbe {
         "executorName", "maxThreads", "minSpareThreads", "secretRequired"};
     static final String[] REQUESTS = {
         "requestCount", "errorCount", "bytesSent", "processingTime", "maxTime"};
+    // How often a container's background thread runs: a Host's deployer looks at its
+    // applications then (autoDeploy, a watched web.xml). -1 in a Host: its Engine's.
+    static final String[] ENGINE = {"name", "backgroundProcessorDelay"};
+    static final String[] HOST = {"name", "backgroundProcessorDelay", "autoDeploy"};
 
     public static void main(String[] args) {
         try {
@@ -373,6 +377,8 @@ public class JvmProbe {
         out.put("connectors", beans(mbs, "Catalina:type=Connector,*", CONNECTOR));
         out.put("requests", beans(mbs, "Catalina:type=GlobalRequestProcessor,*", REQUESTS));
         out.put("contexts", contexts(mbs));
+        out.put("engines", beans(mbs, "Catalina:type=Engine", ENGINE));
+        out.put("hosts", beans(mbs, "Catalina:type=Host,*", HOST));
         CompositeData heap = (CompositeData) mbs.getAttribute(
             new ObjectName("java.lang:type=Memory"), "HeapMemoryUsage");
         MemoryUsage usage = MemoryUsage.from(heap);

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from harness.cluster import Companion, EarlyEntry, Progress, jvm, probe_server
+from harness.cluster import Companion, EarlyEntry, Progress, jvm, probe_server, touch
 from harness.cluster.lab import faults, jvms
 from harness.cluster.lab.balancers import balancer
 from harness.cluster.lab.cold import without_kept_starts
@@ -127,6 +127,7 @@ class LabCluster:
         self.spec, self.lab, self.state = spec, lab, state
         self.pool = pool
         self._early_reads = early_reads  # begun as each node answered, taken by in_effect
+        self._deployer_checks: dict[str, int] = {}  # read by in_effect, for a touch's watch
         # Lent by the pool already running (a matrix cell after the first of its strategy).
         self.reused = pool is not None and pool.last_reused
         # A borrowed lab's logs hold earlier cells too: this bench copies from here on.
@@ -154,13 +155,18 @@ class LabCluster:
         return self.lab.fault_parts()
 
     def deliver(self, fault: FaultSpec, until: threading.Event | None = None) -> dict[str, float]:
-        return faults.inject(self.lab, fault, until)
+        return faults.inject(self.lab, fault, until, self._deployer_checks)
 
     def restore(self, fault: FaultSpec) -> dict[str, float]:
         return faults.restore(self.lab, fault)
 
     def in_effect(self, profile: Profile) -> dict[str, Any]:
         """Read from each JVM (which also starts the JMX agents the JVM telemetry reads)."""
+        read = self._read_in_effect(profile)
+        self._deployer_checks = touch.deployer_checks(read)
+        return read
+
+    def _read_in_effect(self, profile: Profile) -> dict[str, Any]:
         if self.pool is not None:
             # Read by the pool as it mended the lab, while the last cell's results were
             # written: the same JVMs this bench now loads.

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Mapping
 from dataclasses import replace
 
+from harness.cluster import touch
 from harness.cluster.lab import webapps
 from harness.cluster.lab.lab import Lab
 from harness.config.faults import ACTIONS, NETWORK, FaultSpec
@@ -19,14 +21,21 @@ def _named(lab: Lab, spec: FaultSpec) -> FaultSpec:
     return replace(spec, target=lab.balancer_process())
 
 
-def inject(lab: Lab, spec: FaultSpec, until: threading.Event | None = None) -> dict[str, float]:
+def inject(
+    lab: Lab,
+    spec: FaultSpec,
+    until: threading.Event | None = None,
+    deployer_checks: Mapping[str, int] | None = None,
+) -> dict[str, float]:
     """Deliver the fault; returns the epoch times of its steps where it has several (a
-    touch watches for the reload until it is seen, notice runs out, or until is set)."""
+    touch watches for the reload until it is seen, the node's deployer check and some
+    slack have passed, or until is set)."""
     spec = _named(lab, spec)
     if spec.action == "context-reload":
         return webapps.reload_context(lab, spec.target)
     if spec.action == "touch":
-        return webapps.touch_descriptor(lab, spec.target, until=until)
+        check_s = (deployer_checks or {}).get(spec.target)
+        return webapps.touch_descriptor(lab, spec.target, touch.notice_s(check_s), until=until)
     if spec.action == "redeploy":
         if spec.restore_at_s is None:
             return webapps.redeploy(lab, spec.target)

@@ -4,9 +4,10 @@
   when a reloadable="true" context sees a class or jar change (stop the context, start it
   again with a new class loader; the session manager is stopped and started with it).
 - touch: WEB-INF/web.xml gets a new modification time, as when an operator edits it, and
-  nothing else: Tomcat decides. It looks every backgroundProcessorDelay (10 s), and only
-  its Host's deployer watches web.xml (a WatchedResource), so whether the context reloads
-  depends on the profile's deploy settings; the harness reads the answer in the log.
+  nothing else: Tomcat decides. It looks every backgroundProcessorDelay (10 s unless the
+  profile says otherwise), and only its Host's deployer watches web.xml (a
+  WatchedResource), so whether the context reloads depends on the profile's deploy
+  settings; the harness reads the answer in the log, for as long as that check may take.
 - undeploy / deploy: the application's directory leaves webapps/ and comes back, and the
   Host's deployer (HostConfig.check, the "Catalina:type=Deployer" MBean) is asked to look
   at once. That is what autoDeploy="true" does on its own every backgroundProcessorDelay
@@ -35,8 +36,6 @@ APP_NAME = ""
 PARKED_DIR = "undeployed"
 # Tomcat's own words when it reloads the ROOT context (StandardContext.reload).
 RELOADED = b"Reloading Context with name [] is completed"
-# Tomcat checks every backgroundProcessorDelay (10 s); a little more for a busy machine.
-NOTICE_S = 15.0
 
 
 def _base(lab: Lab, node: str) -> Path:
@@ -52,7 +51,7 @@ def reload_context(lab: Lab, node: str) -> dict[str, float]:
 
 
 def touch_descriptor(
-    lab: Lab, node: str, notice_s: float = NOTICE_S, *, until: threading.Event | None = None
+    lab: Lab, node: str, notice_s: float, *, until: threading.Event | None = None
 ) -> dict[str, float]:
     """Touch the application's web.xml; returns when Tomcat reloaded the context, or after
     notice_s without a reload (then without "reloaded_at": the profile let it be), or once

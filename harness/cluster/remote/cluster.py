@@ -22,7 +22,7 @@ from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
 
-from harness.cluster import LANDED_AT, Companion, EarlyEntry, Progress, jvm
+from harness.cluster import LANDED_AT, Companion, EarlyEntry, Progress, jvm, touch
 from harness.cluster.endpoints import get_json
 from harness.cluster.errors import ClusterError
 from harness.cluster.remote import jvm as remote_jvm
@@ -156,12 +156,10 @@ class InventorySpec:
 
 # Tomcat's own words when it reloads the probe's context (StandardContext.reload).
 RELOADED = f"Reloading Context with name [/{probe.CONTEXT}] is completed"
-# Tomcat checks every backgroundProcessorDelay (10 s); a little more for a busy host.
-NOTICE_S = 15.0
 
 
 def touch_probe(
-    node: RemoteNode, notice_s: float = NOTICE_S, *, until: threading.Event | None = None
+    node: RemoteNode, notice_s: float, *, until: threading.Event | None = None
 ) -> dict[str, float]:
     """Touch the probe's web.xml on the node, as an operator editing it, and nothing else:
     Tomcat decides (its Host's deployer watches web.xml only with autoDeploy). Returns
@@ -207,6 +205,7 @@ class RemoteCluster:
         self._pending: dict[str, Callable[[], object]] = {}
         self.restored_at_end: list[dict[str, Any]] = []
         self._tables = 0
+        self._deployer_checks: dict[str, int] = {}  # read by in_effect, for a touch's watch
         self._load = RemoteLoad(self.inventory, self._host) if self.inventory.load else None
         self._sampler = RemoteSampler(self.inventory, self._host)
         self._jvm_sampler = RemoteJvmSampler(
@@ -283,7 +282,8 @@ class RemoteCluster:
             return {} if landed is None else {LANDED_AT: landed}
         part = self.inventory.part(fault.target)
         if part in self.inventory.nodes and fault.action == "touch":
-            return touch_probe(self._node(part.name), until=until)
+            check_s = self._deployer_checks.get(part.name)
+            return touch_probe(self._node(part.name), touch.notice_s(check_s), until=until)
         if part in self.inventory.nodes:
             return self._deliver_to(self._node(part.name), fault)
         if part in self.inventory.stores:
@@ -340,7 +340,9 @@ class RemoteCluster:
 
     def in_effect(self, profile: Profile) -> dict[str, Any]:
         readers = {n.name: partial(self._read_jvm, n) for n in self.inventory.nodes}
-        return jvm.in_effect(readers, profile.name, profile.effective())
+        read = jvm.in_effect(readers, profile.name, profile.effective())
+        self._deployer_checks = touch.deployer_checks(read)
+        return read
 
     def _read_jvm(self, node: InventoryNode) -> jvm.NodeJvm:
         remote = self._node(node.name)
