@@ -22,10 +22,10 @@ pytestmark = pytest.mark.integration
 def _bench(tmp_path: Path, nginx: str) -> dict[str, Any]:
     plan = BenchPlan(
         profile=best_practice_with(tmp_path, f"[balancer.nginx]\n{nginx}"),
-        duration_s=12,
+        duration_s=9,
         users=6,
         fault_target="node1",
-        fault_at_s=5,
+        fault_at_s=3,
         cluster=LabSpec(
             balancer="nginx-rr",
             sessions="redis",

@@ -256,7 +256,7 @@ def test_matrix_writes_verdicts_for_each_cell(tmp_path: Path) -> None:
     results = tmp_path / "results"
     done = harness(
         "matrix", "--balancers", "nginx-rr,nginx-ip-hash", "--strategies", "none,redis",
-        "--duration", "8", "--users", "6", "--net", "127.0.29",
+        "--duration", "6", "--users", "6", "--net", "127.0.29",
         "--run-dir", str(tmp_path / "lab"), "--results-dir", str(results),
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
@@ -326,9 +326,9 @@ def test_a_fault_schedule_with_restores(tmp_path: Path) -> None:
     # so the restarted node1 takes traffic again well inside the run.
     best_practice_with(tmp_path / "profile", '[balancer.nginx]\nfail_timeout = "3s"')
     done = harness(
-        "bench", "--duration", "28", "--users", "6", "--sessions", "redis",
+        "bench", "--duration", "20", "--users", "6", "--sessions", "redis",
         "--profile", str(tmp_path / "profile" / "with-extra.toml"),
-        "--faults", "sigstop:node2@3-5,sigkill:node1@8-10",
+        "--faults", "sigstop:node2@2-3,sigkill:node1@5-6",
         "--net", "127.0.39", "--run-dir", str(tmp_path / "lab"), "--results-dir", str(results),
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
@@ -338,13 +338,13 @@ def test_a_fault_schedule_with_restores(tmp_path: Path) -> None:
     assert (hang["action"], hang["target"], hang["spec"]) == (
         "sigstop",
         "node2",
-        "sigstop:node2@3-5",
+        "sigstop:node2@2-3",
     )
     assert (kill["action"], kill["target"]) == ("sigkill", "node1")
     assert hang["restore"] == "sigcont"
     assert kill["restore"] == "start"
-    assert 3 <= hang["at_s"] < hang["restored_at_s"] < 8
-    assert 8 <= kill["at_s"] < 10 <= kill["restored_at_s"]
+    assert 2 <= hang["at_s"] < hang["restored_at_s"] < 5
+    assert 5 <= kill["at_s"] < 6 <= kill["restored_at_s"]
     summary = manifest["summary"]
     assert summary["sessions_lost"] == 0
     assert summary["data_lost"] == 0

@@ -30,7 +30,7 @@ TABLE = "tomcat_bench_net_127_0_61"
 def _bench(tmp_path: Path, faults: str, balancer: str = "nginx-rr") -> BenchResult:
     plan = BenchPlan(
         profile=load_profile("best-practice"),
-        duration_s=14,
+        duration_s=11,
         users=6,
         faults=parse_faults(faults),
         cluster=LabSpec(
@@ -52,7 +52,7 @@ def _left_behind() -> list[str]:
 
 
 def test_a_node_cut_off_from_redis_is_judged_and_nothing_is_left(tmp_path: Path) -> None:
-    result = _bench(tmp_path, "partition:node1-redis@4-9")
+    result = _bench(tmp_path, "partition:node1-redis@3-8")
     run = read_manifest(result.run_dir)
     (fault,) = run["faults"]
     assert fault["at_s"] is not None and "fault_error" not in fault, fault
@@ -73,7 +73,7 @@ def test_a_partition_of_the_balancer_from_a_node_and_a_packet_drop(tmp_path: Pat
     """nginx cut off from node1, then 50% of node2's packets dropped: both delivered and
     healed on time, each judged in its own window; "balancer" also names the balancer for
     a process fault (nginx re-reads its config)."""
-    faults = "partition:balancer-node1@3-6,drop:node2:50%@8-11,reload:balancer@12"
+    faults = "partition:balancer-node1@2-4,drop:node2:50%@5-8,reload:balancer@9"
     result = _bench(tmp_path, faults)
     run = read_manifest(result.run_dir)
     partition, drop, reload = run["faults"]
