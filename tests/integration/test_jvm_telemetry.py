@@ -36,7 +36,7 @@ def test_profiles_side_by_side_with_jvm_telemetry(tmp_path: Path) -> None:
     lab_dir = tmp_path / "lab"
     plan = BenchPlan(
         profile=load_profile("best-practice"),
-        duration_s=8,
+        duration_s=6,
         users=8,
         fault_target=None,
         cluster=LabSpec(
@@ -57,7 +57,7 @@ def test_profiles_side_by_side_with_jvm_telemetry(tmp_path: Path) -> None:
     rows = _rows(small)
     for node in ("node1", "node2"):
         mine = [r for r in rows if r["node"] == node]
-        assert len(mine) >= 3, f"{node}: {len(mine)} samples in an 8 s run"
+        assert len(mine) >= 3, f"{node}: {len(mine)} samples in a 6 s run"
         for r in mine:
             assert int(r["pool_max"]) == 4
             assert 0 <= int(r["pool_busy"]) <= 4

@@ -24,7 +24,7 @@ def test_redis_sessions_survive_the_masters_death_through_sentinel(tmp_path: Pat
         build_parser(),
         [
             "bench", "--sessions", "redis-sentinel", "--balancer", "nginx-rr",
-            "--faults", "store-failover", "--duration", "20", "--users", "6",
+            "--faults", "store-failover", "--duration", "14", "--users", "6",
             "--net", LAB_NET, "--run-dir", str(tmp_path / "lab"),
             "--results-dir", str(tmp_path / "results"),
         ],
