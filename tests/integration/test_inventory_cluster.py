@@ -147,6 +147,27 @@ def test_probe_install_names_each_node_and_without_yes_nothing_runs(
     assert not list(tmp_path.iterdir())
 
 
+def test_commands_run_together_over_one_connection_are_run_at_once(
+    testbed: cluster.TestCluster, tmp_path: Path
+) -> None:
+    """A node's read runs its independent commands together (run_together): the first
+    here waits for a file only the second writes, so run one after the other it would
+    wait out its timeout. Each result is its own command's, in order, a failure too."""
+    flag = f"/tmp/tomcat-bench-together-{tmp_path.name}"
+    waits = f"while [ ! -e {flag} ]; do sleep 0.05; done; echo seen; rm -f {flag}"
+    host = testbed.host("node1")
+    try:
+        first, second, third = host.run_many(
+            [["sh", "-c", waits], ["sh", "-c", f"sleep 0.3; touch {flag}; echo wrote"], ["false"]],
+            timeout=20,
+        )
+    finally:
+        host.close()
+    assert (first.returncode, first.stdout) == (0, "seen\n")
+    assert (second.returncode, second.stdout) == (0, "wrote\n")
+    assert third.returncode == 1
+
+
 def test_ip_hash_with_memory_sessions_loses_exactly_the_users_pinned_to_the_killed_node(
     testbed: cluster.TestCluster, tmp_path: Path
 ) -> None:

@@ -16,7 +16,7 @@ import shlex
 import subprocess
 import threading
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Protocol, TypeVar
@@ -237,9 +237,25 @@ class SshHost:
             )
         except (OSError, asyncssh.Error) as error:
             raise HostError(f"{self._where()}: {command}: {error}") from None
-        # No exit status means the command died of a signal: never report that as success.
-        status = done.exit_status if done.exit_status is not None else 255
-        return CommandResult(status, str(done.stdout), str(done.stderr))
+        return _result(done)
+
+    def run_many(
+        self, commands: Sequence[list[str]], *, timeout: float | None = COMMAND_TIMEOUT_S
+    ) -> list[CommandResult]:
+        """Commands that do not depend on each other, each in its own session of the one
+        connection, at once: one round trip's wait for all of them, not one each."""
+        connection = self._connection
+        runs = [connection.run(shlex.join(argv), check=False, timeout=timeout) for argv in commands]
+        # Every one waited for, even after one fails: none is left running on the host.
+        done = self._call(_all_of(runs))
+        results = []
+        for argv, one in zip(commands, done, strict=True):
+            if isinstance(one, OSError | asyncssh.Error):
+                raise HostError(f"{self._where()}: {shlex.join(argv)}: {one}") from None
+            if isinstance(one, BaseException):
+                raise one
+            results.append(_result(one))
+        return results
 
     def stream(self, argv: list[str], *, stdin: str, on_line: Callable[[str], None]) -> int:
         command = shlex.join(argv)
@@ -286,6 +302,26 @@ class SshHost:
         if pending:
             self._call(_finish(pending))
         self._loop.close()
+
+
+def run_together(host: Host, commands: Sequence[list[str]]) -> list[CommandResult]:
+    """Commands that do not depend on each other: at once over SSH, one by one here (a
+    local command costs no round trip)."""
+    if isinstance(host, SshHost):
+        return host.run_many(commands)
+    return [host.run(argv) for argv in commands]
+
+
+def _result(done: asyncssh.SSHCompletedProcess) -> CommandResult:
+    # No exit status means the command died of a signal: never report that as success.
+    status = done.exit_status if done.exit_status is not None else 255
+    return CommandResult(status, str(done.stdout), str(done.stderr))
+
+
+async def _all_of(
+    runs: Sequence[Awaitable[asyncssh.SSHCompletedProcess]],
+) -> list[asyncssh.SSHCompletedProcess | BaseException]:
+    return list(await asyncio.gather(*runs, return_exceptions=True))
 
 
 def _log_said(where: str, argv: list[str], said: str) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 from harness.cluster import jvm
 from harness.cluster.endpoints import Endpoint
-from harness.cluster.remote.hosts import CommandResult, Host
+from harness.cluster.remote.hosts import CommandResult, Host, run_together
 from harness.config.inventory import InventoryNode
 
 SECRETS_DIR = "tomcat-bench-jmx"  # under the node's CATALINA_BASE/temp
@@ -46,7 +46,12 @@ def node_jmx(node: InventoryNode) -> RemoteJmx:
 def _run(
     host: Host, argv: list[str], *, stdin: str | None = None, ok: tuple[int, ...] = (0,)
 ) -> str:
-    done = host.run(argv, stdin=stdin)
+    return _checked(host, argv, host.run(argv, stdin=stdin), ok=ok)
+
+
+def _checked(
+    host: Host, argv: list[str], done: CommandResult, *, ok: tuple[int, ...] = (0,)
+) -> str:
     if done.returncode not in ok:
         raise jvm.JvmReadError(f"{host.name}: {' '.join(argv[:3])}: {_said(done)}")
     return done.stdout
@@ -171,18 +176,23 @@ def read_node(
     its start too). Where the JVM listens comes from `ss`."""
     listening = _listening(host, pid)
     mbeans = probe(host, pid, jmx, listening=listening)
+    commands = {"flags": jvm.vm_flags_command(pid), "jstat": jvm.jstat_command(pid)}
     if Endpoint(jmx.address, jmx.port) not in listening:
-        listening = _listening(host, pid)  # the agent's port, just opened
-    rejections = None
+        commands["listening"] = jvm.listening_command()  # the agent's port, just opened
     if log_path is not None and host.exists(log_path):
-        count = _run(host, jvm.rejections_command(log_path), ok=(0, 1))
-        rejections = jvm.parse_count(count)
+        commands["rejections"] = jvm.rejections_command(log_path)
+    # A round trip's wait for each was most of a node's read over SSH: one for them all.
+    done = dict(zip(commands, run_together(host, list(commands.values())), strict=True))
+
+    def said(name: str, ok: tuple[int, ...] = (0,)) -> str:
+        return _checked(host, commands[name], done[name], ok=ok)
+
     return jvm.node_jvm(
         node,
         pid,
-        flags=jvm.parse_vm_flags(_run(host, jvm.vm_flags_command(pid))),
-        jstat=jvm.parse_jstat_gc(_run(host, jvm.jstat_command(pid))),
+        flags=jvm.parse_vm_flags(said("flags")),
+        jstat=jvm.parse_jstat_gc(said("jstat")),
         mbeans=mbeans,
-        listening=listening,
-        rejections=rejections,
+        listening=jvm.parse_listening(said("listening"), pid) if "listening" in done else listening,
+        rejections=jvm.parse_count(said("rejections", (0, 1))) if "rejections" in done else None,
     )
