@@ -99,6 +99,10 @@ def _mib(value: int | None) -> str:
     return "-" if value is None else f"{value / 2**20:.0f}"
 
 
+def _yes_no(value: bool | None) -> str:
+    return "-" if value is None else ("yes" if value else "no")
+
+
 def _jvm_rows(nodes: Sequence[NodeJvm]) -> list[tuple[str, list[str]]]:
     def each(get: Callable[[NodeJvm], object]) -> list[str]:
         return ["-" if (v := get(n)) is None else str(v) for n in nodes]
@@ -124,6 +128,8 @@ def _jvm_rows(nodes: Sequence[NodeJvm]) -> list[tuple[str, list[str]]]:
         ("connectors", each(lambda n: ", ".join(
             f"{c.port} {(c.handler or c.protocol).split('.')[-1]}" for c in n.connectors))),
         ("AJP", each(lambda n: "yes" if n.ajp else "no")),
+        ("deployer check s/autoDeploy", each(lambda n: f"{n.deployer_check_s or '-'}/"
+                                             f"{_yes_no(n.auto_deploy)}")),
         ("sessions", each(lambda n: n.sessions)),
     ]  # fmt: skip
 

@@ -291,6 +291,15 @@ def test_the_deploy_settings_asked_for_are_compared_with_the_hosts() -> None:
     )
 
 
+def test_lab_status_shows_each_nodes_deployer_check() -> None:
+    from harness.cli.lab import _jvm_rows  # noqa: PLC0415
+
+    stock = _node().model_copy(update={"deployer_check_s": 10, "auto_deploy": True})
+    unread = _node()
+    rows = dict(_jvm_rows([stock, unread]))
+    assert rows["deployer check s/autoDeploy"] == ["10/yes", "-/-"]
+
+
 def test_parallel_readers_of_a_fresh_lab_agree_on_one_password(tmp_path: Path) -> None:
     # Two nodes are read at once; a fresh lab's secrets must be made exactly once.
     from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
