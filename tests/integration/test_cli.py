@@ -221,8 +221,10 @@ def test_ctrl_c_during_a_bench_stops_the_lab_and_locust(tmp_path: Path) -> None:
     )  # fmt: skip
 
     def under_load() -> bool:
+        # The header and the first record: the writer flushes that row at once, the rest
+        # in 64 KiB blocks (some 15 s of these 4 users' load).
         raw = list(results.glob("*/requests.raw.csv"))
-        return bool(raw) and len(raw[0].read_text().splitlines()) > 10
+        return bool(raw) and len(raw[0].read_text().splitlines()) >= 2
 
     _wait_for(under_load, 90)
     proc.send_signal(signal.SIGINT)

@@ -96,9 +96,15 @@ def test_web_ui_swarm_shows_session_requests(lab: Lab) -> None:
         ).encode()
         with urllib.request.urlopen(f"{web}/swarm", data=form, timeout=5) as reply:
             assert json.loads(reply.read())["success"] is True
-        time.sleep(3)
-        stats = _get_json(f"{web}/stats/requests")
-        entries = {e["name"]: e for e in stats["stats"]}  # type: ignore[attr-defined]
+        # Locust's stats move every 2 s: wait for more than 10 requests, 15 s at most.
+        deadline = time.monotonic() + 15
+        while True:
+            stats = _get_json(f"{web}/stats/requests")
+            entries = {e["name"]: e for e in stats["stats"]}  # type: ignore[attr-defined]
+            session = entries.get("/session.jsp", {"num_requests": 0})
+            if session["num_requests"] > 10 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
         assert entries["/session.jsp"]["num_requests"] > 10
         assert entries["/session.jsp"]["num_failures"] == 0
         urllib.request.urlopen(f"{web}/stop", data=b"", timeout=5).close()

@@ -25,7 +25,7 @@ def _bench(
 ) -> dict[str, Any]:
     plan = BenchPlan(
         profile=best_practice_with(tmp_path, f"[sessions.redisson]\n{redisson}"),
-        duration_s=8,
+        duration_s=5,
         users=4,
         fault_target=None,
         scenario=scenario,

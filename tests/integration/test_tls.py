@@ -86,7 +86,7 @@ def test_sessions_survive_a_node_kill_over_https(balancer: str, tmp_path: Path) 
         build_parser(),
         [
             "bench", "--profile", "tls", "--balancer", balancer, "--sessions", "redis",
-            "--faults", "sigkill:node1@5", "--duration", "12", "--users", "6",
+            "--faults", "sigkill:node1@4", "--duration", "10", "--users", "6",
             "--net", BENCH_NET, "--run-dir", str(tmp_path / "lab"),
             "--results-dir", str(tmp_path / "results"),
         ],
