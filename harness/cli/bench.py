@@ -312,8 +312,8 @@ def _summary_rows(summary: dict[str, Any], verdict: dict[str, Any]) -> list[tupl
         rows.append((
             "latency, corrected",
             f"p50 {corrected['p50_ms']:.2f} ms  p95 {corrected['p95_ms']:.2f} ms  "
-            f"p99 {corrected['p99_ms']:.2f} ms (from each request's intended send time; "
-            "verdicts use these)",
+            f"p99 {corrected['p99_ms']:.2f} ms (answered requests, from each one's intended send "
+            "time; verdicts use these)",
         ))  # fmt: skip
     judgement = summary["judgement"]
     rows.append((

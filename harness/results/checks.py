@@ -117,14 +117,13 @@ def read_check_file(path: Path) -> list[Check]:
 def metric_values(summary: Mapping[str, Any]) -> dict[str, float | None]:
     values: dict[str, float | None] = {}
     for name in METRICS:
-        raw = summary.get(name)
-        values[name] = float(raw) if isinstance(raw, int | float) and not math.isnan(raw) else None
+        values[name] = _number(summary.get(name))
     if summary.get("recovered") is False:
         values["recovery_s"] = math.inf
     corrected = summary.get("corrected")
     if isinstance(corrected, dict):  # the open model is judged by the corrected latency
         for key in ("p50_ms", "p95_ms", "p99_ms", "max_ms"):
-            values[key] = float(corrected[key])
+            values[key] = _number(corrected.get(key))
     lost, unanswered = values["sessions_lost"], values["unanswered"]
     values["lost_or_unanswered"] = None if lost is None or unanswered is None else lost + unanswered
     # Runs written before answered_again have no count of it: not judged, never 0.
@@ -133,6 +132,11 @@ def metric_values(summary: Mapping[str, Any]) -> dict[str, float | None]:
         None if unanswered is None or not isinstance(again, int) else unanswered - again
     )
     return values
+
+
+def _number(raw: object) -> float | None:
+    """A summary's number, or None (not judged) when it is missing or NaN."""
+    return float(raw) if isinstance(raw, int | float) and not math.isnan(raw) else None
 
 
 def evaluate(checks: Sequence[Check], summary: Mapping[str, Any]) -> list[Outcome]:

@@ -388,18 +388,25 @@ def latency_bases(records: Requests | Sequence[Record]) -> dict[str, Any]:
     An open-model run (every request with an intended send time) is judged by its corrected
     latency: the measured one hides the time a request waited for a slow predecessor.
     Closed-model runs get neither key (absent means uncorrected), so their summaries stay
-    as they were."""
-    values = as_requests(records).corrected_ms
-    corrected = np.sort(values[~np.isnan(values)]) if values is not None else np.zeros(0)
-    if not len(corrected):
+    as they were. Like the measured ones, they are the answered requests' percentiles: a
+    fast error is no reply, and counting it would make a failing run read fast. An open
+    run with no answered request gets NaN, which no check passes."""
+    requests = as_requests(records)
+    values = requests.corrected_ms
+    if values is None or np.isnan(values).all():
         return {}
+    corrected = np.sort(values[~np.isnan(values) & ~requests.is_error()])
+
+    def pct_ms(p: float) -> float:
+        return round(nearest_rank(corrected, p), 3) if len(corrected) else math.nan
+
     return {
         "latency_for_verdicts": "corrected",
         "corrected": {
-            "p50_ms": round(nearest_rank(corrected, 50.0), 3),
-            "p95_ms": round(nearest_rank(corrected, 95.0), 3),
-            "p99_ms": round(nearest_rank(corrected, 99.0), 3),
-            "max_ms": round(float(corrected[-1]), 3),
+            "p50_ms": pct_ms(50.0),
+            "p95_ms": pct_ms(95.0),
+            "p99_ms": pct_ms(99.0),
+            "max_ms": pct_ms(100.0),
         },
     }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import math
 import shutil
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from session_tracking import ArrivalSchedule
 
 from harness.report.compare import Thresholds, compare_runs
+from harness.results.checks import evaluate, parse_checks
 from harness.results.run_folder import (
     Record,
     convert_raw_records,
@@ -86,6 +88,36 @@ def test_open_model_records_keep_intended_time_and_corrected_latency(tmp_path: P
     assert summary["latency_for_verdicts"] == "corrected"
     assert summary["corrected"]["p99_ms"] == 306.0
     assert summary["p99_ms"] == 6.0  # the measured stay beside them
+
+
+def _paced(t: float, user: int, outcome: str, latency_ms: float) -> Record:
+    error = outcome == "error"
+    return Record(
+        t, user, "" if error else "S", "" if error else "node1", None if error else 1,
+        outcome, latency_ms, 502 if error else 200, corrected_ms=latency_ms, intended_s=t,
+    )  # fmt: skip
+
+
+def test_fast_errors_never_lower_the_corrected_latency_the_checks_read() -> None:
+    """The corrected percentiles counted every request: 90 errors in 0.5 ms pulled a run
+    answered in 900 ms down to a corrected p50 of 0.5 ms, and `p50_ms < 300` held."""
+    slow = [_paced(1.0 + i * 0.5, 1, "kept" if i else "new", 900.0) for i in range(20)]
+    fast_errors = [_paced(1.2 + i * 0.1, 2, "error", 0.5) for i in range(90)]
+    summary = summarize(sorted(slow + fast_errors), [])
+    assert summary["p50_ms"] == summary["corrected"]["p50_ms"] == 900.0
+    (result,) = evaluate(parse_checks(["p50_ms < 300"]), summary)
+    assert not result.held and result.value == 900.0
+
+
+def test_an_open_run_of_only_errors_has_no_corrected_latency_to_pass() -> None:
+    records = [_paced(1.0 + i * 0.1, 1 + i % 5, "error", 2.0) for i in range(100)]
+    summary = summarize(records, [])
+    assert summary["answered"] == 0
+    assert summary["latency_for_verdicts"] == "corrected"
+    assert all(math.isnan(v) for v in summary["corrected"].values())
+    for check in ("p99_ms < 300", "max_ms != 5"):
+        (result,) = evaluate(parse_checks([check]), summary)
+        assert not result.held and result.value is None, check
 
 
 def test_closed_model_records_have_no_schedule_and_no_extra_columns(tmp_path: Path) -> None:
