@@ -447,8 +447,10 @@ class _Window:
         self.has_waited |= touched
         self.answered |= first_answer != _NONE
 
-    def recovery_s(self, fates: dict[int, str]) -> float:
+    def recovery_s(self, fates: dict[int, str]) -> float | None:
         """judgement._recovery from what was kept."""
+        if not fates:
+            return None
         if any(f == o.UNANSWERED for f in fates.values()):
             return math.inf
         recovery = 0.0

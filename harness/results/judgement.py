@@ -313,13 +313,16 @@ def _control_fate(mine: Sequence[Request]) -> str:
     return _fault_fate(mine)
 
 
-def _recovery(window: Sequence[Request], fates: dict[int, str], at_s: float) -> float:
+def _recovery(window: Sequence[Request], fates: dict[int, str], at_s: float) -> float | None:
     """Seconds from the fault until failures stopped and every judged user had been
-    answered in its session again; math.inf when that never happened in the window.
+    answered in its session again; math.inf when that never happened in the window;
+    None when it judged nobody (no user had a good reply before it): nothing recovered.
 
     A user's wait counts the time its requests spent in the cluster after the fault up to
     its first answer (a request hung across the fault counts from the fault), not the
     pauses it made between requests of its own accord."""
+    if not fates:
+        return None
     if any(f == o.UNANSWERED for f in fates.values()):
         return math.inf
     failures = [r.t_s for r in window if r.outcome in o.FAILED]

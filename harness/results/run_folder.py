@@ -311,7 +311,8 @@ def summary_numbers(
         "answered": n - errors,
         "failures": failures,
         "errors": errors,
-        "error_rate": round(errors / n, 6) if n else 0.0,
+        # No request: no rate, and no check passes on it.
+        "error_rate": round(errors / n, 6) if n else None,
         # Answered requests per second: a fast error is no throughput.
         "rps": round((n - errors) / span_s, 2) if span_s > 0 else 0.0,
         "requests_rps": round(n / span_s, 2) if span_s > 0 else 0.0,

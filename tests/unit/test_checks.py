@@ -16,6 +16,8 @@ from harness.results.checks import (
     parse_checks,
     read_check_file,
 )
+from harness.results.judgement import judge as judge_rows
+from harness.results.run_folder import Record, summarize
 
 SUMMARY = {
     "requests": 1000,
@@ -90,3 +92,35 @@ def test_junit_xml_has_one_failure_per_failed_check() -> None:
     assert (suite.get("tests"), suite.get("failures")) == ("2", "1")
     failed = [c.get("name") for c in suite.iter("testcase") if c.find("failure") is not None]
     assert failed == ["error_rate < 0.001"]
+
+
+KILL_AT_10 = {"at_s": 10.0, "target": "node1", "action": "sigkill", "spec": "sigkill:node1@10"}
+
+
+def test_a_run_without_a_request_passes_no_rate_check() -> None:
+    """It read error_rate 0.0, and 'error_rate < 0.01' held on no evidence at all."""
+    summary = summarize([], [KILL_AT_10])
+    assert summary["error_rate"] is None
+    (result,) = evaluate(parse_checks(["error_rate < 0.01"]), summary)
+    assert not result.held and result.value is None
+
+
+@pytest.mark.parametrize("first_reply_s", [None, 12.0])
+def test_a_fault_that_judged_nobody_has_no_recovery_to_pass(first_reply_s: float | None) -> None:
+    """Nobody had a good reply before the kill (no request at all, or the first reply came
+    after it): nothing could recover, yet the run read 'recovered after 0.0 s' and
+    'recovery_s < 5' held."""
+    records = (
+        []
+        if first_reply_s is None
+        else [
+            Record(first_reply_s + i, 1, "S", "node2", i + 1, "kept" if i else "new", 2.0, 200)
+            for i in range(5)
+        ]
+    )
+    summary = summarize(records, [KILL_AT_10])
+    assert summary["users"] == 0
+    assert (summary["recovery_s"], summary["recovered"]) == (None, None)
+    (result,) = evaluate(parse_checks(["recovery_s < 5"]), summary)
+    assert not result.held and result.value is None
+    assert judge_rows(records, [KILL_AT_10]).recovery_s is None  # the row-by-row rules too
