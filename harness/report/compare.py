@@ -534,6 +534,25 @@ def _schedule_text(schedule: list[tuple[str, str, float]]) -> str:
     return ", ".join(f"{a}:{t}@{s:g}" for a, t, s in schedule) or "no fault"
 
 
+def _fault_problems(base: _Run, head: _Run) -> list[str]:
+    """Different fault plans, or the same plan where one run's fault never reached it
+    (its users' fates say nothing of surviving it)."""
+    b_faults, h_faults = _schedule(base.manifest), _schedule(head.manifest)
+    if not _same_schedule(b_faults, h_faults):
+        return [
+            f"different fault schedules: base {_schedule_text(b_faults)}, "
+            f"head {_schedule_text(h_faults)}"
+        ]
+    b_missed, h_missed = _not_delivered(base), _not_delivered(head)
+    if b_missed != h_missed:
+        return [f"faults not delivered: base {b_missed or 'none'}, head {h_missed or 'none'}"]
+    return []
+
+
+def _not_delivered(run: _Run) -> str:
+    return ", ".join(w.spec or w.label for w in run.judgement.undelivered)
+
+
 def _check_comparable(base: _Run, head: _Run, allow_different_profile: bool) -> list[str]:
     """Raise CannotCompare naming every difference that makes the runs incomparable;
     return notes on differences that do not."""
@@ -550,12 +569,7 @@ def _check_comparable(base: _Run, head: _Run, allow_different_profile: bool) -> 
             problems.append(f"{text} (--allow-different-profile compares them anyway)")
         else:
             problems.append(text)
-    b_faults, h_faults = _schedule(base.manifest), _schedule(head.manifest)
-    if not _same_schedule(b_faults, h_faults):
-        problems.append(
-            f"different fault schedules: base {_schedule_text(b_faults)}, "
-            f"head {_schedule_text(h_faults)}"
-        )
+    problems += _fault_problems(base, head)
     b_users, h_users = dig(base.manifest, "load", "users"), dig(head.manifest, "load", "users")
     if b_users != h_users:
         problems.append(f"different numbers of users: base {b_users!r}, head {h_users!r}")
@@ -875,7 +889,12 @@ def _judge_exact(spec: _Exact, base: dict[str, Any], head: dict[str, Any]) -> Me
             f"{spec.name}: {side} run does not record summary.{spec.lost_key}",
         )  # fmt: skip
     change = "same" if h_lost == b_lost else f"{h_lost - b_lost:+g} users {spec.label}"
-    if h_lost > b_lost:
+    if spec.kept_view and h_users == 0 and cast(float, b_users) > 0:
+        # No request, or none answered before its fault: 0 of 0 lost is no evidence.
+        verdict = Verdict.REGRESSION
+        change = "nobody judged"
+        reason = f"head judged no user, base {b_users:g}: it kept nothing it can show"
+    elif h_lost > b_lost:
         verdict = Verdict.REGRESSION
         reason = f"{h_lost:g} users {spec.label} in head, {b_lost:g} in base (no tolerance)"
     elif h_lost < b_lost:
@@ -1075,6 +1094,17 @@ def _judge_exact_runs(spec: _Exact, base: _Side, head: _Side) -> Metric:
     """Worst run against worst run; with several runs a side, also the mean per run, so
     one bad base run cannot hide a head that loses on every run."""
     worst = _judge_exact(spec, _worst_correctness(base), _worst_correctness(head))
+    # The worst run's counts take each side's most users: a run of head that judged nobody
+    # (no request) would hide behind the others.
+    nobody = [run.name for run in head.runs if not run.judgement.users]
+    judged_in_base = _worst_correctness(base)["users"] > 0
+    if spec.kept_view and nobody and judged_in_base and worst.verdict is not Verdict.REGRESSION:
+        return replace(
+            worst,
+            verdict=Verdict.REGRESSION,
+            change="nobody judged",
+            reason=f"{spec.name}: head's run {nobody[0]} judged no user: it kept nothing to show",
+        )
     if worst.verdict is Verdict.NA or len(base.runs) == len(head.runs) == 1:
         return worst
     b_mean, h_mean = _mean_of(base, spec.lost_key), _mean_of(head, spec.lost_key)

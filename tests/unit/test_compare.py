@@ -410,6 +410,41 @@ def test_every_incomparability_is_named_in_one_line(tmp_path: Path) -> None:
     )
 
 
+def _one_fault(manifest: dict[str, Any], *, delivered: bool) -> None:
+    fault = {"target": "node1", "action": "sigkill", "spec": "sigkill:node1@7.6"}
+    fault |= {"at_s": 7.635} if delivered else {"fault_error": "node1 is not running"}
+    manifest["faults"] = [fault]
+
+
+def test_a_run_its_fault_never_reached_is_not_compared_with_one_it_did(tmp_path: Path) -> None:
+    """The same plan, but the head's kill failed: its users were never put through it,
+    'sessions kept' read 10/10 'same' and compare exited 0, 'no regression'."""
+    base, head = copy_run(A, tmp_path, "base"), copy_run(B, tmp_path)
+    edit_manifest(base, lambda m: _one_fault(m, delivered=True))
+    edit_manifest(head, lambda m: _one_fault(m, delivered=False))
+    with pytest.raises(CannotCompare, match=r"^faults not delivered: base none, head sigkill:"):
+        compare_runs(base, head, DEFAULTS)
+    assert compare(base, head)[0] == 2
+    # Neither delivered: the same (fault-free) evidence on both sides, compared.
+    edit_manifest(base, lambda m: _one_fault(m, delivered=False))
+    assert compare(base, head)[0] == 0
+
+
+def test_a_head_that_judged_nobody_kept_nothing(tmp_path: Path) -> None:
+    """A head without a request read 'sessions kept 0/0', 'same' as the base's 10/10."""
+    head = copy_run(B, tmp_path)
+    rewrite_records(head, lambda _: [])
+    kept = compare_runs(A, head, DEFAULTS).metric("sessions kept")
+    assert (kept.base_text, kept.head_text, kept.verdict) == ("10/10", "0/0", Verdict.REGRESSION)
+    assert kept.change == "nobody judged"
+    assert compare(A, head)[0] == 1
+    # One such run among a side's repeats: the worst counts take its other runs' users.
+    repeats = make_repeats(tmp_path, "repeats", [B, head])
+    kept = compare_runs(A, repeats, DEFAULTS).metric("sessions kept")
+    assert (kept.change, kept.verdict) == ("nobody judged", Verdict.REGRESSION)
+    assert "judged no user" in kept.reason
+
+
 def test_missing_folder_exits_2(tmp_path: Path) -> None:
     code, out = compare(A, tmp_path / "nope")
     assert (code, out.strip()) == (
