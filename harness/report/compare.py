@@ -55,7 +55,13 @@ from harness.results import outcomes as o
 from harness.results.checks import junit_xml
 from harness.results.columnar_judgement import BatchJudge, judge_columns
 from harness.results.judgement import Judgement
-from harness.results.requests import CSV_FILE, Requests, read_requests, second_of
+from harness.results.requests import (
+    CSV_FILE,
+    Requests,
+    read_requests,
+    second_of,
+    sorted_by_time,
+)
 from harness.results.run_folder import (
     REPEATS_FILE,
     dig,
@@ -300,6 +306,8 @@ def _read(path: Path, faults: list[dict[str, Any]], streaming: Streaming) -> _Re
 
 
 def _read_table(records: Requests, faults: list[dict[str, Any]]) -> _Read:
+    # Its seconds and span are taken from rows in time order, as the batches are.
+    records = sorted_by_time(records)
     seconds = Seconds(records)
     answered = ~records.is_error()  # a fast error is neither throughput nor a faster second
     return _Read(

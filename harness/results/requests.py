@@ -170,9 +170,10 @@ class Requests:
         return self.outcome.mask(o.FAILED)
 
     def span_s(self) -> float:
-        """From the first request to the last (zero for fewer than two)."""
+        """From the earliest request to the latest (zero for fewer than two), in whatever
+        order the rows were written."""
         t = self.t_s
-        return float(t[-1] - t[0]) if len(t) > 1 else 0.0
+        return float(t.max() - t.min()) if len(t) > 1 else 0.0
 
     def release(self, *names: str) -> None:
         """Forget these columns: a reader done with a column gives its memory back

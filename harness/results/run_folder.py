@@ -265,7 +265,7 @@ def summarize(
     """run.json's summary: the one judgement of every user (judge(records, faults), made
     here unless given), and numbers that cannot reward failure: latency and throughput
     are of answered requests, errors counted beside."""
-    requests = as_requests(records)
+    requests = sorted_by_time(as_requests(records))
     judgement = judgement or judge_columns(requests, faults)
     latencies = np.sort(requests.latency_ms[~requests.is_error()])
     summary = summary_numbers(

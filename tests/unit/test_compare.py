@@ -445,6 +445,24 @@ def test_a_head_that_judged_nobody_kept_nothing(tmp_path: Path) -> None:
     assert "judged no user" in kept.reason
 
 
+def test_a_file_out_of_time_order_reads_as_the_same_requests_in_order(tmp_path: Path) -> None:
+    """A file not in time order is read whole, and its span was taken from its first and
+    last rows: one late row written first made the same run's throughput 355 req/s, not
+    132, '2.67x faster'. The summary of such rows is the summary of them in order too."""
+    head = copy_run(B, tmp_path)
+    records = load_records(head / "requests.csv.gz")
+    late = next(i for i, r in enumerate(records) if r.t_s >= 10.0)
+    shuffled = [records[late], *records[:late], *records[late + 1 :]]
+    (head / "requests.csv.gz").unlink()
+    write_records(head / "requests.parquet", shuffled)
+    edit_manifest(head, lambda m: m["files"].update(requests="requests.parquet"))
+    in_order = compare_runs(A, B, DEFAULTS).metric("throughput")
+    out_of_order = compare_runs(A, head, DEFAULTS).metric("throughput")
+    assert (out_of_order.head, out_of_order.verdict) == (in_order.head, in_order.verdict)
+    faults = read_manifest(B)["faults"]
+    assert summarize(shuffled, faults) == summarize(records, faults)
+
+
 def test_missing_folder_exits_2(tmp_path: Path) -> None:
     code, out = compare(A, tmp_path / "nope")
     assert (code, out.strip()) == (
