@@ -284,25 +284,32 @@ class _LongestWait:
         self.at_s, self.until_s = at_s, until_s
         self.open = np.zeros(0, dtype=np.float64)
         self.longest = np.zeros(0, dtype=np.float64)
+        self.last_seen = np.zeros(0, dtype=np.float64)  # each user's last counted row
+        self.run_last_t: float | None = None  # the run's last row so far
 
     def grow(self, n_users: int) -> None:
         self.open = _grown(self.open, n_users, 0.0)
         self.longest = _grown(self.longest, n_users, 0.0)
+        self.last_seen = _grown(self.last_seen, n_users, math.nan)
 
     def add(self, rows: _Rows) -> None:
+        if len(rows.t):
+            self.run_last_t = float(rows.t[-1])
         lo = rows.cut(self.at_s)
         t, wait = rows.t[lo:], rows.wait[lo:]
         kept = ~(t - wait >= self.until_s)
         users, error = rows.ucode[lo:], rows.error[lo:]
         weights = np.minimum(wait, t - self.at_s)
         if not kept.all():  # past the window's end: only requests sent before it
-            users, error, weights = users[kept], error[kept], weights[kept]
+            users, error, weights, t = users[kept], error[kept], weights[kept], t[kept]
         if not len(users):
             return
         # Each user's rows together, in time order (a radix sort on small codes).
         key = users.astype(np.uint16) if len(self.open) <= np.iinfo(np.uint16).max else users
         order = np.argsort(key, kind="stable")
         users, weights, error = users[order], weights[order], error[order]
+        ends = np.append(users[1:] != users[:-1], True)
+        self.last_seen[users[ends]] = t[order][ends]
         if (weights < 0).any():
             self._add_by_row(users, weights, error)
         else:
@@ -344,10 +351,18 @@ class _LongestWait:
             self.longest[user] = max(float(self.longest[user]), waited)
             self.open[user] = waited if failed else 0.0
 
-    def of(self, codes: list[int]) -> float | None:
-        if not codes:
+    def of(self, fates: dict[int, str]) -> float | None:
+        """The longest wait of the judged users (fates by code), with the open wait of
+        those unanswered, as judgement._longest_wait counts it."""
+        if not fates:
             return None
-        return round(max(0.0, float(self.longest[codes].max())), 3)
+        longest = max(0.0, float(self.longest[list(fates)].max()))
+        end = self.at_s if self.run_last_t is None else min(self.until_s, self.run_last_t)
+        for code in (c for c, fate in fates.items() if fate == o.UNANSWERED):
+            seen = float(self.last_seen[code])
+            since = self.at_s if math.isnan(seen) else max(self.at_s, seen)
+            longest = max(longest, float(self.open[code]) + max(0.0, end - since))
+        return round(longest, 3)
 
 
 class _Window:
@@ -650,7 +665,7 @@ class BatchJudge:
             errors=state.errors,
             failed=state.failed,
             recovery_s=state.recovery_s(fates) if plan.delivered else None,
-            longest_wait_s=state.longest.of(list(fates)),
+            longest_wait_s=state.longest.of(fates),
         )
 
     def _control(self) -> Window:
@@ -673,5 +688,5 @@ class BatchJudge:
             requests=state.requests,
             errors=state.errors,
             failed=state.failed,
-            longest_wait_s=state.longest.of(list(fates)),
+            longest_wait_s=state.longest.of(fates),
         )

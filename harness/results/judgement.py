@@ -345,25 +345,35 @@ def _recovery(window: Sequence[Request], fates: dict[int, str], at_s: float) -> 
 
 
 def _longest_wait(
-    records: Sequence[Request], users: Iterable[int], at_s: float, until_s: float
+    records: Sequence[Request], fates: dict[int, str], at_s: float, until_s: float
 ) -> float | None:
-    """The longest any of these users waited for a reply in the window: the time its
+    """The longest any judged user waited for a reply in the window: the time its
     requests spent in the cluster from one reply to the next (errors in between add up,
     its own pauses between requests do not; a lost session is judged by its fate). A request in
     flight across the window's start counts from the start; one sent inside the window
-    counts whole, even if it completed after it (a stall across the window's end)."""
-    judged = set(users)
-    if not judged:
+    counts whole, even if it completed after it (a stall across the window's end).
+
+    A user never answered in its session in the window (unanswered) has a request that
+    never completed, or none left to send: it waited from its last record (or the window's
+    start) to the window's end or the run's last record, whichever came first. No record
+    says when an answered user's unfinished request left, so its open wait is not counted."""
+    if not fates:
         return None
     waiting: dict[int, float] = {}
+    last_seen: dict[int, float] = {}
     longest = 0.0
     for r in records:
-        if r.user not in judged or r.t_s < at_s or r.t_s - r.latency_ms / 1000 >= until_s:
+        if r.user not in fates or r.t_s < at_s or r.t_s - r.latency_ms / 1000 >= until_s:
             continue
         waiting[r.user] = waiting.get(r.user, 0.0) + min(r.latency_ms / 1000, r.t_s - at_s)
+        last_seen[r.user] = r.t_s
         longest = max(longest, waiting[r.user])
         if r.outcome != o.ERROR:
             waiting[r.user] = 0.0
+    end = min(until_s, records[-1].t_s) if records else at_s
+    for user in (u for u, fate in fates.items() if fate == o.UNANSWERED):
+        since = max(at_s, last_seen.get(user, at_s))
+        longest = max(longest, waiting.get(user, 0.0) + max(0.0, end - since))
     return round(longest, 3)
 
 

@@ -214,6 +214,20 @@ def test_a_stall_without_errors_is_not_survived() -> None:
     assert c["verdict"] == "keeps sessions, users waited up to 9.0 s"
 
 
+def test_a_user_whose_request_never_came_back_waited_to_the_end() -> None:
+    """User 1's request hung on the killed node from 10 s to the run's end (no record: it
+    never completed), user 3's got errors from 11 s on. Both unanswered, but the longest
+    wait read 0.001 s and 'longest_wait_s < 1' held; the fault's effects said 14 s."""
+    records = [r for r in _run({1: [], 3: ["error"] * 5}) if r.user != 1 or r.t_s < 10]
+    records.append(_r(20.0, 2, "kept", "node2"))  # the run's last reply
+    summary, c, (effects,) = _all(sorted(records, key=lambda r: r.t_s), [KILL])
+    assert c["unanswered"] == 2
+    # From the fault to the run's last record; user 3 from its last error (15.03 s) on.
+    assert c["longest_wait_s"] == summary["longest_wait_s"] == 10.0
+    assert effects["longest_wait_on_target_s"] == pytest.approx(14.99)
+    assert metric_values(summary)["longest_wait_s"] == 10.0
+
+
 def test_waits_add_up_over_errors_until_a_reply_and_a_short_one_survives() -> None:
     """User 1 waits 0.6 s for an error and 0.6 s more for its answer: 1.2 s without a
     reply. Each request alone is under a second; together the user noticed."""
