@@ -85,10 +85,28 @@ def run(args: argparse.Namespace) -> int:
     console.print(_node_table(data))
     console.print(_bench_table(data, before))
     console.print(_results_table(data, before))
+    console.print(machine_words(data, before), soft_wrap=True)
     if data.get("previous"):
         console.print(f"before: {data['previous']}", soft_wrap=True)
     console.print(f"timing: {Path(data['run_dir']) / 'timing.json'}", soft_wrap=True)
     return 0
+
+
+def machine_words(data: dict[str, Any], before: dict[str, Any]) -> str:
+    """The machine's speed, now and in the last run: the same code's figures follow it."""
+    now = (data.get("machine") or {}).get("one_core_task_s") or {}
+    then = (before.get("machine") or {}).get("one_core_task_s") or {}
+    words = (
+        f"machine: a fixed one-core task took {_s3(now.get('start'))} s at the start, "
+        f"{_s3(now.get('end'))} s at the end"
+    )
+    if before:
+        words += f" (before: {_s3(then.get('start'))}, {_s3(then.get('end'))})"
+    return words + "; the figures above grow and shrink with it"
+
+
+def _s3(value: Any) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def _s(value: Any) -> str:

@@ -9,6 +9,9 @@
    (phases_s, "start" among them).
 3. report and compare on synthetic runs of each row count (harness.load.results_timing),
    each in a process of its own: seconds and peak memory.
+4. The machine's own speed at the start and at the end: a fixed one-core task's best time
+   of three. On a shared VM the same code brought the lab up in 2.8 s one hour and in
+   1.9 s the next: a figure that moved with this one moved with the machine, not the code.
 
 Each run writes results/<stamp>-timing/timing.json; the next run prints its figures beside
 it, so a change that slows one shows.
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import shutil
 import statistics
@@ -65,6 +69,7 @@ def run_timing(plan: TimingPlan, *, progress: Callable[[str], None]) -> dict[str
     previous = latest(plan.results_dir)
     run_dir = new_run_dir("timing", plan.results_dir)
     started = time.time()
+    machine_at_start = one_core_task_s()
     data: dict[str, Any] = {
         "schema": SCHEMA,
         "schema_version": 1,
@@ -75,10 +80,29 @@ def run_timing(plan: TimingPlan, *, progress: Callable[[str], None]) -> dict[str
         "benches": [_bench(plan, d, run_dir, progress) for d in plan.bench_durations],
         "results": [_results(rows, progress) for rows in plan.rows],
     }
+    data["machine"] = {"one_core_task_s": {"start": machine_at_start, "end": one_core_task_s()}}
     data["ended_at"] = iso(time.time())
     write_document(run_dir / TIMING_FILE, data, "timing")
     data["run_dir"] = str(run_dir)
     return data
+
+
+def one_core_task_s(rounds: int = 3) -> float:
+    """A fixed task's best wall time of `rounds` on one core (about 0.13 s here): pure
+    interpreter work, no I/O, nothing this project's code changes."""
+    best = math.inf
+    for _ in range(rounds):
+        began = time.perf_counter()
+        _fixed_task()
+        best = min(best, time.perf_counter() - began)
+    return round(best, 4)
+
+
+def _fixed_task() -> int:
+    total = 0
+    for i in range(1_000_000):
+        total = (total + i * i) % 1_000_003
+    return total
 
 
 def latest(results_dir: Path) -> Path | None:

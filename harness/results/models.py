@@ -206,6 +206,8 @@ class Timing(_Document):
     lab_up: dict[str, dict[str, Any]]
     benches: list[dict[str, Any]]
     results: list[dict[str, Any]]
+    # {"one_core_task_s": {"start": s, "end": s}}: the machine's speed (older runs: none)
+    machine: dict[str, Any] | None = None
 
 
 class Capacity(_Document):

@@ -9,7 +9,7 @@ from typing import Any
 from rich.console import Console
 
 from harness.cli import timing as cli
-from harness.load.timing import TIMING_FILE, latest, previous_figures
+from harness.load.timing import TIMING_FILE, latest, one_core_task_s, previous_figures
 
 
 def _figures(up_s: float, beyond_s: float, report_s: float) -> dict[str, Any]:
@@ -85,3 +85,21 @@ def test_without_an_earlier_run_the_before_columns_are_empty(tmp_path: Path) -> 
     now = {**_figures(3.5, 5.0, 1.25), "previous": None}
     assert previous_figures(now) is None
     assert "4.25" not in _text(now, {})
+
+
+def test_the_machines_speed_is_printed_beside_the_last_runs() -> None:
+    """The same code's figures moved by a third within an hour on this shared VM: the
+    machine's own speed, now and before, says whether a slower figure is the code's."""
+    now = {"machine": {"one_core_task_s": {"start": 0.125, "end": 0.1304}}}
+    before = {"machine": {"one_core_task_s": {"start": 0.19, "end": 0.2}}}
+    assert cli.machine_words(now, before) == (
+        "machine: a fixed one-core task took 0.125 s at the start, 0.130 s at the end "
+        "(before: 0.190, 0.200); the figures above grow and shrink with it"
+    )
+    # A last run from before the machine was timed; no last run at all.
+    assert "(before: -, -)" in cli.machine_words(now, {"lab_up": {}})
+    assert "before" not in cli.machine_words(now, {})
+
+
+def test_the_fixed_task_takes_a_positive_best_time() -> None:
+    assert 0 < one_core_task_s(rounds=1) < 30
