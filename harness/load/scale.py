@@ -66,6 +66,7 @@ def _row(cell: ScaleCell, result: BenchResult, figures: dict[str, Any]) -> dict[
     wire = figures.get("bytes", {})
     users = summary.get("users") or 0
     rate, rps = cell.plan.arrival_rate, summary.get("rps")
+    cut_short = result.interrupted_at_s is not None
     return {
         "strategy": cell.strategy,
         "nodes": cell.nodes,
@@ -77,15 +78,16 @@ def _row(cell: ScaleCell, result: BenchResult, figures: dict[str, Any]) -> dict[
         "servers_cpu_ms_per_request": 1000 * cpu_s / requests if cpu_s and requests else None,
         "session_heap_per_node_bytes": sum(heap.values()) / len(heap) if heap else None,
         "session_heap_by_node": heap,
-        "cluster_bytes_per_request": wire.get("cluster", 0) / requests if requests else None,
-        "store_bytes_per_request": (wire.get("redis", 0) + wire.get("memcached", 0)) / requests
-        if requests
-        else None,
-        # A user never answered again did not keep its session either.
+        # A meter that read nothing is no traffic measured, never 0 bytes.
+        "cluster_bytes_per_request": _per_request(wire, ("cluster",), requests),
+        "store_bytes_per_request": _per_request(wire, ("redis", "memcached"), requests),
+        # A user never answered again did not keep its session either. Only a kill that
+        # was delivered, in a run not cut short, lost anything to it.
         "kill_lost_share": ((summary.get("sessions_lost") or 0) + (summary.get("unanswered") or 0))
         / users
-        if users
+        if users and result.verdict.get("fault_delivered") is True and not cut_short
         else None,
+        "interrupted_at_s": result.interrupted_at_s,
         "verdict": result.verdict.get("verdict"),
         "generator_bound": summary.get("generator_bound"),
         # The servers (all on this machine's cores) could not keep up with the arrival rate,
@@ -93,6 +95,12 @@ def _row(cell: ScaleCell, result: BenchResult, figures: dict[str, Any]) -> dict[
         "machine_limited": bool(summary.get("generator_bound"))
         or (rate is not None and rps is not None and rps < MACHINE_LIMITED * rate),
     }
+
+
+def _per_request(wire: dict[str, Any], parts: tuple[str, ...], requests: int) -> float | None:
+    """Bytes per request of the parts the meter read; None when it read none of them."""
+    read = [wire[part] for part in parts if isinstance(wire.get(part), int | float)]
+    return sum(read) / requests if read and requests else None
 
 
 def run_scale(plan: ScalePlan, progress: Progress) -> dict[str, Any]:
@@ -147,7 +155,12 @@ def _document(
 
 
 def _series(rows: list[dict[str, Any]], strategy: str, key: str) -> dict[int, float]:
-    return {r["nodes"]: r[key] for r in rows if r["strategy"] == strategy and r[key] is not None}
+    # A cell cut short (Ctrl-C) measured part of its plan: none of its figures count.
+    return {
+        r["nodes"]: r[key]
+        for r in rows
+        if r["strategy"] == strategy and r[key] is not None and r.get("interrupted_at_s") is None
+    }
 
 
 def _growth(series: dict[int, float]) -> float | None:

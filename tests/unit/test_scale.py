@@ -62,6 +62,44 @@ def test_a_user_never_answered_again_counts_as_lost_to_the_kill(tmp_path: Path) 
     plan = SimpleNamespace(duration_s=12.0, arrival_rate=100.0)
     cell = scale.ScaleCell("sticky-memory", 2, cast(Any, plan))
     summary = {"requests": 100, "users": 10, "sessions_lost": 1, "unanswered": 2}
-    result = BenchResult(run_dir=tmp_path, summary=summary, lab_up_s=1.0, verdict={})
+    kill = {"fault_delivered": True}
+    result = BenchResult(run_dir=tmp_path, summary=summary, lab_up_s=1.0, verdict=kill)
     row = scale._row(cell, result, {})
     assert row["kill_lost_share"] == 0.3
+
+
+def _measured(
+    tmp_path: Path, strategy: str, nodes: int, figures: dict[str, Any], **result: Any
+) -> dict[str, Any]:
+    plan = SimpleNamespace(duration_s=60.0, arrival_rate=None)
+    cell = scale.ScaleCell(strategy, nodes, cast(Any, plan))
+    summary = {"requests": 1000, "users": 100, "sessions_lost": 50 if nodes == 2 else 0}
+    kill = {"verdict": "survives", "fault_delivered": True}
+    done = BenchResult(**{"run_dir": tmp_path, "summary": summary, "lab_up_s": 1.0,
+                          "verdict": kill} | result)  # fmt: skip
+    return scale._row(cell, done, figures)
+
+
+def test_a_kill_that_never_came_or_a_meter_that_read_nothing_judges_no_claim(
+    tmp_path: Path,
+) -> None:
+    """At N=8 the kill was not delivered (or the cell was cut short), or the byte meter
+    read nothing: 0 lost and 0 bytes, and 'sticky loses only 1/N' or 'BackupManager keeps
+    traffic flat' read 'holds: x0.00'."""
+    measured = {"bytes": {"cluster": 60_000_000, "redis": 0, "memcached": 0}}
+    undelivered = {"verdict": "fault not delivered (sigkill:node1@50): not judged",
+                   "fault_delivered": False}  # fmt: skip
+    claims = {"sticky-memory": "kill_lost_share", "replication-backup": "cluster_bytes_per_request"}
+    for strategy, key in claims.items():
+        low = _measured(tmp_path, strategy, 2, measured)
+        assert (low["kill_lost_share"], low["cluster_bytes_per_request"]) == (0.5, 60_000.0)
+        assert low["store_bytes_per_request"] == 0.0  # read, and nothing went to a store
+        for high in (
+            _measured(tmp_path, strategy, 8, {}, verdict=undelivered),
+            _measured(tmp_path, strategy, 8, measured, interrupted_at_s=20.0),
+        ):
+            verdict = _verdicts([low, high])[strategy, key]
+            assert verdict.startswith("not judged"), verdict
+    unread = _measured(tmp_path, "sticky-memory", 8, {}, verdict=undelivered)
+    assert unread["kill_lost_share"] is None
+    assert unread["cluster_bytes_per_request"] is unread["store_bytes_per_request"] is None
