@@ -101,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
     broken = [r["step"] for r in result.steps if r["data_lost"] or r["replayed"]]
     if broken:
         console.print(f"session counters broke in: {', '.join(broken)}", style="red")
-    return 1 if any(r["failures"] for r in result.steps) else 0
+    # A step nothing was answered in measured nothing: never a clean sweep.
+    return 1 if any(r["failures"] or not r["requests"] for r in result.steps) else 0
 
 
 def _table(steps: list[dict[str, Any]]) -> Table:

@@ -48,10 +48,18 @@ class _Step:
     run: str
 
 
+# A paced step answered at less than this share of its rate did not keep up with it.
+KEPT_UP = 0.95
+
+
 def _step(step: dict[str, Any]) -> _Step:
-    bad = step.get("failures") or step.get("generator_bound")
+    """Red: failures, a bound generator, or nothing answered (a step all NaN and zeros is
+    no evidence); amber: a paced step that fell short of its rate; green otherwise."""
+    bad = step.get("failures") or step.get("generator_bound") or not step.get("requests")
+    target, rps = step.get("target_rps") or 0.0, step.get("rps")
+    short = target > 0 and (rps is None or rps < KEPT_UP * target)
     cells = [_cell(step.get(key)) for key, _ in COLUMNS]
-    return _Step("bad" if bad else "good", cells, str(step.get("run", "")))
+    return _Step("bad" if bad else "warn" if short else "good", cells, str(step.get("run", "")))
 
 
 def _figure(steps: list[dict[str, Any]]) -> Markup | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -124,6 +125,21 @@ def test_the_sweep_page_marks_failed_and_generator_bound_steps() -> None:
     page = render_sweep({"profile": "p", "target": "t", "steps": [row]})
     assert '<tr class="bad">' in page
     assert 'href="steps/c8/report.html"' in page
+
+
+def test_a_step_that_answered_nothing_or_fell_short_of_its_rate_is_not_green() -> None:
+    """A step wrk answered nothing in (all NaN and zeros) and a paced step at a fifth of
+    its rate were both green."""
+    nothing = {"step": "c32", "model": "closed", "connections": 32, "rps": 0.0, "requests": 0,
+               "failures": 0, "p50_ms": math.nan, "p99_ms": math.nan,
+               "generator_bound": False}  # fmt: skip
+    short = {"step": "rate10000-c128", "model": "open", "connections": 128,
+             "target_rps": 10000.0, "rps": 2000.0, "requests": 20000, "failures": 0,
+             "p50_ms": 5.0, "p99_ms": 9.0, "generator_bound": False}  # fmt: skip
+    page = render_sweep({"profile": "p", "target": "t", "steps": [nothing, short]})
+    assert page.count('<tr class="bad">') == 1 and page.count('<tr class="warn">') == 1
+    kept_up = short | {"rps": 9600.0}
+    assert '<tr class="good">' in render_sweep({"profile": "p", "target": "t", "steps": [kept_up]})
 
 
 def test_generator_cpu_per_request_leaves_start_up_out() -> None:
