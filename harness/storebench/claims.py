@@ -258,8 +258,20 @@ def _survival_line(row: Row) -> str:
     return line
 
 
+def _stored(row: Row) -> bool:
+    """Sessions were written, and every one was there before the restart (rows from before
+    present_before was counted say nothing of it): otherwise a restart proves nothing."""
+    sessions = row.get("sessions") or 0
+    return sessions > 0 and row.get("present_before", sessions) == sessions
+
+
+_NOTHING = "not measured: not every session written was there before the restart"
+
+
 def claim_redis_persists(restart: Sequence[Row]) -> Row:
     rows = [r for r in restart if r["store"] == "redis" and r["case"] != "redis-replica"]
+    if rows and not all(_stored(r) for r in rows):
+        return _claim("redis-persists", "Redis persists sessions to disk", _NOTHING, [])
     if not rows:
         return _claim("redis-persists", "Redis persists sessions to disk", "not measured", [])
     kept = [r["case"] for r in rows if r["survived"] == r["sessions"]]
@@ -286,7 +298,10 @@ def claim_redis_replicates(restart: Sequence[Row]) -> Row:
             "not measured",
             [],
         )
-    verdict = "holds" if row["survived"] == row["sessions"] else "does not hold"
+    if not _stored(row):
+        verdict = _NOTHING
+    else:
+        verdict = "holds" if row["survived"] == row["sessions"] else "does not hold"
     return _claim(
         "redis-replicates",
         "Redis keeps a backup on a replica (master-slave)",
@@ -301,6 +316,8 @@ def claim_memcached_loses(restart: Sequence[Row]) -> Row:
     if plain is None:
         return _claim("memcached-loses", claim, "not measured", [])
     lines = [_survival_line(r) for r in (plain, warm) if r]
+    if not _stored(plain):
+        return _claim("memcached-loses", claim, _NOTHING, lines)
     if plain["survived"] != 0:
         return _claim("memcached-loses", claim, "does not hold", lines)
     if warm and warm["survived"] > 0:

@@ -97,6 +97,9 @@ class StorebenchPlan:
             raise ValueError("--redis-instances: 1 to 8")
         if self.cell_ops < 1 or self.cell_seconds <= 0 or self.sessions < 1:
             raise ValueError("--cell-ops, --cell-seconds and --sessions must be positive")
+        if self.restart_sessions < 1:
+            # 0 of 0 intact would "prove" every restart claim.
+            raise ValueError("--restart-sessions: at least 1")
 
     def native_n(self, size: int) -> int:
         return max(200, min(self.native_ops, self.native_bytes // size))

@@ -126,6 +126,23 @@ def test_a_warm_restart_that_keeps_sessions_qualifies_the_memcached_claim() -> N
     assert verdict["verdict"] == "holds only for a plain restart (a warm restart with -e kept them)"
 
 
+def test_a_restart_of_a_store_that_held_nothing_proves_no_claim() -> None:
+    """0 of 0 sessions intact read 'holds' for all three restart claims, and 1000 written
+    but none there even before the restart read 'Memcached loses them: holds'."""
+    data = recorded()
+    for row in data["restart"]:
+        row.update(sessions=0, survived=0, present_before=0)
+    claims = _by_name(judge(**data))
+    for name in ("redis-persists", "redis-replicates", "memcached-loses"):
+        assert claims[name]["verdict"].startswith("not measured"), claims[name]
+    data = recorded()
+    plain = next(r for r in data["restart"] if r["case"] == "memcached")
+    plain.update(survived=0, present_before=0)
+    assert _by_name(judge(**data))["memcached-loses"]["verdict"].startswith("not measured")
+    with pytest.raises(ValueError, match=r"^--restart-sessions: at least 1$"):
+        StorebenchPlan(restart_sessions=0)
+
+
 def test_several_instances_judged_by_their_throughput() -> None:
     data = recorded()
     doubled = [
