@@ -363,12 +363,17 @@ def finding_e2e(e2e: Sequence[Row]) -> Row:
     lines = [
         f"{r['strategy']} {human_size(r['size'])}: p50 {r['p50_ms']:.1f} ms, p99 "
         f"{r['p99_ms']:.1f} ms, {r['rps']:.0f} req/s, store CPU "
-        f"{r['store_cpu_us_per_request'] or 0:.0f} us/request, {r['failures']} failures"
+        f"{_us_per_request(r.get('store_cpu_us_per_request'))}, {r['failures']} failures"
         # A cell Ctrl-C cut short measured only its first seconds: never read as a whole one.
         + (f" (interrupted at {r['interrupted_at_s']:.1f} s)" if "interrupted_at_s" in r else "")
         for r in e2e
     ]
     return _claim("end-to-end", claim, "observed", lines, kind="finding")
+
+
+def _us_per_request(value: float | None) -> str:
+    """A store never sampled, or no answered request: unknown, never 0."""
+    return "not measured" if value is None else f"{value:.0f} us/request"
 
 
 def _claim(name: str, claim: str, verdict: str, numbers: list[str], kind: str = "claim") -> Row:

@@ -39,8 +39,11 @@ def cell_row(
 ) -> dict[str, Any]:
     """One cell from a bench summary: latency, throughput, store CPU per request."""
     cores = summary.get("telemetry", {}).get("cpu_cores_mean", {})
+    sampled = all(part in cores for part in store_parts(strategy))
     store_cores = sum(float(cores.get(part, 0.0)) for part in store_parts(strategy))
     requests = int(summary["requests"])
+    # An error never reached the store: its CPU is spread over the answered requests only.
+    answered = requests - int(summary.get("errors") or 0)
     return {
         "strategy": strategy,
         "balancer": STRATEGIES[strategy],
@@ -52,9 +55,10 @@ def cell_row(
         "p50_ms": summary["p50_ms"],
         "p95_ms": summary["p95_ms"],
         "p99_ms": summary["p99_ms"],
-        "store_cores": round(store_cores, 3),
-        "store_cpu_us_per_request": round(store_cores * duration_s / requests * 1e6, 1)
-        if requests
+        "store_cores": round(store_cores, 3) if sampled else None,
+        # A store part never sampled is not free: unknown.
+        "store_cpu_us_per_request": round(store_cores * duration_s / answered * 1e6, 1)
+        if answered > 0 and sampled
         else None,
         "tomcat_cores": round(
             sum(float(v) for k, v in cores.items() if str(k).startswith("node")), 3

@@ -19,7 +19,8 @@ from harness.cli import main
 from harness.cli.storebench import sizes
 from harness.storebench import StorebenchPlan
 from harness.storebench.cells import CellSpec, _Worker, new_histogram, summarize, window_keys
-from harness.storebench.claims import cpu_per_op_by_size, judge
+from harness.storebench.claims import cpu_per_op_by_size, finding_e2e, judge
+from harness.storebench.e2e import cell_row
 from harness.storebench.memory import plain_value, session_attributes
 from harness.storebench.native import (
     get_phase,
@@ -141,6 +142,19 @@ def test_a_restart_of_a_store_that_held_nothing_proves_no_claim() -> None:
     assert _by_name(judge(**data))["memcached-loses"]["verdict"].startswith("not measured")
     with pytest.raises(ValueError, match=r"^--restart-sessions: at least 1$"):
         StorebenchPlan(restart_sessions=0)
+
+
+def test_the_stores_cpu_per_request_is_of_answered_requests_and_never_free() -> None:
+    """A store part never sampled read 0 us/request; 900 errors in 1000 requests (never
+    reaching the store) spread its CPU ten times thinner."""
+    summary = {"requests": 1000, "failures": 900, "errors": 900, "rps": 10.0, "p50_ms": 1.0,
+               "p95_ms": 2.0, "p99_ms": 3.0,
+               "telemetry": {"cpu_cores_mean": {"redis": 0.1}}}  # fmt: skip
+    assert cell_row("redis", 1024, summary, 6.0)["store_cpu_us_per_request"] == 6000.0
+    summary["telemetry"] = {"cpu_cores_mean": {"node1": 0.4}}
+    row = cell_row("redis", 1024, summary, 6.0)
+    assert row["store_cpu_us_per_request"] is row["store_cores"] is None
+    assert "store CPU not measured" in finding_e2e([row])["numbers"][0]
 
 
 def test_several_instances_judged_by_their_throughput() -> None:
