@@ -43,6 +43,8 @@ def _cell_class(cell: dict[str, Any]) -> str:
     verdict = str(cell.get("verdict", ""))
     if "; not delivered: " in verdict or "; not judged: " in verdict:
         return "warn"  # the users came through, but not all the run was to show happened
+    if cell.get("interrupted_at_s") is not None and verdict.startswith(("survives", "stable")):
+        return "warn"  # Ctrl-C cut its load short: it showed only what ran
     if verdict.startswith(("survives", "stable")):
         return "good"
     if verdict.startswith("keeps sessions"):

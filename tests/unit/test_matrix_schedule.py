@@ -9,6 +9,7 @@ cannot observe. The reports are stand-ins that take longer than the next lab's s
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ from harness.cluster.lab import LabSpec, Topology
 from harness.config.profile import load_profile
 from harness.load.bench import BenchPlan, BenchResult
 from harness.load.campaigns import matrix
+from harness.report.matrix import render_matrix
 from harness.results.run_folder import new_run_dir
 
 DRAW_S = 0.3
@@ -126,3 +128,8 @@ def test_ctrl_c_in_a_cell_ends_the_matrix_with_what_ran_written(
     assert "overhead_s" in listed[0] and "overhead_s" not in listed[1]
     summary = json.loads((matrix_dir / "matrix.json").read_text())
     assert summary["cell_overhead_s"]["mean"] is None
+    # The cell cut short says so, and is never a green "survives" (it was, in full).
+    assert [c.get("interrupted_at_s") for c in listed] == [None, 2.5]
+    assert listed[1]["verdict"] == "survives; cut short at 2.5 s"
+    page = render_matrix(listed, "m", None)
+    assert re.findall(r'<tr class="(\w+)">', page) == ["good", "warn"]

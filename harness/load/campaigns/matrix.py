@@ -210,4 +210,8 @@ def _run_cell(
     reports.submit(_report, result.run_dir)
     run = str(result.run_dir.relative_to(matrix_dir))
     cell = {**result.verdict, "scenario": plan.scenario, "run": run}
+    if result.interrupted_at_s is not None:
+        # Its users were judged on what ran: never read as a whole cell.
+        cell["interrupted_at_s"] = result.interrupted_at_s
+        cell["verdict"] = f"{cell.get('verdict', '')}; cut short at {result.interrupted_at_s:.1f} s"
     return cell, result.interrupted_at_s is not None
