@@ -86,9 +86,11 @@ class _Client:
         """One GET of health.jsp; True for a 200. A new connection per request in the
         full-handshake and resumed modes (closed after the reply: the server's keep-alive
         is not used)."""
-        if self.connection is None:
-            self.connection = self._connect()
         try:
+            # The resumed mode connects here, at once: a refusal is this request's error,
+            # not the end of its thread and every count it had.
+            if self.connection is None:
+                self.connection = self._connect()
             self.connection.request("GET", HEALTH_PATH)
             reply = self.connection.getresponse()
             reply.read()
@@ -144,16 +146,18 @@ def _drive(url: str, mode: str, plan: TlsPlan, context: ssl.SSLContext) -> dict[
 
     def loop() -> None:
         client, ok, bad = _Client(url, mode, context), 0, 0
-        while time.monotonic() < deadline:
-            if client.request():
-                ok += 1
-            else:
-                bad += 1
-        client.close()
-        with lock:
-            counts["requests"] += ok
-            counts["errors"] += bad
-            counts["resumed"] += client.resumed
+        try:
+            while time.monotonic() < deadline:
+                if client.request():
+                    ok += 1
+                else:
+                    bad += 1
+        finally:  # whatever ended the thread, what it counted is counted
+            client.close()
+            with lock:
+                counts["requests"] += ok
+                counts["errors"] += bad
+                counts["resumed"] += client.resumed
 
     threads = [threading.Thread(target=loop) for _ in range(plan.clients)]
     for thread in threads:

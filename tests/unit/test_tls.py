@@ -15,6 +15,7 @@ from harness.cluster.lab import haproxy, nginx, tls
 from harness.cluster.lab.balancers import balancer
 from harness.cluster.lab.topology import Topology
 from harness.config.profile import Profile, ProfileError, load_profile
+from harness.load import tlscost
 from harness.load.tlscost import ratios
 
 
@@ -126,3 +127,26 @@ def test_tls_modes_are_priced_against_plain_http() -> None:
         "requests_per_s": None,
         "balancer_cpu_per_request": None,
     }
+
+
+def test_a_resumed_connection_refused_is_an_error_not_a_lost_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The resumed mode connects outside the request's try: a refusal ended its thread,
+    and every request and error it had counted went with it (0 requests, 0 errors)."""
+
+    def resuming(client: Any, *args: Any) -> None:
+        _client_init(client, *args)
+        client.session = object()  # an earlier reply's session: resumption is tried
+
+    def refused(host: str, port: int) -> Any:
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    _client_init = tlscost._Client.__init__
+    monkeypatch.setattr(tlscost._Client, "__init__", resuming)
+    monkeypatch.setattr(tlscost, "_tcp", refused)
+    plan: Any = type("Plan", (), {"duration_s": 0.2, "clients": 2})()
+    counts = tlscost._drive(
+        "https://127.0.0.1:9/", "tls-resumed", plan, ssl.create_default_context()
+    )
+    assert counts["errors"] > 0 and counts["requests"] == 0, counts
