@@ -21,6 +21,7 @@ from harness.report.run import (
 )
 from harness.report.shell import bare_figure, figure_html, render_page, write_page
 from harness.report.time_figure import TimeFigure
+from harness.results import outcomes as o
 from harness.results.models import read as read_document
 from harness.results.requests import read_requests
 from harness.results.run_folder import dig, read_manifest
@@ -87,11 +88,16 @@ def row_of(profile: str, run: dict[str, Any]) -> dict[str, Any]:
 
 
 def _good_rps(s: dict[str, Any]) -> float | None:
-    """Throughput of successful replies only: a node answering errors fast is not faster."""
-    rps, requests, errors = s.get("rps"), s.get("requests"), s.get("errors")
-    if not isinstance(rps, int | float) or not isinstance(requests, int) or not requests:
+    """Replies that continued their session as they should (new or kept), per second:
+    rps already leaves errors out; a lost session, lost data or a replay is no good reply
+    either. None for a summary without its outcome counts."""
+    rps, answered, by_outcome = s.get("rps"), s.get("answered"), s.get("outcomes")
+    if not isinstance(rps, int | float) or not isinstance(by_outcome, dict):
         return None
-    return round(rps * (1 - (errors or 0) / requests), 2)
+    if not isinstance(answered, int) or not answered:
+        return None
+    good = sum(int(by_outcome.get(outcome) or 0) for outcome in o.GOOD)
+    return round(rps * good / answered, 2)
 
 
 def _share(part: object, whole: object) -> str | None:
@@ -133,14 +139,16 @@ def _cell(value: object) -> str:
 
 
 def _fig_throughput(loaded: list[dict[str, Any]]) -> TimeFigure:
-    fig = TimeFigure(2, "Good replies and errors per second, and p95 latency, by profile", 600)
+    fig = TimeFigure(
+        2, "Answered requests and errors per second, and p95 of answered, by profile", 600
+    )
     for item, colour in zip(loaded, PALETTE * 8, strict=False):
         seconds = Seconds(item["records"])
         x = [i + 0.5 for i in range(seconds.count)]
         name = item["profile"]
         good = seconds.throughput(~item["records"].is_error())
         errors = seconds.throughput(item["records"].is_error())
-        for y, dash, label in ((good, "solid", "good"), (errors, "dot", "errors")):
+        for y, dash, label in ((good, "solid", "answered"), (errors, "dot", "errors")):
             fig.add_trace(
                 go.Scatter(
                     x=x, y=y, name=f"{name} {label}", legendgroup=name, mode="lines",
@@ -150,7 +158,8 @@ def _fig_throughput(loaded: list[dict[str, Any]]) -> TimeFigure:
             )  # fmt: skip
         fig.add_trace(
             go.Scatter(
-                x=x, y=seconds.latency().percentile(95.0), name=f"{name} p95", legendgroup=name,
+                x=x, y=seconds.latency(~item["records"].is_error()).percentile(95.0),
+                name=f"{name} p95", legendgroup=name,
                 showlegend=False, mode="lines", line={"color": colour},
             ),
             row=2,
@@ -163,7 +172,10 @@ def _fig_throughput(loaded: list[dict[str, Any]]) -> TimeFigure:
 def _fig_latency(loaded: list[dict[str, Any]]) -> Any:
     fig = bare_figure()
     for item, colour in zip(loaded, PALETTE * 8, strict=False):
-        latencies = np.sort(item["records"].latency_ms)
+        records = item["records"]
+        # Answered requests only, as every latency the harness reports: a fast error is
+        # no reply.
+        latencies = np.sort(records.latency_ms[~records.is_error()])
         if not len(latencies):
             continue
         xs, ys, labels = hdr_points(latencies)
