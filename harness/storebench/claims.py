@@ -201,21 +201,35 @@ def _memory(memory: Sequence[Row], layout: str) -> Row | None:
 def _memory_claim(name: str, claim: str, better: Row | None, worse: Row | None) -> Row:
     if better is None or worse is None:
         return _claim(name, claim, "not measured", [])
+    partial = [
+        f"{m['layout']}: {m['items_stored']} of {m['sessions']} sessions stored"
+        for m in (better, worse)
+        if m.get("items_stored", m["sessions"]) != m["sessions"]
+    ]
+    if partial:
+        # Evicted or refused sessions take no memory: fewer bytes per session is no saving.
+        return _claim(name, claim, "not measured: not every session was stored", partial)
     measures = {"server accounting": "server_bytes_per_session", "RSS": "rss_bytes_per_session"}
-    wins, lines = [], []
+    wins, lines, unread = [], [], []
     for label, field in measures.items():
         b, w = better[field], worse[field]
         lines.append(
             f"{label}: {better['layout']} {b:.0f} B/session, {worse['layout']} {w:.0f} B/session"
         )
-        if b * MEMORY_MARGIN < w:
+        if b <= 0 or w <= 0:
+            unread.append(label)  # memory that shrank as sessions were added: no measure
+        elif b * MEMORY_MARGIN < w:
             wins.append(label)
+    if len(unread) == len(measures):
+        return _claim(name, claim, "not measured: no growth to compare", lines)
     if len(wins) == len(measures):
         verdict = "holds"
     elif wins:
         verdict = f"holds only for {', '.join(wins)}"
     else:
         verdict = "does not hold"
+    if unread:
+        verdict += f" ({', '.join(unread)}: not measured)"
     return _claim(name, claim, verdict, lines)
 
 

@@ -19,7 +19,12 @@ from harness.cli import main
 from harness.cli.storebench import sizes
 from harness.storebench import StorebenchPlan
 from harness.storebench.cells import CellSpec, _Worker, new_histogram, summarize, window_keys
-from harness.storebench.claims import cpu_per_op_by_size, finding_e2e, judge
+from harness.storebench.claims import (
+    claim_memory_plain,
+    cpu_per_op_by_size,
+    finding_e2e,
+    judge,
+)
 from harness.storebench.e2e import cell_row
 from harness.storebench.memory import plain_value, session_attributes
 from harness.storebench.native import (
@@ -155,6 +160,24 @@ def test_the_stores_cpu_per_request_is_of_answered_requests_and_never_free() -> 
     row = cell_row("redis", 1024, summary, 6.0)
     assert row["store_cpu_us_per_request"] is row["store_cores"] is None
     assert "store CPU not measured" in finding_e2e([row])["numbers"][0]
+
+
+def test_memory_that_shrank_or_sessions_not_all_stored_are_no_saving() -> None:
+    """memcached's RSS read 50 B/session lower after its sessions than before, and half
+    the sessions evicted halved its bytes per session: both counted as wins."""
+
+    def layout(name: str, server: float, rss: float, stored: int = 100_000) -> dict[str, Any]:
+        return {"layout": name, "sessions": 100_000, "items_stored": stored,
+                "server_bytes_per_session": server, "rss_bytes_per_session": rss}  # fmt: skip
+
+    redis = layout("redis-plain", 2500, 2700)
+    shrank = claim_memory_plain([layout("memcached-plain", 1500, -50.0), redis])
+    assert shrank["verdict"] == "holds only for server accounting (RSS: not measured)"
+    evicted = claim_memory_plain([layout("memcached-plain", 1300, 1350, stored=50_000), redis])
+    assert evicted["verdict"] == "not measured: not every session was stored"
+    assert evicted["numbers"] == ["memcached-plain: 50000 of 100000 sessions stored"]
+    whole = claim_memory_plain([layout("memcached-plain", 1300, 1350), redis])
+    assert whole["verdict"] == "holds"
 
 
 def test_several_instances_judged_by_their_throughput() -> None:
