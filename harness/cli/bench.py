@@ -359,6 +359,8 @@ def _stolen_words(stolen: object) -> str:
 
 
 def _bound_words(bound: object) -> str:
+    if bound is None:
+        return "unknown (no steady second to judge it by)"
     return "YES: throughput measures Locust" if bound else "no"
 
 

@@ -121,6 +121,6 @@ def _table(steps: list[dict[str, Any]]) -> Table:
             str(row["sessions"]),
             str(row["failures"]),
             f"{row['generator_cpu_ms_per_1000'] or 0:.1f}",
-            "YES" if row["generator_bound"] else "no",
+            "?" if row["generator_bound"] is None else "YES" if row["generator_bound"] else "no",
         )
     return table

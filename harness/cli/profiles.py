@@ -62,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _table(result: ProfilesResult) -> Table:
+    from harness.report.profiles import whose  # noqa: PLC0415 - plotly only when it prints
+
     table = Table("profile", "req/s", "p50 ms", "p95 ms", "p99 ms", "failures", "throughput is")
     for entry in result.runs:
         if "error" in entry:
@@ -75,6 +77,6 @@ def _table(result: ProfilesResult) -> Table:
             f"{s['p95_ms']:.2f}",
             f"{s['p99_ms']:.2f}",
             str(s["failures"]),
-            "the generator's (generator-bound)" if s.get("generator_bound") else "the servers'",
+            whose(s.get("generator_bound"), "the generator's (generator-bound)"),
         )
     return table

@@ -569,7 +569,9 @@ def _telemetry(
     if load_hosts:
         # The workers load from their own hosts: one that ran out of CPU bounds the run.
         summary["load_hosts"] = load_hosts
-        summary["generator_bound"] = any(h["generator_bound"] for h in load_hosts.values())
+        bounds = [h["generator_bound"] for h in load_hosts.values()]
+        # A host whose CPU could not be read leaves it unknown, unless another was bound.
+        summary["generator_bound"] = True if True in bounds else None if None in bounds else False
     if jvms.sampler is not None:
         jvms.sampler.write(run_dir)
         summary["jvm"] = jvms.sampler.summary()

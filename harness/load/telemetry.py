@@ -252,7 +252,8 @@ def summarize_samples(
         "cpu_cores_mean": means,
         "cores": cores,
         "generator_cores": generator_cores,
-        "generator_bound": share >= BOUND_SHARE,
+        # No steady second (a run shorter than its start-up): not judged, never "no".
+        "generator_bound": share >= BOUND_SHARE if steady else None,
         "generator_bound_seconds": [bound, steady],
         "generator_bound_share": share,
         "generator_demand_cores": demand,

@@ -71,7 +71,7 @@ def row_of(profile: str, run: dict[str, Any]) -> dict[str, Any]:
         "p95_ms": s.get("p95_ms"),
         "p99_ms": s.get("p99_ms"),
         "failures": _share(s.get("failures"), s.get("requests")),
-        "throughput_is": "the generator's" if s.get("generator_bound") else "the servers'",
+        "throughput_is": whose(s.get("generator_bound"), "the generator's"),
         "pool": f"{pool.get('kind', '?')} maxThreads {pool.get('max_threads', '?')}",
         "max_heap_mib": (first.get("max_heap_bytes") or 0) // 2**20 or None,
         "gc": first.get("gc"),
@@ -85,6 +85,13 @@ def row_of(profile: str, run: dict[str, Any]) -> dict[str, Any]:
             for n, j in nodes.items()
         },
     }
+
+
+def whose(bound: object, generator: str) -> str:
+    """Whose throughput a run measured; unknown when its generator could not be judged."""
+    if bound is None:
+        return "unknown (generator not judged)"
+    return generator if bound else "the servers'"
 
 
 def _good_rps(s: dict[str, Any]) -> float | None:

@@ -194,3 +194,38 @@ def test_generator_bound_is_judged_per_second_before_the_first_fault() -> None:
     calm = [(t, part, 0.2 if part == "generator" and t < 50 else cpu, rss)
             for t, part, cpu, rss in rows]  # fmt: skip
     assert summarize_samples(calm, 2, steady_until_s=50.0)["generator_bound"] is False
+
+
+def test_a_run_with_no_steady_second_or_an_unread_load_host_is_not_judged_unbound(
+    tmp_path: Path,
+) -> None:
+    """A 1 s step's only sample is its start-up, left out: no second was judged, and it read
+    'generator-bound: no' with the generator at a full core. A load host whose CPU could
+    not be read made a distributed run 'no' too."""
+    from types import SimpleNamespace  # noqa: PLC0415
+
+    from harness.cli.bench import _bound_words  # noqa: PLC0415
+    from harness.load import bench  # noqa: PLC0415
+    from harness.report.profiles import row_of  # noqa: PLC0415
+
+    only_start = [(0.0, "generator", 1.0, 0), (0.0, "machine", 2.0, 0)]
+    summary = summarize_samples(only_start, cores=2)
+    assert summary["generator_bound_seconds"] == [0, 0]
+    assert summary["generator_bound"] is None
+    assert _bound_words(None).startswith("unknown")
+
+    sampler = SimpleNamespace(
+        write=lambda _: None, summary=lambda _=None: {"generator_bound": False}
+    )
+    finished = SimpleNamespace(sampler=sampler, events=[])
+    for bounds, expected in (([None, False], None), ([None, True], True), ([False], False)):
+        run: dict[str, Any] = {}
+        hosts = {f"load{i}": {"generator_bound": b} for i, b in enumerate(bounds)}
+        bench._telemetry(
+            run, SimpleNamespace(delivered=()), finished=finished,
+            jvms=SimpleNamespace(sampler=None), lab={}, run_dir=tmp_path, load_hosts=hosts,
+        )  # fmt: skip
+        assert run["generator_bound"] is expected, bounds
+    assert row_of("p", {"summary": {"generator_bound": None}})["throughput_is"].startswith(
+        "unknown"
+    )
