@@ -603,6 +603,8 @@ def whose_throughput(role: str, run: _Run) -> str:
     tool = dig(run.manifest, "load", "tool") or "the load generator"
     if not isinstance(telemetry, dict):
         return f"{role}: no telemetry recorded: whose throughput it is cannot be told"
+    if "generator_bound" in run.summary and run.summary["generator_bound"] is None:
+        return f"{role}: whether {tool} was the limit could not be judged (no steady second)"
     used = number(dig(telemetry, "cpu_cores_mean", "generator"))
     cores = f"{used:.2f} cores" if used is not None else "an unknown share of a core"
     return f"{role}: throughput is the server's ({tool} used {cores}, not the limit)"

@@ -463,6 +463,16 @@ def test_a_file_out_of_time_order_reads_as_the_same_requests_in_order(tmp_path: 
     assert summarize(shuffled, faults) == summarize(records, faults)
 
 
+def test_a_run_whose_generator_was_not_judged_is_not_called_the_servers(tmp_path: Path) -> None:
+    head = copy_run(B, tmp_path)
+    edit_manifest(
+        head,
+        lambda m: m["summary"].update(generator_bound=None, telemetry={"cpu_cores_mean": {}}),
+    )
+    notes = compare_runs(A, head, DEFAULTS).notes
+    assert any(n.startswith("head: whether ") and "could not be judged" in n for n in notes)
+
+
 def test_missing_folder_exits_2(tmp_path: Path) -> None:
     code, out = compare(A, tmp_path / "nope")
     assert (code, out.strip()) == (
