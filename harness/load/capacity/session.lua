@@ -149,11 +149,16 @@ end
 -- An error reply names no session: it answers the oldest request in flight, a cookie-less
 -- one (its queue entry goes) or a session's (that session leaves the pool; a new one
 -- replaces it).
-local function forget_oldest()
+local function oldest_inflight()
   local oldest, oldest_sent = nil, math.huge
   for s in pairs(inflight) do
     if s.sent < oldest_sent then oldest, oldest_sent = s, s.sent end
   end
+  return oldest, oldest_sent
+end
+
+local function forget_oldest()
+  local oldest, oldest_sent = oldest_inflight()
   local fresh_sent = fresh[fresh_head]
   if fresh_sent ~= nil and fresh_sent <= oldest_sent then
     fresh[fresh_head], fresh[fresh_head + 1], fresh[fresh_head + 2] = nil, nil, nil
@@ -181,15 +186,22 @@ function response(status, headers, body)
   local outcome, sent, slot, held
   if s == nil then
     -- A session we never saw: the reply to a request sent without a cookie, or, when none
-    -- is in flight, a session the server lost and replaced (its old one leaves the pool;
-    -- the request's own send time is unknown then, so its latency reads 0).
+    -- is in flight, a session the server lost and replaced. That reply names no request:
+    -- it is charged to the oldest session in flight, which leaves the pool, so its latency
+    -- is at least the real one (it read 0 ms, and such replies pulled p50 down to 0).
     sent, slot, held = fresh[fresh_head], fresh[fresh_head + 1], fresh[fresh_head + 2]
     local replaced = sent == nil
     if not replaced then
       fresh[fresh_head], fresh[fresh_head + 1], fresh[fresh_head + 2] = nil, nil, nil
       fresh_head = fresh_head + 3
     else
-      sent, slot, held = now, now, 0
+      local oldest = oldest_inflight()
+      if oldest ~= nil then
+        inflight[oldest] = nil
+        sent, slot, held = oldest.sent, oldest.slot_us, oldest.held
+      else
+        sent, slot, held = now, now, 0  -- nothing in flight: no send time to charge
+      end
     end
     slots = slots + 1
     s = { id = id, slot = thread_id * 1000000 + slots, counter = 0, req = build(id) }
