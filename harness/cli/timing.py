@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def machine_words(data: dict[str, Any], before: dict[str, Any]) -> str:
-    """The machine's speed, now and in the last run: the same code's figures follow it."""
+    """The machine's core speed, now and in the last run: a slower core slows the figures."""
     now = (data.get("machine") or {}).get("one_core_task_s") or {}
     then = (before.get("machine") or {}).get("one_core_task_s") or {}
     words = (
@@ -102,7 +102,9 @@ def machine_words(data: dict[str, Any], before: dict[str, Any]) -> str:
     )
     if before:
         words += f" (before: {_s3(then.get('start'))}, {_s3(then.get('end'))})"
-    return words + "; the figures above grow and shrink with it"
+    # Measured: it tells a slower core; it missed an hour when the nodes' start CPU grew by
+    # half and it by 8% (the JVM's start is memory-bound, this task is not).
+    return words + "; a slower core slows every figure above (busier caches can too, unseen here)"
 
 
 def _s3(value: Any) -> str:

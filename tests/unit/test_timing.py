@@ -89,12 +89,13 @@ def test_without_an_earlier_run_the_before_columns_are_empty(tmp_path: Path) -> 
 
 def test_the_machines_speed_is_printed_beside_the_last_runs() -> None:
     """The same code's figures moved by a third within an hour on this shared VM: the
-    machine's own speed, now and before, says whether a slower figure is the code's."""
+    machine's core speed, now and before, says whether a slower core explains a figure."""
     now = {"machine": {"one_core_task_s": {"start": 0.125, "end": 0.1304}}}
     before = {"machine": {"one_core_task_s": {"start": 0.19, "end": 0.2}}}
     assert cli.machine_words(now, before) == (
         "machine: a fixed one-core task took 0.125 s at the start, 0.130 s at the end "
-        "(before: 0.190, 0.200); the figures above grow and shrink with it"
+        "(before: 0.190, 0.200); a slower core slows every figure above (busier caches can "
+        "too, unseen here)"
     )
     # A last run from before the machine was timed; no last run at all.
     assert "(before: -, -)" in cli.machine_words(now, {"lab_up": {}})
