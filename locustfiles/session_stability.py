@@ -64,6 +64,7 @@ from session_records import RecordWriter
 from session_tracking import (
     ANOMALIES,
     SCENARIO_CHOICES,
+    UNFINISHED,
     ArrivalSchedule,
     ParallelTracker,
     Reply,
@@ -308,6 +309,20 @@ class SessionUser(FastHttpUser):
         self.observe_board = board_wanted()  # settled at init, before any user starts
         size = int(getattr(options, "session_size", 0) or 0) if options else 0
         self.path = session_path(scenario, size)
+        self.in_flight_since: float | None = None  # epoch of its oldest request in flight
+
+    def on_stop(self) -> None:
+        """A request still in flight when Locust stops the user (past --stop-timeout) never
+        gets a record of its own; its user waited all the same. One row says how long,
+        with outcome "unfinished": the harness keeps it apart from the requests."""
+        sent = self.in_flight_since
+        if sent is None or _writer is None:
+            return
+        now = time.time()
+        _writer.add(
+            (now, self.user_id, None, UNFINISHED, (now - sent) * 1000.0, 0, None, None, True,
+             None)
+        )  # fmt: skip
 
     @task
     def session_page(self) -> None:
@@ -315,7 +330,7 @@ class SessionUser(FastHttpUser):
             self.parallel_round(self.parallel)
             return
         intended = self.schedule.next_s if self.schedule is not None else None
-        sent = time.time()
+        sent = self.in_flight_since = time.time()
         began = time.perf_counter()
         # Locust records the request by its HTTP status. No catch_response: its context
         # manager alone cost about 10% of Locust's requests/s (make perf); an anomaly is
@@ -323,6 +338,7 @@ class SessionUser(FastHttpUser):
         # One name in Locust's stats whatever the payload size.
         response = self.client.get(self.path, name="/session.jsp")
         latency_ms = (time.perf_counter() - began) * 1000.0
+        self.in_flight_since = None
         status = response.status_code or 0
         reply, problem, plain = None, None, True
         if status == 200:
@@ -348,10 +364,12 @@ class SessionUser(FastHttpUser):
         """One round of the parallel scenario: its requests sent at once, as a page's XHRs,
         each judged as it comes; the next round starts when all are in."""
         ids = tracker.round_ids()
+        self.in_flight_since = time.time()
         if len(ids) == 1:
             self._parallel_request(tracker, ids[0])
         else:
             gevent.joinall([gevent.spawn(self._parallel_request, tracker, i) for i in ids])
+        self.in_flight_since = None
         tracker.end_round()
 
     def _parallel_request(self, tracker: ParallelTracker, request_id: int) -> None:

@@ -25,6 +25,7 @@ from harness.results.outcomes import (  # noqa: F401
     SCENARIO_CHOICES,
     SCENARIOS,
     SESSION_LOST,
+    UNFINISHED,
     UNMOVING,
     check_scenario,
     parallel_width,

@@ -310,7 +310,6 @@ class _SummarySums:
             by_outcome=self.outcomes,
             span_s=self.last_t - self.first_t if self.rows > 1 else 0.0,
             latency_at=latencies.percentile if len(latencies) else None,
-            users_seen=len(self.judge.users),
             judgement=self.judge.judgement(),
             faults=self.faults,
         )

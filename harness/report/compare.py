@@ -54,7 +54,7 @@ from harness.results import models
 from harness.results import outcomes as o
 from harness.results.checks import junit_xml
 from harness.results.columnar_judgement import BatchJudge, judge_columns
-from harness.results.judgement import Judgement
+from harness.results.judgement import Judgement, Unfinished
 from harness.results.requests import (
     CSV_FILE,
     Requests,
@@ -68,6 +68,7 @@ from harness.results.run_folder import (
     nearest_rank,
     number,
     read_manifest,
+    unfinished_of,
 )
 from harness.results.significance import (
     BLOCK_S,
@@ -257,8 +258,9 @@ def _load_run(path: Path, role: str, streaming: Streaming) -> _Run:
     name = dig(manifest, "files", "requests")
     requests = path / (name if isinstance(name, str) and name else CSV_FILE)
     faults = manifest.get("faults")
+    judged = _Judged(faults if isinstance(faults, list) else [], unfinished_of(manifest))
     try:
-        read = _read(requests, faults if isinstance(faults, list) else [], streaming)
+        read = _read(requests, judged, streaming)
     except FileNotFoundError:
         raise CannotCompare(f"{role}: {requests}: missing; not a complete results folder") from None
     except ValueError as error:  # the reader's own messages already name the file
@@ -283,6 +285,14 @@ COMPARE_COLUMNS = ("t_s", "user", "node", "outcome", "latency_ms", "corrected_ms
 
 
 @dataclass(frozen=True)
+class _Judged:
+    """What run.json adds to a run's requests for its judgement."""
+
+    faults: list[dict[str, Any]]
+    unfinished: list[Unfinished]  # still in flight when the load stopped
+
+
+@dataclass(frozen=True)
 class _Read:
     """What compare takes of a run's requests: its judgement, its speed by each latency
     and what its chart draws (Series without the fault, which run.json holds)."""
@@ -294,24 +304,24 @@ class _Read:
     corrected: _Latencies | None  # only when every request has its corrected latency
 
 
-def _read(path: Path, faults: list[dict[str, Any]], streaming: Streaming) -> _Read:
+def _read(path: Path, judged: _Judged, streaming: Streaming) -> _Read:
     """Batch by batch where streaming applies (a large Parquet file in time order), else
     from the whole table: the same numbers either way."""
     if streaming.applies(path):
         try:
-            return _read_batches(path, faults, streaming.batch_rows)
+            return _read_batches(path, judged, streaming.batch_rows)
         except NotInTimeOrder:
             pass  # written by hand or by a tool that does not sort: read it whole
-    return _read_table(read_requests(path, COMPARE_COLUMNS), faults)
+    return _read_table(read_requests(path, COMPARE_COLUMNS), judged)
 
 
-def _read_table(records: Requests, faults: list[dict[str, Any]]) -> _Read:
+def _read_table(records: Requests, judged: _Judged) -> _Read:
     # Its seconds and span are taken from rows in time order, as the batches are.
     records = sorted_by_time(records)
     seconds = Seconds(records)
     answered = ~records.is_error()  # a fast error is neither throughput nor a faster second
     return _Read(
-        judgement=judge_columns(records, faults),
+        judgement=judge_columns(records, judged.faults, judged.unfinished),
         throughput=tuple(seconds.throughput(answered)),
         p99_ms=tuple(seconds.latency(answered).percentile(99.0)),
         measured=_Latencies.of(records),
@@ -339,8 +349,8 @@ class _LatencySums:
 class _RunSums:
     """What _read_table computes, from batches in time order (results/streaming.py)."""
 
-    def __init__(self, faults: list[dict[str, Any]]) -> None:
-        self.judge = BatchJudge(faults)
+    def __init__(self, judged: _Judged) -> None:
+        self.judge = BatchJudge(judged.faults, judged.unfinished)
         self.rows = self.bins = 0
         self.first_t = self.last_t = 0.0
         self.all, self.answered, self.errors = BinCounts(), BinCounts(), BinCounts()
@@ -409,8 +419,8 @@ class _RunSums:
         return _Latencies(samples, whole)
 
 
-def _read_batches(path: Path, faults: list[dict[str, Any]], batch_rows: int | None) -> _Read:
-    sums = _RunSums(faults)
+def _read_batches(path: Path, judged: _Judged, batch_rows: int | None) -> _Read:
+    sums = _RunSums(judged)
     for batch in batches(path, COMPARE_COLUMNS, batch_rows):
         sums.add(batch.requests, batch.offset)
     return sums.read()

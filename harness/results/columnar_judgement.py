@@ -21,7 +21,7 @@ not depend on who else is judged.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -32,6 +32,7 @@ from harness.results import outcomes as o
 from harness.results.judgement import (
     ANSWERED_IN_SESSION,
     Judgement,
+    Unfinished,
     Window,
     _fault_events,
     _planned,
@@ -351,13 +352,25 @@ class _LongestWait:
             self.longest[user] = max(float(self.longest[user]), waited)
             self.open[user] = waited if failed else 0.0
 
-    def of(self, fates: dict[int, str]) -> float | None:
+    def of(
+        self,
+        fates: dict[int, str],
+        unfinished: Sequence[tuple[int, float, float]] = (),
+        stopped_s: float | None = None,
+    ) -> float | None:
         """The longest wait of the judged users (fates by code), with the open wait of
-        those unanswered, as judgement._longest_wait counts it."""
+        those unanswered and of the requests unfinished at the load's stop (code, sent_s,
+        stopped_s; stopped_s alone the latest of all), as judgement._longest_wait counts
+        it."""
         if not fates:
             return None
         longest = max(0.0, float(self.longest[list(fates)].max()))
-        end = self.at_s if self.run_last_t is None else min(self.until_s, self.run_last_t)
+        for code, sent_s, stop_s in unfinished:
+            if code in fates and sent_s < self.until_s and stop_s > self.at_s:
+                open_s = stop_s - max(sent_s, self.at_s)
+                longest = max(longest, float(self.open[code]) + open_s)
+        ends = [t for t in (stopped_s, self.run_last_t) if t is not None]
+        end = min(self.until_s, max(ends, default=self.at_s))
         for code in (c for c, fate in fates.items() if fate == o.UNANSWERED):
             seen = float(self.last_seen[code])
             since = self.at_s if math.isnan(seen) else max(self.at_s, seen)
@@ -562,18 +575,28 @@ class _GoodReplies:
         return users, node[users]
 
 
-def judge_columns(requests: Requests, faults: Iterable[dict[str, Any]]) -> Judgement:
+def judge_columns(
+    requests: Requests,
+    faults: Iterable[dict[str, Any]],
+    unfinished: Sequence[Unfinished] = (),
+) -> Judgement:
     """judgement.judge on a whole table: one batch, in time order."""
-    judge = BatchJudge(faults)
+    judge = BatchJudge(faults, unfinished)
     judge.add(sorted_by_time(requests), 0)
     return judge.judgement()
 
 
 class BatchJudge:
     """The judgement from the requests' batches in time order: add each batch (with the
-    index of its first row), then take the judgement."""
+    index of its first row), then take the judgement. The requests unfinished at the load's
+    stop (run.json's unfinished_requests) are known before the first batch."""
 
-    def __init__(self, faults: Iterable[dict[str, Any]]) -> None:
+    def __init__(
+        self, faults: Iterable[dict[str, Any]], unfinished: Sequence[Unfinished] = ()
+    ) -> None:
+        self.unfinished = tuple(unfinished)
+        self.open_requests: list[tuple[int, float, float]] = []  # by code, once judged
+        self.stopped_s: float | None = None
         planned = _planned(_fault_events(faults))
         starts = sorted(w.at_s for w in planned if w.delivered)
         self.windows = []
@@ -618,6 +641,11 @@ class BatchJudge:
         )
 
     def judgement(self) -> Judgement:
+        code_of = {user: code for code, user in enumerate(self.users.ids.tolist())}
+        self.open_requests = [
+            (code_of[u.user], u.sent_s, u.stopped_s) for u in self.unfinished if u.user in code_of
+        ]
+        self.stopped_s = max((u.stopped_s for u in self.unfinished), default=None)
         windows = tuple(self._window(w) for w in self.windows)
         control = self._control()
         fates: dict[int, list[str]] = {u: [f] for u, f in control.fates.items()}
@@ -625,13 +653,15 @@ class BatchJudge:
             for user, fate in window.fates.items():
                 fates.setdefault(user, []).append(fate)
         # A user that asked and was never answered at all, in the whole run, is judged too.
-        for user in self.users.ids[~self.replied].tolist():
+        # So is one whose only request was still in flight when the load stopped.
+        only_unfinished = {u.user for u in self.unfinished} - code_of.keys()
+        for user in [*self.users.ids[~self.replied].tolist(), *only_unfinished]:
             fates.setdefault(int(user), []).append(o.UNANSWERED)
         return Judgement(
             control=control,
             windows=windows,
             fates={u: o.worst(fs) for u, fs in sorted(fates.items())},
-            users_seen=len(self.users),
+            users_seen=len(self.users) + len(only_unfinished),
         )
 
     def _ids(self, by_code: dict[int, Any]) -> dict[int, Any]:
@@ -665,7 +695,7 @@ class BatchJudge:
             errors=state.errors,
             failed=state.failed,
             recovery_s=state.recovery_s(fates) if plan.delivered else None,
-            longest_wait_s=state.longest.of(fates),
+            longest_wait_s=state.longest.of(fates, self.open_requests, self.stopped_s),
         )
 
     def _control(self) -> Window:
@@ -688,5 +718,5 @@ class BatchJudge:
             requests=state.requests,
             errors=state.errors,
             failed=state.failed,
-            longest_wait_s=state.longest.of(fates),
+            longest_wait_s=state.longest.of(fates, self.open_requests, self.stopped_s),
         )

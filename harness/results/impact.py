@@ -19,34 +19,55 @@ import numpy as np
 
 from harness.config.faults import parse_fault
 from harness.results import outcomes as o
-from harness.results.judgement import Request, Window
+from harness.results.judgement import Request, Unfinished, Window, run_end
 from harness.results.requests import Requests, sorted_by_time
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 
-def _longest_wait(records: Sequence[Request], users: set[int], window: Window) -> float | None:
+def _longest_wait(
+    records: Sequence[Request],
+    users: set[int],
+    window: Window,
+    unfinished: Sequence[Unfinished] = (),
+) -> float | None:
     """The longest time any of these users went without a reply of its session across the
     fault: from its last one before the fault to its next one, or to the window's end
-    (or the last request of the run) when none came."""
+    (or the run's end: its last request, or the load's stop) when none came. A user
+    answered after the fault whose next request was still in flight at the stop went
+    without a reply from its last one to the stop (or the window's end)."""
     replies: dict[int, list[float]] = {u: [] for u in users}
-    last_t = records[-1].t_s if records else window.at_s
-    end = min(window.until_s, last_t)
+    end = min(window.until_s, run_end(records, unfinished, window.at_s))
+    stopped = _open_at_stop(unfinished, users, window)
     for r in records:
         if r.user in replies and r.outcome != o.ERROR and r.t_s < window.until_s:
             replies[r.user].append(r.t_s)
     longest = None
-    for times in replies.values():
+    for user, times in replies.items():
         times.sort()
         before = [t for t in times if t < window.at_s]
         after = [t for t in times if t >= window.at_s]
         gaps = [b - a for a, b in itertools.pairwise(times) if b >= window.at_s]
         if before and not after:
             gaps.append(end - before[-1])  # never answered again in the window
+        if after and user in stopped:
+            gaps.append(stopped[user] - after[-1])
         if gaps and (longest is None or max(gaps) > longest):
             longest = max(gaps)
     return round(longest, 3) if longest is not None else None
+
+
+def _open_at_stop(
+    unfinished: Sequence[Unfinished], users: set[int], window: Window
+) -> dict[int, float]:
+    """These users' requests sent before the window's end and still in flight when the
+    load stopped inside or after it: when each stopped, or the window ended."""
+    return {
+        u.user: min(window.until_s, u.stopped_s)
+        for u in unfinished
+        if u.user in users and u.sent_s < window.until_s and u.stopped_s > window.at_s
+    }
 
 
 def _parts(event: dict[str, Any], window: Window) -> set[str]:
@@ -62,9 +83,13 @@ def _parts(event: dict[str, Any], window: Window) -> set[str]:
 
 
 def fault_impact(
-    records: Sequence[Request], window: Window, event: dict[str, Any]
+    records: Sequence[Request],
+    window: Window,
+    event: dict[str, Any],
+    unfinished: Sequence[Unfinished] = (),
 ) -> dict[str, Any]:
-    """One fault's effects, from its judged window and the records inside it."""
+    """One fault's effects, from its judged window, the records inside it and the
+    requests still in flight when the load stopped."""
     until = window.until_s
     out: dict[str, Any] = {
         "fault": window.spec or window.label,
@@ -92,7 +117,7 @@ def fault_impact(
         out[f"kept_{group}"] = sum(f in (o.KEPT_FATE, o.REPLAY, o.DATA) for f in fates)
         out[f"lost_{group}"] = fates.count(o.LOST)
         out[f"unanswered_{group}"] = fates.count(o.UNANSWERED)
-    out["longest_wait_on_target_s"] = _longest_wait(records, on_target, window)
+    out["longest_wait_on_target_s"] = _longest_wait(records, on_target, window, unfinished)
     inside = [r for r in records if window.at_s <= r.t_s < until]
     errors = [r for r in inside if r.outcome == o.ERROR]
     out["requests_in_window"] = len(inside)
@@ -158,7 +183,12 @@ def describe_impact(effects: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------- on columns
 
 
-def impact_columns(requests: Requests, window: Window, event: dict[str, Any]) -> dict[str, Any]:
+def impact_columns(
+    requests: Requests,
+    window: Window,
+    event: dict[str, Any],
+    unfinished: Sequence[Unfinished] = (),
+) -> dict[str, Any]:
     """fault_impact on columns: its grouping of users (which needs no records), then the
     numbers it reads from the records, computed here."""
     out = fault_impact([], window, event)
@@ -169,8 +199,15 @@ def impact_columns(requests: Requests, window: Window, event: dict[str, Any]) ->
     on_target = {u for u, n in window.nodes.items() if n in parts}
     # The last request as recorded, as fault_impact reads it (not the latest in time).
     last_t = float(requests.t_s[-1]) if len(requests) else window.at_s
+    ends = [u.stopped_s for u in unfinished]
     out["longest_wait_on_target_s"] = _gap_without_reply(
-        ordered.user, t, error, on_target, window=window, last_t=last_t
+        ordered.user,
+        t,
+        error,
+        on_target,
+        window=window,
+        last_t=max([last_t, *ends]) if len(requests) else max(ends, default=last_t),
+        stopped=_open_at_stop(unfinished, on_target, window),
     )
     lo, hi = (int(np.searchsorted(t, x, side="left")) for x in (window.at_s, window.until_s))
     errors = np.flatnonzero(error[lo:hi]) + lo
@@ -198,10 +235,12 @@ def _gap_without_reply(
     *,
     window: Window,
     last_t: float,
+    stopped: dict[int, float],
 ) -> float | None:
     """_longest_wait on columns in time order: per user, the longest gap between replies
     that ends after the fault, or from its last reply before the fault to the end when
-    none came after it."""
+    none came after it, or from its last reply after it to when its unfinished request
+    stopped (stopped, by user)."""
     if not users:
         return None
     judged = np.isin(user, np.fromiter(users, dtype=np.int64))
@@ -221,5 +260,13 @@ def _gap_without_reply(
         found, from_end = np.unique(codes[earlier][::-1], return_index=True)
         last_before[found] = times[earlier[earlier.size - 1 - from_end]]
     silent = (end - last_before[~after & ~np.isnan(last_before)]).tolist()
-    candidates = [*gaps.tolist(), *silent]
+    last = np.append(codes[1:] != codes[:-1], True)  # each user's last reply
+    hung = [
+        stopped[user] - at
+        for user, at, answered in zip(
+            ids.tolist(), times[last].tolist(), after[codes[last]].tolist(), strict=True
+        )
+        if answered and user in stopped
+    ]
+    candidates = [*gaps.tolist(), *silent, *hung]
     return round(max(candidates), 3) if candidates else None

@@ -28,9 +28,11 @@ its words say "unanswered until" that window, not "never answered again". A faul
 was not delivered judges nobody, and the run says so; it is never "survived".
 
 A kept user may still have waited: each window also records the longest any judged user
-waited for a reply (longest_wait_s). A verdict reads "survives" only when
-nobody waited STALL_S or more: a partition that holds every request for nine seconds and
-then answers them all lost nothing, but its users saw a frozen page.
+waited for a reply (longest_wait_s), counting the requests still in flight when the load
+stopped (Unfinished: no record says how they ended, only how long they had waited). A
+verdict reads "survives" only when nobody waited STALL_S or more: a partition that holds
+every request for nine seconds and then answers them all lost nothing, but its users saw
+a frozen page.
 """
 
 from __future__ import annotations
@@ -64,6 +66,18 @@ ANSWERED_IN_SESSION = frozenset({o.KEPT, o.REPLAYED})
 # A user kept this long without an answer has noticed: the classic limit of an
 # uninterrupted flow of thought in response-time guidance (Nielsen's one second).
 STALL_S = 1.0
+
+
+@dataclass(frozen=True)
+class Unfinished:
+    """A request still in flight when the load stopped: the generator gave up on it, so no
+    record says how it ended, but its user had waited from sent_s to stopped_s (seconds
+    from the run's start, as the records' t_s). A request hung on a stopped node until the
+    end is one; so is each user's last request of any run, a few milliseconds old."""
+
+    user: int
+    sent_s: float
+    stopped_s: float
 
 
 @dataclass(frozen=True)
@@ -345,20 +359,25 @@ def _recovery(window: Sequence[Request], fates: dict[int, str], at_s: float) -> 
 
 
 def _longest_wait(
-    records: Sequence[Request], fates: dict[int, str], at_s: float, until_s: float
+    records: Sequence[Request],
+    fates: dict[int, str],
+    plan: tuple[float, float],
+    unfinished: Sequence[Unfinished] = (),
 ) -> float | None:
-    """The longest any judged user waited for a reply in the window: the time its
-    requests spent in the cluster from one reply to the next (errors in between add up,
-    its own pauses between requests do not; a lost session is judged by its fate). A request in
-    flight across the window's start counts from the start; one sent inside the window
-    counts whole, even if it completed after it (a stall across the window's end).
+    """The longest any judged user waited for a reply in the window (at_s, until_s): the
+    time its requests spent in the cluster from one reply to the next (errors in between
+    add up, its own pauses between requests do not; a lost session is judged by its fate).
+    A request in flight across the window's start counts from the start; one sent inside
+    the window counts whole, even if it completed after it (a stall across the window's
+    end), or never did (unfinished: it counts up to the load's stop).
 
     A user never answered in its session in the window (unanswered) has a request that
     never completed, or none left to send: it waited from its last record (or the window's
-    start) to the window's end or the run's last record, whichever came first. No record
-    says when an answered user's unfinished request left, so its open wait is not counted."""
+    start) to the window's end or the run's end (its last record, or the load's stop),
+    whichever came first."""
     if not fates:
         return None
+    at_s, until_s = plan
     waiting: dict[int, float] = {}
     last_seen: dict[int, float] = {}
     longest = 0.0
@@ -370,14 +389,29 @@ def _longest_wait(
         longest = max(longest, waiting[r.user])
         if r.outcome != o.ERROR:
             waiting[r.user] = 0.0
-    end = min(until_s, records[-1].t_s) if records else at_s
+    for u in unfinished:
+        if u.user in fates and u.sent_s < until_s and u.stopped_s > at_s:
+            open_s = u.stopped_s - max(u.sent_s, at_s)
+            longest = max(longest, waiting.get(u.user, 0.0) + open_s)
+    end = min(until_s, run_end(records, unfinished, at_s))
     for user in (u for u, fate in fates.items() if fate == o.UNANSWERED):
         since = max(at_s, last_seen.get(user, at_s))
         longest = max(longest, waiting.get(user, 0.0) + max(0.0, end - since))
     return round(longest, 3)
 
 
-def _judge_window(plan: Window, records: Sequence[Request]) -> Window:
+def run_end(records: Sequence[Request], unfinished: Sequence[Unfinished], empty: float) -> float:
+    """When the run's users were last seen: its last record, or the load's stop if a
+    request was still in flight then; empty without either."""
+    ends = [u.stopped_s for u in unfinished]
+    if records:
+        ends.append(records[-1].t_s)
+    return max(ends, default=empty)
+
+
+def _judge_window(
+    plan: Window, records: Sequence[Request], unfinished: Sequence[Unfinished]
+) -> Window:
     """A fault's or restore's window: every user with a good reply before it, judged on
     the replies that completed inside it."""
     inside = [r for r in records if plan.at_s <= r.t_s < plan.until_s]
@@ -400,7 +434,7 @@ def _judge_window(plan: Window, records: Sequence[Request]) -> Window:
         errors=sum(1 for r in inside if r.outcome == o.ERROR),
         failed=sum(1 for r in inside if r.outcome in o.FAILED),
         recovery_s=_recovery(inside, fates, plan.at_s) if plan.delivered else None,
-        longest_wait_s=_longest_wait(records, fates, plan.at_s, plan.until_s),
+        longest_wait_s=_longest_wait(records, fates, (plan.at_s, plan.until_s), unfinished),
     )
 
 
@@ -415,7 +449,9 @@ def _good_before(records: Sequence[Request], at_s: float) -> dict[int, str]:
     return nodes
 
 
-def _control(records: Sequence[Request], until_s: float) -> Window:
+def _control(
+    records: Sequence[Request], until_s: float, unfinished: Sequence[Unfinished]
+) -> Window:
     """Before the first fault: every user with a reply of a session, judged on all its
     requests but its first session's first reply. (A user whose very first reply is
     already another session's, as a capacity slot whose session the server replaced, is
@@ -441,13 +477,17 @@ def _control(records: Sequence[Request], until_s: float) -> Window:
         requests=len(inside),
         errors=sum(1 for r in inside if r.outcome == o.ERROR),
         failed=sum(1 for r in inside if r.outcome in o.FAILED),
-        longest_wait_s=_longest_wait(records, fates, 0.0, until_s),
+        longest_wait_s=_longest_wait(records, fates, (0.0, until_s), unfinished),
     )
 
 
-def judge(records: Sequence[Request], faults: Iterable[dict[str, Any]]) -> Judgement:
-    """The one judgement of a run, from its records (in time order) and its fault events
-    as run.json keeps them."""
+def judge(
+    records: Sequence[Request],
+    faults: Iterable[dict[str, Any]],
+    unfinished: Sequence[Unfinished] = (),
+) -> Judgement:
+    """The one judgement of a run, from its records, its fault events as run.json keeps
+    them and the requests still in flight when its load stopped."""
     records = sorted(records, key=lambda r: r.t_s)
     planned = _planned(_fault_events(faults))
     starts = sorted(w.at_s for w in planned if w.delivered)
@@ -455,20 +495,22 @@ def judge(records: Sequence[Request], faults: Iterable[dict[str, Any]]) -> Judge
     for plan in planned:
         later = [t for t in starts if t > plan.at_s]
         bounded = replace(plan, until_s=later[0] if later else math.inf)
-        windows.append(_judge_window(bounded, records))
-    control = _control(records, starts[0] if starts else math.inf)
+        windows.append(_judge_window(bounded, records, unfinished))
+    control = _control(records, starts[0] if starts else math.inf, unfinished)
     fates: dict[int, list[str]] = {u: [f] for u, f in control.fates.items()}
     for window in windows:
         for user, fate in window.fates.items():
             fates.setdefault(user, []).append(fate)
     # A user that asked and was never answered at all, in the whole run, is judged too:
     # leaving it out would let a run read better than what its users saw.
+    # So is one whose only request was still in flight when the load stopped.
     answered = {r.user for r in records if r.outcome != o.ERROR}
-    for user in {r.user for r in records} - answered:
+    seen = {r.user for r in records} | {u.user for u in unfinished}
+    for user in seen - answered:
         fates.setdefault(user, []).append(o.UNANSWERED)
     return Judgement(
         control=control,
         windows=tuple(windows),
         fates={u: o.worst(fs) for u, fs in sorted(fates.items())},
-        users_seen=len({r.user for r in records}),
+        users_seen=len(seen),
     )

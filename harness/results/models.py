@@ -116,6 +116,14 @@ class VerdictCell(_Open):
     lost_updates: int | None = None
 
 
+class UnfinishedRequest(_Open):
+    """A request still in flight when the load stopped (seconds from the run's start)."""
+
+    user: int
+    sent_s: float
+    stopped_s: float
+
+
 class Run(_Document):
     """run.json of a bench, a web UI run or a capacity step. Its readers show what a
     document lacks as missing, so little is required; what is there must fit."""
@@ -136,6 +144,7 @@ class Run(_Document):
     files: dict[str, str] = {}
     complete: bool = True
     interrupted_at_s: float | None = None
+    unfinished_requests: list[UnfinishedRequest] = []
 
 
 class Verdicts(BaseModel):

@@ -15,6 +15,9 @@ REPLAYED: Final = "replayed"  # counter jumped: a request ran twice
 SESSION_LOST: Final = "session_lost"  # a different session id
 ERROR: Final = "error"  # no reply the session check could read (HTTP error, timeout)
 OUTCOMES: Final = (NEW, KEPT, DATA_LOST, REPLAYED, SESSION_LOST, ERROR)
+# Still in flight when the load stopped: neither a reply nor an error. Only the raw
+# records have it; a run keeps these in run.json's unfinished_requests, not as requests.
+UNFINISHED: Final = "unfinished"
 
 # Wrong from the user's point of view beyond an HTTP error.
 ANOMALIES: Final = frozenset({DATA_LOST, REPLAYED, SESSION_LOST})

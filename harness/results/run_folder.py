@@ -33,7 +33,7 @@ from harness.paths import REPO_ROOT
 from harness.results import models, outcomes
 from harness.results.columnar_judgement import judge_columns
 from harness.results.impact import impact_columns
-from harness.results.judgement import Judgement
+from harness.results.judgement import Judgement, Unfinished
 from harness.results.requests import (
     CSV_FILE,
     FIELDS,
@@ -134,19 +134,46 @@ RAW_TYPES = {
 
 def convert_raw(raw_paths: Iterable[Path], start_epoch: float) -> Requests:
     """The locustfile's raw CSV rows (epoch time) as columns relative to the run's start,
-    in time order; read vectorised, one file after another."""
+    in time order; read vectorised, one file after another. The requests unfinished at the
+    stop are left out (convert_raw_run has them)."""
+    return convert_raw_run(raw_paths, start_epoch)[0]
+
+
+def convert_raw_run(
+    raw_paths: Iterable[Path], start_epoch: float
+) -> tuple[Requests, list[Unfinished]]:
+    """convert_raw, and the requests still in flight when the load stopped (the raw rows
+    of outcome "unfinished": sent latency_ms before their time), apart."""
+    import pyarrow.compute as pc  # noqa: PLC0415  (slow to import; only once a run ends)
+
     tables = [_raw_table(path, start_epoch) for path in raw_paths]
     tables = [t for t in tables if t is not None]
     if not tables:
-        return Requests(empty_table())
+        return Requests(empty_table()), []
     table = pa.concat_tables(tables)
+    open_rows = pc.equal(table.column("outcome"), outcomes.UNFINISHED)
+    unfinished = _unfinished(table.filter(open_rows))
+    table = table.filter(pc.invert(open_rows))
     # The optional columns only when some request has them, as write_records always did.
     keep = list(FIELDS)
     if table.column("corrected_ms").null_count < len(table):
         keep += OPEN_MODEL_FIELDS
     if table.column("lost_updates").null_count < len(table):
         keep += PARALLEL_FIELDS
-    return sorted_by_time(Requests(table.select(keep)))
+    return sorted_by_time(Requests(table.select(keep))), unfinished
+
+
+def _unfinished(rows: pa.Table) -> list[Unfinished]:
+    stopped = rows.column("t_s").to_pylist()
+    waited = rows.column("latency_ms").to_pylist()
+    users = rows.column("user").to_pylist()
+    return sorted(
+        (
+            Unfinished(user, round(stop - wait / 1000, 6), stop)
+            for user, stop, wait in zip(users, stopped, waited, strict=True)
+        ),
+        key=lambda u: (u.stopped_s, u.user),
+    )
 
 
 def _raw_table(path: Path, start_epoch: float) -> pa.Table | None:
@@ -181,6 +208,20 @@ def _raw_table(path: Path, start_epoch: float) -> pa.Table | None:
             raw.column(name) if name in raw.column_names else pa.nulls(len(raw), TYPES[name])
         )
     return pa.table(columns)
+
+
+def unfinished_json(unfinished: Sequence[Unfinished]) -> list[dict[str, float]]:
+    """run.json's unfinished_requests."""
+    return [{"user": u.user, "sent_s": u.sent_s, "stopped_s": u.stopped_s} for u in unfinished]
+
+
+def unfinished_of(manifest: dict[str, Any]) -> list[Unfinished]:
+    """run.json's unfinished_requests (none in a run from before they were kept)."""
+    rows = manifest.get("unfinished_requests")
+    return [
+        Unfinished(int(r["user"]), float(r["sent_s"]), float(r["stopped_s"]))
+        for r in (rows if isinstance(rows, list) else [])
+    ]
 
 
 def convert_raw_records(raw_paths: Iterable[Path], start_epoch: float) -> list[Record]:
@@ -261,12 +302,13 @@ def summarize(
     records: Requests | Sequence[Record],
     faults: Sequence[dict[str, Any]],
     judgement: Judgement | None = None,
+    unfinished: Sequence[Unfinished] = (),
 ) -> dict[str, Any]:
-    """run.json's summary: the one judgement of every user (judge(records, faults), made
-    here unless given), and numbers that cannot reward failure: latency and throughput
-    are of answered requests, errors counted beside."""
+    """run.json's summary: the one judgement of every user (judge(records, faults,
+    unfinished), made here unless given), and numbers that cannot reward failure: latency
+    and throughput are of answered requests, errors counted beside."""
     requests = sorted_by_time(as_requests(records))
-    judgement = judgement or judge_columns(requests, faults)
+    judgement = judgement or judge_columns(requests, faults, unfinished)
     latencies = np.sort(requests.latency_ms[~requests.is_error()])
     summary = summary_numbers(
         n=len(requests),
@@ -274,11 +316,10 @@ def summarize(
         by_outcome=_by_outcome(requests),
         span_s=requests.span_s(),
         latency_at=(lambda p: nearest_rank(latencies, p)) if len(latencies) else None,
-        users_seen=len(np.unique(requests.user)),
         judgement=judgement,
         faults=faults,
     )
-    summary["fault_effects"] = _effects(requests, judgement, faults)
+    summary["fault_effects"] = _effects(requests, judgement, faults, unfinished)
     summary |= latency_bases(requests)
     summary |= lost_updates(requests)
     return summary
@@ -291,7 +332,6 @@ def summary_numbers(
     by_outcome: dict[str, int],
     span_s: float,
     latency_at: Callable[[float], float] | None,
-    users_seen: int,
     judgement: Judgement,
     faults: Sequence[dict[str, Any]],
 ) -> dict[str, Any]:
@@ -321,7 +361,7 @@ def summary_numbers(
         "p99_ms": pct_ms(99.0),
         "max_ms": pct_ms(100.0),
         "users": users,
-        "users_seen": users_seen,
+        "users_seen": judgement.users_seen,
         "sessions_kept": users - fates[outcomes.LOST] - fates[outcomes.UNANSWERED],
         "sessions_lost": fates[outcomes.LOST],
         "data_lost": fates[outcomes.DATA],
@@ -374,11 +414,14 @@ def lost_updates(records: Requests | Sequence[Record]) -> dict[str, Any]:
 
 
 def _effects(
-    requests: Requests, judgement: Judgement, faults: Sequence[dict[str, Any]]
+    requests: Requests,
+    judgement: Judgement,
+    faults: Sequence[dict[str, Any]],
+    unfinished: Sequence[Unfinished],
 ) -> list[dict[str, Any]]:
     events = {str(f.get("spec") or f"{f.get('action')}:{f.get('target')}"): f for f in faults}
     return [
-        impact_columns(requests, window, events.get(window.spec or "", {}))
+        impact_columns(requests, window, events.get(window.spec or "", {}), unfinished)
         for window in judgement.faults
     ]
 

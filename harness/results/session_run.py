@@ -12,17 +12,18 @@ from typing import Any
 
 from harness.results.columnar_judgement import judge_columns
 from harness.results.impact import not_judged
-from harness.results.judgement import Judgement
+from harness.results.judgement import Judgement, Unfinished
 from harness.results.requests import Requests, as_requests
 from harness.results.run_folder import (
     HDR_FILE,
     REQUESTS_FILE,
     Record,
-    convert_raw,
+    convert_raw_run,
     hdr_summary,
     lost_updates,
     manifest,
     summarize,
+    unfinished_json,
     write_hdr,
     write_manifest,
     write_records,
@@ -60,18 +61,26 @@ def first_epoch(paths: list[Path]) -> float | None:
     return min(firsts, default=None)
 
 
-def read_raw(raws: Sequence[Path], start_epoch: float) -> Requests:
+@dataclass(frozen=True)
+class RawRun:
+    """What the locustfile wrote: its requests, and those still in flight at the stop."""
+
+    requests: Requests
+    unfinished: list[Unfinished]
+
+
+def read_raw(raws: Sequence[Path], start_epoch: float) -> RawRun:
     """The raw records as columns, relative to the run's start; the raw files are removed
     once read."""
-    records = convert_raw([p for p in raws if p.exists()], start_epoch)
+    requests, unfinished = convert_raw_run([p for p in raws if p.exists()], start_epoch)
     for raw in raws:
         raw.unlink(missing_ok=True)
-    return records
+    return RawRun(requests, unfinished)
 
 
 def finish_session_run(
     run_dir: Path,
-    records: Requests | Sequence[Record],
+    records: RawRun | Requests | Sequence[Record],
     *,
     start_epoch: float,
     end_epoch: float,
@@ -85,11 +94,14 @@ def finish_session_run(
 ) -> SessionRun:
     """Write requests, HDR (from the records unless the generator wrote it as it ran),
     verdicts and run.json. sections are run.json's profile, lab, load, versions and any
-    other top-level keys the caller has (complete, interrupted_at_s, wall_s...)."""
-    requests = as_requests(records)
+    other top-level keys the caller has (complete, interrupted_at_s, wall_s...). Requests
+    still in flight when the load stopped (a RawRun's) count in the users' waits."""
+    unfinished = records.unfinished if isinstance(records, RawRun) else []
+    requests = as_requests(records.requests if isinstance(records, RawRun) else records)
     write_records(run_dir / REQUESTS_FILE, requests)
-    judgement = judge_columns(requests, faults)
-    summary = summarize(requests, faults, judgement)
+    judgement = judge_columns(requests, faults, unfinished)
+    summary = summarize(requests, faults, judgement, unfinished)
+    summary["unfinished"] = _unfinished_summary(unfinished)
     if hdr_from_records:
         # After the load: HDR recording in Locust would cost generator CPU.
         write_hdr(run_dir / HDR_FILE, requests)
@@ -116,8 +128,15 @@ def finish_session_run(
         | files,
     )
     data |= top
+    data["unfinished_requests"] = unfinished_json(unfinished)
     write_manifest(run_dir, data)
     return SessionRun(run_dir=run_dir, summary=summary, verdict=verdict, manifest=data)
+
+
+def _unfinished_summary(unfinished: Sequence[Unfinished]) -> dict[str, Any]:
+    """How many requests the stop cut off, and the longest any of them had waited."""
+    waits = [u.stopped_s - u.sent_s for u in unfinished]
+    return {"requests": len(waits), "longest_s": round(max(waits), 3) if waits else None}
 
 
 def locust_totals(prefix: Path) -> tuple[int, float, int]:

@@ -11,6 +11,8 @@ Locust drive it exactly as they drive Tomcat. Two faults Tomcat cannot be asked 
   error_every=N every N-th request is answered 502 and changes nothing (a balancer's error)
   rewrite_at=N  from counter N on, the session id's "-n1" suffix reads "-n2", as
                 memcached-session-manager rewrites it on failover: the same session
+  hang_after=N  every request after the N-th is held without a reply until the server
+                stops (a node stopped with SIGSTOP, seen from the client)
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import NamedTuple
 
 
 class _Sessions:
@@ -55,10 +58,17 @@ class _Sessions:
             return sid, counter, new
 
 
-def _handler(
-    sessions: _Sessions, delay_s: float, error_every: int | None, rewrite_at: int | None
-) -> type[BaseHTTPRequestHandler]:
+class _Faults(NamedTuple):
+    delay_s: float
+    error_every: int | None
+    rewrite_at: int | None
+    hang_after: int | None
+    stopping: threading.Event  # set when the server stops: a held request is let go
+
+
+def _handler(sessions: _Sessions, faults: _Faults) -> type[BaseHTTPRequestHandler]:
     served = iter(range(1, 10**12))
+    delay_s, error_every, rewrite_at = faults.delay_s, faults.error_every, faults.rewrite_at
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -72,7 +82,11 @@ def _handler(
                 if name == "JSESSIONID":
                     current = value.split(".", 1)[0].split("-", 1)[0]
             sessions.clients.add(self.client_address[0])
-            if error_every and next(served) % error_every == 0:
+            number = next(served)
+            if faults.hang_after is not None and number > faults.hang_after:
+                faults.stopping.wait(60.0)
+                return
+            if error_every and number % error_every == 0:
                 self._error()
                 return
             sid, counter, new = sessions.next(current)
@@ -116,10 +130,12 @@ def session_server(
     delay_s: float = 0.0,
     error_every: int | None = None,
     rewrite_at: int | None = None,
+    hang_after: int | None = None,
 ) -> Iterator[_Sessions]:
     """Serve on address:port in a thread until the block ends; yields the session table."""
     sessions = _Sessions(lose_every, forget_at)
-    handler = _handler(sessions, delay_s, error_every, rewrite_at)
+    stopping = threading.Event()
+    handler = _handler(sessions, _Faults(delay_s, error_every, rewrite_at, hang_after, stopping))
     server = ThreadingHTTPServer((address, port), handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, name="session-server", daemon=True)
@@ -127,6 +143,7 @@ def session_server(
     try:
         yield sessions
     finally:
+        stopping.set()
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)

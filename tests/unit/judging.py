@@ -12,29 +12,36 @@ from typing import Any
 
 from harness.results import outcomes as o
 from harness.results.columnar_judgement import BatchJudge, judge_columns
-from harness.results.judgement import Judgement
+from harness.results.judgement import Judgement, Unfinished
 from harness.results.judgement import judge as judge_rows
 from harness.results.requests import Requests, from_records, sorted_by_time
 from harness.results.run_folder import Record
 
 
-def judge(records: Sequence[Record], faults: Iterable[dict[str, Any]]) -> Judgement:
+def judge(
+    records: Sequence[Record],
+    faults: Iterable[dict[str, Any]],
+    unfinished: Sequence[Unfinished] = (),
+) -> Judgement:
     faults = list(faults)
-    rows = judge_rows(records, faults)
-    columns = judge_columns(from_records(records), faults)
+    rows = judge_rows(records, faults, unfinished)
+    columns = judge_columns(from_records(records), faults, unfinished)
     assert columns == rows, "the columnar judgement differs from the reference"
     for batch_rows in (1, 2):
-        batched = judge_batches(from_records(records), faults, batch_rows)
+        batched = judge_batches(from_records(records), faults, batch_rows, unfinished)
         assert batched == rows, f"the judgement in batches of {batch_rows} differs"
     return columns
 
 
 def judge_batches(
-    requests: Requests, faults: Iterable[dict[str, Any]], batch_rows: int
+    requests: Requests,
+    faults: Iterable[dict[str, Any]],
+    batch_rows: int,
+    unfinished: Sequence[Unfinished] = (),
 ) -> Judgement:
     """BatchJudge on the requests in time order, batch_rows at a time."""
     ordered = sorted_by_time(requests)
-    judge = BatchJudge(faults)
+    judge = BatchJudge(faults, unfinished)
     for start in range(0, len(ordered), batch_rows):
         judge.add(Requests(ordered.table.slice(start, batch_rows)), start)
     return judge.judgement()
@@ -78,6 +85,26 @@ def random_run(seed: int) -> tuple[list[Record], list[dict[str, Any]]]:
             )  # fmt: skip
     rng.shuffle(records)
     return records, random_faults(rng, duration)
+
+
+def random_unfinished(seed: int, records: Sequence[Record]) -> list[Unfinished]:
+    """Requests in flight when the load stopped, for some of the run's users: sent after
+    their last record (a hang at the end, or a normal last request), at most one a user;
+    now and then one of a user with no record at all."""
+    rng = random.Random(seed)
+    last: dict[int, float] = {}
+    for r in records:
+        last[r.user] = max(last.get(r.user, r.t_s), r.t_s)
+    stop = round(max(last.values(), default=0.0) + rng.uniform(0.0, 3.0), 6)
+    unfinished = [
+        Unfinished(user, round(rng.uniform(t, stop), 6), stop)
+        for user, t in last.items()
+        if rng.random() < 0.3
+    ]
+    if rng.random() < 0.2:
+        stranger = max(last, default=0) + 1  # its only request never came back
+        unfinished.append(Unfinished(stranger, round(rng.uniform(0, stop), 6), stop))
+    return unfinished
 
 
 def random_faults(rng: random.Random, duration: float) -> list[dict[str, Any]]:

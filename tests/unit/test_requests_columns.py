@@ -19,20 +19,21 @@ from harness.results.impact import fault_impact, impact_columns
 from harness.results.judgement import judge
 from harness.results.requests import ExportError, export_csv, from_records, read_requests
 from harness.results.run_folder import Record, load_records, read_manifest, summarize, write_records
-from tests.unit.judging import random_run
+from tests.unit.judging import random_run, random_unfinished
 
 
 @pytest.mark.parametrize("seed", range(300))
 def test_columnar_judgement_is_the_row_judgement(seed: int) -> None:
     records, faults = random_run(seed)
-    rows = judge(records, faults)
-    columns = judge_columns(from_records(records), faults)
+    unfinished = random_unfinished(seed, records) if seed % 2 else []
+    rows = judge(records, faults, unfinished)
+    columns = judge_columns(from_records(records), faults, unfinished)
     assert columns == rows
     assert columns.to_json() == rows.to_json()
     for window in rows.faults:
         event = next((f for f in faults if f.get("spec") == window.spec), {})
-        assert impact_columns(from_records(records), window, event) == fault_impact(
-            records, window, event
+        assert impact_columns(from_records(records), window, event, unfinished) == fault_impact(
+            records, window, event, unfinished
         )
 
 

@@ -39,7 +39,7 @@ from harness.results.streaming import (
     Streaming,
     batches,
 )
-from tests.unit.judging import judge_batches, random_run
+from tests.unit.judging import judge_batches, random_run, random_unfinished
 
 WHOLE = Streaming(above_rows=1 << 62)  # never in batches
 
@@ -94,10 +94,11 @@ def test_the_judgement_in_batches_is_the_columnar_judgement(seed: int) -> None:
     if seed % 3 == 2:  # a negative latency: the row-by-row walk of the waits
         records = [r._replace(latency_ms=-r.latency_ms) if rng.random() < 0.1 else r
                    for r in records]  # fmt: skip
+    unfinished = random_unfinished(seed, records) if seed % 2 else []
     requests = from_records(records)
-    whole = judge_columns(requests, faults)
+    whole = judge_columns(requests, faults, unfinished)
     for batch_rows in (1, 3, 1000):
-        batched = judge_batches(requests, faults, batch_rows)
+        batched = judge_batches(requests, faults, batch_rows, unfinished)
         assert batched == whole
         assert batched.to_json() == whole.to_json()
         # The same users in the same order, as verdicts and the Sessions tab list them.
@@ -315,9 +316,11 @@ def test_errors_neither_add_throughput_nor_speed_up_a_second(
     assert charts.latency[50.0] == [10.0, 10.0]
     assert charts.nodes["errors"] == [0, 4]
     read = (
-        compare_module._read_table(read_requests(path, compare_module.COMPARE_COLUMNS), [])
+        compare_module._read_table(
+            read_requests(path, compare_module.COMPARE_COLUMNS), compare_module._Judged([], [])
+        )
         if batch_rows is None
-        else compare_module._read_batches(path, [], batch_rows)
+        else compare_module._read_batches(path, compare_module._Judged([], []), batch_rows)
     )
     assert read.throughput == (3, 2)
     assert read.p99_ms == (10.0, 10.0)

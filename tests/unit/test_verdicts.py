@@ -11,6 +11,7 @@ import pytest
 
 from harness.results.checks import metric_values
 from harness.results.impact import not_judged
+from harness.results.judgement import Unfinished
 from harness.results.run_folder import Record, summarize
 from harness.results.verdicts import fates_line, recovery_words, verdict_of, window_line
 from tests.unit.judging import judge
@@ -37,9 +38,11 @@ def _run(after: dict[int, list[str]], users: int = 4) -> list[Record]:
     return sorted(records, key=lambda r: r.t_s)
 
 
-def _all(records: list[Record], faults: list[dict[str, Any]]) -> tuple[dict[str, Any], ...]:
-    judgement = judge(records, faults)
-    summary = summarize(records, faults, judgement)
+def _all(
+    records: list[Record], faults: list[dict[str, Any]], unfinished: list[Unfinished] | None = None
+) -> tuple[dict[str, Any], ...]:
+    judgement = judge(records, faults, unfinished or [])
+    summary = summarize(records, faults, judgement, unfinished or [])
     verdict = verdict_of(judgement, balancer="nginx-rr", sessions="redis")
     return summary, verdict, summary["fault_effects"]
 
@@ -226,6 +229,45 @@ def test_a_user_whose_request_never_came_back_waited_to_the_end() -> None:
     assert c["longest_wait_s"] == summary["longest_wait_s"] == 10.0
     assert effects["longest_wait_on_target_s"] == pytest.approx(14.99)
     assert metric_values(summary)["longest_wait_s"] == 10.0
+
+
+STOPPED = {**KILL, "action": "sigstop", "spec": "sigstop:node1@10"}
+
+
+def test_an_answered_user_whose_next_request_hung_until_the_stop_waited() -> None:
+    """A node stopped at 10 s: every user is answered on node2 at 11 s, then user 1's next
+    request (sent at 11.5 s) goes to the stopped node and hangs until Locust stops at
+    20 s. Locust writes no record of it: the run read "survives", nobody having waited.
+    The locustfile now writes what was in flight at the stop, and that wait counts."""
+    records = _run({})
+    hung = Unfinished(user=1, sent_s=11.5, stopped_s=20.0)
+    summary, c, (effects,) = _all(records, [STOPPED], [hung])
+    assert (c["kept"], c["unanswered"]) == (4, 0)  # its session was answered after the fault
+    assert c["longest_wait_s"] == summary["longest_wait_s"] == 8.5
+    # Without a reply from its last one (11.01 s) to the stop: the fault's effects say so.
+    assert effects["longest_wait_on_target_s"] == pytest.approx(20.0 - 11.01)
+    assert c["verdict"] == "keeps sessions, users waited up to 8.5 s"
+    assert metric_values(summary)["longest_wait_s"] == 8.5
+    # Each user's last request of a healthy run is in flight at the stop, too: a few ms.
+    last = [Unfinished(user=u, sent_s=11.05 + u / 100, stopped_s=11.2) for u in range(1, 5)]
+    _, c, _ = _all(records, [STOPPED], last)
+    assert c["verdict"] == "survives"
+    # A hang across the fault counts from the fault.
+    summary, _, _ = _all(records, [STOPPED], [Unfinished(1, 9.0, 16.0)])
+    assert summary["longest_wait_s"] == 6.0
+    # A user whose last replies were errors is unanswered: it waited from its last record
+    # (12.01 s) to the run's end, which is now the stop, not the last record (12.04 s).
+    records = _run({1: ["error", "error"]})
+    summary, _, _ = _all(records, [STOPPED], [Unfinished(1, 12.5, 16.0)])
+    assert summary["longest_wait_s"] == pytest.approx(0.002 + 16.0 - 12.01)
+
+
+def test_a_user_whose_only_request_never_came_back_is_judged() -> None:
+    """User 9 sent its first request at 0.5 s and had no reply when the load stopped: it
+    asked and was never answered, like a user whose every reply was an error."""
+    summary, c, _ = _all(_run({}), [], [Unfinished(user=9, sent_s=0.5, stopped_s=16.0)])
+    assert (summary["users"], summary["users_seen"], summary["unanswered"]) == (5, 5, 1)
+    assert c["verdict"].startswith("20% of users never answered again")
 
 
 def test_waits_add_up_over_errors_until_a_reply_and_a_short_one_survives() -> None:
