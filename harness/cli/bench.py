@@ -42,6 +42,7 @@ from harness.results.checks import (
     read_check_file,
 )
 from harness.results.impact import describe_impact
+from harness.results.judgement import STALL_S
 from harness.results.run_folder import new_run_dir, write_repeats
 from harness.results.verdicts import fates_line, window_line
 
@@ -298,11 +299,24 @@ def print_summary(
     console.print(f"report: {run_dir / 'report.html'}", soft_wrap=True)
 
 
+def _unfinished_words(summary: dict[str, Any]) -> str:
+    """The requests the stop cut off, when one had waited a second or more: every user's
+    last request of a run is in flight at the stop, most for milliseconds."""
+    unfinished = summary.get("unfinished") or {}
+    longest = unfinished.get("longest_s")
+    if not isinstance(longest, int | float) or longest < STALL_S:
+        return ""
+    return (
+        f"; {unfinished['requests']} more still in flight when the load stopped "
+        f"(the longest for {longest:.1f} s)"
+    )
+
+
 def _summary_rows(summary: dict[str, Any], verdict: dict[str, Any]) -> list[tuple[str, str]]:
     answered = summary.get("answered", summary["requests"])
     rows = [
         ("requests", f"{summary['requests']}, {answered} answered "
-                     f"({summary['rps']:.1f}/s answered)"),
+                     f"({summary['rps']:.1f}/s answered){_unfinished_words(summary)}"),
         ("failures", f"{summary['failures']} (HTTP errors: {summary['errors']})"),
         ("latency", f"p50 {summary['p50_ms']:.2f} ms  p95 {summary['p95_ms']:.2f} ms  "
                     f"p99 {summary['p99_ms']:.2f} ms (answered requests)"),

@@ -78,6 +78,29 @@ def test_a_bound_load_host_is_named_in_the_summary_not_hidden_behind_the_master(
     )
 
 
+@pytest.mark.parametrize(
+    ("unfinished", "words"),
+    [
+        ({"requests": 10, "longest_s": 5.983},
+         "; 10 more still in flight when the load stopped (the longest for 6.0 s)"),
+        ({"requests": 20, "longest_s": 0.004}, ""),  # each user's last request: ms
+        ({"requests": 0, "longest_s": None}, ""),
+        (None, ""),  # a run from before they were kept
+    ],
+)  # fmt: skip
+def test_requests_hung_at_the_stop_are_named_beside_the_requests(
+    unfinished: dict[str, Any] | None, words: str
+) -> None:
+    from harness.cli.bench import _summary_rows  # noqa: PLC0415
+
+    summary = {"requests": 10, "answered": 9, "rps": 1.0, "failures": 1, "errors": 1,
+               "p50_ms": 1.0, "p95_ms": 2.0, "p99_ms": 3.0, "unfinished": unfinished,
+               "judgement": {"windows": [], "fates": {}, "users": 0}}  # fmt: skip
+    verdict = {"balancer": "nginx", "sessions": "redis", "fault": "none", "verdict": "stable"}
+    rows = dict(_summary_rows(summary, verdict))
+    assert rows["requests"] == f"10, 9 answered (1.0/s answered){words}"
+
+
 def test_a_summary_that_quotes_a_log_is_printed_as_it_is(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
