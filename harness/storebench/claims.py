@@ -284,10 +284,14 @@ _NOTHING = "not measured: not every session written was there before the restart
 
 def claim_redis_persists(restart: Sequence[Row]) -> Row:
     rows = [r for r in restart if r["store"] == "redis" and r["case"] != "redis-replica"]
-    if rows and not all(_stored(r) for r in rows):
-        return _claim("redis-persists", "Redis persists sessions to disk", _NOTHING, [])
     if not rows:
         return _claim("redis-persists", "Redis persists sessions to disk", "not measured", [])
+    unstored = [r["case"] for r in rows if not _stored(r)]
+    if unstored:
+        # Every case's numbers stay: what the other cases kept is still a measurement.
+        verdict = f"{_NOTHING} ({', '.join(unstored)})"
+        lines = [_survival_line(r) for r in rows]
+        return _claim("redis-persists", "Redis persists sessions to disk", verdict, lines)
     kept = [r["case"] for r in rows if r["survived"] == r["sessions"]]
     if len(kept) == len(rows):
         verdict = "holds"

@@ -145,6 +145,17 @@ def test_a_restart_of_a_store_that_held_nothing_proves_no_claim() -> None:
     plain = next(r for r in data["restart"] if r["case"] == "memcached")
     plain.update(survived=0, present_before=0)
     assert _by_name(judge(**data))["memcached-loses"]["verdict"].startswith("not measured")
+    # One Redis case with nothing stored: not measured, naming it; every case's numbers
+    # stay (they were dropped, the other cases' survival with them).
+    data = recorded()
+    redis = [r for r in data["restart"] if r["store"] == "redis" and r["case"] != "redis-replica"]
+    redis[0].update(survived=0, present_before=0)
+    claim = _by_name(judge(**data))["redis-persists"]
+    assert claim["verdict"] == (
+        f"not measured: not every session written was there before the restart ({redis[0]['case']})"
+    )
+    assert len(claim["numbers"]) == len(redis) > 1
+    assert claim["numbers"][0].startswith(f"{redis[0]['case']} (")
     with pytest.raises(ValueError, match=r"^--restart-sessions: at least 1$"):
         StorebenchPlan(restart_sessions=0)
 
