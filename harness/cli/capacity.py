@@ -24,6 +24,7 @@ from harness.cli.options import (
 from harness.cluster.remote import is_inventory
 from harness.config.profile import load_profile
 from harness.results.run_folder import RESULTS_DIR
+from harness.results.telemetry import bound_word
 
 if TYPE_CHECKING:
     from harness.load.capacity import CapacityPlan
@@ -121,6 +122,6 @@ def _table(steps: list[dict[str, Any]]) -> Table:
             str(row["sessions"]),
             str(row["failures"]),
             f"{row['generator_cpu_ms_per_1000'] or 0:.1f}",
-            "?" if row["generator_bound"] is None else "YES" if row["generator_bound"] else "no",
+            bound_word(row["generator_bound"]),
         )
     return table

@@ -14,6 +14,7 @@ from harness.cli.options import Parser, Subparsers, add, lab_place_options, lab_
 from harness.cluster.lab.lab import SESSION_STORES
 from harness.config.profile import load_profile
 from harness.results.run_folder import RESULTS_DIR
+from harness.results.telemetry import bound_word
 
 if TYPE_CHECKING:
     from harness.load.perf import PerfPlan
@@ -94,7 +95,7 @@ def _table(data: dict[str, Any]) -> Table:
             "n/a" if cpu is None else f"{cpu:.1f}",
             f"{cpu / wrk_cpu:.1f}" if cpu and wrk_cpu else "n/a",
             str(row["failures"]),
-            "YES" if row["generator_bound"] else "no",
+            bound_word(row["generator_bound"]),
         )
     return table
 

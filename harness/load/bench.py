@@ -31,6 +31,7 @@ from harness.results.session_run import (
     read_raw,
     records_flowing,
 )
+from harness.results.telemetry import any_bound
 
 log = logging.getLogger(__name__)
 
@@ -569,9 +570,8 @@ def _telemetry(
     if load_hosts:
         # The workers load from their own hosts: one that ran out of CPU bounds the run.
         summary["load_hosts"] = load_hosts
-        bounds = [h["generator_bound"] for h in load_hosts.values()]
         # A host whose CPU could not be read leaves it unknown, unless another was bound.
-        summary["generator_bound"] = True if True in bounds else None if None in bounds else False
+        summary["generator_bound"] = any_bound([h["generator_bound"] for h in load_hosts.values()])
     if jvms.sampler is not None:
         jvms.sampler.write(run_dir)
         summary["jvm"] = jvms.sampler.summary()

@@ -35,6 +35,7 @@ from harness.results.models import write_document
 from harness.results.outcomes import check_scenario, parallel_width
 from harness.results.run_folder import RESULTS_DIR, iso, machine, new_run_dir
 from harness.results.session_run import locust_totals
+from harness.results.telemetry import any_bound
 from harness.results.wrk_records import read_records, record_files
 
 PERF_FILE = "perf.json"
@@ -93,7 +94,7 @@ class Measured:
     rps: float
     cpu_s: float
     cpu_ms_per_1000: float | None
-    generator_bound: bool
+    generator_bound: bool | None  # None: not judged (no steady second)
     failures: int
 
 
@@ -120,7 +121,7 @@ def _measured(name: str, finished: Finished, requests: int, rps: float, failures
         rps=round(rps, 1),
         cpu_s=finished.cpu_s,
         cpu_ms_per_1000=finished.cpu_ms_per_1000(requests),
-        generator_bound=bool(finished.sampler.summary()["generator_bound"]),
+        generator_bound=finished.sampler.summary()["generator_bound"],
         failures=failures,
     )
 
@@ -216,7 +217,7 @@ def _median(name: str, rounds: list[Measured]) -> Measured:
         rps=round(statistics.median(m.rps for m in rounds), 1),
         cpu_s=round(sum(m.cpu_s for m in rounds), 3),
         cpu_ms_per_1000=round(statistics.median(cpu), 3) if cpu else None,
-        generator_bound=any(m.generator_bound for m in rounds),
+        generator_bound=any_bound([m.generator_bound for m in rounds]),
         failures=sum(m.failures for m in rounds),
     )
 

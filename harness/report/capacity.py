@@ -11,6 +11,7 @@ from markupsafe import Markup
 from plotly.subplots import make_subplots
 
 from harness.report.shell import figure_html, render_page, write_page
+from harness.results.telemetry import bound_word
 
 TEMPLATE = "capacity.html.j2"
 
@@ -58,7 +59,10 @@ def _step(step: dict[str, Any]) -> _Step:
     bad = step.get("failures") or step.get("generator_bound") or not step.get("requests")
     target, rps = step.get("target_rps") or 0.0, step.get("rps")
     short = target > 0 and (rps is None or rps < KEPT_UP * target)
-    cells = [_cell(step.get(key)) for key, _ in COLUMNS]
+    cells = [
+        bound_word(step.get(key)) if key == "generator_bound" else _cell(step.get(key))
+        for key, _ in COLUMNS
+    ]
     return _Step("bad" if bad else "warn" if short else "good", cells, str(step.get("run", "")))
 
 

@@ -63,7 +63,7 @@ def cell_row(
         "tomcat_cores": round(
             sum(float(v) for k, v in cores.items() if str(k).startswith("node")), 3
         ),
-        "generator_bound": bool(summary.get("generator_bound")),
+        "generator_bound": summary.get("generator_bound"),  # None: not judged
     }
 
 

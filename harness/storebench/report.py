@@ -19,6 +19,7 @@ from plotly.subplots import make_subplots
 
 from harness.report.shell import figure_html, render_page, write_page
 from harness.results import models
+from harness.results.telemetry import bound_word
 from harness.storebench.cells import human_size
 from harness.storebench.claims import CLAIMS_FILE, OLD_CLAIMS_FILE
 from harness.storebench.run import load_data
@@ -185,7 +186,11 @@ _E2E_FIELDS = (
 
 
 def _table(rows: Sequence[Row], fields: Sequence[str]) -> Table:
-    return fields, [[_fmt(r.get(f)) for f in fields] for r in rows]
+    return fields, [[_cell(r, f) for f in fields] for r in rows]
+
+
+def _cell(row: Row, field: str) -> str:
+    return bound_word(row.get(field)) if field == "generator_bound" else _fmt(row.get(field))
 
 
 def _tables(data: dict[str, list[Row]]) -> dict[str, Table]:
