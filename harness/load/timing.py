@@ -69,7 +69,7 @@ def run_timing(plan: TimingPlan, *, progress: Callable[[str], None]) -> dict[str
     previous = latest(plan.results_dir)
     run_dir = new_run_dir("timing", plan.results_dir)
     started = time.time()
-    machine_at_start = one_core_task_s()
+    machine_at_start = machine_speed()
     data: dict[str, Any] = {
         "schema": SCHEMA,
         "schema_version": 1,
@@ -80,11 +80,19 @@ def run_timing(plan: TimingPlan, *, progress: Callable[[str], None]) -> dict[str
         "benches": [_bench(plan, d, run_dir, progress) for d in plan.bench_durations],
         "results": [_results(rows, progress) for rows in plan.rows],
     }
-    data["machine"] = {"one_core_task_s": {"start": machine_at_start, "end": one_core_task_s()}}
+    at_end = machine_speed()
+    data["machine"] = {
+        name: {"start": machine_at_start[name], "end": at_end[name]} for name in at_end
+    }
     data["ended_at"] = iso(time.time())
     write_document(run_dir / TIMING_FILE, data, "timing")
     data["run_dir"] = str(run_dir)
     return data
+
+
+def machine_speed() -> dict[str, float]:
+    """The machine's speed now: a fixed task bound by one core, and one bound by memory."""
+    return {"one_core_task_s": one_core_task_s(), "memory_task_s": memory_task_s()}
 
 
 def one_core_task_s(rounds: int = 3) -> float:
@@ -95,6 +103,28 @@ def one_core_task_s(rounds: int = 3) -> float:
         began = time.perf_counter()
         _fixed_task()
         best = min(best, time.perf_counter() - began)
+    return round(best, 4)
+
+
+# Random reads over an array three times this machine's last-level cache (300 MiB): each
+# read a likely cache (and TLB) miss, so the task waits on memory, not on the core.
+_MEMORY_BYTES = 1 << 30
+_MEMORY_READS = 4_000_000
+
+
+def memory_task_s(rounds: int = 3) -> float:
+    """A fixed memory-bound task's best wall time of `rounds`: random reads over 1 GiB
+    (their places drawn once, with a fixed seed, outside the timing)."""
+    import numpy as np  # noqa: PLC0415  (only make timing needs it here)
+
+    values = np.ones(_MEMORY_BYTES // 8, dtype=np.int64)
+    places = np.random.default_rng(18).integers(0, len(values), _MEMORY_READS)
+    best = math.inf
+    for _ in range(rounds):
+        began = time.perf_counter()
+        total = int(values[places].sum())
+        best = min(best, time.perf_counter() - began)
+    assert total == _MEMORY_READS
     return round(best, 4)
 
 

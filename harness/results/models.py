@@ -215,7 +215,8 @@ class Timing(_Document):
     lab_up: dict[str, dict[str, Any]]
     benches: list[dict[str, Any]]
     results: list[dict[str, Any]]
-    # {"one_core_task_s": {"start": s, "end": s}}: the machine's speed (older runs: none)
+    # {"one_core_task_s": {"start": s, "end": s}, "memory_task_s": {...}}: the machine's
+    # speed (older runs: none, or the one-core task alone)
     machine: dict[str, Any] | None = None
 
 

@@ -73,7 +73,10 @@ def test_timing_measures_lab_up_bench_overhead_and_report_time(tmp_path: Path) -
     assert rows["rows"] == 2000 and rows["report_s"] > 0 and rows["compare_exit"] in (0, 1)
     assert data["previous"] is None
     # The machine's speed at the start and at the end, printed beside the figures.
-    speed = data["machine"]["one_core_task_s"]
+    speed, memory = data["machine"]["one_core_task_s"], data["machine"]["memory_task_s"]
     assert 0 < speed["start"] < 30 and 0 < speed["end"] < 30
-    assert f"a fixed one-core task took {speed['start']:.3f} s at the start" in first
+    assert 0 < memory["start"] < 30 and 0 < memory["end"] < 30
+    printed = first.replace("\n", " ")
+    assert f"a fixed one-core task took {speed['start']:.3f} s at the start" in printed
+    assert f"random reads over 1 GiB took {memory['start']:.3f} s" in printed
     assert "before: " not in first.replace("\n", "")

@@ -9,7 +9,13 @@ from typing import Any
 from rich.console import Console
 
 from harness.cli import timing as cli
-from harness.load.timing import TIMING_FILE, latest, one_core_task_s, previous_figures
+from harness.load.timing import (
+    TIMING_FILE,
+    latest,
+    memory_task_s,
+    one_core_task_s,
+    previous_figures,
+)
 
 
 def _figures(up_s: float, beyond_s: float, report_s: float) -> dict[str, Any]:
@@ -90,17 +96,21 @@ def test_without_an_earlier_run_the_before_columns_are_empty(tmp_path: Path) -> 
 def test_the_machines_speed_is_printed_beside_the_last_runs() -> None:
     """The same code's figures moved by a third within an hour on this shared VM: the
     machine's core speed, now and before, says whether a slower core explains a figure."""
-    now = {"machine": {"one_core_task_s": {"start": 0.125, "end": 0.1304}}}
+    now = {"machine": {"one_core_task_s": {"start": 0.125, "end": 0.1304},
+                       "memory_task_s": {"start": 0.0642, "end": 0.07}}}  # fmt: skip
     before = {"machine": {"one_core_task_s": {"start": 0.19, "end": 0.2}}}
     assert cli.machine_words(now, before) == (
         "machine: a fixed one-core task took 0.125 s at the start, 0.130 s at the end "
-        "(before: 0.190, 0.200); a slower core slows every figure above (busier caches can "
-        "too, unseen here)"
+        "(before: 0.190, 0.200); random reads over 1 GiB took 0.064 s at the start, 0.070 s "
+        "at the end (before: -, -); a slower core or memory slows every figure above"
     )
     # A last run from before the machine was timed; no last run at all.
     assert "(before: -, -)" in cli.machine_words(now, {"lab_up": {}})
     assert "before" not in cli.machine_words(now, {})
+    # A run from before the memory task had only the core's.
+    assert "random reads" not in cli.machine_words(before, {})
 
 
-def test_the_fixed_task_takes_a_positive_best_time() -> None:
+def test_the_fixed_tasks_take_a_positive_best_time() -> None:
     assert 0 < one_core_task_s(rounds=1) < 30
+    assert 0 < memory_task_s(rounds=1) < 30
