@@ -37,6 +37,7 @@ from harness.results.judgement import (
     _fault_events,
     _planned,
     _unless_cut_off,
+    hung_alone,
 )
 from harness.results.requests import Requests, sorted_by_time
 
@@ -653,15 +654,15 @@ class BatchJudge:
             for user, fate in window.fates.items():
                 fates.setdefault(user, []).append(fate)
         # A user that asked and was never answered at all, in the whole run, is judged too.
-        # So is one whose only request was still in flight when the load stopped.
-        only_unfinished = {u.user for u in self.unfinished} - code_of.keys()
-        for user in [*self.users.ids[~self.replied].tolist(), *only_unfinished]:
+        # So is one whose only request had hung at the stop.
+        hung = hung_alone(self.unfinished, code_of.keys())
+        for user in [*self.users.ids[~self.replied].tolist(), *hung]:
             fates.setdefault(int(user), []).append(o.UNANSWERED)
         return Judgement(
             control=control,
             windows=windows,
             fates={u: o.worst(fs) for u, fs in sorted(fates.items())},
-            users_seen=len(self.users) + len(only_unfinished),
+            users_seen=len(self.users) + len({u.user for u in self.unfinished} - code_of.keys()),
         )
 
     def _ids(self, by_code: dict[int, Any]) -> dict[int, Any]:

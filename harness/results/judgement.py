@@ -38,7 +38,7 @@ a frozen page.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -400,6 +400,17 @@ def _longest_wait(
     return round(longest, 3)
 
 
+def hung_alone(unfinished: Sequence[Unfinished], with_records: Collection[int]) -> set[int]:
+    """The users whose only request was still in flight at the stop after STALL_S or more:
+    they asked and were never answered. One cut off sooner is not judged: the stop, not
+    the cluster, may have been all that kept its reply away."""
+    return {
+        u.user
+        for u in unfinished
+        if u.user not in with_records and u.stopped_s - u.sent_s >= STALL_S
+    }
+
+
 def run_end(records: Sequence[Request], unfinished: Sequence[Unfinished], empty: float) -> float:
     """When the run's users were last seen: its last record, or the load's stop if a
     request was still in flight then; empty without either."""
@@ -503,11 +514,13 @@ def judge(
             fates.setdefault(user, []).append(fate)
     # A user that asked and was never answered at all, in the whole run, is judged too:
     # leaving it out would let a run read better than what its users saw.
-    # So is one whose only request was still in flight when the load stopped.
+    # So is one whose only request was still in flight when the load stopped, if it had
+    # waited long enough to notice (a web UI's Ctrl-C cuts a new user's first request short).
     answered = {r.user for r in records if r.outcome != o.ERROR}
-    seen = {r.user for r in records} | {u.user for u in unfinished}
-    for user in seen - answered:
+    with_records = {r.user for r in records}
+    for user in with_records - answered | hung_alone(unfinished, with_records):
         fates.setdefault(user, []).append(o.UNANSWERED)
+    seen = with_records | {u.user for u in unfinished}
     return Judgement(
         control=control,
         windows=tuple(windows),

@@ -268,6 +268,11 @@ def test_a_user_whose_only_request_never_came_back_is_judged() -> None:
     summary, c, _ = _all(_run({}), [], [Unfinished(user=9, sent_s=0.5, stopped_s=16.0)])
     assert (summary["users"], summary["users_seen"], summary["unanswered"]) == (5, 5, 1)
     assert c["verdict"].startswith("20% of users never answered again")
+    # A web UI's Ctrl-C cut a new user's first request short after 0.2 s: the stop, not the
+    # cluster, may have kept its reply away: seen, not judged.
+    summary, c, _ = _all(_run({}), [], [Unfinished(user=9, sent_s=15.8, stopped_s=16.0)])
+    assert (summary["users"], summary["users_seen"], summary["unanswered"]) == (4, 5, 0)
+    assert c["verdict"] == "stable"
 
 
 def test_waits_add_up_over_errors_until_a_reply_and_a_short_one_survives() -> None:
