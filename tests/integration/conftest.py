@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import functools
 import http.client
 import http.cookiejar
@@ -100,3 +101,15 @@ def best_practice_with(folder: Path, extra: str) -> Profile:
 
 def repo_root() -> Path:
     return Path(__file__).resolve().parents[2]
+
+
+def healthy_replies(records: Path) -> list[dict[str, str]]:
+    """The rows of a raw records file that are replies. A request Locust cut off at its
+    stop is a row of its own (outcome unfinished, no reply): at most one a user, and on a
+    healthy lab none had waited long."""
+    with records.open() as handle:
+        written = list(csv.DictReader(handle))
+    cut = [row for row in written if row["outcome"] == "unfinished"]
+    assert len({row["user"] for row in cut}) == len(cut)
+    assert all(float(row["latency_ms"]) < 1000 for row in cut)
+    return [row for row in written if row["outcome"] != "unfinished"]

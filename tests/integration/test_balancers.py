@@ -5,7 +5,6 @@ Each test starts its own lab: a balancer is fixed for a lab's lifetime.
 
 from __future__ import annotations
 
-import csv
 import signal
 import subprocess
 import sys
@@ -17,7 +16,7 @@ import pytest
 
 from harness.cluster.lab import Lab, Topology, l4hash
 from harness.config.profile import load_profile
-from tests.integration.conftest import Browser, assert_lab_gone, repo_root
+from tests.integration.conftest import Browser, assert_lab_gone, healthy_replies, repo_root
 
 pytestmark = pytest.mark.integration
 
@@ -99,8 +98,7 @@ def test_locust_users_send_from_their_own_addresses(nginx_ip_hash: Lab, tmp_path
         cwd=repo_root(), capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
-    with records.open() as handle:
-        rows = list(csv.DictReader(handle))
+    rows = healthy_replies(records)
     nodes_of: dict[str, set[str]] = {}
     for row in rows:
         nodes_of.setdefault(row["user"], set()).add(row["node"])
