@@ -336,7 +336,12 @@ class SessionUser(FastHttpUser):
         # manager alone cost about 10% of Locust's requests/s (make perf); an anomaly is
         # reported as a failure entry of its own instead (_report_anomaly).
         # One name in Locust's stats whatever the payload size.
-        response = self.client.get(self.path, name="/session.jsp")
+        try:
+            response = self.client.get(self.path, name="/session.jsp")
+        except Exception:
+            # Over, if unreadable (Locust logs it): the pause that follows is no wait.
+            self.in_flight_since = None
+            raise
         latency_ms = (time.perf_counter() - began) * 1000.0
         self.in_flight_since = None
         status = response.status_code or 0
@@ -365,10 +370,14 @@ class SessionUser(FastHttpUser):
         each judged as it comes; the next round starts when all are in."""
         ids = tracker.round_ids()
         self.in_flight_since = time.time()
-        if len(ids) == 1:
-            self._parallel_request(tracker, ids[0])
-        else:
-            gevent.joinall([gevent.spawn(self._parallel_request, tracker, i) for i in ids])
+        try:
+            if len(ids) == 1:
+                self._parallel_request(tracker, ids[0])
+            else:
+                gevent.joinall([gevent.spawn(self._parallel_request, tracker, i) for i in ids])
+        except Exception:
+            self.in_flight_since = None  # over, if unreadable: the pause after is no wait
+            raise
         self.in_flight_since = None
         tracker.end_round()
 

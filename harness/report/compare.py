@@ -258,7 +258,7 @@ def _load_run(path: Path, role: str, streaming: Streaming) -> _Run:
     name = dig(manifest, "files", "requests")
     requests = path / (name if isinstance(name, str) and name else CSV_FILE)
     faults = manifest.get("faults")
-    judged = _Judged(faults if isinstance(faults, list) else [], unfinished_of(manifest))
+    judged = _Judged(faults if isinstance(faults, list) else [], unfinished_of(manifest) or [])
     try:
         read = _read(requests, judged, streaming)
     except FileNotFoundError:
@@ -604,7 +604,24 @@ def _check_comparable(base: _Run, head: _Run, allow_different_profile: bool) -> 
         b, h = dig(base.manifest, "load", key), dig(head.manifest, "load", key)
         if b != h:
             notes.append(f"different {label}: base {b!r}, head {h!r}")
+    notes += _unfinished_notes(base, head)
     return notes
+
+
+def _unfinished_notes(base: _Run, head: _Run) -> list[str]:
+    """A run from before the requests in flight at the stop were kept judged a user hung
+    to the end as kept: beside a run that has them, its users may read better."""
+    older = [
+        role
+        for role, run in (("base", base), ("head", head))
+        if unfinished_of(run.manifest) is None
+    ]
+    if len(older) != 1:
+        return []
+    return [
+        f"{older[0]} is from before requests in flight at the stop were kept: a user whose "
+        "last request hung to the end reads kept there, and its waits may read shorter"
+    ]
 
 
 def whose_throughput(role: str, run: _Run) -> str:

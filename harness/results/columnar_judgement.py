@@ -38,6 +38,7 @@ from harness.results.judgement import (
     _planned,
     _unless_cut_off,
     hung_alone,
+    hung_at_stop,
 )
 from harness.results.requests import Requests, sorted_by_time
 
@@ -665,6 +666,11 @@ class BatchJudge:
             users_seen=len(self.users) + len({u.user for u in self.unfinished} - code_of.keys()),
         )
 
+    def _hung(self, at_s: float, until_s: float) -> set[int]:
+        """judgement.hung_at_stop, by code (a user without a record is in no window)."""
+        hung = [Unfinished(code, sent_s, stop_s) for code, sent_s, stop_s in self.open_requests]
+        return hung_at_stop(hung, at_s, until_s)
+
     def _ids(self, by_code: dict[int, Any]) -> dict[int, Any]:
         ids = self.users.ids
         return {int(ids[code]): value for code, value in by_code.items()}
@@ -678,7 +684,7 @@ class BatchJudge:
         plan = state.plan
         good_before = self._good_before(plan.at_s) if plan.delivered else {}
         fates = {code: state.fates.fate(code) for code in good_before}
-        fates = _unless_cut_off(fates, state.cut_off.users())
+        fates = _unless_cut_off(fates, state.cut_off.users() | self._hung(plan.at_s, plan.until_s))
         entered = np.flatnonzero(state.first_row != _NONE)
         entered = entered[np.argsort(state.first_row[entered], kind="stable")]
         names = self.nodes.names
@@ -707,7 +713,7 @@ class BatchJudge:
             code: state.fates.fate(code) if state.fates.has_rows(code) else o.KEPT_FATE
             for code in started.tolist()
         }
-        fates = _unless_cut_off(fates, state.cut_off.users())
+        fates = _unless_cut_off(fates, state.cut_off.users() | self._hung(0.0, state.until_s))
         until_s = state.until_s
         return Window(
             kind="control",

@@ -400,6 +400,18 @@ def _longest_wait(
     return round(longest, 3)
 
 
+def hung_at_stop(unfinished: Sequence[Unfinished], at_s: float, until_s: float) -> set[int]:
+    """The users cut off in a window by a request sent before its end that had waited
+    STALL_S or more when the load stopped (inside the window or after it): answered
+    earlier or not, the last thing they asked got no answer, as with a timeout's error.
+    One cut off sooner is not: the stop may have been all that kept its reply away."""
+    return {
+        u.user
+        for u in unfinished
+        if u.sent_s < until_s and u.stopped_s > at_s and u.stopped_s - u.sent_s >= STALL_S
+    }
+
+
 def hung_alone(unfinished: Sequence[Unfinished], with_records: Collection[int]) -> set[int]:
     """The users whose only request was still in flight at the stop after STALL_S or more:
     they asked and were never answered. One cut off sooner is not judged: the stop, not
@@ -431,7 +443,8 @@ def _judge_window(
     for r in inside:
         by_user.setdefault(r.user, []).append(r)
     fates = {user: _fault_fate(by_user.get(user, [])) for user in good_before}
-    fates = _unless_cut_off(fates, _cut_off(records, inside, plan.until_s))
+    cut_off = _cut_off(records, inside, plan.until_s)
+    fates = _unless_cut_off(fates, cut_off | hung_at_stop(unfinished, plan.at_s, plan.until_s))
     return replace(
         plan,
         fates=fates,
@@ -477,7 +490,8 @@ def _control(
         else:
             mine[r.user].append(r)
     fates = {u: _control_fate(rs) for u, rs in mine.items()}
-    fates = _unless_cut_off(fates, _cut_off(records, inside, until_s))
+    cut_off = _cut_off(records, inside, until_s)
+    fates = _unless_cut_off(fates, cut_off | hung_at_stop(unfinished, 0.0, until_s))
     return Window(
         kind="control",
         label="no fault" if math.isinf(until_s) else "before the first fault",

@@ -215,13 +215,13 @@ def unfinished_json(unfinished: Sequence[Unfinished]) -> list[dict[str, float]]:
     return [{"user": u.user, "sent_s": u.sent_s, "stopped_s": u.stopped_s} for u in unfinished]
 
 
-def unfinished_of(manifest: dict[str, Any]) -> list[Unfinished]:
-    """run.json's unfinished_requests (none in a run from before they were kept)."""
+def unfinished_of(manifest: dict[str, Any]) -> list[Unfinished] | None:
+    """run.json's unfinished_requests; None for a run from before they were kept (its
+    users' waits and fates never saw a request hung at the stop)."""
     rows = manifest.get("unfinished_requests")
-    return [
-        Unfinished(int(r["user"]), float(r["sent_s"]), float(r["stopped_s"]))
-        for r in (rows if isinstance(rows, list) else [])
-    ]
+    if not isinstance(rows, list):
+        return None
+    return [Unfinished(int(r["user"]), float(r["sent_s"]), float(r["stopped_s"])) for r in rows]
 
 
 def convert_raw_records(raw_paths: Iterable[Path], start_epoch: float) -> list[Record]:
@@ -392,11 +392,6 @@ def _by_outcome(requests: Requests) -> dict[str, int]:
         if count or name in by_outcome:
             by_outcome[name] = by_outcome.get(name, 0) + count
     return by_outcome
-
-
-def judge(records: Requests | Sequence[Record], faults: Sequence[dict[str, Any]]) -> Judgement:
-    """The run's one judgement (results/judgement.py's rules), computed on columns."""
-    return judge_columns(as_requests(records), faults)
 
 
 def lost_updates(records: Requests | Sequence[Record]) -> dict[str, Any]:

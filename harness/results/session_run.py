@@ -13,6 +13,7 @@ from typing import Any
 from harness.results.columnar_judgement import judge_columns
 from harness.results.impact import not_judged
 from harness.results.judgement import Judgement, Unfinished
+from harness.results.outcomes import UNFINISHED
 from harness.results.requests import Requests, as_requests
 from harness.results.run_folder import (
     HDR_FILE,
@@ -51,13 +52,16 @@ def _no_extras(_: dict[str, Any], __: Judgement) -> None:
 
 
 def first_epoch(paths: list[Path]) -> float | None:
-    """The earliest request time: each file is in time order, so its first row suffices."""
+    """The earliest request time: each file is in time order, so its first row suffices.
+    A file whose first row is a request cut off at the stop (nothing was answered before
+    it) starts when that request was sent, not when it was given up on."""
     firsts = []
     for path in paths:
         with path.open(newline="") as handle:
             row = next(csv.DictReader(handle), None)
             if row:
-                firsts.append(float(row["epoch"]))
+                waited_s = float(row["latency_ms"]) / 1000 if row["outcome"] == UNFINISHED else 0
+                firsts.append(float(row["epoch"]) - waited_s)
     return min(firsts, default=None)
 
 

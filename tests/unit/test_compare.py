@@ -875,3 +875,31 @@ def test_a_head_whose_users_never_come_back_after_the_restart_is_a_regression(
     assert not {"answered again", "recovery after the restore"} & set(
         verdicts(compare_runs(A, B, DEFAULTS))
     )
+
+
+def test_a_run_from_before_requests_in_flight_at_the_stop_were_kept_is_named(
+    tmp_path: Path,
+) -> None:
+    """A base from before run.json kept unfinished_requests judged a user hung to the end as
+    kept: beside a head that has them, the notes say so. A head's hung user is judged."""
+    from harness.load.results_timing import make_run  # noqa: PLC0415
+
+    base = make_run(tmp_path / "base" / "run", 2000, seed=3)
+    head = make_run(tmp_path / "head" / "run", 2000, seed=3)
+    manifest = json.loads((head / "run.json").read_text())
+    manifest.pop("unfinished_requests", None)
+    (base / "run.json").write_text(json.dumps(manifest))  # from before: no key at all
+    manifest["unfinished_requests"] = [{"user": 999999, "sent_s": 5.0, "stopped_s": 8.5}]
+    (head / "run.json").write_text(json.dumps(manifest))
+    comparison = compare_runs(base, head, load_thresholds(None))
+    older = [n for n in comparison.notes if "before requests in flight" in n]
+    assert older == [
+        "base is from before requests in flight at the stop were kept: a user whose last "
+        "request hung to the end reads kept there, and its waits may read shorter"
+    ]
+    kept = next(m for m in comparison.metrics if m.name == "sessions kept")
+    assert kept.verdict is Verdict.REGRESSION  # the head's user 999999, never answered
+    manifest["unfinished_requests"] = []
+    (base / "run.json").write_text(json.dumps(manifest))
+    comparison = compare_runs(base, head, load_thresholds(None))
+    assert not [n for n in comparison.notes if "before requests in flight" in n]

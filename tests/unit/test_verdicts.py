@@ -234,20 +234,29 @@ def test_a_user_whose_request_never_came_back_waited_to_the_end() -> None:
 STOPPED = {**KILL, "action": "sigstop", "spec": "sigstop:node1@10"}
 
 
-def test_an_answered_user_whose_next_request_hung_until_the_stop_waited() -> None:
+def test_an_answered_user_whose_next_request_hung_until_the_stop_was_never_answered_again() -> None:
     """A node stopped at 10 s: every user is answered on node2 at 11 s, then user 1's next
     request (sent at 11.5 s) goes to the stopped node and hangs until Locust stops at
     20 s. Locust writes no record of it: the run read "survives", nobody having waited.
-    The locustfile now writes what was in flight at the stop, and that wait counts."""
+    The locustfile now writes what was in flight at the stop: that user waited, and was
+    never answered again, as if its request had timed out into an error."""
     records = _run({})
     hung = Unfinished(user=1, sent_s=11.5, stopped_s=20.0)
     summary, c, (effects,) = _all(records, [STOPPED], [hung])
-    assert (c["kept"], c["unanswered"]) == (4, 0)  # its session was answered after the fault
-    assert c["longest_wait_s"] == summary["longest_wait_s"] == 8.5
-    # Without a reply from its last one (11.01 s) to the stop: the fault's effects say so.
-    assert effects["longest_wait_on_target_s"] == pytest.approx(20.0 - 11.01)
-    assert c["verdict"] == "keeps sessions, users waited up to 8.5 s"
-    assert metric_values(summary)["longest_wait_s"] == 8.5
+    assert (c["kept"], c["unanswered"]) == (3, 1)
+    # Without a reply from its last one (11.01 s) to the stop: the verdict and the fault's
+    # effects say so.
+    assert c["longest_wait_s"] == summary["longest_wait_s"] == 8.99
+    assert effects["longest_wait_on_target_s"] == pytest.approx(8.99)
+    assert effects["unanswered_on_target"] == 1
+    assert c["verdict"] == (
+        "25% of users never answered again, never recovered, users waited up to 9.0 s"
+    )
+    assert metric_values(summary)["longest_wait_s"] == 8.99
+    # The same user with a timeout's error at 19.9 s instead reads the same.
+    timed_out = sorted([*records, _r(19.9, 1, "error", latency=8400.0)], key=lambda r: r.t_s)
+    _, c, _ = _all(timed_out, [STOPPED])
+    assert (c["kept"], c["unanswered"], c["recovered"]) == (3, 1, False)
     # Each user's last request of a healthy run is in flight at the stop, too: a few ms.
     last = [Unfinished(user=u, sent_s=11.05 + u / 100, stopped_s=11.2) for u in range(1, 5)]
     _, c, _ = _all(records, [STOPPED], last)
