@@ -312,9 +312,10 @@ class SessionUser(FastHttpUser):
         self.in_flight_since: float | None = None  # epoch of its oldest request in flight
 
     def on_stop(self) -> None:
-        """A request still in flight when Locust stops the user (past --stop-timeout) never
-        gets a record of its own; its user waited all the same. One row says how long,
-        with outcome "unfinished": the harness keeps it apart from the requests."""
+        """A request still in flight when Locust stops the user (past --stop-timeout, or at
+        once: Locust cuts a few off) never gets a record of its own; its user waited all
+        the same. One row says how long, with outcome "unfinished": the harness keeps it
+        apart from the requests."""
         sent = self.in_flight_since
         if sent is None or _writer is None:
             return

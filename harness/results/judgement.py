@@ -73,7 +73,7 @@ class Unfinished:
     """A request still in flight when the load stopped: the generator gave up on it, so no
     record says how it ended, but its user had waited from sent_s to stopped_s (seconds
     from the run's start, as the records' t_s). A request hung on a stopped node until the
-    end is one; so is each user's last request of any run, a few milliseconds old."""
+    end is one; so are a few of a healthy run's, cut off milliseconds after their send."""
 
     user: int
     sent_s: float

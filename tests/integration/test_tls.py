@@ -72,7 +72,9 @@ def test_locust_verifies_the_certificate(https_lab: Lab, tmp_path: Path, trusted
     )
     subprocess.run(command, capture_output=True, timeout=60, check=False)
     with records.open() as rows:
+        # A request Locust cut off at its stop is a row of its own: neither reply nor error.
         outcomes = [row["outcome"] for row in csv.DictReader(rows)]
+        outcomes = [outcome for outcome in outcomes if outcome != "unfinished"]
     assert outcomes, "no request was recorded"
     if trusted:
         assert "error" not in outcomes, outcomes[:5]
