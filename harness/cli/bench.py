@@ -300,8 +300,8 @@ def print_summary(
 
 
 def _unfinished_words(summary: dict[str, Any]) -> str:
-    """The requests the stop cut off, when one had waited a second or more: every user's
-    last request of a run is in flight at the stop, most for milliseconds."""
+    """The requests the stop cut off, when one had waited a second or more: a healthy run
+    has a few, cut off milliseconds after their send."""
     unfinished = summary.get("unfinished") or {}
     longest = unfinished.get("longest_s")
     if not isinstance(longest, int | float) or longest < STALL_S:

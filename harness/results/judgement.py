@@ -361,7 +361,7 @@ def _recovery(window: Sequence[Request], fates: dict[int, str], at_s: float) -> 
 def _longest_wait(
     records: Sequence[Request],
     fates: dict[int, str],
-    plan: tuple[float, float],
+    span: tuple[float, float],
     unfinished: Sequence[Unfinished] = (),
 ) -> float | None:
     """The longest any judged user waited for a reply in the window (at_s, until_s): the
@@ -377,7 +377,7 @@ def _longest_wait(
     whichever came first."""
     if not fates:
         return None
-    at_s, until_s = plan
+    at_s, until_s = span
     waiting: dict[int, float] = {}
     last_seen: dict[int, float] = {}
     longest = 0.0
@@ -413,14 +413,9 @@ def hung_at_stop(unfinished: Sequence[Unfinished], at_s: float, until_s: float) 
 
 
 def hung_alone(unfinished: Sequence[Unfinished], with_records: Collection[int]) -> set[int]:
-    """The users whose only request was still in flight at the stop after STALL_S or more:
-    they asked and were never answered. One cut off sooner is not judged: the stop, not
-    the cluster, may have been all that kept its reply away."""
-    return {
-        u.user
-        for u in unfinished
-        if u.user not in with_records and u.stopped_s - u.sent_s >= STALL_S
-    }
+    """The users whose only request had hung at the stop (hung_at_stop, over the whole
+    run): they asked and were never answered."""
+    return hung_at_stop(unfinished, -math.inf, math.inf) - set(with_records)
 
 
 def run_end(records: Sequence[Request], unfinished: Sequence[Unfinished], empty: float) -> float:

@@ -14,11 +14,10 @@ from harness.results.columnar_judgement import judge_columns
 from harness.results.impact import not_judged
 from harness.results.judgement import Judgement, Unfinished
 from harness.results.outcomes import UNFINISHED
-from harness.results.requests import Requests, as_requests
+from harness.results.requests import Requests
 from harness.results.run_folder import (
     HDR_FILE,
     REQUESTS_FILE,
-    Record,
     convert_raw_run,
     hdr_summary,
     lost_updates,
@@ -84,7 +83,7 @@ def read_raw(raws: Sequence[Path], start_epoch: float) -> RawRun:
 
 def finish_session_run(
     run_dir: Path,
-    records: RawRun | Requests | Sequence[Record],
+    raw: RawRun,
     *,
     start_epoch: float,
     end_epoch: float,
@@ -98,10 +97,9 @@ def finish_session_run(
 ) -> SessionRun:
     """Write requests, HDR (from the records unless the generator wrote it as it ran),
     verdicts and run.json. sections are run.json's profile, lab, load, versions and any
-    other top-level keys the caller has (complete, interrupted_at_s, wall_s...). Requests
-    still in flight when the load stopped (a RawRun's) count in the users' waits."""
-    unfinished = records.unfinished if isinstance(records, RawRun) else []
-    requests = as_requests(records.requests if isinstance(records, RawRun) else records)
+    other top-level keys the caller has (complete, interrupted_at_s, wall_s...). The
+    requests still in flight when the load stopped are judged with the rest."""
+    requests, unfinished = raw.requests, raw.unfinished
     write_records(run_dir / REQUESTS_FILE, requests)
     judgement = judge_columns(requests, faults, unfinished)
     summary = summarize(requests, faults, judgement, unfinished)

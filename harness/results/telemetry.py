@@ -9,20 +9,6 @@ from pathlib import Path
 from typing import Any
 
 TELEMETRY_FILE = "telemetry.csv"
-
-
-def any_bound(bounds: list[bool | None]) -> bool | None:
-    """Several runs' (or load hosts') generator_bound as one: bound if any was; unknown if
-    none was and one could not be judged."""
-    return True if True in bounds else None if None in bounds else False
-
-
-def bound_word(bound: object) -> str:
-    """A run's generator_bound in a table's cell: YES, no, or ? when it could not be judged
-    (no steady second, a load host unread), which must never read as no."""
-    return "?" if bound is None else "YES" if bound else "no"
-
-
 FIELDS = ("t_s", "part", "cpu_cores", "rss_bytes")
 JVM_TELEMETRY_FILE = "jvm_telemetry.csv"
 JVM_FIELDS = (
@@ -88,3 +74,15 @@ def load_jvm_telemetry(path: Path) -> list[dict[str, Any]]:
                 {k: (v if k == "node" else (float(v) if v != "" else None)) for k, v in row.items()}
             )
     return out
+
+
+def any_bound(bounds: list[bool | None]) -> bool | None:
+    """Several runs' (or load hosts') generator_bound as one: bound if any was; unknown if
+    none was and one could not be judged."""
+    return True if True in bounds else None if None in bounds else False
+
+
+def bound_word(bound: object) -> str:
+    """A run's generator_bound in a table's cell: YES, no, or ? when it could not be judged
+    (no steady second, a load host unread), which must never read as no."""
+    return "?" if bound is None else "YES" if bound else "no"
