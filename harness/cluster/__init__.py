@@ -155,9 +155,6 @@ class Cluster(Protocol):
         """The Tomcat JVMs to sample, as they are now (a restarted node has a new pid)."""
         ...
 
-    @property
-    def jvm_secrets_dir(self) -> Path: ...
-
     def companions(self) -> list[Companion]: ...
 
     def telemetry_rows(self) -> list[tuple[float, str, float, int]]:
@@ -223,8 +220,6 @@ class ClusterSpec(Protocol):
         timing benchmark's first lab up)."""
         ...
 
-    def up(self, profile: Profile, *, progress: Progress, reads_in_effect: bool = False) -> Cluster:
-        """Bring it up and wait until every part answers; on failure leave nothing behind.
-        reads_in_effect: the caller asks in_effect() next (a bench), so a cluster may begin
-        those readings early (the lab reads each node as it answers)."""
+    def up(self, profile: Profile, *, progress: Progress) -> Cluster:
+        """Bring it up and wait until every part answers; on failure leave nothing behind."""
         ...

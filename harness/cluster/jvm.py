@@ -2,9 +2,10 @@
 
 Every reading is a (command, parser) pair: a function that builds the argv to run on the
 node, and a function that turns its output into values. An inventory of SSH hosts runs
-the argv on each node's host and feeds the output to the parsers; the embedded lab's nodes,
-all on this machine, are read by one JvmProbe server for the whole process
-(harness.cluster.probe_server; read_node, probe_later).
+the argv on each node's host and feeds the output to the parsers. The embedded lab's nodes
+read themselves (the same JvmProbe reading, written by a listener in each node:
+harness.cluster.readings); one JvmProbe server for the whole process invokes what only JMX
+offers there (harness.cluster.probe_server; invoke, gc_run).
 
   jcmd PID VM.flags                  -> parse_vm_flags    heap sizes, young gen, GC in use
   jstat -gc PID                      -> parse_jstat_gc    heap used, young/old GC counts, times
@@ -38,13 +39,12 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any
 
-import psutil
 from pydantic import BaseModel
 
 from harness import commands
@@ -475,19 +475,24 @@ def compile_probe(target: Path | None = None) -> Path:
     target = PROBE_CLASSES if target is None else target
     folder = target / _source_digest(PROBE_SOURCE)
     if not (folder / "JvmProbe.class").exists():
-        if commands.path_of("javac") is None:
-            raise JvmReadError(commands.missing_message("javac"))
-        target.mkdir(parents=True, exist_ok=True)
-        # Compiled beside, then renamed whole: a reader never sees half of it, and two
-        # compiling at once both end with the same folder.
-        scratch = Path(tempfile.mkdtemp(prefix=".compiling-", dir=target))
-        try:
-            run(["javac", "-d", str(scratch), str(PROBE_SOURCE)])
-            with contextlib.suppress(OSError):  # another process renamed its own first
-                scratch.rename(folder)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+        compiled_once(folder, lambda into: run(["javac", "-d", str(into), str(PROBE_SOURCE)]))
     return folder
+
+
+def compiled_once(folder: Path, build: Callable[[Path], object]) -> None:
+    """build(scratch) fills a scratch folder beside folder, renamed to folder whole: a
+    reader never sees half of it, and two processes building at once both end with the
+    same folder."""
+    if commands.path_of("javac") is None:
+        raise JvmReadError(commands.missing_message("javac"))
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=".compiling-", dir=folder.parent))
+    try:
+        build(scratch)
+        with contextlib.suppress(OSError):  # another process renamed its own first
+            scratch.rename(folder)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _source_digest(source: Path) -> str:
@@ -643,27 +648,11 @@ def _agent_unless_listening(pid: int, address: str, secrets_dir: Path) -> tuple[
     return pid, agent_secrets(secrets_dir, address, JMX_PORT)
 
 
-def probe_later(pid: int, address: str, secrets_dir: Path) -> Future[dict[str, Any]]:
-    """One reading of a node on this machine, asked now and answered in the future (the
-    telemetry's ticks), its agent started first where it does not listen (a restarted node)."""
-    access = JmxAccess(address, JMX_PORT, jmx_secrets(secrets_dir))
-    agent = _agent_unless_listening(pid, address, secrets_dir)
-    return probe_server().submit(access.credentials, _request(access, start_agent=agent))
-
-
 def gc_run(pid: int, address: str, secrets_dir: Path) -> None:
     """`jcmd PID GC.run` on a node of this machine, through the probe server (no jcmd JVM),
     its agent started first where it does not listen."""
     access = JmxAccess(address, JMX_PORT, jmx_secrets(secrets_dir))
     _ask(access, "--gc-run", start_agent=_agent_unless_listening(pid, address, secrets_dir))
-
-
-def probe(
-    access: JmxAccess, *, start_agent: tuple[int, Path] | None = None, vm_flags: bool = False
-) -> dict[str, Any]:
-    """One reading of a node's MBeans on this machine (see probe_command for the options),
-    by this process's JvmProbe server."""
-    return _ask(access, start_agent=start_agent, vm_flags=vm_flags)
 
 
 def invoke(access: JmxAccess, mbean: str, operation: str, *args: str) -> dict[str, Any]:
@@ -677,32 +666,6 @@ def count_rejections(log_path: Path) -> int | None:
     return parse_count(run(rejections_command(log_path), ok_codes=(0, 1)))
 
 
-def read_node(
-    node: str, pid: int, address: str, secrets_dir: Path, log_path: Path | None = None
-) -> NodeJvm:
-    """Everything in effect on one node of this machine, read from its running JVM: one
-    probe JVM starts the JMX agent if it does not listen yet, reads the MBeans and, the
-    first time a process is read, its VM.flags; jstat's columns come from the JVM's
-    counters file (hsperf), with no JVM at all."""
-    access = JmxAccess(address, JMX_PORT, jmx_secrets(secrets_dir))
-    agent = _agent_unless_listening(pid, address, secrets_dir)
-    key = _process_key(pid)
-    flags = _known_flags(key)
-    mbeans = probe(access, start_agent=agent, vm_flags=flags is None)
-    if flags is None:
-        flags = parse_vm_flags(str(mbeans.pop("vm_flags", "")))
-        _remember_flags(key, flags)
-    return node_jvm(
-        node,
-        pid,
-        flags=flags,
-        jstat=jstat_gc(pid),
-        mbeans=mbeans,
-        listening=parse_listening(run(listening_command()), pid),
-        rejections=count_rejections(log_path) if log_path else None,
-    )
-
-
 def jstat_gc(pid: int) -> dict[str, float]:
     """`jstat -gc PID`'s columns: from the JVM's counters file, or from jstat where the
     JVM keeps none (-XX:-UsePerfData)."""
@@ -710,32 +673,6 @@ def jstat_gc(pid: int) -> dict[str, float]:
         return hsperf.read_jstat_gc(pid)
     except (OSError, ValueError):
         return parse_jstat_gc(run(jstat_command(pid)))
-
-
-# A JVM's flags are fixed at its start (the manageable few are never changed here): read
-# once per process, so a lab reused cell after cell does not read them for each.
-_FLAGS_READ: dict[tuple[int, float], dict[str, str]] = {}
-_FLAGS_LOCK = threading.Lock()
-
-
-def _process_key(pid: int) -> tuple[int, float] | None:
-    """The pid with its start time: a pid reused by a later JVM is another process."""
-    try:
-        return (pid, psutil.Process(pid).create_time())
-    except psutil.Error:
-        return None
-
-
-def _known_flags(key: tuple[int, float] | None) -> dict[str, str] | None:
-    with _FLAGS_LOCK:
-        known = _FLAGS_READ.get(key) if key else None
-    return dict(known) if known is not None else None
-
-
-def _remember_flags(key: tuple[int, float] | None, flags: dict[str, str]) -> None:
-    if key is not None:
-        with _FLAGS_LOCK:
-            _FLAGS_READ[key] = dict(flags)
 
 
 def node_jvm(
@@ -788,13 +725,12 @@ def _int_flag(flags: dict[str, str], name: str) -> int | None:
 
 @dataclass(frozen=True)
 class NodeTarget:
-    """A Tomcat node to read: its JVM's pid, loopback address, log file and HTTP endpoint
-    (once that answers, the JVM may be attached to)."""
+    """A lab's Tomcat node to sample: its JVM's pid, its log (where rejections are counted)
+    and its CATALINA_BASE (where it writes its own readings: readings.py)."""
 
     pid: int
-    address: str
     log: Path
-    http: Endpoint
+    base: Path
 
 
 # --------------------------------------------------------------------------- requested vs in effect

@@ -1,11 +1,11 @@
-"""One JvmProbe JVM (`JvmProbe --serve`) answers every JMX reading this process makes of
-the nodes on this machine.
+"""One JvmProbe JVM (`JvmProbe --serve`) answers every JMX request this process makes of
+the nodes on this machine: an operation (a context reload, a deployer check, a GC before a
+heap reading). The lab's nodes are not read this way any more: each reads itself
+(harness.cluster.readings).
 
-Why: a probe JVM per reading cost about 0.3 s of CPU before it read anything, and a bench
-started five or more (each node's settings, a streaming telemetry probe per node, another
-after a restart); a matrix on a reused lab started them again for every cell, beside the
-restart of the node it had killed. One JVM kept for the process answers each reading in a
-round trip: tens of milliseconds, and no JVM start under load.
+Why one JVM: a probe JVM per request cost about 0.3 s of CPU before it did anything, and
+a matrix on a reused lab would start them again for every cell. One JVM kept for the
+process answers each request in a round trip: tens of milliseconds.
 
 Only the lab's nodes are read this way: their JMX agents share a port on different
 loopback addresses, and the lab starts each node with `java.rmi.server.hostname` set to

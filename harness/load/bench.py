@@ -187,7 +187,6 @@ class _JvmTelemetry:
     def start(self, start_epoch: float) -> None:
         self.sampler = JvmSampler(
             targets=self.cluster.jvm_targets,
-            secrets_dir=self.cluster.jvm_secrets_dir,
             start_epoch=start_epoch,
         )
         self.sampler.start()
@@ -346,7 +345,7 @@ def run_bench(
     progress("getting the cluster ready")
     early = _launch_early(plan)
     try:
-        cluster = plan.cluster.up(plan.profile, progress=progress, reads_in_effect=True)
+        cluster = plan.cluster.up(plan.profile, progress=progress)
     except BaseException:
         if early is not None:
             early.abandon()  # a cluster that fails to start leaves no empty run

@@ -13,15 +13,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psutil
 
-from harness.cluster import jvm
-from harness.cluster.endpoints import Endpoint, is_listening
+from harness.cluster import jvm, readings
 from harness.periodic import Periodic
 from harness.results.telemetry import (
     FIELDS,
@@ -272,9 +270,6 @@ def summarize_samples(
 # --------------------------------------------------------------------------- the JVMs
 
 # How long after it was asked stop() still waits for a reading: a round trip takes
-# milliseconds; one not back by then waits on a node that does not answer (paused, cut off:
-# its RMI timeout is 15 s) and is dropped.
-READING_WAIT_S = 5.0
 
 
 class _RejectionCounter:
@@ -304,16 +299,14 @@ class _RejectionCounter:
 
 @dataclass
 class JvmSampler(Periodic):
-    """Each node's pool, heap and GC once a second, read over JMX by this process's JvmProbe
-    server (harness.cluster.probe_server): a reading is a round trip, with no JVM started
-    under load.
+    """Each lab node's pool, heap and GC once a second, as the node read them itself
+    (harness.cluster.readings): at each tick, the readings its listener wrote since.
 
-    targets() is asked at every tick, so a node restarted by a fault (a new pid) gets its
-    agent started and is read again; while a node is down or stopped it has no rows: the
-    gap is the signal. A node whose reading has not come back is not asked again meanwhile."""
+    targets() is asked at every tick, so a node restarted by a fault (a new pid, a file of
+    its own) is followed; a node down or stopped writes nothing: the gap is the signal.
+    Only readings from the sampling's start on count (the lab wrote some before)."""
 
     targets: Callable[[], Mapping[str, jvm.NodeTarget]]
-    secrets_dir: Path
     start_epoch: float
     interval_s: float = 1.0
     rows: list[tuple[Any, ...]] = field(default_factory=list)
@@ -321,82 +314,41 @@ class JvmSampler(Periodic):
     thread_name = "jvm-telemetry"
 
     def begin(self) -> None:
-        # Nothing slow here (the caller is starting the load): readings start at the first tick.
         self._lock = threading.Lock()
-        self._asked: dict[str, tuple[float, Future[dict[str, Any]]]] = {}  # when, reply
-        self._rejections = {
-            name: _RejectionCounter(target.log) for name, target in self.targets().items()
-        }
-        try:
-            jvm.compile_probe()
-            self._readable = True
-        except jvm.JvmReadError as error:
-            # No JDK here: the run goes on without JVM telemetry, and says why.
-            log.warning("no JVM telemetry: %s", error)
-            self.errors["all"] = str(error)
-            self._readable = False
+        self._rejections: dict[str, _RejectionCounter] = {}
+        self._tails: dict[str, readings.Tail] = {}
+        for name, target in self.targets().items():
+            self._follow(name, target).skip(target.pid)  # what the lab's start wrote
+
+    def _follow(self, name: str, target: jvm.NodeTarget) -> readings.Tail:
+        if name not in self._rejections:
+            self._rejections[name] = _RejectionCounter(target.log)
+        return self._tails.setdefault(name, readings.Tail(target.base))
 
     def tick(self) -> None:
-        if not self._readable:
-            return
-        for name, target in self.targets().items():
-            if name not in self._rejections:
-                self._rejections[name] = _RejectionCounter(target.log)
-            waiting = self._asked.get(name)
-            if waiting is not None and not waiting[1].done():
-                continue
-            if psutil.pid_exists(target.pid):
-                self._ask(name, target)
+        with self._lock:  # stop() takes the last readings while a tick may still run
+            for name, target in self.targets().items():
+                for reading in self._follow(name, target).new(target.pid):
+                    self._record(name, reading)
 
-    def _ask(self, name: str, target: jvm.NodeTarget) -> None:
-        if not _attachable(target):
-            return  # still starting: read at a later tick
-        try:
-            future = jvm.probe_later(target.pid, target.address, self.secrets_dir)
-        except (jvm.JvmReadError, OSError) as error:
-            self.errors[name] = str(error)
+    def _record(self, name: str, reading: dict[str, Any]) -> None:
+        if float(reading.get("t_ms", 0)) < self.start_epoch * 1000:
             return
-        self._asked[name] = (time.monotonic(), future)
-        future.add_done_callback(lambda done: self._record(name, target.pid, done))
-
-    def _record(self, name: str, pid: int, done: Future[dict[str, Any]]) -> None:
-        if done.cancelled():
-            return  # overdue when the sampling stopped (see stop)
-        error = done.exception()
-        if error is not None:
-            # A node killed meanwhile is the gap, not an error; a live one that says
-            # nothing is.
-            if psutil.pid_exists(pid):
-                self.errors[name] = str(error)
+        if "error" in reading:
+            self.errors[name] = str(reading["error"])
             return
-        row = jvm_row(name, done.result(), self.start_epoch, self._rejections[name].update())
-        with self._lock:
-            self.rows.append(row)
-            self.errors.pop(name, None)
+        self.rows.append(jvm_row(name, reading, self.start_epoch, self._rejections[name].update()))
+        self.errors.pop(name, None)
 
     def stop(self) -> None:
         super().stop()
-        # The last readings asked for are kept: they are on their way (a round trip). One
-        # asked READING_WAIT_S ago is not: waiting for it made the end of every bench with
-        # a paused node that much later.
-        for asked_at, future in getattr(self, "_asked", {}).values():
-            wait([future], timeout=max(asked_at + READING_WAIT_S - time.monotonic(), 0))
-            future.cancel()  # not back: the JMX reader need not wait for it either
+        self.tick()  # what the nodes wrote since the last tick
 
     def write(self, run_dir: Path) -> Path:
         return write_jvm_telemetry(run_dir, self.rows)
 
     def summary(self) -> dict[str, Any]:
         return summarize_jvm(self.rows)
-
-
-def _attachable(target: jvm.NodeTarget) -> bool:
-    """Whether the node's JVM may be read, its agent started through the attach API if need
-    be: only once the node answers. The attach signal (SIGQUIT) ends a process that cannot
-    take it yet, catalina.sh's shell before it execs java or a JVM before its handlers: a
-    restarted node read at once died so (its restore failed, in CI)."""
-    agent = Endpoint(target.address, jvm.JMX_PORT)
-    return is_listening(agent) or is_listening(target.http)
 
 
 def jvm_row(

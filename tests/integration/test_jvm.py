@@ -1,5 +1,6 @@
-"""What the running JVMs report equals what the profile set: read back with jcmd, jstat, the
-JVMs' counters files and the nodes' JMX agents from a real lab on 127.0.96.x."""
+"""What the running JVMs report equals what the profile set: read back from the nodes' own
+readings (harness.cluster.readings), checked against jcmd, jstat, the JVMs' counters files
+and the nodes' JMX agents, from a real lab on 127.0.96.x."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from harness.cluster import hsperf, jvm, probe_server
+from harness.cluster import hsperf, jvm
 from harness.cluster.endpoints import Endpoint, free_port, is_listening
 from harness.cluster.lab import Lab, LabSpec, Topology, jvms
 from harness.cluster.lab import lab as lab_module
@@ -29,7 +30,6 @@ from harness.cluster.remote import jvm as remote_jvm
 from harness.cluster.remote.hosts import CommandResult, LocalHost
 from harness.cluster.remote.jvm import RemoteJmx
 from harness.config.profile import Profile, load_profile
-from harness.load import telemetry
 from harness.load.telemetry import JvmSampler
 from tests.integration.conftest import assert_lab_gone, probe_servers, repo_root
 
@@ -94,19 +94,21 @@ def test_small_pool_values_read_back_from_the_jvms(tmp_path: Path) -> None:
             assert jvm.mismatches(node, profile.effective()) == (
                 [], ["executor.prestartminSpareThreads"],
             )  # fmt: skip
-            # The JMX agent listens on the node's own address only, beside HTTP and shutdown.
-            assert node.listening == sorted(
-                [str(spec.http), str(spec.shutdown), f"{spec.address}:{jvm.JMX_PORT}"]
-            )
+            # Read in the node: no JMX agent listens, only HTTP and shutdown.
+            assert node.listening == sorted([str(spec.http), str(spec.shutdown)])
             with urllib.request.urlopen(f"{spec.url}/meminfo.jsp?format=json") as reply:
                 assert json.loads(reply.read())["max_bytes"] == node.max_heap_bytes
             # The probe's VM.flags and the counters file's columns are jcmd's and jstat's.
             assert node.flags == jvm.parse_vm_flags(jvm.run(jvm.vm_flags_command(node.pid)))
             assert _jstat_both_ways(node.pid)
+            # The node's own reading is what JMX reads from outside.
+            assert _over_jmx(lab, spec.name) == _settings(node)
 
-        # Not through the balancer, and not without the generated password.
+        # An agent for an operation (lab_access): on the node's own address only, not
+        # through the balancer, and not without the generated password.
         assert not is_listening(Endpoint(lab.topology.balancer.address, jvm.JMX_PORT))
         node1 = lab.topology.nodes[0]
+        assert is_listening(Endpoint(node1.address, jvm.JMX_PORT))
         argv = jvm.probe_command(node1.address, jvm.JMX_PORT, classes=jvm.compile_probe())
         with pytest.raises(jvm.JvmReadError, match=r"Authentication failed|SecurityException"):
             jvm.run(argv, stdin=f"{jvm.JMX_USER} not-the-password\n")
@@ -126,6 +128,34 @@ def test_small_pool_values_read_back_from_the_jvms(tmp_path: Path) -> None:
         assert re.search(r"│\s*yes\s*│\s*yes\s*│", rows["as profile small-pool asks"])
 
 
+def _over_jmx(lab: Lab, name: str) -> dict[str, object]:
+    """The settings of a node read by a probe JVM of its own over its JMX agent (started
+    by lab_access, as for an operation), as _settings keeps them."""
+    access = jvms.lab_access(lab, name)
+    pid = lab.state.processes[name].pid  # type: ignore[union-attr]
+    argv = jvm.probe_command(access.host, access.port, classes=jvm.compile_probe())
+    (mbeans,) = jvm.parse_probe(jvm.run(argv, stdin=access.credentials + "\n"))
+    flags = jvm.parse_vm_flags(jvm.run(jvm.vm_flags_command(pid)))
+    read = jvm.node_jvm(
+        name, pid, flags=flags, jstat={}, mbeans=mbeans, listening=[], rejections=None
+    )
+    return _settings(read)
+
+
+def _settings(node: jvm.NodeJvm) -> dict[str, object]:
+    """What a node runs with, without what moves while it runs (its threads, heap, GCs)."""
+    moving = {"current_threads", "busy_threads", "queue_size", "largest_pool_size",
+              "completed_tasks"}  # fmt: skip
+    return {
+        "pool": node.pool.model_dump(exclude=moving) if node.pool is not None else None,
+        "connectors": [c.model_dump() for c in node.connectors],
+        "flags": node.flags,
+        "max_heap": node.heap.max_bytes,
+        "session_manager": node.session_manager,
+        "deployer": (node.deployer_check_s, node.auto_deploy),
+    }
+
+
 def test_default_profile_uses_the_connectors_own_pool(tmp_path: Path) -> None:
     profile = load_profile("default")
     with running_lab(profile, tmp_path / "lab") as lab:
@@ -141,35 +171,28 @@ def test_default_profile_uses_the_connectors_own_pool(tmp_path: Path) -> None:
         assert node.max_heap_bytes == node.heap.max_bytes
 
 
-def test_a_fresh_labs_nodes_are_read_as_each_answers(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Each node's first reading (its JMX agent started by attach: 0.3-0.4 s of CPU) begins
-    as soon as the node answers, while the rest of the lab comes up, and the bench's
-    in_effect takes those readings instead of reading again."""
-    began: list[tuple[str, bool]] = []
-    up_returned = threading.Event()
-    read = jvms.read_lab_node
-
-    def recorded_read(lab: Lab, name: str) -> jvm.NodeJvm:
-        began.append((name, up_returned.is_set()))
-        return read(lab, name)
-
-    monkeypatch.setattr(jvms, "read_lab_node", recorded_read)
+def test_a_benchs_settings_read_opens_no_jmx_agent_and_starts_no_reader(tmp_path: Path) -> None:
+    """The settings in effect come from each node's own readings: no JMX agent started in a
+    node by attach (0.3 s of its CPU) and no reader JVM beside (0.5 s), which a bench paid
+    before its load. Nothing listens on the JMX port, and no probe server runs."""
     spec = LabSpec(
         balancer="nginx-rr", sessions="none", topology=Topology(net=LAB_NET, run_dir=tmp_path)
     )
     profile = load_profile("best-practice")
-    cluster = spec.up(profile, progress=lambda _: None, reads_in_effect=True)
-    up_returned.set()
+    cluster = spec.up(profile, progress=lambda _: None)
     try:
         in_effect = cluster.in_effect(profile)
+        nodes = cluster.lab.topology.nodes
+        assert not [n.name for n in nodes if is_listening(Endpoint(n.address, jvm.JMX_PORT))]
+        assert probe_servers() == []
     finally:
         cluster.down()
         assert_lab_gone(cluster.lab)
-    assert sorted(began) == [("node1", False), ("node2", False)]
     assert sorted(in_effect) == ["node1", "node2"]
-    assert not [name for name, node in in_effect.items() if "error" in node]
+    for name, node in in_effect.items():
+        assert "error" not in node, name
+        assert node["mismatches"] == [], name
+        assert node["pool"]["max_threads"] == 400
 
 
 def test_lab_down_stops_the_jmx_agents_before_the_nodes(
@@ -187,7 +210,8 @@ def test_lab_down_stops_the_jmx_agents_before_the_nodes(
         stop(record, **kwargs)
 
     with running_lab(load_profile("best-practice"), tmp_path / "lab") as lab:
-        jvms.read_lab(lab)  # starts both agents
+        for node in lab.topology.nodes:
+            jvms.lab_access(lab, node.name)  # its agent, as for an operation
         assert all(is_listening(Endpoint(n.address, jvm.JMX_PORT)) for n in lab.topology.nodes)
         monkeypatch.setattr(lab_module, "stop", recorded_stop)
     assert listening_at_stop == {"node1": False, "node2": False}
@@ -206,46 +230,39 @@ def test_lab_down_asks_no_agent_of_a_node_left_stopped_to_stop(
         stop_agents(nodes, secrets_dir)
 
     with running_lab(load_profile("best-practice"), tmp_path / "lab") as lab:
-        jvms.read_lab(lab)  # starts both agents
+        for node in lab.topology.nodes:
+            jvms.lab_access(lab, node.name)  # its agent, as for an operation
         node2 = lab.topology.nodes[1]
         lab.signal("node1", signal.SIGSTOP)  # the fault: returns once node1 is stopped
         monkeypatch.setattr(jvm, "stop_agents", recorded)
     assert asked == [{node2.address: lab.state.processes["node2"].pid}]  # type: ignore[union-attr]
 
 
-def test_the_end_of_the_telemetry_and_lab_down_wait_for_no_paused_node(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_the_telemetry_of_a_paused_node_stops_and_its_end_waits_for_nothing(
+    tmp_path: Path,
 ) -> None:
-    """A node a fault left stopped never answers its last reading (the RMI timeout is
-    15 s). The telemetry's stop waited READING_WAIT_S for it, then lab down waited 10 s
-    for the JMX reader to answer it: a bench with a SIGSTOP and no restore ended 15 s
-    late. Now a reading is waited for READING_WAIT_S from when it was asked, and lab down
-    ends the reader after a round trip's grace."""
-    monkeypatch.setattr(telemetry, "READING_WAIT_S", 3.0)
+    """A node a fault left stopped writes no reading: its rows stop while the other node's
+    go on (the gap is the signal), and the telemetry's end waits for nothing. Over JMX, its
+    end and lab down waited for the paused node's overdue reading (15 s in CI)."""
     with running_lab(load_profile("best-practice"), tmp_path / "lab") as lab:
         sampler = JvmSampler(
-            targets=lambda: jvms.lab_targets(lab),
-            secrets_dir=lab.jmx_secrets_dir,
-            start_epoch=time.time(),
-            interval_s=0.2,
+            targets=lambda: jvms.lab_targets(lab), start_epoch=time.time(), interval_s=0.2
         )
         sampler.start()
         try:
             _wait_for(lambda: {row[1] for row in sampler.rows} >= {"node1", "node2"})
             lab.signal("node1", signal.SIGSTOP)
             paused_at = len([row for row in sampler.rows if row[1] == "node1"])
-            time.sleep(telemetry.READING_WAIT_S + 1)  # node1's last reading: long overdue
+            node2_at = len([row for row in sampler.rows if row[1] == "node2"])
+            time.sleep(3)  # three of node2's readings
         finally:
             began = time.monotonic()
             sampler.stop()
             stopping_s = time.monotonic() - began
-        # node2 answers in milliseconds; node1's overdue reading is not waited for.
-        assert stopping_s < telemetry.READING_WAIT_S / 2
+        assert stopping_s < 1.0
+        # One reading of node1 may have been on its way when it stopped.
         assert len([row for row in sampler.rows if row[1] == "node1"]) <= paused_at + 1
-        assert len({row[1] for row in sampler.rows}) == 2
-        began = time.monotonic()
-        probe_server.close_shared()  # what lab down does first
-        assert time.monotonic() - began < probe_server.EXIT_WAIT_S / 2
+        assert len([row for row in sampler.rows if row[1] == "node2"]) >= node2_at + 2
         assert probe_servers() == []
 
 
@@ -256,28 +273,25 @@ def _wait_for(condition: Callable[[], bool], timeout_s: float = 30) -> None:
         time.sleep(0.1)
 
 
-def test_one_probe_jvm_reads_every_node_as_itself_and_again_after_a_restart(
-    tmp_path: Path,
-) -> None:
-    """Every reading of the lab goes through one JvmProbe server. The nodes share the JMX
-    port on their own addresses, so a reading answered by the wrong node would look
-    plausible: each must carry its own node's connector address and pid."""
+def test_each_node_is_read_as_itself_and_again_after_a_restart(tmp_path: Path) -> None:
+    """Every node writes its readings into its own CATALINA_BASE, a file per process: a
+    reading of one must carry its own connector address and pid, and a restarted node's
+    new process is read from its own file, with its own flags."""
     with running_lab(load_profile("best-practice"), tmp_path / "lab") as lab:
         for _ in range(2):
             for node, spec in zip(jvms.read_lab(lab), lab.topology.nodes, strict=True):
                 assert node.pid == lab.state.processes[spec.name].pid  # type: ignore[union-attr]
                 (connector,) = node.connectors
                 assert connector.address == spec.address
-        assert len(probe_servers()) == 1
-        (server,) = probe_servers()
 
         old_pid = lab.state.processes["node1"].pid  # type: ignore[union-attr]
         lab.restart("node1")
-        again = jvms.read_lab_node(lab, "node1")  # the agent started again, a new connection
+        again = jvms.read_lab_node(lab, "node1")
         assert again.pid == lab.state.processes["node1"].pid != old_pid  # type: ignore[union-attr]
         (connector,) = again.connectors
         assert connector.address == lab.topology.nodes[0].address
-        assert probe_servers() == [server]
+        assert again.flags == jvm.parse_vm_flags(jvm.run(jvm.vm_flags_command(again.pid)))
+        assert probe_servers() == []
 
 
 def _live_jvm() -> subprocess.Popen[bytes]:

@@ -184,7 +184,7 @@ def test_a_restore_that_fails_during_the_run_is_tried_again_at_its_end(
     with pytest.raises(ClusterError, match="not ready"):
         cluster.restore(fault)
     cluster.down()
-    assert not cluster.jvm_secrets_dir.exists()  # nothing of the run is left here
+    assert not cluster._secrets.exists()  # nothing of the run is left here
     assert len(calls) == 2
     assert cluster.restored_at_end == [
         {"fault": str(fault), "at_epoch": cluster.restored_at_end[0]["at_epoch"], "ok": True}

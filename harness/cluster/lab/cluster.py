@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from harness.cluster import Companion, EarlyEntry, Progress, jvm, probe_server, touch
+from harness.cluster import Companion, EarlyEntry, Progress, jvm, touch
 from harness.cluster.lab import faults, jvms
 from harness.cluster.lab.balancers import balancer
 from harness.cluster.lab.cold import without_kept_starts
@@ -58,33 +58,20 @@ class LabSpec:
     def cold(self) -> AbstractContextManager[None]:
         return without_kept_starts()
 
-    def up(
-        self, profile: Profile, *, progress: Progress, reads_in_effect: bool = False
-    ) -> LabCluster:
+    def up(self, profile: Profile, *, progress: Progress) -> LabCluster:
         if self.pool is not None:
             lab = self.pool.lend(self, profile, progress)
             assert lab.state is not None
             return LabCluster(self, lab, lab.state, pool=self.pool)
         lab = Lab(self.topology)
-        # Only for a caller that reads what is in effect: the others (perf, capacity, the
-        # web UI) would pay each node's JMX agent for nothing.
-        early = jvms.EarlyReads(lab) if reads_in_effect else None
-        try:
-            state = lab.up(
-                profile,
-                balancer_name=self.balancer,
-                sessions=self.sessions,
-                progress=progress,
-                plain_port=self.plain_port,
-                on_node_up=early.read if early is not None else None,
-            )
-        except BaseException:
-            if early is not None:
-                early.close()
-                # The reader's JVM they started, should that have come after the lab's down.
-                probe_server.close_shared()
-            raise
-        return LabCluster(self, lab, state, early_reads=early)
+        state = lab.up(
+            profile,
+            balancer_name=self.balancer,
+            sessions=self.sessions,
+            progress=progress,
+            plain_port=self.plain_port,
+        )
+        return LabCluster(self, lab, state)
 
 
 class _DirectorWatch:
@@ -122,11 +109,9 @@ class LabCluster:
         state: LabState,
         *,
         pool: LabPool | None = None,
-        early_reads: jvms.EarlyReads | None = None,
     ) -> None:
         self.spec, self.lab, self.state = spec, lab, state
         self.pool = pool
-        self._early_reads = early_reads  # begun as each node answered, taken by in_effect
         self._deployer_checks: dict[str, int] = {}  # read by in_effect, for a touch's watch
         # Lent by the pool already running (a matrix cell after the first of its strategy).
         self.reused = pool is not None and pool.last_reused
@@ -161,7 +146,7 @@ class LabCluster:
         return faults.restore(self.lab, fault)
 
     def in_effect(self, profile: Profile) -> dict[str, Any]:
-        """Read from each JVM (which also starts the JMX agents the JVM telemetry reads)."""
+        """Read from each node's own readings (readings.py)."""
         read = self._read_in_effect(profile)
         self._deployer_checks = touch.deployer_checks(read)
         return read
@@ -173,23 +158,13 @@ class LabCluster:
             early = self.pool.take_in_effect(profile)
             if early is not None:
                 return early
-        begun, self._early_reads = self._early_reads, None
-        if begun is None:
-            return jvms.lab_in_effect(self.lab, profile)
-        try:
-            return jvm.in_effect(begun.readers(), profile.name, profile.effective())
-        finally:
-            begun.close()
+        return jvms.lab_in_effect(self.lab, profile)
 
     def processes(self) -> Mapping[str, int]:
         return {name: rec.pid for name, rec in self.state.processes.items()}
 
     def jvm_targets(self) -> Mapping[str, jvm.NodeTarget]:
         return jvms.lab_targets(self.lab)
-
-    @property
-    def jvm_secrets_dir(self) -> Path:
-        return self.lab.jmx_secrets_dir
 
     def companions(self) -> list[Companion]:
         if (self.state.l4_director or {}).get("kind") is None:
@@ -243,9 +218,6 @@ class LabCluster:
         copy_log_tails(self.lab, offsets, into)
 
     def down(self) -> None:
-        if self._early_reads is not None:  # never asked for (the bench ended before)
-            self._early_reads.close()
-            self._early_reads = None
         if self.pool is not None and self.spec.wanted_after:
             self.pool.give_back(self.lab)  # kept for the next bench, mended meanwhile
             return

@@ -1,22 +1,29 @@
-"""The lab's Tomcat JVMs: where each runs (pid, loopback address, log) and reading them
-with the commands and parsers of harness.cluster.jvm."""
+"""The lab's Tomcat JVMs: where each runs (pid, loopback address, log, CATALINA_BASE) and
+reading them: from each node's own readings (readings.py), with the parsers of
+harness.cluster.jvm; over JMX only for an operation (lab_access)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from harness.cluster import jvm
+import psutil
+
+from harness.cluster import jvm, readings
 from harness.cluster.jvm import (
     JmxAccess,
     JvmReadError,
     NodeJvm,
     NodeTarget,
+    count_rejections,
     ensure_agent,
-    read_node,
+    jstat_gc,
+    listening_command,
+    node_jvm,
+    parse_listening,
+    parse_vm_flags,
+    run,
 )
 from harness.cluster.lab.lab import Lab
 from harness.config.profile import Profile
@@ -29,7 +36,7 @@ def lab_targets(lab: Lab) -> dict[str, NodeTarget]:
     processes = dict(lab.state.processes)  # a fault may replace a record meanwhile
     return {
         node.name: NodeTarget(
-            processes[node.name].pid, node.address, Path(processes[node.name].log), node.http
+            processes[node.name].pid, Path(processes[node.name].log), lab.run_dir / node.name
         )
         for node in lab.topology.nodes
         if node.name in processes
@@ -48,54 +55,34 @@ def _lab_node(lab: Lab, name: str) -> tuple[int, str, Path]:
 
 
 def lab_access(lab: Lab, name: str) -> JmxAccess:
-    """The named node's JMX agent, started on its own loopback address if need be."""
+    """The named node's JMX agent, started on its own loopback address if need be: for an
+    operation only JMX offers (a reload, a deployer check); readings come from the node."""
     pid, address, _ = _lab_node(lab, name)
     return ensure_agent(pid, address, lab.jmx_secrets_dir)
 
 
 def read_lab_node(lab: Lab, name: str) -> NodeJvm:
-    pid, address, log_path = _lab_node(lab, name)
-    return read_node(name, pid, address, lab.jmx_secrets_dir, log_path)
+    """Everything in effect on one lab node: its own readings (readings.py), the first for
+    its VM flags and the latest for its MBeans; jstat's columns from its counters file."""
+    pid, _, log_path = _lab_node(lab, name)
+    first, latest = readings.first_and_latest(
+        lab.run_dir / name, pid, alive=lambda: psutil.pid_exists(pid)
+    )
+    return node_jvm(
+        name,
+        pid,
+        flags=parse_vm_flags(str(first["vm_flags"])),
+        jstat=jstat_gc(pid),
+        mbeans=latest,
+        listening=parse_listening(run(listening_command()), pid),
+        rejections=count_rejections(log_path),
+    )
 
 
 def read_lab(lab: Lab) -> list[NodeJvm]:
     """Every running node of the lab, as read from its JVM."""
     running = set(lab.running())
     return [read_lab_node(lab, n.name) for n in lab.topology.nodes if n.name in running]
-
-
-class EarlyReads:
-    """Each node read as soon as it answers, while the rest of the lab comes up.
-
-    Why: a node that is up idles while the other starts and while the balancer starts,
-    and its first reading (its JMX agent started by attach: 0.3-0.4 s of CPU) fits there
-    instead of after lab up. Pass read to Lab.up(on_node_up=...); readers() then hands
-    in_effect each node's reading (a node not read early is read then)."""
-
-    def __init__(self, lab: Lab) -> None:
-        self._lab = lab
-        self._pool = ThreadPoolExecutor(
-            max_workers=max(lab.topology.node_count, 1), thread_name_prefix="early-read"
-        )
-        self._reads: dict[str, Future[NodeJvm]] = {}
-        # The JMX reader's JVM starts beside the nodes, not at the first node's reading
-        # (compiled first, if this machine never did: off the thread that starts the lab).
-        self._pool.submit(lambda: jvm.probe_server().start())
-
-    def read(self, name: str) -> None:
-        self._reads[name] = self._pool.submit(read_lab_node, self._lab, name)
-
-    def readers(self) -> dict[str, Callable[[], NodeJvm]]:
-        return {
-            n.name: self._reads[n.name].result
-            if n.name in self._reads
-            else partial(read_lab_node, self._lab, n.name)
-            for n in self._lab.topology.nodes
-        }
-
-    def close(self) -> None:
-        """Readings not yet begun are dropped (a lab that failed to come up)."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def lab_in_effect(lab: Lab, profile: Profile) -> dict[str, Any]:

@@ -255,7 +255,6 @@ class Lab:
         self.run_dir = topology.run_dir
         self.state: LabState | None = None
         self._net: NetFaults | None = None
-        self._on_node_up: Callable[[str], object] | None = None
 
     # -- state -------------------------------------------------------------
 
@@ -344,12 +343,9 @@ class Lab:
         sessions: str = "redis",
         progress: Progress = _quiet,
         plain_port: int | None = None,
-        on_node_up: Callable[[str], object] | None = None,
     ) -> LabState:
         """Start everything and wait until each part answers; on any failure stop it all.
-        plain_port: with [tls], the balancer also serves plain HTTP there (the TLS study).
-        on_node_up(name): a node answers (called from the thread that waited for it)."""
-        self._on_node_up = on_node_up
+        plain_port: with [tls], the balancer also serves plain HTTP there (the TLS study)."""
         lb = balancer(balancer_name)
         if sessions not in SESSION_STORES:
             raise ValueError(f"SESSIONS={sessions}: one of {', '.join(SESSION_STORES)}")
@@ -373,8 +369,6 @@ class Lab:
             if groups is not None:
                 groups.remove()
             raise
-        finally:
-            self._on_node_up = None  # this start's only
 
     def _refuse_if_running(self) -> None:
         if not self.state_path.exists():
@@ -729,8 +723,6 @@ class Lab:
         # The first request compiles session.jsp; pay that here, not in the bench.
         get_json(f"http://{endpoint}/session.jsp", timeout=30)
         self._note_start(name, answered_at, time.monotonic() - began)
-        if self._on_node_up is not None:
-            self._on_node_up(name)
         return waited
 
     def _note_start(self, name: str, answered_at: float, first_page_s: float) -> None:

@@ -111,11 +111,12 @@ class SessionHeap:
         the JVM's counters file)."""
         running = set(self.lab.running())
         targets = {n: t for n, t in lab_targets(self.lab).items() if n in running}
+        addresses = {node.name: node.address for node in self.lab.topology.nodes}
         secrets = self.lab.jmx_secrets_dir
         out = {}
         with ThreadPoolExecutor(max_workers=4) as pool:
             futures = {
-                name: pool.submit(heap_used_bytes, target.pid, target.address, secrets)
+                name: pool.submit(heap_used_bytes, target.pid, addresses[name], secrets)
                 for name, target in targets.items()
             }
             for name, future in futures.items():

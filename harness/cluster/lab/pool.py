@@ -166,8 +166,7 @@ class LabPool:
                     for n in lab.topology.nodes
                     if n.name in running
                 }
-                # Each reader starts its node's JMX agent if need be, in its one probe.
-                _mend(lab, start_agents=False, timings=self._mend_timings)
+                _mend(lab, timings=self._mend_timings)
                 self._nodes_healthy.set()
                 readers: dict[str, Callable[[], NodeJvm]] = {
                     n.name: early[n.name].result
@@ -210,14 +209,12 @@ def _since(began: float) -> float:
     return round(time.monotonic() - began, 3)
 
 
-def _mend(lab: Lab, *, start_agents: bool = True, timings: dict[str, float] | None = None) -> None:
+def _mend(lab: Lab, *, timings: dict[str, float] | None = None) -> None:
     """Every part running and answering again: stopped ones started, frozen ones
-    continued, network faults' table removed; a restarted node's JMX agent started unless
-    its reader will (start_agents=False). timings gets each restart's seconds."""
+    continued, network faults' table removed. timings gets each restart's seconds."""
     state = lab.state
     assert state is not None
     lab.clear_net_faults()
-    nodes = {node.name for node in lab.topology.nodes}
     for name, record in list(state.processes.items()):
         process = record.process()
         if process is None:
@@ -225,10 +222,6 @@ def _mend(lab: Lab, *, start_agents: bool = True, timings: dict[str, float] | No
             restarted = lab.start_again(name)
             if timings is not None:
                 timings[f"restart_{name}"] = round(restarted, 3)
-            if name in nodes and start_agents:
-                # Its JMX agent now, off the next cell's clock (its settings are read
-                # through it, and its telemetry sampled).
-                jvms.lab_access(lab, name)
             continue
         if frozen(process):
             kill(record, signal.SIGCONT)

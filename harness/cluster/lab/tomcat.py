@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.cluster import readings
 from harness.cluster.artifacts import Artifacts
 from harness.cluster.endpoints import Endpoint, get_json
 from harness.cluster.lab.processes import ProcessRecord, start
@@ -85,6 +86,8 @@ def prepare_base(
         "shutdown_port": node.shutdown_port,
         "shutdown_command": shutdown_command,
         "extra_flags": list(extra_flags),
+        # Its listener is on the lab's class path only (a stock node is read over JMX).
+        "readings": None if classpath is None else readings.listener_settings(base),
     }
     for config in lab_configs(node_context, profile, store, classpath):
         write_atomically(base / config.path, config.text, config.mode)
@@ -124,7 +127,7 @@ class SystemClassPath:
         if not tomcat_jars:
             # With common.loader emptied, such a node would start with no Tomcat at all.
             raise ValueError(f"{home / 'lib'}: no jars; is {home} an unpacked Tomcat?")
-        jars = (*tomcat_jars, *manager_jars(store, artifacts))
+        jars = (*tomcat_jars, *manager_jars(store, artifacts), readings.listener_jar(home))
         # Tomcat's ecj is signed: see unsigned_jars.py for what that costs a start.
         return cls(home, tuple(class_path_jar(jar) for jar in jars))
 

@@ -1,9 +1,9 @@
 """Warm starts made once, at setup: a throwaway lab per session store is started and
 stopped, so the class archive (class_archive.py) and the compiled JSPs (compiled_jsps.py)
-of that store and profile are kept before the operator's first bench, and JvmProbe, the
-lab's JMX reader, is compiled (a clean clone's first bench read its nodes in 2.0 s, not
-0.5, while javac ran). Without them a
-first lab up with Redis took ~6.6 s; with them ~3 s (numbers in docs/commands.md).
+of that store and profile are kept before the operator's first bench (the nodes' readings
+listener is compiled on the way: readings.py), and JvmProbe, the lab's JMX client for an
+operation (a reload, a GC), is compiled. Without them a first lab up with Redis took
+~6.6 s; with them ~3 s (numbers in docs/commands.md).
 
 A store already warm is skipped without starting anything, so setup stays quick to run
 again. The throwaway labs run in a temporary folder, on their own loopback addresses."""

@@ -135,10 +135,7 @@ class InventorySpec:
                     f"{parts[0].name} over SSH (it takes {', '.join(sorted(allowed))})"
                 )
 
-    def up(
-        self, profile: Profile, *, progress: Progress, reads_in_effect: bool = False
-    ) -> RemoteCluster:
-        del reads_in_effect  # one's own nodes are read once all are checked
+    def up(self, profile: Profile, *, progress: Progress) -> RemoteCluster:
         began = time.monotonic()
         if self.apply is not None:
             progress(f"applying profile {profile.name} to the nodes")
@@ -358,10 +355,6 @@ class RemoteCluster:
 
     def jvm_targets(self) -> Mapping[str, jvm.NodeTarget]:
         return {}  # the JVMs are read over SSH, not sampled from here
-
-    @property
-    def jvm_secrets_dir(self) -> Path:
-        return self._secrets
 
     def companions(self) -> list[Companion]:
         return [self._sampler, self._jvm_sampler]
