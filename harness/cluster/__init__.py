@@ -12,7 +12,7 @@ its spec to the load, so hosts from an inventory can be a second implementation.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,6 +141,11 @@ class Cluster(Protocol):
         ...
 
     def restore(self, fault: FaultSpec) -> dict[str, float]: ...
+
+    def prepare_faults(self, faults: Sequence[FaultSpec]) -> None:
+        """Whatever these faults need that can be made ready before the load, so that
+        nothing of it starts under load (the lab: the JMX agent an MBean operation uses)."""
+        ...
 
     def in_effect(self, profile: Profile) -> dict[str, Any]:
         """What each node runs with, read back before the load, and how it differs from

@@ -93,6 +93,7 @@ def lab_targets(lab: Lab, profile: Profile) -> list[Target]:
                 "port": node.port,
                 "shutdown_port": node.shutdown_port,
                 "shutdown_command": command,
+                "base": lab.run_dir / node.name,
             }
             return tomcat.lab_configs(context, profile, store, classpath)
 

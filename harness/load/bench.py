@@ -359,6 +359,7 @@ def run_bench(
             raw = run_dir / RAW_FILE
         progress("reading the settings in effect from the JVMs")
         in_effect = cluster.in_effect(plan.profile)
+        cluster.prepare_faults(plan.fault_specs())
         readings = list(meters(cluster)) if meters is not None else []
         for meter in readings:
             meter.before_load()

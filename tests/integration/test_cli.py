@@ -79,8 +79,9 @@ def test_bench_writes_a_results_folder_with_report_and_manifest(tmp_path: Path) 
     # How busy the machine was until the load began, and what this run's processes took.
     busy = manifest["lab"]["cpu_before_load"]
     parts = busy["parts_s"]
-    named = ("nodes", "locust", "settings_reader", "harness")
+    named = ("nodes", "locust", "harness")
     assert all(parts[part] > 0 for part in named), parts
+    assert "settings_reader" not in parts, parts  # the nodes read themselves: no JMX client
     assert sum(parts.values()) <= busy["machine_busy_s"] + 0.1, busy
     assert busy["cores"] == os.cpu_count() and 0 < busy["busy_share"] <= 1.05, busy
     assert f"{busy['busy_share']:.0%} of {busy['cores']} cores busy" in done.stdout

@@ -29,6 +29,7 @@ from harness.cluster.lab.processes import ProcessRecord, stop
 from harness.cluster.remote import jvm as remote_jvm
 from harness.cluster.remote.hosts import CommandResult, LocalHost
 from harness.cluster.remote.jvm import RemoteJmx
+from harness.config.faults import parse_faults
 from harness.config.profile import Profile, load_profile
 from harness.load.telemetry import JvmSampler
 from tests.integration.conftest import assert_lab_gone, probe_servers, repo_root
@@ -171,7 +172,9 @@ def test_default_profile_uses_the_connectors_own_pool(tmp_path: Path) -> None:
         assert node.max_heap_bytes == node.heap.max_bytes
 
 
-def test_a_benchs_settings_read_opens_no_jmx_agent_and_starts_no_reader(tmp_path: Path) -> None:
+def test_a_benchs_settings_read_opens_no_jmx_agent_and_a_jmx_fault_gets_its_own_before_the_load(
+    tmp_path: Path,
+) -> None:
     """The settings in effect come from each node's own readings: no JMX agent started in a
     node by attach (0.3 s of its CPU) and no reader JVM beside (0.5 s), which a bench paid
     before its load. Nothing listens on the JMX port, and no probe server runs."""
@@ -185,6 +188,11 @@ def test_a_benchs_settings_read_opens_no_jmx_agent_and_starts_no_reader(tmp_path
         nodes = cluster.lab.topology.nodes
         assert not [n.name for n in nodes if is_listening(Endpoint(n.address, jvm.JMX_PORT))]
         assert probe_servers() == []
+        # A fault that is an MBean operation gets its node's agent before the load, not
+        # in its own window; the other node gets none.
+        cluster.prepare_faults(parse_faults("context-reload:node2@3,sigkill:node1@5"))
+        listening = [n.name for n in nodes if is_listening(Endpoint(n.address, jvm.JMX_PORT))]
+        assert listening == ["node2"]
     finally:
         cluster.down()
         assert_lab_gone(cluster.lab)

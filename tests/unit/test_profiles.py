@@ -116,6 +116,7 @@ def test_every_shipped_profile_renders_lab_and_stock_configs() -> None:
         "port": 8080,
         "shutdown_port": 8005,
         "shutdown_command": "x",
+        "base": Path("/srv/tomcat-bench/node1"),
         "http_address": "127.0.9.11",
         "http_port": 8080,
         "shutdown_address": "127.0.9.11",

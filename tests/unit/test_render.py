@@ -19,6 +19,7 @@ NODE = {
     "port": 8080,
     "shutdown_port": 8005,
     "shutdown_command": "s3cret",
+    "base": Path("/srv/tomcat-bench/node1"),
 }
 
 
@@ -73,6 +74,14 @@ def test_a_lab_node_loads_tomcat_and_the_manager_from_the_class_path() -> None:
     assert [line for line in stock if not line.startswith("common.loader=")] == [
         line for line in properties if line != "common.loader="
     ]
+    # The node reads itself: its listener (on that class path) writes under its base.
+    server = ET.fromstring(_lab_file("best-practice", "conf/server.xml"))
+    (listener,) = [e for e in server.findall("Listener") if e.get("className") == "NodeReadings"]
+    assert listener.attrib == {
+        "className": "NodeReadings",
+        "folder": "/srv/tomcat-bench/node1/readings",
+        "everyMs": "1000",
+    }
 
 
 def test_a_node_with_tomcats_stock_loaders_gets_no_class_path() -> None:
@@ -83,6 +92,9 @@ def test_a_node_with_tomcats_stock_loaders_gets_no_class_path() -> None:
     assert "conf/catalina.properties" not in [config.path for config in files]
     setenv = next(config.text for config in files if config.path == "bin/setenv.sh")
     assert "CLASSPATH" not in setenv
+    # No readings listener either (its class is on the lab's class path): read over JMX.
+    server = next(config.text for config in files if config.path == "conf/server.xml")
+    assert "NodeReadings" not in server
 
 
 def test_a_tomcat_home_without_jars_is_named_not_started_empty(tmp_path: Path) -> None:

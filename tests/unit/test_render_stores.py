@@ -35,6 +35,7 @@ def _node(name: str) -> dict[str, Any]:
         "port": 8080,
         "shutdown_port": 8005,
         "shutdown_command": "s3cret",
+        "base": Path("/srv/tomcat-bench/node1"),
     }
 
 

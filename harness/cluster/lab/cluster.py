@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -141,6 +141,9 @@ class LabCluster:
 
     def deliver(self, fault: FaultSpec, until: threading.Event | None = None) -> dict[str, float]:
         return faults.inject(self.lab, fault, until, self._deployer_checks)
+
+    def prepare_faults(self, specs: Sequence[FaultSpec]) -> None:
+        faults.prepare(self.lab, specs)
 
     def restore(self, fault: FaultSpec) -> dict[str, float]:
         return faults.restore(self.lab, fault)

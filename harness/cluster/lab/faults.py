@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from harness.cluster import touch
@@ -19,6 +19,20 @@ def _named(lab: Lab, spec: FaultSpec) -> FaultSpec:
     if spec.action in NETWORK or spec.target != "balancer":
         return spec
     return replace(spec, target=lab.balancer_process())
+
+
+# Faults that are an MBean operation: the node's JMX agent and this process's JMX client.
+_OVER_JMX = ("context-reload", "redeploy")
+
+
+def prepare(lab: Lab, specs: Sequence[FaultSpec]) -> None:
+    """The JMX agent of each node whose fault is an MBean operation, started before the
+    load: started at the fault, its attach and the client JVM's start (about 1 s of CPU)
+    fell into the fault's own window, and in CI a context reload right after the agent's
+    start left the JSP engine with no scratch dir (every page then failed with a 500)."""
+    for spec in specs:
+        if spec.action in _OVER_JMX:
+            webapps.ready_for_operations(lab, _named(lab, spec).target)
 
 
 def inject(

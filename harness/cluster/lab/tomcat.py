@@ -86,8 +86,7 @@ def prepare_base(
         "shutdown_port": node.shutdown_port,
         "shutdown_command": shutdown_command,
         "extra_flags": list(extra_flags),
-        # Its listener is on the lab's class path only (a stock node is read over JMX).
-        "readings": None if classpath is None else readings.listener_settings(base),
+        "base": base,
     }
     for config in lab_configs(node_context, profile, store, classpath):
         write_atomically(base / config.path, config.text, config.mode)
@@ -175,7 +174,13 @@ def lab_configs(
     stock_loaders), no class path and catalina.properties left as it is."""
     context = profile_context(profile)
     jars = None if classpath is None else ":".join(str(jar) for jar in classpath.jars)
-    node = {**node, "classpath": None if jars is None else shlex.quote(jars)}
+    node = {
+        **node,
+        "classpath": None if jars is None else shlex.quote(jars),
+        # The nodes' readings listener is on the lab's class path only: a node with the
+        # stock loaders is read over JMX, as one's own nodes are.
+        "readings": None if classpath is None else readings.listener_settings(node["base"]),
+    }
     cluster = store if store["kind"] == "replication" else None
     files = [
         # 0600: server.xml holds the shutdown command (and the AJP secret, if any).

@@ -44,6 +44,12 @@ def _base(lab: Lab, node: str) -> Path:
     return lab.run_dir / node
 
 
+def ready_for_operations(lab: Lab, node: str) -> None:
+    """The node's JMX agent started, and this process's JMX client with it."""
+    _base(lab, node)  # names a node that is not one
+    jvms.lab_access(lab, node)
+
+
 def reload_context(lab: Lab, node: str) -> dict[str, float]:
     """Reload the node's ROOT context; returns when Tomcat has started it again."""
     jvm.invoke(jvms.lab_access(lab, node), jvm.ROOT_CONTEXT_MBEAN, "reload")

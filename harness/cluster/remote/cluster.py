@@ -16,7 +16,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from functools import cached_property, partial
 from pathlib import Path
@@ -272,6 +272,9 @@ class RemoteCluster:
         # "balancer" names the front whatever its name, as in the lab and the plan.
         front = self.inventory.balancers[:1]
         return [*names, "balancer"] if front and front[0].faults else names
+
+    def prepare_faults(self, faults: Sequence[FaultSpec]) -> None:
+        del faults  # a fault over SSH needs nothing started ahead
 
     def deliver(self, fault: FaultSpec, until: threading.Event | None = None) -> dict[str, float]:
         if fault.action in NETWORK:
