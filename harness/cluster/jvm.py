@@ -617,24 +617,12 @@ def stop_agents(nodes: Mapping[str, int], secrets_dir: Path) -> None:
             future.result(timeout=AGENT_STOP_WAIT_S)
 
 
-def _request(
-    access: JmxAccess,
-    *options: str,
-    start_agent: tuple[int, Path] | None = None,
-    vm_flags: bool = False,
-) -> list[str]:
-    agent = ["--start-agent", str(start_agent[0]), str(start_agent[1])] if start_agent else []
-    flags = ["--vm-flags"] if vm_flags else []
-    return [f"{access.host}:{access.port}", *agent, *flags, *options]
-
-
 def _ask(
-    access: JmxAccess,
-    *options: str,
-    start_agent: tuple[int, Path] | None = None,
-    vm_flags: bool = False,
+    access: JmxAccess, *options: str, start_agent: tuple[int, Path] | None = None
 ) -> dict[str, Any]:
-    request = _request(access, *options, start_agent=start_agent, vm_flags=vm_flags)
+    """One request to this process's probe server, the node's agent started first if asked."""
+    agent = ["--start-agent", str(start_agent[0]), str(start_agent[1])] if start_agent else []
+    request = [f"{access.host}:{access.port}", *agent, *options]
     try:
         return probe_server().ask(access.credentials, request)
     except ProbeServerError as error:

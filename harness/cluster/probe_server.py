@@ -7,7 +7,7 @@ Why one JVM: a probe JVM per request cost about 0.3 s of CPU before it did anyth
 a matrix on a reused lab would start them again for every cell. One JVM kept for the
 process answers each request in a round trip: tens of milliseconds.
 
-Only the lab's nodes are read this way: their JMX agents share a port on different
+Only the lab's nodes are asked this way: their JMX agents share a port on different
 loopback addresses, and the lab starts each node with `java.rmi.server.hostname` set to
 its address so the server can tell them apart. An inventory's nodes are read by a probe on
 their own host (harness.cluster.remote.jvm).

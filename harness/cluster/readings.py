@@ -38,6 +38,8 @@ JAR_NAME = "tomcat-bench-readings.jar"
 READINGS = "readings"  # the folder in a node's CATALINA_BASE
 EVERY_MS = 1000
 FIRST_READING_WAIT_S = 30.0
+# A process's start time as psutil gives it rests on the boot time in whole seconds.
+START_SLACK_S = 1.0
 
 
 def listener_jar(home: Path) -> Path:
@@ -63,7 +65,11 @@ def _build_jar(home: Path, into: Path) -> None:
 
 
 def _digest(home: Path) -> str:
-    digest = hashlib.sha256(f"{home.name}\n".encode())
+    """Of the Tomcat, the JDK that compiles (a class from a newer javac fails to load in an
+    older java: no node would start) and the two sources."""
+    javac = Path(shutil.which("javac") or "javac").resolve()
+    stamp = javac.stat().st_mtime_ns if javac.exists() else ""
+    digest = hashlib.sha256(f"{home.name}\n{javac}\n{stamp}\n".encode())
     for source in (LISTENER_SOURCE, PROBE_SOURCE):
         digest.update(source.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
@@ -96,16 +102,23 @@ def whole_lines(path: Path, offset: int = 0) -> tuple[list[dict[str, Any]], int]
 
 
 def first_and_latest(
-    base: Path, pid: int, alive: Callable[[], bool], wait_s: float = FIRST_READING_WAIT_S
+    base: Path,
+    pid: int,
+    started_epoch: float,
+    alive: Callable[[], bool],
+    wait_s: float = FIRST_READING_WAIT_S,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The process's first reading (with its VM flags) and its latest one, waiting for the
-    first while the process lives (its listener writes once the server has started)."""
+    """The first reading (with its VM flags) and the latest one of the process that started
+    at started_epoch, waiting for the first while it lives (its listener writes once the
+    server has started). Lines from before its start are an earlier process's that had the
+    same pid, appended to the same file: not its own."""
     path = readings_file(base, pid)
+    since_ms = (started_epoch - START_SLACK_S) * 1000
     deadline = time.monotonic() + wait_s
     while True:
-        first = _first_reading(path)
+        first = _first_reading(path, since_ms)
         if first is not None:
-            return first, _latest_reading(path) or first
+            return first, _latest_reading(path, since_ms) or first
         if not alive():
             raise JvmReadError(f"{path}: the node ended before it read itself")
         if time.monotonic() > deadline:
@@ -113,7 +126,7 @@ def first_and_latest(
         time.sleep(0.02)
 
 
-def _first_reading(path: Path) -> dict[str, Any] | None:
+def _first_reading(path: Path, since_ms: float) -> dict[str, Any] | None:
     """The first reading with the VM flags (an error before it leaves them to the next)."""
     try:
         with path.open("rb") as handle:
@@ -121,7 +134,7 @@ def _first_reading(path: Path) -> dict[str, Any] | None:
                 if not line.endswith(b"\n"):
                     return None  # still being written
                 reading = json.loads(line)
-                if "vm_flags" in reading:
+                if "vm_flags" in reading and float(reading.get("t_ms", 0)) >= since_ms:
                     return dict(reading)
     except (FileNotFoundError, ValueError):
         return None
@@ -138,14 +151,20 @@ def _tail(path: Path, size: int = 1 << 18) -> list[dict[str, Any]]:
     return lines
 
 
-def _latest_reading(path: Path) -> dict[str, Any] | None:
-    readings = [line for line in _tail(path) if "error" not in line and "heap" in line]
+def _latest_reading(path: Path, since_ms: float) -> dict[str, Any] | None:
+    readings = [
+        line
+        for line in _tail(path)
+        if "error" not in line and "heap" in line and float(line.get("t_ms", 0)) >= since_ms
+    ]
     return readings[-1] if readings else None
 
 
 def _last_error(path: Path) -> str:
     lines = _tail(path)
-    return str(lines[-1].get("error", "no error said")) if lines else "nothing written"
+    if not lines:
+        return f"nothing written: is the {LISTENER_CLASS} listener in its server.xml?"
+    return str(lines[-1].get("error", "no error said"))
 
 
 @dataclass

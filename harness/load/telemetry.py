@@ -269,8 +269,6 @@ def summarize_samples(
 
 # --------------------------------------------------------------------------- the JVMs
 
-# How long after it was asked stop() still waits for a reading: a round trip takes
-
 
 class _RejectionCounter:
     """Counts the Executor's rejections logged since sampling began, reading only new lines."""
@@ -317,8 +315,10 @@ class JvmSampler(Periodic):
         self._lock = threading.Lock()
         self._rejections: dict[str, _RejectionCounter] = {}
         self._tails: dict[str, readings.Tail] = {}
+        self._pids: dict[str, int] = {}  # the process each node's rows came from last
         for name, target in self.targets().items():
             self._follow(name, target).skip(target.pid)  # what the lab's start wrote
+            self._pids[name] = target.pid
 
     def _follow(self, name: str, target: jvm.NodeTarget) -> readings.Tail:
         if name not in self._rejections:
@@ -328,17 +328,30 @@ class JvmSampler(Periodic):
     def tick(self) -> None:
         with self._lock:  # stop() takes the last readings while a tick may still run
             for name, target in self.targets().items():
-                for reading in self._follow(name, target).new(target.pid):
-                    self._record(name, reading)
+                tail = self._follow(name, target)
+                earlier = self._pids.get(name)
+                if earlier is not None and earlier != target.pid:
+                    # Restarted since the last tick: what the old process wrote before.
+                    self._take(name, tail.new(earlier))
+                self._pids[name] = target.pid
+                self._take(name, tail.new(target.pid))
 
-    def _record(self, name: str, reading: dict[str, Any]) -> None:
-        if float(reading.get("t_ms", 0)) < self.start_epoch * 1000:
-            return
-        if "error" in reading:
-            self.errors[name] = str(reading["error"])
-            return
-        self.rows.append(jvm_row(name, reading, self.start_epoch, self._rejections[name].update()))
-        self.errors.pop(name, None)
+    def _take(self, name: str, lines: list[dict[str, Any]]) -> None:
+        for reading in lines:
+            if float(reading.get("t_ms", 0)) < self.start_epoch * 1000:
+                continue
+            error = reading.get("error")
+            if error is None:
+                try:
+                    rejections = self._rejections[name].update()
+                    row = jvm_row(name, reading, self.start_epoch, rejections)
+                except (AttributeError, KeyError, TypeError, ValueError) as bad:
+                    error = f"a reading the harness cannot read: {bad!r}"
+            if error is not None:
+                self.errors[name] = str(error)
+                continue
+            self.rows.append(row)
+            self.errors.pop(name, None)
 
     def stop(self) -> None:
         super().stop()

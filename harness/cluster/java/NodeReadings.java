@@ -79,11 +79,12 @@ public class NodeReadings implements LifecycleListener {
         try (FileOutputStream out = new FileOutputStream(file.toFile(), true)) {
             boolean first = true;
             while (running()) {
-                long began = System.currentTimeMillis();
+                long began = System.nanoTime();
                 Map<String, Object> reading = reading(mbs, pid, first);
                 out.write((JvmProbe.json(reading) + "\n").getBytes(StandardCharsets.UTF_8));
                 first = first && reading.containsKey("error");  // the flags, once read
-                Thread.sleep(Math.max(1, everyMs - (System.currentTimeMillis() - began)));
+                long tookMs = (System.nanoTime() - began) / 1_000_000;
+                Thread.sleep(Math.max(1, everyMs - tookMs));
             }
         } catch (InterruptedException e) {
             // The server is stopping.
@@ -92,14 +93,17 @@ public class NodeReadings implements LifecycleListener {
         }
     }
 
-    // One reading, or what kept it from being read (the next one tries again).
+    // One reading, or what kept it from being read (the next one tries again): an Error
+    // too (an OutOfMemoryError in a heap study), or the readings would end silently.
     private static Map<String, Object> reading(MBeanServer mbs, long pid, boolean withFlags) {
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("pid", pid);
         try {
             out.putAll(JvmProbe.read(mbs));
             if (withFlags) out.put("vm_flags", JvmProbe.vmFlags(mbs));
-        } catch (Exception e) {
+        } catch (Throwable e) {
+            out.clear();
+            out.put("pid", pid);
             out.put("t_ms", System.currentTimeMillis());
             out.put("error", JvmProbe.describe(e));
         }

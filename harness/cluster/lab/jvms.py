@@ -65,8 +65,12 @@ def read_lab_node(lab: Lab, name: str) -> NodeJvm:
     """Everything in effect on one lab node: its own readings (readings.py), the first for
     its VM flags and the latest for its MBeans; jstat's columns from its counters file."""
     pid, _, log_path = _lab_node(lab, name)
+    try:
+        started = psutil.Process(pid).create_time()
+    except psutil.Error:
+        raise JvmReadError(f"{name}: pid {pid} is not running") from None
     first, latest = readings.first_and_latest(
-        lab.run_dir / name, pid, alive=lambda: psutil.pid_exists(pid)
+        lab.run_dir / name, pid, started, alive=lambda: psutil.pid_exists(pid)
     )
     return node_jvm(
         name,

@@ -66,6 +66,8 @@ def prepare_base(
     stock_loaders: the manager's jars in CATALINA_BASE/lib, loaded by Tomcat's common
     loader as a stock install has them (the SSH testbed's stand-ins for an operator's
     nodes), not from the class path as a lab node (SystemClassPath)."""
+    # An earlier lab's readings: a pid it used may come again.
+    shutil.rmtree(base / readings.READINGS, ignore_errors=True)
     for sub in ("conf", "lib", "logs", "temp", "work", "webapps/ROOT", "bin"):
         (base / sub).mkdir(parents=True, exist_ok=True)
     for name in _STOCK_CONF:

@@ -170,10 +170,11 @@ def _run_probe(
 def read_node(
     host: Host, node: str, pid: int, jmx: RemoteJmx, log_path: PurePosixPath | None = None
 ) -> jvm.NodeJvm:
-    """Everything in effect on the node, read from its running JVM, as jvm.read_node does:
-    three JVMs on the node's host (the probe, which starts the agent where it does not
-    listen; jcmd for the flags; jstat) where five were (jcmd for the agent's status and
-    its start too). Where the JVM listens comes from `ss`."""
+    """Everything in effect on the node, read from its running JVM (the lab's nodes read
+    themselves: harness.cluster.readings): three JVMs on the node's host (the probe, which
+    starts the agent where it does not listen; jcmd for the flags; jstat) where five were
+    (jcmd for the agent's status and its start too). Where the JVM listens comes from
+    `ss`."""
     listening = _listening(host, pid)
     mbeans = probe(host, pid, jmx, listening=listening)
     commands = {"flags": jvm.vm_flags_command(pid), "jstat": jvm.jstat_command(pid)}
