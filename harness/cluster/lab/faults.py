@@ -33,8 +33,7 @@ _OVER_JMX = ("context-reload", "redeploy")
 def prepare(lab: Lab, specs: Sequence[FaultSpec]) -> None:
     """The JMX agent of each node whose fault is an MBean operation, started before the
     load: started at the fault, its attach and the client JVM's start (about 1 s of CPU)
-    fell into the fault's own window, and in CI a context reload right after the agent's
-    start left the JSP engine with no scratch dir (every page then failed with a 500)."""
+    fell into the fault's own window, which the run measures."""
     for spec in specs:
         if spec.action not in _OVER_JMX:
             continue
