@@ -9,7 +9,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from harness.cluster import touch
+from harness.cluster import LANDED_AT, touch
 from harness.cluster.jvm import JvmReadError
 from harness.cluster.lab import webapps
 from harness.cluster.lab.lab import Lab
@@ -25,6 +25,8 @@ def _named(lab: Lab, spec: FaultSpec) -> FaultSpec:
         return spec
     return replace(spec, target=lab.balancer_process())
 
+
+_SIGNALS = {"sigkill": signal.SIGKILL, "sigstop": signal.SIGSTOP}
 
 # Faults that are an MBean operation: the node's JMX agent and this process's JMX client.
 _OVER_JMX = ("context-reload", "redeploy")
@@ -65,11 +67,11 @@ def inject(
         if spec.restore_at_s is None:
             return webapps.redeploy(lab, spec.target)
         return webapps.undeploy(lab, spec.target)
-    if spec.action == "sigkill":
-        lab.signal(spec.target, signal.SIGKILL)
-    elif spec.action == "sigstop":
-        lab.signal(spec.target, signal.SIGSTOP)
-    elif spec.action == "shutdown":
+    if spec.action in _SIGNALS:
+        # The window opens when the signal took effect: a stopped node's workers may
+        # still finish a reply or two after the call.
+        return {LANDED_AT: lab.signal(spec.target, _SIGNALS[spec.action])}
+    if spec.action == "shutdown":
         lab.shutdown(spec.target)
     elif spec.action == "restart":
         lab.restart(spec.target)

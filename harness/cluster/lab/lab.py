@@ -48,10 +48,10 @@ from harness.cluster.lab.processes import (
     LabError,
     ProcessRecord,
     ensure_free,
-    frozen,
     grouped,
     kill,
     stop,
+    thawed,
     wait_until,
 )
 from harness.cluster.lab.processes import start_again as start_process_again
@@ -809,7 +809,7 @@ class Lab:
         for node in self.topology.nodes:
             record = self.state.processes.get(node.name)
             proc = record.process() if record is not None else None
-            if proc is not None and not frozen(proc):
+            if proc is not None and thawed(proc):
                 running[node.address] = proc.pid
         return running
 
@@ -826,7 +826,7 @@ class Lab:
         # a node's session manager waited 2 s on a paused Redis while stopping.
         for record in (r for records in ranks.values() for r in records):
             proc = record.process()
-            if proc is not None and frozen(proc):
+            if proc is not None and not thawed(proc):
                 with contextlib.suppress(LabError):  # gone meanwhile: stop() reaps it
                     kill(record, signal.SIGCONT)
         for records in ranks.values():
@@ -908,9 +908,10 @@ class Lab:
         else:
             self.restart(name)
 
-    def signal(self, name: str, sig: signal.Signals) -> None:
-        """Deliver a fault: the named server's group receives sig."""
-        kill(self._record(name), sig)
+    def signal(self, name: str, sig: signal.Signals) -> float:
+        """Deliver a fault: the named server's group receives sig; the epoch it was seen
+        to have taken effect at."""
+        return kill(self._record(name), sig)
 
     # -- network faults ------------------------------------------------------
 

@@ -22,7 +22,7 @@ from harness.cluster import Progress, jvm
 from harness.cluster.jvm import NodeJvm
 from harness.cluster.lab import jvms, stores
 from harness.cluster.lab.lab import REDIS_STRATEGIES, START_TIMEOUT_S, Lab
-from harness.cluster.lab.processes import LabError, frozen, kill, wait_until
+from harness.cluster.lab.processes import LabError, kill, thawed, wait_until
 from harness.config.profile import Profile
 
 if TYPE_CHECKING:
@@ -223,7 +223,7 @@ def _mend(lab: Lab, *, timings: dict[str, float] | None = None) -> None:
             if timings is not None:
                 timings[f"restart_{name}"] = round(restarted, 3)
             continue
-        if frozen(process):
+        if not thawed(process):
             kill(record, signal.SIGCONT)
         wait_until(record, lab.readiness(name), timeout=START_TIMEOUT_S, what=f"{name} healthy")
 

@@ -254,11 +254,34 @@ def _signal_group(proc: psutil.Process, sig: signal.Signals) -> None:
 
 
 def frozen(proc: psutil.Process) -> bool:
-    """Stopped by SIGSTOP (a fault): it cannot act on anything until SIGCONT."""
-    try:
-        return proc.status() == psutil.STATUS_STOPPED
-    except psutil.NoSuchProcess:
-        return False
+    """Stopped by SIGSTOP (a fault), every thread of it: it cannot act on anything until
+    SIGCONT. The process's own status is its first thread's only: a JVM's first thread
+    waits in a join and stops at once, while a worker on the other core may still write a
+    reply (seen once in the suite, 1.6 ms after the stop was asked)."""
+    states = _thread_states(proc)
+    return bool(states) and all(s in _STOPPED for s in states)
+
+
+def thawed(proc: psutil.Process) -> bool:
+    """No thread of it stopped: it runs (or is gone)."""
+    return not any(s in _STOPPED for s in _thread_states(proc))
+
+
+_STOPPED = frozenset("tT")  # stopped by a signal, or by a tracer
+
+
+def _thread_states(proc: psutil.Process) -> list[str]:
+    """The state letter of each live thread (/proc/PID/task/TID/stat): psutil reads a
+    process's status from its first thread only."""
+    states = []
+    with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+        for task in Path(f"/proc/{proc.pid}/task").iterdir():
+            with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+                stat = (task / "stat").read_text()
+                state = stat[stat.rindex(")") + 2]
+                if state not in "ZX":  # a thread on its way out acts on nothing
+                    states.append(state)
+    return states
 
 
 def _group_members(proc: psutil.Process) -> list[psutil.Process]:
@@ -334,24 +357,28 @@ def start_again(record: ProcessRecord) -> ProcessRecord:
     )
 
 
-def kill(record: ProcessRecord, sig: signal.Signals = signal.SIGKILL) -> None:
-    """Send a fault signal to the server's whole group (a SIGKILL takes workers along)."""
+def kill(record: ProcessRecord, sig: signal.Signals = signal.SIGKILL) -> float:
+    """Send a fault signal to the server's whole group (a SIGKILL takes workers along);
+    the epoch it was seen to have taken effect at."""
     proc = record.process()
     if proc is None:
         raise LabError(f"{record.name} (pid {record.pid}) is not running")
     _signal_group(proc, sig)
     if sig == signal.SIGKILL:
         psutil.wait_procs([proc], timeout=5)
+        landed = time.time()
         _reap(record.pid)
-    elif sig in (signal.SIGSTOP, signal.SIGCONT):
+        return landed
+    if sig in (signal.SIGSTOP, signal.SIGCONT):
         # Both take effect a little after the call, once every thread has acted on them
         # (a JVM has dozens): the fault is delivered when the server is seen so.
         _await_frozen(record, proc, sig == signal.SIGSTOP)
+    return time.time()
 
 
 def _await_frozen(record: ProcessRecord, proc: psutil.Process, wanted: bool) -> None:
     deadline = time.monotonic() + SIGNAL_SETTLE_S
-    while frozen(proc) != wanted:
+    while not (frozen(proc) if wanted else thawed(proc)):
         if not proc.is_running():
             return  # gone meanwhile: nothing left to stop or run
         if time.monotonic() > deadline:
