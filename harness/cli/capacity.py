@@ -23,7 +23,7 @@ from harness.cli.options import (
 )
 from harness.cluster.remote import is_inventory
 from harness.config.profile import load_profile
-from harness.results.run_folder import RESULTS_DIR
+from harness.results.folders import RESULTS_DIR
 from harness.results.telemetry import bound_word
 
 if TYPE_CHECKING:

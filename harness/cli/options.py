@@ -277,8 +277,8 @@ def bench_options(
 ) -> None:
     """What bench, matrix and profiles share: one bench's plan (fault_target: default, help)."""
     from harness.config.faults import SEQUENCES  # noqa: PLC0415
+    from harness.results.folders import RESULTS_DIR  # noqa: PLC0415
     from harness.results.outcomes import check_scenario  # noqa: PLC0415
-    from harness.results.run_folder import RESULTS_DIR  # noqa: PLC0415
 
     add(parser, "profile", "best-practice", "profile name or .toml path")
     add(parser, "duration", duration_s, "length of the load: 90, 90s, 5m, 1h30m", kind=duration)

@@ -13,7 +13,7 @@ from harness.cli.console import console
 from harness.cli.options import Parser, Subparsers, add, lab_place_options, lab_spec
 from harness.cluster.lab.lab import SESSION_STORES
 from harness.config.profile import load_profile
-from harness.results.run_folder import RESULTS_DIR
+from harness.results.folders import RESULTS_DIR
 from harness.results.telemetry import bound_word
 
 if TYPE_CHECKING:

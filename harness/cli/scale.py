@@ -17,7 +17,7 @@ from harness.cluster.lab.meter import ByteMeter, SessionHeap
 from harness.cluster.lab.topology import Topology
 from harness.config.faults import FaultSpec
 from harness.config.profile import Profile, Replication, SessionSettings, load_profile
-from harness.results.run_folder import RESULTS_DIR
+from harness.results.folders import RESULTS_DIR
 
 if TYPE_CHECKING:
     from harness.load.bench import Meter

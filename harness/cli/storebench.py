@@ -11,7 +11,7 @@ from rich.text import Text
 
 from harness.cli.console import console, error, progress_bar
 from harness.cli.options import Parser, Subparsers, add
-from harness.results.run_folder import RESULTS_DIR
+from harness.results.folders import RESULTS_DIR
 
 if TYPE_CHECKING:
     from harness.storebench import Outcome, StorebenchPlan

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 def add_parser(subparsers: Subparsers) -> Parser:
-    from harness.results.run_folder import RESULTS_DIR  # noqa: PLC0415
+    from harness.results.folders import RESULTS_DIR  # noqa: PLC0415
 
     timing = subparsers.add_parser(
         "timing", help="lab up per store, bench overhead, report time: beside the last run"

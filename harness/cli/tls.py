@@ -12,7 +12,7 @@ from rich.table import Column, Table
 from harness.cli.console import console
 from harness.cli.options import Parser, Subparsers, add, lab_place_options, lab_spec
 from harness.config.profile import load_profile
-from harness.results.run_folder import RESULTS_DIR
+from harness.results.folders import RESULTS_DIR
 
 if TYPE_CHECKING:
     from harness.load.tlscost import TlsPlan

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from harness.cli.console import console
 from harness.cli.options import Parser, Subparsers, add, lab_options, lab_spec
 from harness.config.profile import load_profile
-from harness.results.run_folder import RESULTS_DIR
+from harness.results.folders import RESULTS_DIR
 
 # <net>.30: free in the lab's plan (.10 balancer, .11+ nodes, .20+ stores)
 UI_HOST_OCTET = 30

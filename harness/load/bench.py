@@ -21,16 +21,12 @@ from harness.load.driver import Finished, Load, Waiting, launch_waiting, run_gen
 from harness.load.faults import FaultTimeline
 from harness.load.locust import SESSION_LOCUSTFILE, Sessions, locust_command
 from harness.load.telemetry import JVM_TELEMETRY_FILE, TELEMETRY_FILE, JvmSampler, jvm_row
+from harness.load.warm_up import WarmUp
 from harness.paths import REPO_ROOT
+from harness.results.folders import RESULTS_DIR, new_run_dir
 from harness.results.judgement import Judgement
 from harness.results.outcomes import parallel_width
-from harness.results.run_folder import RESULTS_DIR, new_run_dir, read_manifest, write_manifest
-from harness.results.session_run import (
-    RAW_FILE,
-    finish_session_run,
-    read_raw,
-    records_flowing,
-)
+from harness.results.raw_records import RAW_FILE, records_flowing
 from harness.results.telemetry import any_bound
 
 log = logging.getLogger(__name__)
@@ -217,7 +213,7 @@ def _drive(
     """Run Locust to its end, delivering the faults on time. Ctrl-C (or SIGTERM) ends the
     load early and is recorded, not raised: the caller still writes what ran."""
     jvms = _JvmTelemetry(cluster)
-    companions: list[Companion] = [jvms, *cluster.companions(), *meters]
+    companions: list[Companion] = [jvms, *cluster.companions(), *meters, WarmUp()]
     # Faults fall due only once requests flow; the clock is still the launch time.
     flowing: Callable[[], bool] = lambda: records_flowing(raw)  # noqa: E731
     workers = None
@@ -443,6 +439,8 @@ def _record_after_down(run_dir: Path, phases: Phases, lab: dict[str, Any]) -> No
     """run.json completed once the cluster is down: phases_s with what ended after it was
     first written (lab down, logs, report), and the cluster as down() left it (one's own
     cluster records there the faulted parts it started again)."""
+    from harness.results.run_folder import read_manifest, write_manifest  # noqa: PLC0415
+
     manifest = read_manifest(run_dir)
     manifest["phases_s"] = phases.seconds
     manifest["lab"] = lab
@@ -476,6 +474,10 @@ def _results(
     phases: Phases,
     progress: Callable[[str], None],
 ) -> BenchResult:
+    # Imported once the load has ended (or warmed during it, warm_up.py): numpy and
+    # pyarrow cost 0.15 s before the lab could start.
+    from harness.results.session_run import finish_session_run, read_raw  # noqa: PLC0415
+
     run_dir, finished, jvms = loaded.run_dir, loaded.finished, loaded.jvms
     hosts_usage = loaded.hosts_usage
     lab = loaded.lab

@@ -31,9 +31,10 @@ from harness.load.capacity.wrk import session_command as wrk_session_command
 from harness.load.driver import Finished, Load, load_began, run_generator
 from harness.load.locust import locust_command
 from harness.paths import LOCUSTFILES_DIR, REPO_ROOT
+from harness.results.folders import RESULTS_DIR, new_run_dir
 from harness.results.models import write_document
 from harness.results.outcomes import check_scenario, parallel_width
-from harness.results.run_folder import RESULTS_DIR, iso, machine, new_run_dir
+from harness.results.run_folder import iso, machine
 from harness.results.session_run import locust_totals
 from harness.results.telemetry import any_bound
 from harness.results.wrk_records import read_records, record_files

@@ -19,8 +19,9 @@ from typing import Any
 
 from harness.cluster import Cluster
 from harness.load.bench import BenchPlan, BenchResult, Meter, run_bench
+from harness.results.folders import RESULTS_DIR, new_run_dir
 from harness.results.models import write_document
-from harness.results.run_folder import RESULTS_DIR, iso, machine, new_run_dir
+from harness.results.run_folder import iso, machine
 
 SCALE_FILE = "scale.json"
 # name: (balancer, session strategy, what it stands for)

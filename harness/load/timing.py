@@ -35,8 +35,9 @@ from typing import Any
 from harness.cluster import ClusterSpec
 from harness.config.profile import Profile
 from harness.load.results_timing import time_results
+from harness.results.folders import new_run_dir
 from harness.results.models import write_document
-from harness.results.run_folder import iso, new_run_dir, read_manifest
+from harness.results.run_folder import iso, read_manifest
 
 log = logging.getLogger(__name__)
 

@@ -29,8 +29,9 @@ from harness.cluster import Cluster, ClusterSpec
 from harness.cluster.endpoints import client_context
 from harness.cluster.https import HEALTH_PATH
 from harness.config.profile import Profile
+from harness.results.folders import RESULTS_DIR, new_run_dir
 from harness.results.models import write_document
-from harness.results.run_folder import RESULTS_DIR, iso, machine, new_run_dir
+from harness.results.run_folder import iso, machine
 
 TLS_FILE = "tls.json"
 MODES = ("plain", "tls-keepalive", "tls-full-handshake", "tls-resumed")

@@ -32,9 +32,11 @@ from harness.config.profile import Profile
 from harness.load.bench import profile_section
 from harness.load.locust import SESSION_LOCUSTFILE, Sessions, locust_command
 from harness.paths import REPO_ROOT
+from harness.results.folders import RESULTS_DIR, new_run_dir
 from harness.results.judgement import Judgement
-from harness.results.run_folder import HDR_FILE, RESULTS_DIR, iso, new_run_dir
-from harness.results.session_run import finish_session_run, first_epoch, read_raw
+from harness.results.raw_records import first_epoch
+from harness.results.run_folder import HDR_FILE, iso
+from harness.results.session_run import finish_session_run, read_raw
 
 log = logging.getLogger(__name__)
 

@@ -63,7 +63,6 @@ SCHEMA_VERSION = 4
 READABLE_VERSIONS = (1, 2, 3, 4)
 HDR_FILE = "latency_hdr.json"
 HDR_FORMAT = "tomcat-bench/latency-hdr"
-RESULTS_DIR = Path(os.environ.get("TOMCAT_BENCH_RESULTS", REPO_ROOT / "results"))
 REQUESTS_FILE = PARQUET_FILE
 # What runs before schema 4 wrote, and what `export --csv` writes.
 CSV_REQUESTS_FILE = CSV_FILE
@@ -108,21 +107,6 @@ def number(obj: object) -> float | None:
     if isinstance(obj, bool) or not isinstance(obj, int | float) or math.isnan(obj):
         return None
     return float(obj)
-
-
-def new_run_dir(label: str, parent: Path = RESULTS_DIR) -> Path:
-    """A fresh results/<UTC time>-<label> folder; an existing one is never reused."""
-    parent.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    for attempt in range(1, 1000):
-        suffix = "" if attempt == 1 else f"-{attempt}"
-        candidate = parent / f"{stamp}-{label}{suffix}"
-        try:
-            candidate.mkdir()
-        except FileExistsError:
-            continue
-        return candidate
-    raise FileExistsError(f"{parent}: no free run folder name for {stamp}-{label}")
 
 
 RAW_TYPES = {
@@ -607,12 +591,25 @@ def _micros(latency_ms: NDArray[np.float64]) -> NDArray[np.int64]:
 
 
 def _histogram(micros: NDArray[np.int64]) -> HdrHistogram:
-    """One histogram of these values, recorded once per distinct value with its count."""
+    """One histogram of these values. The values of one sub-bucket are one value to it, so
+    each sub-bucket is recorded once with its count: a few thousand calls to hdrh, not one
+    per distinct microsecond (23,000 of them, 0.09 s, in a 120 s bench)."""
     histogram = HdrHistogram(HDR_LOWEST_US, HDR_HIGHEST_US, HDR_DIGITS)
-    values, counts = np.unique(micros, return_counts=True)
+    values, counts = np.unique(lowest_equivalent(histogram, micros), return_counts=True)
     for value, count in zip(values.tolist(), counts.tolist(), strict=True):
         histogram.record_value(value, count)
     return histogram
+
+
+def lowest_equivalent(histogram: HdrHistogram, values: NDArray[np.int64]) -> NDArray[np.int64]:
+    """hdrh's get_lowest_equivalent_value of each value, as arrays: a value's bucket is the
+    bit length of (value | sub_bucket_mask) less the sub-bucket's magnitude, and its
+    sub-bucket drops the value's bits below that. frexp's exponent is a bit length, exact
+    for these integers (under 2^53)."""
+    bits = np.frexp((values | histogram.sub_bucket_mask).astype(np.float64))[1]
+    shift = bits.astype(np.int64) - (histogram.sub_bucket_half_count_magnitude + 1)
+    lowest: NDArray[np.int64] = (values >> shift) << shift
+    return lowest
 
 
 def write_hdr(path: Path, records: Requests | Sequence[Record], processes: int = 1) -> Path:

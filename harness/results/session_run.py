@@ -13,7 +13,6 @@ from typing import Any
 from harness.results.columnar_judgement import judge_columns
 from harness.results.impact import not_judged
 from harness.results.judgement import Judgement, Unfinished
-from harness.results.outcomes import UNFINISHED
 from harness.results.requests import Requests
 from harness.results.run_folder import (
     HDR_FILE,
@@ -29,8 +28,6 @@ from harness.results.run_folder import (
     write_records,
 )
 from harness.results.verdicts import VERDICTS_FILE, verdict_of, write_verdicts
-
-RAW_FILE = "requests.raw.csv"
 
 # What else a caller adds to the summary once the users are judged (telemetry, say).
 SummaryExtras = Callable[[dict[str, Any], Judgement], None]
@@ -48,20 +45,6 @@ class SessionRun:
 
 def _no_extras(_: dict[str, Any], __: Judgement) -> None:
     return None
-
-
-def first_epoch(paths: list[Path]) -> float | None:
-    """The earliest request time: each file is in time order, so its first row suffices.
-    A file whose first row is a request cut off at the stop (nothing was answered before
-    it) starts when that request was sent, not when it was given up on."""
-    firsts = []
-    for path in paths:
-        with path.open(newline="") as handle:
-            row = next(csv.DictReader(handle), None)
-            if row:
-                waited_s = float(row["latency_ms"]) / 1000 if row["outcome"] == UNFINISHED else 0
-                firsts.append(float(row["epoch"]) - waited_s)
-    return min(firsts, default=None)
 
 
 @dataclass(frozen=True)
@@ -152,12 +135,3 @@ def locust_totals(prefix: Path) -> tuple[int, float, int]:
                     int(row["Failure Count"]),
                 )
     raise ValueError(f"{prefix}_stats.csv: no Aggregated row")
-
-
-def records_flowing(raw: Path) -> bool:
-    """Whether the locustfile's raw records hold a request yet (it flushes its first at
-    once): the sign that load flows."""
-    if not raw.exists():
-        return False
-    with raw.open() as handle:
-        return bool(handle.readline() and handle.readline())  # header and one request

@@ -34,13 +34,8 @@ from harness.cluster.endpoints import Endpoint
 from harness.cluster.lab import stores
 from harness.cluster.lab.processes import LabError
 from harness.cluster.lab.topology import check_net
-from harness.results.run_folder import (
-    RESULTS_DIR,
-    STOREBENCH_SCHEMA,
-    manifest,
-    new_run_dir,
-    write_manifest,
-)
+from harness.results.folders import RESULTS_DIR, new_run_dir
+from harness.results.run_folder import STOREBENCH_SCHEMA, manifest, write_manifest
 from harness.storebench import cells, e2e, memory, native, restart
 from harness.storebench.claims import CLAIMS_FILE, CONTROL, judge
 from harness.storebench.servers import MemcachedServer, RedisServer, Running, Server, StoreDied

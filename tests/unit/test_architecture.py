@@ -132,6 +132,23 @@ def test_a_locust_process_loads_no_results_stack() -> None:
     assert done.stdout.strip() == "[]"
 
 
+def test_a_bench_starts_its_lab_without_the_results_stack() -> None:
+    """numpy, pyarrow, plotly and hdrh cost a bench 0.15-0.2 s before its lab could start
+    (its command imported them, one core busy and the other idle); they are imported
+    during the load now (load/warm_up.py) or after it. What `bench` imports to start:"""
+    heavy = "('numpy', 'pyarrow', 'plotly', 'hdrh', 'harness.results.run_folder')"
+    program = (
+        "import sys\n"
+        "import harness.cli, harness.cli.bench, harness.load.bench\n"
+        "import harness.cluster.lab.cluster, harness.cluster.lab.node_start\n"
+        f"print(sorted(m for m in {heavy} if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert done.stdout.strip() == "[]"
+
+
 def _folders_in_picture() -> set[str]:
     """The folders the picture in docs/architecture.md names (lines like `  load/ ...`)."""
     block = DOC.read_text().split("```text", 1)[1].split("```", 1)[0]

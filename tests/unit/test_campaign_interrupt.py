@@ -21,7 +21,7 @@ from harness.config.profile import load_profile
 from harness.load import scale, timing
 from harness.load.bench import BenchPlan, BenchResult
 from harness.load.campaigns import profiles
-from harness.results.run_folder import new_run_dir
+from harness.results.folders import new_run_dir
 from harness.storebench import e2e
 from harness.storebench import run as storebench_run
 from harness.storebench.claims import finding_e2e

@@ -60,7 +60,7 @@ def test_profiles_prints_the_summaries_it_was_given(
 def test_a_bound_load_host_is_named_in_the_summary_not_hidden_behind_the_master() -> None:
     """With load hosts, this machine runs only Locust's master: its CPU row said
     "generator-bound: no" even when a load host's workers were the limit."""
-    from harness.cli.bench import _summary_rows  # noqa: PLC0415
+    from harness.cli.summary import _summary_rows  # noqa: PLC0415
 
     telemetry = {"cpu_cores_mean": {"generator": 0.04, "node1": 0.2, "machine": 1.0},
                  "cores": 2, "generator_bound": False}  # fmt: skip
@@ -91,7 +91,7 @@ def test_a_bound_load_host_is_named_in_the_summary_not_hidden_behind_the_master(
 def test_requests_hung_at_the_stop_are_named_beside_the_requests(
     unfinished: dict[str, Any] | None, words: str
 ) -> None:
-    from harness.cli.bench import _summary_rows  # noqa: PLC0415
+    from harness.cli.summary import _summary_rows  # noqa: PLC0415
 
     summary = {"requests": 10, "answered": 9, "rps": 1.0, "failures": 1, "errors": 1,
                "p50_ms": 1.0, "p95_ms": 2.0, "p99_ms": 3.0, "unfinished": unfinished,
@@ -106,7 +106,7 @@ def test_a_summary_that_quotes_a_log_is_printed_as_it_is(
 ) -> None:
     """A failed restore quotes the node's log, whose "[/path/ROOT]" rich took for a closing
     markup tag: the bench crashed printing its summary (seen in CI), after the run."""
-    from harness.cli.bench import print_summary  # noqa: PLC0415
+    from harness.cli.summary import print_summary  # noqa: PLC0415
 
     quoted = "restore failed: Deploying web application directory [/tmp/lab/node1/webapps/ROOT]"
     summary = {"requests": 10, "rps": 1.0, "failures": 0, "errors": 0, "p50_ms": 1.0,

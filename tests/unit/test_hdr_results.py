@@ -7,12 +7,21 @@ import random
 import shutil
 from pathlib import Path
 
+import numpy as np
 from hdrh.histogram import HdrHistogram
 from session_board import Latencies
 
 from harness.report.compare import Verdict, compare_runs, load_thresholds
 from harness.report.run import _histogram_points, write_report
-from harness.results.run_folder import HDR_FILE, hdr_summary, load_records, write_hdr, write_records
+from harness.results.run_folder import (
+    HDR_FILE,
+    _histogram,
+    hdr_summary,
+    load_records,
+    lowest_equivalent,
+    write_hdr,
+    write_records,
+)
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "results"
 
@@ -94,3 +103,20 @@ def test_the_reports_hdr_curve_reads_each_point_as_the_histogram_does() -> None:
     assert ys[:-1] == [histogram.get_value_at_percentile(p) / 1000 for p in percentiles]
     assert (xs[-1], ys[-1], labels[-1]) == (50_000, histogram.get_max_value() / 1000, "max (HDR)")
     assert labels[0] == "0% (HDR)"
+
+
+def test_a_histogram_recorded_by_sub_bucket_equals_one_recorded_value_by_value() -> None:
+    """The histogram of a run is recorded once per sub-bucket, not per distinct value; it
+    must encode the same bytes as hdrh recording every value, over the whole range and at
+    each bucket's edges."""
+    rng = np.random.default_rng(7)
+    edges = [1, 2, 1023, 1024, 2047, 2048, 2049, 4095, 4096, 4097, 65_535, 65_536, 3_600_000_000]
+    values = np.concatenate(
+        [np.rint(rng.lognormal(8, 3, 50_000)).clip(1, 3_600_000_000), np.array(edges)]
+    ).astype(np.int64)
+    by_value = HdrHistogram(1, 3_600_000_000, 3)
+    for value in values.tolist():
+        by_value.record_value(value)
+    assert _histogram(values).encode() == by_value.encode()
+    lowest = lowest_equivalent(by_value, values)
+    assert lowest.tolist() == [by_value.get_lowest_equivalent_value(v) for v in values.tolist()]

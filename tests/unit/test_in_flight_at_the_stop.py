@@ -76,7 +76,8 @@ def test_a_run_that_never_answered_starts_when_its_requests_were_sent(tmp_path: 
     stop. Its start was that stop (sent_s -9.5 s, a run of 0 s) before."""
     from session_records import RecordWriter  # noqa: PLC0415
 
-    from harness.results.session_run import first_epoch, read_raw  # noqa: PLC0415
+    from harness.results.raw_records import first_epoch  # noqa: PLC0415
+    from harness.results.session_run import read_raw  # noqa: PLC0415
 
     raw = tmp_path / "requests.raw.csv"
     writer = RecordWriter(str(raw))

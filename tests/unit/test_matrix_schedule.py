@@ -22,7 +22,7 @@ from harness.config.profile import load_profile
 from harness.load.bench import BenchPlan, BenchResult
 from harness.load.campaigns import matrix
 from harness.report.matrix import render_matrix
-from harness.results.run_folder import new_run_dir
+from harness.results.folders import new_run_dir
 
 DRAW_S = 0.3
 

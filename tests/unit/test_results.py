@@ -3,11 +3,11 @@ from pathlib import Path
 
 import pytest
 
+from harness.results.folders import new_run_dir
 from harness.results.run_folder import (
     Record,
     load_records,
     manifest,
-    new_run_dir,
     percentile,
     read_manifest,
     summarize,

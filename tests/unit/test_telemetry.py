@@ -204,7 +204,7 @@ def test_a_run_with_no_steady_second_or_an_unread_load_host_is_not_judged_unboun
     not be read made a distributed run 'no' too."""
     from types import SimpleNamespace  # noqa: PLC0415
 
-    from harness.cli.bench import _bound_words  # noqa: PLC0415
+    from harness.cli.summary import _bound_words  # noqa: PLC0415
     from harness.load import bench  # noqa: PLC0415
     from harness.report.profiles import row_of  # noqa: PLC0415
 

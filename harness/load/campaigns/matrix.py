@@ -27,8 +27,9 @@ from harness.cluster import ClusterError
 from harness.load.bench import BenchPlan, run_bench
 from harness.report.matrix import write_matrix
 from harness.report.run import write_report
+from harness.results.folders import new_run_dir
 from harness.results.models import write_document
-from harness.results.run_folder import iso, new_run_dir
+from harness.results.run_folder import iso
 from harness.results.verdicts import write_verdicts
 
 log = logging.getLogger(__name__)

@@ -21,8 +21,9 @@ from harness.config.profile import Profile
 from harness.load.bench import BenchPlan, run_bench
 from harness.report.profiles import INDEX_FILE, write_comparison
 from harness.report.run import write_report
+from harness.results.folders import new_run_dir
 from harness.results.models import write_document
-from harness.results.run_folder import iso, new_run_dir
+from harness.results.run_folder import iso
 
 # The CLI imports these from here; the page itself is report/profiles.py's.
 __all__ = ["INDEX_FILE", "run_profiles", "write_comparison"]

@@ -32,14 +32,13 @@ from harness.load.telemetry import TELEMETRY_FILE
 from harness.paths import REPO_ROOT
 from harness.report.capacity import write_sweep
 from harness.report.run import write_report
+from harness.results.folders import RESULTS_DIR, new_run_dir
 from harness.results.models import write_document
 from harness.results.requests import from_records
 from harness.results.run_folder import (
     REQUESTS_FILE,
-    RESULTS_DIR,
     iso,
     manifest,
-    new_run_dir,
     summarize,
     write_manifest,
     write_records,
