@@ -365,8 +365,11 @@ def kill(record: ProcessRecord, sig: signal.Signals = signal.SIGKILL) -> float:
         raise LabError(f"{record.name} (pid {record.pid}) is not running")
     _signal_group(proc, sig)
     if sig == signal.SIGKILL:
-        psutil.wait_procs([proc], timeout=5)
+        # No thread runs again once the call returns; the process is gone only once the
+        # kernel has freed its memory (0.16 s for 3 GB here), and a request that failed
+        # meanwhile failed by this kill: its window opens now.
         landed = time.time()
+        psutil.wait_procs([proc], timeout=5)
         _reap(record.pid)
         return landed
     if sig in (signal.SIGSTOP, signal.SIGCONT):
