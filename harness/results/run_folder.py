@@ -593,7 +593,8 @@ def _micros(latency_ms: NDArray[np.float64]) -> NDArray[np.int64]:
 def _histogram(micros: NDArray[np.int64]) -> HdrHistogram:
     """One histogram of these values. The values of one sub-bucket are one value to it, so
     each sub-bucket is recorded once with its count: a few thousand calls to hdrh, not one
-    per distinct microsecond (23,000 of them, 0.09 s, in a 120 s bench)."""
+    per distinct microsecond (23,000 of them in a 120 s bench: 0.020 s, now 0.012 s; the
+    count grows with the run)."""
     histogram = HdrHistogram(HDR_LOWEST_US, HDR_HIGHEST_US, HDR_DIGITS)
     values, counts = np.unique(lowest_equivalent(histogram, micros), return_counts=True)
     for value, count in zip(values.tolist(), counts.tolist(), strict=True):

@@ -142,10 +142,7 @@ def test_a_stop_fault_returns_once_the_server_is_stopped_and_a_cont_once_it_runs
     )
     record = start("threaded", [sys.executable, "-c", threads], log_path=tmp_path / "log")
     try:
-        proc = psutil.Process(record.pid)
-        deadline = time.monotonic() + 10
-        while proc.num_threads() <= 30 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        proc = _with_threads(record, 30)
         for _ in range(20):
             kill(record, signal.SIGSTOP)
             assert frozen(proc)
@@ -153,6 +150,15 @@ def test_a_stop_fault_returns_once_the_server_is_stopped_and_a_cont_once_it_runs
             assert not frozen(proc)
     finally:
         kill(record)
+
+
+def _with_threads(record: ProcessRecord, started: int) -> psutil.Process:
+    """The process, once it runs more than `started` threads (its main one and those)."""
+    proc = psutil.Process(record.pid)
+    deadline = time.monotonic() + 10
+    while proc.num_threads() <= started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return proc
 
 
 def _thread_states(pid: int) -> list[str]:
@@ -181,10 +187,7 @@ def test_a_stop_fault_lands_when_every_thread_has_stopped_not_only_the_first(
     for attempt in range(5):
         record = start(f"busy{attempt}", [sys.executable, "-c", spin], log_path=tmp_path / "log")
         try:
-            proc = psutil.Process(record.pid)
-            deadline = time.monotonic() + 10
-            while proc.num_threads() <= 6 and time.monotonic() < deadline:
-                time.sleep(0.01)
+            _with_threads(record, 6)
             for _ in range(100):
                 asked = time.time()
                 landed = kill(record, signal.SIGSTOP)

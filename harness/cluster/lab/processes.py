@@ -253,6 +253,9 @@ def _signal_group(proc: psutil.Process, sig: signal.Signals) -> None:
         pass
 
 
+_STOPPED = frozenset("tT")  # a thread's state: stopped by a signal, or by a tracer
+
+
 def frozen(proc: psutil.Process) -> bool:
     """Stopped by SIGSTOP (a fault), every thread of it: it cannot act on anything until
     SIGCONT. The process's own status is its first thread's only: a JVM's first thread
@@ -265,9 +268,6 @@ def frozen(proc: psutil.Process) -> bool:
 def thawed(proc: psutil.Process) -> bool:
     """No thread of it stopped: it runs (or is gone)."""
     return not any(s in _STOPPED for s in _thread_states(proc))
-
-
-_STOPPED = frozenset("tT")  # stopped by a signal, or by a tracer
 
 
 def _thread_states(proc: psutil.Process) -> list[str]:
