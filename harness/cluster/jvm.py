@@ -38,6 +38,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -493,6 +494,45 @@ def compiled_once(folder: Path, build: Callable[[Path], object]) -> None:
             scratch.rename(folder)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def compiled_jar(
+    folder_root: Path, jar_name: str, sources: Sequence[Path], classpath: Sequence[Path]
+) -> Path:
+    """The sources compiled against the class path's jars, in a jar (the class archive keeps
+    no class of a folder on the class path), once per source text, class path and JDK:
+    folder_root/DIGEST/jar_name."""
+    folder = folder_root / jar_digest(sources, classpath)
+    jar = folder / jar_name
+    if not jar.exists():
+        compiled_once(folder, functools.partial(_build_jar, sources, classpath, jar_name))
+    return jar
+
+
+def jar_digest(sources: Sequence[Path], classpath: Sequence[Path]) -> str:
+    """Of the sources' text, the class path's jars by path (a Tomcat's or a manager's
+    version is in its path) and the JDK that compiles: a class from a newer javac fails
+    to load in an older java, and no node would start."""
+    javac = Path(shutil.which("javac") or "javac").resolve()
+    stamp = javac.stat().st_mtime_ns if javac.exists() else ""
+    digest = hashlib.sha256(f"{javac}\n{stamp}\n".encode())
+    for jar in classpath:
+        digest.update(f"{jar}\n".encode())
+    for source in sources:
+        digest.update(source.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def _build_jar(
+    sources: Sequence[Path], classpath: Sequence[Path], jar_name: str, into: Path
+) -> None:
+    classes = into / "classes"
+    path = ":".join(str(jar) for jar in classpath)
+    run(["javac", "-cp", path, "-d", str(classes), *(str(source) for source in sources)])
+    with zipfile.ZipFile(into / jar_name, "w", zipfile.ZIP_DEFLATED) as out:
+        for built in sorted(classes.rglob("*.class")):
+            out.write(built, built.relative_to(classes).as_posix())
+    shutil.rmtree(classes)
 
 
 def _source_digest(source: Path) -> str:

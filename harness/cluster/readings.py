@@ -17,18 +17,14 @@ instead of the MBeans.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
-import shutil
 import time
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
-from harness.cluster.jvm import PROBE_SOURCE, JvmReadError, compiled_once, run
+from harness.cluster.jvm import PROBE_SOURCE, JvmReadError, compiled_jar
 from harness.paths import CACHE_DIR
 
 LISTENER_SOURCE = PROBE_SOURCE.parent / "NodeReadings.java"
@@ -43,36 +39,11 @@ START_SLACK_S = 1.0
 
 
 def listener_jar(home: Path) -> Path:
-    """The listener and JvmProbe compiled against this Tomcat, in a jar (the class archive
-    keeps no class of a folder on the class path), once per source text and Tomcat."""
-    folder = JARS / _digest(home)
-    jar = folder / JAR_NAME
-    if jar.exists():
-        return jar
-    compiled_once(folder, partial(_build_jar, home))
-    return jar
-
-
-def _build_jar(home: Path, into: Path) -> None:
-    classes = into / "classes"
-    catalina = home / "lib" / "catalina.jar"
-    sources = [str(LISTENER_SOURCE), str(PROBE_SOURCE)]
-    run(["javac", "-cp", str(catalina), "-d", str(classes), *sources])
-    with zipfile.ZipFile(into / JAR_NAME, "w", zipfile.ZIP_DEFLATED) as out:
-        for path in sorted(classes.rglob("*.class")):
-            out.write(path, path.relative_to(classes).as_posix())
-    shutil.rmtree(classes)
-
-
-def _digest(home: Path) -> str:
-    """Of the Tomcat, the JDK that compiles (a class from a newer javac fails to load in an
-    older java: no node would start) and the two sources."""
-    javac = Path(shutil.which("javac") or "javac").resolve()
-    stamp = javac.stat().st_mtime_ns if javac.exists() else ""
-    digest = hashlib.sha256(f"{home.name}\n{javac}\n{stamp}\n".encode())
-    for source in (LISTENER_SOURCE, PROBE_SOURCE):
-        digest.update(source.read_bytes() + b"\0")
-    return digest.hexdigest()[:16]
+    """The listener and JvmProbe compiled against this Tomcat, in a jar, once per source
+    text, Tomcat and JDK (jvm.compiled_jar)."""
+    return compiled_jar(
+        JARS, JAR_NAME, (LISTENER_SOURCE, PROBE_SOURCE), (home / "lib" / "catalina.jar",)
+    )
 
 
 def listener_settings(base: Path) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from harness.cluster import readings
+from harness.cluster import jvm, readings
 from harness.cluster.jvm import JvmReadError, NodeTarget
 from harness.load.telemetry import JvmSampler
 
@@ -145,10 +145,18 @@ def test_a_jar_compiled_by_another_jdk_is_another_jar(
 ) -> None:
     """A class from a newer javac fails to load in an older java: no node would start. The
     jar's folder is named by the JDK that compiles it too (from a helper's audit)."""
-    home = tmp_path / "apache-tomcat-9.0.117"
-    here = readings._digest(home)
+    sources = (readings.LISTENER_SOURCE,)
+    catalina = (tmp_path / "apache-tomcat-9.0.117" / "lib" / "catalina.jar",)
+    here = jvm.jar_digest(sources, catalina)
     other = tmp_path / "jdk-25" / "bin" / "javac"
     other.parent.mkdir(parents=True)
     other.write_text("")
-    monkeypatch.setattr(readings.shutil, "which", lambda name: str(other))
-    assert readings._digest(home) != here
+    monkeypatch.setattr(jvm.shutil, "which", lambda name: str(other))
+    assert jvm.jar_digest(sources, catalina) != here
+
+
+def test_a_jar_compiled_against_another_tomcat_or_manager_is_another_jar(tmp_path: Path) -> None:
+    sources = (readings.LISTENER_SOURCE,)
+    here = jvm.jar_digest(sources, (tmp_path / "apache-tomcat-9.0.117" / "lib" / "catalina.jar",))
+    other = jvm.jar_digest(sources, (tmp_path / "apache-tomcat-9.0.118" / "lib" / "catalina.jar",))
+    assert here != other

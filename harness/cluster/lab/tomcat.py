@@ -16,6 +16,7 @@ from typing import Any
 from harness.cluster import readings
 from harness.cluster.artifacts import Artifacts
 from harness.cluster.endpoints import Endpoint, get_json
+from harness.cluster.lab import redisson_config
 from harness.cluster.lab.processes import ProcessRecord, start
 from harness.cluster.lab.render import WEBAPP_DIR, render, render_to
 from harness.cluster.lab.topology import CLUSTER_PORT, NodeSpec
@@ -90,6 +91,9 @@ def prepare_base(
         "extra_flags": list(extra_flags),
         "base": base,
     }
+    # A Redis lab before this one may have left its YAML (and its password): written again
+    # below if this node reads it.
+    (base / "conf" / "redisson.yaml").unlink(missing_ok=True)
     for config in lab_configs(node_context, profile, store, classpath):
         write_atomically(base / config.path, config.text, config.mode)
 
@@ -128,7 +132,10 @@ class SystemClassPath:
         if not tomcat_jars:
             # With common.loader emptied, such a node would start with no Tomcat at all.
             raise ValueError(f"{home / 'lib'}: no jars; is {home} an unpacked Tomcat?")
-        jars = (*tomcat_jars, *manager_jars(store, artifacts), readings.listener_jar(home))
+        manager = manager_jars(store, artifacts)
+        # A Redis store's settings reach its manager through a listener (redisson_config).
+        own = (redisson_config.listener_jar(home, manager),) if _uses_redis(store) else ()
+        jars = (*tomcat_jars, *manager, *own, readings.listener_jar(home))
         # Tomcat's ecj is signed: see unsigned_jars.py for what that costs a start.
         return cls(home, tuple(class_path_jar(jar) for jar in jars))
 
@@ -184,20 +191,30 @@ def lab_configs(
         "readings": None if classpath is None else readings.listener_settings(node["base"]),
     }
     cluster = store if store["kind"] == "replication" else None
+    redis = _uses_redis(store)
+    listener = redisson_config.listener_settings(store) if redis and classpath else None
     files = [
         # 0600: server.xml holds the shutdown command (and the AJP secret, if any).
         ConfigFile(
             "conf/server.xml", render("server.xml.j2", node=node, cluster=cluster, **context), 0o600
         ),
-        ConfigFile("conf/context.xml", render("context.xml.j2", node=node, store=store, **context)),
+        # 0600: a lab node's context.xml holds Redis's password (redisson_config).
+        ConfigFile(
+            "conf/context.xml",
+            render("context.xml.j2", node=node, store=store, redisson_listener=listener, **context),
+            0o600,
+        ),
         ConfigFile("bin/setenv.sh", render("setenv.sh.j2", node=node, **context)),
         *([] if classpath is None else [classpath.catalina_properties()]),
     ]
-    if store["kind"].startswith("redis"):
-        files.append(
-            ConfigFile("conf/redisson.yaml", render("redisson.yaml.j2", redis=store), 0o600)
-        )
+    if redis and listener is None:
+        yaml = render("redisson.yaml.j2", redis=store, pool=redisson_config.POOL)
+        files.append(ConfigFile("conf/redisson.yaml", yaml, 0o600))
     return files
+
+
+def _uses_redis(store: dict[str, Any]) -> bool:
+    return str(store["kind"]).startswith("redis")
 
 
 def stock_configs(node: dict[str, Any], profile: Profile) -> list[ConfigFile]:
@@ -215,7 +232,7 @@ def stock_configs(node: dict[str, Any], profile: Profile) -> list[ConfigFile]:
 def manager_jars(store: dict[str, Any], artifacts: Artifacts) -> tuple[Path, ...]:
     """The session manager's jars (on a lab node's class path, in a real node's
     CATALINA_BASE/lib); Tomcat's own cluster needs none."""
-    if store["kind"].startswith("redis"):
+    if _uses_redis(store):
         return artifacts.redisson_jars
     if store["kind"].startswith("memcached"):
         return artifacts.msm_jars

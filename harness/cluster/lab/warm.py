@@ -1,7 +1,8 @@
 """Warm starts made once, at setup: a throwaway lab per session store is started and
 stopped, so the class archive (class_archive.py) and the compiled JSPs (compiled_jsps.py)
 of that store and profile are kept before the operator's first bench (the nodes' readings
-listener is compiled on the way: readings.py), and JvmProbe, the lab's JMX client for an
+listener and Redis's config listener are compiled on the way: readings.py,
+redisson_config.py), and JvmProbe, the lab's JMX client for an
 operation (a reload, a GC), is compiled. Without them a first lab up with Redis took
 ~6.6 s; with them ~3 s (numbers in docs/commands.md).
 
