@@ -8,7 +8,11 @@ so no node ever reads half a copy). Jasper holds a compiled page current when th
 file's modification time equals the page's, to the millisecond (it sets it so itself
 after compiling): a restored class gets its page's time. If Jasper disagrees with a
 restored file for any reason, it compiles the page again, as it would without it: the
-cache can cost its gain, never a wrong page."""
+cache can cost its gain, never a wrong page.
+
+A lab with none kept has its first node compile them and hands its classes to the others
+before they are asked for a page (lab.py, _share_compiled_pages): two nodes compiling at
+once on two cores made such a lab 0.5 s slower."""
 
 from __future__ import annotations
 
