@@ -23,15 +23,17 @@ import org.redisson.config.ReadMode;
 import org.redisson.tomcat.RedissonSessionManager;
 
 public class RedissonLabConfig implements LifecycleListener {
+    // Every value comes from context.xml (redisson_config.py's POOL, the one place they
+    // are written; the YAML file of a stock node takes them from there too).
     private String address;
     private String password;
     private String masterName;
-    private int minimumIdle = 4;
-    private int poolSize = 32;
-    private int timeoutMs = 3000;
-    private int retryAttempts = 3;
-    private int threads = 4;
-    private int nettyThreads = 8;
+    private int minimumIdle;
+    private int poolSize;
+    private int timeoutMs;
+    private int retryAttempts;
+    private int threads;
+    private int nettyThreads;
 
     // Set by Tomcat from context.xml's attributes. With masterName, address is Sentinel's.
     public void setAddress(String address) {
@@ -85,7 +87,10 @@ public class RedissonLabConfig implements LifecycleListener {
     }
 
     private Config config() {
-        if (address == null) throw new IllegalStateException("RedissonLabConfig: no address");
+        if (address == null || poolSize < 1 || threads < 1 || nettyThreads < 1) {
+            throw new IllegalStateException(
+                    "RedissonLabConfig: address, poolSize, threads and nettyThreads are required");
+        }
         Config config = new Config();
         config.setThreads(threads);
         config.setNettyThreads(nettyThreads);

@@ -107,7 +107,8 @@ def start_parts(
       tomcat_start  the rest of Catalina.start: the connectors started
       health_page   from Tomcat's "Server startup" line to health.jsp's first answer: the
                     first JSP loaded (compiled, in a lab that kept none) and up to one
-                    readiness poll
+                    readiness poll; in a lab that kept none, a node after the first also
+                    waits here for the first's compiled pages (lab._share_compiled_pages)
       first_page    from health.jsp's first answer to session.jsp's (its JSP loaded)
       other         the rest: Bootstrap's classes and logging before Catalina.load
 

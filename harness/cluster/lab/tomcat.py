@@ -192,7 +192,8 @@ def lab_configs(
     }
     cluster = store if store["kind"] == "replication" else None
     redis = _uses_redis(store)
-    listener = redisson_config.listener_settings(store) if redis and classpath else None
+    stock = classpath is None  # a stock node reads redisson.yaml, as an operator's does
+    listener = None if stock or not redis else redisson_config.listener_settings(store)
     files = [
         # 0600: server.xml holds the shutdown command (and the AJP secret, if any).
         ConfigFile(
