@@ -186,75 +186,73 @@ def _popen(
     )
 
 
-def _let_go(load: Load, waiting: Waiting) -> tuple[subprocess.Popen[bytes], float]:
-    """The waiting generator and the load's time zero: its gate's opening."""
-    reaped = _reap(waiting.proc.pid)
-    if reaped is not None:
-        waiting.proc.returncode = reaped[0]
-        raise RuntimeError(
-            f"{load.command[0]} exited with code {reaped[0]} while it waited for the cluster"
-        )
-    launched = time.time()
-    waiting.gate.touch()
-    return waiting.proc, launched
-
-
 def run_generator(load: Load, waiting: Waiting | None = None) -> Finished:
     """Run the load to its end (at most duration_s + GRACE_S), sampled and watched;
     waiting: the generator launch_waiting started, let go now."""
     with waiting.log if waiting is not None else load.log_path.open("wb") as out:
         if waiting is not None:
-            proc, launched = _let_go(load, waiting)
+            run = _Running(load, waiting.proc)
         else:
             launched = time.time()
-            proc = _popen(load.command, out, load.cwd, load.env)
-        sampler = Sampler(
-            parts={"generator": proc.pid, **load.servers},
-            start_epoch=launched,
-            generator_cores=load.generator_cores,
-        )
-        sampler.start()
-        watchers = [*load.companions, *([load.clock] if load.clock else [])]
-        for watcher in watchers:
-            watcher.start(launched)
-        run = _Running(load, proc, launched)
-        try:
-            reaped = run.wait()
-        finally:
-            sampler.stop()
-            events = [event for watcher in watchers for event in watcher.stop()]
+            run = _Running(load, _popen(load.command, out, load.cwd, load.env), launched)
+        returncode, cpu_s = run.wait(waiting)
         ended = time.time()
-    returncode, cpu_s = reaped
-    proc.returncode = returncode  # reaped here: Popen must not wait for it again
+    run.proc.returncode = returncode  # reaped here: Popen must not wait for it again
+    assert run.launched is not None
     return Finished(
-        launched,
+        run.launched,
         ended,
         returncode,
         round(cpu_s, 4),
-        sampler,
+        run.sampler,
         mark_cpu_s=round(run.marked[0], 4) if run.marked else None,
         mark_requests=run.marked[1] if run.marked else None,
-        events=events,
+        events=run.events,
         interrupted_at_s=run.interrupted_at_s,
         flowing_after_s=run.flowing_after_s,
     )
 
 
 class _Running:
-    """The poll loop of one generator: reaps it, marks, ticks, enforces its deadlines."""
+    """One generator from the moment the driver owns it: its launch, its sampler and
+    watchers, the poll loop that reaps it, marks, ticks and enforces its deadlines."""
 
-    def __init__(self, load: Load, proc: subprocess.Popen[bytes], launched: float) -> None:
+    def __init__(
+        self, load: Load, proc: subprocess.Popen[bytes], launched: float | None = None
+    ) -> None:
         self.load, self.proc, self.launched = load, proc, launched
+        self.sampler = Sampler(
+            parts={"generator": proc.pid, **load.servers},
+            start_epoch=launched or 0.0,  # a waiting generator's: at its gate's opening
+            generator_cores=load.generator_cores,
+        )
+        self.events: list[dict[str, Any]] = []
         self.marked: tuple[float, int] | None = None
         self.interrupted_at_s: float | None = None
         self._flowing = load.flowing is None
         self.flowing_after_s: float | None = 0.0 if self._flowing else None
 
-    def wait(self) -> tuple[int, float]:
+    def wait(self, waiting: Waiting | None) -> tuple[int, float]:
+        """Let the waiting generator go, if there is one, and run the load to its end. A
+        Ctrl-C anywhere from here on stops the generator: one that came as the sampler or a
+        watcher started, just after the load began, left Locust running on its own and its
+        run with no results."""
+        watchers = [*self.load.companions, *([self.load.clock] if self.load.clock else [])]
+        started: list[Companion] = []
+        sampling = False
         try:
+            if waiting is not None:
+                self._let_go(waiting)
+            assert self.launched is not None
+            self.sampler.start_epoch = self.launched
+            sampling = True
+            self.sampler.start()
+            for watcher in watchers:
+                started.append(watcher)
+                watcher.start(self.launched)
             reaped = self._loop()
         except KeyboardInterrupt:
-            if not self.load.interruptible:
+            if not self.load.interruptible or self.launched is None:
                 _stop(self.proc)
                 self.proc.wait()
                 raise
@@ -267,9 +265,25 @@ class _Running:
             _stop(self.proc)
             self.proc.wait()
             raise
+        finally:
+            if sampling:
+                self.sampler.stop()
+            self.events = [event for watcher in started for event in watcher.stop()]
         if not self._flowing:
             raise RuntimeError(f"{self.load.command[0]} exited early with code {reaped[0]}")
         return reaped
+
+    def _let_go(self, waiting: Waiting) -> None:
+        """The load's time zero: its gate's opening."""
+        reaped = _reap(self.proc.pid)
+        if reaped is not None:
+            self.proc.returncode = reaped[0]
+            raise RuntimeError(
+                f"{self.load.command[0]} exited with code {reaped[0]} while it waited for the "
+                "cluster"
+            )
+        self.launched = time.time()
+        waiting.gate.touch()
 
     def _loop(self) -> tuple[int, float]:
         load = self.load
@@ -280,6 +294,7 @@ class _Running:
             if not self._flowing:
                 self._wait_for_load(first_by)
             else:
+                assert self.launched is not None
                 elapsed = time.time() - self.launched
                 if load.clock is not None:
                     load.clock.tick(elapsed)
@@ -301,6 +316,7 @@ class _Running:
         assert self.load.flowing is not None
         self._flowing = self.load.flowing()
         if self._flowing:
+            assert self.launched is not None
             self.flowing_after_s = round(time.time() - self.launched, 3)
         if not self._flowing and time.monotonic() > first_by:
             raise RuntimeError(
