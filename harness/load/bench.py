@@ -261,6 +261,11 @@ class Meter(Companion, Protocol):
 
     def before_load(self) -> None: ...
 
+    def discard(self) -> None:
+        """Undo what before_load set up (an nftables table), whether or not the load ran
+        or stop() was called: run_bench calls it last, whatever happened."""
+        ...
+
     def figures(self) -> dict[str, Any]:
         """What it measured, once the load has ended."""
         ...
@@ -347,27 +352,16 @@ def run_bench(
             early.abandon()  # a cluster that fails to start leaves no empty run
         raise
     phases.end("lab_up")
+    readings: list[Meter] = []
     try:
         if early is not None:
             run_dir, raw = early.run_dir, early.raw
         else:
             run_dir = new_run_dir(plan.label or plan.profile.name, plan.results_dir)
             raw = run_dir / RAW_FILE
-        progress("reading the settings in effect from the JVMs")
-        in_effect = cluster.in_effect(plan.profile)
-        cluster.prepare_faults(plan.fault_specs())
-        readings = list(meters(cluster)) if meters is not None else []
-        for meter in readings:
-            meter.before_load()
-        phases.end("in_effect")
-        if early_companions := [c for c in cluster.companions() if isinstance(c, EarlyCompanion)]:
-            progress("starting the JVM readers")
-            for companion in early_companions:
-                companion.before_load()
-            phases.end("telemetry_ready")
-        if before_load is not None:
-            before_load()
-            phases.end("before_load")
+        in_effect = _get_ready(
+            plan, cluster, readings, meters, before_load, phases=phases, progress=progress
+        )
         cpu_before_load = window.figures()
         progress("running load")
         finished, jvms = _drive(plan, cluster, run_dir, raw, tick, meters=readings, early=early)
@@ -394,9 +388,43 @@ def run_bench(
         cluster.down()
         raise
     finally:
+        for meter in readings:
+            meter.discard()
         if early is not None:
             early.abandon()  # only if the load never took it (an error before it began)
     return _finish(plan, cluster, loaded, phases=phases, progress=progress, then=while_stopping)
+
+
+def _get_ready(
+    plan: BenchPlan,
+    cluster: Cluster,
+    readings: list[Meter],
+    meters: Callable[[Cluster], Sequence[Meter]] | None,
+    before_load: Callable[[], object] | None,
+    *,
+    phases: Phases,
+    progress: Callable[[str], None],
+) -> dict[str, Any]:
+    """From the cluster's start to the load's: the settings in effect (returned), the
+    faults prepared, the meters made into readings (the caller discards them whatever
+    happens) and set up, the early companions started, the caller's before_load."""
+    progress("reading the settings in effect from the JVMs")
+    in_effect = cluster.in_effect(plan.profile)
+    cluster.prepare_faults(plan.fault_specs())
+    if meters is not None:
+        readings.extend(meters(cluster))
+    for meter in readings:
+        meter.before_load()
+    phases.end("in_effect")
+    if early_companions := [c for c in cluster.companions() if isinstance(c, EarlyCompanion)]:
+        progress("starting the JVM readers")
+        for companion in early_companions:
+            companion.before_load()
+        phases.end("telemetry_ready")
+    if before_load is not None:
+        before_load()
+        phases.end("before_load")
+    return in_effect
 
 
 def _finish(

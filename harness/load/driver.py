@@ -155,7 +155,8 @@ class Waiting:
     def abandon(self) -> None:
         """Its load will not run: stopped, reaped, its log closed."""
         with contextlib.suppress(ChildProcessError):
-            _stop_and_reap(self.proc)
+            # Reaped by wait4, not by Popen: told, or it warns that its child still runs.
+            self.proc.returncode = _stop_and_reap(self.proc)[0]
         self.log.close()
 
 

@@ -1,6 +1,7 @@
 """The scale study's meters. The byte meter on a known transfer (127.0.76.x): real
 nftables counters on the lab's addresses count what was sent, plus the IP and TCP headers,
-and the table is gone afterwards. The session heap on a real lab (127.0.78.x)."""
+and the table is gone afterwards, also when the load never began (127.0.79.x). The
+session heap on a real lab (127.0.78.x)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from harness.cluster.endpoints import get_json
-from harness.cluster.lab import Lab, Topology
+from harness.cluster.lab import Lab, LabSpec, Topology
 from harness.cluster.lab.meter import ByteMeter, SessionHeap
 from harness.config.profile import load_profile
+from harness.load.bench import BenchPlan, run_bench
 from tests.integration.conftest import assert_lab_gone
 
 pytestmark = pytest.mark.integration
@@ -89,3 +91,28 @@ def test_session_heap_is_what_the_sessions_hold_on_their_own_node(tmp_path: Path
     finally:
         lab.down()
         assert_lab_gone(lab)
+
+
+def test_a_bench_stopped_before_its_load_leaves_no_byte_meter_table(tmp_path: Path) -> None:
+    """Ctrl-C after the meters' before_load and before the load began (the scale study's
+    cell setup): the byte meter's nftables table goes with the lab (127.0.79.x). Here the
+    Ctrl-C is raised by run_bench's before_load hook, the last step before the load."""
+
+    def ctrl_c() -> None:
+        raise KeyboardInterrupt
+
+    meter = ByteMeter("127.0.79")
+    plan = BenchPlan(
+        profile=load_profile("best-practice"),
+        cluster=LabSpec(topology=Topology(net="127.0.79", run_dir=tmp_path / "lab")),
+        duration_s=5,
+        results_dir=tmp_path / "results",
+    )
+    with pytest.raises(KeyboardInterrupt):
+        run_bench(plan, progress=lambda _: None, meters=lambda _: [meter], before_load=ctrl_c)
+    tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True, check=True)
+    left = meter.table in tables.stdout
+    if left:
+        meter.remove()  # the defect: removed here, then failed
+    assert not left
+    assert_lab_gone(Lab.attach(tmp_path / "lab"))

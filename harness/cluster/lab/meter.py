@@ -85,6 +85,9 @@ class ByteMeter:
     def figures(self) -> dict[str, Any]:
         return {"bytes": dict(self.bytes)}
 
+    def discard(self) -> None:
+        self.remove()  # a Ctrl-C before the load left the table in place
+
     def remove(self) -> None:
         with contextlib.suppress(NftError):  # not there
             _nft("delete", "table", "ip", self.table)
@@ -141,6 +144,9 @@ class SessionHeap:
     def stop(self) -> list[dict[str, Any]]:
         self.after = self._read()
         return []
+
+    def discard(self) -> None:
+        return None  # it set nothing up
 
     def figures(self) -> dict[str, Any]:
         """Per node alive at both ends: heap after minus heap before."""
