@@ -282,21 +282,22 @@ class _EarlyLocust:
         self.command = _locust(
             plan, entry.url, self.run_dir, self.raw, ca_file=entry.ca_file, gate=gate
         )
-        self._waiting: Waiting | None = launch_waiting(
+        self._waiting = launch_waiting(
             self.command, self.run_dir / "locust.log", gate, cwd=REPO_ROOT
         )
+        self._taken = False
 
     def take(self) -> Waiting:
-        """Handed to the load, which now owns the process."""
-        assert self._waiting is not None
-        waiting, self._waiting = self._waiting, None
-        return waiting
+        """Handed to the load, which reaps it when the load ends."""
+        self._taken = True
+        return self._waiting
 
     def abandon(self) -> None:
-        """No load will run: Locust stopped; its folder, holding nothing yet, removed."""
-        if self._waiting is not None:
-            self._waiting.abandon()
-            self._waiting = None
+        """Called last, whatever happened: a Locust no load reaped is stopped (one handed
+        over in the instant before a Ctrl-C too); the folder of a load that never got it,
+        holding nothing yet, is removed."""
+        self._waiting.abandon()
+        if not self._taken:
             shutil.rmtree(self.run_dir, ignore_errors=True)
 
 
@@ -391,7 +392,7 @@ def run_bench(
         for meter in readings:
             meter.discard()
         if early is not None:
-            early.abandon()  # only if the load never took it (an error before it began)
+            early.abandon()  # a Locust no load reaped is stopped (an error before it began)
     return _finish(plan, cluster, loaded, phases=phases, progress=progress, then=while_stopping)
 
 

@@ -153,10 +153,12 @@ class Waiting:
     log: IO[bytes]
 
     def abandon(self) -> None:
-        """Its load will not run: stopped, reaped, its log closed."""
-        with contextlib.suppress(ChildProcessError):
-            # Reaped by wait4, not by Popen: told, or it warns that its child still runs.
-            self.proc.returncode = _stop_and_reap(self.proc)[0]
+        """Its load will not run, or has run: stopped and reaped unless it already was
+        (its pid may be another process's by now), its log closed."""
+        if self.proc.returncode is None:
+            with contextlib.suppress(ChildProcessError):
+                # Reaped by wait4, not by Popen: told, or it warns that its child still runs.
+                self.proc.returncode = _stop_and_reap(self.proc)[0]
         self.log.close()
 
 

@@ -4,7 +4,7 @@ leave Locust running on its own for its whole minute, and the run with no run.js
 
 The generator here is a real child process waiting at its gate file like Locust's
 --start-gate; the Ctrl-C is a KeyboardInterrupt raised by a watcher's start, where the
-signal handler would raise it."""
+signal handler would raise it. The last test's generator is a real Locust at its gate."""
 
 from __future__ import annotations
 
@@ -15,6 +15,10 @@ from typing import Any
 import psutil
 import pytest
 
+from harness.cluster import EarlyEntry
+from harness.cluster.lab import LabSpec, Topology
+from harness.config.profile import load_profile
+from harness.load.bench import BenchPlan, _EarlyLocust
 from harness.load.driver import Load, launch_waiting, run_generator
 
 # Waits for its gate as Locust does, then "loads" until it is stopped (at most 60 s).
@@ -93,3 +97,22 @@ def test_a_load_that_is_not_interruptible_stops_its_generator_and_raises(
         left_running = _left_running(waiting)
     assert not left_running
     assert watcher.stopped
+
+
+def test_an_early_locust_handed_to_a_load_that_never_ran_is_still_stopped(
+    tmp_path: Path,
+) -> None:
+    """A Ctrl-C in the instant between the hand-over (take) and the driver's first step:
+    run_bench's last word, abandon(), stops the Locust no load reaped. (A real Locust,
+    waiting at its gate; it sends nothing, so no lab is needed.)"""
+    plan = BenchPlan(
+        profile=load_profile("best-practice"),
+        cluster=LabSpec(topology=Topology(net="127.0.241", run_dir=tmp_path / "lab")),
+        duration_s=5,
+        results_dir=tmp_path / "results",
+    )
+    early = _EarlyLocust(plan, EarlyEntry("http://127.0.241.10:8080"))
+    waiting = early.take()
+    early.abandon()
+    assert not _left_running(waiting)
+    assert early.run_dir.is_dir()  # taken: the load owns the folder, abandon leaves it
