@@ -15,7 +15,7 @@ from types import ModuleType
 
 from rich.logging import RichHandler
 
-from harness.cli import interrupts
+from harness import interrupts
 from harness.cli.console import console, error
 from harness.cli.options import Parser, flag, parse
 

@@ -7,11 +7,13 @@ import shutil
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Protocol
 
+from harness import interrupts
 from harness.cluster import Cluster, ClusterSpec, Companion, EarlyCompanion, EarlyEntry
 from harness.cluster.endpoints import free_port
 from harness.config.faults import FaultSpec
@@ -354,46 +356,65 @@ def run_bench(
         raise
     phases.end("lab_up")
     readings: list[Meter] = []
-    try:
-        if early is not None:
-            run_dir, raw = early.run_dir, early.raw
-        else:
-            run_dir = new_run_dir(plan.label or plan.profile.name, plan.results_dir)
-            raw = run_dir / RAW_FILE
-        in_effect = _get_ready(
-            plan, cluster, readings, meters, before_load, phases=phases, progress=progress
-        )
-        cpu_before_load = window.figures()
-        progress("running load")
-        finished, jvms = _drive(plan, cluster, run_dir, raw, tick, meters=readings, early=early)
-        (run_dir / GATE_FILE).unlink(missing_ok=True)
-        phases.end("load")
-        if finished.flowing_after_s is not None:
-            phases.seconds["load_start"] = finished.flowing_after_s  # part of "load"
-        load_hosts = cluster.load_hosts()
-        fetched = load_hosts.fetch_records(run_dir) if load_hosts is not None else []
-        # Parts on other hosts, sampled there: one telemetry file, one summary.
-        finished.sampler.rows = sorted([*finished.sampler.rows, *cluster.telemetry_rows()])
-        jvms.add(cluster.jvm_readings(), finished.launched_epoch)
-        loaded = _Loaded(
-            run_dir,
-            [raw, *fetched],
-            finished,
-            jvms,
-            load_hosts.usage() if load_hosts is not None else {},
-            lab={**cluster.describe(), "in_effect": in_effect, "cpu_before_load": cpu_before_load},
-            versions=cluster.versions(),
-            lab_up_s=cluster.up_s(),
-        )
-    except BaseException:
-        cluster.down()
-        raise
-    finally:
-        for meter in readings:
-            meter.discard()
-        if early is not None:
-            early.abandon()  # a Locust no load reaped is stopped (an error before it began)
-    return _finish(plan, cluster, loaded, phases=phases, progress=progress, then=while_stopping)
+    with ExitStack() as after_load:
+        try:
+            if early is not None:
+                run_dir, raw = early.run_dir, early.raw
+            else:
+                run_dir = new_run_dir(plan.label or plan.profile.name, plan.results_dir)
+                raw = run_dir / RAW_FILE
+            in_effect = _get_ready(
+                plan, cluster, readings, meters, before_load, phases=phases, progress=progress
+            )
+            cpu_before_load = window.figures()
+            progress("running load")
+            finished, jvms = _drive(plan, cluster, run_dir, raw, tick, meters=readings, early=early)
+            # The load is over: a Ctrl-C from here on stops the harness once its run is
+            # written, not halfway through the results (they were lost, the run with them).
+            after_load.enter_context(interrupts.deferred(f"{run_dir} is written"))
+            (run_dir / GATE_FILE).unlink(missing_ok=True)
+            phases.end("load")
+            if finished.flowing_after_s is not None:
+                phases.seconds["load_start"] = finished.flowing_after_s  # part of "load"
+            lab = {"in_effect": in_effect, "cpu_before_load": cpu_before_load}
+            loaded = _gather(cluster, run_dir, raw, finished, jvms, lab=lab)
+        except BaseException:
+            cluster.down()
+            raise
+        finally:
+            for meter in readings:
+                meter.discard()
+            if early is not None:
+                early.abandon()  # a Locust no load reaped is stopped (an error before it began)
+        return _finish(plan, cluster, loaded, phases=phases, progress=progress, then=while_stopping)
+
+
+def _gather(
+    cluster: Cluster,
+    run_dir: Path,
+    raw: Path,
+    finished: Finished,
+    jvms: _JvmTelemetry,
+    *,
+    lab: dict[str, Any],
+) -> _Loaded:
+    """What the load left, from here and from other hosts, for the results; lab: run.json's
+    lab section beyond what the cluster describes."""
+    load_hosts = cluster.load_hosts()
+    fetched = load_hosts.fetch_records(run_dir) if load_hosts is not None else []
+    # Parts on other hosts, sampled there: one telemetry file, one summary.
+    finished.sampler.rows = sorted([*finished.sampler.rows, *cluster.telemetry_rows()])
+    jvms.add(cluster.jvm_readings(), finished.launched_epoch)
+    return _Loaded(
+        run_dir,
+        [raw, *fetched],
+        finished,
+        jvms,
+        load_hosts.usage() if load_hosts is not None else {},
+        lab={**cluster.describe(), **lab},
+        versions=cluster.versions(),
+        lab_up_s=cluster.up_s(),
+    )
 
 
 def _get_ready(

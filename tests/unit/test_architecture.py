@@ -23,6 +23,7 @@ PLUMBING = {
     "harness.files",
     "harness.commands",
     "harness.periodic",
+    "harness.interrupts",
 }
 # Stage -> the stages it may import (besides itself and the plumbing).
 ALLOWED: dict[str, set[str]] = {

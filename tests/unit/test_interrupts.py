@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from harness.cli import interrupts
+from harness import interrupts
 
 
 @pytest.fixture
@@ -74,3 +74,32 @@ def test_a_stop_signal_while_the_first_is_being_noted_is_only_noted(
         "already stopping: the harness exits once what it started has stopped "
         "(kill -9 would leave those servers running)"
     ) == 1
+
+
+@pytest.mark.usefixtures("installed")
+def test_a_stop_signal_inside_deferred_is_raised_once_the_block_has_ended(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    finished = False
+    with pytest.raises(KeyboardInterrupt), interrupts.deferred("the run is written"):
+        _deliver(signal.SIGINT)  # raises nothing here
+        finished = True
+    assert finished
+    assert interrupts.received()
+    assert "stopping once the run is written" in [r.message for r in caplog.records]
+
+
+@pytest.mark.usefixtures("installed")
+def test_deferred_raises_nothing_for_a_signal_handled_before_it() -> None:
+    with pytest.raises(KeyboardInterrupt):
+        _deliver(signal.SIGINT)  # the load's Ctrl-C, handled by the load
+    with interrupts.deferred("the run is written"):
+        _deliver(signal.SIGINT)  # already stopping: noted only
+    assert interrupts.received()
+
+
+@pytest.mark.usefixtures("installed")
+def test_an_error_inside_deferred_is_what_leaves_it() -> None:
+    with pytest.raises(RuntimeError), interrupts.deferred("the run is written"):
+        _deliver(signal.SIGINT)
+        raise RuntimeError("the results failed")

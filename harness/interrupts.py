@@ -5,6 +5,9 @@ started: Locust, the faults, the lab. Later ones are noted and not obeyed. A sec
 KeyboardInterrupt inside that cleanup would cut it short and leave servers running, and
 one after it, while the interpreter exits, would end the harness by SIGINT instead of
 with the status 130 a shell or CI reads as "interrupted".
+
+Inside deferred() (a bench whose load has ended, writing its results), the first one is
+held and raised when the block ends: a run that ran is finished before the harness stops.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
@@ -19,6 +24,9 @@ log = logging.getLogger(__name__)
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _received = threading.Event()
+_deferring = threading.Event()
+_held = threading.Event()
+_until = ""
 
 
 Handlers = dict[int, Any]
@@ -28,6 +36,7 @@ def install() -> Handlers:
     """The first Ctrl-C or SIGTERM interrupts the command; the rest wait for its cleanup.
     Returns the handlers it replaced, for restore()."""
     _received.clear()
+    _held.clear()
     return {signum: signal.signal(signum, _interrupt) for signum in _STOP_SIGNALS}
 
 
@@ -41,6 +50,24 @@ def received() -> bool:
     """A stop signal came since install(); a command that catches KeyboardInterrupt
     itself (a bench writes what ran) returns normally after it."""
     return _received.is_set()
+
+
+@contextmanager
+def deferred(until: str) -> Iterator[None]:
+    """Inside, the first stop signal interrupts nothing (the operator is told the harness
+    stops once `until`); it is raised as KeyboardInterrupt when the block has ended, unless
+    the block raised already. A signal that came before the block is not raised again."""
+    global _until  # noqa: PLW0603 - one process, one handler: the handler reads it
+    _until = until
+    _held.clear()
+    _deferring.set()
+    try:
+        yield
+    finally:
+        _deferring.clear()
+    if _held.is_set():
+        _held.clear()
+        raise KeyboardInterrupt
 
 
 def ignore_from_now() -> None:
@@ -57,6 +84,10 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     for stop in _STOP_SIGNALS:
         signal.signal(stop, _already_stopping)
     _received.set()
+    if _deferring.is_set():
+        _held.set()
+        log.warning("stopping once %s", _until)
+        return
     raise KeyboardInterrupt
 
 
