@@ -7,7 +7,7 @@ one after it, while the interpreter exits, would end the harness by SIGINT inste
 with the status 130 a shell or CI reads as "interrupted".
 
 Inside deferred() (a bench whose load has ended, writing its results), the first one is
-held and raised when the block ends: a run that ran is finished before the harness stops.
+held: a run that ran is finished before the harness stops, and its caller says so.
 """
 
 from __future__ import annotations
@@ -52,22 +52,38 @@ def received() -> bool:
     return _received.is_set()
 
 
+class Deferral:
+    """What deferred() yields: take() hands a held stop signal to the caller."""
+
+    def __init__(self) -> None:
+        self._taken = False
+
+    def take(self) -> bool:
+        """Whether a stop signal came inside the block so far; the caller now acts on it
+        (it is not raised when the block ends). One that comes later still is."""
+        self._taken = _held.is_set()
+        return self._taken
+
+
 @contextmanager
-def deferred(until: str) -> Iterator[None]:
+def deferred(until: str) -> Iterator[Deferral]:
     """Inside, the first stop signal interrupts nothing (the operator is told the harness
-    stops once `until`); it is raised as KeyboardInterrupt when the block has ended, unless
-    the block raised already. A signal that came before the block is not raised again."""
+    stops once `until`). When the block ends, it is raised as KeyboardInterrupt, unless
+    the block raised already or took it (Deferral.take). A signal that came before the
+    block is not raised again."""
     global _until  # noqa: PLW0603 - one process, one handler: the handler reads it
     _until = until
     _held.clear()
     _deferring.set()
+    deferral = Deferral()
     try:
-        yield
+        yield deferral
     finally:
         _deferring.clear()
     if _held.is_set():
         _held.clear()
-        raise KeyboardInterrupt
+        if not deferral._taken:
+            raise KeyboardInterrupt
 
 
 def ignore_from_now() -> None:

@@ -180,7 +180,7 @@ def run(args: argparse.Namespace) -> int:
             up=up_label(plan.cluster),
             wall_from="command start" if i == 1 else up_label(plan.cluster),
         )
-        if result.interrupted_at_s is not None:
+        if result.stop_requested:
             break
     if parent:
         console.print(f"{len(results)} runs of one plan: {parent}", soft_wrap=True)
@@ -188,6 +188,9 @@ def run(args: argparse.Namespace) -> int:
     last = results[-1]
     if last.interrupted_at_s is not None:
         console.print(f"interrupted at {last.interrupted_at_s:.1f} s: the results hold what ran")
+        return 130
+    if last.stopped_after_load:
+        console.print("stopped once the load had ended: the run is complete")
         return 130
     failed = [r for r in results if r.generator_failed]
     for r in failed:

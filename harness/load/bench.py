@@ -125,6 +125,14 @@ class BenchResult:
     start_cpu_s: dict[str, dict[str, float]] = field(default_factory=dict)
     # How busy this machine was from the bench's start to its load's (load/cpu_window.py).
     cpu_before_load: dict[str, Any] = field(default_factory=dict)
+    # Ctrl-C or SIGTERM once the load had ended: the run is complete, nothing follows it.
+    stopped_after_load: bool = False
+
+    @property
+    def stop_requested(self) -> bool:
+        """The operator stopped the harness in this bench, under its load or after it: a
+        command or campaign ends here (exit 130), this run kept."""
+        return self.interrupted_at_s is not None or self.stopped_after_load
 
     @property
     def generator_failed(self) -> bool:
@@ -343,7 +351,8 @@ def run_bench(
     report) runs once the results are written, while the cluster goes down beside it;
     before_load() once the cluster is ready, right before the load (the matrix waits there
     for the reports it draws meanwhile, so none runs under a load). The cluster is down,
-    its logs copied, when this returns or raises."""
+    its logs copied, when this returns or raises. A Ctrl-C under the load, or once it has
+    ended, returns the run so far, or whole, saying so (BenchResult.stop_requested)."""
     phases = Phases(plan.waited_before_s)
     window = CpuWindow()  # before Locust's launch, so all of its start counts
     progress("getting the cluster ready")
@@ -370,8 +379,9 @@ def run_bench(
             progress("running load")
             finished, jvms = _drive(plan, cluster, run_dir, raw, tick, meters=readings, early=early)
             # The load is over: a Ctrl-C from here on stops the harness once its run is
-            # written, not halfway through the results (they were lost, the run with them).
-            after_load.enter_context(interrupts.deferred(f"{run_dir} is written"))
+            # written (stopped_after_load), not halfway through the results (they were
+            # lost, the run with them).
+            deferral = after_load.enter_context(interrupts.deferred(f"{run_dir} is written"))
             (run_dir / GATE_FILE).unlink(missing_ok=True)
             phases.end("load")
             if finished.flowing_after_s is not None:
@@ -386,7 +396,11 @@ def run_bench(
                 meter.discard()
             if early is not None:
                 early.abandon()  # a Locust no load reaped is stopped (an error before it began)
-        return _finish(plan, cluster, loaded, phases=phases, progress=progress, then=while_stopping)
+        result = _finish(
+            plan, cluster, loaded, phases=phases, progress=progress, then=while_stopping
+        )
+        result.stopped_after_load = deferral.take()
+        return result
 
 
 def _gather(

@@ -128,7 +128,7 @@ def run_scale(plan: ScalePlan, progress: Progress) -> dict[str, Any]:
         rows.append(_row(cell, result, figures))
         data = _document(run_dir, began, plan, rows)
         write_document(run_dir / SCALE_FILE, data, "scale")
-        if result.interrupted_at_s is not None:
+        if result.stop_requested:
             raise KeyboardInterrupt  # Ctrl-C ends the study, scale.json holding what ran
     return data
 

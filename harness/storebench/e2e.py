@@ -104,5 +104,7 @@ def run_e2e(
             if result.interrupted_at_s is not None:
                 # Ctrl-C under this cell's load: its row says so, and no cell follows.
                 row["interrupted_at_s"] = result.interrupted_at_s
+            if result.stop_requested:
+                row["stopped"] = True  # by the operator, in this cell: no cell follows
                 return rows
     return rows

@@ -334,7 +334,7 @@ def _phase_e2e(ctx: _Context) -> None:
                 progress=ctx.step.text,
             ):
                 ctx.add("e2e", row)
-                if "interrupted_at_s" in row:
+                if row.get("stopped"):
                     raise KeyboardInterrupt  # the run's documents keep the rows so far
             ctx.step.tick(f"end to end: {strategy}")
 

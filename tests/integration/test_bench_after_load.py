@@ -1,5 +1,6 @@
 """A Ctrl-C once a bench's load has ended, while its results are written, stops the
-harness after them: the run that ran is kept whole (127.0.80.x). Before, it cut the
+harness after them: the run that ran is kept whole, and the result says it was stopped
+(127.0.80.x). Before, it cut the
 results short, and the folder had records but no run.json.
 
 In-process: the harness's own handlers are installed as `python -m harness` installs
@@ -42,11 +43,13 @@ def test_a_ctrl_c_while_the_results_are_written_stops_the_harness_after_them(
     )
     previous = interrupts.install()
     try:
-        with pytest.raises(KeyboardInterrupt):
-            run_bench(plan, progress=progress)
+        result = run_bench(plan, progress=progress)
     finally:
         interrupts.restore(previous)
     assert sent == ["writing results"]
+    # Said to the caller, which stops after this run (the bench command exits 130).
+    assert result.stopped_after_load and result.stop_requested
+    assert result.interrupted_at_s is None
     (run_dir,) = (tmp_path / "results").iterdir()
     manifest = read_manifest(run_dir)
     assert manifest["complete"] is True  # the load ran its length: the Ctrl-C came after

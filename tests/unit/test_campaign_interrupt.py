@@ -36,25 +36,35 @@ def _template(tmp_path: Path) -> BenchPlan:
     )
 
 
-def _stand_in(ran: list[str], stopped_in: int = 2) -> Any:
-    """A bench that the user stops with Ctrl-C in the stopped_in'th one run."""
+def _stand_in(ran: list[str], after_load: bool, stopped_in: int = 2) -> Any:
+    """A bench that the user stops with Ctrl-C in the stopped_in'th one run: under its
+    load (2.5 s in), or once its load had ended (after_load: the run is complete)."""
 
     def bench(plan: BenchPlan, **_: Any) -> BenchResult:
         ran.append(plan.label or "")
         run_dir = new_run_dir(plan.label or "run", plan.results_dir)
-        stopped = 2.5 if len(ran) == stopped_in else None
+        stopped = len(ran) == stopped_in
         summary = {"requests": 10, "failures": 0, "errors": 0, "rps": 2.0}
         summary |= {"p50_ms": 1.0, "p95_ms": 2.0, "p99_ms": 3.0}
-        return BenchResult(run_dir, summary, 0.0, {"verdict": "v"}, None, stopped)
+        return BenchResult(
+            run_dir, summary, 0.0, {"verdict": "v"},
+            interrupted_at_s=2.5 if stopped and not after_load else None,
+            stopped_after_load=stopped and after_load,
+        )  # fmt: skip
 
     return bench
 
 
+# Each campaign ends alike whether the Ctrl-C came under a bench's load or after it.
+WHEN = pytest.mark.parametrize("after_load", [False, True], ids=["under_load", "after_load"])
+
+
+@WHEN
 def test_ctrl_c_in_one_profiles_bench_ends_the_comparison(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, after_load: bool
 ) -> None:
     ran: list[str] = []
-    monkeypatch.setattr(profiles, "run_bench", _stand_in(ran))
+    monkeypatch.setattr(profiles, "run_bench", _stand_in(ran, after_load))
     monkeypatch.setattr(profiles, "write_report", lambda *_: None)
     monkeypatch.setattr(profiles, "write_comparison", lambda *_: None)
     named = [load_profile(name) for name in ("default", "best-practice", "small-pool")]
@@ -66,11 +76,12 @@ def test_ctrl_c_in_one_profiles_bench_ends_the_comparison(
     assert [r["profile"] for r in written["runs"]] == ["default", "best-practice"]
 
 
+@WHEN
 def test_ctrl_c_in_one_scale_cell_ends_the_study(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, after_load: bool
 ) -> None:
     ran: list[str] = []
-    monkeypatch.setattr(scale, "run_bench", _stand_in(ran))
+    monkeypatch.setattr(scale, "run_bench", _stand_in(ran, after_load))
     template = _template(tmp_path)
     cells = tuple(scale.ScaleCell("redis", n, template) for n in (2, 4, 6))
     plan = scale.ScalePlan(cells, meters=lambda _: [], results_dir=tmp_path / "results")
@@ -82,11 +93,12 @@ def test_ctrl_c_in_one_scale_cell_ends_the_study(
     assert [row["nodes"] for row in written["rows"]] == [2, 4]
 
 
+@WHEN
 def test_ctrl_c_in_one_end_to_end_cell_ends_storebench_with_its_row_kept(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, after_load: bool
 ) -> None:
     ran: list[str] = []
-    monkeypatch.setattr(e2e, "run_bench", _stand_in(ran))
+    monkeypatch.setattr(e2e, "run_bench", _stand_in(ran, after_load))
     monkeypatch.setattr(e2e, "write_report", lambda *_: None)
     plan = SimpleNamespace(
         net="127.0.240", e2e_strategies=list(e2e.STRATEGIES), e2e_sizes=[1024],
@@ -98,10 +110,12 @@ def test_ctrl_c_in_one_end_to_end_cell_ends_storebench_with_its_row_kept(
     with pytest.raises(KeyboardInterrupt):
         storebench_run._phase_e2e(ctx)  # type: ignore[arg-type]
     assert ran == ["redis-1024", "memcached-sticky-1024"]
-    assert [r.get("interrupted_at_s") for r in rows] == [None, 2.5]
-    # The run's finding names the cell cut short, whose figures cover its first seconds.
+    assert [r.get("stopped", False) for r in rows] == [False, True]
+    assert [r.get("interrupted_at_s") for r in rows] == [None, None if after_load else 2.5]
+    # The run's finding names a cell cut short, whose figures cover its first seconds.
     lines = finding_e2e(rows)["numbers"]
-    assert [line.endswith("(interrupted at 2.5 s)") for line in lines] == [False, True]
+    cut = [line.endswith("(interrupted at 2.5 s)") for line in lines]
+    assert cut == [False, not after_load]
 
 
 def _timed_bench_exiting(tmp_path: Path, code: int) -> timing.TimingPlan:

@@ -103,3 +103,18 @@ def test_an_error_inside_deferred_is_what_leaves_it() -> None:
     with pytest.raises(RuntimeError), interrupts.deferred("the run is written"):
         _deliver(signal.SIGINT)
         raise RuntimeError("the results failed")
+
+
+@pytest.mark.usefixtures("installed")
+def test_a_held_signal_taken_by_the_caller_is_not_raised() -> None:
+    with interrupts.deferred("the run is written") as deferral:
+        _deliver(signal.SIGINT)
+        assert deferral.take()  # the bench's result says it; its caller ends with 130
+    assert interrupts.received()
+
+
+@pytest.mark.usefixtures("installed")
+def test_a_signal_after_the_take_is_raised_when_the_block_ends() -> None:
+    with pytest.raises(KeyboardInterrupt), interrupts.deferred("the run is written") as later:
+        assert not later.take()  # nothing yet: the result says "not stopped"
+        _deliver(signal.SIGINT)

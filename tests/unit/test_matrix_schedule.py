@@ -90,11 +90,11 @@ def test_no_page_is_drawn_while_a_cells_load_runs(
     assert sum(what == "matrix page ends" for what, _ in events) == 4
 
 
-def test_ctrl_c_in_a_cell_ends_the_matrix_with_what_ran_written(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # run_bench turns Ctrl-C under load into a result with the run so far; the matrix went
-    # on to the next cell, so stopping a 48-cell matrix took a Ctrl-C per cell.
+def _stopped_in_the_second_cell(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **stop: Any
+) -> tuple[Path, list[dict[str, Any]]]:
+    """A 2x2 matrix of stand-in cells whose second one returns **stop (how the Ctrl-C
+    came); it must end the matrix there. Its folder and the cells it lists."""
     ran: list[str] = []
 
     def bench(plan: BenchPlan, *, progress: Any, **hooks: Any) -> BenchResult:
@@ -103,9 +103,8 @@ def test_ctrl_c_in_a_cell_ends_the_matrix_with_what_ran_written(
         ran.append(f"{cell.balancer} + {cell.sessions}")
         verdict = {"balancer": cell.balancer, "sessions": cell.sessions, "fault": "none"}
         verdict["verdict"] = "survives"
-        stopped = 2.5 if len(ran) == 2 else None  # Ctrl-C in the second cell's load
         run_dir = new_run_dir(plan.label or "cell", plan.results_dir)
-        return BenchResult(run_dir, {}, 0.0, verdict, interrupted_at_s=stopped)
+        return BenchResult(run_dir, {}, 0.0, verdict, **(stop if len(ran) == 2 else {}))
 
     monkeypatch.setattr(matrix, "run_bench", bench)
     monkeypatch.setattr(matrix, "write_report", lambda *_: None)
@@ -125,6 +124,15 @@ def test_ctrl_c_in_a_cell_ends_the_matrix_with_what_ran_written(
     (matrix_dir,) = (tmp_path / "results").iterdir()
     listed = json.loads((matrix_dir / "verdicts.json").read_text())
     assert [c["balancer"] for c in listed] == ["nginx-rr", "haproxy-rr"]
+    return matrix_dir, listed
+
+
+def test_ctrl_c_in_a_cell_ends_the_matrix_with_what_ran_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # run_bench turns Ctrl-C under load into a result with the run so far; the matrix went
+    # on to the next cell, so stopping a 48-cell matrix took a Ctrl-C per cell.
+    matrix_dir, listed = _stopped_in_the_second_cell(tmp_path, monkeypatch, interrupted_at_s=2.5)
     assert "overhead_s" in listed[0] and "overhead_s" not in listed[1]
     summary = json.loads((matrix_dir / "matrix.json").read_text())
     assert summary["cell_overhead_s"]["mean"] is None
@@ -133,3 +141,15 @@ def test_ctrl_c_in_a_cell_ends_the_matrix_with_what_ran_written(
     assert listed[1]["verdict"] == "survives; cut short at 2.5 s"
     page = render_matrix(listed, "m", None)
     assert re.findall(r'<tr class="(\w+)">', page) == ["good", "warn"]
+
+
+def test_ctrl_c_once_a_cells_load_has_ended_ends_the_matrix_with_that_cell_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """run_bench holds a Ctrl-C that comes once the load has ended until the run is
+    written, and says so (stopped_after_load): the matrix ends after that cell, which is
+    complete and reads as such."""
+    matrix_dir, listed = _stopped_in_the_second_cell(tmp_path, monkeypatch, stopped_after_load=True)
+    assert [c["verdict"] for c in listed] == ["survives", "survives"]
+    assert all("interrupted_at_s" not in c and "overhead_s" in c for c in listed)
+    assert (matrix_dir / "matrix.json").is_file()

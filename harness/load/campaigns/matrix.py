@@ -92,7 +92,9 @@ def run_matrix(
                 wanted_after=wanted_after,
             )
             cell["wall_s"] = round(time.monotonic() - cell_began, 3)
-            if not interrupted:  # a load cut short says nothing of the time around it
+            if (
+                "interrupted_at_s" not in cell
+            ):  # a load cut short says nothing of the time around it
                 cell["overhead_s"] = round(cell["wall_s"] - template.duration_s, 3)
             cells.append(cell)
             cells.sort(key=lambda c: position[(c["balancer"], c["sessions"], c["scenario"])])
@@ -102,8 +104,8 @@ def run_matrix(
             write_verdicts(matrix_dir, cells)
             reports.submit(_matrix_page, matrix_dir, [dict(c) for c in cells])
             if interrupted:
-                # Ctrl-C ended this cell's load, its results kept: it ends the matrix too,
-                # with matrix.json written for the cells that ran.
+                # Ctrl-C in this cell's load (or once it had ended), its results kept: it
+                # ends the matrix too, with matrix.json written for the cells that ran.
                 break
     finally:
         reports.close()
@@ -215,4 +217,4 @@ def _run_cell(
         # Its users were judged on what ran: never read as a whole cell.
         cell["interrupted_at_s"] = result.interrupted_at_s
         cell["verdict"] = f"{cell.get('verdict', '')}; cut short at {result.interrupted_at_s:.1f} s"
-    return cell, result.interrupted_at_s is not None
+    return cell, result.stop_requested

@@ -65,11 +65,11 @@ def run_profiles(
             write_report(result.run_dir)
             runs.append({"profile": profile.name, "run": str(result.run_dir.relative_to(out))})
             summaries[runs[-1]["run"]] = result.summary
-            interrupted = result.interrupted_at_s is not None
+            interrupted = result.stop_requested
         # Written after every run: an interrupted comparison keeps what it measured.
         _write(out, template, runs, started)
         if interrupted:
-            raise KeyboardInterrupt  # Ctrl-C in one profile's load ends the comparison
+            raise KeyboardInterrupt  # Ctrl-C in one profile's bench ends the comparison
     return ProfilesResult(out, runs, summaries)
 
 
