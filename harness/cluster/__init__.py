@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # types only: the seam itself imports no implementation
 
 __all__ = [
     "LANDED_AT",
+    "LANDED_BY",
     "Cluster",
     "ClusterError",
     "ClusterSpec",
@@ -43,6 +44,9 @@ Progress = Callable[[str], None]
 # A step deliver() may return: the epoch at which a fault took effect on its host, where
 # that came measurably after it was asked for (a signal sent over SSH).
 LANDED_AT = "landed_at"
+# When the host saw the fault in place, where it can only bracket its effect (over SSH):
+# LANDED_AT then is its clock just before, so no reply the fault changed counts before it.
+LANDED_BY = "landed_by"
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from harness.cluster import LANDED_AT, Cluster, ClusterError
+from harness.cluster import LANDED_AT, LANDED_BY, Cluster, ClusterError
 from harness.cluster.jvm import JvmReadError
 from harness.config.faults import ACTIONS, FaultSpec
 
@@ -55,14 +55,21 @@ class FaultTimeline:
         """{"reloaded_at": epoch} -> {"reloaded_at_s": seconds since the start}."""
         return {f"{k}_s": round(v - self.start_epoch, 3) for k, v in epochs.items()}
 
-    def _landed(self, asked_s: float, landed_epoch: float | None) -> dict[str, float]:
+    def _landed(self, asked_s: float, steps: dict[str, float]) -> dict[str, float]:
         """The fault's window starts when it took effect, not when it was asked for: a
         kill over SSH came 2.6 s after it was asked in CI, and its node answered till then.
-        Kept between the asking and now, the only times this clock vouches for."""
+        Where the host could only bracket it, it starts at the bracket's start, and
+        landed_by_s is its end. Kept between the asking and now, the only times this clock
+        vouches for."""
+        landed_epoch, landed_by = steps.pop(LANDED_AT, None), steps.pop(LANDED_BY, None)
         if landed_epoch is None:
             return {}
-        landed_s = min(max(round(landed_epoch - self.start_epoch, 3), asked_s), self._now())
-        return {"asked_at_s": asked_s, "at_s": landed_s}
+        now = self._now()
+        landed_s = min(max(round(landed_epoch - self.start_epoch, 3), asked_s), now)
+        landed = {"asked_at_s": asked_s, "at_s": landed_s}
+        if landed_by is not None:
+            landed["landed_by_s"] = min(max(round(landed_by - self.start_epoch, 3), landed_s), now)
+        return landed
 
     def _deliver(self, kind: str, spec: FaultSpec) -> None:
         try:
@@ -74,7 +81,7 @@ class FaultTimeline:
                 self._by_spec[spec] = event
                 self.events.append(event)
                 steps = self.cluster.deliver(spec, self._load_ended)
-                event.update(self._landed(asked_s, steps.pop(LANDED_AT, None)))
+                event.update(self._landed(asked_s, steps))
                 event.update(self._relative(steps))
             else:
                 steps = self.cluster.restore(spec)

@@ -9,7 +9,7 @@ import threading
 import time
 from typing import Any
 
-from harness.cluster import LANDED_AT
+from harness.cluster import LANDED_AT, LANDED_BY
 from harness.cluster.touch import deployer_checks, notice_s, watch_for_reload
 from harness.config.faults import parse_faults
 from harness.load.faults import FaultTimeline
@@ -110,13 +110,19 @@ class LandsLate(SlowRestore):
         return {LANDED_AT: landed}
 
 
-def test_a_faults_window_starts_when_it_landed_not_when_it_was_asked() -> None:
-    timeline = FaultTimeline(LandsLate(), parse_faults("sigkill:node1@0.01"))  # type: ignore[arg-type]
+def _killed_through(cluster: SlowRestore) -> dict[str, Any]:
+    """A kill of node1 delivered by cluster 0.01 s into a load: its event."""
+    timeline = FaultTimeline(cluster, parse_faults("sigkill:node1@0.01"))  # type: ignore[arg-type]
     timeline.start(time.time())
     time.sleep(0.02)
     timeline.tick(0.02)
     time.sleep(0.5)
     (event,) = timeline.stop()
+    return event
+
+
+def test_a_faults_window_starts_when_it_landed_not_when_it_was_asked() -> None:
+    event = _killed_through(LandsLate())
     assert 0.15 < event["at_s"] - event["asked_at_s"] < 0.3, event
     assert LANDED_AT not in event and "landed_at_s" not in event
     (window,) = [w for w in judge([], [event]).windows if w.kind == "fault"]
@@ -127,13 +133,25 @@ def test_a_landing_time_off_this_clock_is_kept_inside_what_this_clock_saw() -> N
     """A host whose clock is off cannot move the fault before it was asked for, nor after
     its delivery returned."""
     for skew, bound in ((-60.0, "asked_at_s"), (60.0, None)):
-        timeline = FaultTimeline(LandsLate(skew), parse_faults("sigkill:node1@0.01"))  # type: ignore[arg-type]
-        timeline.start(time.time())
-        time.sleep(0.02)
-        timeline.tick(0.02)
-        time.sleep(0.5)
-        (event,) = timeline.stop()
+        event = _killed_through(LandsLate(skew))
         if bound is not None:
             assert event["at_s"] == event[bound]
         else:
             assert event["asked_at_s"] + 0.25 < event["at_s"] < event["asked_at_s"] + 0.5
+
+
+class Bracketed(SlowRestore):
+    """A kill over SSH bracketed by the host's clock: read, signal sent, read again."""
+
+    def deliver(self, fault: Any, until: threading.Event | None = None) -> dict[str, float]:
+        time.sleep(0.2)
+        before = time.time()
+        time.sleep(0.05)  # the date process, on a loaded host
+        return {LANDED_AT: before, LANDED_BY: time.time()}
+
+
+def test_a_bracketed_landing_opens_the_window_at_its_start_and_keeps_its_end() -> None:
+    event = _killed_through(Bracketed())
+    assert event["asked_at_s"] < event["at_s"] < event["landed_by_s"], event
+    assert 0.04 < event["landed_by_s"] - event["at_s"] < 0.2, event
+    assert "landed_by" not in event

@@ -10,7 +10,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from harness.cluster import EarlyEntry
+from harness.cluster import LANDED_AT, LANDED_BY, EarlyEntry
 from harness.cluster.errors import ClusterError
 from harness.cluster.lab import LabSpec, Topology
 from harness.cluster.remote import is_inventory, netfaults, probe, telemetry
@@ -235,9 +235,10 @@ def test_a_lab_command_imports_no_ssh_no_redis_and_no_cryptography() -> None:
 
 
 def test_a_signal_to_a_node_lands_in_one_round_trip_and_says_when(tmp_path: Path) -> None:
-    """The pid its file names, signalled by one command that prints when the signal
-    landed (the fault's window starts then); a file naming no process is no JVM. Run on
-    this machine's own shell (LocalHost): the command is what SSH would run."""
+    """The pid its file names, signalled by one command that prints the host's clock
+    around the signal (the fault's window starts at the first); a file naming no process
+    is no JVM. Run on this machine's own shell (LocalHost): the command is what SSH would
+    run."""
     node = InventoryNode(name="web1", host="127.0.0.2", catalina_home=str(tmp_path))
     (tmp_path / "temp").mkdir()
     victim = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
@@ -252,7 +253,7 @@ def test_a_signal_to_a_node_lands_in_one_round_trip_and_says_when(tmp_path: Path
 
         before = time.time()
         landed = RemoteNode(node, Counted()).signal("KILL")
-        assert landed is not None and before <= landed <= time.time()
+        assert before <= landed[LANDED_AT] <= landed[LANDED_BY] <= time.time()
         assert victim.wait(timeout=5) == -9
         assert len(commands) == 1, commands
     finally:

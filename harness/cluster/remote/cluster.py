@@ -22,7 +22,7 @@ from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
 
-from harness.cluster import LANDED_AT, Companion, EarlyEntry, Progress, jvm, touch
+from harness.cluster import Companion, EarlyEntry, Progress, jvm, touch
 from harness.cluster.endpoints import get_json
 from harness.cluster.errors import ClusterError
 from harness.cluster.remote import jvm as remote_jvm
@@ -31,11 +31,11 @@ from harness.cluster.remote.hosts import HostError, SshHost, ssh_host
 from harness.cluster.remote.jvm_telemetry import RemoteJvmSampler
 from harness.cluster.remote.load import RemoteLoad
 from harness.cluster.remote.parts import (
-    PRINT_EPOCH,
     RemoteBalancer,
     RemoteNode,
     RemoteStore,
-    epoch_printed,
+    bracketed,
+    landing_printed,
 )
 from harness.cluster.remote.telemetry import RemoteSampler
 from harness.cluster.touch import watch_for_reload
@@ -278,8 +278,7 @@ class RemoteCluster:
 
     def deliver(self, fault: FaultSpec, until: threading.Event | None = None) -> dict[str, float]:
         if fault.action in NETWORK:
-            landed = self._net_fault(fault)
-            return {} if landed is None else {LANDED_AT: landed}
+            return self._net_fault(fault)
         part = self.inventory.part(fault.target)
         if part in self.inventory.nodes and fault.action == "touch":
             check_s = self._deployer_checks.get(part.name)
@@ -297,7 +296,7 @@ class RemoteCluster:
     def _deliver_to(self, part: RemoteNode | RemoteStore, fault: FaultSpec) -> dict[str, float]:
         """The fault delivered; a signal's landing time (LANDED_AT), where the host told it."""
         key = str(fault)
-        landed = None
+        landed: dict[str, float] = {}
         if fault.action == "sigkill":
             landed = part.signal("KILL")
             self._pending[key] = part.start
@@ -313,21 +312,21 @@ class RemoteCluster:
             self._pending.pop(key)
         else:
             raise ClusterError(f"fault {fault}: not deliverable to {part.name} over SSH")
-        return {} if landed is None else {LANDED_AT: landed}
+        return landed
 
-    def _net_fault(self, fault: FaultSpec) -> float | None:
-        """The rules in place on the part's host; the host's clock once they were."""
+    def _net_fault(self, fault: FaultSpec) -> dict[str, float]:
+        """The rules in place on the part's host; the host's clock around it (as steps)."""
         self._tables += 1
         table = netfaults.table_name(self._tables)
         part = self.inventory.part(fault.parts[0])
         ssh_port = part.ssh_port or self.inventory.ssh.port
         where, script = netfaults.rules(self.inventory, fault, table, ssh_port)
         host = self._host(where)
-        done = host.run(["sh", "-c", f"nft -f - && {PRINT_EPOCH}"], stdin=script)
+        done = host.run(["sh", "-c", bracketed("nft -f -")], stdin=script)
         if done.returncode != 0:
             raise ClusterError(f"{where.name}: nft: {done.stderr.strip()[-200:]}")
         self._pending[str(fault)] = partial(_remove_table, host, table)
-        return epoch_printed(done.stdout)
+        return landing_printed(done.stdout)
 
     def restore(self, fault: FaultSpec) -> dict[str, float]:
         undo = self._pending.get(str(fault))

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
+from harness.cluster import LANDED_AT, LANDED_BY
 from harness.cluster.errors import ClusterError
 from harness.cluster.remote.hosts import CommandResult, Host
 from harness.config.inventory import InventoryBalancer, InventoryNode, InventoryStore
@@ -37,8 +38,27 @@ def _checked(
     return done
 
 
-# Appended to a fault's command with &&: the host's clock once the fault is in place.
+# The host's clock, printed around a fault's command (bracketed).
 PRINT_EPOCH = "date +%s.%N"
+
+
+def bracketed(command: str) -> str:
+    """command between two readings of the host's clock: its effect lies between them.
+    Why not only the second: printing it takes a date process, 5 ms and more on a loaded
+    host, and CI saw replies the kill had moved to node2 arrive before it, judged as lost
+    before the fault."""
+    return f"{PRINT_EPOCH} && {command} && {PRINT_EPOCH}"
+
+
+def landing_printed(text: str) -> dict[str, float]:
+    """A bracketed fault's two clock readings as deliver()'s steps: LANDED_AT the first
+    (the window opens no later than the effect), LANDED_BY the second. Nothing for a date
+    with no %N (busybox): the caller's own bounds stand."""
+    try:
+        before, after = (float(word) for word in text.split())
+    except ValueError:
+        return {}
+    return {LANDED_AT: before, LANDED_BY: after}
 
 
 def _alive(host: Host, pid: int) -> bool:
@@ -52,17 +72,17 @@ def _pid_in(host: Host, text: str | None) -> int | None:
     return pid if _alive(host, pid) else None
 
 
-def _signal(host: Host, pid: int | None, name: str, missing: str) -> float | None:
-    """The signal sent, and the host's clock right after it landed: over SSH, finding the
-    pid and sending it take round trips the fault's window must not include."""
+def _signal(host: Host, pid: int | None, name: str, missing: str) -> dict[str, float]:
+    """The signal sent, bracketed by the host's clock (landing_printed): over SSH, finding
+    the pid and sending it take round trips the fault's window must not include."""
     if pid is None:
         raise ClusterError(f"{missing} to send SIG{name} to")
     done = _checked(
         host,
-        ["sh", "-c", f'kill -{name} "$1" && {PRINT_EPOCH}', "sh", str(pid)],
+        ["sh", "-c", bracketed(f'kill -{name} "$1"'), "sh", str(pid)],
         f"kill -{name} {pid}",
     )
-    return epoch_printed(done.stdout)
+    return landing_printed(done.stdout)
 
 
 def _signal_part(
@@ -71,25 +91,17 @@ def _signal_part(
     name: str,
     find_pid: Callable[[], int | None],
     missing: str,
-) -> float | None:
-    """The signal sent to a node's or store's process; the epoch it landed at. First to
+) -> dict[str, float]:
+    """The signal sent to a node's or store's process; when it landed (landing_printed). First to
     the pid its file names, in one round trip; find_pid's search only when the file names
     no process. Three round trips (read the file, check the pid, send) made a kill land
     2.7-4.1 s after it was asked for on the SSH testbed under load, most of a 12 s run."""
     if pid_file is not None:
-        script = f'pid=$(cat "$1") && [ -n "$pid" ] && kill -{name} "$pid" && {PRINT_EPOCH}'
+        script = 'pid=$(cat "$1") && [ -n "$pid" ] && ' + bracketed(f'kill -{name} "$pid"')
         done = host.run(["sh", "-c", script, "sh", str(pid_file)])
         if done.returncode == 0:
-            return epoch_printed(done.stdout)
+            return landing_printed(done.stdout)
     return _signal(host, find_pid(), name, missing)
-
-
-def epoch_printed(text: str) -> float | None:
-    """The host's clock as PRINT_EPOCH printed it after a fault's command."""
-    try:
-        return float(text.strip())
-    except ValueError:  # a date with no %N (busybox): the caller's own bounds stand
-        return None
 
 
 def _systemd_pid(host: Host, unit: str) -> int | None:
@@ -149,8 +161,8 @@ class RemoteNode:
         pids = [int(p) for p in done.stdout.split() if p.isdigit()]
         return pids[0] if len(pids) == 1 else None
 
-    def signal(self, name: str) -> float | None:
-        """Send SIGKILL, SIGSTOP or SIGCONT to the node's JVM; the epoch it landed at."""
+    def signal(self, name: str) -> dict[str, float]:
+        """Send SIGKILL, SIGSTOP or SIGCONT to the node's JVM; when it landed (as steps)."""
         pid_file = None if self.node.service else self.node.pid_file
         return _signal_part(self.host, pid_file, name, self.pid, f"{self.name}: no running JVM")
 
@@ -213,7 +225,7 @@ class RemoteStore:
             return _pid_in(self.host, self.host.read_text(PurePosixPath(self.store.pid_file)))
         return _systemd_pid(self.host, self.store.unit())
 
-    def signal(self, name: str) -> float | None:
+    def signal(self, name: str) -> dict[str, float]:
         pid_file = PurePosixPath(self.store.pid_file) if self.store.pid_file else None
         missing = f"{self.name}: no running {self.store.kind}"
         return _signal_part(self.host, pid_file, name, self.pid, missing)
